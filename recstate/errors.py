@@ -1,0 +1,87 @@
+"""The exception hierarchy. Every message names what went wrong, where, and what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DefinitionError",
+    "HandlingError",
+    "RecstateError",
+    "TraceError",
+    "UnknownEventError",
+    "VendorError",
+    "Violation",
+]
+
+
+class RecstateError(Exception):
+    """Base of every error recstate raises on purpose."""
+
+
+class DefinitionError(RecstateError, TypeError):
+    """A machine class is declared wrongly; raised when the class is defined, not at run time."""
+
+
+class TraceError(RecstateError, ValueError):
+    """A trace line that cannot be read: names the source, the line, the field and what was expected."""
+
+    def __init__(self, message: str, *, source: str = "<trace>", line: int | None = None,
+                 field: str | None = None) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = source if line is None else f"{source}:{line}"
+        if field:
+            where += f": field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownEventError(TraceError):
+    """No event class is registered for a (vendor, name)."""
+
+
+class Violation(RecstateError):
+    """An event that the session's current state does not accept (strict mode raises it)."""
+
+    def __init__(self, *, session: str, name: str, state: str, reason: str,
+                 line: int | None = None, t: float | None = None) -> None:
+        self.session = session
+        self.name = name
+        self.state = state
+        self.reason = reason
+        self.line = line
+        self.t = t
+        at = f" (trace line {line})" if line is not None else ""
+        super().__init__(f"session {session!r}: event {name!r} in state {state!r}{at}: {reason}")
+
+
+class HandlingError(RecstateError):
+    """A machine callback raised while handling an event; the cause is chained."""
+
+    def __init__(self, *, session: str, name: str, state: str, error: BaseException) -> None:
+        self.session = session
+        self.name = name
+        self.state = state
+        self.error = error
+        super().__init__(
+            f"session {session!r}: handling {name!r} in state {state!r} raised "
+            f"{type(error).__name__}: {error}"
+        )
+
+
+class VendorError(RecstateError):
+    """An error code a vendor returned, with the vendor's own meaning and advice."""
+
+    def __init__(self, vendor: str, code: int | str, meaning: str, advice: str = "",
+                 desc: str = "") -> None:
+        self.vendor = vendor
+        self.code = code
+        self.meaning = meaning
+        self.advice = advice
+        self.desc = desc
+        text = f"{vendor} error {code}: {meaning}"
+        if desc and desc != meaning:
+            text += f" ({desc})"
+        if advice:
+            text += f"; advice: {advice}"
+        super().__init__(text)

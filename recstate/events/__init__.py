@@ -1,0 +1,194 @@
+"""Events and commands: frozen attrs classes that carry a vendor's own name and field names.
+
+An *event* comes into the Runtime (a vendor callback, an app intent, an API outcome, a media
+heartbeat); a *command* goes out (what a machine wants done in the world). Both are declared
+once per vendor in ``events/<vendor>.py``. Events are registered by (vendor, name) so that a
+trace line becomes a typed event, and a bad line an error that names the line, the field and
+what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import cattrs
+
+from recstate.errors import TraceError, UnknownEventError
+
+__all__ = [
+    "Command",
+    "Event",
+    "Message",
+    "TimerEvent",
+    "command",
+    "converter",
+    "event",
+    "event_class",
+    "parse_event",
+    "registered_events",
+]
+
+M = TypeVar("M", bound="Message")
+
+#: The converter that turns payload dicts into typed events and back. Scalars are strict:
+#: ``"3"`` is not an int and ``3`` is not a str, because a trace that says otherwise is wrong.
+converter = cattrs.Converter(forbid_extra_keys=False)
+
+
+def _strict(expected: type, accept: tuple[type, ...], reject: tuple[type, ...] = ()) -> Callable[
+        [Any, type], Any]:
+    def hook(value: Any, _: type) -> Any:
+        if isinstance(value, reject) or not isinstance(value, accept):
+            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
+        return expected(value) if expected is float else value
+    return hook
+
+
+converter.register_structure_hook(str, _strict(str, (str,)))
+converter.register_structure_hook(int, _strict(int, (int,), (bool,)))
+converter.register_structure_hook(float, _strict(float, (int, float), (bool,)))
+converter.register_structure_hook(bool, _strict(bool, (bool,)))
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """What events and commands share: the vendor and the vendor's own name."""
+
+    vendor: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+
+    def payload(self) -> dict[str, Any]:
+        """The vendor's payload with the vendor's field names."""
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
+
+
+@attrs.frozen(kw_only=True)
+class Event(Message):
+    """An input: a vendor callback, an app intent, an API outcome, a media heartbeat.
+
+    ``t`` is when it happened (Unix seconds); ``session`` names its session when the vendor's
+    rule should not derive it from the payload.
+    """
+
+    kind: ClassVar[str] = "event"
+
+    t: float = attrs.field(converter=float)
+    session: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = converter.unstructure(self)
+        del data["t"], data["session"]
+        return data
+
+
+@attrs.frozen(kw_only=True)
+class Command(Message):
+    """An output: what a machine wants done; adapters turn it into a real call."""
+
+    kind: ClassVar[str] = "command"
+
+
+@attrs.frozen(kw_only=True)
+class TimerEvent:
+    """A timer falling due, handed to the session's machine as the trigger ``name``."""
+
+    name: str
+    t: float
+    session: str | None
+    payload: Any = None
+    vendor: str = ""
+
+
+_events: dict[tuple[str, str], type[Event]] = {}
+
+
+def _declare(cls: type[M], vendor: str, name: str) -> type[M]:
+    cls.vendor = vendor
+    cls.name = name
+    return cls
+
+
+def event(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
+    """Class decorator: declare ``cls`` as ``vendor``'s event ``name`` and register it."""
+
+    def register(cls: type[M]) -> type[M]:
+        if not issubclass(cls, Event):
+            raise TypeError(f"@event({vendor!r}, {name!r}) decorates an Event subclass, "
+                            f"not {cls.__name__}")
+        key = (vendor, name)
+        old = _events.get(key)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise TypeError(f"event {vendor}/{name} is already registered as {old.__qualname__}")
+        _events[key] = cls
+        return _declare(cls, vendor, name)
+
+    return register
+
+
+def command(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
+    """Class decorator: declare ``cls`` as ``vendor``'s command ``name``."""
+
+    def declare(cls: type[M]) -> type[M]:
+        if not issubclass(cls, Command):
+            raise TypeError(f"@command({vendor!r}, {name!r}) decorates a Command subclass, "
+                            f"not {cls.__name__}")
+        return _declare(cls, vendor, name)
+
+    return declare
+
+
+def event_class(vendor: str, name: str) -> type[Event] | None:
+    return _events.get((vendor, name))
+
+
+def registered_events(vendor: str | None = None) -> list[type[Event]]:
+    return [cls for (v, _), cls in sorted(_events.items()) if vendor is None or v == vendor]
+
+
+def _first_path(messages: Iterable[str]) -> tuple[str, str]:
+    """Split cattrs' ``'reason @ path'`` lines into (field path, reasons)."""
+    fields, reasons = [], []
+    for message in messages:
+        reason, _, path = message.rpartition(" @ ")
+        if not reason:
+            reason, path = path, ""
+        fields.append(path.removeprefix("$.").removeprefix("$"))
+        reasons.append(reason if len(fields) == 1 else f"{fields[-1]}: {reason}")
+    return (fields[0] if fields else ""), "; ".join(reasons)
+
+
+def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
+                session: str | None = None, *, source: str = "<trace>",
+                line: int | None = None) -> Event:
+    """Build the typed event for (vendor, name) from a payload, or raise a TraceError that
+    names the line, the field and what was expected."""
+    cls = _events.get((vendor, name))
+    if cls is None:
+        from recstate.vendors import load_vendor  # a vendor's events register on import
+
+        load_vendor(vendor)
+        cls = _events.get((vendor, name))
+    if cls is None:
+        known = sorted(n for (v, n) in _events if v == vendor)
+        hint = (f"known {vendor} events: {', '.join(known)}" if known
+                else f"no events are registered for vendor {vendor!r}")
+        raise UnknownEventError(f"unknown event {name!r} for vendor {vendor!r} ({hint}); "
+                                "fix the name or register the event class",
+                                source=source, line=line, field="name")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TraceError(f"expected a JSON object, got {type(data).__name__}",
+                         source=source, line=line, field="data")
+    try:
+        return converter.structure({**data, "t": t, "session": session}, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        messages = (cattrs.transform_error(exc, path="data")
+                    if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])
+        field, reason = _first_path(messages)
+        raise TraceError(f"{vendor} {name}: {reason}", source=source, line=line,
+                         field=field or "data") from None

@@ -1,0 +1,384 @@
+"""The declarative base every vendor machine is written in.
+
+A machine class declares, once: its states, its transitions (with guards and callbacks, by
+name), the timers tied to states, the events a state ignores, and how its states map to the
+canonical recording states. The class is checked when it is defined: a trigger that shadows a
+model attribute, an unreachable state or a callback name that does not exist is a
+:class:`~recstate.errors.DefinitionError` at import time, not a surprise in production.
+
+``transitions`` stays the engine, but sessions are not its models: each Runtime builds one
+``transitions.Machine`` per machine class with a single model (an instance of the class), and
+points that model at a session's state around each trigger. A session is then a small record,
+and adding one costs a dict insert instead of ``add_model`` (a list scan in transitions).
+
+Callbacks decide; they never perform I/O. What they want done (commands, timers, notices,
+file changes) goes to an outbox that the Runtime carries out once the handling has completed.
+A handling that raises carries out nothing and leaves the session in the state it had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+import transitions
+
+from recstate.errors import DefinitionError
+from recstate.events import Command
+from recstate.recording import RECORDING_STATES, FileKind, RecordingFile
+
+if TYPE_CHECKING:
+    from recstate.session import Session
+
+__all__ = ["Engine", "Machine", "Outcome", "Rejected", "ignore", "on", "state"]
+
+Callbacks = str | Sequence[str] | None
+
+
+def on(trigger: str, source: str | Sequence[str], dest: str | None = None, *,
+       conditions: Callbacks = None, unless: Callbacks = None, before: Callbacks = None,
+       after: Callbacks = None) -> dict[str, Any]:
+    """One transition: ``on("callAccepted", "calling", "connecting", after="send_start_rtc")``.
+
+    ``dest=None`` is an internal transition: the callbacks run, the state stays.
+    """
+    spec: dict[str, Any] = {"trigger": trigger, "source": source, "dest": dest}
+    for key, value in (("conditions", conditions), ("unless", unless), ("before", before),
+                       ("after", after)):
+        if value:
+            spec[key] = [value] if isinstance(value, str) else list(value)
+    return spec
+
+
+def ignore(trigger: str, source: str | Sequence[str]) -> dict[str, Any]:
+    """An event these states accept and do nothing with (so it is not a violation)."""
+    return {"trigger": trigger, "source": source, "dest": None}
+
+
+@attrs.frozen
+class StateSpec:
+    """A state with what is tied to it: timers armed on entry and cancelled on exit."""
+
+    name: str
+    timers: Mapping[str, float | str] = attrs.field(factory=dict)
+    on_enter: tuple[str, ...] = ()
+    on_exit: tuple[str, ...] = ()
+
+
+def state(name: str, *, timers: Mapping[str, float | str] | None = None,
+          on_enter: Callbacks = None, on_exit: Callbacks = None) -> StateSpec:
+    """A state with tied timers: ``state("recording", timers={"watchdog": "no_data_timeout"})``.
+
+    A timer's duration is seconds, or the name of a field of the machine's options.
+    """
+    def names(value: Callbacks) -> tuple[str, ...]:
+        return () if not value else ((value,) if isinstance(value, str) else tuple(value))
+    return StateSpec(name, dict(timers or {}), names(on_enter), names(on_exit))
+
+
+@attrs.define(slots=True)
+class Rejected:
+    """Why an event was not taken: no transition from this state, or every guard said no."""
+
+    reason: str
+
+
+class Outcome:
+    """What one handling asked for, in the order it asked."""
+
+    __slots__ = ("effects",)
+
+    def __init__(self) -> None:
+        # ("command", cmd) | ("arm", name, due, payload, every) | ("cancel", name)
+        # | ("notice", level, code, message) | ("file", change, RecordingFile, changes)
+        self.effects: list[tuple[Any, ...]] = []
+
+
+@attrs.define
+class NoOptions:
+    """Options of a machine that has none."""
+
+
+@attrs.define(slots=True)
+class NoContext:
+    """Context of a machine that keeps none."""
+
+
+class Machine:
+    """Base class of every vendor machine. Subclasses declare, as class attributes:
+
+    - ``vendor``: the vendor name; ``states``: names or :func:`state` specs; ``initial``;
+    - ``transitions``: :func:`on` / :func:`ignore` specs;
+    - ``recording_states``: state -> canonical recording state (a state left out keeps the
+      previous canonical state: leaving a room does not change what the recording was);
+    - ``context``: an attrs class, one instance per session (its data: plain, JSON-able);
+    - ``options``: an attrs class of settings (timeouts, retry delays), one per runtime.
+
+    Callbacks are methods taking the event: ``def send_start(self, ev) -> None``. Inside them,
+    ``self.session``, ``self.ctx``, ``self.options`` and ``self.now`` describe the handling, and
+    :meth:`send`, :meth:`arm`, :meth:`cancel`, :meth:`notice`, :meth:`open_file`,
+    :meth:`close_file` and :meth:`update_file` ask for effects.
+    """
+
+    vendor: ClassVar[str] = ""
+    machine_name: ClassVar[str] = ""
+    states: ClassVar[Sequence[str | StateSpec]] = ()
+    initial: ClassVar[str] = ""
+    transitions: ClassVar[Sequence[Mapping[str, Any]]] = ()
+    recording_states: ClassVar[Mapping[str, str]] = {}
+    context: ClassVar[type[Any]] = NoContext
+    options: ClassVar[type[Any]] = NoOptions
+
+    # Derived at class definition.
+    _state_specs: ClassVar[dict[str, StateSpec]]
+    _accepts: ClassVar[dict[str, frozenset[str]]]
+
+    # Set by the engine around each handling.
+    state: str
+    session: Session
+    ctx: Any
+    opts: Any
+    now: float
+    _outcome: Outcome
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.states:  # an abstract intermediate class
+            return
+        _check_definition(cls)
+
+    # ---- effects a callback may ask for -------------------------------------------------
+    def send(self, cmd: Command) -> None:
+        """Send a command once this handling completes."""
+        self._outcome.effects.append(("command", cmd))
+
+    def arm(self, name: str, after: float, payload: Any = None, every: float | None = None
+            ) -> None:
+        """Arm (or re-arm) this session's timer ``name`` to fall due ``after`` seconds from now.
+        When it falls due, the machine receives the trigger ``name``."""
+        self._outcome.effects.append(("arm", name, self.now + after, payload, every))
+
+    def arm_at(self, name: str, due: float, payload: Any = None, every: float | None = None
+               ) -> None:
+        self._outcome.effects.append(("arm", name, due, payload, every))
+
+    def cancel(self, name: str) -> None:
+        self._outcome.effects.append(("cancel", name))
+
+    def notice(self, code: int | str, message: str, level: str = "error") -> None:
+        """Record an error-level (or ``warning`` / ``info``) notice against this session."""
+        self._outcome.effects.append(("notice", level, code, message))
+
+    def violation(self, reason: str) -> None:
+        """Report that what the vendor did breaks its documented rules (a count of file IDs
+        that does not match, say): recorded like an event the state does not accept."""
+        self._outcome.effects.append(("violation", reason))
+
+    def open_file(self, *, id: str, kind: FileKind, format: str,
+                  participant: str | None = None, start: float | None = None,
+                  status: str = "open") -> RecordingFile:
+        f = RecordingFile(id=id, session=self.session.key, vendor=self.vendor, kind=kind,
+                          format=format, participant=participant,
+                          start=self.now if start is None and status == "open" else start,
+                          status=status)  # type: ignore[arg-type]
+        self._outcome.effects.append(("file", "opened" if status == "open" else status, f, {}))
+        return f
+
+    def close_file(self, f: RecordingFile, end: float | None = None) -> None:
+        self.update_file(f, "closed", end=self.now if end is None else end, status="closed")
+
+    def update_file(self, f: RecordingFile, change: str, **changes: Any) -> None:
+        """Change fields of a file (``status``, ``url``, ``size``, ``id``...) and report it as
+        ``change`` (``closed``, ``ready``, ``lost``, ``failed``, ``updated``)."""
+        self._outcome.effects.append(("file", change, f, changes))
+
+    @property
+    def files(self) -> list[RecordingFile]:
+        return self.session.files
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} engine model>"
+
+    # ---- introspection ---------------------------------------------------------------------
+    @classmethod
+    def state_names(cls) -> list[str]:
+        return list(cls._state_specs)
+
+    @classmethod
+    def triggers(cls) -> dict[str, list[str]]:
+        """Each event this machine takes, with the states that accept it."""
+        return {name: sorted(src) for name, src in sorted(cls._accepts.items())}
+
+    @classmethod
+    def qualified_name(cls) -> str:
+        return f"{cls.vendor}.{cls.machine_name or cls.__name__}"
+
+    @classmethod
+    def definition(cls, **machine_kwargs: Any) -> transitions.Machine:
+        """A definition-only ``transitions.Machine`` (no model), for diagrams and checks."""
+        return transitions.Machine(model=None, states=[s.name for s in cls._state_specs.values()],
+                                   transitions=[_plain(t) for t in cls.transitions],
+                                   initial=cls.initial, auto_transitions=False,
+                                   **machine_kwargs)
+
+
+def _plain(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k in ("trigger", "source", "dest")}
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)]
+
+
+def _sources(spec: Mapping[str, Any], all_states: Iterable[str]) -> list[str]:
+    source = spec["source"]
+    if source == "*":
+        return list(all_states)
+    return [source] if isinstance(source, str) else list(source)
+
+
+def _check_definition(cls: type[Machine]) -> None:
+    """Fail at class definition with a message that says what is wrong and where."""
+    where = f"machine {cls.__qualname__}"
+    if not cls.vendor:
+        raise DefinitionError(f"{where}: set the class attribute vendor = '<vendor name>'")
+    specs: dict[str, StateSpec] = {}
+    for s in cls.states:
+        spec = s if isinstance(s, StateSpec) else StateSpec(s)
+        if spec.name in specs:
+            raise DefinitionError(f"{where}: state {spec.name!r} is declared twice")
+        specs[spec.name] = spec
+    if cls.initial not in specs:
+        raise DefinitionError(f"{where}: initial state {cls.initial!r} is not one of the "
+                              f"states {list(specs)}")
+    missing: list[str] = []
+
+    def need(name: str, what: str) -> None:
+        if not callable(getattr(cls, name, None)):
+            missing.append(f"{name!r} ({what})")
+
+    accepts: dict[str, set[str]] = {}
+    edges: dict[str, set[str]] = {name: set() for name in specs}
+    for spec_t in cls.transitions:
+        trigger = spec_t.get("trigger")
+        if not isinstance(trigger, str) or not trigger:
+            raise DefinitionError(f"{where}: a transition has no trigger: {dict(spec_t)}")
+        if hasattr(cls, trigger) or hasattr(Machine, trigger):
+            raise DefinitionError(
+                f"{where}: trigger {trigger!r} shadows the attribute {cls.__name__}.{trigger}; "
+                "rename the trigger or the attribute")
+        dest = spec_t.get("dest")
+        for src in _sources(spec_t, specs):
+            if src not in specs:
+                raise DefinitionError(f"{where}: transition {trigger!r} starts from unknown "
+                                      f"state {src!r}; states are {list(specs)}")
+            accepts.setdefault(trigger, set()).add(src)
+            if dest is not None:
+                edges[src].add(dest)
+        if dest is not None and dest not in specs:
+            raise DefinitionError(f"{where}: transition {trigger!r} goes to unknown state "
+                                  f"{dest!r}; states are {list(specs)}")
+        for key in ("conditions", "unless", "before", "after", "prepare"):
+            for name in _names(spec_t.get(key)):
+                need(name, f"{key} of {trigger!r}")
+    for spec in specs.values():
+        for name in spec.on_enter:
+            need(name, f"on_enter of state {spec.name!r}")
+        for name in spec.on_exit:
+            need(name, f"on_exit of state {spec.name!r}")
+        for timer, duration in spec.timers.items():
+            if isinstance(duration, str) and duration not in attrs.fields_dict(cls.options):
+                missing.append(f"{duration!r} (duration of timer {timer!r} in state "
+                               f"{spec.name!r}: not a field of {cls.options.__name__})")
+        if hasattr(cls, f"is_{spec.name}"):
+            raise DefinitionError(f"{where}: state {spec.name!r} shadows the attribute "
+                                  f"{cls.__name__}.is_{spec.name}")
+    if missing:
+        raise DefinitionError(f"{where}: callbacks that do not exist: {', '.join(missing)}; "
+                              "define them as methods or fix the names")
+    seen, todo = {cls.initial}, [cls.initial]
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    unreachable = [name for name in specs if name not in seen]
+    if unreachable:
+        raise DefinitionError(f"{where}: unreachable states {unreachable} (no transition leads "
+                              f"there from {cls.initial!r}); add one or remove the state")
+    bad = {k: v for k, v in cls.recording_states.items()
+           if k not in specs or v not in RECORDING_STATES}
+    if bad:
+        raise DefinitionError(f"{where}: recording_states {bad}: keys must be states, values "
+                              f"one of {RECORDING_STATES}")
+    if not attrs.has(cls.context) or not attrs.has(cls.options):
+        raise DefinitionError(f"{where}: context and options must be attrs classes")
+    cls._state_specs = specs
+    cls._accepts = {k: frozenset(v) for k, v in accepts.items()}
+    if not cls.machine_name:
+        cls.machine_name = cls.__name__
+
+
+class Engine:
+    """One runtime's ``transitions.Machine`` for one machine class, with its single model."""
+
+    __slots__ = ("cls", "model", "machine", "events", "recording_states")
+
+    def __init__(self, cls: type[Machine], options: Any = None) -> None:
+        self.cls = cls
+        model = cls()
+        model.opts = options if options is not None else cls.options()
+        states = []
+        for spec in cls._state_specs.values():
+            enter: list[Any] = list(spec.on_enter)
+            leave: list[Any] = list(spec.on_exit)
+            for timer, duration in spec.timers.items():
+                seconds = float(getattr(model.opts, duration) if isinstance(duration, str)
+                                else duration)
+                enter.append(partial(_arm_tied, model, timer, seconds))
+                leave.append(partial(_cancel_tied, model, timer))
+            states.append(transitions.State(spec.name, on_enter=enter, on_exit=leave))
+        self.machine = transitions.Machine(
+            model=model, states=states, transitions=[dict(t) for t in cls.transitions],
+            initial=cls.initial, auto_transitions=False, queued=False, send_event=False,
+            ignore_invalid_triggers=False, model_override=True)
+        self.model = model
+        self.events: dict[str, transitions.core.Event] = dict(self.machine.events)
+        self.recording_states = dict(cls.recording_states)
+
+    def handle(self, session: Session, ev: Any, name: str, now: float
+               ) -> Outcome | Rejected:
+        """Run ``name`` for ``session``; the session's state is updated only on success."""
+        event = self.events.get(name)
+        if event is None:
+            return Rejected(f"the {self.cls.qualified_name()} machine takes no event {name!r}")
+        current = session.state
+        if current not in event.transitions:
+            accepted = ", ".join(sorted(self.cls._accepts.get(name, ()))) or "none"
+            return Rejected(f"not accepted in state {current!r} (accepted in: {accepted})")
+        model = self.model
+        outcome = Outcome()
+        model.state = current
+        model.session = session
+        model.ctx = session.context
+        model.now = now
+        model._outcome = outcome
+        if not event.trigger(model, ev):
+            return Rejected(f"every transition for {name!r} from {current!r} was refused by "
+                            "its guards")
+        session.state = model.state
+        return outcome
+
+
+def _arm_tied(model: Machine, name: str, seconds: float, *_: Any) -> None:
+    model.arm(name, seconds)
+
+
+def _cancel_tied(model: Machine, name: str, *_: Any) -> None:
+    model.cancel(name)
