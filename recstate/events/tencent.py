@@ -24,6 +24,10 @@ __all__ = [
     "MediaData",
     "RecordParam",
     "RoomInfo",
+    "SearchMediaCommand",
+    "SearchMediaError",
+    "SearchMediaOk",
+    "VodFile",
     "StartCommand",
     "StartError",
     "StartOk",
@@ -39,6 +43,7 @@ __all__ = [
 VENDOR: Final = "tencent"
 START: Final = "requestMultiVideoRecorderStart"
 STOP: Final = "requestMultiVideoRecorderStop"
+SEARCH: Final = "SearchMedia"
 
 
 @attrs.frozen
@@ -151,6 +156,40 @@ class StartCommand(Command):
 @attrs.frozen
 class StopCommand(Command):
     roomInfo: RoomInfo  # noqa: N815
+
+
+@attrs.frozen
+class VodFile:
+    """One media file found in Tencent Cloud VOD (SearchMedia's MediaInfoSet, flattened)."""
+
+    fileId: str  # noqa: N815
+    name: str = ""
+    url: str = ""
+    size: int | None = None
+
+
+@command(VENDOR, SEARCH)
+@attrs.frozen
+class SearchMediaCommand(Command):
+    """Find a recording's files in VOD by the file-name prefix given at start (002 §4)."""
+
+    namePrefix: str  # noqa: N815
+    fileIds: tuple[str, ...] = ()  # noqa: N815
+
+
+@event(VENDOR, f"{SEARCH}:ok")
+@attrs.frozen(kw_only=True)
+class SearchMediaOk(Event):
+    files: tuple[VodFile, ...] = ()
+
+
+@event(VENDOR, f"{SEARCH}:error")
+@attrs.frozen(kw_only=True)
+class SearchMediaError(Event):
+    """A Tencent Cloud API 3.0 error: ``code`` is the API's string code (``AuthFailure...``)."""
+
+    code: str
+    desc: str = ""
 
 
 def session_key(ev: Event) -> str | None:

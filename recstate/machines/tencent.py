@@ -26,12 +26,14 @@ import attrs
 from recstate.events import Event
 from recstate.events.tencent import (
     RETRYABLE,
+    SEARCH,
     START,
     STOP,
     STOP_ALREADY_DONE,
     VENDOR,
     RecordParam,
     RoomInfo,
+    SearchMediaCommand,
     StartCommand,
     StopCommand,
     session_key,
@@ -138,6 +140,9 @@ class TencentRecorder(Machine):
         on(f"{STOP}:error", "stopping", None, conditions="retryable", after="schedule_retry"),
         on(f"{STOP}:error", "stopping", "failed", after="stop_failed"),
         on("retry", "stopping", None, after="resend_stop"),
+        # After the recording: the files' addresses from VOD (002 §4).
+        on(f"{SEARCH}:ok", "*", None, after="files_found"),
+        on(f"{SEARCH}:error", "*", None, after="search_failed"),
     )
 
     ctx: TencentContext
@@ -327,6 +332,23 @@ class TencentRecorder(Machine):
         for f, file_id in zip(files, file_ids, strict=False):
             self.update_file(f, "updated", id=file_id)
         self.ctx.recording_files = [*file_ids, *[f.id for f in files[len(file_ids):]]]
+        if file_ids and self.ctx.param is not None:
+            self.send(SearchMediaCommand(namePrefix=self.ctx.param.fileName,
+                                         fileIds=tuple(file_ids)))
+
+    def files_found(self, ev: Any) -> None:
+        """Fill in url and size of the files VOD knows: they become ready."""
+        by_id = {f.id: f for f in self.files}
+        for found in ev.files:
+            f = by_id.get(found.fileId)
+            if f is None:
+                continue
+            if f.status in ("closed", "open") or f.url != found.url:
+                self.update_file(f, "ready", url=found.url, size=found.size, status="ready")
+
+    def search_failed(self, ev: Any) -> None:
+        self.notice(ev.code, f"VOD SearchMedia failed: {ev.desc}; the files stay closed "
+                    "without an address; search again later", level="warning")
 
     def stopped_already(self, ev: Any) -> None:
         self._close_recording()
