@@ -7,7 +7,7 @@ it in ``pyproject.toml``; a third party adds a vendor the same way, without touc
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +33,6 @@ class Vendor:
 
 
 _vendors: dict[str, Vendor] = {}
-_loaded = False
 
 
 def register_vendor(vendor: Vendor) -> Vendor:
@@ -41,28 +40,27 @@ def register_vendor(vendor: Vendor) -> Vendor:
     return vendor
 
 
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in _vendors:
-            continue
-        vendor = ep.load()
-        if not isinstance(vendor, Vendor):
-            raise TypeError(f"entry point {ep.value!r} ({ENTRY_POINT_GROUP}) is not a Vendor")
-        register_vendor(vendor)
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load(ep: EntryPoint) -> Vendor:
+    vendor = ep.load()
+    if not isinstance(vendor, Vendor):
+        raise TypeError(f"entry point {ep.value!r} ({ENTRY_POINT_GROUP}) is not a Vendor")
+    return register_vendor(vendor)
 
 
 def get_vendor(name: str) -> Vendor:
-    if name not in _vendors:
-        _load()
-    try:
-        return _vendors[name]
-    except KeyError:
+    """The vendor ``name``, importing only its own modules the first time."""
+    vendor = _vendors.get(name)
+    if vendor is not None:
+        return vendor
+    eps = _entry_points()
+    if name not in eps:
         raise KeyError(f"unknown vendor {name!r}; installed vendors: "
-                       f"{', '.join(sorted(_vendors)) or 'none'}") from None
+                       f"{', '.join(sorted(set(eps) | set(_vendors))) or 'none'}")
+    return _load(eps[name])
 
 
 def load_vendor(name: str) -> Vendor | None:
@@ -74,5 +72,6 @@ def load_vendor(name: str) -> Vendor | None:
 
 
 def all_vendors() -> dict[str, Vendor]:
-    _load()
+    for name in _entry_points():
+        get_vendor(name)
     return dict(sorted(_vendors.items()))
