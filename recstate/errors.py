@@ -22,7 +22,7 @@ class DefinitionError(RecstateError, TypeError):
 
 
 class TraceError(RecstateError, ValueError):
-    """A trace line that cannot be read: names the source, the line, the field and what was expected."""
+    """A trace line that cannot be read: names the source, line, field and what was expected."""
 
     def __init__(self, message: str, *, source: str = "<trace>", line: int | None = None,
                  field: str | None = None) -> None:

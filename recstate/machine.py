@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import transitions
+from transitions.core import Machine as TransitionsMachine
 
 from recstate.errors import DefinitionError
 from recstate.events import Command
@@ -216,9 +217,9 @@ class Machine:
         return f"{cls.vendor}.{cls.machine_name or cls.__name__}"
 
     @classmethod
-    def definition(cls, **machine_kwargs: Any) -> transitions.Machine:
+    def definition(cls, **machine_kwargs: Any) -> TransitionsMachine:
         """A definition-only ``transitions.Machine`` (no model), for diagrams and checks."""
-        return transitions.Machine(model=None, states=[s.name for s in cls._state_specs.values()],
+        return TransitionsMachine(model=None, states=[s.name for s in cls._state_specs.values()],
                                    transitions=[_plain(t) for t in cls.transitions],
                                    initial=cls.initial, auto_transitions=False,
                                    **machine_kwargs)
@@ -328,7 +329,7 @@ def _check_definition(cls: type[Machine]) -> None:
 class Engine:
     """One runtime's ``transitions.Machine`` for one machine class, with its single model."""
 
-    __slots__ = ("cls", "model", "machine", "events", "recording_states")
+    __slots__ = ("cls", "events", "machine", "model", "recording_states")
 
     def __init__(self, cls: type[Machine], options: Any = None) -> None:
         self.cls = cls

@@ -161,8 +161,8 @@ class Runtime:
             session.state = old
             self._handling_error(session, name, old, exc, now)
             return
-        if result.__class__ is Rejected:
-            self._violation(session, name, old, result.reason, now, line)  # type: ignore[union-attr]
+        if isinstance(result, Rejected):
+            self._violation(session, name, old, result.reason, now, line)
             return
         tracer = self.tracer
         key, vendor = session.key, session.vendor
@@ -178,7 +178,7 @@ class Runtime:
                 if signals.recording_changed.receivers:
                     signals.recording_changed.send(self, session=session, old=previous,
                                                    new=canonical, t=now)
-        for effect in result.effects:  # type: ignore[union-attr]
+        for effect in result.effects:
             what = effect[0]
             if what == "command":
                 cmd = effect[1]

@@ -17,7 +17,7 @@ class Session:
     """A small record, not a transitions model: the Runtime's engine for the machine class is
     pointed at it for the time of one handling. An idle session costs a few hundred bytes."""
 
-    __slots__ = ("key", "vendor", "machine", "state", "recording", "context", "_files")
+    __slots__ = ("_files", "context", "key", "machine", "recording", "state", "vendor")
 
     def __init__(self, key: str, machine: type[Machine], state: str | None = None,
                  context: Any = None, recording: str = "idle") -> None:

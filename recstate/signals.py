@@ -22,13 +22,14 @@ _ns = Namespace()
 
 #: A state change: kwargs ``session``, ``name`` (the trigger), ``src``, ``dst``, ``t``.
 transition: NamedSignal = _ns.signal("transition")
-#: An event the state did not accept: kwargs ``violation`` (a :class:`recstate.errors.Violation`).
+#: An event the state did not accept: kwargs ``violation`` (a Violation) and ``session``.
 violation: NamedSignal = _ns.signal("violation")
-#: A notice or an exception recorded against a session: kwargs ``session``, ``record`` (an ErrorRecord).
+#: A notice or a handling error recorded against a session: kwargs ``session``, ``name``,
+#: ``code``, ``message``, ``level``, ``t``.
 error: NamedSignal = _ns.signal("error")
-#: The unified view: kwargs ``session``, ``old``, ``new`` (canonical recording states), ``t``.
+#: The unified view: kwargs ``session``, ``old``, ``new`` (canonical states), ``t``.
 recording_changed: NamedSignal = _ns.signal("recording-changed")
-#: A RecordingFile opened / closed / ready / lost / failed: kwargs ``session``, ``file``, ``change``.
+#: A RecordingFile opened / closed / ready / lost: kwargs ``session``, ``file``, ``change``.
 file_changed: NamedSignal = _ns.signal("file-changed")
 
 

@@ -41,7 +41,7 @@ class Timer:
 class TimerQueue:
     """A heap of timers keyed by (session, name): arming a name again replaces the old one."""
 
-    __slots__ = ("_heap", "_by_key", "_seq")
+    __slots__ = ("_by_key", "_heap", "_seq")
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []

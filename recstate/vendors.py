@@ -15,7 +15,8 @@ import attrs
 if TYPE_CHECKING:
     from recstate.machine import Machine
 
-__all__ = ["Vendor", "all_vendors", "get_vendor", "load_vendor", "register_vendor"]
+__all__ = ["Vendor", "all_vendors", "get_vendor", "load_vendor", "register_vendor",
+           "vendor_names"]
 
 ENTRY_POINT_GROUP = "recstate.vendors"
 
@@ -69,6 +70,11 @@ def load_vendor(name: str) -> Vendor | None:
         return get_vendor(name)
     except KeyError:
         return None
+
+
+def vendor_names() -> frozenset[str]:
+    """The installed vendors' names, without importing any of them."""
+    return frozenset(_entry_points()) | frozenset(_vendors)
 
 
 def all_vendors() -> dict[str, Vendor]:

@@ -10,7 +10,7 @@ what was expected.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 import cattrs
@@ -42,7 +42,7 @@ def _strict(expected: type, accept: tuple[type, ...], reject: tuple[type, ...] =
     def hook(value: Any, _: type) -> Any:
         if isinstance(value, reject) or not isinstance(value, accept):
             raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
-        return expected(value) if expected is float else value
+        return float(cast(float, value)) if expected is float else value
     return hook
 
 

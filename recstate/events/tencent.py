@@ -27,7 +27,6 @@ __all__ = [
     "SearchMediaCommand",
     "SearchMediaError",
     "SearchMediaOk",
-    "VodFile",
     "StartCommand",
     "StartError",
     "StartOk",
@@ -36,6 +35,7 @@ __all__ = [
     "StopError",
     "StopOk",
     "StopRecording",
+    "VodFile",
     "session_key",
     "vendor_error",
 ]
@@ -50,22 +50,22 @@ SEARCH: Final = "SearchMedia"
 class RoomInfo:
     """``TIMAvManager.RoomInfo`` / ``OMAVRoomInfo``: the group and the room."""
 
-    relationId: int  # noqa: N815 - the SDK's name
-    roomId: int  # noqa: N815
+    relationId: int
+    roomId: int
 
 
 @attrs.frozen
 class RecordParam:
     """``TIMAvManager.RecordParam`` / ``AVRecordInfo`` / ``TIMRecordParam`` (002 §2)."""
 
-    fileName: str = ""  # noqa: N815
+    fileName: str = ""
     tags: tuple[str, ...] = ()
-    classId: int = 0  # noqa: N815
-    sdkType: int = 0  # noqa: N815
-    isTransCode: bool = False  # noqa: N815
-    isScreenShot: bool = False  # noqa: N815
-    isWaterMark: bool = False  # noqa: N815
-    recordDataType: int = 0  # noqa: N815 - 0 camera, 1 aux stream
+    classId: int = 0
+    sdkType: int = 0
+    isTransCode: bool = False
+    isScreenShot: bool = False
+    isWaterMark: bool = False
+    recordDataType: int = 0
 
 
 @event(VENDOR, "enterRoom")
@@ -73,17 +73,17 @@ class RecordParam:
 class EnterRoom(Event):
     """The user entered a room. ``roomType`` ``pair`` is a two-person room: no recording (004)."""
 
-    relationId: int  # noqa: N815
-    roomId: int  # noqa: N815
+    relationId: int
+    roomId: int
     user: str
-    roomType: Literal["multi", "pair"] = "multi"  # noqa: N815
+    roomType: Literal["multi", "pair"] = "multi"
 
 
 @event(VENDOR, "exitRoom")
 @attrs.frozen(kw_only=True)
 class ExitRoom(Event):
-    relationId: int | None = None  # noqa: N815
-    roomId: int | None = None  # noqa: N815
+    relationId: int | None = None
+    roomId: int | None = None
     user: str | None = None
 
 
@@ -92,7 +92,7 @@ class ExitRoom(Event):
 class StartRecording(Event):
     """The app's intent to start recording (002 §2); ``user`` routes it when no session is named."""
 
-    roomInfo: RoomInfo  # noqa: N815
+    roomInfo: RoomInfo
     param: RecordParam = RecordParam()
     user: str | None = None
 
@@ -115,7 +115,7 @@ class StartError(Event):
 @event(VENDOR, STOP)
 @attrs.frozen(kw_only=True)
 class StopRecording(Event):
-    roomInfo: RoomInfo | None = None  # noqa: N815
+    roomInfo: RoomInfo | None = None
     user: str | None = None
 
 
@@ -124,7 +124,7 @@ class StopRecording(Event):
 class StopOk(Event):
     """``onSuccess(List<String> fileIds)``: the IDs of the files this recording produced."""
 
-    fileIds: tuple[str, ...] = ()  # noqa: N815
+    fileIds: tuple[str, ...] = ()
 
 
 @event(VENDOR, f"{STOP}:error")
@@ -139,8 +139,8 @@ class StopError(Event):
 class MediaData(Event):
     """Data received for this user's recording: it keeps the 60-second watchdog from firing."""
 
-    relationId: int | None = None  # noqa: N815
-    roomId: int | None = None  # noqa: N815
+    relationId: int | None = None
+    roomId: int | None = None
     user: str | None = None
     bytes: int | None = None
 
@@ -148,21 +148,21 @@ class MediaData(Event):
 @command(VENDOR, START)
 @attrs.frozen
 class StartCommand(Command):
-    roomInfo: RoomInfo  # noqa: N815
+    roomInfo: RoomInfo
     param: RecordParam
 
 
 @command(VENDOR, STOP)
 @attrs.frozen
 class StopCommand(Command):
-    roomInfo: RoomInfo  # noqa: N815
+    roomInfo: RoomInfo
 
 
 @attrs.frozen
 class VodFile:
     """One media file found in Tencent Cloud VOD (SearchMedia's MediaInfoSet, flattened)."""
 
-    fileId: str  # noqa: N815
+    fileId: str
     name: str = ""
     url: str = ""
     size: int | None = None
@@ -173,8 +173,8 @@ class VodFile:
 class SearchMediaCommand(Command):
     """Find a recording's files in VOD by the file-name prefix given at start (002 §4)."""
 
-    namePrefix: str  # noqa: N815
-    fileIds: tuple[str, ...] = ()  # noqa: N815
+    namePrefix: str
+    fileIds: tuple[str, ...] = ()
 
 
 @event(VENDOR, f"{SEARCH}:ok")
@@ -208,10 +208,13 @@ def session_key(ev: Event) -> str | None:
 # 004 §5, verbatim meaning and advice.
 _CHECK_FIELDS: Final = "录制请求字段填写是否完整 (check that the request's fields are complete)"
 _SUPPORT: Final = "反馈腾讯客服 (contact Tencent support)"
-_RETRY: Final = "可能是网络问题，重试处理，重试失败反馈腾讯客服 (maybe the network: retry; if retries fail, contact Tencent support)"
-_CHECK_ROOM: Final = "检查是否成功开房，录制的用户ID，groupid是否填写正确 (check the room was opened and the user ID and group ID are right)"
+_RETRY: Final = ("可能是网络问题，重试处理，重试失败反馈腾讯客服 "
+                 "(maybe the network: retry; if retries fail, contact Tencent support)")
+_CHECK_ROOM: Final = ("检查是否成功开房，录制的用户ID，groupid是否填写正确 "
+                      "(check the room was opened and the user ID and group ID are right)")
 _CHECK_ROOM_EXIT: Final = _CHECK_ROOM[:-1] + "; or whether the user already left the room)"
-_ALREADY_STOPPED: Final = "如果是录制停止操作说明已经停止，检查是否多次发送停止操作，无需处理 (the recording is already stopped; nothing to do)"
+_ALREADY_STOPPED: Final = ("如果是录制停止操作说明已经停止，检查是否多次发送停止操作，无需处理 "
+                           "(the recording is already stopped; nothing to do)")
 
 ERRORS: Final[dict[int, tuple[str, str]]] = {
     1: ("用户没有录制权限 (the user has no recording permission)", ""),

@@ -64,15 +64,16 @@ class TencentOptions:
 class TencentContext:
     """One user in one room: the room, the recording under way, and its files."""
 
-    relationId: int | None = None  # noqa: N815
-    roomId: int | None = None  # noqa: N815
+    relationId: int | None = None
+    roomId: int | None = None
     user: str | None = None
-    roomType: str = "multi"  # noqa: N815
+    roomType: str = "multi"
     in_room: bool = False
     room: RoomInfo | None = None
     param: RecordParam | None = None
     retries: int = 0
     stop_pending: bool = False
+    stop_sent: float | None = None
     last_data: float | None = None
     recordings: int = 0
     file_seq: int = 0
@@ -218,8 +219,10 @@ class TencentRecorder(Machine):
         self.arm("retry", delay)
 
     def resend_start(self, ev: Event) -> None:
-        assert self.ctx.room is not None and self.ctx.param is not None
-        self.send(StartCommand(roomInfo=self.ctx.room, param=self.ctx.param))
+        ctx = self.ctx
+        assert ctx.room is not None
+        assert ctx.param is not None
+        self.send(StartCommand(roomInfo=ctx.room, param=ctx.param))
 
     def start_failed(self, ev: Any) -> None:
         tried = f" after {self.ctx.retries} retries" if self.ctx.retries else ""
@@ -296,7 +299,9 @@ class TencentRecorder(Machine):
 
     # ---- stop ----------------------------------------------------------------------------------
     def send_stop(self, ev: Event) -> None:
+        """The server stops writing when it takes the request: files end at this instant."""
         self.ctx.stop_pending = False
+        self.ctx.stop_sent = self.now
         self.ctx.retries = 0
         assert self.ctx.room is not None
         self.send(StopCommand(roomInfo=self.ctx.room))
@@ -317,10 +322,12 @@ class TencentRecorder(Machine):
         self.cancel("rollover")
         ids = self.ctx.recording_files
         files = [f for f in self.files if f.id in ids and f.status != "lost"]
+        end = self.ctx.stop_sent if self.ctx.stop_sent is not None else self.now
         for f in files:
             if f.status == "open":
-                self.close_file(f)
+                self.close_file(f, end=max(end, f.start or end))
         self.ctx.open_file = None
+        self.ctx.stop_sent = None
         return files
 
     def finish_stop(self, ev: Any) -> None:

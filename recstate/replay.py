@@ -1,0 +1,320 @@
+"""Replay: a trace through a fresh Runtime on a ManualClock, a report, and a conformance diff.
+
+Inputs are dispatched at their ``t``; timers due before an input fire first. Lines a live run
+logged (``command``, ``transition``, ``file``, ``error``) are not inputs: they are what the
+replay is checked against, and every difference is reported. The same trace always gives the
+same report, byte for byte: nothing here reads the wall clock, and every list is ordered.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import attrs
+import orjson
+
+from recstate import signals
+from recstate.clock import ManualClock
+from recstate.errors import TraceError, Violation
+from recstate.events import Event, parse_event
+from recstate.runtime import Runtime
+from recstate.session import Session
+from recstate.trace import OUTPUT_KINDS, Record, TraceReader, TraceWriter, redact
+from recstate.vendors import vendor_names
+
+__all__ = ["Report", "replay", "replay_records"]
+
+
+@attrs.define
+class Report:
+    """What a replay found. ``to_json()`` is the ``--json`` report; ``exit_status`` the CLI's."""
+
+    lines: int = 0
+    events: int = 0
+    sessions: list[dict[str, Any]] = attrs.field(factory=list)
+    mismatches: list[dict[str, Any]] = attrs.field(factory=list)
+    unrouted: list[dict[str, Any]] = attrs.field(factory=list)
+    bad_lines: list[dict[str, Any]] = attrs.field(factory=list)
+    stopped: str | None = None
+
+    @property
+    def violations(self) -> int:
+        return sum(len(s["violations"]) for s in self.sessions) + len(self.unrouted)
+
+    @property
+    def handling_errors(self) -> int:
+        return sum(1 for s in self.sessions for e in s["errors"] if e["code"] == "exception")
+
+    @property
+    def exit_status(self) -> int:
+        """0: nothing violated or mismatched; 1: something was (or bad lines were skipped)."""
+        failed = (self.violations or self.mismatches or self.handling_errors or self.bad_lines
+                  or self.stopped)
+        return 1 if failed else 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"lines": self.lines, "events": self.events,
+                               "violations": self.violations, "mismatches": self.mismatches,
+                               "sessions": self.sessions}
+        if self.unrouted:
+            out["unrouted"] = self.unrouted
+        if self.bad_lines:
+            out["bad_lines"] = self.bad_lines
+        if self.stopped:
+            out["stopped"] = self.stopped
+        return out
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+
+
+def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
+           out: str | os.PathLike[str] | IO[bytes] | None = None,
+           skip_bad_lines: bool = False, options: dict[str, Any] | None = None) -> Report:
+    """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
+    ``skip_bad_lines``, which goes on and lists them in the report."""
+    reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
+    report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
+                            skip_bad_lines=skip_bad_lines, options=options)
+    report.lines = reader.lines
+    report.bad_lines = sorted(
+        [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
+                              for e in reader.errors)],
+        key=lambda b: (b["line"] or 0))
+    return report
+
+
+def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
+                   until: float | None = None,
+                   out: str | os.PathLike[str] | IO[bytes] | None = None,
+                   skip_bad_lines: bool = False,
+                   options: dict[str, Any] | None = None) -> Report:
+    report = Report()
+    writer = TraceWriter(out) if out is not None else None
+    produced: list[Record] = []
+    logged: list[Record] = []
+    violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def collect(record: Record) -> None:
+        produced.append(record)
+        if writer is not None:
+            writer(record)
+
+    runtime: Runtime | None = None
+
+    def on_violation(sender: Any, violation: Violation, session: Session | None) -> None:
+        entry = {"line": violation.line, "t": violation.t, "name": violation.name,
+                 "state": violation.state, "reason": violation.reason}
+        if session is None:
+            report.unrouted.append(entry)
+        else:
+            violations[session.key].append(entry)
+
+    try:
+        for record in records:
+            if record.kind in OUTPUT_KINDS:
+                logged.append(record)
+                continue
+            try:
+                event = _event(record, source)
+                if runtime is None:
+                    runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
+                                      options=options)
+                    signals.violation.connect(on_violation, sender=runtime, weak=False)
+                if record.t < runtime.clock.now():
+                    raise TraceError(f"time goes back from {runtime.clock.now()} to "
+                                     f"{record.t}; a trace is in time order", source=source,
+                                     line=record.line, field="t")
+            except TraceError as error:
+                if not skip_bad_lines:
+                    raise
+                report.bad_lines.append({"line": error.line, "field": error.field,
+                                         "error": error.reason})
+                continue
+            report.events += 1
+            try:
+                runtime.advance(record.t)
+                runtime.dispatch(event, line=record.line, data=record.data)
+            except Violation as violation:  # strict mode: stop at the first
+                report.stopped = str(violation)
+                break
+            except Exception as error:  # strict mode: a handling error
+                report.stopped = str(error)
+                break
+        if runtime is not None and until is not None and report.stopped is None:
+            try:
+                runtime.advance(max(until, runtime.clock.now()))
+            except Exception as error:
+                report.stopped = str(error)
+    finally:
+        if runtime is not None:
+            signals.violation.disconnect(on_violation, sender=runtime)
+        if writer is not None:
+            writer.close()
+    if logged:
+        report.mismatches = _compare(logged, produced)
+    if runtime is not None:
+        report.sessions = _sessions(runtime, produced, violations)
+    return report
+
+
+def _event(record: Record, source: str) -> Event:
+    return parse_event(record.vendor, record.name, record.t, record.data, record.session,
+                       source=source, line=record.line)
+
+
+def _sessions(runtime: Runtime, produced: list[Record],
+              violations: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    commands: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    errors: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for record in produced:
+        data = redact(record.data) if record.data is not None else {}
+        if record.kind == "command":
+            commands[record.session].append({"t": record.t, "name": record.name, "data": data})
+        elif record.kind == "error" and data.get("code") != "violation":
+            errors[record.session].append({"t": record.t, "code": data.get("code"),
+                                           "message": data.get("message"),
+                                           "level": data.get("level", "error")})
+    out = []
+    for key in sorted(runtime.sessions):
+        session = runtime.sessions[key]
+        out.append({
+            "session": key,
+            "vendor": session.vendor,
+            "machine": session.machine.qualified_name(),
+            "state": session.state,
+            "recording": session.recording,
+            "files": [f.to_dict() for f in session.files],
+            "commands": commands.get(key, []),
+            "errors": errors.get(key, []),
+            "violations": violations.get(key, []),
+        })
+    return out
+
+
+def _key(record: Record) -> bytes:
+    data = redact(record.data) if record.data is not None else None
+    return orjson.dumps([record.kind, record.session, record.name, record.t, data],
+                        option=orjson.OPT_SORT_KEYS)
+
+
+def _show(record: Record) -> dict[str, Any]:
+    shown = record.to_json()
+    shown["kind"] = record.kind
+    return shown
+
+
+def _compare(logged: list[Record], produced: list[Record]) -> list[dict[str, Any]]:
+    """Every difference between what was logged and what the replay produced, per session,
+    in order: a logged line not produced, a produced line not logged, or one that differs."""
+    want: dict[str | None, list[Record]] = defaultdict(list)
+    got: dict[str | None, list[Record]] = defaultdict(list)
+    for record in logged:
+        want[record.session].append(record)
+    for record in produced:
+        if record.kind in OUTPUT_KINDS:
+            got[record.session].append(record)
+    mismatches: list[dict[str, Any]] = []
+    for session in sorted(set(want) | set(got), key=lambda s: s or ""):
+        a, b = want.get(session, []), got.get(session, [])
+        matcher = difflib.SequenceMatcher(None, [_key(r) for r in a], [_key(r) for r in b],
+                                          autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            left, right = a[i1:i2], b[j1:j2]
+            for k in range(max(len(left), len(right))):
+                expected = left[k] if k < len(left) else None
+                actual = right[k] if k < len(right) else None
+                if expected is not None and actual is not None:
+                    what = "differs"
+                elif expected is not None:
+                    what = "logged but not produced"
+                else:
+                    what = "produced but not logged"
+                mismatches.append({
+                    "line": expected.line if expected is not None else None,
+                    "session": session,
+                    "what": what,
+                    "expected": _show(expected) if expected is not None else None,
+                    "got": _show(actual) if actual is not None else None,
+                })
+    return mismatches
+
+
+# ---- the readable report ------------------------------------------------------------------------
+def _time(t: float | None) -> str:
+    if t is None:
+        return "-"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _duration(start: float | None, end: float | None) -> str:
+    if start is None or end is None:
+        return "-"
+    seconds = end - start
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def format_report(report: Report) -> str:
+    """The report as a readable table per session."""
+    lines: list[str] = []
+    for s in report.sessions:
+        lines.append(f"session {s['session']}  [{s['machine']}]  state={s['state']}  "
+                     f"recording={s['recording']}")
+        if s["files"]:
+            rows = [["file", "participant", "kind", "format", "start", "end", "duration",
+                     "size", "status", "url"]]
+            rows += [[f["id"], f["participant"] or "(mix)", f["kind"], f["format"],
+                      _time(f["start"]), _time(f["end"]), _duration(f["start"], f["end"]),
+                      "-" if f["size"] is None else str(f["size"]), f["status"],
+                      f["url"] or "-"] for f in s["files"]]
+            lines += ["  files:", *_table(rows)]
+        if s["commands"]:
+            rows = [[_time(c["t"]), c["name"]] for c in s["commands"]]
+            lines += ["  commands:", *_table(rows)]
+        if s["errors"]:
+            rows = [[_time(e["t"]), e["level"], str(e["code"]), e["message"]]
+                    for e in s["errors"]]
+            lines += ["  notices and errors:", *_table(rows)]
+        if s["violations"]:
+            rows = [[f"line {v['line']}" if v["line"] is not None else "-", _time(v["t"]),
+                     v["name"], v["state"], v["reason"]] for v in s["violations"]]
+            lines += ["  violations:", *_table(rows)]
+        lines.append("")
+    for v in report.unrouted:
+        lines.append(f"unrouted: line {v['line']} {v['name']}: {v['reason']}")
+    for m in report.mismatches:
+        where = f"line {m['line']}" if m["line"] is not None else "(not in the trace)"
+        lines.append(f"mismatch {where} session {m['session']}: {m['what']}")
+        if m["expected"] is not None:
+            lines.append(f"    logged:   {orjson.dumps(m['expected']).decode()}")
+        if m["got"] is not None:
+            lines.append(f"    replayed: {orjson.dumps(m['got']).decode()}")
+    for b in report.bad_lines:
+        lines.append(f"skipped bad line {b['line']}: {b['error']}"
+                     + (f" (field {b['field']!r})" if b["field"] else ""))
+    if report.stopped:
+        lines.append(f"stopped (strict): {report.stopped}")
+    lines.append(f"{report.lines} lines, {report.events} events, {len(report.sessions)} "
+                 f"sessions, {report.violations} violations, {len(report.mismatches)} "
+                 f"mismatches: {'OK' if report.exit_status == 0 else 'FAILED'}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: Report, stream: IO[str], *, as_json: bool) -> None:
+    if as_json:
+        stream.write(report.dumps().decode() + "\n")
+    else:
+        stream.write(format_report(report))
