@@ -53,13 +53,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _machines() -> dict[str, type[Machine]]:
-    return {m.qualified_name(): m for v in all_vendors().values() for m in v.machines}
+    broken: dict[str, str] = {}
+    vendors = all_vendors(broken=broken)
+    for name, reason in sorted(broken.items()):
+        print(f"recstate: vendor {name!r} cannot be loaded and is left out: {reason}",
+              file=sys.stderr)
+    return {m.qualified_name(): m for v in vendors.values() for m in v.machines}
+
+
+def _until(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return parse_time(text, source="--until", field="")
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     try:
-        until = None if args.until is None else parse_time(args.until, source="--until",
-                                                           field="--until")
+        until = None if args.until is None else _until(args.until)
         report = replay(args.trace, strict=args.strict, until=until, out=args.out,
                         skip_bad_lines=args.skip_bad_lines)
     except TraceError as error:

@@ -77,7 +77,14 @@ def vendor_names() -> frozenset[str]:
     return frozenset(_entry_points()) | frozenset(_vendors)
 
 
-def all_vendors() -> dict[str, Vendor]:
+def all_vendors(*, broken: dict[str, str] | None = None) -> dict[str, Vendor]:
+    """Every installed vendor. With ``broken``, a vendor that fails to import is reported
+    there (name -> reason) and left out instead of raising."""
     for name in _entry_points():
-        get_vendor(name)
+        try:
+            get_vendor(name)
+        except Exception as error:
+            if broken is None:
+                raise
+            broken[name] = f"{type(error).__name__}: {error}"
     return dict(sorted(_vendors.items()))

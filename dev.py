@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""The project's two commands, on a machine with nothing but Python 3.11+.
+
+    python3 dev.py demo   # set up, then replay and simulate a Tencent recording
+    python3 dev.py test   # set up, then ruff, mypy --strict and the whole test suite
+
+Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
+pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".recstate-installed"
+
+
+def run(*args: str | os.PathLike[str]) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"recstate needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want and (BIN / "recstate").exists():
+        return
+    if not (BIN / "python").exists():
+        print(f"+ python -m venv {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-e", ".[test]")
+    STAMP.write_text(want)
+
+
+def demo() -> None:
+    run(BIN / "recstate", "replay", "examples/traces/tencent-200min.jsonl")
+    run(BIN / "recstate", "simulate", "tencent", "crash")
+
+
+def test() -> None:
+    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "dev.py")
+    run(BIN / "mypy", "--strict", "recstate")
+    run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
+
+
+def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else ""
+    if what not in ("demo", "test"):
+        sys.exit("usage: python3 dev.py demo | test")
+    setup()
+    demo() if what == "demo" else test()
+
+
+if __name__ == "__main__":
+    main()
