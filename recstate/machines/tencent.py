@@ -53,11 +53,13 @@ BUSY = ("starting", "retry_wait", "recording", "stopping")
 class TencentOptions:
     """``retry_delays``: seconds before each automatic retry of a retryable code (1, 2, 4:
     three more attempts); ``file_seconds``: the rollover period; ``no_data_timeout``: the
-    server's watchdog."""
+    server's watchdog; ``answer_timeout``: how long a start or stop may go unanswered (the
+    answer is a client SDK callback: a crashed client never delivers it)."""
 
     retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     file_seconds: float = 90 * 60.0
     no_data_timeout: float = 60.0
+    answer_timeout: float = 30.0
 
 
 @attrs.define(slots=True)
@@ -91,10 +93,10 @@ class TencentRecorder(Machine):
     initial = "idle"
     states = (
         "idle",
-        "starting",
+        state("starting", timers={"answer": "answer_timeout"}),
         "retry_wait",
         state("recording", timers={"watchdog": "no_data_timeout"}),
-        "stopping",
+        state("stopping", timers={"answer": "answer_timeout"}),
         "stopped",
         "failed",
     )
@@ -123,11 +125,12 @@ class TencentRecorder(Machine):
            unless="stop_pending", after="schedule_retry"),
         on(f"{START}:error", "starting", "failed", after="start_failed"),
         on("retry", "retry_wait", "starting", after="resend_start"),
+        on("answer", "starting", "failed", after="start_unanswered"),
         # Recording.
         on("mediaData", "recording", None, after="feed"),
         ignore("mediaData", ("idle", "starting", "retry_wait", "stopping", "stopped",
                              "failed")),
-        on("rollover", ("recording", "stopping"), None, after="roll_file"),
+        on("rollover", "recording", None, after="roll_file"),
         on("watchdog", "recording", "stopped", after="client_gone"),
         # Stop.
         on(STOP, "recording", "stopping", after="send_stop"),
@@ -141,6 +144,7 @@ class TencentRecorder(Machine):
         on(f"{STOP}:error", "stopping", None, conditions="retryable", after="schedule_retry"),
         on(f"{STOP}:error", "stopping", "failed", after="stop_failed"),
         on("retry", "stopping", None, after="resend_stop"),
+        on("answer", "stopping", "stopped", after="stop_unanswered"),
         # After the recording: the files' addresses from VOD (002 §4).
         on(f"{SEARCH}:ok", "*", None, after="files_found"),
         on(f"{SEARCH}:error", "*", None, after="search_failed"),
@@ -303,12 +307,27 @@ class TencentRecorder(Machine):
         self.ctx.stop_pending = False
         self.ctx.stop_sent = self.now
         self.ctx.retries = 0
+        self.cancel("rollover")
         assert self.ctx.room is not None
         self.send(StopCommand(roomInfo=self.ctx.room))
 
     def resend_stop(self, ev: Event) -> None:
         assert self.ctx.room is not None
         self.send(StopCommand(roomInfo=self.ctx.room))
+        self.arm("answer", self.opts.answer_timeout)
+
+    def start_unanswered(self, ev: Event) -> None:
+        self.ctx.stop_pending = False
+        self.notice("no-answer", f"no answer to {START} in {self.opts.answer_timeout:g} s "
+                    "(a dropped callback or a crashed client): the start is taken as failed; "
+                    "if the server did start, its 60 s watchdog closes the recording")
+
+    def stop_unanswered(self, ev: Event) -> None:
+        self._close_recording()
+        self.notice("no-answer", f"no answer to {STOP} in {self.opts.answer_timeout:g} s: "
+                    "the recording is taken as stopped when the stop was sent (the server's "
+                    "60 s watchdog closes it in any case); its file IDs are unknown, so look "
+                    "them up in VOD by the file name")
 
     def already_stopping(self, ev: Event) -> None:
         self.notice("already-stopping", "stop asked again while stopping: nothing to do",

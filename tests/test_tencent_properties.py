@@ -1,0 +1,217 @@
+"""Invariants of the Tencent recorder over generated event sequences (hypothesis).
+
+- at most one recording per user: a new recording starts only once the last one ended;
+- the files of a recording are contiguous, never overlap, none longer than 90 minutes;
+- every recording that started ends stopped or failed once time passes 60 s after its last
+  data (and the answer deadlines);
+- no command is sent for a refused intent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recstate import ManualClock, Runtime, signals
+from recstate.events import Event
+from recstate.events.tencent import (
+    EnterRoom,
+    ExitRoom,
+    MediaData,
+    RecordParam,
+    RoomInfo,
+    StartError,
+    StartOk,
+    StartRecording,
+    StopError,
+    StopOk,
+    StopRecording,
+)
+from recstate.machines.tencent import TencentOptions
+from recstate.session import Session
+
+T0 = 1_700_000_000.0
+ROOM = RoomInfo(relationId=9, roomId=3)
+USERS = ("ann", "ben")
+FILE_SECONDS = TencentOptions().file_seconds
+REFUSALS = {"not-in-room", "pair-room", 30000002, 30000004, 30000415}
+BUSY = {"starting", "retry_wait", "recording", "stopping"}
+CODES = (30000208, 30000401, 30000404, 30000002, 30000403, 30000412, 30000410, 1)
+
+
+def key(user: str) -> str:
+    return f"{ROOM.relationId}:{ROOM.roomId}:{user}"
+
+
+actions = st.one_of(
+    st.tuples(st.just("enter"), st.sampled_from(("multi", "multi", "pair"))),
+    st.tuples(st.just("exit"), st.none()),
+    st.tuples(st.just("start"), st.sampled_from(("ok", "ok", "ok", "", "bad-type"))),
+    st.tuples(st.just("start_ok"), st.none()),
+    st.tuples(st.just("start_error"), st.sampled_from(CODES)),
+    st.tuples(st.just("stop"), st.none()),
+    st.tuples(st.just("stop_ok"), st.integers(0, 4)),
+    st.tuples(st.just("stop_error"), st.sampled_from(CODES)),
+    st.tuples(st.just("data"), st.none()),
+)
+steps = st.lists(
+    st.tuples(st.sampled_from(USERS),
+              st.sampled_from((0.0, 0.5, 1.0, 2.0, 10.0, 30.0, 59.0, 61.0, 1800.0, 5400.0)),
+              actions),
+    max_size=60)
+
+
+def make_event(user: str, t: float, action: str, arg: Any) -> Event:
+    s = key(user)
+    if action == "enter":
+        return EnterRoom(t=t, session=s, relationId=9, roomId=3, user=user, roomType=arg)
+    if action == "exit":
+        return ExitRoom(t=t, session=s)
+    if action == "start":
+        param = RecordParam(fileName="" if arg == "" else f"rec-{user}",
+                            recordDataType=7 if arg == "bad-type" else 0)
+        return StartRecording(t=t, session=s, roomInfo=ROOM, param=param)
+    if action == "start_ok":
+        return StartOk(t=t, session=s)
+    if action == "start_error":
+        return StartError(t=t, session=s, code=arg)
+    if action == "stop":
+        return StopRecording(t=t, session=s, roomInfo=ROOM)
+    if action == "stop_ok":
+        return StopOk(t=t, session=s, fileIds=tuple(f"id{i}" for i in range(arg)))
+    if action == "stop_error":
+        return StopError(t=t, session=s, code=arg)
+    return MediaData(t=t, session=s)
+
+
+@attrs.define
+class Observer:
+    """What the runtime told, in order, through its signals."""
+
+    log: list[tuple[str, str, Any]] = attrs.field(factory=list)
+    commands: list[Any] = attrs.field(factory=list)
+    notices: list[Any] = attrs.field(factory=list)
+
+    def connect(self, runtime: Runtime) -> None:
+        signals.transition.connect(self.on_transition, sender=runtime, weak=False)
+        signals.commands("tencent").connect(self.on_command, sender=runtime, weak=False)
+        signals.error.connect(self.on_error, sender=runtime, weak=False)
+
+    def on_transition(self, sender: Any, *, session: Session, src: str, dst: str,
+                      **_: Any) -> None:
+        self.log.append(("transition", session.key, (src, dst)))
+
+    def on_command(self, sender: Any, *, session: Session, command: Any, **_: Any) -> None:
+        self.commands.append(command)
+        self.log.append(("command", session.key, command.name))
+
+    def on_error(self, sender: Any, *, session: Session | None, code: Any, **_: Any) -> None:
+        self.notices.append(code)
+
+
+def drive(script: list[tuple[str, float, tuple[str, Any]]]) -> tuple[Runtime, Observer, float]:
+    clock = ManualClock(T0)
+    runtime = Runtime(clock)  # lenient: events out of place are violations, recorded
+    observer = Observer()
+    observer.connect(runtime)
+    t = T0
+    for user, gap, (action, arg) in script:
+        t += gap
+        runtime.advance(t)
+        sent, noticed = len(observer.commands), len(observer.notices)
+        runtime.dispatch(make_event(user, t, action, arg))
+        new_notices = set(observer.notices[noticed:])
+        if action == "start" and new_notices & REFUSALS:
+            assert len(observer.commands) == sent, "a refused start sent a command"
+    return runtime, observer, t
+
+
+def check_one_recording_at_a_time(observer: Observer) -> None:
+    active: dict[str, bool] = {}
+    previous: dict[str, tuple[str, str] | None] = {}
+    for kind, session, what in observer.log:
+        if kind == "transition":
+            src, dst = what
+            if dst == "starting" and src in ("idle", "stopped", "failed"):
+                assert not active.get(session), f"{session}: a second recording started"
+                active[session] = True
+            if dst in ("stopped", "failed"):
+                active[session] = False
+            previous[session] = what
+        elif what == "requestMultiVideoRecorderStart":
+            last = previous.get(session)
+            assert last is not None
+            assert last[1] == "starting", "a start command outside a transition to starting"
+            previous[session] = None  # each start command follows its own transition
+
+
+def check_files(runtime: Runtime, observer: Observer) -> None:
+    for session in runtime:
+        files = [f for f in session.files if f.status != "lost"]
+        for f in files:
+            assert f.start is not None
+            if f.end is not None:
+                assert f.start <= f.end
+                assert f.end - f.start <= FILE_SECONDS + 1e-6, "a file longer than 90 min"
+        for before, after in zip(files, files[1:], strict=False):
+            assert before.end is not None, "only the last file may be open"
+            assert after.start is not None
+            assert after.start >= before.end, "files overlap"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_recorder_invariants_hold_for_any_sequence(
+        script: list[tuple[str, float, tuple[str, Any]]]) -> None:
+    runtime, observer, t_end = drive(script)
+    check_one_recording_at_a_time(observer)
+    check_files(runtime, observer)
+    options = TencentOptions()
+    quiet = (options.no_data_timeout + options.answer_timeout + sum(options.retry_delays)
+             + options.answer_timeout * (len(options.retry_delays) + 1) + 1)
+    runtime.advance(t_end + quiet)
+    for session in runtime:
+        assert session.state not in BUSY, (
+            f"{session.key} still {session.state} long after its last data")
+        assert all(f.status != "open" for f in session.files), "a file left open"
+    check_files(runtime, observer)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5 * int(FILE_SECONDS)), st.sampled_from((10.0, 30.0, 59.0)),
+       st.floats(0.0, 59.0))
+def test_long_recordings_roll_over_every_90_minutes_and_stay_contiguous(
+        duration: int, step: float, tail: float) -> None:
+    clock = ManualClock(T0)
+    runtime = Runtime(clock, strict=True)
+    s = key("ann")
+    runtime.dispatch(EnterRoom(t=T0, session=s, relationId=9, roomId=3, user="ann"))
+    runtime.dispatch(StartRecording(t=T0, session=s, roomInfo=ROOM,
+                                    param=RecordParam(fileName="long")))
+    runtime.dispatch(StartOk(t=T0, session=s))
+    t = T0
+    while t + step <= T0 + duration:
+        t += step
+        runtime.advance(t)
+        runtime.dispatch(MediaData(t=t, session=s))
+    last = t
+    runtime.advance(last + tail)
+    runtime.dispatch(StopRecording(t=last + tail, session=s, roomInfo=ROOM))
+    expected = max(1, -(-(last + tail - T0) // FILE_SECONDS))
+    ids = tuple(f"id{i}" for i in range(int(expected)))
+    runtime.advance(last + tail + 1)
+    runtime.dispatch(StopOk(t=last + tail + 1, session=s, fileIds=ids))
+    session = runtime.sessions[s]
+    assert session.state == "stopped"
+    files = session.files
+    assert [f.id for f in files] == list(ids), "strict: the file count matched the IDs"
+    assert files[0].start == T0
+    assert files[-1].end == last + tail
+    for before, after in zip(files, files[1:], strict=False):
+        assert before.end == after.start
+        assert before.end is not None
+        assert before.start is not None
+        assert before.end - before.start == FILE_SECONDS
