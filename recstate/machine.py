@@ -18,6 +18,7 @@ A handling that raises carries out nothing and leaves the session in the state i
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -264,13 +265,17 @@ def _check_definition(cls: type[Machine]) -> None:
         if not callable(getattr(cls, name, None)):
             missing.append(f"{name!r} ({what})")
 
+    # Attributes set per handling (state, session, ctx, opts, now) are only annotated, and
+    # transitions binds ``trigger`` itself: hasattr() misses them all.
+    reserved = {n for k in cls.__mro__ for n in inspect.get_annotations(k)}
+    reserved.add("trigger")
     accepts: dict[str, set[str]] = {}
     edges: dict[str, set[str]] = {name: set() for name in specs}
     for spec_t in cls.transitions:
         trigger = spec_t.get("trigger")
         if not isinstance(trigger, str) or not trigger:
             raise DefinitionError(f"{where}: a transition has no trigger: {dict(spec_t)}")
-        if hasattr(cls, trigger) or hasattr(Machine, trigger):
+        if hasattr(cls, trigger) or trigger in reserved:
             raise DefinitionError(
                 f"{where}: trigger {trigger!r} shadows the attribute {cls.__name__}.{trigger}; "
                 "rename the trigger or the attribute")
@@ -348,7 +353,7 @@ class Engine:
         self.machine = transitions.Machine(
             model=model, states=states, transitions=[dict(t) for t in cls.transitions],
             initial=cls.initial, auto_transitions=False, queued=False, send_event=False,
-            ignore_invalid_triggers=False, model_override=True)
+            ignore_invalid_triggers=False, model_override=False)
         self.model = model
         self.events: dict[str, transitions.core.Event] = dict(self.machine.events)
         self.recording_states = dict(cls.recording_states)

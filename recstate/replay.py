@@ -1,6 +1,7 @@
 """Replay: a trace through a fresh Runtime on a ManualClock, a report, and a conformance diff.
 
-Inputs are dispatched at their ``t``; timers due before an input fire first. Lines a live run
+Inputs are dispatched at their ``t``; timers due before an input fire first; the clock then
+runs to the last line's ``t`` (or ``until``). Lines a live run
 logged (``command``, ``transition``, ``file``, ``error``) are not inputs: they are what the
 replay is checked against, and every difference is reported. The same trace always gives the
 same report, byte for byte: nothing here reads the wall clock, and every list is ordered.
@@ -115,8 +116,10 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         else:
             violations[session.key].append(entry)
 
+    last_t: float | None = None
     try:
         for record in records:
+            last_t = record.t if last_t is None else max(last_t, record.t)
             if record.kind in OUTPUT_KINDS:
                 logged.append(record)
                 continue
@@ -146,9 +149,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
-        if runtime is not None and until is not None and report.stopped is None:
+        # Time passed until the last line, logged outputs included (a live run logs what
+        # its timers did after the last input); --until goes further.
+        end = max(t for t in (until, last_t) if t is not None) if last_t is not None else None
+        if runtime is not None and end is not None and report.stopped is None:
             try:
-                runtime.advance(max(until, runtime.clock.now()))
+                runtime.advance(max(end, runtime.clock.now()))
             except Exception as error:
                 report.stopped = str(error)
     finally:

@@ -171,13 +171,13 @@ class Runtime:
             if tracer is not None:
                 tracer(Record(now, vendor, name, key, {"src": old, "dst": new}, "transition"))
             if signals.transition.receivers:
-                signals.transition.send(self, session=session, name=name, src=old, dst=new, t=now)
+                self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
             canonical = engine.recording_states.get(new)
             if canonical is not None and canonical != session.recording:
                 previous, session.recording = session.recording, canonical
                 if signals.recording_changed.receivers:
-                    signals.recording_changed.send(self, session=session, old=previous,
-                                                   new=canonical, t=now)
+                    self._tell(signals.recording_changed, session, name, now, old=previous,
+                               new=canonical)
         for effect in result.effects:
             what = effect[0]
             if what == "command":
@@ -188,7 +188,7 @@ class Runtime:
                 if sig is None:
                     sig = self._command_signals[vendor] = signals.commands(vendor)
                 if sig.receivers:
-                    sig.send(self, session=session, command=cmd, t=now)
+                    self._tell(sig, session, name, now, command=cmd)
             elif what == "arm":
                 self.timers.arm(key, effect[1], effect[2], effect[3], effect[4])
             elif what == "cancel":
@@ -201,6 +201,19 @@ class Runtime:
                 self._file(session, effect[1], effect[2], effect[3], now)
 
     # ---- what the loop records ----------------------------------------------------------------
+    def _tell(self, signal: NamedSignal, session: Session, name: str, now: float,
+              **kwargs: Any) -> None:
+        """Send a signal; a receiver that raises (an adapter whose API call failed, an
+        observer's bug) is recorded against the session, and the handling carries on."""
+        try:
+            signal.send(self, session=session, t=now, **kwargs)
+        except Exception as exc:
+            self._error(session, name, "receiver-error",
+                        f"a receiver of the {signal.name!r} signal raised "
+                        f"{type(exc).__name__}: {exc}", "error", now)
+            if self.strict:
+                self._to_raise.append(HandlingError(session=session.key, name=name,
+                                                    state=session.state, error=exc))
     def _file(self, session: Session, change: str, f: Any, changes: dict[str, Any],
               now: float) -> None:
         for field, value in changes.items():
@@ -211,7 +224,7 @@ class Runtime:
         if self.tracer is not None:
             self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
         if signals.file_changed.receivers:
-            signals.file_changed.send(self, session=session, file=f, change=change, t=now)
+            self._tell(signals.file_changed, session, change, now, file=f, change=change)
 
     def _error(self, session: Session | None, name: str, code: int | str, message: str,
                level: str, now: float, vendor: str | None = None) -> None:
@@ -327,14 +340,14 @@ class Runtime:
         :meth:`stop`, or once the clock has reached ``until`` with nothing left to handle."""
         inbox = self._inbox_queue()
         clock = self.clock
-        self._stopping = False
         while True:
             self.run_due()
             while not inbox.empty():
                 item = inbox.get_nowait()
                 if item is not None:
                     self.dispatch(item)
-            if self._stopping:
+            if self._stopping:  # reset here, not on entry: a stop() made before run() counts
+                self._stopping = False
                 return
             now = clock.now()
             if until is not None and now >= until:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 import cattrs
+from cattrs.cols import is_sequence
 
 from recstate.errors import TraceError, UnknownEventError
 
@@ -50,6 +51,25 @@ converter.register_structure_hook(str, _strict(str, (str,)))
 converter.register_structure_hook(int, _strict(int, (int,), (bool,)))
 converter.register_structure_hook(float, _strict(float, (int, float), (bool,)))
 converter.register_structure_hook(bool, _strict(bool, (bool,)))
+
+
+#: Structures the items of a sequence once it is known to be an array (see below).
+_items = converter.copy()
+
+
+def _array_only(cl: Any) -> Callable[[Any, Any], Any]:
+    """cattrs iterates whatever it is given for a sequence, so ``"ab"`` would become
+    ``("a", "b")``: require a JSON array instead."""
+    inner = _items.get_structure_hook(cl)
+
+    def hook(value: Any, t: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a JSON array, got {type(value).__name__} {value!r}")
+        return inner(value, t)
+    return hook
+
+
+converter.register_structure_hook_factory(is_sequence, _array_only)
 
 
 @attrs.frozen(kw_only=True)
@@ -178,7 +198,8 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
                 else f"no events are registered for vendor {vendor!r}")
         raise UnknownEventError(f"unknown event {name!r} for vendor {vendor!r} ({hint}); "
                                 "fix the name or register the event class",
-                                source=source, line=line, field="name")
+                                source=source, line=line,
+                                field="name" if known else "vendor")  # which one is wrong
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -125,7 +125,7 @@ class TencentRecorder(Machine):
            unless="stop_pending", after="schedule_retry"),
         on(f"{START}:error", "starting", "failed", after="start_failed"),
         on("retry", "retry_wait", "starting", after="resend_start"),
-        on("answer", "starting", "failed", after="start_unanswered"),
+        on("answer", "starting", "stopping", after=["start_unanswered", "send_stop"]),
         # Recording.
         on("mediaData", "recording", None, after="feed"),
         ignore("mediaData", ("idle", "starting", "retry_wait", "stopping", "stopped",
@@ -313,14 +313,17 @@ class TencentRecorder(Machine):
 
     def resend_stop(self, ev: Event) -> None:
         assert self.ctx.room is not None
+        self.ctx.stop_sent = self.now  # the attempt that succeeds is the one that stops
         self.send(StopCommand(roomInfo=self.ctx.room))
         self.arm("answer", self.opts.answer_timeout)
 
     def start_unanswered(self, ev: Event) -> None:
-        self.ctx.stop_pending = False
+        """A dropped callback leaves the server's side unknown: ask it to stop. A server that
+        never started answers 30000412/30000413 (already stopped), one that did returns its
+        file IDs."""
         self.notice("no-answer", f"no answer to {START} in {self.opts.answer_timeout:g} s "
-                    "(a dropped callback or a crashed client): the start is taken as failed; "
-                    "if the server did start, its 60 s watchdog closes the recording")
+                    "(a dropped callback or a crashed client): a stop is sent so that the "
+                    "server does not go on recording unseen")
 
     def stop_unanswered(self, ev: Event) -> None:
         self._close_recording()
@@ -342,12 +345,19 @@ class TencentRecorder(Machine):
         ids = self.ctx.recording_files
         files = [f for f in self.files if f.id in ids and f.status != "lost"]
         end = self.ctx.stop_sent if self.ctx.stop_sent is not None else self.now
-        for f in files:
+        kept = []
+        for i, f in enumerate(files):
+            if f.status == "open" and i > 0 and f.start is not None and f.start >= end:
+                # Opened by a rollover at the very instant the recording ended: it holds
+                # nothing, and the vendor makes no file for it.
+                self.update_file(f, "lost", end=f.start, status="lost")
+                continue
             if f.status == "open":
                 self.close_file(f, end=max(end, f.start or end))
+            kept.append(f)
         self.ctx.open_file = None
         self.ctx.stop_sent = None
-        return files
+        return kept
 
     def finish_stop(self, ev: Any) -> None:
         files = self._close_recording()

@@ -1,0 +1,385 @@
+"""NetEase Yunxin netcall adapters: the callback (抄送) receiver, its ASGI app, and a simulator.
+
+The netcall itself runs in the WeChat mini-program (``vendor-docs/000_15ac1063afea4b1f.txt``):
+a service learns of it from the app, and of the recorded files from NetEase's callback service,
+which POSTs JSON bodies with the headers ``AppKey``, ``CurTime``, ``MD5`` (of the body) and
+``CheckSum`` = SHA1(AppSecret + MD5 + CurTime). So the real adapter is the receiver:
+
+- :class:`CallbackReceiver`: (headers, raw body) -> events, after checking the MD5 against the
+  body and the CheckSum in constant time and refusing a stale ``CurTime``;
+- :class:`CallbackApp`: an ASGI app serving it, answering 200 only once the events have been
+  handed to the runtime (otherwise NetEase is told to deliver again);
+- :func:`split_callback` / :func:`split_records`: one body may carry the files of several
+  channels; the Runtime routes an event to one session, so a body becomes one ``callback``
+  event per channel, each still in NetEase's shape.
+
+:class:`NetEaseSimulator` answers the machine's commands the way the SDK and the callback
+service do, with faults to inject. The AppSecret never reaches a trace, a log, a repr or an
+error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import logging
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+)
+from typing import Any
+
+import attrs
+import orjson
+
+from recstate import signals
+from recstate.clock import Clock, SystemClock
+from recstate.errors import RecstateError
+from recstate.events import Event, parse_event
+from recstate.events.netease import (
+    CALLBACK,
+    FILES_EVENT_TYPE,
+    VENDOR,
+    expected_files,
+)
+from recstate.machines.netease import NetEaseContext, NetEaseOptions
+from recstate.runtime import Runtime
+from recstate.session import Session
+from recstate.trace import Record
+
+__all__ = [
+    "CallbackApp",
+    "CallbackReceiver",
+    "CallbackRejected",
+    "NetEaseSimulator",
+    "callback_events",
+    "deliver_to",
+    "split_callback",
+    "split_records",
+]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Deliver = Callable[[list[Event]], Awaitable[None] | None]
+
+
+# ---- one body, several channels ----------------------------------------------------------------
+
+def split_callback(data: Mapping[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Split a callback body by channel: ``[(channelid, body restricted to it)]`` in the order
+    the channels first appear. ``fileinfo`` stays a JSON string; other fields are kept. A body
+    with no file items (another eventType) is one part with no channel.
+
+    Raises ValueError (naming the field) for a body that is not NetEase's shape."""
+    if data.get("eventType") != FILES_EVENT_TYPE:
+        return [(None, dict(data))]
+    fileinfo = data.get("fileinfo")
+    if not isinstance(fileinfo, str):
+        raise ValueError("data.fileinfo: expected a JSON array encoded as a string, got "
+                         f"{type(fileinfo).__name__}")
+    try:
+        raw = orjson.loads(fileinfo)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"data.fileinfo: not a JSON array encoded as a string ({exc})"
+                         ) from None
+    if not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
+        raise ValueError("data.fileinfo: expected a JSON array of objects")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for i, item in enumerate(raw):
+        channel = item.get("channelid")
+        if isinstance(channel, bool) or not isinstance(channel, str | int) or channel == "":
+            raise ValueError(f"data.fileinfo[{i}].channelid: expected a channel id, got "
+                             f"{channel!r}")
+        groups.setdefault(str(channel), []).append(item)
+    if len(groups) <= 1:
+        return [(next(iter(groups), None), dict(data))]
+    return [(channel, {**data, "fileinfo": orjson.dumps(items).decode()})
+            for channel, items in groups.items()]
+
+
+def callback_events(data: Mapping[str, Any], t: float, *, source: str = "<callback>"
+                    ) -> list[Event]:
+    """The ``callback`` events of one body: one per channel, each routed to its channel."""
+    return [parse_event(VENDOR, CALLBACK, t, part, channel, source=source)
+            for channel, part in split_callback(data)]
+
+
+def split_records(records: Iterable[Record]) -> Iterator[Record]:
+    """A trace's records with each multi-channel NetEase ``callback`` input split into one
+    record per channel (for ``replay_records``); every other record passes unchanged."""
+    for record in records:
+        if (record.vendor != VENDOR or record.name != CALLBACK or record.kind != "event"
+                or record.data is None or record.session is not None):
+            yield record
+            continue
+        parts = split_callback(record.data)
+        if len(parts) == 1:
+            yield record
+            continue
+        for channel, part in parts:
+            yield Record(t=record.t, vendor=record.vendor, name=record.name, session=channel,
+                         data=part, kind=record.kind, line=record.line)
+
+
+# ---- the receiver ------------------------------------------------------------------------------
+
+class CallbackRejected(RecstateError):
+    """A callback request refused: ``status`` is the HTTP answer, ``reason`` says why (and
+    never contains the AppSecret or a checksum computed from it)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{status}: {reason}")
+
+
+def _headers(headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]]
+             ) -> dict[str, str]:
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        key = k.decode("latin-1") if isinstance(k, bytes) else k
+        value = v.decode("latin-1") if isinstance(v, bytes) else v
+        out[key.lower()] = value.strip()
+    return out
+
+
+@attrs.define(repr=False)
+class CallbackReceiver:
+    """Verify and decode one callback request (headers, raw body) into events.
+
+    - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
+    - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed
+      request outside it is refused). ``CurTime`` is accepted in seconds or milliseconds
+      (NetEase's IM callbacks send milliseconds).
+    - ``app_key``: when given, the ``AppKey`` header must name it.
+    """
+
+    app_secret: str = attrs.field()
+    clock: Clock = attrs.field(factory=SystemClock)
+    window: float = NetEaseOptions().callback_window
+    app_key: str | None = None
+
+    @app_secret.validator
+    def _check_secret(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError("app_secret: give the AppSecret of the AppKey (a non-empty "
+                             "string), from the NetEase console")
+
+    def __repr__(self) -> str:
+        return f"CallbackReceiver(app_secret='***', window={self.window!r}, app_key=" \
+               f"{self.app_key!r})"
+
+    def __call__(self, headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]],
+                 body: bytes) -> list[Event]:
+        """The events of a verified request, or :class:`CallbackRejected`."""
+        h = _headers(headers)
+        for name, header in (("md5", "MD5"), ("checksum", "CheckSum"), ("curtime", "CurTime")):
+            if not h.get(name):
+                raise CallbackRejected(401, f"the {header} header is missing: NetEase signs "
+                                       "every callback with CurTime, MD5 and CheckSum")
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(h["md5"].lower().encode(), md5.encode()):
+            raise CallbackRejected(400, "the MD5 header does not match the body: the body was "
+                                   "altered or truncated on the way")
+        if self.app_key is not None and h.get("appkey") != self.app_key:
+            raise CallbackRejected(401, "the AppKey header names another application")
+        cur = h["curtime"]
+        expected = hashlib.sha1((self.app_secret + h["md5"] + cur).encode(),
+                                usedforsecurity=False).hexdigest()
+        if not hmac.compare_digest(h["checksum"].lower().encode(), expected.encode()):
+            raise CallbackRejected(401, "the CheckSum header is not SHA1(AppSecret + MD5 + "
+                                   "CurTime): wrong AppSecret, or a forged request")
+        if not cur.isdigit():
+            raise CallbackRejected(400, f"the CurTime header {cur!r} is not Unix time in "
+                                   "seconds or milliseconds")
+        sent = int(cur) / (1000.0 if len(cur) > 11 else 1.0)
+        now = self.clock.now()
+        if abs(now - sent) > self.window:
+            raise CallbackRejected(401, f"the CurTime header is {now - sent:+.0f} s from now, "
+                                   f"outside the {self.window:g} s window: a replayed or "
+                                   "delayed request (or a wrong clock)")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise CallbackRejected(400, f"the body is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
+                                   "object")
+        if not isinstance(data.get("eventType"), str):
+            raise CallbackRejected(400, "the body has no eventType string")
+        try:
+            return callback_events(data, now)
+        except (ValueError, TypeError) as exc:
+            raise CallbackRejected(400, f"malformed callback body: {exc}") from None
+
+
+def deliver_to(runtime: Runtime, *, submit: bool = False) -> Deliver:
+    """Hand events to ``runtime``: ``dispatch`` (run to completion before the answer), or
+    ``submit`` to a runtime served by ``Runtime.run`` on the same event loop."""
+    def deliver(events: list[Event]) -> None:
+        for ev in events:
+            if submit:
+                runtime.submit(ev)
+            else:
+                runtime.dispatch(ev)
+    return deliver
+
+
+class CallbackApp:
+    """ASGI app of the callback service's endpoint: POST only; 200 once ``deliver`` has taken
+    the events; 4xx with the reason for a request that fails verification; 500 when the
+    events could not be handed over (NetEase delivers again)."""
+
+    max_body = 4 * 1024 * 1024
+
+    def __init__(self, receiver: CallbackReceiver, deliver: Deliver) -> None:
+        self.receiver = receiver
+        self.deliver = deliver
+
+    def __repr__(self) -> str:
+        return f"CallbackApp({self.receiver!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "the callback endpoint takes POST"})
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _answer(send, 413, {"error": f"body over {self.max_body} bytes"})
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            events = self.receiver(scope.get("headers", []), b"".join(chunks))
+        except CallbackRejected as rejected:
+            log.warning("netease callback refused: %s", rejected.reason)
+            await _answer(send, rejected.status, {"error": rejected.reason})
+            return
+        try:
+            handed = self.deliver(events)
+            if inspect.isawaitable(handed):
+                await handed
+        except Exception as exc:
+            log.exception("netease callback: the events could not be handed to the runtime")
+            await _answer(send, 500, {"error": f"not taken ({type(exc).__name__}); deliver "
+                                      "again"})
+            return
+        await _answer(send, 200, {"code": 200, "events": len(events)})
+
+
+async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+# ---- the simulator -----------------------------------------------------------------------------
+
+@attrs.define
+class NetEaseSimulator:
+    """Answers a runtime's NetEase commands as the SDK and the callback service would.
+
+    - ``delay``: seconds before an API answers; ``errors``: API name -> (code, desc) to fail;
+    - ``answer``: what the callee does with a ``call``: ``accept``, ``reject`` or ``none``,
+      after ``answer_after`` seconds;
+    - files: ``files_after`` seconds after a recorded call ends, one callback body with every
+      expected file except the slots in ``drop`` (``caller``, ``callee``, ``self``, ``mix``);
+      ``duplicate``: deliver it twice (a retried delivery).
+    """
+
+    runtime: Runtime
+    delay: float = 0.1
+    errors: Mapping[str, tuple[int, str]] = attrs.field(factory=dict)
+    answer: str = "accept"
+    answer_after: float = 2.0
+    files_after: float = 60.0
+    drop: Collection[str] = ()
+    duplicate: bool = False
+    delivered: list[Event] = attrs.field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        signals.commands(VENDOR).connect(self._on_command, sender=self.runtime, weak=False)
+
+    def close(self) -> None:
+        signals.commands(VENDOR).disconnect(self._on_command, sender=self.runtime)
+
+    def _at(self, after: float, name: str, session: str, data: dict[str, Any] | None = None
+            ) -> None:
+        t = self.runtime.clock.now() + after
+        ev = parse_event(VENDOR, name, t, data, session)
+        self.delivered.append(ev)
+        self.runtime.deliver_at(t, ev)
+
+    def _api(self, name: str, session: str) -> bool:
+        error = self.errors.get(name)
+        if error is not None:
+            self._at(self.delay, f"{name}:error", session, {"code": error[0], "desc": error[1]})
+            return False
+        self._at(self.delay, f"{name}:ok", session)
+        return True
+
+    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float) -> None:
+        key, name = session.key, command.name
+        if name == "call":
+            if self._api("call", key) and self.answer != "none":
+                reply = "callAccepted" if self.answer == "accept" else "callRejected"
+                self._at(self.answer_after, reply, key, {"account": command.callee})
+        elif name in ("response", "startRtc", "joinChannel"):
+            self._api(name, key)
+        elif name in ("hangup", "leaveChannel"):
+            self._files(session)
+
+    def _files(self, session: Session) -> None:
+        ctx: NetEaseContext = session.context
+        if not ctx.recorded:
+            return
+        participants: tuple[str, ...] = (
+            ("self",) if ctx.account else ()) if ctx.role == "channel" else ("caller", "callee")
+        users = {"caller": ctx.caller or "caller-user", "callee": ctx.callee or "callee-user",
+                 "self": ctx.account or "self", "mix": ctx.account or ctx.caller or "mix"}
+        channel = ctx.cid or session.key
+        items = [{"caller": spec.slot == "caller", "channelid": channel,
+                  "filename": f"{channel}-{spec.slot}.{spec.format}", "md5": f"md5-{spec.slot}",
+                  "mix": spec.slot == "mix", "size": "1024", "type": spec.format,
+                  "url": f"https://nos.example/{channel}-{spec.slot}.{spec.format}",
+                  "user": users[spec.slot], "vid": "1"}
+                 for spec in expected_files(ctx.record, ctx.type, participants)
+                 if spec.slot not in self.drop]
+        if not items:
+            return
+        body = {"eventType": FILES_EVENT_TYPE, "fileinfo": orjson.dumps(items).decode()}
+        self._at(self.files_after, CALLBACK, session.key, body)
+        if self.duplicate:
+            self._at(self.files_after + 5, CALLBACK, session.key, body)
+

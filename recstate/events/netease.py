@@ -1,0 +1,515 @@
+"""NetEase Yunxin (网易云信) WeChat mini-program netcall: events, commands and file rules.
+
+Source: ``vendor-docs/000_15ac1063afea4b1f.txt`` (录制相关: 服务端录制). Names are the SDK's and
+the document's own: ``beCalling {caller, cid, type}``, ``callAccepted``, ``response({caller,
+accepted, type, cid})``, ``startRtc({recordType, recordAudio, recordVideo, mode})``,
+``joinChannel({rtmpRecord, recordAudio, recordVideo, recordType})``; the call-control intents
+``call``, ``accept``, ``reject`` and ``hangup`` are the framework's own names (DESIGN §4).
+
+The record parameters come as the document passes them: ``recordType`` 0 (混单: mix and
+single files), 1 (只混: mix only) or 2 (只单: single files only), given as a number or as the
+string the P2P example sends (``this.data.recordType + ''``); ``recordAudio``, ``recordVideo``
+and ``rtmpRecord`` open or closed, given as ``true`` / ``false`` or as the SDK's ``1`` / ``0``
+(``RECORD_AUDIO_OPEN`` / ``RECORD_AUDIO_CLOSE``). Defaults, from the parameter table: record
+nothing (默认不开), recordType 0 (默认为混单).
+
+File addresses arrive after the call through the callback service (抄送): a ``callback`` event
+whose ``data`` is NetEase's body verbatim, ``{"eventType": "6", "fileinfo": "<JSON array as a
+string>"}``; :meth:`Callback.items` decodes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Literal, NewType
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn
+
+from recstate.events import Command, Event, command, converter, event
+
+__all__ = [
+    "AUDIO",
+    "CALLBACK",
+    "FILES_EVENT_TYPE",
+    "MODE_AUDIO_VIDEO",
+    "MODE_ONLY_AUDIO",
+    "VENDOR",
+    "VIDEO",
+    "Accept",
+    "BeCalling",
+    "Call",
+    "CallAccepted",
+    "CallCommand",
+    "CallError",
+    "CallOk",
+    "CallRejected",
+    "CallType",
+    "Callback",
+    "ChannelId",
+    "ExpectedFile",
+    "FileInfo",
+    "Hangup",
+    "HangupCommand",
+    "JoinChannel",
+    "JoinChannelCommand",
+    "JoinChannelError",
+    "JoinChannelOk",
+    "LeaveChannel",
+    "LeaveChannelCommand",
+    "RecordParams",
+    "RecordTypeCode",
+    "Reject",
+    "ResponseCommand",
+    "ResponseError",
+    "ResponseOk",
+    "StartRtcCommand",
+    "StartRtcError",
+    "StartRtcOk",
+    "Switch",
+    "expected_files",
+    "session_key",
+]
+
+VENDOR: Final = "netease"
+CALLBACK: Final = "callback"
+#: 抄送 eventType of the audio/video file information (the file addresses after a call).
+FILES_EVENT_TYPE: Final = "6"
+#: ``type`` of a call: ``NETCALL_TYPE_AUDIO`` / ``NETCALL_TYPE_VIDEO``.
+AUDIO: Final = 1
+VIDEO: Final = 2
+#: ``mode`` of ``startRtc``: the SDK constants, by name (the document names them, not values).
+MODE_ONLY_AUDIO: Final = "NETCALL_MODE_ONLY_AUDIO"
+MODE_AUDIO_VIDEO: Final = "NETCALL_MODE_AUDIO_VIDEO"
+
+# ---- value types: what a trace may write, and what the machine sees ---------------------------
+
+#: Open / close: ``true`` / ``false`` or the SDK's ``1`` / ``0``; seen as a bool.
+Switch = NewType("Switch", bool)
+#: recordType 0, 1 or 2, as a number or a string; seen as an int.
+RecordTypeCode = NewType("RecordTypeCode", int)
+#: Call type 1 (audio) or 2 (video).
+CallType = NewType("CallType", int)
+#: A channel id: NetEase writes it as a string or a number; seen as a string.
+ChannelId = NewType("ChannelId", str)
+#: A decimal size, written as a string by the callback service; seen as an int.
+SizeText = NewType("SizeText", int)
+
+# cattrs names the expected type in its error; these names say what a trace should write.
+setattr(Switch, "__name__", "true/false or 1/0")  # noqa: B010
+setattr(RecordTypeCode, "__name__", "recordType 0 (mix and single), 1 (mix only) or 2 "  # noqa: B010
+        "(single only), as a number or a string")
+setattr(CallType, "__name__", "call type 1 (audio) or 2 (video)")  # noqa: B010
+setattr(ChannelId, "__name__", "a channel id (string or number)")  # noqa: B010
+setattr(SizeText, "__name__", "a size in bytes (a decimal string or a number)")  # noqa: B010
+
+
+def _switch(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"expected true/false or 1/0, got {value!r}")
+
+
+def _record_type(value: Any, _: type) -> int:
+    if isinstance(value, str) and value in ("0", "1", "2"):
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2):
+        return value
+    raise ValueError(f"expected recordType 0, 1 or 2, got {value!r}")
+
+
+def _call_type(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value in (AUDIO, VIDEO):
+        return value
+    raise ValueError(f"expected call type 1 (audio) or 2 (video), got {value!r}")
+
+
+def _channel_id(value: Any, _: type) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a channel id, got {value!r}")
+
+
+def _size(value: Any, _: type) -> int:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"expected a size in bytes, got {value!r}")
+
+
+converter.register_structure_hook(Switch, _switch)
+converter.register_structure_hook(RecordTypeCode, _record_type)
+converter.register_structure_hook(CallType, _call_type)
+converter.register_structure_hook(ChannelId, _channel_id)
+converter.register_structure_hook(SizeText, _size)
+
+
+@attrs.frozen
+class RecordParams:
+    """The server-recording parameters of ``startRtc`` / ``joinChannel`` (000, 参数说明)."""
+
+    recordType: RecordTypeCode = RecordTypeCode(0)
+    recordAudio: Switch = Switch(False)
+    recordVideo: Switch = Switch(False)
+    rtmpRecord: Switch = Switch(False)
+
+    @property
+    def single(self) -> bool:
+        """Per-participant files: recordType 0 (混单) or 2 (只单)."""
+        return self.recordType in (0, 2)
+
+    @property
+    def mixed(self) -> bool:
+        """A mixed file: recordType 0 (混单) or 1 (只混)."""
+        return self.recordType in (0, 1)
+
+
+@attrs.frozen
+class ExpectedFile:
+    """A file the callback service will deliver. ``slot`` is ``mix`` or a participant's slot
+    (``caller`` / ``callee`` in a P2P call, ``self`` in a channel)."""
+
+    slot: str
+    kind: Literal["audio", "video", "mixed"]
+    format: Literal["aac", "mp4"]
+
+
+def expected_files(record: RecordParams, call_type: int, participants: Sequence[str]
+                   ) -> tuple[ExpectedFile, ...]:
+    """The files a recorded call produces, from the record parameters and the call type (000):
+    per participant an ``.aac`` when audio is recorded and an ``.mp4`` when video is recorded
+    in a video call (纯音频通话则没有相应的音视频文件), both only for recordType 0 or 2; a mixed
+    ``.mp4`` (``.aac`` when no video is recorded: an audio call) for recordType 0 or 1.
+    ``rtmpRecord`` (互动直播录制) adds no file the document lists."""
+    video = call_type == VIDEO and record.recordVideo
+    files: list[ExpectedFile] = []
+    if record.single:
+        for p in participants:
+            if record.recordAudio:
+                files.append(ExpectedFile(p, "audio", "aac"))
+            if video:
+                files.append(ExpectedFile(p, "video", "mp4"))
+    if record.mixed:
+        if video:
+            files.append(ExpectedFile("mix", "mixed", "mp4"))
+        elif record.recordAudio:
+            files.append(ExpectedFile("mix", "mixed", "aac"))
+    return tuple(files)
+
+
+# ---- P2P: the caller ---------------------------------------------------------------------------
+
+@event(VENDOR, "call")
+@attrs.frozen(kw_only=True)
+class Call(Event):
+    """The app's intent to call ``callee``. ``account`` (the local user) and ``cid`` are
+    optional: the cid is known once ``call:ok`` or ``callAccepted`` names it."""
+
+    callee: str
+    type: CallType
+    record: RecordParams = RecordParams()
+    account: str | None = None
+    cid: ChannelId | None = None
+
+
+@event(VENDOR, "call:ok")
+@attrs.frozen(kw_only=True)
+class CallOk(Event):
+    """The call request was sent; the SDK may name the channel."""
+
+    cid: ChannelId | None = None
+
+
+@event(VENDOR, "call:error")
+@attrs.frozen(kw_only=True)
+class CallError(Event):
+    code: int
+    desc: str = ""
+
+
+@event(VENDOR, "callAccepted")
+@attrs.frozen(kw_only=True)
+class CallAccepted(Event):
+    """The callee accepted: the caller now calls ``startRtc`` (000: 在 callAccepted 事件中调用)."""
+
+    account: str | None = None
+    type: CallType | None = None
+    cid: ChannelId | None = None
+
+
+@event(VENDOR, "callRejected")
+@attrs.frozen(kw_only=True)
+class CallRejected(Event):
+    account: str | None = None
+    type: CallType | None = None
+    cid: ChannelId | None = None
+
+
+# ---- P2P: the callee ---------------------------------------------------------------------------
+
+@event(VENDOR, "beCalling")
+@attrs.frozen(kw_only=True)
+class BeCalling(Event):
+    """An incoming call: ``const {caller, cid, type} = data`` (000)."""
+
+    caller: str
+    cid: ChannelId
+    type: CallType
+
+
+@event(VENDOR, "accept")
+@attrs.frozen(kw_only=True)
+class Accept(Event):
+    """The user accepts the ringing call, with the record parameters to pass to startRtc."""
+
+    record: RecordParams = RecordParams()
+    account: str | None = None
+    cid: ChannelId | None = None
+
+
+@event(VENDOR, "reject")
+@attrs.frozen(kw_only=True)
+class Reject(Event):
+    cid: ChannelId | None = None
+
+
+@event(VENDOR, "response:ok")
+@attrs.frozen(kw_only=True)
+class ResponseOk(Event):
+    """``netcallInstance.response(...).then(...)``."""
+
+
+@event(VENDOR, "response:error")
+@attrs.frozen(kw_only=True)
+class ResponseError(Event):
+    code: int
+    desc: str = ""
+
+
+@event(VENDOR, "startRtc:ok")
+@attrs.frozen(kw_only=True)
+class StartRtcOk(Event):
+    """``netcallInstance.startRtc(param).then(...)``: 开启音视频成功."""
+
+
+@event(VENDOR, "startRtc:error")
+@attrs.frozen(kw_only=True)
+class StartRtcError(Event):
+    code: int
+    desc: str = ""
+
+
+# ---- multi-party -------------------------------------------------------------------------------
+
+@event(VENDOR, "joinChannel")
+@attrs.frozen(kw_only=True)
+class JoinChannel(Event):
+    """The app joins a multi-party channel with the record parameters, flat as the document's
+    example passes them. ``type`` is the channel's call type (video unless told)."""
+
+    channelName: str
+    rtmpRecord: Switch = Switch(False)
+    recordAudio: Switch = Switch(False)
+    recordVideo: Switch = Switch(False)
+    recordType: RecordTypeCode = RecordTypeCode(0)
+    type: CallType = CallType(VIDEO)
+    account: str | None = None
+
+    @property
+    def record(self) -> RecordParams:
+        return RecordParams(recordType=self.recordType, recordAudio=self.recordAudio,
+                            recordVideo=self.recordVideo, rtmpRecord=self.rtmpRecord)
+
+
+@event(VENDOR, "joinChannel:ok")
+@attrs.frozen(kw_only=True)
+class JoinChannelOk(Event):
+    pass
+
+
+@event(VENDOR, "joinChannel:error")
+@attrs.frozen(kw_only=True)
+class JoinChannelError(Event):
+    code: int
+    desc: str = ""
+
+
+@event(VENDOR, "leaveChannel")
+@attrs.frozen(kw_only=True)
+class LeaveChannel(Event):
+    channelName: str | None = None
+
+
+# ---- either side -------------------------------------------------------------------------------
+
+@event(VENDOR, "hangup")
+@attrs.frozen(kw_only=True)
+class Hangup(Event):
+    """The call ends. With an ``account`` other than the local user's, it is the SDK's
+    ``hangup`` callback (the peer hung up); otherwise the local user's intent, which the
+    machine carries out with the ``hangup`` command."""
+
+    account: str | None = None
+    cid: ChannelId | None = None
+    channelName: str | None = None
+
+
+# ---- the callback service (抄送) -----------------------------------------------------------------
+
+@attrs.frozen
+class FileInfo:
+    """One item of ``fileinfo``: a recorded file and its address, NetEase's field names."""
+
+    caller: bool
+    channelid: ChannelId
+    filename: str
+    md5: str
+    mix: bool
+    size: SizeText
+    type: str
+    url: str
+    user: str
+    vid: ChannelId | None = None
+
+
+def _check_fileinfo(instance: Callback, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if instance.eventType == FILES_EVENT_TYPE:
+        if value is None:
+            raise ValueError("data.fileinfo: eventType 6 carries fileinfo, a JSON array "
+                             "encoded as a string; it is missing")
+        decode_fileinfo(value)
+
+
+@event(VENDOR, CALLBACK)
+@attrs.frozen(kw_only=True)
+class Callback(Event):
+    """A body of the callback service (抄送), verbatim: ``eventType`` ``"6"`` carries the file
+    addresses in ``fileinfo`` (a JSON array encoded as a string)."""
+
+    eventType: str
+    fileinfo: str | None = attrs.field(default=None, validator=_check_fileinfo)
+
+    def items(self) -> tuple[FileInfo, ...]:
+        """The decoded file items (none for another eventType)."""
+        if self.eventType != FILES_EVENT_TYPE or self.fileinfo is None:
+            return ()
+        return decode_fileinfo(self.fileinfo)
+
+
+_structure_callback_fields = make_dict_structure_fn(Callback, converter)
+
+
+def _structure_callback(data: Any, cls: type[Callback]) -> Callback:
+    """Check ``fileinfo`` first, so that its error names the item and the field (cattrs would
+    reduce a validator's message to "invalid value")."""
+    if isinstance(data, dict) and data.get("eventType") == FILES_EVENT_TYPE:
+        text = data.get("fileinfo")
+        if not isinstance(text, str):
+            raise ValueError("data.fileinfo: eventType 6 carries fileinfo, a JSON array "
+                             f"encoded as a string; got {type(text).__name__}")
+        decode_fileinfo(text)
+    return _structure_callback_fields(data, cls)
+
+
+converter.register_structure_hook(Callback, _structure_callback)
+
+
+def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
+    """``fileinfo`` to typed items, or a ValueError naming the item and the field."""
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"data.fileinfo: not a JSON array encoded as a string ({exc})"
+                         ) from None
+    if not isinstance(raw, list):
+        raise ValueError(f"data.fileinfo: expected a JSON array, got {type(raw).__name__}")
+    items = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise ValueError(f"data.fileinfo[{i}]: expected a JSON object, got "
+                             f"{type(item).__name__}")
+        try:
+            items.append(converter.structure(item, FileInfo))
+        except cattrs.BaseValidationError as exc:
+            reasons = cattrs.transform_error(exc, path=f"data.fileinfo[{i}]")
+            raise ValueError("; ".join(reasons)) from None
+    return tuple(items)
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+@command(VENDOR, "call")
+@attrs.frozen
+class CallCommand(Command):
+    callee: str
+    type: int
+
+
+@command(VENDOR, "startRtc")
+@attrs.frozen
+class StartRtcCommand(Command):
+    """``startRtc(joinChannelParam)``: recordType as a string (``recordType + ''``),
+    recordAudio / recordVideo as the SDK's 1 / 0, and the mode of the call type."""
+
+    recordType: str
+    recordAudio: int
+    recordVideo: int
+    mode: str
+
+
+@command(VENDOR, "response")
+@attrs.frozen
+class ResponseCommand(Command):
+    caller: str
+    accepted: bool
+    type: int
+    cid: str
+
+
+@command(VENDOR, "joinChannel")
+@attrs.frozen
+class JoinChannelCommand(Command):
+    """``joinChannel(param)``: the record parameters as numbers (the parameter table)."""
+
+    channelName: str
+    rtmpRecord: int
+    recordAudio: int
+    recordVideo: int
+    recordType: int
+    type: int
+
+
+@command(VENDOR, "hangup")
+@attrs.frozen
+class HangupCommand(Command):
+    cid: str | None = None
+
+
+@command(VENDOR, "leaveChannel")
+@attrs.frozen
+class LeaveChannelCommand(Command):
+    channelName: str
+
+
+def session_key(ev: Event) -> str | None:
+    """The channel: ``cid`` (P2P) or ``channelName`` (multi-party). A ``callback`` goes to the
+    channel of its first file item: a body that carries several channels must be split first
+    (``recstate.adapters.netease.split_callback``); the machine reports items of another
+    channel instead of taking them."""
+    cid = getattr(ev, "cid", None)
+    if cid:
+        return str(cid)
+    name = getattr(ev, "channelName", None)
+    if name:
+        return str(name)
+    if isinstance(ev, Callback):
+        items = ev.items()
+        return items[0].channelid if items else None
+    return None

@@ -1,0 +1,417 @@
+"""NetEase Yunxin (网易云信) WeChat mini-program netcall, with server recording.
+
+Rules, from ``vendor-docs/000_15ac1063afea4b1f.txt`` (录制相关):
+
+- Caller: ``call`` -> ``callAccepted`` -> ``startRtc(params)`` ("作为主叫方，发起通话请求，在
+  callAccepted 事件中调用startRTC"). ``callRejected``, no answer within ``answer_timeout``
+  (60 s unless configured) or ``hangup`` before acceptance end the call with no ``startRtc``.
+- Callee: ``beCalling {caller, cid, type}`` -> ``response({caller, accepted, type, cid})`` ->
+  ``startRtc`` ("作为被叫方，响应通话请求，调用reponse方法后，再调用startRTC"); the mode follows
+  the call type (``NETCALL_MODE_AUDIO_VIDEO`` for a video call, else
+  ``NETCALL_MODE_ONLY_AUDIO``). A repeated ``beCalling`` for the same cid changes nothing.
+- Multi-party: ``joinChannel({rtmpRecord, recordAudio, recordVideo, recordType})``
+  ("多人通话的服务端录制，调用 joinChannel 时传入对应参数即可"); ``leaveChannel`` ends it.
+- Files (服务端录制下来的文件包括...): per participant an ``.aac`` and, in a video call, an
+  ``.mp4``; with mixing, a mixed ``.mp4``; none of the audio-video files in an audio call. Their
+  addresses arrive after the call through the callback service (抄送). The machine declares
+  them ``expected`` when a recorded call ends, makes them ``ready`` as the callback delivers
+  them, and marks those still missing ``lost`` when ``files_deadline`` (30 min unless
+  configured) passes.
+
+States: ``idle``; ``calling`` (caller, waiting for an answer); ``ringing`` (callee);
+``responding`` (callee, ``response`` sent); ``joining`` (multi-party); ``connecting``
+(``startRtc`` sent); ``in_call`` (connected, nothing recorded) or ``recording`` (connected
+with server recording); ``awaiting_files`` (ended, files expected); ``complete`` (every
+expected file ready or lost); ``ended`` (ended with no recording to wait for); ``failed``.
+
+P2P files are matched by role (the callback's ``caller`` flag), so the local account need not
+be known; in a channel, the local user's own files are expected when ``joinChannel`` names
+``account``, and other members' single files (whom the machine cannot know in advance) are
+taken as they come and reported at info level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from recstate.events import Event
+from recstate.events.netease import (
+    CALLBACK,
+    MODE_AUDIO_VIDEO,
+    MODE_ONLY_AUDIO,
+    VENDOR,
+    VIDEO,
+    CallCommand,
+    ExpectedFile,
+    FileInfo,
+    HangupCommand,
+    JoinChannelCommand,
+    LeaveChannelCommand,
+    RecordParams,
+    ResponseCommand,
+    StartRtcCommand,
+    expected_files,
+    session_key,
+)
+from recstate.machine import Machine, ignore, on, state
+from recstate.recording import FileKind, RecordingFile
+from recstate.vendors import Vendor
+
+__all__ = ["VENDOR", "VENDOR_SPEC", "NetEaseCall", "NetEaseContext", "NetEaseOptions"]
+
+CONNECTED = ("in_call", "recording")
+AFTER = ("awaiting_files", "complete", "ended", "failed")
+RINGING_OR_LATER = ("ringing", "responding", "connecting", *CONNECTED, *AFTER)
+
+
+@attrs.define
+class NetEaseOptions:
+    """``answer_timeout``: seconds a caller waits for ``callAccepted``; ``files_deadline``:
+    seconds after the call ended by which every file must have been delivered;
+    ``callback_window``: how far the callback's ``CurTime`` may be from now (the receiver's
+    defence against a replayed request)."""
+
+    answer_timeout: float = 60.0
+    files_deadline: float = 30 * 60.0
+    callback_window: float = 300.0
+
+
+@attrs.define(slots=True)
+class NetEaseContext:
+    """One call or channel: who, the record parameters, and what the files are."""
+
+    role: str = ""  # caller | callee | channel
+    cid: str | None = None
+    caller: str | None = None
+    callee: str | None = None
+    account: str | None = None
+    type: int = VIDEO
+    record: RecordParams = attrs.field(factory=RecordParams)
+    rtc_sent: int = 0
+    ended_at: float | None = None
+    recorded: bool = False
+
+
+def _fmt_item(item: FileInfo) -> str:
+    return f"{item.filename} ({item.user}, {'mix' if item.mix else item.type})"
+
+
+class NetEaseCall(Machine):
+    """A NetEase netcall (P2P as caller or callee, or a multi-party channel) and its server
+    recording's files. Rules and states in the module docstring (000)."""
+
+    vendor = VENDOR
+    machine_name = "call"
+    context = NetEaseContext
+    options = NetEaseOptions
+    initial = "idle"
+    states = (
+        "idle",
+        state("calling", timers={"answer_timeout": "answer_timeout"}),
+        "ringing",
+        "responding",
+        "joining",
+        "connecting",
+        "in_call",
+        "recording",
+        state("awaiting_files", timers={"deadline": "files_deadline"}),
+        "complete",
+        "ended",
+        "failed",
+    )
+    recording_states = {"idle": "idle", "recording": "recording",
+                        "awaiting_files": "stopping", "complete": "stopped",
+                        "failed": "failed"}
+    transitions = (
+        # Caller.
+        on("call", "idle", "calling", after="send_call"),
+        on("call:ok", ("calling", "connecting", *CONNECTED), None, after="note_cid"),
+        ignore("call:ok", AFTER),
+        on("call:error", "calling", "failed", after="api_failed"),
+        on("callAccepted", "calling", "connecting", after=["note_cid", "send_start_rtc"]),
+        on("callRejected", "calling", "ended", after="rejected"),
+        on("answer_timeout", "calling", "ended", after="no_answer"),
+        # Callee.
+        on("beCalling", "idle", "ringing", after="ring"),
+        on("beCalling", RINGING_OR_LATER, None, conditions="same_cid"),
+        on("accept", "ringing", "responding", after="send_accept"),
+        on("reject", "ringing", "ended", after="send_reject"),
+        on("response:ok", "responding", "connecting", after="send_start_rtc"),
+        on("response:error", "responding", "failed", after="api_failed"),
+        ignore("response:ok", "ended"),
+        on("response:error", "ended", None, after="reject_failed"),
+        # Multi-party.
+        on("joinChannel", "idle", "joining", after="send_join"),
+        on("joinChannel:ok", "joining", "recording", conditions="records"),
+        on("joinChannel:ok", "joining", "in_call"),
+        on("joinChannel:error", "joining", "failed", after="api_failed"),
+        on("leaveChannel", "recording", "awaiting_files", after=["send_leave", "end_call"]),
+        on("leaveChannel", ("joining", "in_call"), "ended", after="send_leave"),
+        # Media.
+        on("startRtc:ok", "connecting", "recording", conditions="records"),
+        on("startRtc:ok", "connecting", "in_call"),
+        on("startRtc:error", "connecting", "failed", after="api_failed"),
+        # Either side: the end.
+        on("hangup", "recording", "awaiting_files", after=["hung_up", "end_call"]),
+        on("hangup", ("calling", "ringing", "responding", "connecting", "joining", "in_call"),
+           "ended", after="hung_up"),
+        ignore("hangup", AFTER),
+        # Files.
+        on(CALLBACK, "recording", "complete", conditions="completes_now",
+           after="ended_by_files"),
+        on(CALLBACK, "recording", "awaiting_files", after="ended_by_files"),
+        on(CALLBACK, "awaiting_files", "complete", conditions="completes",
+           after="take_files"),
+        on(CALLBACK, ("idle", "in_call", "awaiting_files", "complete", "ended", "failed"), None,
+           after="take_files"),
+        on("deadline", "awaiting_files", "complete", after="files_lost"),
+    )
+
+    # ---- guards ------------------------------------------------------------------------------
+    def records(self, ev: Event) -> bool:
+        """Whether the record parameters make the server record any file."""
+        return bool(self._specs())
+
+    def same_cid(self, ev: Any) -> bool:
+        """A retried ``beCalling`` delivery: same channel, nothing changes."""
+        return self.ctx.cid is None or ev.cid == self.ctx.cid
+
+    def completes(self, ev: Any) -> bool:
+        """Whether this callback delivers the last of the files still expected."""
+        missing = {f.id for f in self.files if f.status == "expected"}
+        return bool(missing) and missing <= self._matched_ids(ev)
+
+    def completes_now(self, ev: Any) -> bool:
+        ids = {self._file_id(s.slot, s.format) for s in self._specs()}
+        return bool(ids) and ids <= self._matched_ids(ev)
+
+    # ---- the caller --------------------------------------------------------------------------
+    def send_call(self, ev: Any) -> None:
+        ctx = self.ctx
+        ctx.role, ctx.callee, ctx.type, ctx.record = "caller", ev.callee, ev.type, ev.record
+        ctx.account = ctx.caller = ev.account
+        if ev.cid is not None:
+            ctx.cid = ev.cid
+        self.send(CallCommand(callee=ev.callee, type=ev.type))
+
+    def note_cid(self, ev: Any) -> None:
+        cid = getattr(ev, "cid", None)
+        if cid is not None and self.ctx.cid is None:
+            self.ctx.cid = cid
+
+    def rejected(self, ev: Event) -> None:
+        self.notice("rejected", f"{self.ctx.callee or 'the callee'} rejected the call "
+                    "(callRejected): no startRtc, nothing recorded", level="info")
+
+    def no_answer(self, ev: Event) -> None:
+        self.send(HangupCommand(cid=self.ctx.cid))
+        self.notice("no-answer", f"no callAccepted within {self.opts.answer_timeout:g} s: "
+                    "the call was hung up with no startRtc, nothing recorded", level="info")
+
+    # ---- the callee --------------------------------------------------------------------------
+    def ring(self, ev: Any) -> None:
+        ctx = self.ctx
+        ctx.role, ctx.caller, ctx.cid, ctx.type = "callee", ev.caller, ev.cid, ev.type
+
+    def send_accept(self, ev: Any) -> None:
+        ctx = self.ctx
+        ctx.record = ev.record
+        if ev.account is not None:
+            ctx.account = ctx.callee = ev.account
+        self._respond(True)
+
+    def send_reject(self, ev: Event) -> None:
+        self._respond(False)
+
+    def _respond(self, accepted: bool) -> None:
+        ctx = self.ctx
+        assert ctx.caller is not None
+        assert ctx.cid is not None
+        self.send(ResponseCommand(caller=ctx.caller, accepted=accepted, type=ctx.type,
+                                  cid=ctx.cid))
+
+    def reject_failed(self, ev: Any) -> None:
+        self.notice(ev.code, f"response (reject) failed: {ev.desc or 'no message'}; the call "
+                    "is over for this side either way", level="warning")
+
+    # ---- media -------------------------------------------------------------------------------
+    def send_start_rtc(self, ev: Event) -> None:
+        ctx = self.ctx
+        ctx.rtc_sent += 1
+        r = ctx.record
+        self.send(StartRtcCommand(recordType=str(r.recordType), recordAudio=int(r.recordAudio),
+                                  recordVideo=int(r.recordVideo),
+                                  mode=MODE_AUDIO_VIDEO if ctx.type == VIDEO
+                                  else MODE_ONLY_AUDIO))
+
+    def send_join(self, ev: Any) -> None:
+        ctx = self.ctx
+        ctx.role, ctx.cid, ctx.type, ctx.record = "channel", ev.channelName, ev.type, ev.record
+        ctx.account = ev.account
+        r = ctx.record
+        self.send(JoinChannelCommand(channelName=ev.channelName, rtmpRecord=int(r.rtmpRecord),
+                                     recordAudio=int(r.recordAudio),
+                                     recordVideo=int(r.recordVideo),
+                                     recordType=r.recordType, type=ev.type))
+
+    def send_leave(self, ev: Event) -> None:
+        self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
+
+    def api_failed(self, ev: Any) -> None:
+        self.notice(ev.code, f"{ev.name.partition(':')[0]} failed: netease error {ev.code}: "
+                    f"{ev.desc or 'no message'}")
+
+    # ---- the end -----------------------------------------------------------------------------
+    def hung_up(self, ev: Any) -> None:
+        remote = ev.account is not None and ev.account != self.ctx.account
+        if not remote:
+            if self.ctx.role == "channel":
+                self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
+            else:
+                self.send(HangupCommand(cid=self.ctx.cid))
+        if self.state == "ended" and self.ctx.rtc_sent == 0:
+            who = f"{ev.account} hung up" if remote else "hung up"
+            self.notice("hangup", f"{who} before the call was connected: no startRtc, "
+                        "nothing recorded", level="info")
+
+    def end_call(self, ev: Event) -> list[RecordingFile]:
+        """Declare the files to expect; they are not ready until the callback delivers them."""
+        ctx = self.ctx
+        ctx.ended_at = self.now
+        ctx.recorded = True
+        names = self._names()
+        return [self.open_file(id=self._file_id(s.slot, s.format), kind=s.kind,
+                               format=s.format, participant=names.get(s.slot),
+                               status="expected") for s in self._specs()]
+
+    def ended_by_files(self, ev: Any) -> None:
+        self.notice("ended-by-files", "the callback delivered files before the call was seen "
+                    "to end (no hangup or leaveChannel): the call is taken as ended",
+                    level="warning")
+        if self.ctx.role == "channel":
+            self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
+        declared = self.end_call(ev)
+        self._take(ev, [*self.files, *declared])
+
+    # ---- files -------------------------------------------------------------------------------
+    def take_files(self, ev: Any) -> None:
+        self._take(ev, self.files)
+
+    def files_lost(self, ev: Event) -> None:
+        missing = [f for f in self.files if f.status == "expected"]
+        for f in missing:
+            self.update_file(f, "lost", status="lost")
+        waited = self.now - (self.ctx.ended_at or self.now)
+        self.notice("files-missing", f"{len(missing)} recorded file(s) never arrived from the "
+                    f"callback service within {waited:g} s of the call's end: "
+                    f"{', '.join(f.id for f in missing)}; they are marked lost (check the "
+                    "抄送 configuration and NetEase's delivery log)")
+
+    def _specs(self) -> tuple[ExpectedFile, ...]:
+        ctx = self.ctx
+        if ctx.role == "channel":
+            participants: Sequence[str] = ("self",) if ctx.account else ()
+        else:
+            participants = ("caller", "callee")
+        return expected_files(ctx.record, ctx.type, participants)
+
+    def _names(self) -> dict[str, str | None]:
+        ctx = self.ctx
+        if ctx.role == "channel":
+            return {"self": ctx.account, "mix": None}
+        return {"caller": ctx.caller or "caller", "callee": ctx.callee or "callee",
+                "mix": None}
+
+    def _file_id(self, slot: str, fmt: str) -> str:
+        return f"{self.session.key}/{slot}.{fmt}"
+
+    def _slot(self, item: FileInfo) -> str:
+        if item.mix:
+            return "mix"
+        if self.ctx.role == "channel":
+            return "self" if item.user == self.ctx.account else f"user:{item.user}"
+        return "caller" if item.caller else "callee"
+
+    def _channel(self) -> str:
+        return self.ctx.cid or self.session.key
+
+    def _own(self, ev: Any) -> list[FileInfo]:
+        channel = self._channel()
+        return [item for item in ev.items() if item.channelid == channel]
+
+    def _matched_ids(self, ev: Any) -> set[str]:
+        return {self._file_id(self._slot(item), item.type) for item in self._own(ev)}
+
+    def _take(self, ev: Any, known: Iterable[RecordingFile]) -> None:
+        """Apply one callback body: expected files become ready, a repeated delivery counts
+        once, an unexpected file is kept and reported, another channel's item is reported."""
+        files = {f.id: f for f in known}
+        items = ev.items()
+        channel = self._channel()
+        foreign = [item for item in items if item.channelid != channel]
+        if foreign:
+            self.notice("other-channel", f"callback items of other channels "
+                        f"{sorted({i.channelid for i in foreign})} reached session "
+                        f"{self.session.key!r} and were not taken: split a multi-channel body "
+                        "with recstate.adapters.netease.split_callback", level="warning")
+        if ev.eventType != "6":
+            self.notice("callback-ignored", f"callback eventType {ev.eventType!r} carries no "
+                        "file addresses: nothing to do", level="info")
+        extra_ok = self.ctx.role == "channel" and self.ctx.record.single
+        taken: dict[str, str] = {}  # id -> url readied here (effects apply afterwards)
+        for item in items:
+            if item.channelid != channel:
+                continue
+            slot = self._slot(item)
+            fid = self._file_id(slot, item.type)
+            f = files.get(fid)
+            if f is not None and fid not in taken and f.status in ("expected", "lost"):
+                late = f.status == "lost"
+                self.update_file(f, "ready", url=item.url, size=item.size, md5=item.md5,
+                                 participant=item.user if f.participant is not None
+                                 else None, status="ready")
+                if late:
+                    self.notice("file-late", f"{fid} arrived after it was marked lost: it is "
+                                "ready now", level="warning")
+                taken[fid] = item.url
+                continue
+            if f is not None and (f.url == item.url or taken.get(fid) == item.url):
+                continue  # a retried delivery: counted once
+            uid = f"{self.session.key}/{item.filename}"
+            if uid in files:
+                continue
+            kind: FileKind = ("mixed" if item.mix
+                              else "audio" if item.type == "aac" else "video")
+            new = self.open_file(id=uid, kind=kind, format=item.type,
+                                 participant=None if item.mix else item.user,
+                                 status="expected")
+            self.update_file(new, "ready", url=item.url, size=item.size, md5=item.md5,
+                             status="ready")
+            files[uid] = new
+            if extra_ok and slot.startswith("user:") and item.type in ("aac", "mp4"):
+                self.notice("member-file", f"file of channel member {item.user}: "
+                            f"{_fmt_item(item)}", level="info")
+            else:
+                self.notice("unexpected-file", f"a file the record parameters do not produce "
+                            f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
+                            level="warning")
+
+    def _why(self) -> str:
+        ctx = self.ctx
+        if not ctx.recorded:
+            return f"this session did not record (state {self.state!r})"
+        r = ctx.record
+        return (f"recordType {r.recordType}, recordAudio {int(r.recordAudio)}, recordVideo "
+                f"{int(r.recordVideo)}, call type {ctx.type}")
+
+
+def _machine_for(ev: Event) -> type[Machine]:
+    return NetEaseCall
+
+
+VENDOR_SPEC = Vendor(name=VENDOR, machines=(NetEaseCall,), machine_for=_machine_for,
+                     session_key=session_key,
+                     doc="NetEase Yunxin netcall (000): session = cid, or channelName")

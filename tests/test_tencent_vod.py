@@ -1,0 +1,380 @@
+"""Tencent Cloud VOD: TC3-HMAC-SHA256 against Tencent's worked example, and the SearchMedia
+client against a real HTTP server on loopback that checks the signature.
+
+The worked example is the one in Tencent Cloud's "签名方法 v3" document (API 3.0 common
+documentation, cloud.tencent.com/document/api/213/30654 and its copies per product, e.g.
+/document/api/1427/56189): CVM DescribeInstances in ap-guangzhou, SecretId
+AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******, SecretKey Gu5t9xGARNpq86cd98joQYCN3******* (the
+document's own masked values, used verbatim), X-TC-Timestamp 1551113065, signed headers
+content-type;host;x-tc-action. The expected strings and hashes below are the document's.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from recstate import signals
+from recstate.adapters.tencent import (
+    TencentSimulator,
+    VodAdapter,
+    VodClient,
+    VodError,
+    tc3_sign,
+)
+from recstate.clock import ManualClock
+from recstate.events.tencent import (
+    EnterRoom,
+    RecordParam,
+    RoomInfo,
+    StartRecording,
+    StopRecording,
+    VodFile,
+)
+from recstate.runtime import Runtime
+from recstate.trace import Record
+
+# ---- Tencent's published worked example (签名方法 v3) -------------------------------------------
+DOC_SECRET_ID = "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******"
+DOC_SECRET_KEY = "Gu5t9xGARNpq86cd98joQYCN3*******"
+DOC_TIMESTAMP = 1551113065
+DOC_PAYLOAD = ('{"Limit": 1, "Filters": [{"Values": ["\\u672a\\u547d\\u540d"], '
+               '"Name": "instance-name"}]}')
+DOC_HASHED_PAYLOAD = "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
+DOC_CANONICAL_REQUEST = (
+    "POST\n"
+    "/\n"
+    "\n"
+    "content-type:application/json; charset=utf-8\n"
+    "host:cvm.tencentcloudapi.com\n"
+    "x-tc-action:describeinstances\n"
+    "\n"
+    "content-type;host;x-tc-action\n"
+    + DOC_HASHED_PAYLOAD
+)
+DOC_HASHED_CANONICAL_REQUEST = "7019a55be8395899b900fb5564e4200d984910f34794a27cb3fb7d10ff6a1e84"
+DOC_STRING_TO_SIGN = ("TC3-HMAC-SHA256\n1551113065\n2019-02-25/cvm/tc3_request\n"
+                      + DOC_HASHED_CANONICAL_REQUEST)
+DOC_SIGNATURE = "be4f67d323c78ab9acb7395e43c0dbcf822a9cfac32fea2449a7bc7726b770a3"
+DOC_AUTHORIZATION = (
+    "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******/2019-02-25/cvm/"
+    "tc3_request, SignedHeaders=content-type;host;x-tc-action, Signature=" + DOC_SIGNATURE
+)
+DOC_HEADERS = {"Content-Type": "application/json; charset=utf-8",
+               "Host": "cvm.tencentcloudapi.com", "X-TC-Action": "DescribeInstances"}
+
+
+def doc_signature() -> Any:
+    return tc3_sign(secret_id=DOC_SECRET_ID, secret_key=DOC_SECRET_KEY, service="cvm",
+                    timestamp=DOC_TIMESTAMP, payload=DOC_PAYLOAD, headers=DOC_HEADERS)
+
+
+def test_tc3_canonical_request_is_the_documents_byte_for_byte() -> None:
+    sig = doc_signature()
+    assert sig.canonical_request == DOC_CANONICAL_REQUEST
+    assert sig.canonical_request.endswith(DOC_HASHED_PAYLOAD)
+    assert sig.hashed_canonical_request == DOC_HASHED_CANONICAL_REQUEST
+
+
+def test_tc3_string_to_sign_is_the_documents() -> None:
+    sig = doc_signature()
+    assert sig.credential_scope == "2019-02-25/cvm/tc3_request"
+    assert sig.string_to_sign == DOC_STRING_TO_SIGN
+
+
+def test_tc3_signature_and_authorization_are_the_documents() -> None:
+    sig = doc_signature()
+    assert sig.signature == DOC_SIGNATURE
+    assert sig.signed_headers == "content-type;host;x-tc-action"
+    assert sig.authorization == DOC_AUTHORIZATION
+
+
+def test_tc3_two_header_variant_of_the_example_hashes_as_published() -> None:
+    # The earlier edition of the same example signs only content-type;host; the document
+    # gives its HashedCanonicalRequest as 5ffe6a04... (the key there is masked beyond use).
+    sig = tc3_sign(secret_id=DOC_SECRET_ID, secret_key=DOC_SECRET_KEY, service="cvm",
+                   timestamp=DOC_TIMESTAMP, payload=DOC_PAYLOAD,
+                   headers={"Host": "cvm.tencentcloudapi.com",
+                            "Content-Type": "application/json; charset=utf-8"})
+    assert sig.hashed_canonical_request == (
+        "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031")
+
+
+def test_tc3_date_is_the_utc_date_of_the_timestamp() -> None:
+    # The document's note: 1551113065 is 2019-02-26 00:44:25 in UTC+8 but 2019-02-25 in UTC.
+    assert doc_signature().credential_scope.startswith("2019-02-25/")
+    late = tc3_sign(secret_id="id", secret_key="k", service="vod", timestamp=1551139200,
+                    payload=b"", headers={"Host": "h", "Content-Type": "c"})
+    assert late.credential_scope == "2019-02-26/vod/tc3_request"
+
+
+def test_tc3_signature_depends_on_the_key_and_not_only_the_request() -> None:
+    a = tc3_sign(secret_id="id", secret_key="key-a", service="vod", timestamp=1,
+                 payload=b"{}", headers={"Host": "h", "Content-Type": "c"})
+    b = tc3_sign(secret_id="id", secret_key="key-b", service="vod", timestamp=1,
+                 payload=b"{}", headers={"Host": "h", "Content-Type": "c"})
+    assert a.hashed_canonical_request == b.hashed_canonical_request
+    assert a.signature != b.signature
+    assert "key-a" not in repr(a)
+
+
+# ---- a VOD API on loopback ---------------------------------------------------------------------
+SECRET_ID = "AKIDtestsecretid0000000000000000"
+SECRET_KEY = "test-secret-key-do-not-print-0123"
+NOW = 1_700_000_000.0
+
+Responder = Callable[[dict[str, Any]], tuple[int, bytes]]
+
+
+def media(file_id: str, name: str, url: str, size: int) -> dict[str, Any]:
+    return {"FileId": file_id, "BasicInfo": {"Name": name, "MediaUrl": url, "Type": "mp4"},
+            "MetaData": {"Size": size, "Duration": 60.0}}
+
+
+def ok(items: list[dict[str, Any]], total: int | None = None) -> tuple[int, bytes]:
+    return 200, orjson.dumps({"Response": {
+        "TotalCount": len(items) if total is None else total, "MediaInfoSet": items,
+        "RequestId": "req-1"}})
+
+
+class FakeVod:
+    """A Tencent Cloud API endpoint: checks the TC3 signature with the same secret, then
+    lets ``responder`` answer the parsed body."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.responder: Responder = lambda body: ok([])
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k: v for k, v in self.headers.items()}
+                fake.requests.append({"headers": headers, "body": raw})
+                expected = tc3_sign(
+                    secret_id=SECRET_ID, secret_key=SECRET_KEY, service="vod",
+                    timestamp=int(headers["X-TC-Timestamp"]), payload=raw,
+                    headers={"Content-Type": headers["Content-Type"],
+                             "Host": headers["Host"],
+                             "X-TC-Action": headers["X-TC-Action"]})
+                if headers.get("Authorization") != expected.authorization:
+                    status, body = 200, orjson.dumps({"Response": {"Error": {
+                        "Code": "AuthFailure.SignatureFailure",
+                        "Message": "The provided credentials could not be validated."},
+                        "RequestId": "req-sig"}})
+                else:
+                    status, body = fake.responder(orjson.loads(raw))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def vod() -> Iterator[FakeVod]:
+    fake = FakeVod()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def client(vod: FakeVod) -> Iterator[VodClient]:
+    c = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, region="ap-guangzhou",
+                  sub_app_id=1500000001, clock=ManualClock(NOW))
+    yield c
+    c.close()
+
+
+def test_search_media_signs_the_request_and_reads_the_files(vod: FakeVod,
+                                                            client: VodClient) -> None:
+    vod.responder = lambda body: ok([
+        media("5285890781234567890", "lesson_1", "http://x.vod2.myqcloud.com/a/f0.mp4", 1234),
+        media("5285890781234567891", "lesson_2", "http://x.vod2.myqcloud.com/b/f0.mp4", 99),
+    ])
+    files = client.search_media("lesson")
+    assert files == [
+        VodFile(fileId="5285890781234567890", name="lesson_1",
+                url="http://x.vod2.myqcloud.com/a/f0.mp4", size=1234),
+        VodFile(fileId="5285890781234567891", name="lesson_2",
+                url="http://x.vod2.myqcloud.com/b/f0.mp4", size=99),
+    ]
+    (request,) = vod.requests
+    headers = request["headers"]
+    assert headers["X-TC-Action"] == "SearchMedia"
+    assert headers["X-TC-Version"] == "2018-07-17"
+    assert headers["X-TC-Region"] == "ap-guangzhou"
+    assert headers["X-TC-Timestamp"] == str(int(NOW))
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Authorization"].startswith(
+        f"TC3-HMAC-SHA256 Credential={SECRET_ID}/2023-11-14/vod/tc3_request, "
+        "SignedHeaders=content-type;host;x-tc-action, Signature=")
+    body = orjson.loads(request["body"])
+    assert body["NamePrefixes"] == ["lesson"]
+    assert body["SubAppId"] == 1500000001
+
+
+def test_search_media_pages_until_the_total_count(vod: FakeVod) -> None:
+    items = [media(f"52858900000{i}", f"rec_{i}", f"http://v/{i}.mp4", i) for i in range(5)]
+
+    def page(body: dict[str, Any]) -> tuple[int, bytes]:
+        start = body["Offset"]
+        return ok(items[start:start + body["Limit"]], total=len(items))
+
+    vod.responder = page
+    with VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=ManualClock(NOW),
+                   page_size=2) as client:
+        files = client.search_media("rec_")
+    assert [f.fileId for f in files] == [i["FileId"] for i in items]
+    assert [orjson.loads(r["body"])["Offset"] for r in vod.requests] == [0, 2, 4]
+    assert "X-TC-Region" not in vod.requests[0]["headers"]  # no region: not sent
+
+
+def test_a_wrong_key_is_refused_by_the_signature_check(vod: FakeVod) -> None:
+    with VodClient(SECRET_ID, "another-key-entirely", endpoint=vod.url,
+                   clock=ManualClock(NOW)) as client, pytest.raises(VodError) as err:
+        client.search_media("lesson")
+    assert err.value.code == "AuthFailure.SignatureFailure"
+    assert err.value.request_id == "req-sig"
+    assert "another-key-entirely" not in str(err.value)
+
+
+def test_an_api_error_raises_with_its_code_and_message(vod: FakeVod,
+                                                       client: VodClient) -> None:
+    vod.responder = lambda body: (200, orjson.dumps({"Response": {"Error": {
+        "Code": "InvalidParameterValue.NamePrefixes",
+        # A server that echoes the key back must not make it reach the message.
+        "Message": f"bad NamePrefixes (key {SECRET_KEY})"}, "RequestId": "req-2"}}))
+    with pytest.raises(VodError) as err:
+        client.search_media("lesson")
+    assert err.value.code == "InvalidParameterValue.NamePrefixes"
+    assert "bad NamePrefixes" in str(err.value)
+    assert "req-2" in str(err.value)
+    assert SECRET_KEY not in str(err.value)
+    assert SECRET_KEY not in repr(err.value)
+
+
+def test_a_500_that_is_not_json_raises_http_status(vod: FakeVod, client: VodClient) -> None:
+    vod.responder = lambda body: (500, b"<html>Internal Server Error</html>")
+    with pytest.raises(VodError) as err:
+        client.search_media("lesson")
+    assert err.value.code == "ClientError.HttpStatus"
+    assert err.value.status == 500
+    assert "HTTP 500" in str(err.value)
+    assert SECRET_KEY not in str(err.value)
+
+
+def test_a_200_that_is_not_json_raises_bad_response(vod: FakeVod, client: VodClient) -> None:
+    vod.responder = lambda body: (200, b"not json at all")
+    with pytest.raises(VodError) as err:
+        client.search_media("lesson")
+    assert err.value.code == "ClientError.BadResponse"
+    assert "not json at all" in str(err.value)
+
+
+def test_a_timeout_raises_a_clear_error() -> None:
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    http = httpx.Client(transport=httpx.MockTransport(timeout))
+    client = VodClient(SECRET_ID, SECRET_KEY, http=http, clock=ManualClock(NOW), timeout=3)
+    with pytest.raises(VodError, match=r"timed out after 3 s") as err:
+        client.search_media("lesson")
+    assert err.value.code == "ClientError.Timeout"
+    assert SECRET_KEY not in str(err.value)
+    http.close()
+
+
+def test_a_refused_connection_raises_network_error() -> None:
+    with socket.socket() as sock:  # a loopback port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with VodClient(SECRET_ID, SECRET_KEY, endpoint=f"http://127.0.0.1:{port}",
+                   clock=ManualClock(NOW)) as client, pytest.raises(VodError) as err:
+        client.search_media("lesson")
+    assert err.value.code == "ClientError.Network"
+    assert SECRET_KEY not in str(err.value)
+
+
+def test_repr_hides_the_secret_key(client: VodClient) -> None:
+    text = repr(client)
+    assert SECRET_KEY not in text
+    assert "secret_key='***'" in text
+    assert SECRET_KEY not in str(vars(client))
+
+
+# ---- the adapter -------------------------------------------------------------------------------
+def run_recording(rt: Runtime, minutes: float) -> None:
+    t0 = rt.clock.now()
+    rt.dispatch(EnterRoom(t=t0, relationId=15000, roomId=1, user="alice"))
+    rt.dispatch(StartRecording(t=t0, roomInfo=RoomInfo(relationId=15000, roomId=1),
+                               user="alice", param=RecordParam(fileName="lesson")))
+    rt.advance(to=t0 + minutes * 60)
+    rt.dispatch(StopRecording(t=t0 + minutes * 60, roomInfo=RoomInfo(relationId=15000,
+                                                                      roomId=1),
+                              user="alice"))
+    rt.advance(to=t0 + minutes * 60 + 5)
+
+
+def test_vod_adapter_answers_search_media_and_the_files_become_ready(vod: FakeVod) -> None:
+    records: list[Record] = []
+    rt = Runtime(ManualClock(NOW), tracer=records.append)
+    sim = TencentSimulator(rt, answer_search=False)
+    # VOD holds what the simulated server recorded.
+    vod.responder = lambda body: ok([media(f.fileId, f.name, f.url, f.size or 0)
+                                     for f in sim.vod_files
+                                     if f.name.startswith(body["NamePrefixes"][0])])
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 100)
+    files = rt.sessions["15000:1:alice"].files
+    assert [f.status for f in files] == ["ready", "ready"]
+    assert [f.url for f in files] == [f.url for f in sim.vod_files]
+    assert len(vod.requests) == 1
+    assert [r.name for r in records if r.name.startswith("SearchMedia")] == [
+        "SearchMedia", "SearchMedia:ok"]
+    trace = b"".join(r.dumps() for r in records)
+    assert SECRET_KEY.encode() not in trace
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_vod_adapter_turns_an_api_error_into_search_media_error(vod: FakeVod) -> None:
+    rt = Runtime(ManualClock(NOW))
+    sim = TencentSimulator(rt, answer_search=False)
+    vod.responder = lambda body: (200, orjson.dumps({"Response": {"Error": {
+        "Code": "ResourceNotFound", "Message": "no such media"}, "RequestId": "r"}}))
+    errors: list[dict[str, Any]] = []
+    signals.error.connect(lambda sender, **kw: errors.append(kw), sender=rt, weak=False)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 10)
+    assert [f.status for f in rt.sessions["15000:1:alice"].files] == ["closed"]
+    notice = [e for e in errors if e["code"] == "ResourceNotFound"]
+    assert len(notice) == 1
+    assert "no such media" in notice[0]["message"]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
