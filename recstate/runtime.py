@@ -201,18 +201,18 @@ class Runtime:
                 self._file(session, effect[1], effect[2], effect[3], now)
 
     # ---- what the loop records ----------------------------------------------------------------
-    def _tell(self, signal: NamedSignal, session: Session, name: str, now: float,
+    def _tell(self, signal: NamedSignal, session: Session, trigger: str, now: float,
               **kwargs: Any) -> None:
         """Send a signal; a receiver that raises (an adapter whose API call failed, an
         observer's bug) is recorded against the session, and the handling carries on."""
         try:
             signal.send(self, session=session, t=now, **kwargs)
         except Exception as exc:
-            self._error(session, name, "receiver-error",
+            self._error(session, trigger, "receiver-error",
                         f"a receiver of the {signal.name!r} signal raised "
                         f"{type(exc).__name__}: {exc}", "error", now)
             if self.strict:
-                self._to_raise.append(HandlingError(session=session.key, name=name,
+                self._to_raise.append(HandlingError(session=session.key, name=trigger,
                                                     state=session.state, error=exc))
     def _file(self, session: Session, change: str, f: Any, changes: dict[str, Any],
               now: float) -> None:

@@ -215,14 +215,18 @@ def test_a_handling_error_is_raised_in_strict_mode_after_the_queue_drained(runti
     assert runtime.sessions["a"].state == "talking"
 
 
-def test_an_exception_in_a_signal_receiver_is_not_swallowed(runtime, tv):
-    # receivers are the embedding service's code: the runtime does not hide their errors
+def test_an_exception_in_a_signal_receiver_is_raised_in_strict_mode_after_the_handling(
+        runtime, tv):
+    # receivers are the embedding service's code: strict mode does not hide their errors,
+    # but the handling that told them still completes
     def broken(rt: Runtime, **_: Any) -> None:
         raise LookupError("receiver bug")
 
     with signals.transition.connected_to(broken, sender=runtime), \
-            pytest.raises(LookupError, match="receiver bug"):
+            pytest.raises(HandlingError, match="LookupError: receiver bug") as caught:
         runtime.dispatch(tv.Dial(t=T0, number="a"))
+    assert isinstance(caught.value.error, LookupError)
+    assert runtime.sessions["a"].state == "ringing", "the handling completed"
     runtime.dispatch(tv.Dial(t=T0, number="b"))  # the runtime is not left busy
     assert runtime.sessions["b"].state == "ringing"
 
@@ -378,4 +382,4 @@ def test_a_command_receiver_that_raises_is_recorded_and_the_queue_goes_on(lenien
     errors = [r for r in records if r.kind == "error" and r.data["code"] == "receiver-error"]
     assert errors, "the receiver's exception was recorded"
     assert "ConnectionError: vendor API unreachable" in errors[0].data["message"]
-    assert {lenient.sessions["a"].state, lenient.sessions["b"].state} == {"ringing"}
+    assert {lenient.sessions["a"].state, lenient.sessions["b"].state} == {"talking"}
