@@ -127,7 +127,13 @@ class Runtime:
         key = ev.session
         now = self.clock.now()
         if key is None:
-            key = self.vendor(vendor_name).session_key(ev)
+            vendor = self.vendor(vendor_name)
+            if vendor.split is not None:
+                parts = vendor.split(ev)
+                if len(parts) > 1:  # each part names its session; handled next, in order
+                    self._queue.extendleft((part, line, None) for part in reversed(parts))
+                    return
+            key = vendor.session_key(ev)
             if key is None:
                 self._unroutable(ev, line, now)
                 return

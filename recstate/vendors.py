@@ -6,7 +6,7 @@ it in ``pyproject.toml``; a third party adds a vendor the same way, without touc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,9 @@ class Vendor:
     machine_for: Callable[[Any], type[Machine]]
     session_key: Callable[[Any], str | None]
     doc: str = ""
+    #: An input that belongs to several sessions (one NetEase callback body can carry the
+    #: files of several channels) is split into one event per session, each naming it.
+    split: Callable[[Any], Sequence[Any]] | None = None
 
 
 _vendors: dict[str, Vendor] = {}

@@ -161,15 +161,15 @@ def test_split_records_route_each_channel_to_its_call(tmp_path: Path) -> None:
                       "222": ("complete", {"caller.aac": "ready", "callee.aac": "ready"})}
 
 
-def test_unsplit_multi_channel_line_goes_to_the_first_channel_and_reports_the_rest(
+def test_a_multi_channel_line_is_split_by_the_runtime_into_each_channels_call(
         tmp_path: Path) -> None:
+    """Vendor.split: the plain replay routes each channel's files to its own call."""
     out = replay(_two_calls_then_one_body(tmp_path)).to_json()
-    by_key = {s["session"]: s for s in out["sessions"]}
-    assert by_key["111"]["state"] == "complete"
-    assert by_key["222"]["state"] == "awaiting_files"
-    [warning] = [e for e in by_key["111"]["errors"] if e["code"] == "other-channel"]
-    assert "222" in warning["message"]
-    assert "split_callback" in warning["message"]
+    assert out["violations"] == 0
+    states = {s["session"]: (s["state"], _files(s)) for s in out["sessions"]}
+    assert states == {"111": ("complete", {"caller.aac": "ready", "callee.aac": "ready"}),
+                      "222": ("complete", {"caller.aac": "ready", "callee.aac": "ready"})}
+    assert not any(e["code"] == "other-channel" for s in out["sessions"] for e in s["errors"])
 
 
 def test_split_records_passes_other_records_through() -> None:

@@ -47,6 +47,7 @@ from recstate.events.netease import (
     FILES_EVENT_TYPE,
     VENDOR,
     expected_files,
+    split_callback,
 )
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
@@ -74,38 +75,6 @@ Deliver = Callable[[list[Event]], Awaitable[None] | None]
 
 
 # ---- one body, several channels ----------------------------------------------------------------
-
-def split_callback(data: Mapping[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    """Split a callback body by channel: ``[(channelid, body restricted to it)]`` in the order
-    the channels first appear. ``fileinfo`` stays a JSON string; other fields are kept. A body
-    with no file items (another eventType) is one part with no channel.
-
-    Raises ValueError (naming the field) for a body that is not NetEase's shape."""
-    if data.get("eventType") != FILES_EVENT_TYPE:
-        return [(None, dict(data))]
-    fileinfo = data.get("fileinfo")
-    if not isinstance(fileinfo, str):
-        raise ValueError("data.fileinfo: expected a JSON array encoded as a string, got "
-                         f"{type(fileinfo).__name__}")
-    try:
-        raw = orjson.loads(fileinfo)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"data.fileinfo: not a JSON array encoded as a string ({exc})"
-                         ) from None
-    if not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
-        raise ValueError("data.fileinfo: expected a JSON array of objects")
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for i, item in enumerate(raw):
-        channel = item.get("channelid")
-        if isinstance(channel, bool) or not isinstance(channel, str | int) or channel == "":
-            raise ValueError(f"data.fileinfo[{i}].channelid: expected a channel id, got "
-                             f"{channel!r}")
-        groups.setdefault(str(channel), []).append(item)
-    if len(groups) <= 1:
-        return [(next(iter(groups), None), dict(data))]
-    return [(channel, {**data, "fileinfo": orjson.dumps(items).decode()})
-            for channel, items in groups.items()]
-
 
 def callback_events(data: Mapping[str, Any], t: float, *, source: str = "<callback>"
                     ) -> list[Event]:

@@ -20,7 +20,7 @@ string>"}``; :meth:`Callback.items` decodes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, NewType
 
 import attrs
@@ -513,3 +513,47 @@ def session_key(ev: Event) -> str | None:
         items = ev.items()
         return items[0].channelid if items else None
     return None
+
+
+def split_callback(data: Mapping[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Split a callback body by channel: ``[(channelid, body restricted to it)]`` in the order
+    the channels first appear. ``fileinfo`` stays a JSON string; other fields are kept. A body
+    with no file items (another eventType) is one part with no channel.
+
+    Raises ValueError (naming the field) for a body that is not NetEase's shape."""
+    if data.get("eventType") != FILES_EVENT_TYPE:
+        return [(None, dict(data))]
+    fileinfo = data.get("fileinfo")
+    if not isinstance(fileinfo, str):
+        raise ValueError("data.fileinfo: expected a JSON array encoded as a string, got "
+                         f"{type(fileinfo).__name__}")
+    try:
+        raw = orjson.loads(fileinfo)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"data.fileinfo: not a JSON array encoded as a string ({exc})"
+                         ) from None
+    if not isinstance(raw, list) or not all(isinstance(i, dict) for i in raw):
+        raise ValueError("data.fileinfo: expected a JSON array of objects")
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for i, item in enumerate(raw):
+        channel = item.get("channelid")
+        if isinstance(channel, bool) or not isinstance(channel, str | int) or channel == "":
+            raise ValueError(f"data.fileinfo[{i}].channelid: expected a channel id, got "
+                             f"{channel!r}")
+        groups.setdefault(str(channel), []).append(item)
+    if len(groups) <= 1:
+        return [(next(iter(groups), None), dict(data))]
+    return [(channel, {**data, "fileinfo": orjson.dumps(items).decode()})
+            for channel, items in groups.items()]
+
+
+def split_event(ev: Event) -> list[Event]:
+    """The Vendor's ``split``: a ``callback`` body that carries several channels becomes one
+    ``callback`` event per channel, each naming its session; any other event stays whole."""
+    if not isinstance(ev, Callback) or ev.session is not None:
+        return [ev]
+    parts = split_callback(ev.payload())
+    if len(parts) <= 1:
+        return [ev]
+    return [Callback(t=ev.t, session=channel, eventType=part["eventType"],
+                     fileinfo=part.get("fileinfo")) for channel, part in parts]

@@ -55,6 +55,7 @@ from recstate.events.netease import (
     StartRtcCommand,
     expected_files,
     session_key,
+    split_event,
 )
 from recstate.machine import Machine, ignore, on, state
 from recstate.recording import FileKind, RecordingFile
@@ -413,5 +414,5 @@ def _machine_for(ev: Event) -> type[Machine]:
 
 
 VENDOR_SPEC = Vendor(name=VENDOR, machines=(NetEaseCall,), machine_for=_machine_for,
-                     session_key=session_key,
+                     session_key=session_key, split=split_event,
                      doc="NetEase Yunxin netcall (000): session = cid, or channelName")
