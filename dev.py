@@ -25,13 +25,13 @@ STAMP = VENV / ".recstate-installed"
 
 def run(*args: str | os.PathLike[str]) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
-    result = subprocess.run([str(a) for a in args], cwd=ROOT, check=False)
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, check=False)  # noqa: S603
     if result.returncode:
         sys.exit(result.returncode)
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit(f"recstate needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and (BIN / "recstate").exists():
