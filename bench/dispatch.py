@@ -382,11 +382,12 @@ def bench_dispatch(n_sessions: int, n_data: int, repeats: int) -> dict[str, dict
             out[e.label][f"{wname}_eps_median"] = len(pairs) / statistics.median(ts)
         tb, tc = times[RawTransitions.label], times[Recstate.label]
         out[Recstate.label][f"{wname}_c_b_paired"] = statistics.median(
-            b / c for b, c in zip(tb, tc))  # repeat by repeat: cancels drifting load
+            b / c for b, c in zip(tb, tc, strict=True))  # repeat by repeat: cancels drifting load
     # sanity: every session went round and ended stopped
     for e in engines:
         assert all(s.state == "stopped" for s in e.sessions.values()), e.label
-    assert _heard["command"] > 0 and _heard["transition"] > 0
+    assert _heard["command"] > 0
+    assert _heard["transition"] > 0
     for e in engines:
         e.close()
     return out
@@ -429,8 +430,8 @@ def bench_create(levels: tuple[int, ...], window: int, chunk: int
             firsts = {k: e.first(k) for k in first_keys}
             gc.collect()
             res[f"create_{level}"] = _timed_chunks(e.create, create_keys, chunk)
-            res[f"first_{level}"] = _timed_chunks(lambda k: e.dispatch_first(firsts[k]),
-                                                  first_keys, chunk)
+            res[f"first_{level}"] = _timed_chunks(
+                lambda k, send=e.dispatch_first, evs=firsts: send(evs[k]), first_keys, chunk)
             live = level
         assert len(e.sessions) == live, (e.label, len(e.sessions), live)
         e.close()
@@ -480,7 +481,7 @@ def machine_info() -> dict[str, str]:
         "packages": ", ".join(f"{p} {version(p)}" for p in
                               ("transitions", "blinker", "attrs", "cattrs", "orjson")),
         "commit": _git_head(),
-        "load": "load average %.2f %.2f %.2f at start" % os.getloadavg(),
+        "load": "load average {:.2f} {:.2f} {:.2f} at start".format(*os.getloadavg()),
     }
 
 
@@ -508,7 +509,9 @@ def _ratio(c: float, ref: float) -> str:
     if ref == 0:
         return "-"
     r = c / ref
-    return f"{r:.3f}×" if r < 0.1 else f"{r:.2f}×"
+    if r < 0.01:
+        return f"1/{1 / r:,.0f}×"
+    return f"{r:.3f}×" if r < 0.1 else f"{r:,.2f}×"
 
 
 def rows(disp: dict[str, dict[str, float]], create: dict[str, dict[str, float]],
@@ -620,7 +623,8 @@ def main(argv: list[str] | None = None) -> None:
         say(f"- date: {info['date']}")
         say(f"- machine: {info['cpu']}; {info['python']}")
         say(f"- packages: {info['packages']}; recstate at {info['commit']}")
-        say(f"- {info['load']} ({os.cpu_count()} CPUs; other work on the machine slows repeats down)")
+        say(f"- {info['load']} ({os.cpu_count()} CPUs; other work on the machine slows "
+            "repeats down)")
         say(f"- run: `bench/dispatch.py{' --quick' if args.quick else ''}`, {n_sessions} live "
             f"sessions round-robin, median of {repeats} repeats; create windows of {window} "
             f"below each level, median of chunks of {chunk}; memory over {n_mem:,} idle "
@@ -639,7 +643,8 @@ def main(argv: list[str] | None = None) -> None:
     say("Dispatch, median repeat instead of best: mixed (a) "
         f"{disp[a]['mixed_eps_median'] / 1e6:.2f}M, (b) {disp[b]['mixed_eps_median'] / 1e3:.0f}k, "
         f"(c) {disp[c]['mixed_eps_median'] / 1e3:.0f}k ev/s; every event changes state (a) "
-        f"{disp[a]['changes_eps_median'] / 1e6:.2f}M, (b) {disp[b]['changes_eps_median'] / 1e3:.0f}k, "
+        f"{disp[a]['changes_eps_median'] / 1e6:.2f}M, "
+        f"(b) {disp[b]['changes_eps_median'] / 1e3:.0f}k, "
         f"(c) {disp[c]['changes_eps_median'] / 1e3:.0f}k ev/s. (c)/(b) repeat by repeat (median): "
         f"mixed {disp[c]['mixed_c_b_paired']:.2f}×, every event changes state "
         f"{disp[c]['changes_c_b_paired']:.2f}×.")

@@ -24,14 +24,14 @@ from typing import Any
 import attrs
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dispatch as B  # noqa: E402
+import dispatch as B  # noqa: N812
 
-import recstate.trace as T  # noqa: E402
-from recstate import signals  # noqa: E402
-from recstate.events import Command, Event, Message  # noqa: E402
-from recstate.machine import Engine, Outcome, Rejected  # noqa: E402
-from recstate.runtime import Runtime  # noqa: E402
-from recstate.trace import Record  # noqa: E402
+import recstate.trace as T  # noqa: N812
+from recstate import signals
+from recstate.events import Command, Event, Message
+from recstate.machine import Engine, Outcome, Rejected
+from recstate.runtime import Runtime
+from recstate.trace import Record
 
 STAGES = ["baseline (HEAD)",
           "1 + memoized is_secret_key (trace.py)",
@@ -264,7 +264,7 @@ def main() -> None:
             assert all(s.state == "stopped" for s in v.sessions.values())
             v.close()
             best = min(times[stage])
-            paired = statistics.median(b / c for b, c in zip(raw_times, times[stage]))
+            paired = statistics.median(b / c for b, c in zip(raw_times, times[stage], strict=True))
             print(f"  {label:42s} {best / len(pairs) * 1e6:6.2f} µs/ev "
                   f"{len(pairs) / best / 1e3:5.0f}k ev/s  c/b {best_raw / best:.2f}× "
                   f"(repeat by repeat {paired:.2f}×)")

@@ -19,6 +19,7 @@ Room membership is context, not state, so that the states are exactly the record
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -292,8 +293,9 @@ class TencentRecorder(Machine):
                 else:
                     self.close_file(f, end=last)
         ctx.open_file = None
+        since = datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds")
         self.notice("no-data", f"no data for {self.opts.no_data_timeout:g} s since "
-                    f"{last:.3f}: the client stopped sending, so the recording was closed with "
+                    f"{since}: the client stopped sending, so the recording was closed with "
                     "what was recorded up to the last data (002 §6: 1分钟没收到数据会自动关闭录制)")
 
     def _first_start(self) -> float:
