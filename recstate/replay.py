@@ -76,12 +76,14 @@ class Report:
 
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
-           skip_bad_lines: bool = False, options: dict[str, Any] | None = None) -> Report:
+           skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
+           compiled: bool = True) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
     ``skip_bad_lines``, which goes on and lists them in the report."""
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
     report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
-                            skip_bad_lines=skip_bad_lines, options=options)
+                            skip_bad_lines=skip_bad_lines, options=options,
+                            compiled=compiled)
     report.lines = reader.lines
     report.bad_lines = sorted(
         [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
@@ -94,7 +96,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    until: float | None = None,
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
-                   options: dict[str, Any] | None = None) -> Report:
+                   options: dict[str, Any] | None = None, compiled: bool = True) -> Report:
     report = Report()
     writer = TraceWriter(out) if out is not None else None
     produced: list[Record] = []
@@ -127,7 +129,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 event = _event(record, source)
                 if runtime is None:
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options)
+                                      options=options, compiled=compiled)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "

@@ -9,6 +9,7 @@ recorded against that event and session; other sessions carry on and no queued e
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -42,15 +43,18 @@ class Runtime:
       (a :class:`~recstate.trace.TraceWriter` writes them to a file).
     - ``options``: machine options by vendor name or qualified machine name
       (``{"tencent": TencentOptions(retry_delays=(1, 2))}``).
+    - ``compiled``: run triggers from the engines' compiled tables (the default) or through
+      ``transitions.Event.trigger`` (see :class:`~recstate.machine.Engine`).
     """
 
     def __init__(self, clock: Clock | None = None, *, strict: bool = False,
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
-                 vendors: Mapping[str, Vendor] | None = None) -> None:
+                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
         self.options = dict(options or {})
+        self.compiled = compiled
         self.sessions: dict[str, Session] = {}
         self.timers = TimerQueue()
         self._vendors: dict[str, Vendor] = dict(vendors or {})
@@ -71,8 +75,22 @@ class Runtime:
         ``line`` and ``data`` are for replay: the trace line it came from and the payload as
         written there (traced verbatim instead of re-encoding the typed event).
         """
-        self._queue.append((event, line, data))
-        if not self._busy:
+        if self._busy or self._queue:
+            self._queue.append((event, line, data))
+            if not self._busy:
+                self._drain()
+            return
+        due = self.timers.next_due()
+        if due is not None and due <= self.clock.now():  # due timers go first
+            self._queue.append((event, line, data))
+            self._drain()
+            return
+        self._busy = True  # the common case: nothing queued, nothing due
+        try:
+            self._handle_input(event, line, data)
+        finally:
+            self._busy = False
+        if self._queue or self._to_raise:
             self._drain()
 
     def run_due(self) -> None:
@@ -212,7 +230,15 @@ class Runtime:
         """Send a signal; a receiver that raises (an adapter whose API call failed, an
         observer's bug) is recorded against the session, and the handling carries on."""
         try:
-            signal.send(self, session=session, t=now, **kwargs)
+            # receivers_for() and a direct call: Signal.send() inspects every receiver for
+            # coroutine-ness on every send, which costs more than the rest of a handling.
+            for receiver in signal.receivers_for(self):
+                result = receiver(self, session=session, t=now, **kwargs)
+                if result is not None and inspect.iscoroutine(result):
+                    result.close()
+                    raise TypeError(f"receiver {receiver!r} is a coroutine function: receivers "
+                                    "run inside the handling and must be plain functions "
+                                    "(schedule a task from one instead)")
         except Exception as exc:
             self._error(session, trigger, "receiver-error",
                         f"a receiver of the {signal.name!r} signal raised "
@@ -289,7 +315,7 @@ class Runtime:
 
     def _engine(self, cls: type[Machine]) -> Engine:
         options = self.options.get(cls.qualified_name(), self.options.get(cls.vendor))
-        engine = self._engines[cls] = Engine(cls, options)
+        engine = self._engines[cls] = Engine(cls, options, compiled=self.compiled)
         return engine
 
     def engine(self, cls: type[Machine]) -> Engine:

@@ -7,6 +7,7 @@ on the way out, whatever the caller passes in.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -41,6 +42,7 @@ _SECRET_WORDS: Final = ("secret", "token", "signature", "password", "passwd", "a
                         "usersig", "privatekey", "checksum", "authorization", "credential")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a field name holds a secret (``secretKey``, ``accessKey``, ``AppSecret``,
     ``token``, ``signature``...). Matching is by word, case-insensitively, so a new vendor's
@@ -85,7 +87,9 @@ class Record:
         if self.session is not None:
             out["session"] = self.session
         if self.data is not None:
-            out["data"] = redact(self.data) if _has_secret(self.data) else self.data
+            # A transition's data is the runtime's own {src, dst}: nothing to redact.
+            secret = self.kind != "transition" and _has_secret(self.data)
+            out["data"] = redact(self.data) if secret else self.data
         if self.kind != "event":
             out["kind"] = self.kind
         return out

@@ -383,3 +383,18 @@ def test_a_command_receiver_that_raises_is_recorded_and_the_queue_goes_on(lenien
     assert errors, "the receiver's exception was recorded"
     assert "ConnectionError: vendor API unreachable" in errors[0].data["message"]
     assert {lenient.sessions["a"].state, lenient.sessions["b"].state} == {"talking"}
+
+
+def test_an_async_receiver_is_refused_with_a_clear_error(lenient, tv, records):
+    async def async_observer(sender, **kwargs):
+        return None
+
+    signals.transition.connect(async_observer, sender=lenient, weak=False)
+    try:
+        lenient.dispatch(tv.Dial(t=T0, number="a"))
+    finally:
+        signals.transition.disconnect(async_observer, sender=lenient)
+    [error] = [r for r in records if r.kind == "error"]
+    assert error.data["code"] == "receiver-error"
+    assert "must be plain functions" in error.data["message"]
+    assert lenient.sessions["a"].state == "ringing", "the handling completed"
