@@ -39,13 +39,14 @@ class Timer:
 
 
 class TimerQueue:
-    """A heap of timers keyed by (session, name): arming a name again replaces the old one."""
+    """A heap of timers, indexed by session and name: arming a name again replaces the old
+    one, and forgetting a session touches only that session's timers."""
 
-    __slots__ = ("_by_key", "_heap", "_seq")
+    __slots__ = ("_by_session", "_heap", "_seq")
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
-        self._by_key: dict[tuple[str | None, str], Timer] = {}
+        self._by_session: dict[str | None, dict[str, Timer]] = {}
         self._seq = itertools.count()
 
     def arm(self, session: str | None, name: str, due: float, payload: Any = None,
@@ -53,30 +54,37 @@ class TimerQueue:
         """Arm (or re-arm: that is how a watchdog is reset) the timer ``name`` of ``session``."""
         if every is not None and every <= 0:
             raise ValueError(f"timer {name!r}: a repeating timer needs every > 0, got {every}")
-        key = (session, name)
-        old = self._by_key.get(key)
+        named = self._by_session.get(session)
+        if named is None:
+            named = self._by_session[session] = {}
+        old = named.get(name)
         if old is not None:
             old.cancelled = True
         timer = Timer(session, name, float(due), payload, every, next(self._seq))
-        self._by_key[key] = timer
+        named[name] = timer
         heapq.heappush(self._heap, timer)
         return timer
 
     def cancel(self, session: str | None, name: str) -> bool:
-        timer = self._by_key.pop((session, name), None)
+        named = self._by_session.get(session)
+        timer = named.pop(name, None) if named is not None else None
         if timer is None:
             return False
         timer.cancelled = True
+        if not named:
+            del self._by_session[session]
         return True
 
     def cancel_session(self, session: str) -> int:
-        keys = [k for k in self._by_key if k[0] == session]
-        for key in keys:
-            self._by_key.pop(key).cancelled = True
-        return len(keys)
+        """Cancel every timer of ``session``: O(its timers), whatever the number of sessions."""
+        named = self._by_session.pop(session, {})
+        for timer in named.values():
+            timer.cancelled = True
+        return len(named)
 
     def get(self, session: str | None, name: str) -> Timer | None:
-        return self._by_key.get((session, name))
+        named = self._by_session.get(session)
+        return named.get(name) if named is not None else None
 
     def next_due(self) -> float | None:
         heap = self._heap
@@ -95,20 +103,23 @@ class TimerQueue:
             if timer.due > now:
                 return None
             heapq.heappop(heap)
-            key = (timer.session, timer.name)
             if timer.every is not None:
                 self.arm(timer.session, timer.name, timer.due + timer.every, timer.payload,
                          timer.every)
-            elif self._by_key.get(key) is timer:
-                del self._by_key[key]
+            else:
+                named = self._by_session.get(timer.session)
+                if named is not None and named.get(timer.name) is timer:
+                    del named[timer.name]
+                    if not named:
+                        del self._by_session[timer.session]
             return timer
         return None
 
     def for_session(self, session: str) -> list[Timer]:
-        return sorted(t for k, t in self._by_key.items() if k[0] == session)
+        return sorted(self._by_session.get(session, {}).values())
 
     def __iter__(self) -> Iterator[Timer]:
-        return iter(sorted(self._by_key.values()))
+        return iter(sorted(t for named in self._by_session.values() for t in named.values()))
 
     def __len__(self) -> int:
-        return len(self._by_key)
+        return sum(len(named) for named in self._by_session.values())
