@@ -144,20 +144,25 @@ class Runtime:
         vendor_name = ev.vendor
         key = ev.session
         now = self.clock.now()
-        if key is None:
-            vendor = self.vendor(vendor_name)
-            if vendor.split is not None:
-                parts = vendor.split(ev)
-                if len(parts) > 1:  # each part names its session; handled next, in order
-                    self._queue.extendleft((part, line, None) for part in reversed(parts))
-                    return
-            key = vendor.session_key(ev)
+        try:
             if key is None:
-                self._unroutable(ev, line, now)
-                return
-        session = self.sessions.get(key)
-        if session is None:
-            session = self._create(key, vendor_name, ev)
+                vendor = self.vendor(vendor_name)
+                if vendor.split is not None:
+                    parts = vendor.split(ev)
+                    if len(parts) > 1:  # each part names its session; handled next, in order
+                        self._queue.extendleft((part, line, None) for part in reversed(parts))
+                        return
+                key = vendor.session_key(ev)
+                if key is None:
+                    self._unroutable(ev, line, now)
+                    return
+            session = self.sessions.get(key)
+            if session is None:
+                session = self._create(key, vendor_name, ev)
+        except Exception as exc:  # a vendor's routing rule failed on this event
+            self._unroutable(ev, line, now, f"the {vendor_name} routing rule raised "
+                             f"{type(exc).__name__}: {exc}")
+            return
         if self.tracer is not None:
             self.tracer(Record(now, vendor_name, ev.name, key,
                                ev.payload() if data is None else data, "event", line))
@@ -290,9 +295,12 @@ class Runtime:
         if self.strict:
             self._to_raise.append(error)
 
-    def _unroutable(self, ev: Event, line: int | None, now: float) -> None:
+    def _unroutable(self, ev: Event, line: int | None, now: float,
+                    cause: str | None = None) -> None:
         reason = (f"no session key: the event names no session and the {ev.vendor} rule "
                   "cannot derive one from its data; add a 'session' field")
+        if cause is not None:
+            reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)

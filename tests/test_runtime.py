@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from recstate import signals
@@ -398,3 +399,22 @@ def test_an_async_receiver_is_refused_with_a_clear_error(lenient, tv, records):
     assert error.data["code"] == "receiver-error"
     assert "must be plain functions" in error.data["message"]
     assert lenient.sessions["a"].state == "ringing", "the handling completed"
+
+
+def test_a_routing_rule_that_raises_is_recorded_and_other_events_go_on(lenient, tv, records):
+    from recstate.vendors import get_vendor
+
+    vendor = get_vendor("testv")
+
+    def broken_key(ev: Any) -> str:
+        raise KeyError("no number")
+
+    lenient._vendors["testv"] = attrs.evolve(vendor, session_key=broken_key)
+    lenient.dispatch(tv.Dial(t=T0, number="a"))
+    lenient._vendors["testv"] = vendor
+    lenient.dispatch(tv.Dial(t=T0, number="b"))
+    [error] = [r for r in records if r.kind == "error"]
+    assert error.data["code"] == "unroutable"
+    assert "KeyError" in error.data["message"]
+    assert "session" in error.data["message"]
+    assert set(lenient.sessions) == {"b"}
