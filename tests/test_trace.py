@@ -308,3 +308,29 @@ def test_a_trace_written_live_replays_its_inputs_to_the_same_trace(tv, tmp_path)
                     line=record.line, data=record.data)
     rt.advance(T0 + 200)
     assert buf.getvalue() == live.read_bytes()
+
+
+def test_a_secret_field_is_masked_in_the_repr_and_redacted_in_the_trace(tmp_path):
+    import attrs as _attrs
+
+    from recstate.events import Event, event, secret
+    from recstate.trace import Record, TraceWriter
+
+    @event("secretv", "enableRecord")
+    @_attrs.frozen(kw_only=True)
+    class EnableRecord(Event):
+        bucketName: str
+        secretKey: str = secret()
+        accessKey: str = secret("")
+
+    ev = EnableRecord(t=1.0, bucketName="b", secretKey="SK-very-secret-1", accessKey="AK-2")
+    assert "SK-very-secret-1" not in repr(ev)
+    assert "AK-2" not in repr(ev)
+    assert "bucketName='b'" in repr(ev)
+    path = tmp_path / "t.jsonl"
+    with TraceWriter(path) as writer:
+        writer(Record(1.0, "secretv", ev.name, "s", ev.payload()))
+    text = path.read_text()
+    assert "SK-very-secret-1" not in text
+    assert "AK-2" not in text
+    assert '"secretKey":"***"' in text

@@ -29,6 +29,7 @@ __all__ = [
     "event_class",
     "parse_event",
     "registered_events",
+    "secret",
 ]
 
 M = TypeVar("M", bound="Message")
@@ -121,6 +122,17 @@ class TimerEvent:
     session: str | None
     payload: Any = None
     vendor: str = ""
+
+
+def _masked(value: object) -> str:
+    return "'***'" if value not in (None, "") else repr(value)
+
+
+def secret(default: Any = attrs.NOTHING) -> Any:
+    """A payload field that holds a secret (``secretKey``, ``accessKey``...): its repr is
+    ``'***'``. Traces redact it by its name (:func:`recstate.trace.is_secret_key`), so name
+    it as the vendor does."""
+    return attrs.field(default=default, repr=_masked)
 
 
 _events: dict[tuple[str, str], type[Event]] = {}
