@@ -137,6 +137,11 @@ class Machine:
     _state_specs: ClassVar[dict[str, StateSpec]]
     _accepts: ClassVar[dict[str, frozenset[str]]]
 
+    #: Data shared by every session of this machine class in one runtime: derived indexes
+    #: only (which user records where), never the truth, which is the sessions' own. A
+    #: machine that keeps one rebuilds its entries in :meth:`restored`.
+    shared: dict[str, Any]
+
     # Set by the engine around each handling.
     state: str
     session: Session
@@ -180,11 +185,13 @@ class Machine:
 
     def open_file(self, *, id: str, kind: FileKind, format: str,
                   participant: str | None = None, start: float | None = None,
-                  status: str = "open") -> RecordingFile:
+                  end: float | None = None, status: str = "open") -> RecordingFile:
+        """Add a file to the session: ``open`` (starting now unless ``start`` says), or one
+        known only afterwards (``expected``, or ``closed`` with an unknown start)."""
         f = RecordingFile(id=id, session=self.session.key, vendor=self.vendor, kind=kind,
                           format=format, participant=participant,
                           start=self.now if start is None and status == "open" else start,
-                          status=status)  # type: ignore[arg-type]
+                          end=end, status=status)  # type: ignore[arg-type]
         self._outcome.effects.append(("file", "opened" if status == "open" else status, f, {}))
         return f
 
@@ -195,6 +202,10 @@ class Machine:
         """Change fields of a file (``status``, ``url``, ``size``, ``id``...) and report it as
         ``change`` (``closed``, ``ready``, ``lost``, ``failed``, ``updated``)."""
         self._outcome.effects.append(("file", change, f, changes))
+
+    def restored(self, session: Session) -> None:
+        """Called when ``session`` comes back from a snapshot: re-enter it into
+        :attr:`shared` indexes. The default keeps none."""
 
     @property
     def files(self) -> list[RecordingFile]:
@@ -357,6 +368,7 @@ class Engine:
         self.cls = cls
         model = cls()
         model.opts = options if options is not None else cls.options()
+        model.shared = {}
         states = []
         for spec in cls._state_specs.values():
             enter: list[Any] = list(spec.on_enter)

@@ -256,7 +256,7 @@ class Runtime:
         for field, value in changes.items():
             setattr(f, field, value)
         files = session.files
-        if change in ("opened", "expected") and not any(x is f for x in files):
+        if not any(x is f for x in files):  # a file opened by this handling
             files.append(f)
         if self.tracer is not None:
             self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
@@ -351,6 +351,7 @@ class Runtime:
                            f"{sorted(by_name)}")
         session = Session.restore(data, machine)
         self.sessions[session.key] = session
+        self.engine(machine).model.restored(session)
         for timer in data.get("timers", ()):
             self.timers.arm(session.key, timer["name"], timer["due"], timer.get("payload"),
                             timer.get("every"))

@@ -287,8 +287,10 @@ def test_duplicate_start_for_a_user_recording_in_another_room_is_refused(
     enter_and_start(rt, T0 + 60, room_id=2)
     rt.advance(to=T0 + 70)
     assert rt.sessions["15000:1:alice"].state == "recording"
-    assert rt.sessions["15000:2:alice"].state == "failed"
+    # refused locally (issue 3): no command sent, the session stays where it was
+    assert rt.sessions["15000:2:alice"].state == "idle"
     assert [e["code"] for e in errors if e["session"].key == "15000:2:alice"] == [30000415]
+    assert [c for c in sim.answered if "15000:2:alice" in str(c)] == []
     # Another user may record in room 2 at the same time.
     enter_and_start(rt, T0 + 70, room_id=2, user="bob")
     rt.advance(to=T0 + 80)
@@ -391,7 +393,7 @@ def test_scenario_duplicate_start_refuses_the_second_room() -> None:
     rt = run_scenario("duplicate-start", start=T0)
     assert rt.sessions["15000:1:alice"].state == "stopped"
     assert [f.status for f in rt.sessions["15000:1:alice"].files] == ["ready"]
-    assert rt.sessions["15000:2:alice"].state == "failed"
+    assert rt.sessions["15000:2:alice"].state == "idle", "refused locally, nothing sent"
     assert rt.sessions["15000:2:alice"].files == []
 
 

@@ -42,6 +42,7 @@ from recstate.events.tencent import (
 )
 from recstate.machine import Machine, ignore, on, state
 from recstate.recording import RecordingFile
+from recstate.session import Session
 from recstate.vendors import Vendor
 
 __all__ = ["VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
@@ -76,6 +77,7 @@ class TencentContext:
     param: RecordParam | None = None
     retries: int = 0
     stop_pending: bool = False
+    start_unanswered: bool = False
     stop_sent: float | None = None
     last_data: float | None = None
     recordings: int = 0
@@ -98,8 +100,8 @@ class TencentRecorder(Machine):
         "retry_wait",
         state("recording", timers={"watchdog": "no_data_timeout"}),
         state("stopping", timers={"answer": "answer_timeout"}),
-        "stopped",
-        "failed",
+        state("stopped", on_enter="release_user"),
+        state("failed", on_enter="release_user"),
     )
     recording_states = {"idle": "idle", "starting": "starting", "retry_wait": "starting",
                         "recording": "recording", "stopping": "stopping",
@@ -116,6 +118,8 @@ class TencentRecorder(Machine):
         on(START, NOT_RECORDING, None, conditions="pair_room", after="refuse_pair_room"),
         on(START, NOT_RECORDING, None, conditions="no_file_name", after="refuse_file_name"),
         on(START, NOT_RECORDING, None, conditions="bad_data_type", after="refuse_data_type"),
+        on(START, NOT_RECORDING, None, conditions="recording_elsewhere",
+           after="refuse_elsewhere"),
         on(START, NOT_RECORDING, "starting", after="send_start"),
         on(START, BUSY, None, after="refuse_duplicate"),
         # Start's outcome.
@@ -167,6 +171,25 @@ class TencentRecorder(Machine):
     def bad_data_type(self, ev: Any) -> bool:
         return ev.param.recordDataType not in (0, 1)
 
+    def recording_elsewhere(self, ev: Event) -> bool:
+        """One recording per user at a time (002 §2), across rooms: the session key holds
+        the room, so the runtime-wide index of busy users answers."""
+        owner = self._busy_users().get(self.ctx.user or "")
+        return owner is not None and owner != self.session.key
+
+    def _busy_users(self) -> dict[str, str]:
+        users: dict[str, str] = self.shared.setdefault("busy_users", {})
+        return users
+
+    def release_user(self, ev: Event) -> None:
+        users = self._busy_users()
+        if self.ctx.user is not None and users.get(self.ctx.user) == self.session.key:
+            del users[self.ctx.user]
+
+    def restored(self, session: Session) -> None:
+        if session.state in BUSY and session.context.user:
+            self._busy_users()[session.context.user] = session.key
+
     def stop_pending(self, ev: Event) -> bool:
         return self.ctx.stop_pending
 
@@ -202,6 +225,12 @@ class TencentRecorder(Machine):
         self.notice(30000004, f"start refused: recordDataType {ev.param.recordDataType} is "
                     f"neither 0 (camera) nor 1 (aux stream): {vendor_error(30000004)}")
 
+    def refuse_elsewhere(self, ev: Event) -> None:
+        owner = self._busy_users()[self.ctx.user or ""]
+        self.notice(30000415, f"start refused: one recording per user at a time, and "
+                    f"{self.ctx.user} is already recording in session {owner}: "
+                    f"{vendor_error(30000415)}")
+
     def refuse_duplicate(self, ev: Event) -> None:
         self.notice(30000415, f"start refused: one recording per user at a time, and this "
                     f"user's is {self.state}: {vendor_error(30000415)}")
@@ -212,7 +241,10 @@ class TencentRecorder(Machine):
         ctx.room, ctx.param = ev.roomInfo, ev.param
         ctx.retries = 0
         ctx.stop_pending = False
+        ctx.start_unanswered = False
         ctx.recording_files = []
+        if ctx.user is not None:
+            self._busy_users()[ctx.user] = self.session.key
         self.send(StartCommand(roomInfo=ev.roomInfo, param=ev.param))
 
     def schedule_retry(self, ev: Any) -> None:
@@ -323,6 +355,7 @@ class TencentRecorder(Machine):
         """A dropped callback leaves the server's side unknown: ask it to stop. A server that
         never started answers 30000412/30000413 (already stopped), one that did returns its
         file IDs."""
+        self.ctx.start_unanswered = True
         self.notice("no-answer", f"no answer to {START} in {self.opts.answer_timeout:g} s "
                     "(a dropped callback or a crashed client): a stop is sent so that the "
                     "server does not go on recording unseen")
@@ -362,9 +395,20 @@ class TencentRecorder(Machine):
         return kept
 
     def finish_stop(self, ev: Any) -> None:
+        end = self.ctx.stop_sent if self.ctx.stop_sent is not None else self.now
         files = self._close_recording()
         file_ids = list(ev.fileIds)
-        if len(file_ids) != len(files):
+        if self.ctx.start_unanswered and len(file_ids) > len(files):
+            # The start's answer was lost but the server recorded: keep its files, whose
+            # start is unknown, so that VOD can fill them in.
+            for file_id in file_ids[len(files):]:
+                files.append(self.open_file(id=file_id, kind="video", format="mp4",
+                                            participant=self.ctx.user, end=end,
+                                            status="closed"))
+            self.notice("start-answer-lost", f"the start's answer never came, but the server "
+                        f"recorded {len(file_ids)} file(s): kept, with an unknown start",
+                        level="warning")
+        elif len(file_ids) != len(files):
             self.violation(f"stop returned {len(file_ids)} file IDs {file_ids} for "
                            f"{len(files)} files {[f.id for f in files]}")
         for f, file_id in zip(files, file_ids, strict=False):
@@ -389,6 +433,11 @@ class TencentRecorder(Machine):
                     "without an address; search again later", level="warning")
 
     def stopped_already(self, ev: Any) -> None:
+        """Already stopped: if data had stopped for longer than the watchdog, the server
+        closed the recording at the last data, and so do the files."""
+        ctx = self.ctx
+        if ctx.last_data is not None and ctx.last_data + self.opts.no_data_timeout <= self.now:
+            ctx.stop_sent = ctx.last_data
         self._close_recording()
         self.notice(ev.code, f"the recording was already stopped: {vendor_error(ev.code, ev.desc)}"
                     ": not a failure", level="warning")
