@@ -130,3 +130,53 @@ def test_already_stopped_after_the_watchdog_ends_the_file_at_the_last_data() -> 
     [f] = rt.sessions[key(1)].files
     assert rt.sessions[key(1)].state == "stopped"
     assert f.end == T0 + 20
+
+
+def test_files_vod_does_not_list_yet_are_searched_for_again_with_backoff(
+        rt: Runtime, commands: list[tuple[str, str]], notices: list[tuple[str, Any]]) -> None:
+    from recstate.events.tencent import SearchMediaOk, VodFile
+
+    searches: list[tuple[float, tuple[str, ...]]] = []
+    signals.commands("tencent").connect(
+        lambda s, *, command, t, **_: searches.append((t, command.fileIds))
+        if command.name == "SearchMedia" else None, sender=rt, weak=False)
+    enter_and_start(rt, T0, room=1)
+    rt.dispatch(StartOk(t=T0, session=key(1)))
+    rt.advance(T0 + 10)
+    rt.dispatch(StopRecording(t=T0 + 10, session=key(1), roomInfo=RoomInfo(9, 1)))
+    rt.dispatch(StopOk(t=T0 + 10, session=key(1), fileIds=("a",)))
+    assert searches == [(T0 + 10, ("a",))]
+    rt.dispatch(SearchMediaOk(t=T0 + 10, session=key(1), files=()))  # not listed yet
+    rt.advance(T0 + 39)
+    assert len(searches) == 1
+    rt.advance(T0 + 40)  # 30 s later: asked again
+    assert searches[-1] == (T0 + 40, ("a",))
+    rt.dispatch(SearchMediaOk(t=T0 + 40, session=key(1), files=(
+        VodFile(fileId="a", url="https://vod.example/a.mp4", size=42),)))
+    [f] = rt.sessions[key(1)].files
+    assert (f.status, f.url, f.size) == ("ready", "https://vod.example/a.mp4", 42)
+    rt.advance(T0 + 5000)
+    assert len(searches) == 2, "found: no more searches"
+
+
+def test_a_file_vod_never_lists_is_given_up_with_a_warning(
+        notices: list[tuple[str, Any]]) -> None:
+    from recstate.events.tencent import SearchMediaOk
+    from recstate.machines.tencent import TencentOptions
+
+    rt = Runtime(ManualClock(T0), strict=True,
+                 options={"tencent": TencentOptions(search_delays=(5.0, 10.0))})
+    seen: list[tuple[str, Any]] = []
+    signals.error.connect(lambda s, **kw: seen.append((kw["level"], kw["code"])), sender=rt,
+                          weak=False)
+    signals.commands("tencent").connect(
+        lambda s, *, session, command, t, **_: rt.deliver_at(
+            t + 1, SearchMediaOk(t=t + 1, session=session.key, files=()))
+        if command.name == "SearchMedia" else None, sender=rt, weak=False)
+    enter_and_start(rt, T0, room=1)
+    rt.dispatch(StartOk(t=T0, session=key(1)))
+    rt.dispatch(StopRecording(t=T0, session=key(1), roomInfo=RoomInfo(9, 1)))
+    rt.dispatch(StopOk(t=T0, session=key(1), fileIds=("a",)))
+    rt.advance(T0 + 100)
+    assert seen == [("info", "vod-search"), ("info", "vod-search"), ("warning", "vod-search")]
+    assert rt.sessions[key(1)].files[0].status == "closed"

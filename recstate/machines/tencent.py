@@ -56,12 +56,14 @@ class TencentOptions:
     """``retry_delays``: seconds before each automatic retry of a retryable code (1, 2, 4:
     three more attempts); ``file_seconds``: the rollover period; ``no_data_timeout``: the
     server's watchdog; ``answer_timeout``: how long a start or stop may go unanswered (the
-    answer is a client SDK callback: a crashed client never delivers it)."""
+    answer is a client SDK callback: a crashed client never delivers it); ``search_delays``:
+    when to ask VOD again for files it does not list yet."""
 
     retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     file_seconds: float = 90 * 60.0
     no_data_timeout: float = 60.0
     answer_timeout: float = 30.0
+    search_delays: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 @attrs.define(slots=True)
@@ -83,6 +85,9 @@ class TencentContext:
     recordings: int = 0
     file_seq: int = 0
     open_file: str | None = None
+    search_prefix: str = ""
+    search_ids: list[str] = attrs.field(factory=list)
+    searches: int = 0
     recording_files: list[str] = attrs.field(factory=list)
 
 
@@ -153,6 +158,7 @@ class TencentRecorder(Machine):
         # After the recording: the files' addresses from VOD (002 §4).
         on(f"{SEARCH}:ok", "*", None, after="files_found"),
         on(f"{SEARCH}:error", "*", None, after="search_failed"),
+        on("search", "*", None, after="_search"),
     )
 
     ctx: TencentContext
@@ -415,11 +421,18 @@ class TencentRecorder(Machine):
             self.update_file(f, "updated", id=file_id)
         self.ctx.recording_files = [*file_ids, *[f.id for f in files[len(file_ids):]]]
         if file_ids and self.ctx.param is not None:
-            self.send(SearchMediaCommand(namePrefix=self.ctx.param.fileName,
-                                         fileIds=tuple(file_ids)))
+            self.ctx.search_prefix = self.ctx.param.fileName
+            self.ctx.search_ids = list(file_ids)
+            self.ctx.searches = 0
+            self._search()
+
+    def _search(self, ev: Event | None = None) -> None:
+        self.send(SearchMediaCommand(namePrefix=self.ctx.search_prefix,
+                                     fileIds=tuple(self.ctx.search_ids)))
 
     def files_found(self, ev: Any) -> None:
-        """Fill in url and size of the files VOD knows: they become ready."""
+        """Fill in url and size of the files VOD knows: they become ready. VOD may list a
+        file some time after the stop: those still missing are searched for again."""
         by_id = {f.id: f for f in self.files}
         for found in ev.files:
             f = by_id.get(found.fileId)
@@ -427,10 +440,29 @@ class TencentRecorder(Machine):
                 continue
             if f.status in ("closed", "open") or f.url != found.url:
                 self.update_file(f, "ready", url=found.url, size=found.size, status="ready")
+        listed = {found.fileId for found in ev.files}
+        self.ctx.search_ids = [i for i in self.ctx.search_ids if i not in listed]
+        self._search_later(f"VOD does not list {self.ctx.search_ids} yet")
 
     def search_failed(self, ev: Any) -> None:
-        self.notice(ev.code, f"VOD SearchMedia failed: {ev.desc}; the files stay closed "
-                    "without an address; search again later", level="warning")
+        self._search_later(f"VOD SearchMedia failed: {ev.code}: {ev.desc}", code=ev.code)
+
+    def _search_later(self, why: str, code: str = "vod-search") -> None:
+        ctx = self.ctx
+        if not ctx.search_ids:
+            return
+        delays = self.opts.search_delays
+        if ctx.searches < len(delays):
+            delay = delays[ctx.searches]
+            ctx.searches += 1
+            self.notice(code, f"{why}; searching again in {delay:g} s "
+                        f"({ctx.searches} of {len(delays)})", level="info")
+            self.arm("search", delay)
+        else:
+            self.notice(code, f"{why} after {len(delays)} more searches: the files "
+                        "stay closed without an address; look them up in VOD by file ID",
+                        level="warning")
+            ctx.search_ids = []
 
     def stopped_already(self, ev: Any) -> None:
         """Already stopped: if data had stopped for longer than the watchdog, the server
