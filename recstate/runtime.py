@@ -24,7 +24,7 @@ from recstate.events import Event, TimerEvent
 from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
 from recstate.timers import Timer, TimerQueue
-from recstate.trace import Record
+from recstate.trace import Record, may_hold_secret
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Runtime"]
@@ -164,8 +164,11 @@ class Runtime:
                              f"{type(exc).__name__}: {exc}")
             return
         if self.tracer is not None:
-            self.tracer(Record(now, vendor_name, ev.name, key,
-                               ev.payload() if data is None else data, "event", line))
+            if data is None:
+                self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
+                                   not may_hold_secret(type(ev))))
+            else:  # as read from a trace: anything may be in it
+                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
         self._run(session, ev, ev.name, now, line)
 
     def _fire(self, timer: Timer) -> None:
@@ -212,7 +215,8 @@ class Runtime:
             if what == "command":
                 cmd = effect[1]
                 if tracer is not None:
-                    tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command"))
+                    tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command", None,
+                                  not may_hold_secret(type(cmd))))
                 sig = self._command_signals.get(vendor)
                 if sig is None:
                     sig = self._command_signals[vendor] = signals.commands(vendor)

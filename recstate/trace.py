@@ -11,6 +11,8 @@ import functools
 import io
 import math
 import os
+import types
+import typing
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +72,41 @@ def _has_secret(value: Any) -> bool:
     return False
 
 
+_PLAIN: Final = (str, int, float, bool, type(None))
+
+
+def _type_may_hold_secret(tp: Any) -> bool:
+    if tp in _PLAIN or tp is Ellipsis:
+        return False
+    if isinstance(tp, type) and attrs.has(tp):
+        return may_hold_secret(tp)
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        return False
+    if origin in (tuple, list, frozenset, set, typing.Union, types.UnionType):
+        return any(_type_may_hold_secret(arg) for arg in typing.get_args(tp))
+    return True  # dict, Any, or a type this check does not know: scan it
+
+
+_may_hold: dict[type, bool] = {}
+
+
+def may_hold_secret(cls: type) -> bool:
+    """Whether a payload of this attrs class can hold a secret: a secret-named field, or a
+    field whose type can carry arbitrary keys (``dict``, ``Any``). Decided once per class,
+    so that the trace skips the per-record scan where there can be nothing to redact."""
+    known = _may_hold.get(cls)
+    if known is None:
+        try:
+            hints = typing.get_type_hints(cls)
+            known = any(is_secret_key(f.name) or _type_may_hold_secret(hints.get(f.name, Any))
+                        for f in attrs.fields(cls))
+        except Exception:  # unresolvable annotations: be safe
+            known = True
+        _may_hold[cls] = known
+    return known
+
+
 @attrs.define(slots=True, eq=False)
 class Record:
     """One trace line. ``line`` is where it was read from (None for a record made live)."""
@@ -81,6 +118,8 @@ class Record:
     data: dict[str, Any] | None = None
     kind: str = "event"
     line: int | None = None
+    #: The data is a payload of a class that cannot hold a secret (:func:`may_hold_secret`).
+    clean: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": self.t, "vendor": self.vendor, "name": self.name}
@@ -88,7 +127,7 @@ class Record:
             out["session"] = self.session
         if self.data is not None:
             # A transition's data is the runtime's own {src, dst}: nothing to redact.
-            secret = self.kind != "transition" and _has_secret(self.data)
+            secret = not self.clean and self.kind != "transition" and _has_secret(self.data)
             out["data"] = redact(self.data) if secret else self.data
         if self.kind != "event":
             out["kind"] = self.kind

@@ -4,6 +4,7 @@ line and the field), and determinism (the same inputs give byte-identical traces
 from __future__ import annotations
 
 import io
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,37 @@ def test_a_secret_field_is_masked_in_the_repr_and_redacted_in_the_trace(tmp_path
     assert "SK-very-secret-1" not in text
     assert "AK-2" not in text
     assert '"secretKey":"***"' in text
+
+
+def test_payloads_that_can_hold_secrets_are_still_redacted_through_the_runtime(tmp_path):
+    """The trace skips the secret scan only for classes that cannot hold one."""
+    import attrs as _attrs
+
+    from recstate import ManualClock, Runtime
+    from recstate.events import Event, event, secret
+    from recstate.trace import TraceWriter, may_hold_secret
+
+    @event("testv", "vendorBlob")
+    @_attrs.frozen(kw_only=True)
+    class VendorBlob(Event):
+        blob: dict[str, typing.Any] = _attrs.field(factory=dict)
+        accessKey: str = secret("")
+
+    @event("testv", "plainNote")
+    @_attrs.frozen(kw_only=True)
+    class PlainNote(Event):
+        text: str = ""
+
+    assert may_hold_secret(VendorBlob)
+    assert not may_hold_secret(PlainNote)
+    path = tmp_path / "t.jsonl"
+    with TraceWriter(path) as writer:
+        rt = Runtime(ManualClock(1.0), tracer=writer)
+        rt.dispatch(VendorBlob(t=1.0, session="s1", blob={"nested": {"token": "TOK-123456"}},
+                               accessKey="AK-654321"))
+        rt.dispatch(PlainNote(t=1.0, session="s2", text="hello"))
+    text = path.read_text()
+    assert "TOK-123456" not in text
+    assert "AK-654321" not in text
+    assert '"token":"***"' in text
+    assert '"text":"hello"' in text
