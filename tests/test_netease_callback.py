@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 import pytest
 import uvicorn
 
+from recstate import signals
 from recstate.adapters.netease import (
     CallbackApp,
     CallbackReceiver,
@@ -108,32 +110,30 @@ def test_the_secret_is_never_shown(receiver: CallbackReceiver) -> None:
 # ---- over HTTP on loopback --------------------------------------------------------------------
 
 class Served:
-    """The ASGI app under uvicorn on 127.0.0.1, an ephemeral port, in a background thread."""
+    """The ASGI app under uvicorn on 127.0.0.1, in a background thread with its own event
+    loop. The socket is bound and listening before the server starts, and its port is the
+    URL's: a request made at once waits in the listen backlog until uvicorn accepts it, so
+    nothing waits on the wall clock."""
 
     def __init__(self, app: CallbackApp) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
 
     def __enter__(self) -> str:
         self.thread.start()
-        ready = threading.Event()
-
-        def started() -> bool:
-            return bool(self.server.started)
-
-        for _ in range(1000):  # waits on uvicorn's start-up (at most ~10 s), not on time
-            if started():
-                break
-            ready.wait(0.01)
-        assert started(), "uvicorn did not start"
-        port = self.server.servers[0].sockets[0].getsockname()[1]
+        port = self.sock.getsockname()[1]
         return f"http://127.0.0.1:{port}/netease/callback"
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+        self.sock.close()
+        assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture
@@ -214,3 +214,72 @@ def test_multi_channel_body_over_http_reaches_each_call() -> None:
         assert httpx.post(url, content=body, headers=signed(body)).status_code == 200
     assert sorted(rt.sessions) == ["111", "222"]
     assert [len(e.items()) for e in got] == [2, 2]
+
+
+# ---- other eventTypes (B3) ------------------------------------------------------------------
+
+def test_another_event_type_gives_no_event(receiver: CallbackReceiver,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="recstate.adapters.netease")
+    body = orjson.dumps({"eventType": "5", "members": "[]"})
+    assert receiver(signed(body), body) == []
+    [record] = caplog.records
+    assert record.levelno == logging.INFO
+    assert "'5'" in record.getMessage()
+    assert SECRET not in caplog.text
+
+
+def test_another_event_type_over_http_is_acknowledged_by_a_strict_runtime(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """B3: NetEase posts every eventType to one URL; a strict runtime must not answer 500
+    (NetEase would deliver it again forever)."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    errors: list[dict[str, Any]] = []
+
+    def on_error(sender: Any, **kwargs: Any) -> None:
+        errors.append(kwargs)
+
+    signals.error.connect(on_error, sender=rt)
+    caplog.set_level(logging.INFO, logger="recstate.adapters.netease")
+    try:
+        with Served(CallbackApp(CallbackReceiver(SECRET, clock=rt.clock),
+                                deliver_to(rt))) as url:
+            body = orjson.dumps({"eventType": "5", "channelId": CID, "status": "SUCCESS"})
+            answer = httpx.post(url, content=body, headers=signed(body))
+    finally:
+        signals.error.disconnect(on_error, sender=rt)
+    assert answer.status_code == 200
+    assert answer.json() == {"code": 200, "events": 0}
+    assert errors == []
+    assert rt.sessions == {}
+    assert any(r.levelno == logging.INFO and "eventType" in r.getMessage()
+               for r in caplog.records)
+    assert SECRET not in caplog.text
+
+
+# ---- a caller's files reach the call named by the app (G1) ------------------------------------
+
+def test_a_callers_files_reach_the_call_that_learnt_their_cid_over_http() -> None:
+    """The call is keyed by the app's call id; call:ok names the cid; NetEase's body names
+    only the cid (channelid); deliver_to routes it to the call."""
+    rt = Runtime(ManualClock(T0 - 100), strict=True)
+    deliver = deliver_to(rt)  # before the call: its routes learn from the transitions
+    for t, name, data in ((T0 - 100, "call", {"callee": "bob", "type": 1, "account": "ann",
+                                              "record": {"recordType": "2",
+                                                         "recordAudio": True}}),
+                          (T0 - 99.8, "call:ok", {"cid": CID}),
+                          (T0 - 95, "callAccepted", {"account": "bob"}),
+                          (T0 - 94, "startRtc:ok", None),
+                          (T0 - 50, "hangup", {"account": "bob"})):
+        rt.advance(t)
+        rt.dispatch(parse_event("netease", name, t, data, "call-1"))
+    rt.advance(T0)
+    assert rt.sessions["call-1"].state == "awaiting_files"
+    with Served(CallbackApp(CallbackReceiver(SECRET, clock=rt.clock), deliver)) as url:
+        body = body_of(CID)
+        assert httpx.post(url, content=body, headers=signed(body)).status_code == 200
+    assert sorted(rt.sessions) == ["call-1"]
+    call = rt.sessions["call-1"]
+    assert call.state == "complete"
+    assert {f.id: (f.status, f.participant) for f in call.files} == {
+        "call-1/caller.aac": ("ready", "ann"), "call-1/callee.aac": ("ready", "bob")}

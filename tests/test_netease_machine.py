@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recstate import signals
-from recstate.adapters.netease import NetEaseSimulator
+from recstate.adapters.netease import ChannelRoutes, NetEaseSimulator
 from recstate.clock import ManualClock
 from recstate.errors import TraceError, Violation
 from recstate.events import Command, parse_event
@@ -296,6 +296,10 @@ def test_files_before_the_hangup_end_the_call(h: Harness) -> None:
     ({"recordType": 2, "recordAudio": False, "recordVideo": True}, 2,
      ["caller.mp4", "callee.mp4"]),
     ({"recordType": 0, "recordAudio": False, "recordVideo": False}, 2, []),
+    # G4: a video call recording audio only has no audio-video file: the mix is an .aac.
+    ({"recordType": 0, "recordAudio": True, "recordVideo": False}, 2,
+     ["caller.aac", "callee.aac", "mix.aac"]),
+    ({"recordType": 1, "recordAudio": True, "recordVideo": False}, 2, ["mix.aac"]),
 ])
 def test_expected_files_table(record: dict[str, Any], call_type: int,
                               expected: list[str]) -> None:
@@ -309,10 +313,11 @@ def test_expected_files_table(record: dict[str, Any], call_type: int,
 # ---- bad input -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "data", "field", "words"), [
-    ("call", {"callee": "bob", "type": 2, "record": {"recordType": "3"}},
+    ("call", {"callee": "bob", "type": 2, "cid": CID, "record": {"recordType": "3"}},
      "data.record.recordType", "recordType 0"),
-    ("call", {"callee": "bob", "type": 2, "record": {"recordAudio": "yes"}},
+    ("call", {"callee": "bob", "type": 2, "cid": CID, "record": {"recordAudio": "yes"}},
      "data.record.recordAudio", "true/false or 1/0"),
+    ("call", {"callee": "bob", "type": 2}, "field 'session'", "give this call a 'session'"),
     ("beCalling", {"caller": "alice", "cid": CID, "type": 3}, "data.type", "call type"),
     ("beCalling", {"caller": "alice", "type": 2}, "data.cid", "missing"),
     ("joinChannel", {"channelName": "c", "recordVideo": 2}, "data.recordVideo", "1/0"),
@@ -370,6 +375,229 @@ def test_simulator_end_to_end_with_a_dropped_file(h: Harness) -> None:
         sim.close()
 
 
+# ---- hang-ups: whose is it (B4, B5) ---------------------------------------------------------
+
+@pytest.mark.parametrize(("account", "local"), [("bob", True), ("alice", False), (None, True)])
+def test_callee_without_account_tells_its_own_hangup_from_the_peers(
+        h: Harness, account: str | None, local: bool) -> None:
+    """B4: accept named no account; bob's own hang-up is local (the hangup command goes
+    out), alice's (the caller, the peer) is remote."""
+    h.at(0, "beCalling", {"caller": "alice", "cid": CID, "type": 2})
+    h.at(1, "accept", {"record": AV0})
+    h.at(2, "response:ok")
+    h.at(3, "startRtc:ok")
+    h.at(60, "hangup", {} if account is None else {"account": account})
+    assert h.session.state == "awaiting_files"
+    assert h.names() == ["response", "startRtc", *(["hangup"] if local else [])]
+
+
+@pytest.mark.parametrize(("account", "local"), [("me", True), ("bob", False)])
+def test_caller_without_account_tells_its_own_hangup_from_the_peers(
+        h: Harness, account: str, local: bool) -> None:
+    """B4, the caller's side: only the callee (bob) is the peer."""
+    connect_caller(h)
+    h.at(60, "hangup", {"account": account})
+    assert h.session.state == "awaiting_files"
+    assert h.names() == ["call", "startRtc", *(["hangup"] if local else [])]
+
+
+@pytest.mark.parametrize("account", ["carol", None])
+def test_another_members_hangup_does_not_end_the_channel(h: Harness,
+                                                         account: str | None) -> None:
+    """B5: dave hanging up leaves carol's channel and recording going; her own hang-up (or
+    leaveChannel) ends it."""
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "recordVideo": 1,
+                            **({"account": account} if account else {})})
+    h.at(1, "joinChannel:ok")
+    h.at(60, "hangup", {"account": "dave"})
+    assert (h.session.state, h.session.recording) == ("recording", "recording")
+    assert h.names() == ["joinChannel"]
+    [(_, _, message, level)] = [n for n in h.notices if n[1] == "member-hangup"]
+    assert level == "info"
+    assert "dave" in message
+    h.at(90, "hangup", {"account": account} if account else {})
+    assert h.session.state == "awaiting_files"
+    assert h.names() == ["joinChannel", "leaveChannel"]
+
+
+# ---- a recorded channel without account (B6) -----------------------------------------------
+
+def test_recorded_single_only_channel_without_account_takes_members_files(h: Harness) -> None:
+    """B6: recordType 2 and no account: it records (from the parameters), goes through
+    awaiting_files, takes every member's files as they come and completes at the deadline."""
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "recordType": 2})
+    h.at(1, "joinChannel:ok")
+    assert (h.session.state, h.session.recording) == ("recording", "recording")
+    h.at(60, "leaveChannel")
+    assert h.session.state == "awaiting_files"
+    assert h.files() == {}
+    h.at(100, "callback", fileinfo(("carol", False, "aac", False),
+                                   ("dave", False, "aac", False)))
+    assert h.session.state == "awaiting_files"  # who else recorded is unknown: the deadline
+    assert h.files() == {"carol-False.aac": "ready", "dave-False.aac": "ready"}
+    assert [n[3] for n in h.notices if n[1] == "member-file"] == ["info", "info"]
+    h.runtime.advance(T0 + 60 + 1800)
+    assert (h.session.state, h.session.recording) == ("complete", "stopped")
+    assert not any(n[1] == "files-missing" for n in h.notices)
+
+
+def test_recorded_mixing_channel_without_account_expects_the_mix(h: Harness) -> None:
+    """B6: with mixing, the mix is expected by name; its arrival completes the recording."""
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "recordVideo": 1})
+    h.at(1, "joinChannel:ok")
+    h.at(60, "leaveChannel")
+    assert h.files() == {"mix.mp4": "expected"}
+    h.at(100, "callback", fileinfo(("carol", False, "mp4", True),
+                                   ("carol", False, "aac", False)))
+    assert h.session.state == "complete"
+    assert h.files() == {"mix.mp4": "ready", "carol-False.aac": "ready"}
+
+
+def test_recorded_channel_without_account_warns_when_nothing_arrives(h: Harness) -> None:
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "recordType": 2})
+    h.at(1, "joinChannel:ok")
+    h.at(60, "leaveChannel")
+    h.runtime.advance(T0 + 60 + 1800)
+    assert h.session.state == "complete"
+    [(_, _, message, level)] = [n for n in h.notices if n[1] == "files-missing"]
+    assert level == "warning"
+    assert "no account" in message
+
+
+# ---- retried deliveries, keyed on filename (c) -----------------------------------------------
+
+def test_a_retried_delivery_with_a_new_signed_url_counts_once(h: Harness) -> None:
+    connect_caller(h, type_=1, record={"recordType": "2", "recordAudio": True})
+    h.at(100, "hangup")
+    first = fileinfo(("me", True, "aac", False))
+    h.at(200, "callback", first)
+    url = "https://nos.example/me-False.aac"
+    retried = {**first, "fileinfo": first["fileinfo"].replace(url, url + "?Signature=2")}
+    assert orjson.loads(retried["fileinfo"])[0]["url"] == url + "?Signature=2"
+    h.at(260, "callback", retried)
+    assert h.files() == {"caller.aac": "ready", "callee.aac": "expected"}
+    assert not any(n[1] == "unexpected-file" for n in h.notices)
+    snap = orjson.loads(orjson.dumps(h.runtime.snapshot(CID)))
+    assert snap["context"]["delivered"] == {f"{CID}/caller.aac": "me-False.aac"}
+
+
+def test_another_file_in_the_same_slot_is_kept_and_reported(h: Harness) -> None:
+    """Same slot, another filename: not a retry but a second file."""
+    connect_caller(h, type_=1, record={"recordType": "2", "recordAudio": True})
+    h.at(100, "hangup")
+    h.at(200, "callback", fileinfo(("me", True, "aac", False)))
+    h.at(260, "callback", fileinfo(("me2", True, "aac", False)))
+    assert h.files() == {"caller.aac": "ready", "callee.aac": "expected",
+                         "me2-False.aac": "ready"}
+    assert [n[1] for n in h.notices].count("unexpected-file") == 1
+
+
+# ---- a hang-up while connecting (d) --------------------------------------------------------
+
+def test_hangup_while_connecting_expects_the_files(h: Harness) -> None:
+    """startRtc was sent: the server may have recorded, so the files are expected; if none
+    arrives, the notice is a warning (the call may never have connected)."""
+    h.at(0, "call", {"callee": "bob", "type": 1,
+                     "record": {"recordType": "2", "recordAudio": True}})
+    h.at(1, "callAccepted")
+    h.at(2, "hangup")
+    assert h.session.state == "awaiting_files"
+    assert h.files() == {"caller.aac": "expected", "callee.aac": "expected"}
+    h.at(3, "startRtc:ok")  # the SDK's late answer: noted, not a violation (strict)
+    assert h.session.state == "awaiting_files"
+    assert any(n[1] == "late-answer" and n[3] == "info" for n in h.notices)
+    h.runtime.advance(T0 + 2 + 1800)
+    assert h.session.state == "complete"
+    [(_, _, message, level)] = [n for n in h.notices if n[1] == "files-missing"]
+    assert level == "warning"
+    assert "never confirmed" in message
+
+
+def test_hangup_while_connecting_without_recording_ends(h: Harness) -> None:
+    h.at(0, "call", {"callee": "bob", "type": 2})
+    h.at(1, "callAccepted")
+    h.at(2, "hangup")
+    assert (h.session.state, h.session.files) == ("ended", [])
+
+
+# ---- the simulator delivers whoever hung up (B9) --------------------------------------------
+
+def test_simulator_delivers_files_after_the_peer_hangs_up(h: Harness) -> None:
+    sim = NetEaseSimulator(h.runtime)
+    try:
+        h.at(0, "call", {"callee": "bob", "type": 2, "account": "me", "record": AV0})
+        h.runtime.advance(T0 + 10)
+        assert h.session.state == "recording"
+        h.at(100, "hangup", {"account": "bob"})
+        assert "hangup" not in h.names()
+        h.runtime.advance(T0 + 100 + 60)
+        assert h.session.state == "complete"
+        assert set(h.files().values()) == {"ready"}
+        assert len(h.files()) == 5
+    finally:
+        sim.close()
+
+
+# ---- a caller's call without a cid (G1) -----------------------------------------------------
+
+def test_a_call_without_session_or_cid_is_refused_saying_what_to_do() -> None:
+    with pytest.raises(TraceError) as info:
+        parse_event("netease", "call", T0, {"callee": "bob", "type": 2}, None,
+                    source="t.jsonl", line=3)
+    text = str(info.value)
+    assert "field 'session'" in text
+    assert "call:ok" in text
+    assert "same 'session'" in text
+
+
+def test_a_call_named_by_the_app_is_reached_by_its_cid(h: Harness) -> None:
+    """G1: the call is keyed by the app's call id; call:ok names the cid; events and the
+    callback that carry only the cid reach the call through ChannelRoutes."""
+    routes = ChannelRoutes(h.runtime)
+    try:
+        h.at(0, "call", {"callee": "bob", "type": 1,
+                         "record": {"recordType": "2", "recordAudio": True}},
+             session="call-1")
+        h.at(0.3, "call:ok", {"cid": CID}, session="call-1")
+        call = h.runtime.sessions["call-1"]
+        assert call.context.cid == CID
+        for t, name, data in ((2, "callAccepted", {"account": "bob", "cid": CID}),
+                              (3, "startRtc:ok", None),
+                              (60, "hangup", {"account": "bob", "cid": CID})):
+            h.runtime.advance(T0 + t)
+            ev = parse_event("netease", name, T0 + t, data,
+                             "call-1" if name == "startRtc:ok" else None)
+            routes.dispatch(ev)
+        assert call.state == "awaiting_files"
+        h.runtime.advance(T0 + 100)
+        routes.dispatch(parse_event("netease", "callback", T0 + 100,
+                                    fileinfo(("me", True, "aac", False),
+                                             ("bob", False, "aac", False))))
+        assert call.state == "complete"
+        assert {f.id: f.status for f in call.files} == {"call-1/caller.aac": "ready",
+                                                         "call-1/callee.aac": "ready"}
+        assert sorted(h.runtime.sessions) == ["call-1"]
+        assert routes.aliases == {CID: "call-1"}
+    finally:
+        routes.close()
+
+
+def test_channel_routes_are_per_runtime(h: Harness) -> None:
+    other = Harness()
+    routes, other_routes = ChannelRoutes(h.runtime), ChannelRoutes(other.runtime)
+    try:
+        h.at(0, "call", {"callee": "bob", "type": 2}, session="call-1")
+        h.at(1, "callAccepted", {"cid": CID}, session="call-1")
+        assert routes.aliases == {CID: "call-1"}  # learnt from the transition, no search
+        assert routes.key(CID) == "call-1"
+        assert other_routes.key(CID) == CID
+        assert other_routes.aliases == {}
+    finally:
+        routes.close()
+        other_routes.close()
+        other.close()
+
+
 # ---- properties ----------------------------------------------------------------------------
 
 ROLES = st.sampled_from(["caller", "callee", "channel"])
@@ -389,14 +617,30 @@ NOISE = st.sampled_from([
 ])
 
 
-def _start(h: Harness, role: str, record: dict[str, Any], call_type: int) -> None:
+def _start(h: Harness, role: str, record: dict[str, Any], call_type: int,
+           account: bool = True) -> None:
     if role == "caller":
         h.at(0, "call", {"callee": "peer", "type": call_type, "record": record})
     elif role == "callee":
         h.at(0, "beCalling", {"caller": "peer", "cid": CID, "type": call_type})
     else:
-        h.at(0, "joinChannel", {"channelName": CID, "type": call_type, "account": "me",
-                                **record})
+        h.at(0, "joinChannel", {"channelName": CID, "type": call_type, **record,
+                                **({"account": "me"} if account else {})})
+
+
+def _named(role: str, record: dict[str, Any], call_type: int, account: bool) -> set[str]:
+    """The files expected by name, worked out here from 000 (not by the code under test)."""
+    rt = int(record["recordType"])
+    audio, video = bool(record["recordAudio"]), bool(record["recordVideo"]) and call_type == 2
+    who = ["caller", "callee"] if role != "channel" else (["self"] if account else [])
+    want = set()
+    if rt in (0, 2):
+        for w in who:
+            want |= {f"{w}.aac"} if audio else set()
+            want |= {f"{w}.mp4"} if video else set()
+    if rt in (0, 1) and (audio or video):
+        want.add("mix.mp4" if video else "mix.aac")
+    return want
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -460,17 +704,24 @@ def test_expected_files_follow_from_the_record_parameters(record: dict[str, Any]
         h.close()
 
 
-@settings(max_examples=100, deadline=None)
-@given(role=ROLES, record=RECORDS, call_type=st.sampled_from([1, 2]),
+@settings(max_examples=150, deadline=None)
+@example(role="channel", record={"recordType": 2, "recordAudio": True, "recordVideo": False},
+         call_type=1, account=False, delivered=[], call_len=1.0, late=0.0)
+@example(role="channel", record={"recordType": 0, "recordAudio": False, "recordVideo": True},
+         call_type=2, account=False, delivered=["self", "mix"], call_len=1.0, late=10.0)
+@given(role=ROLES, record=RECORDS, call_type=st.sampled_from([1, 2]), account=st.booleans(),
        delivered=st.lists(st.sampled_from(["caller", "callee", "self", "mix", "dup"]),
                           max_size=6),
        call_len=st.floats(1, 5000), late=st.floats(0, 4000))
 def test_every_ended_recorded_call_is_complete_by_its_deadline(
-        role: str, record: dict[str, Any], call_type: int, delivered: list[str],
-        call_len: float, late: float) -> None:
+        role: str, record: dict[str, Any], call_type: int, account: bool,
+        delivered: list[str], call_len: float, late: float) -> None:
+    # Whether the call records, from the parameters alone (000): audio recorded, or video
+    # recorded in a video call; every recordType produces single or mixed files.
+    records = bool(record["recordAudio"]) or (bool(record["recordVideo"]) and call_type == 2)
     h = Harness()
     try:
-        _start(h, role, record, call_type)
+        _start(h, role, record, call_type, account)
         if role == "caller":
             h.at(1, "callAccepted")
             h.at(2, "startRtc:ok")
@@ -480,21 +731,25 @@ def test_every_ended_recorded_call_is_complete_by_its_deadline(
             h.at(2, "startRtc:ok")
         else:
             h.at(2, "joinChannel:ok")
+        assert h.session.state == ("recording" if records else "in_call")
         end = 2 + call_len
         h.at(end, "leaveChannel" if role == "channel" else "hangup")
-        recorded = h.session.state == "awaiting_files"
+        assert h.session.state == ("awaiting_files" if records else "ended")
+        named = _named(role, record, call_type, account)
+        assert set(h.files()) == named
         fmt = "mp4" if call_type == 2 and bool(record["recordVideo"]) else "aac"
         for i, slot in enumerate(delivered):
             user = {"caller": "peer", "callee": "me", "self": "me"}.get(slot, "me")
             item = (user, slot == "caller", fmt, slot in ("mix", "dup"))
             h.at(end + late * (i + 1) / (len(delivered) + 1), "callback", fileinfo(item))
         h.runtime.advance(T0 + end + 1800)
-        if recorded:
+        if records:
             assert h.session.state == "complete"
             assert h.session.recording == "stopped"
-            assert h.session.files
+            assert named <= set(h.files())
             assert all(f.status in ("ready", "lost") for f in h.session.files)
         else:
             assert h.session.state == "ended"
+            assert h.session.recording == "idle"
     finally:
         h.close()

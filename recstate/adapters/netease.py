@@ -9,6 +9,9 @@ which POSTs JSON bodies with the headers ``AppKey``, ``CurTime``, ``MD5`` (of th
   body and the CheckSum in constant time and refusing a stale ``CurTime``;
 - :class:`CallbackApp`: an ASGI app serving it, answering 200 only once the events have been
   handed to the runtime (otherwise NetEase is told to deliver again);
+- :class:`ChannelRoutes`: per runtime, takes an event that carries only a channel id (a
+  callback body's ``channelid``) to the session that learnt that cid (a caller's call is
+  keyed by the app's call id, since its cid is known only at ``call:ok``);
 - :func:`split_callback` / :func:`split_records`: one body may carry the files of several
   channels; the Runtime routes an event to one session, so a body becomes one ``callback``
   event per channel, each still in NetEase's shape.
@@ -46,7 +49,9 @@ from recstate.events.netease import (
     CALLBACK,
     FILES_EVENT_TYPE,
     VENDOR,
+    Callback,
     expected_files,
+    session_key,
     split_callback,
 )
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
@@ -58,6 +63,7 @@ __all__ = [
     "CallbackApp",
     "CallbackReceiver",
     "CallbackRejected",
+    "ChannelRoutes",
     "NetEaseSimulator",
     "callback_events",
     "deliver_to",
@@ -127,6 +133,11 @@ def _headers(headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | st
 class CallbackReceiver:
     """Verify and decode one callback request (headers, raw body) into events.
 
+    The callback service posts every eventType to the same URL; only eventType ``"6"`` (the
+    file addresses) concerns recstate. Any other verified body gives no event (the request is
+    answered 200, so NetEase does not deliver it again) and an info log line naming the
+    eventType.
+
     - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
     - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed
       request outside it is refused). ``CurTime`` is accepted in seconds or milliseconds
@@ -185,19 +196,96 @@ class CallbackReceiver:
         if not isinstance(data, dict):
             raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
                                    "object")
-        if not isinstance(data.get("eventType"), str):
+        event_type = data.get("eventType")
+        if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
+        if event_type != FILES_EVENT_TYPE:
+            log.info("netease callback eventType %r carries no file addresses: acknowledged, "
+                     "nothing to hand to the runtime", event_type[:40])
+            return []
         try:
             return callback_events(data, now)
         except (ValueError, TypeError) as exc:
             raise CallbackRejected(400, f"malformed callback body: {exc}") from None
 
 
-def deliver_to(runtime: Runtime, *, submit: bool = False) -> Deliver:
+class ChannelRoutes:
+    """Channel id -> session key for one runtime's NetEase sessions whose key is not their
+    channel: a caller's call is keyed by the ``session`` its ``call`` named, and learns its
+    cid only at ``call:ok`` / ``callAccepted``, while the callback service's bodies name only
+    the cid (``channelid``).
+
+    It learns from the runtime's ``transition`` signal (the cid is in the session's context
+    by the time a call connects or ends), and looks through the runtime's sessions once for
+    a channel it has not seen (sessions restored from a store did not transition under it).
+    One a runtime: the map is this object's, never shared between runtimes.
+    """
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.aliases: dict[str, str] = {}
+        signals.transition.connect(self._learn, sender=runtime)  # weak: goes with self
+
+    def close(self) -> None:
+        signals.transition.disconnect(self._learn, sender=self.runtime)
+
+    def _learn(self, sender: Any, *, session: Session, **_: Any) -> None:
+        if session.vendor != VENDOR:
+            return
+        cid = getattr(session.context, "cid", None)
+        if cid and cid != session.key:
+            self.aliases[cid] = session.key
+
+    def key(self, channel: str) -> str:
+        """The session key for ``channel``: the session that learnt that cid, else the
+        channel itself (a callee's call and a channel are keyed by it)."""
+        sessions = self.runtime.sessions
+        key = self.aliases.get(channel)
+        if key is not None and key in sessions:
+            return key
+        if channel in sessions:
+            return channel
+        for session in sessions.values():  # a channel never seen here: look once
+            if session.vendor == VENDOR and getattr(session.context, "cid", None) == channel:
+                self.aliases[channel] = session.key
+                return session.key
+        return channel
+
+    def route(self, ev: Event) -> Event:
+        """``ev`` naming the session of its channel. A ``callback``'s session is taken as
+        its channel (:func:`callback_events` names each part by its channel; a body of
+        several channels must be split first); another event is routed only when it names
+        no session. Events of other vendors, and those with no channel, are unchanged."""
+        if ev.vendor != VENDOR:
+            return ev
+        if isinstance(ev, Callback):
+            channel = ev.session if ev.session is not None else session_key(ev)
+        elif ev.session is None:
+            channel = session_key(ev)
+        else:
+            return ev
+        if channel is None:
+            return ev
+        key = self.key(channel)
+        return ev if key == ev.session else attrs.evolve(ev, session=key)
+
+    def dispatch(self, ev: Event) -> None:
+        """``runtime.dispatch`` of the routed event (for the app's own events that carry
+        only a cid, such as the SDK's ``hangup`` callback)."""
+        self.runtime.dispatch(self.route(ev))
+
+
+def deliver_to(runtime: Runtime, *, submit: bool = False,
+               routes: ChannelRoutes | None = None) -> Deliver:
     """Hand events to ``runtime``: ``dispatch`` (run to completion before the answer), or
-    ``submit`` to a runtime served by ``Runtime.run`` on the same event loop."""
+    ``submit`` to a runtime served by ``Runtime.run`` on the same event loop. Each event is
+    first routed by ``routes`` (a :class:`ChannelRoutes` of this runtime, made here unless
+    given), so a caller's files reach the call that learnt their cid."""
+    router = routes if routes is not None else ChannelRoutes(runtime)
+
     def deliver(events: list[Event]) -> None:
         for ev in events:
+            ev = router.route(ev)
             if submit:
                 runtime.submit(ev)
             else:
@@ -282,9 +370,11 @@ class NetEaseSimulator:
     - ``delay``: seconds before an API answers; ``errors``: API name -> (code, desc) to fail;
     - ``answer``: what the callee does with a ``call``: ``accept``, ``reject`` or ``none``,
       after ``answer_after`` seconds;
-    - files: ``files_after`` seconds after a recorded call ends, one callback body with every
-      expected file except the slots in ``drop`` (``caller``, ``callee``, ``self``, ``mix``);
-      ``duplicate``: deliver it twice (a retried delivery).
+    - files: ``files_after`` seconds after a recorded call ends (the session enters
+      ``awaiting_files``, whoever hung up), one callback body with every expected file
+      except the slots in ``drop`` (``caller``, ``callee``, ``self``, ``mix``); in a channel
+      the local member's files come even when ``joinChannel`` gave no account (named
+      ``self-user`` then); ``duplicate``: deliver it twice (a retried delivery).
     """
 
     runtime: Runtime
@@ -299,9 +389,16 @@ class NetEaseSimulator:
 
     def __attrs_post_init__(self) -> None:
         signals.commands(VENDOR).connect(self._on_command, sender=self.runtime, weak=False)
+        signals.transition.connect(self._on_transition, sender=self.runtime, weak=False)
 
     def close(self) -> None:
         signals.commands(VENDOR).disconnect(self._on_command, sender=self.runtime)
+        signals.transition.disconnect(self._on_transition, sender=self.runtime)
+
+    def _on_transition(self, sender: Any, *, session: Session, name: str, src: str,
+                       dst: str, t: float) -> None:
+        if session.vendor == VENDOR and dst == "awaiting_files":
+            self._files(session)
 
     def _at(self, after: float, name: str, session: str, data: dict[str, Any] | None = None
             ) -> None:
@@ -326,17 +423,15 @@ class NetEaseSimulator:
                 self._at(self.answer_after, reply, key, {"account": command.callee})
         elif name in ("response", "startRtc", "joinChannel"):
             self._api(name, key)
-        elif name in ("hangup", "leaveChannel"):
-            self._files(session)
 
     def _files(self, session: Session) -> None:
         ctx: NetEaseContext = session.context
         if not ctx.recorded:
             return
-        participants: tuple[str, ...] = (
-            ("self",) if ctx.account else ()) if ctx.role == "channel" else ("caller", "callee")
+        participants = ("self",) if ctx.role == "channel" else ("caller", "callee")
         users = {"caller": ctx.caller or "caller-user", "callee": ctx.callee or "callee-user",
-                 "self": ctx.account or "self", "mix": ctx.account or ctx.caller or "mix"}
+                 "self": ctx.account or "self-user",
+                 "mix": ctx.account or ctx.caller or "mix"}
         channel = ctx.cid or session.key
         items = [{"caller": spec.slot == "caller", "channelid": channel,
                   "filename": f"{channel}-{spec.slot}.{spec.format}", "md5": f"md5-{spec.slot}",

@@ -33,6 +33,7 @@ from recstate.events import Command, Event, command, converter, event
 __all__ = [
     "AUDIO",
     "CALLBACK",
+    "CALL_NEEDS_SESSION",
     "FILES_EVENT_TYPE",
     "MODE_AUDIO_VIDEO",
     "MODE_ONLY_AUDIO",
@@ -70,6 +71,7 @@ __all__ = [
     "StartRtcOk",
     "Switch",
     "expected_files",
+    "records",
     "session_key",
 ]
 
@@ -186,8 +188,23 @@ def expected_files(record: RecordParams, call_type: int, participants: Sequence[
     """The files a recorded call produces, from the record parameters and the call type (000):
     per participant an ``.aac`` when audio is recorded and an ``.mp4`` when video is recorded
     in a video call (纯音频通话则没有相应的音视频文件), both only for recordType 0 or 2; a mixed
-    ``.mp4`` (``.aac`` when no video is recorded: an audio call) for recordType 0 or 1.
-    ``rtmpRecord`` (互动直播录制) adds no file the document lists."""
+    file for recordType 0 or 1. ``rtmpRecord`` (互动直播录制) adds no file the document lists.
+
+    The mixed file's format follows what is recorded, not the call type alone:
+
+    ===========  ===========  ===========  ==========
+    call type    recordVideo  recordAudio  mix
+    ===========  ===========  ===========  ==========
+    video (2)    open         any          ``.mp4``
+    video (2)    closed       open         ``.aac``
+    audio (1)    any          open         ``.aac``
+    audio (1)    any          closed       none
+    ===========  ===========  ===========  ==========
+
+    So a video call that records audio only (recordVideo closed) has no audio-video file at
+    all: per participant an ``.aac`` and, with mixing, a mixed ``.aac`` (the document names a
+    mixed ``.mp4`` only for a call whose video is recorded). A video call recording video but
+    not audio still has a mixed ``.mp4`` (and per-participant ``.mp4`` files, no ``.aac``)."""
     video = call_type == VIDEO and record.recordVideo
     files: list[ExpectedFile] = []
     if record.single:
@@ -204,19 +221,59 @@ def expected_files(record: RecordParams, call_type: int, participants: Sequence[
     return tuple(files)
 
 
+def records(record: RecordParams, call_type: int) -> bool:
+    """Whether the server records anything: audio recorded, or video recorded in a video
+    call (single or mixed files: every recordType produces one or the other). Decided from
+    the parameters alone, so it does not depend on knowing who the participants are."""
+    return bool(record.recordAudio or (call_type == VIDEO and record.recordVideo))
+
+
 # ---- P2P: the caller ---------------------------------------------------------------------------
+
+#: Why a ``call`` must name its session; the parse error says it.
+CALL_NEEDS_SESSION: Final = (
+    "a caller's call has no channel id (cid) until call:ok or callAccepted names it, so it "
+    "cannot be routed by itself: give this call a 'session' (a call id of your choosing) and "
+    "pass the same 'session' on its later app events (call:ok, callAccepted, callRejected, "
+    "hangup), or give 'cid' if it is already known. NetEase's file callbacks name only the "
+    "cid: deliver them with recstate.adapters.netease.deliver_to(runtime) (or route them "
+    "with ChannelRoutes), which takes a cid to the call that learnt it")
+
+
+def _check_call_routable(instance: Call, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None and instance.session is None:
+        raise ValueError(f"session: {CALL_NEEDS_SESSION}")
+
 
 @event(VENDOR, "call")
 @attrs.frozen(kw_only=True)
 class Call(Event):
-    """The app's intent to call ``callee``. ``account`` (the local user) and ``cid`` are
-    optional: the cid is known once ``call:ok`` or ``callAccepted`` names it."""
+    """The app's intent to call ``callee``. ``account`` (the local user) is optional. The
+    cid is known only once ``call:ok`` or ``callAccepted`` names it, so the call must name
+    its ``session`` (or give ``cid`` when the app already has it): see
+    :data:`CALL_NEEDS_SESSION`. The cid learnt later is kept in the session's context, and
+    :class:`recstate.adapters.netease.ChannelRoutes` takes events that carry only that cid
+    (the file callback) to this session."""
 
     callee: str
     type: CallType
     record: RecordParams = RecordParams()
     account: str | None = None
-    cid: ChannelId | None = None
+    cid: ChannelId | None = attrs.field(default=None, validator=_check_call_routable)
+
+
+_structure_call_fields = make_dict_structure_fn(Call, converter)
+
+
+def _structure_call(data: Any, cls: type[Call]) -> Call:
+    """Check routability first, so that the error says what to do (cattrs would reduce the
+    validator's message to "invalid value")."""
+    if isinstance(data, dict) and data.get("session") is None and data.get("cid") is None:
+        raise ValueError(f"{CALL_NEEDS_SESSION} @ session")  # the trace line's own field
+    return _structure_call_fields(data, cls)
+
+
+converter.register_structure_hook(Call, _structure_call)
 
 
 @event(VENDOR, "call:ok")
@@ -352,9 +409,12 @@ class LeaveChannel(Event):
 @event(VENDOR, "hangup")
 @attrs.frozen(kw_only=True)
 class Hangup(Event):
-    """The call ends. With an ``account`` other than the local user's, it is the SDK's
-    ``hangup`` callback (the peer hung up); otherwise the local user's intent, which the
-    machine carries out with the ``hangup`` command."""
+    """The call ends. With an ``account`` that names the peer (the callee on the caller's
+    side, the caller on the callee's), it is the SDK's ``hangup`` callback: the peer hung up.
+    Otherwise (no account, the local user's, or one the machine cannot tell from the local
+    user's) it is the local user's intent, which the machine carries out with the ``hangup``
+    command. In a multi-party channel, an ``account`` other than the local one is another
+    member leaving: the channel goes on."""
 
     account: str | None = None
     cid: ChannelId | None = None
@@ -502,7 +562,13 @@ def session_key(ev: Event) -> str | None:
     """The channel: ``cid`` (P2P) or ``channelName`` (multi-party). A ``callback`` goes to the
     channel of its first file item: a body that carries several channels must be split first
     (``recstate.adapters.netease.split_callback``); the machine reports items of another
-    channel instead of taking them."""
+    channel instead of taking them.
+
+    A caller's call is keyed by the ``session`` its ``call`` named (a ``call`` with neither
+    ``session`` nor ``cid`` does not parse); this rule cannot know that the call later learnt
+    its cid, because a session-key rule sees no runtime. Events that carry only the cid reach
+    such a call through :class:`recstate.adapters.netease.ChannelRoutes` (per runtime), which
+    ``deliver_to`` uses for the callback service's bodies."""
     cid = getattr(ev, "cid", None)
     if cid:
         return str(cid)

@@ -24,10 +24,35 @@ States: ``idle``; ``calling`` (caller, waiting for an answer); ``ringing`` (call
 with server recording); ``awaiting_files`` (ended, files expected); ``complete`` (every
 expected file ready or lost); ``ended`` (ended with no recording to wait for); ``failed``.
 
-P2P files are matched by role (the callback's ``caller`` flag), so the local account need not
-be known; in a channel, the local user's own files are expected when ``joinChannel`` names
-``account``, and other members' single files (whom the machine cannot know in advance) are
-taken as they come and reported at info level.
+Decisions (the document does not settle these; what a user would expect):
+
+- Whether a call records is decided from the parameters alone (:func:`records`: audio
+  recorded, or video recorded in a video call), never from whether the files can be named. A
+  recorded call or channel always ends through ``awaiting_files`` and its deadline.
+- P2P files are matched by role (the callback's ``caller`` flag), so the local account need
+  not be known. In a channel, the local user's own files are expected when ``joinChannel``
+  names ``account``; without it they cannot be named, so only the mixed file (when the
+  recordType mixes) is expected and every member's single files, the local user's included,
+  are taken as they come and reported at info level. A recorded channel whose files cannot
+  be named at all (recordType 2, no ``account``) waits for the whole deadline and warns if
+  nothing arrived.
+- A ``hangup`` is the peer's only when its ``account`` names the peer (``callee`` on the
+  caller's side, ``caller`` on the callee's); otherwise it is the local user's, and the
+  ``hangup`` command goes out. In a channel, a ``hangup`` naming another member (any account
+  but the local ``account``, or any account at all when the local one is unknown) is that
+  member leaving: an info notice, and the channel and its recording go on; only
+  ``leaveChannel`` or a local ``hangup`` (no account, or the local account) ends it.
+- A hang-up in ``connecting`` (``startRtc`` sent, not yet confirmed) of a recorded call
+  expects the files: the server may have started recording before the answer. If none of
+  them arrives by the deadline, the ``files-missing`` notice is a warning (the call may never
+  have connected), not an error. A ``startRtc:ok`` / ``startRtc:error`` arriving after such a
+  hang-up is noted at info level.
+- A retried delivery of a file is recognised by its ``filename`` (NetEase's signed URLs may
+  differ between deliveries of the same file).
+- A caller's ``call`` names its session (the cid is not known yet); the cid that ``call:ok``
+  or ``callAccepted`` names is kept in the context, and
+  :class:`recstate.adapters.netease.ChannelRoutes` takes later events that carry only the
+  cid (the callback service's bodies) to that session.
 """
 
 from __future__ import annotations
@@ -54,6 +79,7 @@ from recstate.events.netease import (
     ResponseCommand,
     StartRtcCommand,
     expected_files,
+    records,
     session_key,
     split_event,
 )
@@ -92,8 +118,12 @@ class NetEaseContext:
     type: int = VIDEO
     record: RecordParams = attrs.field(factory=RecordParams)
     rtc_sent: int = 0
+    #: startRtc:ok or joinChannel:ok arrived (the media really connected).
+    connected: bool = False
     ended_at: float | None = None
     recorded: bool = False
+    #: file id -> the ``filename`` that made it ready (a retried delivery names it again).
+    delivered: dict[str, str] = attrs.field(factory=dict)
 
 
 def _fmt_item(item: FileInfo) -> str:
@@ -146,17 +176,27 @@ class NetEaseCall(Machine):
         on("response:error", "ended", None, after="reject_failed"),
         # Multi-party.
         on("joinChannel", "idle", "joining", after="send_join"),
-        on("joinChannel:ok", "joining", "recording", conditions="records"),
-        on("joinChannel:ok", "joining", "in_call"),
+        on("joinChannel:ok", "joining", "recording", conditions="records",
+           after="connected"),
+        on("joinChannel:ok", "joining", "in_call", after="connected"),
         on("joinChannel:error", "joining", "failed", after="api_failed"),
         on("leaveChannel", "recording", "awaiting_files", after=["send_leave", "end_call"]),
         on("leaveChannel", ("joining", "in_call"), "ended", after="send_leave"),
         # Media.
-        on("startRtc:ok", "connecting", "recording", conditions="records"),
-        on("startRtc:ok", "connecting", "in_call"),
+        on("startRtc:ok", "connecting", "recording", conditions="records",
+           after="connected"),
+        on("startRtc:ok", "connecting", "in_call", after="connected"),
         on("startRtc:error", "connecting", "failed", after="api_failed"),
-        # Either side: the end.
+        on("startRtc:ok", ("awaiting_files", "complete", "ended"), None,
+           conditions="hung_up_connecting", after="late_rtc_answer"),
+        on("startRtc:error", ("awaiting_files", "complete", "ended"), None,
+           conditions="hung_up_connecting", after="late_rtc_answer"),
+        # Either side: the end. Another channel member's hang-up ends nothing of ours.
+        on("hangup", ("joining", "in_call", "recording"), None, conditions="member_hangup",
+           after="member_left"),
         on("hangup", "recording", "awaiting_files", after=["hung_up", "end_call"]),
+        on("hangup", "connecting", "awaiting_files", conditions="records",
+           after=["hung_up", "end_call"]),
         on("hangup", ("calling", "ringing", "responding", "connecting", "joining", "in_call"),
            "ended", after="hung_up"),
         ignore("hangup", AFTER),
@@ -173,8 +213,19 @@ class NetEaseCall(Machine):
 
     # ---- guards ------------------------------------------------------------------------------
     def records(self, ev: Event) -> bool:
-        """Whether the record parameters make the server record any file."""
-        return bool(self._specs())
+        """Whether the record parameters make the server record (from the parameters and
+        the call type alone: whether the files can be named does not matter)."""
+        return records(self.ctx.record, self.ctx.type)
+
+    def member_hangup(self, ev: Any) -> bool:
+        """In a channel: a ``hangup`` that names someone other than the local user."""
+        ctx = self.ctx
+        return (ctx.role == "channel" and ev.account is not None
+                and ev.account != ctx.account)
+
+    def hung_up_connecting(self, ev: Event) -> bool:
+        """The call was hung up after startRtc was sent and before it was answered."""
+        return self.ctx.rtc_sent > 0 and not self.ctx.connected
 
     def same_cid(self, ev: Any) -> bool:
         """A retried ``beCalling`` delivery: same channel, nothing changes."""
@@ -258,6 +309,13 @@ class NetEaseCall(Machine):
                                      recordVideo=int(r.recordVideo),
                                      recordType=r.recordType, type=ev.type))
 
+    def connected(self, ev: Event) -> None:
+        self.ctx.connected = True
+
+    def late_rtc_answer(self, ev: Event) -> None:
+        self.notice("late-answer", f"{ev.name} arrived after the call was hung up while "
+                    "connecting: nothing changes", level="info")
+
     def send_leave(self, ev: Event) -> None:
         self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
 
@@ -266,8 +324,19 @@ class NetEaseCall(Machine):
                     f"{ev.desc or 'no message'}")
 
     # ---- the end -----------------------------------------------------------------------------
+    def _peer(self) -> str | None:
+        ctx = self.ctx
+        return (ctx.callee if ctx.role == "caller"
+                else ctx.caller if ctx.role == "callee" else None)
+
+    def member_left(self, ev: Any) -> None:
+        self.notice("member-hangup", f"channel member {ev.account} hung up; the channel and "
+                    "its recording go on (leaveChannel, or a hangup with no account or the "
+                    "local account, ends them)", level="info")
+
     def hung_up(self, ev: Any) -> None:
-        remote = ev.account is not None and ev.account != self.ctx.account
+        peer = self._peer()
+        remote = ev.account is not None and peer is not None and ev.account == peer
         if not remote:
             if self.ctx.role == "channel":
                 self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
@@ -306,10 +375,20 @@ class NetEaseCall(Machine):
         for f in missing:
             self.update_file(f, "lost", status="lost")
         waited = self.now - (self.ctx.ended_at or self.now)
-        self.notice("files-missing", f"{len(missing)} recorded file(s) never arrived from the "
-                    f"callback service within {waited:g} s of the call's end: "
-                    f"{', '.join(f.id for f in missing)}; they are marked lost (check the "
-                    "抄送 configuration and NetEase's delivery log)")
+        if missing:
+            connected = self.ctx.connected
+            self.notice("files-missing", f"{len(missing)} recorded file(s) never arrived from "
+                        f"the callback service within {waited:g} s of the call's end: "
+                        f"{', '.join(f.id for f in missing)}; they are marked lost (check the "
+                        "抄送 configuration and NetEase's delivery log)"
+                        + ("" if connected else "; startRtc was sent but never confirmed, "
+                           "so the call may never have connected and nothing been recorded"),
+                        level="error" if connected else "warning")
+        elif not self.files:
+            self.notice("files-missing", f"no file of this recorded channel arrived within "
+                        f"{waited:g} s of its end (the local member's own files could not "
+                        "be named: joinChannel gave no account); check the 抄送 "
+                        "configuration", level="warning")
 
     def _specs(self) -> tuple[ExpectedFile, ...]:
         ctx = self.ctx
@@ -362,7 +441,8 @@ class NetEaseCall(Machine):
             self.notice("callback-ignored", f"callback eventType {ev.eventType!r} carries no "
                         "file addresses: nothing to do", level="info")
         extra_ok = self.ctx.role == "channel" and self.ctx.record.single
-        taken: dict[str, str] = {}  # id -> url readied here (effects apply afterwards)
+        delivered = self.ctx.delivered
+        taken: dict[str, str] = {}  # id -> filename readied here (effects apply afterwards)
         for item in items:
             if item.channelid != channel:
                 continue
@@ -377,10 +457,11 @@ class NetEaseCall(Machine):
                 if late:
                     self.notice("file-late", f"{fid} arrived after it was marked lost: it is "
                                 "ready now", level="warning")
-                taken[fid] = item.url
+                taken[fid] = item.filename
                 continue
-            if f is not None and (f.url == item.url or taken.get(fid) == item.url):
-                continue  # a retried delivery: counted once
+            if f is not None and (item.filename in (delivered.get(fid), taken.get(fid))
+                                  or f.url == item.url):
+                continue  # a retried delivery (same filename; a signed URL may differ)
             uid = f"{self.session.key}/{item.filename}"
             if uid in files:
                 continue
@@ -399,6 +480,7 @@ class NetEaseCall(Machine):
                 self.notice("unexpected-file", f"a file the record parameters do not produce "
                             f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
                             level="warning")
+        delivered.update(taken)
 
     def _why(self) -> str:
         ctx = self.ctx
