@@ -23,6 +23,7 @@ from recstate.adapters.tencent import (
 from recstate.clock import ManualClock
 from recstate.errors import Violation
 from recstate.events.tencent import (
+    ERRORS,
     EnterRoom,
     RecordParam,
     RoomInfo,
@@ -136,6 +137,53 @@ def test_200_minutes_make_three_files_90_90_20_all_ready(rt: Runtime, sim: Tence
                                        for f in files]
     assert [v.name for v in sim.vod_files] == ["lesson_1", "lesson_2", "lesson_3"]
     assert violations == []
+
+
+def test_a_recording_of_exactly_180_minutes_ends_with_two_files_and_no_violation(
+        clock: ManualClock) -> None:
+    # 002 §6: a file every 90 minutes, or at the end for what is under 90 minutes: a
+    # recording that ends on a boundary has no third, empty file (on either side).
+    rt = Runtime(clock, strict=True)
+    sim = TencentSimulator(rt)
+    enter_and_start(rt, T0)
+    rt.advance(to=T0 + 1)
+    start = rt.sessions[KEY].files[0].start
+    assert start is not None
+    end = start + 90 * MIN + 90 * MIN  # the rollover timer's own sum, to the last bit
+    rt.advance(to=end)
+    stop(rt, end)
+    rt.advance(to=end + 5)  # strict: a count-mismatch violation would raise here
+
+    session = rt.sessions[KEY]
+    assert session.state == "stopped"
+    assert len(sim.vod_files) == 2
+    assert [v.size for v in sim.vod_files] == [round(90 * MIN * 100_000)] * 2
+    kept = [f for f in session.files if f.status != "lost"]
+    assert [f.status for f in kept] == ["ready", "ready"]
+    assert [f.id for f in kept] == [v.fileId for v in sim.vod_files]
+    assert minutes(kept) == [90.0, 90.0]
+    sim.disconnect()
+
+
+def test_vod_listing_delay_lists_the_file_only_on_the_second_search(
+        clock: ManualClock) -> None:
+    rt = Runtime(clock, strict=True)
+    sim = TencentSimulator(rt, vod_listing_delay=20.0)
+    enter_and_start(rt, T0)
+    rt.advance(to=T0 + 10 * MIN)
+    stop(rt, T0 + 10 * MIN)
+    rt.advance(to=T0 + 10 * MIN + 5)  # stop:ok, the first SearchMedia and its answer
+    searches = [e for e in sim.answered if e.name == "SearchMedia:ok"]
+    assert [len(e.files) for e in searches] == [0]  # type: ignore[attr-defined]
+    assert [f.status for f in rt.sessions[KEY].files] == ["closed"]
+    assert sim.vod_files == []  # not listed yet: 20 s after the stop
+
+    rt.advance(to=T0 + 10 * MIN + 31)  # the machine searches again 30 s later (search_delays)
+    searches = [e for e in sim.answered if e.name == "SearchMedia:ok"]
+    assert [len(e.files) for e in searches] == [0, 1]  # type: ignore[attr-defined]
+    assert [f.status for f in rt.sessions[KEY].files] == ["ready"]
+    assert [f.id for f in rt.sessions[KEY].files] == [v.fileId for v in sim.vod_files]
+    sim.disconnect()
 
 
 def test_media_data_arrives_every_data_interval_while_recording(rt: Runtime) -> None:
@@ -319,13 +367,39 @@ def test_delay_moves_the_answer(rt: Runtime, sim: TencentSimulator) -> None:
 
 def test_stop_error_then_duplicated_stop_ok(rt: Runtime, sim: TencentSimulator,
                                             violations: list[Violation]) -> None:
+    sent = commands_sent(rt)
+    sim.fail_next(STOP, 30000401)  # retryable (004 §5): the stop is sent again after 1 s
     sim.duplicate_next(f"{STOP}:ok")
     enter_and_start(rt, T0)
     rt.advance(to=T0 + 60)
     stop(rt, T0 + 60)
-    rt.advance(to=T0 + 61)
+    rt.advance(to=T0 + 63)
+    assert [round(t - T0, 3) for t, name in sent if name == STOP] == [60.0, 61.2]
+    assert [e.name for e in sim.answered if e.name.startswith(STOP)] == [
+        f"{STOP}:error", f"{STOP}:ok", f"{STOP}:ok"]
     assert rt.sessions[KEY].state == "stopped"
-    assert [v.name for v in violations] == [f"{STOP}:ok"]
+    assert [f.status for f in rt.sessions[KEY].files] == ["ready"]
+    # the second copy of :ok finds the recording stopped: one violation, nothing else
+    assert [(v.name, v.state) for v in violations] == [(f"{STOP}:ok", "stopped")]
+
+
+def test_simulator_errors_state_the_codes_meaning_once(
+        rt: Runtime, sim: TencentSimulator, errors: list[dict[str, Any]]) -> None:
+    sim.fail_next(START, 30000208)  # no desc given
+    enter_and_start(rt, T0)
+    rt.advance(to=T0 + 30)
+    sim.crash(KEY)
+    sim.delay(25.0, command=STOP)  # the server has closed the recording when the stop lands
+    rt.advance(to=T0 + 60)
+    stop(rt, T0 + 60)
+    rt.advance(to=T0 + 200)
+    by_code = {e["code"]: e["message"] for e in errors}
+    for code in (30000208, 30000412):
+        meaning = ERRORS[code][0]
+        assert by_code[code].count(meaning) == 1, by_code[code]
+    assert "'lesson' was already closed" in by_code[30000412]
+    (start_error,) = [e for e in sim.answered if e.name == f"{START}:error"]
+    assert start_error.desc == ""  # type: ignore[attr-defined]
 
 
 def test_search_media_error_leaves_the_files_closed(rt: Runtime, sim: TencentSimulator,

@@ -11,6 +11,7 @@ content-type;host;x-tc-action. The expected strings and hashes below are the doc
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ import pytest
 
 from recstate import signals
 from recstate.adapters.tencent import (
+    AsyncVodAdapter,
+    AsyncVodClient,
     TencentSimulator,
     VodAdapter,
     VodClient,
@@ -146,11 +149,14 @@ def ok(items: list[dict[str, Any]], total: int | None = None) -> tuple[int, byte
 
 class FakeVod:
     """A Tencent Cloud API endpoint: checks the TC3 signature with the same secret, then
-    lets ``responder`` answer the parsed body."""
+    lets ``responder`` answer the parsed body. With ``hold()``, a request that arrives
+    waits (in the server's thread) until ``release()``: the request is in flight meanwhile."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.responder: Responder = lambda body: ok([])
+        self.arrived = threading.Event()
+        self._gate: threading.Event | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -158,6 +164,10 @@ class FakeVod:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 headers = {k: v for k, v in self.headers.items()}
                 fake.requests.append({"headers": headers, "body": raw})
+                fake.arrived.set()
+                gate = fake._gate
+                if gate is not None:
+                    gate.wait(10)  # a guard against a hung test, not a poll
                 expected = tc3_sign(
                     secret_id=SECRET_ID, secret_key=SECRET_KEY, service="vod",
                     timestamp=int(headers["X-TC-Timestamp"]), payload=raw,
@@ -186,7 +196,15 @@ class FakeVod:
                                        daemon=True)
         self.thread.start()
 
+    def hold(self) -> None:
+        self._gate = threading.Event()
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.set()
+
     def close(self) -> None:
+        self.release()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -199,6 +217,50 @@ def vod() -> Iterator[FakeVod]:
     fake.close()
 
 
+Search = Callable[[str], list[VodFile]]
+
+
+def searcher(kind: str, *, secret_key: str = SECRET_KEY,
+             transport: httpx.MockTransport | None = None, **kwargs: Any) -> Search:
+    """``search_media`` of a :class:`VodClient` (``kind="sync"``), or of an
+    :class:`AsyncVodClient` run to completion on a loop of its own (``"async"``)."""
+    kwargs.setdefault("clock", ManualClock(NOW))
+    if kind == "sync":
+        def search(prefix: str) -> list[VodFile]:
+            http = httpx.Client(transport=transport) if transport is not None else None
+            try:
+                with VodClient(SECRET_ID, secret_key, http=http, **kwargs) as client:
+                    return client.search_media(prefix)
+            finally:
+                if http is not None:
+                    http.close()
+
+        return search
+
+    async def search_async(prefix: str) -> list[VodFile]:
+        http = httpx.AsyncClient(transport=transport) if transport is not None else None
+        try:
+            async with AsyncVodClient(SECRET_ID, secret_key, http=http, **kwargs) as client:
+                return await client.search_media(prefix)
+        finally:
+            if http is not None:
+                await http.aclose()
+
+    return lambda prefix: asyncio.run(search_async(prefix))
+
+
+@pytest.fixture(params=["sync", "async"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Both clients: they share the signing and the response parsing."""
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def search(vod: FakeVod, kind: str) -> Search:
+    return searcher(kind, endpoint=vod.url, region="ap-guangzhou", sub_app_id=1500000001)
+
+
 @pytest.fixture
 def client(vod: FakeVod) -> Iterator[VodClient]:
     c = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, region="ap-guangzhou",
@@ -208,12 +270,12 @@ def client(vod: FakeVod) -> Iterator[VodClient]:
 
 
 def test_search_media_signs_the_request_and_reads_the_files(vod: FakeVod,
-                                                            client: VodClient) -> None:
+                                                            search: Search) -> None:
     vod.responder = lambda body: ok([
         media("5285890781234567890", "lesson_1", "http://x.vod2.myqcloud.com/a/f0.mp4", 1234),
         media("5285890781234567891", "lesson_2", "http://x.vod2.myqcloud.com/b/f0.mp4", 99),
     ])
-    files = client.search_media("lesson")
+    files = search("lesson")
     assert files == [
         VodFile(fileId="5285890781234567890", name="lesson_1",
                 url="http://x.vod2.myqcloud.com/a/f0.mp4", size=1234),
@@ -235,7 +297,7 @@ def test_search_media_signs_the_request_and_reads_the_files(vod: FakeVod,
     assert body["SubAppId"] == 1500000001
 
 
-def test_search_media_pages_until_the_total_count(vod: FakeVod) -> None:
+def test_search_media_pages_until_the_total_count(vod: FakeVod, kind: str) -> None:
     items = [media(f"52858900000{i}", f"rec_{i}", f"http://v/{i}.mp4", i) for i in range(5)]
 
     def page(body: dict[str, Any]) -> tuple[int, bytes]:
@@ -243,31 +305,29 @@ def test_search_media_pages_until_the_total_count(vod: FakeVod) -> None:
         return ok(items[start:start + body["Limit"]], total=len(items))
 
     vod.responder = page
-    with VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=ManualClock(NOW),
-                   page_size=2) as client:
-        files = client.search_media("rec_")
+    files = searcher(kind, endpoint=vod.url, page_size=2)("rec_")
     assert [f.fileId for f in files] == [i["FileId"] for i in items]
     assert [orjson.loads(r["body"])["Offset"] for r in vod.requests] == [0, 2, 4]
     assert "X-TC-Region" not in vod.requests[0]["headers"]  # no region: not sent
 
 
-def test_a_wrong_key_is_refused_by_the_signature_check(vod: FakeVod) -> None:
-    with VodClient(SECRET_ID, "another-key-entirely", endpoint=vod.url,
-                   clock=ManualClock(NOW)) as client, pytest.raises(VodError) as err:
-        client.search_media("lesson")
+def test_a_wrong_key_is_refused_by_the_signature_check(vod: FakeVod, kind: str) -> None:
+    search = searcher(kind, secret_key="another-key-entirely", endpoint=vod.url)
+    with pytest.raises(VodError) as err:
+        search("lesson")
     assert err.value.code == "AuthFailure.SignatureFailure"
     assert err.value.request_id == "req-sig"
     assert "another-key-entirely" not in str(err.value)
 
 
 def test_an_api_error_raises_with_its_code_and_message(vod: FakeVod,
-                                                       client: VodClient) -> None:
+                                                       search: Search) -> None:
     vod.responder = lambda body: (200, orjson.dumps({"Response": {"Error": {
         "Code": "InvalidParameterValue.NamePrefixes",
         # A server that echoes the key back must not make it reach the message.
         "Message": f"bad NamePrefixes (key {SECRET_KEY})"}, "RequestId": "req-2"}}))
     with pytest.raises(VodError) as err:
-        client.search_media("lesson")
+        search("lesson")
     assert err.value.code == "InvalidParameterValue.NamePrefixes"
     assert "bad NamePrefixes" in str(err.value)
     assert "req-2" in str(err.value)
@@ -275,44 +335,42 @@ def test_an_api_error_raises_with_its_code_and_message(vod: FakeVod,
     assert SECRET_KEY not in repr(err.value)
 
 
-def test_a_500_that_is_not_json_raises_http_status(vod: FakeVod, client: VodClient) -> None:
+def test_a_500_that_is_not_json_raises_http_status(vod: FakeVod, search: Search) -> None:
     vod.responder = lambda body: (500, b"<html>Internal Server Error</html>")
     with pytest.raises(VodError) as err:
-        client.search_media("lesson")
+        search("lesson")
     assert err.value.code == "ClientError.HttpStatus"
     assert err.value.status == 500
     assert "HTTP 500" in str(err.value)
     assert SECRET_KEY not in str(err.value)
 
 
-def test_a_200_that_is_not_json_raises_bad_response(vod: FakeVod, client: VodClient) -> None:
+def test_a_200_that_is_not_json_raises_bad_response(vod: FakeVod, search: Search) -> None:
     vod.responder = lambda body: (200, b"not json at all")
     with pytest.raises(VodError) as err:
-        client.search_media("lesson")
+        search("lesson")
     assert err.value.code == "ClientError.BadResponse"
     assert "not json at all" in str(err.value)
 
 
-def test_a_timeout_raises_a_clear_error() -> None:
+def test_a_timeout_raises_a_clear_error(kind: str) -> None:
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)
 
-    http = httpx.Client(transport=httpx.MockTransport(timeout))
-    client = VodClient(SECRET_ID, SECRET_KEY, http=http, clock=ManualClock(NOW), timeout=3)
+    search = searcher(kind, transport=httpx.MockTransport(timeout), timeout=3)
     with pytest.raises(VodError, match=r"timed out after 3 s") as err:
-        client.search_media("lesson")
+        search("lesson")
     assert err.value.code == "ClientError.Timeout"
     assert SECRET_KEY not in str(err.value)
-    http.close()
 
 
-def test_a_refused_connection_raises_network_error() -> None:
+def test_a_refused_connection_raises_network_error(kind: str) -> None:
     with socket.socket() as sock:  # a loopback port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with VodClient(SECRET_ID, SECRET_KEY, endpoint=f"http://127.0.0.1:{port}",
-                   clock=ManualClock(NOW)) as client, pytest.raises(VodError) as err:
-        client.search_media("lesson")
+    search = searcher(kind, endpoint=f"http://127.0.0.1:{port}")
+    with pytest.raises(VodError) as err:
+        search("lesson")
     assert err.value.code == "ClientError.Network"
     assert SECRET_KEY not in str(err.value)
 
@@ -322,6 +380,15 @@ def test_repr_hides_the_secret_key(client: VodClient) -> None:
     assert SECRET_KEY not in text
     assert "secret_key='***'" in text
     assert SECRET_KEY not in str(vars(client))
+
+
+async def test_async_client_repr_hides_the_secret_key() -> None:
+    async with AsyncVodClient(SECRET_ID, SECRET_KEY, clock=ManualClock(NOW)) as client:
+        text = repr(client)
+        assert text.startswith("AsyncVodClient(")
+        assert SECRET_KEY not in text
+        assert "secret_key='***'" in text
+        assert SECRET_KEY not in str(vars(client))
 
 
 # ---- the adapter -------------------------------------------------------------------------------
@@ -378,3 +445,164 @@ def test_vod_adapter_turns_an_api_error_into_search_media_error(vod: FakeVod) ->
     adapter.disconnect()
     sim.disconnect()
     client.close()
+
+
+# ---- the asyncio adapter: the HTTP call runs beside the driver, not inside the handling -------
+KEY = "15000:1:alice"
+ROOM = RoomInfo(relationId=15000, roomId=1)
+
+
+def start_recording(rt: Runtime) -> None:
+    t0 = rt.clock.now()
+    rt.dispatch(EnterRoom(t=t0, relationId=15000, roomId=1, user="alice"))
+    rt.dispatch(StartRecording(t=t0, roomInfo=ROOM, user="alice",
+                               param=RecordParam(fileName="lesson")))
+
+
+def listing(files: list[VodFile]) -> Responder:
+    return lambda body: ok([media(f.fileId, f.name, f.url, f.size or 0) for f in files
+                            if f.name.startswith(body["NamePrefixes"][0])])
+
+
+def statuses(rt: Runtime) -> list[str]:
+    return [f.status for f in rt.sessions[KEY].files]
+
+
+async def test_async_vod_adapter_answers_over_http_while_run_drives_the_runtime(
+        vod: FakeVod) -> None:
+    records: list[Record] = []
+    rt = Runtime(ManualClock(NOW), strict=True, tracer=records.append)
+    sim = TencentSimulator(rt, answer_search=False)
+    client = AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = AsyncVodAdapter(rt, client)
+    start_recording(rt)
+    await rt.run(until=NOW + 100 * 60)
+    stop_at = rt.clock.now()
+    rt.submit(StopRecording(t=stop_at, roomInfo=ROOM, user="alice"))
+    vod.hold()  # the SearchMedia request will wait in the server until released
+
+    # stop:ok at +0.2 s sends SearchMedia; the driver goes on while the request is held
+    await rt.run(until=stop_at + 1)
+    assert rt.clock.now() == stop_at + 1
+    assert adapter.pending == 1
+    assert statuses(rt) == ["closed", "closed"]
+    assert await asyncio.to_thread(vod.arrived.wait, 10), "the request is on the wire"
+
+    vod.responder = listing(sim.vod_files)
+    vod.release()
+    await adapter.join()  # the answer is in the runtime's inbox
+    assert adapter.pending == 0
+    await rt.run(until=stop_at + 1)  # ...and run() dispatches it
+    assert statuses(rt) == ["ready", "ready"]
+    assert [f.url for f in rt.sessions[KEY].files] == [f.url for f in sim.vod_files]
+    assert len(vod.requests) == 1
+    assert [r.name for r in records if r.name.startswith("SearchMedia")] == [
+        "SearchMedia", "SearchMedia:ok"]
+    assert SECRET_KEY.encode() not in b"".join(r.dumps() for r in records)
+    adapter.disconnect()
+    sim.disconnect()
+    await client.aclose()
+
+
+async def test_async_vod_adapter_partial_listing_is_searched_again_by_the_machine(
+        vod: FakeVod) -> None:
+    # VOD lists the first file at the first search and both at the second, which the
+    # machine makes 30 s later (TencentOptions.search_delays).
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    client = AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = AsyncVodAdapter(rt, client)
+    start_recording(rt)
+    await rt.run(until=NOW + 100 * 60)
+    stop_at = rt.clock.now()
+    rt.submit(StopRecording(t=stop_at, roomInfo=ROOM, user="alice"))
+    vod.hold()
+    await rt.run(until=stop_at + 1)
+    files = sim.vod_files
+    answers = iter([listing(files[:1]), listing(files)])
+    vod.responder = lambda body: next(answers)(body)
+    vod.release()
+    await adapter.join()
+    await rt.run(until=stop_at + 1)
+    assert statuses(rt) == ["ready", "closed"]
+
+    await rt.run(until=stop_at + 40)  # the re-search goes out at about +30.2 s
+    await adapter.join()
+    await rt.run(until=stop_at + 40)
+    assert statuses(rt) == ["ready", "ready"]
+    assert [f.id for f in rt.sessions[KEY].files] == [f.fileId for f in files]
+    assert [orjson.loads(r["body"])["NamePrefixes"] for r in vod.requests] == [["lesson"]] * 2
+    adapter.disconnect()
+    sim.disconnect()
+    await client.aclose()
+
+
+async def test_async_vod_adapter_turns_an_api_error_into_search_media_error(
+        vod: FakeVod) -> None:
+    rt = Runtime(ManualClock(NOW))
+    sim = TencentSimulator(rt, answer_search=False)
+    vod.responder = lambda body: (200, orjson.dumps({"Response": {"Error": {
+        "Code": "ResourceNotFound", "Message": "no such media"}, "RequestId": "r"}}))
+    errors: list[dict[str, Any]] = []
+    signals.error.connect(lambda sender, **kw: errors.append(kw), sender=rt, weak=False)
+    client = AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = AsyncVodAdapter(rt, client)
+    start_recording(rt)
+    await rt.run(until=NOW + 10 * 60)
+    rt.submit(StopRecording(t=rt.clock.now(), roomInfo=ROOM, user="alice"))
+    await rt.run(until=NOW + 10 * 60 + 1)
+    await adapter.join()
+    await rt.run(until=NOW + 10 * 60 + 1)
+    assert statuses(rt) == ["closed"]
+    notice = [e for e in errors if e["code"] == "ResourceNotFound"]
+    assert len(notice) == 1
+    assert "no such media" in notice[0]["message"]
+    assert "searching again in 30 s" in notice[0]["message"]
+    adapter.disconnect()
+    sim.disconnect()
+    await client.aclose()
+
+
+def test_async_vod_adapter_without_a_running_loop_is_a_receiver_error() -> None:
+    rt = Runtime(ManualClock(NOW))  # driven synchronously: no loop runs
+    sim = TencentSimulator(rt, answer_search=False)
+    errors: list[dict[str, Any]] = []
+    signals.error.connect(lambda sender, **kw: errors.append(kw), sender=rt, weak=False)
+    client = AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint="http://127.0.0.1:9",
+                            clock=rt.clock)
+    adapter = AsyncVodAdapter(rt, client)
+    run_recording(rt, 10)
+    (error,) = [e for e in errors if e["code"] == "receiver-error"]
+    assert "running asyncio loop" in error["message"]
+    assert "VodAdapter" in error["message"]
+    assert adapter.pending == 0
+    assert statuses(rt) == ["closed"]
+    adapter.disconnect()
+    sim.disconnect()
+    asyncio.run(client.aclose())
+
+
+async def test_async_vod_adapter_answers_an_unexpected_failure_as_search_media_error() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(f"a bug that quotes the key {SECRET_KEY}")
+
+    records: list[Record] = []
+    rt = Runtime(ManualClock(NOW), tracer=records.append)
+    sim = TencentSimulator(rt, answer_search=False)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(broken))
+    client = AsyncVodClient(SECRET_ID, SECRET_KEY, http=http, clock=rt.clock)
+    adapter = AsyncVodAdapter(rt, client)
+    start_recording(rt)
+    await rt.run(until=NOW + 60)
+    rt.submit(StopRecording(t=rt.clock.now(), roomInfo=ROOM, user="alice"))
+    await rt.run(until=NOW + 61)
+    await adapter.join()
+    await rt.run(until=NOW + 61)
+    (answer,) = [r for r in records if r.name == "SearchMedia:error" and r.kind == "event"]
+    assert answer.data == {"code": "ClientError.Unexpected",
+                           "desc": "RuntimeError: a bug that quotes the key ***"}
+    assert statuses(rt) == ["closed"]  # and the machine searches again later
+    assert SECRET_KEY.encode() not in b"".join(r.dumps() for r in records)
+    adapter.disconnect()
+    sim.disconnect()
+    await http.aclose()
