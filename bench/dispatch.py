@@ -104,6 +104,30 @@ _sent = [0]  # commands "sent" by (a) and (b)
 
 
 # ---- (a) a plain dict-table FSM ------------------------------------------------------------
+class PairDispatch:
+    """What (a) and (b) share: events are plain (session key, event name) pairs."""
+
+    def dispatch(self, key: str, name: str) -> None:
+        raise NotImplementedError
+
+    def events(self, pairs: list[tuple[str, str]]) -> Any:
+        return pairs
+
+    def runner(self, pairs: Any) -> Callable[[], None]:
+        dispatch = self.dispatch
+
+        def run() -> None:
+            for key, name in pairs:
+                dispatch(key, name)
+        return run
+
+    def first(self, key: str) -> Any:
+        return (key, "start")
+
+    def dispatch_first(self, ev: Any) -> None:
+        self.dispatch(*ev)
+
+
 class DictSession:
     __slots__ = ("key", "state")
 
@@ -118,7 +142,7 @@ for _trigger, _sources, _dest, _cmd in LIFECYCLE:
         TABLE[_src][_trigger] = (_dest, _cmd)
 
 
-class DictFSM:
+class DictFSM(PairDispatch):
     label = "(a) dict FSM"
 
     def __init__(self) -> None:
@@ -141,22 +165,6 @@ class DictFSM:
         if dest is not None:
             s.state = dest
 
-    def events(self, pairs: list[tuple[str, str]]) -> Any:
-        return pairs
-
-    def runner(self, pairs: Any) -> Callable[[], None]:
-        dispatch = self.dispatch
-
-        def run() -> None:
-            for key, name in pairs:
-                dispatch(key, name)
-        return run
-
-    def first(self, key: str) -> Any:
-        return (key, "start")
-
-    def dispatch_first(self, ev: Any) -> None:
-        self.dispatch(*ev)
 
     def close(self) -> None:
         pass
@@ -178,7 +186,7 @@ class _FastContains(list):  # type: ignore[type-arg]
         return False
 
 
-class RawTransitions:
+class RawTransitions(PairDispatch):
     label = "(b) transitions"
 
     def __init__(self) -> None:
@@ -204,22 +212,6 @@ class RawTransitions:
             model = self.create(key)
         getattr(model, name)()
 
-    def events(self, pairs: list[tuple[str, str]]) -> Any:
-        return pairs
-
-    def runner(self, pairs: Any) -> Callable[[], None]:
-        dispatch = self.dispatch
-
-        def run() -> None:
-            for key, name in pairs:
-                dispatch(key, name)
-        return run
-
-    def first(self, key: str) -> Any:
-        return (key, "start")
-
-    def dispatch_first(self, ev: Any) -> None:
-        self.dispatch(*ev)
 
     def fast_fill(self, on: bool) -> None:
         self.machine.models = (_FastContains if on else list)(self.machine.models)
