@@ -66,6 +66,7 @@ class Runtime:
         self._deliveries = 0
         self._inbox: asyncio.Queue[Event | None] | None = None
         self._stopping = False
+        self._tracked: set[asyncio.Future[Any]] = set()
 
     # ---- events in --------------------------------------------------------------------------
     def dispatch(self, event: Event, *, line: int | None = None,
@@ -369,6 +370,17 @@ class Runtime:
         """Give an event to :meth:`run` from a coroutine or callback on the same loop."""
         self._inbox_queue().put_nowait(event)
 
+    def track(self, work: asyncio.Future[Any]) -> None:
+        """Work an adapter started for this runtime (an API call in flight, whose answer it
+        will :meth:`submit`). On a ManualClock, :meth:`run` lets tracked work finish before
+        it moves virtual time on, so an answer arrives at the virtual time it was asked for;
+        a live clock needs no such wait."""
+        self._tracked.add(work)
+        work.add_done_callback(self._tracked.discard)
+
+    def _waiting_on_io(self) -> bool:
+        return bool(self._tracked) and isinstance(self.clock, ManualClock)
+
     def stop(self) -> None:
         """Ask :meth:`run` to return once it has handled what it already has."""
         self._stopping = True
@@ -395,7 +407,7 @@ class Runtime:
                 self._stopping = False
                 return
             now = clock.now()
-            if until is not None and now >= until:
+            if until is not None and now >= until and not self._waiting_on_io():
                 return
             due = self.timers.next_due()
             wait = math.inf if due is None else max(0.0, due - now)
@@ -406,10 +418,14 @@ class Runtime:
                 self.dispatch(item)
 
     async def _wait(self, inbox: asyncio.Queue[Event | None], wait: float) -> Event | None:
-        if wait == math.inf:
+        if wait == math.inf and not self._waiting_on_io():
             return await inbox.get()
         getter = asyncio.ensure_future(inbox.get())
-        sleeper = asyncio.ensure_future(self.clock.sleep(wait))
+        if self._waiting_on_io():  # virtual time stands still until tracked work is done
+            sleeper: asyncio.Future[Any] = asyncio.ensure_future(
+                asyncio.wait(set(self._tracked)))
+        else:
+            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
         await asyncio.wait((getter, sleeper), return_when=asyncio.FIRST_COMPLETED)
         if not sleeper.done():
             sleeper.cancel()

@@ -481,19 +481,23 @@ async def test_async_vod_adapter_answers_over_http_while_run_drives_the_runtime(
     rt.submit(StopRecording(t=stop_at, roomInfo=ROOM, user="alice"))
     vod.hold()  # the SearchMedia request will wait in the server until released
 
-    # stop:ok at +0.2 s sends SearchMedia; the driver goes on while the request is held
-    await rt.run(until=stop_at + 1)
-    assert rt.clock.now() == stop_at + 1
+    # stop:ok at +0.2 s sends SearchMedia; while it is in flight, virtual time stands still
+    driver = asyncio.create_task(rt.run(until=stop_at + 1))
+    assert await asyncio.to_thread(vod.arrived.wait, 10), "the request is on the wire"
+    await asyncio.sleep(0)
+    assert not driver.done(), "run() waits for the tracked call before moving time on"
+    assert rt.clock.now() == stop_at + 0.2
     assert adapter.pending == 1
     assert statuses(rt) == ["closed", "closed"]
-    assert await asyncio.to_thread(vod.arrived.wait, 10), "the request is on the wire"
 
     vod.responder = listing(sim.vod_files)
     vod.release()
-    await adapter.join()  # the answer is in the runtime's inbox
+    await driver  # the answer is dispatched at the virtual time it was asked for
     assert adapter.pending == 0
-    await rt.run(until=stop_at + 1)  # ...and run() dispatches it
+    assert rt.clock.now() == stop_at + 1
     assert statuses(rt) == ["ready", "ready"]
+    [answer] = [r for r in records if r.name == "SearchMedia:ok"]
+    assert answer.t == stop_at + 0.2
     assert [f.url for f in rt.sessions[KEY].files] == [f.url for f in sim.vod_files]
     assert len(vod.requests) == 1
     assert [r.name for r in records if r.name.startswith("SearchMedia")] == [
@@ -516,21 +520,14 @@ async def test_async_vod_adapter_partial_listing_is_searched_again_by_the_machin
     await rt.run(until=NOW + 100 * 60)
     stop_at = rt.clock.now()
     rt.submit(StopRecording(t=stop_at, roomInfo=ROOM, user="alice"))
-    vod.hold()
-    await rt.run(until=stop_at + 1)
-    files = sim.vod_files
-    answers = iter([listing(files[:1]), listing(files)])
-    vod.responder = lambda body: next(answers)(body)
-    vod.release()
-    await adapter.join()
-    await rt.run(until=stop_at + 1)
+    shown = iter([1, None])  # how much of VOD's listing each search sees
+    vod.responder = lambda body: listing(sim.vod_files[:next(shown)])(body)
+    await rt.run(until=stop_at + 1)  # the first search is answered before time moves on
     assert statuses(rt) == ["ready", "closed"]
 
     await rt.run(until=stop_at + 40)  # the re-search goes out at about +30.2 s
-    await adapter.join()
-    await rt.run(until=stop_at + 40)
     assert statuses(rt) == ["ready", "ready"]
-    assert [f.id for f in rt.sessions[KEY].files] == [f.fileId for f in files]
+    assert [f.id for f in rt.sessions[KEY].files] == [f.fileId for f in sim.vod_files]
     assert [orjson.loads(r["body"])["NamePrefixes"] for r in vod.requests] == [["lesson"]] * 2
     adapter.disconnect()
     sim.disconnect()

@@ -388,9 +388,9 @@ class AsyncVodAdapter:
     it. With no running loop (a runtime driven synchronously) a ``SearchMedia`` command is a
     ``receiver-error``: use :class:`VodAdapter` there.
 
-    Virtual time: on a ManualClock, ``run()`` does not wait for calls in flight (it jumps to
-    the next deadline, or to ``until``); ``await adapter.join()`` waits for them, and the
-    next ``run()`` handles their answers."""
+    Virtual time: each call is ``runtime.track()``-ed, so on a ManualClock ``run()`` lets it
+    finish before moving virtual time on, and its answer is handled at the virtual time it
+    was asked for. ``await adapter.join()`` waits for the calls in flight."""
 
     def __init__(self, runtime: Runtime, client: AsyncVodClient) -> None:
         self.runtime = runtime
@@ -418,6 +418,7 @@ class AsyncVodAdapter:
                                 name=f"SearchMedia {session.key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.runtime.track(task)
 
     async def _search(self, key: str, name_prefix: str) -> None:
         try:
