@@ -41,14 +41,12 @@ def test_manual_clock_refuses_to_go_back():
     assert clock.now() == 100.0
 
 
-async def test_manual_clock_sleep_jumps_ahead_without_waiting():
+async def test_manual_clock_sleep_jumps_ahead_in_virtual_time():
     clock = ManualClock(0.0)
-    started = time.monotonic()
     await clock.sleep(86_400)
     await clock.sleep(0)
     await clock.sleep(-5)  # a negative wait does not move time back
     assert clock.now() == 86_400
-    assert time.monotonic() - started < 1.0
 
 
 def test_both_clocks_satisfy_the_clock_protocol():
