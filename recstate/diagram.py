@@ -6,7 +6,7 @@ engine needs a model with a live state, and its DOT engines need graphviz instal
 
 from __future__ import annotations
 
-from recstate.machine import Machine
+from recstate.machine import Machine, sources_of
 
 __all__ = ["diagram"]
 
@@ -15,9 +15,7 @@ def _edges(cls: type[Machine]) -> list[tuple[str, str, str]]:
     states = cls.state_names()
     edges: list[tuple[str, str, str]] = []
     for spec in cls.transitions:
-        source = spec["source"]
-        sources = states if source == "*" else ([source] if isinstance(source, str)
-                                               else list(source))
+        sources = sources_of(spec, states)
         dest = spec.get("dest")
         guards = [*spec.get("conditions", []), *(f"not {u}" for u in spec.get("unless", []))]
         label = spec["trigger"] + (f" [{' and '.join(guards)}]" if guards else "")

@@ -165,10 +165,11 @@ class Machine:
             ) -> None:
         """Arm (or re-arm) this session's timer ``name`` to fall due ``after`` seconds from now.
         When it falls due, the machine receives the trigger ``name``."""
-        self._outcome.effects.append(("arm", name, self.now + after, payload, every))
+        self.arm_at(name, self.now + after, payload, every)
 
     def arm_at(self, name: str, due: float, payload: Any = None, every: float | None = None
                ) -> None:
+        """Arm (or re-arm) the timer ``name`` to fall due at the absolute time ``due``."""
         self._outcome.effects.append(("arm", name, due, payload, every))
 
     def cancel(self, name: str) -> None:
@@ -249,7 +250,8 @@ def _names(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)]
 
 
-def _sources(spec: Mapping[str, Any], all_states: Iterable[str]) -> list[str]:
+def sources_of(spec: Mapping[str, Any], all_states: Iterable[str]) -> list[str]:
+    """The states a transition spec starts from, with ``*`` expanded."""
     source = spec["source"]
     if source == "*":
         return list(all_states)
@@ -291,7 +293,7 @@ def _check_definition(cls: type[Machine]) -> None:
                 f"{where}: trigger {trigger!r} shadows the attribute {cls.__name__}.{trigger}; "
                 "rename the trigger or the attribute")
         dest = spec_t.get("dest")
-        for src in _sources(spec_t, specs):
+        for src in sources_of(spec_t, specs):
             if src not in specs:
                 raise DefinitionError(f"{where}: transition {trigger!r} starts from unknown "
                                       f"state {src!r}; states are {list(specs)}")

@@ -8,7 +8,6 @@ on the way out, whatever the caller passes in.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import os
 import types
@@ -289,10 +288,3 @@ class TraceWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def dumps_records(records: list[Record]) -> bytes:
-    buf = io.BytesIO()
-    for record in records:
-        buf.write(record.dumps() + b"\n")
-    return buf.getvalue()
