@@ -173,7 +173,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
 
 def _event(record: Record, source: str) -> Event:
     return parse_event(record.vendor, record.name, record.t, record.data, record.session,
-                       source=source, line=record.line)
+                       source=source, line=record.line, id=record.id)
 
 
 def _sessions(runtime: Runtime, produced: list[Record],
