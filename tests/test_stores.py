@@ -61,7 +61,7 @@ def snap(key: str, state: str, timers: list[dict[str, Any]] | None = None) -> di
 def test_a_commit_writes_the_session_its_key_and_its_outbox_together(store: Store) -> None:
     ob = OutboxRow("a:1:0", "a", "testv", "startRecording", T0, {"room": 7})
     v = store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0,
-                            applied="cb-1", outbox=[ob], journal=[(3, b'{"x":1}')]))
+                            applied=["cb-1"], outbox=[ob], journal=[(3, b'{"x":1}')]))
     assert v == 1
     loaded = store.load()
     assert [(r.key, r.version, r.snapshot["state"], r.applied) for r in loaded.sessions] == [
@@ -81,7 +81,7 @@ def test_an_update_on_a_stale_version_is_refused(store: Store) -> None:
     assert store.commit(Commit(session="a", snapshot=snap("a", "talking"), version=1)) == 2
     with pytest.raises(Conflict) as caught:
         store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=1,
-                            applied="late", outbox=[OutboxRow("x", "a", "testv", "n", T0, {})]))
+                            applied=["late"], outbox=[OutboxRow("x", "a", "testv", "n", T0, {})]))
     assert (caught.value.expected, caught.value.found) == (1, 2)
     # nothing of the refused commit was written
     row = store.get("a")
@@ -116,7 +116,7 @@ def test_shared_index_changes_and_metadata(store: Store) -> None:
 
 
 def test_an_input_that_reached_no_session_keeps_its_key_runtime_wide(store: Store) -> None:
-    store.commit(Commit(applied="#4", journal=[(4, b"{}")]))
+    store.commit(Commit(applied=["#4"], journal=[(4, b"{}")]))
     assert store.load().applied == {"#4"}
 
 

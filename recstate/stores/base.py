@@ -13,6 +13,7 @@ Everything one handled input changes is one :class:`Commit`, written atomically 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,7 +32,13 @@ __all__ = [
     "StoreError",
     "TrackedDict",
     "apply_changes",
+    "partition_of",
 ]
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """A stable partition for a partition key (CRC-32: the same in every process)."""
+    return zlib.crc32(key.encode()) % partitions if partitions > 1 else 0
 
 
 class StoreError(RecstateError):
@@ -92,7 +99,7 @@ class Commit:
     - ``session``/``snapshot``/``version``: the session's new snapshot, written only if the
       stored version is still ``version`` (0: a new session); ``snapshot=None`` writes no
       session (an unroutable input, an input skipped as a duplicate).
-    - ``applied``: the input's idempotency key, kept with the session (or runtime-wide,
+    - ``applied``: the input's idempotency keys, kept with the session (or runtime-wide,
       under the session ``""``, when there is none).
     - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
       since the last commit (deleted here, saving a transaction of their own).
@@ -104,7 +111,7 @@ class Commit:
     session: str | None = None
     snapshot: dict[str, Any] | None = None
     version: int = 0
-    applied: str | None = None
+    applied: list[str] = attrs.field(factory=list)
     outbox: list[OutboxRow] = attrs.field(factory=list)
     sent: list[str] = attrs.field(factory=list)
     shared: list[tuple[str, str, Any]] = attrs.field(factory=list)
@@ -112,12 +119,9 @@ class Commit:
     journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
     #: The session's partition (stores that spread sessions over workers: Redis).
     partition: int = 0
-    #: The time of the handling: a store keeps a partition's clock with it (workers that
-    #: replay in virtual time resume there).
-    t: float | None = None
 
     def empty(self) -> bool:
-        return (self.snapshot is None and self.applied is None and not self.outbox
+        return (self.snapshot is None and not self.applied and not self.outbox
                 and not self.sent and not self.shared and not self.meta and not self.journal)
 
 

@@ -50,11 +50,10 @@ class MemoryStore:
                 row = self._sessions[key] = SessionRow(key, commit.snapshot, version)
             else:
                 row.snapshot, row.version = commit.snapshot, version
-            if commit.applied is not None:
-                row.applied.add(commit.applied)
-        elif commit.applied is not None:
+            row.applied.update(commit.applied)
+        elif commit.applied:
             row = self._sessions.get(key) if key else None
-            (row.applied if row is not None else self._applied).add(commit.applied)
+            (row.applied if row is not None else self._applied).update(commit.applied)
         for ob in commit.outbox:
             self._outbox[ob.id] = ob
         for sent in commit.sent:

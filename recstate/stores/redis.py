@@ -25,7 +25,6 @@ the partition (its sessions are in its memory, their versions known).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +40,7 @@ from recstate.stores.base import (
     SessionRow,
     StoreError,
     apply_changes,
+    partition_of,
 )
 
 __all__ = ["GROUP", "RedisStore", "partition_of"]
@@ -50,7 +50,8 @@ DEFAULT_PARTITIONS = 16
 
 #: KEYS: 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash, 5 partition's
 #: sessions set, 6 meta hash, 7 journal list.
-#: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency key or "", 4 next due or "",
+#: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
+#: 4 next due or "",
 #: 5 session key, 6 JSON of the rest.
 COMMIT = """
 local newv = 0
@@ -67,7 +68,9 @@ if ARGV[2] ~= '' then
     redis.call('ZREM', KEYS[3], ARGV[5])
   end
 end
-if ARGV[3] ~= '' then redis.call('SADD', KEYS[2], ARGV[3]) end
+if ARGV[3] ~= '' then
+  for k in string.gmatch(ARGV[3], '[^\31]+') do redis.call('SADD', KEYS[2], k) end
+end
 if ARGV[6] ~= '' then
   local rest = cjson.decode(ARGV[6])
   for _, o in ipairs(rest.o or {}) do redis.call('HSET', KEYS[4], o[1], o[2]) end
@@ -109,11 +112,6 @@ RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """A stable partition for a partition key (CRC-32: the same in every process)."""
-    return zlib.crc32(key.encode()) % partitions
 
 
 class RedisStore:
@@ -243,8 +241,6 @@ class RedisStore:
                            False if v is DELETED else orjson.dumps(v).decode()]
                           for m, path, v in commit.shared]
         meta = dict(commit.meta)
-        if commit.t is not None:
-            meta[f"clock:{p}"] = commit.t
         if meta:
             rest["m"] = [[k, orjson.dumps(v).decode()] for k, v in meta.items()]
         if self.journal_enabled and commit.journal:
@@ -256,7 +252,7 @@ class RedisStore:
         result = self._commit(
             keys=[self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
                   self.k("sessions", p), self.k("meta"), self.k("journal")],
-            args=[commit.version, snap_text, commit.applied or "", next_due, key,
+            args=[commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                   orjson.dumps(rest) if rest else ""])
         newv, found = int(result[0]), int(result[1])
         if newv < 0:

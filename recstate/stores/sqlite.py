@@ -138,9 +138,9 @@ class SQLiteStore:
                 if timers:
                     db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?)",
                                    [(key, t["name"], t["due"]) for t in timers])
-            if commit.applied is not None:
-                db.execute("INSERT OR IGNORE INTO applied VALUES (?, ?)",
-                           (key or "", commit.applied))
+            if commit.applied:
+                db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)",
+                               [(key or "", a) for a in commit.applied])
             if commit.outbox:
                 db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
                                [(o.id, o.session, o.vendor, o.name, o.t, orjson.dumps(o.data))

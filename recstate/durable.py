@@ -1,0 +1,241 @@
+"""Durability: the runtime with a store. One commit point per handling, an outbox for the
+commands, idempotency keys for inputs delivered again, and recovery.
+
+A room of :class:`~recstate.runtime.Runtime` (which inherits it); without a store
+(``store=None``) none of it runs, and the runtime behaves as it always did.
+
+The guarantee, precisely:
+
+- **Exactly-once effect on the machine.** Each handled input (an event, a timer falling
+  due) ends in ONE :meth:`Store.commit <recstate.stores.Store.commit>` that writes the
+  session's new snapshot (timers as absolute due times), the input's idempotency keys, the
+  commands it asked for (the outbox) and the shared-index changes together. An input whose
+  keys were applied is acknowledged and skipped: silently for a *delivery key* (the same
+  trace line or stream entry offered again after a crash), with an ``info`` notice
+  ``duplicate`` in the trace for a vendor's redelivery (a line's ``id``, NetEase's
+  channelid + filename + pieceindex).
+- **At-least-once to the adapter.** Commands are handed to the command signal's receivers
+  only after the commit, each with its ``command_id`` (stable across a crash); the row is
+  deleted in the next commit. A crash between the commit and that deletion hands the
+  command over again on recovery, with the same id: an adapter makes its call idempotent
+  with it where the vendor allows, and its outcome event carries it as its ``id``, so the
+  machine applies one outcome however often it is delivered.
+- **Timers.** Timers are part of the snapshot. On recovery, a timer that fell due while
+  the service was down fires on the next ``run_due`` at its original due time as far as the
+  machine is concerned (``TimerEvent.t`` and every record it makes say the due time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from blinker import NamedSignal
+
+from recstate import signals
+from recstate.events import Command, Event, command_class, converter
+from recstate.machine import Engine, Machine
+from recstate.session import Session
+from recstate.stores.base import (
+    Commit,
+    Loaded,
+    OutboxRow,
+    Store,
+    TrackedDict,
+    partition_of,
+)
+from recstate.trace import Record
+from recstate.vendors import Vendor
+
+__all__ = ["Durability"]
+
+Tracer = Any
+
+
+class Durability:
+    """Commits each handling to ``self.store`` and hands its commands over afterwards."""
+
+    store: Store | None
+    tracer: Tracer | None
+    sessions: dict[str, Session]
+    _command_signals: dict[str, NamedSignal]
+    _engines: dict[type[Machine], Engine]
+
+    if TYPE_CHECKING:  # the other rooms' methods this one calls
+        def vendor(self, name: str) -> Vendor: ...
+        def snapshot(self, key: str) -> dict[str, Any]: ...
+        def restore(self, data: dict[str, Any]) -> Session: ...
+        def _tell(self, signal: NamedSignal, session: Session, trigger: str, now: float,
+                  **kwargs: Any) -> None: ...
+        def _error(self, session: Session | None, name: str, code: int | str, message: str,
+                   level: str, now: float, vendor: str | None = None) -> None: ...
+
+    #: Offer each input's trace line as its delivery key (replay and workers: a line read
+    #: again after a crash is recognised without a trace record).
+    keys_from_lines: bool = False
+
+    def _durable_init(self, store: Store | None) -> None:
+        self.store = store
+        #: Commands this handling asked for: (session, trigger, t, command); None without
+        #: a store (commands are told at once, as they always were).
+        self._outbox: list[tuple[Session, str, float, Command]] | None = (
+            [] if store is not None else None)
+        self._sink: Tracer | None = None
+        self._records: list[Record] = []
+        self._versions: dict[str, int] = {}
+        self._applied: dict[str, set[str]] = {}
+        self._applied_anywhere: set[str] = set()
+        self._input_keys: list[str] = []
+        self._sent: list[str] = []
+        self._shared_loaded: dict[str, dict[str, Any]] = {}
+        self._partition_cache: dict[str, int] = {}
+        if store is not None:
+            self._sink, self.tracer = self.tracer, self._records.append
+
+    # ---- the engines' shared indexes are tracked, so a commit writes only what changed ---
+    def _engine(self, cls: type[Machine]) -> Engine:
+        engine: Engine = super()._engine(cls)  # type: ignore[misc]
+        if self.store is not None:
+            engine.model.shared = TrackedDict(self._shared_loaded.get(cls.qualified_name()))
+        return engine
+
+    # ---- idempotency ---------------------------------------------------------------------
+    def _duplicate(self, session: Session | None, ev: Event, line: int | None,
+                   now: float) -> bool:
+        """Whether ``ev`` was applied already (then it is acknowledged and skipped); else
+        remember its keys for the commit."""
+        applied = (self._applied.get(session.key) if session is not None
+                   else self._applied_anywhere)
+        keys: list[str] = []
+        if self.keys_from_lines and line is not None:
+            delivery = f"#{line}"
+            if applied and delivery in applied:
+                return True  # the same line offered again after a crash: nothing to say
+            keys.append(delivery)
+        vendor = self.vendor(ev.vendor)
+        own: Iterable[str] = ((ev.id,) if ev.id is not None
+                              else vendor.idempotency_keys(ev)
+                              if vendor.idempotency_keys is not None else ())
+        own = tuple(own)
+        if own and applied and all(k in applied for k in own):
+            self._error(session, ev.name, "duplicate",
+                        f"input {', '.join(own)} was applied already: acknowledged and "
+                        "skipped (a delivery repeated by the vendor or the transport)",
+                        "info", now, vendor=ev.vendor)
+            self._input_keys = keys
+            self._commit(session, line)
+            return True
+        keys.extend(own)
+        self._input_keys = keys
+        return False
+
+    # ---- the commit point --------------------------------------------------------------------
+    def _partition(self, session: Session) -> int:
+        n = getattr(self.store, "partitions", 1)
+        if n <= 1:
+            return 0
+        p = self._partition_cache.get(session.key)
+        if p is None:
+            vendor = self.vendor(session.vendor)
+            pkey = (vendor.partition_key(session.key) if vendor.partition_key is not None
+                    else session.key)
+            p = self._partition_cache[session.key] = partition_of(pkey, n)
+        return p
+
+    def _commit(self, session: Session | None, line: int | None) -> None:
+        """Write what this handling did in one transaction, then trace it and hand its
+        commands over."""
+        store = self.store
+        assert store is not None
+        commit = Commit(applied=self._input_keys, sent=self._sent)
+        self._input_keys, self._sent = [], []
+        pending = self._outbox or []
+        self._outbox = []
+        if session is not None:
+            key = session.key
+            version = self._versions.get(key, 0)
+            commit.session, commit.version = key, version
+            commit.snapshot = self.snapshot(key)
+            commit.partition = self._partition(session)
+            commit.outbox = [OutboxRow(f"{key}/{version + 1}/{i}", key, session.vendor,
+                                       cmd.name, t, cmd.payload())
+                             for i, (_, _, t, cmd) in enumerate(pending)]
+            engine = self._engines.get(session.machine)
+            shared = engine.model.shared if engine is not None else None
+            if isinstance(shared, TrackedDict) and shared.changes:
+                name = session.machine.qualified_name()
+                commit.shared = [(name, path, value) for path, value in shared.changes]
+                shared.changes.clear()
+        records = self._records[:]
+        self._records.clear()
+        if store.journal_enabled:
+            commit.journal = [(line, r.dumps()) for r in records]
+        version = store.commit(commit)
+        if session is not None:
+            self._versions[session.key] = version
+            if commit.applied:
+                self._applied.setdefault(session.key, set()).update(commit.applied)
+        elif commit.applied:
+            self._applied_anywhere.update(commit.applied)
+        sink = self._sink
+        if sink is not None:
+            for record in records:
+                sink(record)
+        # What handing over records (a receiver's error) goes with the next commit.
+        for row, (sess, trigger, t, cmd) in zip(commit.outbox, pending, strict=True):
+            self._hand_over(row, sess, trigger, t, cmd)
+
+    def _hand_over(self, row: OutboxRow, session: Session, trigger: str, t: float,
+                   cmd: Command) -> None:
+        sig = self._command_signals.get(session.vendor)
+        if sig is None:
+            sig = self._command_signals[session.vendor] = signals.commands(session.vendor)
+        if sig.receivers:
+            self._tell(sig, session, trigger, t, command=cmd,
+                       command_id=row.id)
+        self._sent.append(row.id)
+
+    # ---- recovery ------------------------------------------------------------------------------
+    def recover(self, partitions: Iterable[int] | None = None) -> Loaded:
+        """Bring back every stored session (or those of ``partitions``) with its timers,
+        versions and applied keys, and hand over again the commands that were committed
+        but not known to be handed over. Timers that fell due while down fire on the next
+        ``run_due`` (or ``advance``) at their due times."""
+        store = self.store
+        if store is None:
+            raise TypeError("recover() needs a runtime made with a store (store=...)")
+        loaded: Loaded = (store.load(partitions) if partitions is not None  # type: ignore[call-arg]
+                          else store.load())
+        self._shared_loaded = loaded.shared
+        for cls, engine in self._engines.items():
+            engine.model.shared = TrackedDict(loaded.shared.get(cls.qualified_name()))
+        for row in loaded.sessions:
+            self.restore(row.snapshot)
+            self._versions[row.key] = row.version
+            self._applied[row.key] = set(row.applied)
+        self._applied_anywhere |= loaded.applied
+        for engine in self._engines.values():
+            if isinstance(engine.model.shared, TrackedDict):
+                engine.model.shared.changes.clear()  # restored() re-entered what was stored
+        handed = []
+        for ob in loaded.outbox:
+            owner = self.sessions.get(ob.session)
+            kind = command_class(ob.vendor, ob.name)
+            if owner is None or kind is None:
+                continue
+            self._hand_over(ob, owner, "recovery", ob.t, converter.structure(ob.data, kind))
+            handed.append(ob.id)
+        self._sent.clear()
+        if handed:
+            store.mark_sent(handed)
+        return loaded
+
+    def flush_store(self) -> None:
+        """Delete the outbox rows handed over since the last commit (before a clean stop)."""
+        if self.store is not None and self._sent:
+            self.store.mark_sent(self._sent)
+            self._sent = []
+
+    def version(self, key: str) -> int:
+        """The stored version of session ``key`` (0: never committed)."""
+        return self._versions.get(key, 0)
