@@ -11,6 +11,7 @@ from recstate.diagram import diagram
 from recstate.errors import TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
+from recstate.stores import StoreError
 from recstate.trace import parse_time
 from recstate.vendors import all_vendors
 
@@ -35,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
                         "transitions, files, errors)")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
+    p.add_argument("--store", metavar="URL",
+                   help="keep every handling in a store (memory:, sqlite:///relative.db, "
+                        "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
+                        "run again after a crash, the replay resumes where it stopped")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="with a redis store: spread the sessions over N worker processes")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -71,11 +78,24 @@ def _until(text: str) -> float:
 def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         until = None if args.until is None else _until(args.until)
-        report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines)
+        if args.workers:
+            if not args.store or not args.store.startswith(("redis://", "rediss://")):
+                print("recstate replay: --workers needs a redis store (--store redis://...)",
+                      file=sys.stderr)
+                return 2
+            from recstate.workers import replay_with_workers
+
+            report = replay_with_workers(args.trace, args.store, args.workers, until=until,
+                                         out=args.out, skip_bad_lines=args.skip_bad_lines)
+        else:
+            report = replay(args.trace, strict=args.strict, until=until, out=args.out,
+                            skip_bad_lines=args.skip_bad_lines, store=args.store)
     except TraceError as error:
         hint = "" if args.skip_bad_lines else " (--skip-bad-lines goes on and lists bad lines)"
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"recstate replay: {error}", file=sys.stderr)
         return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status

@@ -103,7 +103,8 @@ class Durability:
     def _duplicate(self, session: Session | None, ev: Event, line: int | None,
                    now: float) -> bool:
         """Whether ``ev`` was applied already (then it is acknowledged and skipped); else
-        remember its keys for the commit."""
+        remember its keys for the commit. Runs with or without a store (without one, for
+        inputs that have keys), so a replay gives the same report either way."""
         applied = (self._applied.get(session.key) if session is not None
                    else self._applied_anywhere)
         keys: list[str] = []
@@ -122,11 +123,15 @@ class Durability:
                         f"input {', '.join(own)} was applied already: acknowledged and "
                         "skipped (a delivery repeated by the vendor or the transport)",
                         "info", now, vendor=ev.vendor)
-            self._input_keys = keys
-            self._commit(session, line)
+            if self.store is not None:
+                self._input_keys = keys
+                self._commit(session, line)
             return True
         keys.extend(own)
-        self._input_keys = keys
+        if self.store is not None:
+            self._input_keys = keys
+        elif own and session is not None:  # no store: the keys are remembered here
+            self._applied.setdefault(session.key, set()).update(own)
         return False
 
     # ---- the commit point --------------------------------------------------------------------

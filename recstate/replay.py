@@ -10,6 +10,7 @@ same report, byte for byte: nothing here reads the wall clock, and every list is
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -25,7 +26,8 @@ from recstate.errors import TraceError, Violation
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
 from recstate.session import Session
-from recstate.trace import OUTPUT_KINDS, Record, TraceReader, TraceWriter, redact
+from recstate.stores import Commit, Store, StoreError, open_store
+from recstate.trace import OUTPUT_KINDS, Record, TraceReader, TraceWriter, parse_line, redact
 from recstate.vendors import vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
@@ -77,13 +79,23 @@ class Report:
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
-           compiled: bool = True) -> Report:
+           compiled: bool = True, store: Store | str | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
-    ``skip_bad_lines``, which goes on and lists them in the report."""
+    ``skip_bad_lines``, which goes on and lists them in the report.
+
+    ``store`` (a :class:`~recstate.stores.Store` or a store URL) keeps every handling as it
+    goes: run again on the same store after a crash, the replay resumes where the store is
+    and gives the report a run never interrupted gives."""
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
-    report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
-                            skip_bad_lines=skip_bad_lines, options=options,
-                            compiled=compiled)
+    owned = isinstance(store, str)
+    opened = open_store(store, journal=True) if isinstance(store, str) else store
+    try:
+        report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
+                                skip_bad_lines=skip_bad_lines, options=options,
+                                compiled=compiled, store=opened)
+    finally:
+        if owned and opened is not None:
+            opened.close()
     report.lines = reader.lines
     report.bad_lines = sorted(
         [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
@@ -96,9 +108,17 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    until: float | None = None,
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
-                   options: dict[str, Any] | None = None, compiled: bool = True) -> Report:
+                   options: dict[str, Any] | None = None, compiled: bool = True,
+                   store: Store | None = None) -> Report:
+    if store is not None:
+        if not store.journal_enabled:
+            raise StoreError(f"{store!r}: replay needs a store that keeps a journal "
+                             "(open it with journal=True)")
+        _claim(store, source)
     report = Report()
-    writer = TraceWriter(out) if out is not None else None
+    # With a store, the journal is the record of what was produced: --out is written from
+    # it at the end (a resumed run then writes everything, not only what it did itself).
+    writer = TraceWriter(out) if out is not None and store is None else None
     produced: list[Record] = []
     logged: list[Record] = []
     violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -119,6 +139,16 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             violations[session.key].append(entry)
 
     last_t: float | None = None
+    cursor = 0  # with a store: lines before it were handled by an earlier run
+    if store is not None:
+        runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=collect,
+                          options=options, compiled=compiled, store=store)
+        runtime.keys_from_lines = True
+        loaded = runtime.recover()
+        cursor = max((int(k[1:]) for row in loaded.sessions for k in row.applied
+                      if k.startswith("#")), default=0)
+        cursor = max(cursor, max((int(k[1:]) for k in loaded.applied if k.startswith("#")),
+                                 default=0))
     try:
         for record in records:
             last_t = record.t if last_t is None else max(last_t, record.t)
@@ -127,6 +157,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 continue
             try:
                 event = _event(record, source)
+                if record.line is not None and record.line < cursor:
+                    report.events += 1  # handled before the store's run stopped
+                    continue
                 if runtime is None:
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
                                       options=options, compiled=compiled)
@@ -148,6 +181,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Violation as violation:  # strict mode: stop at the first
                 report.stopped = str(violation)
                 break
+            except StoreError:
+                raise
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
@@ -157,18 +192,62 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if runtime is not None and end is not None and report.stopped is None:
             try:
                 runtime.advance(max(end, runtime.clock.now()))
+            except StoreError:
+                raise
             except Exception as error:
                 report.stopped = str(error)
     finally:
         if runtime is not None:
             signals.violation.disconnect(on_violation, sender=runtime)
+            runtime.flush_store()
         if writer is not None:
             writer.close()
+    if store is not None:
+        produced, violations, report.unrouted = _from_journal(store)
+        if out is not None:
+            with TraceWriter(out) as full:
+                for record in produced:
+                    full(record)
     if logged:
         report.mismatches = _compare(logged, produced)
     if runtime is not None:
         report.sessions = _sessions(runtime, produced, violations)
     return report
+
+
+def _claim(store: Store, source: str) -> None:
+    """A store keeps the replay of one trace: refuse to mix another one into it."""
+    held = store.load().meta.get("replay")
+    if held is None:
+        store.commit(Commit(meta={"replay": source}))
+    elif held != source:
+        raise StoreError(f"{store!r} holds the replay of {held!r}, not {source!r}: use "
+                         "another store (or delete it) to replay another trace")
+
+
+def _from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, Any]]],
+                                         list[dict[str, Any]]]:
+    """What every run on ``store`` produced, with the violations, as the journal has it."""
+    produced: list[Record] = []
+    violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    unrouted: list[dict[str, Any]] = []
+    for line, raw in store.journal():
+        record = parse_line(raw)
+        if record is None:
+            continue
+        record.line = line if record.kind == "event" else None
+        produced.append(record)
+        if record.kind != "error" or record.data is None:
+            continue
+        code = record.data.get("code")
+        if code == "violation" and record.session is not None:
+            violations[record.session].append({
+                "line": line, "t": record.t, "name": record.name,
+                "state": record.data.get("state"), "reason": record.data.get("message")})
+        elif code == "unroutable" and record.session is None:
+            unrouted.append({"line": line, "t": record.t, "name": record.name, "state": "",
+                             "reason": record.data.get("message")})
+    return produced, violations, unrouted
 
 
 def _event(record: Record, source: str) -> Event:
