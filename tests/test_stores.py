@@ -115,6 +115,14 @@ def test_shared_index_changes_and_metadata(store: Store) -> None:
     assert loaded.meta == {"cursor": 12}
 
 
+def test_an_input_keeps_all_its_keys(store: Store) -> None:
+    keys = ["#12", "netease:6290/6290-bob.aac/", "netease:6290/6290-mix.mp4/"]
+    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=0, applied=keys))
+    row = store.get("a")
+    assert row is not None
+    assert row.applied == set(keys)
+
+
 def test_an_input_that_reached_no_session_keeps_its_key_runtime_wide(store: Store) -> None:
     store.commit(Commit(applied=["#4"], journal=[(4, b"{}")]))
     assert store.load().applied == {"#4"}

@@ -69,7 +69,7 @@ if ARGV[2] ~= '' then
   end
 end
 if ARGV[3] ~= '' then
-  for k in string.gmatch(ARGV[3], '[^\31]+') do redis.call('SADD', KEYS[2], k) end
+  for k in string.gmatch(ARGV[3], '[^\\31]+') do redis.call('SADD', KEYS[2], k) end
 end
 if ARGV[6] ~= '' then
   local rest = cjson.decode(ARGV[6])
