@@ -114,7 +114,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if not store.journal_enabled:
             raise StoreError(f"{store!r}: replay needs a store that keeps a journal "
                              "(open it with journal=True)")
-        _claim(store, source)
+        claim_store(store, source)
     report = Report()
     # With a store, the journal is the record of what was produced: --out is written from
     # it at the end (a resumed run then writes everything, not only what it did itself).
@@ -203,19 +203,19 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if writer is not None:
             writer.close()
     if store is not None:
-        produced, violations, report.unrouted = _from_journal(store)
+        produced, violations, report.unrouted = from_journal(store)
         if out is not None:
             with TraceWriter(out) as full:
                 for record in produced:
                     full(record)
     if logged:
-        report.mismatches = _compare(logged, produced)
+        report.mismatches = compare_records(logged, produced)
     if runtime is not None:
-        report.sessions = _sessions(runtime, produced, violations)
+        report.sessions = session_reports(runtime, produced, violations)
     return report
 
 
-def _claim(store: Store, source: str) -> None:
+def claim_store(store: Store, source: str) -> None:
     """A store keeps the replay of one trace: refuse to mix another one into it."""
     held = store.load().meta.get("replay")
     if held is None:
@@ -225,7 +225,7 @@ def _claim(store: Store, source: str) -> None:
                          "another store (or delete it) to replay another trace")
 
 
-def _from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, Any]]],
+def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, Any]]],
                                          list[dict[str, Any]]]:
     """What every run on ``store`` produced, with the violations, as the journal has it."""
     produced: list[Record] = []
@@ -255,7 +255,7 @@ def _event(record: Record, source: str) -> Event:
                        source=source, line=record.line, id=record.id)
 
 
-def _sessions(runtime: Runtime, produced: list[Record],
+def session_reports(runtime: Runtime, produced: list[Record],
               violations: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     commands: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     errors: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
@@ -296,7 +296,7 @@ def _show(record: Record) -> dict[str, Any]:
     return shown
 
 
-def _compare(logged: list[Record], produced: list[Record]) -> list[dict[str, Any]]:
+def compare_records(logged: list[Record], produced: list[Record]) -> list[dict[str, Any]]:
     """Every difference between what was logged and what the replay produced, per session,
     in order: a logged line not produced, a produced line not logged, or one that differs."""
     want: dict[str | None, list[Record]] = defaultdict(list)

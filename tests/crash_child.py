@@ -6,6 +6,7 @@ random numbers instead of by the wall clock. K = 0 never kills, and prints the c
 commits and calls to stderr (the length of a whole run, to draw from).
 
     python tests/crash_child.py N K replay TRACE --store URL --json
+    python tests/crash_child.py N K worker URL --worker 0 --of 2   # one of replay --workers
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from recstate.cli import main
 from recstate.stores import SQLiteStore
 from recstate.stores.redis import RedisStore
+from recstate.workers import main as worker_main
 
 COMMITS = {SQLiteStore.commit.__code__, RedisStore.commit.__code__}
 
@@ -36,7 +38,8 @@ def run() -> int:
 
     sys.setprofile(count)
     try:
-        status = main(sys.argv[3:])
+        args = sys.argv[3:]
+        status = worker_main(args[1:]) if args[0] == "worker" else main(args)
     finally:
         sys.setprofile(None)
     sys.stdout.flush()
