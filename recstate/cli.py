@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="with a redis store: spread the sessions over N worker processes")
 
+    p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
+                       description="Serve POST /events, the NetEase callback (抄送) at "
+                       "/netease/callback (AppSecret from $RECSTATE_NETEASE_APP_SECRET), "
+                       "GET /sessions, /sessions/{key}, /healthz and /metrics.")
+    p.add_argument("--store", metavar="URL", default="sqlite:///recstate.db",
+                   help="memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
+                        "redis://host:port/db?prefix=NAME (default sqlite:///recstate.db)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0: any free port")
+
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
     p = sub.add_parser("diagram", help="draw a machine from its definition")
@@ -148,8 +158,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from recstate.serve import serve
+
+    def ready(url: str) -> None:
+        print(f"recstate serve: listening on {url} (store {args.store})", flush=True)
+
+    try:
+        serve(args.store, host=args.host, port=args.port, ready=ready)
+    except StoreError as error:
+        print(f"recstate serve: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"recstate serve: cannot listen on {args.host}:{args.port}: {error.strerror}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _cmd_serve(args)
     if args.command == "replay":
         return _cmd_replay(args)
     if args.command == "machines":

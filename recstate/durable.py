@@ -44,6 +44,7 @@ from recstate.stores.base import (
     TrackedDict,
     partition_of,
 )
+from recstate.timers import TimerQueue
 from recstate.trace import Record
 from recstate.vendors import Vendor
 
@@ -60,6 +61,7 @@ class Durability:
     sessions: dict[str, Session]
     _command_signals: dict[str, NamedSignal]
     _engines: dict[type[Machine], Engine]
+    timers: TimerQueue
 
     if TYPE_CHECKING:  # the other rooms' methods this one calls
         def vendor(self, name: str) -> Vendor: ...
@@ -234,6 +236,39 @@ class Durability:
         if handed:
             store.mark_sent(handed)
         return loaded
+
+    def reload(self, key: str) -> Session | None:
+        """Take session ``key`` as the store has it now (after a :class:`Conflict`: another
+        process wrote it), forgetting what this runtime had: its state and its timers."""
+        store = self.store
+        if store is None:
+            raise TypeError("reload() needs a runtime made with a store (store=...)")
+        self.timers.cancel_session(key)
+        self.sessions.pop(key, None)
+        self._records.clear()
+        if self._outbox:
+            self._outbox.clear()
+        self._input_keys = []
+        row = store.get(key)
+        if row is None:
+            self._versions.pop(key, None)
+            self._applied.pop(key, None)
+            return None
+        session = self.restore(row.snapshot)
+        self._versions[key], self._applied[key] = row.version, set(row.applied)
+        return session
+
+    def stale(self, key: str) -> bool:
+        """Whether the store holds a newer version of ``key`` than this runtime (another
+        process sharing the store handled it): one read."""
+        store = self.store
+        if store is None:
+            return False
+        version = getattr(store, "version", None)
+        if version is not None:
+            return bool(version(key) != self._versions.get(key, 0))
+        row = store.get(key)
+        return (row.version if row is not None else 0) != self._versions.get(key, 0)
 
     def flush_store(self) -> None:
         """Delete the outbox rows handed over since the last commit (before a clean stop)."""

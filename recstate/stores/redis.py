@@ -203,6 +203,11 @@ class RedisStore:
             return None
         return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied})
 
+    def version(self, key: str) -> int:
+        """The stored version of ``key`` (0: none), in one read."""
+        got = self.redis.hget(self.k("s", key), "v")
+        return int(got) if got is not None else 0
+
     def keys(self) -> list[str]:
         pipe = self.redis.pipeline(transaction=False)
         for p in range(self.partitions):

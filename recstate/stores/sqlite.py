@@ -102,6 +102,11 @@ class SQLiteStore:
             "SELECT key FROM applied WHERE session = ?", (key,))}
         return SessionRow(key, orjson.loads(row[1]), row[0], applied)
 
+    def version(self, key: str) -> int:
+        """The stored version of ``key`` (0: none)."""
+        row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
     def keys(self) -> list[str]:
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY key")]
 
