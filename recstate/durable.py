@@ -75,6 +75,11 @@ class Durability:
     #: Offer each input's trace line as its delivery key (replay and workers: a line read
     #: again after a crash is recognised without a trace record).
     keys_from_lines: bool = False
+    #: Handlings per store transaction (group commit). 1: each is written before the next
+    #: starts. More: written together when that many are waiting, or at ``flush_store``;
+    #: their records and commands go out only once written, so the guarantee holds, and a
+    #: crash loses only handlings nobody was told of (they are done again on recovery).
+    group_commits: int = 1
 
     def _durable_init(self, store: Store | None) -> None:
         self.store = store
@@ -91,6 +96,7 @@ class Durability:
         self._sent: list[str] = []
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
+        self._group: list[tuple[Commit, list[Record], list[Any]]] = []
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -150,8 +156,8 @@ class Durability:
         return p
 
     def _commit(self, session: Session | None, line: int | None) -> None:
-        """Write what this handling did in one transaction, then trace it and hand its
-        commands over."""
+        """What this handling did, as one :class:`Commit`: written now (or with its group),
+        then traced and its commands handed over."""
         store = self.store
         assert store is not None
         commit = Commit(applied=self._input_keys, sent=self._sent)
@@ -177,20 +183,38 @@ class Durability:
         self._records.clear()
         if store.journal_enabled:
             commit.journal = [(line, r.dumps()) for r in records]
-        version = store.commit(commit)
-        if session is not None:
-            self._versions[session.key] = version
+        if session is not None:  # the version this commit makes, if it is written
+            self._versions[session.key] = commit.version + 1
             if commit.applied:
                 self._applied.setdefault(session.key, set()).update(commit.applied)
         elif commit.applied:
             self._applied_anywhere.update(commit.applied)
+        group = self._group
+        group.append((commit, records, pending))
+        if len(group) >= self.group_commits:
+            self._write_group()
+
+    def _write_group(self) -> None:
+        """Write the commits made since the last write in one transaction; then trace what
+        they did and hand their commands over (never before: at-least-once needs the
+        commit first)."""
+        group, self._group = self._group, []
+        if not group:
+            return
+        store = self.store
+        assert store is not None
+        if len(group) == 1:
+            store.commit(group[0][0])
+        else:
+            store.commit_many([c for c, _, _ in group])
         sink = self._sink
-        if sink is not None:
-            for record in records:
-                sink(record)
-        # What handing over records (a receiver's error) goes with the next commit.
-        for row, (sess, trigger, t, cmd) in zip(commit.outbox, pending, strict=True):
-            self._hand_over(row, sess, trigger, t, cmd)
+        for commit, records, pending in group:
+            if sink is not None:
+                for record in records:
+                    sink(record)
+            # What handing over records (a receiver's error) goes with the next commit.
+            for row, (sess, trigger, t, cmd) in zip(commit.outbox, pending, strict=True):
+                self._hand_over(row, sess, trigger, t, cmd)
 
     def _hand_over(self, row: OutboxRow, session: Session, trigger: str, t: float,
                    cmd: Command) -> None:
@@ -271,8 +295,13 @@ class Durability:
         return (row.version if row is not None else 0) != self._versions.get(key, 0)
 
     def flush_store(self) -> None:
-        """Delete the outbox rows handed over since the last commit (before a clean stop)."""
-        if self.store is not None and self._sent:
+        """Write the handlings waiting for a group commit, and delete the outbox rows
+        handed over since the last commit (before a clean stop, and at the end of a
+        replay)."""
+        if self.store is None:
+            return
+        self._write_group()
+        if self._sent:
             self.store.mark_sent(self._sent)
             self._sent = []
 

@@ -32,6 +32,10 @@ from recstate.vendors import vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
 
+#: Handlings per store transaction in a replay with a store: nothing outside the replay is
+#: told of a handling before it is written, so a crash loses only work that is done again.
+GROUP_COMMITS = 256
+
 
 @attrs.define
 class Report:
@@ -144,6 +148,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=collect,
                           options=options, compiled=compiled, store=store)
         runtime.keys_from_lines = True
+        runtime.group_commits = GROUP_COMMITS
+        # What earlier runs on this store produced; this run's records follow as they are
+        # written (the tracer is called after each commit), its violations by the signal.
+        produced[:], earlier, report.unrouted = from_journal(store)
+        violations.update(earlier)
+        signals.violation.connect(on_violation, sender=runtime, weak=False)
         loaded = runtime.recover()
         cursor = max((int(k[1:]) for row in loaded.sessions for k in row.applied
                       if k.startswith("#")), default=0)
@@ -202,12 +212,10 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             runtime.flush_store()
         if writer is not None:
             writer.close()
-    if store is not None:
-        produced, violations, report.unrouted = from_journal(store)
-        if out is not None:
-            with TraceWriter(out) as full:
-                for record in produced:
-                    full(record)
+    if store is not None and out is not None:
+        with TraceWriter(out) as full:
+            for record in produced:
+                full(record)
     if logged:
         report.mismatches = compare_records(logged, produced)
     if runtime is not None:

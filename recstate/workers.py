@@ -206,6 +206,7 @@ class Worker:
         if rt is None:
             rt = Runtime(ManualClock(-float("inf")), store=self.store)
             rt.keys_from_lines = True
+            rt.group_commits = self.batch * 4  # written before the batch is acknowledged
             rt.recover(partitions=[p])
             self.runtimes[p] = rt
         return rt
@@ -266,6 +267,7 @@ class Worker:
             rt.advance(max(ev.t, rt.clock.now()))
             rt.dispatch(ev, line=line, data=None if f[b"part"] else data)
             handled.append(entry_id)
+        rt.flush_store()  # the batch's handlings written (one transaction), then acknowledged
         if handled:
             store.redis.xack(store.k("in", p), "recstate", *handled)
 

@@ -1,9 +1,10 @@
 """Run ``recstate`` and SIGKILL it at a point chosen by the test: the K-th function call
-(Python or C) after the N-th store commit began, counted from the start of
-``recstate.cli.main``. So a crash lands anywhere in the code (inside a store's transaction,
-between a commit and the next input, while loading or reporting), drawn by the test's seeded
-random numbers instead of by the wall clock. K = 0 never kills, and prints the counts of
-commits and calls to stderr (the length of a whole run, to draw from).
+(Python or C) after the N-th handling's commit began (written alone or with its group),
+counted from the start of ``recstate.cli.main``. So a crash lands anywhere in the code
+(inside a store's transaction, between a commit and the next input, while loading or
+reporting), drawn by the test's seeded random numbers instead of by the wall clock. K = 0
+never kills, and prints the counts of commits and calls to stderr (the length of a whole
+run, to draw from).
 
     python tests/crash_child.py N K replay TRACE --store URL --json
     python tests/crash_child.py N K worker URL --worker 0 --of 2   # one of replay --workers
@@ -16,11 +17,11 @@ import signal
 import sys
 
 from recstate.cli import main
-from recstate.stores import SQLiteStore
-from recstate.stores.redis import RedisStore
+from recstate.durable import Durability
 from recstate.workers import main as worker_main
 
-COMMITS = {SQLiteStore.commit.__code__, RedisStore.commit.__code__}
+#: One call per handling (its commit is made; written with its group).
+COMMITS = {Durability._commit.__code__}
 
 
 def run() -> int:

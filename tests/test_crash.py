@@ -66,7 +66,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path):
 
 def test_replay_killed_at_random_points_finishes_with_the_unkilled_report(
         store_url: str, tmp_path: Path) -> None:
-    trace = write_mixed(tmp_path / "workload.jsonl", sessions=6, minutes=20)
+    trace = write_mixed(tmp_path / "workload.jsonl", sessions=8, minutes=25)
     reference = run(RECSTATE, "replay", "--json", trace)
     assert reference.returncode == 0, reference.stderr
     assert '"violations": 0' in reference.stdout
@@ -83,24 +83,27 @@ def test_replay_killed_at_random_points_finishes_with_the_unkilled_report(
         RedisStore(scratch).drop()
 
     rng = random.Random(20261202)
-    kills, seen = 0, set()
+    kills, seen = 0, []
     for _ in range(100):
         if kills >= KILLS:
             break
         done = progress(store_url)
         left = commits * (rows - done) // rows  # commits still to make, about
-        after = rng.randint(0, max(1, left // 3))
+        after = rng.randint(0, max(1, left))
         point = rng.randint(1, 400)  # a call within the commit, or shortly after it
         got = run(sys.executable, CHILD, str(after), str(point), "replay", "--json", trace,
                   "--store", store_url)
         if got.returncode == -signal.SIGKILL:
             kills += 1
-            seen.add(done)
+            seen.append(done)
         else:  # the run was shorter than the point: it finished, and must be right
             assert got.returncode == 0, got.stderr
             assert got.stdout == reference.stdout
     assert kills >= KILLS
-    assert len(seen) >= 10, f"the kills did not land at different stages: {sorted(seen)}"
+    # killed at several stages of the store (group commits write 256 handlings at a time),
+    # and the rest while resuming, catching up and reporting
+    assert len(set(seen)) >= 4, f"the kills did not land at different stages: {seen}"
+    assert sum(1 for done in seen if 0 < done < rows) >= 3, seen
 
     final = run(RECSTATE, "replay", "--json", trace, "--store", store_url)
     assert final.returncode == 0, final.stderr

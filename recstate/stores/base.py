@@ -161,6 +161,10 @@ class Store(Protocol):
         was written). Raises :class:`Conflict` if the session's version moved."""
         ...
 
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """Write several commits in one transaction (a group commit), in order."""
+        ...
+
     def mark_sent(self, ids: Iterable[str]) -> None:
         """Delete outbox rows that were handed over (outside a handling)."""
         ...

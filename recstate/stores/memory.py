@@ -65,6 +65,9 @@ class MemoryStore:
             self._journal.extend(commit.journal)
         return version
 
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        return [self.commit(c) for c in commits]
+
     def mark_sent(self, ids: Iterable[str]) -> None:
         for i in ids:
             self._outbox.pop(i, None)

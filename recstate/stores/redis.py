@@ -226,6 +226,27 @@ class RedisStore:
     def commit(self, commit: Commit, *, ack: tuple[int, str] | None = None) -> int:
         """Write ``commit`` in one script call; ``ack``: (partition, stream entry id) to
         acknowledge in the same call."""
+        keys, args = self._script_args(commit, ack)
+        return self._result(commit, self._commit(keys=keys, args=args))
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """The commits' script calls in one MULTI/EXEC: one round trip for the group."""
+        pipe = self.redis.pipeline(transaction=True)
+        for commit in commits:
+            keys, args = self._script_args(commit, None)
+            self._commit(keys=keys, args=args, client=pipe)
+        results = pipe.execute()
+        return [self._result(c, r) for c, r in zip(commits, results, strict=True)]
+
+    @staticmethod
+    def _result(commit: Commit, result: Any) -> int:
+        newv, found = int(result[0]), int(result[1])
+        if newv < 0:
+            raise Conflict(commit.session or "", commit.version, found)
+        return newv
+
+    def _script_args(self, commit: Commit, ack: tuple[int, str] | None
+                     ) -> tuple[list[str], list[Any]]:
         key = commit.session or ""
         snap = commit.snapshot
         p = commit.partition
@@ -254,15 +275,10 @@ class RedisStore:
             rest["j"] = [j.decode() for j in rest["j"]]
         if ack is not None:
             rest["ack"] = [self.k("in", ack[0]), GROUP, ack[1]]
-        result = self._commit(
-            keys=[self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
-                  self.k("sessions", p), self.k("meta"), self.k("journal")],
-            args=[commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
-                  orjson.dumps(rest) if rest else ""])
-        newv, found = int(result[0]), int(result[1])
-        if newv < 0:
-            raise Conflict(key, commit.version, found)
-        return newv
+        return ([self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
+                 self.k("sessions", p), self.k("meta"), self.k("journal")],
+                [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
+                 orjson.dumps(rest) if rest else ""])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)

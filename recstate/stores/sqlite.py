@@ -122,55 +122,72 @@ class SQLiteStore:
 
     # ---- the one write -----------------------------------------------------------------------
     def commit(self, commit: Commit) -> int:
+        return self.commit_many([commit])[0]
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """Every commit in ONE transaction (all or none)."""
         db = self._db
-        version = 0
+        versions = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            key = commit.session
-            snap = commit.snapshot
-            if snap is not None and key is not None:
-                row = db.execute("SELECT version FROM sessions WHERE key = ?",
-                                 (key,)).fetchone()
-                found = row[0] if row is not None else 0
-                if found != commit.version:
-                    raise Conflict(key, commit.version, found)
-                version = found + 1
-                db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                           (key, snap["vendor"], snap["machine"], snap["state"], version,
-                            orjson.dumps(snap)))
-                db.execute("DELETE FROM timers WHERE session = ?", (key,))
-                timers = snap.get("timers")
-                if timers:
-                    db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?)",
-                                   [(key, t["name"], t["due"]) for t in timers])
-            if commit.applied:
-                db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)",
-                               [(key or "", a) for a in commit.applied])
-            if commit.outbox:
-                db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
-                               [(o.id, o.session, o.vendor, o.name, o.t, orjson.dumps(o.data))
-                                for o in commit.outbox])
-            if commit.sent:
-                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in commit.sent])
-            for machine, path, value in commit.shared:
-                if value is DELETED:
-                    db.execute("DELETE FROM shared WHERE machine = ? AND (path = ? OR "
-                               "substr(path, 1, ?) = ?)",
-                               (machine, path, len(path) + 1, path + "\x1f"))
-                else:
-                    db.execute("INSERT OR REPLACE INTO shared VALUES (?, ?, ?)",
-                               (machine, path, orjson.dumps(value)))
-            if commit.meta:
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                               [(k, orjson.dumps(v)) for k, v in commit.meta.items()])
-            if self.journal_enabled and commit.journal:
-                db.executemany("INSERT INTO journal (line, record) VALUES (?, ?)",
-                               commit.journal)
+            for commit in commits:
+                versions.append(self._write(db, commit))
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        return versions
+
+    def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
+        version = 0
+        key = commit.session
+        snap = commit.snapshot
+        if snap is not None and key is not None:
+            version = commit.version + 1
+            args = (snap["state"], version, orjson.dumps(snap), key, commit.version)
+            if commit.version == 0:
+                try:
+                    db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                               (key, snap["vendor"], snap["machine"], snap["state"], version,
+                                args[2]))
+                except sqlite3.IntegrityError:
+                    raise Conflict(key, 0, self._version(db, key)) from None
+            elif db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ? "
+                            "WHERE key = ? AND version = ?", args).rowcount != 1:
+                raise Conflict(key, commit.version, self._version(db, key))
+            db.execute("DELETE FROM timers WHERE session = ?", (key,))
+            timers = snap.get("timers")
+            if timers:
+                db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?)",
+                               [(key, t["name"], t["due"]) for t in timers])
+        if commit.applied:
+            db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)",
+                           [(key or "", a) for a in commit.applied])
+        if commit.outbox:
+            db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
+                           [(o.id, o.session, o.vendor, o.name, o.t, orjson.dumps(o.data))
+                            for o in commit.outbox])
+        if commit.sent:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in commit.sent])
+        for machine, path, value in commit.shared:
+            if value is DELETED:
+                db.execute("DELETE FROM shared WHERE machine = ? AND (path = ? OR "
+                           "substr(path, 1, ?) = ?)",
+                           (machine, path, len(path) + 1, path + "\x1f"))
+            else:
+                db.execute("INSERT OR REPLACE INTO shared VALUES (?, ?, ?)",
+                           (machine, path, orjson.dumps(value)))
+        if commit.meta:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(k, orjson.dumps(v)) for k, v in commit.meta.items()])
+        if self.journal_enabled and commit.journal:
+            db.executemany("INSERT INTO journal (line, record) VALUES (?, ?)", commit.journal)
         return version
+
+    @staticmethod
+    def _version(db: sqlite3.Connection, key: str) -> int | None:
+        row = db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else None
 
     def mark_sent(self, ids: Iterable[str]) -> None:
         self._db.execute("BEGIN IMMEDIATE")
