@@ -10,8 +10,9 @@ The guarantee, precisely:
   due) ends in ONE :meth:`Store.commit <recstate.stores.Store.commit>` that writes the
   session's new snapshot (timers as absolute due times), the input's idempotency keys, the
   commands it asked for (the outbox) and the shared-index changes together. An input whose
-  keys were applied is acknowledged and skipped: silently for a *delivery key* (the same
-  trace line or stream entry offered again after a crash), with an ``info`` notice
+  keys were applied is acknowledged and skipped: silently for a *delivery* (the same trace
+  line or stream entry offered again after a crash: each session keeps the last line it was
+  delivered, a mark, since its inputs come in line order), with an ``info`` notice
   ``duplicate`` in the trace for a vendor's redelivery (a line's ``id``, NetEase's
   channelid + filename + pieceindex).
 - **At-least-once to the adapter.** Commands are handed to the command signal's receivers
@@ -92,7 +93,10 @@ class Durability:
         self._versions: dict[str, int] = {}
         self._applied: dict[str, set[str]] = {}
         self._applied_anywhere: set[str] = set()
+        self._delivered: dict[str, int] = {}
+        self._delivered_anywhere = 0
         self._input_keys: list[str] = []
+        self._input_line: int | None = None
         self._sent: list[str] = []
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
@@ -116,11 +120,13 @@ class Durability:
         applied = (self._applied.get(session.key) if session is not None
                    else self._applied_anywhere)
         keys: list[str] = []
+        delivered = None
         if self.keys_from_lines and line is not None:
-            delivery = f"#{line}"
-            if applied and delivery in applied:
+            mark = (self._delivered.get(session.key, 0) if session is not None
+                    else self._delivered_anywhere)
+            if line <= mark:
                 return True  # the same line offered again after a crash: nothing to say
-            keys.append(delivery)
+            delivered = line
         vendor = self.vendor(ev.vendor)
         own: Iterable[str] = ((ev.id,) if ev.id is not None
                               else vendor.idempotency_keys(ev)
@@ -132,12 +138,12 @@ class Durability:
                         "skipped (a delivery repeated by the vendor or the transport)",
                         "info", now, vendor=ev.vendor)
             if self.store is not None:
-                self._input_keys = keys
+                self._input_keys, self._input_line = keys, delivered
                 self._commit(session, line)
             return True
         keys.extend(own)
         if self.store is not None:
-            self._input_keys = keys
+            self._input_keys, self._input_line = keys, delivered
         elif own and session is not None:  # no store: the keys are remembered here
             self._applied.setdefault(session.key, set()).update(own)
         return False
@@ -160,8 +166,9 @@ class Durability:
         then traced and its commands handed over."""
         store = self.store
         assert store is not None
-        commit = Commit(applied=self._input_keys, sent=self._sent)
-        self._input_keys, self._sent = [], []
+        commit = Commit(applied=self._input_keys, sent=self._sent,
+                        delivered=self._input_line)
+        self._input_keys, self._sent, self._input_line = [], [], None
         pending = self._outbox or []
         self._outbox = []
         if session is not None:
@@ -187,8 +194,12 @@ class Durability:
             self._versions[session.key] = commit.version + 1
             if commit.applied:
                 self._applied.setdefault(session.key, set()).update(commit.applied)
-        elif commit.applied:
+            if commit.delivered is not None:
+                self._delivered[session.key] = commit.delivered
+        else:
             self._applied_anywhere.update(commit.applied)
+            if commit.delivered is not None:
+                self._delivered_anywhere = max(self._delivered_anywhere, commit.delivered)
         group = self._group
         group.append((commit, records, pending))
         if len(group) >= self.group_commits:
@@ -244,7 +255,9 @@ class Durability:
             self.restore(row.snapshot)
             self._versions[row.key] = row.version
             self._applied[row.key] = set(row.applied)
+            self._delivered[row.key] = row.delivered
         self._applied_anywhere |= loaded.applied
+        self._delivered_anywhere = max(self._delivered_anywhere, loaded.delivered)
         for engine in self._engines.values():
             if isinstance(engine.model.shared, TrackedDict):
                 engine.model.shared.changes.clear()  # restored() re-entered what was stored
@@ -280,6 +293,7 @@ class Durability:
             return None
         session = self.restore(row.snapshot)
         self._versions[key], self._applied[key] = row.version, set(row.applied)
+        self._delivered[key] = row.delivered
         return session
 
     def stale(self, key: str) -> bool:

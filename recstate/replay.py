@@ -155,10 +155,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         violations.update(earlier)
         signals.violation.connect(on_violation, sender=runtime, weak=False)
         loaded = runtime.recover()
-        cursor = max((int(k[1:]) for row in loaded.sessions for k in row.applied
-                      if k.startswith("#")), default=0)
-        cursor = max(cursor, max((int(k[1:]) for k in loaded.applied if k.startswith("#")),
-                                 default=0))
+        cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
     try:
         for record in records:
             last_t = record.t if last_t is None else max(last_t, record.t)

@@ -144,7 +144,7 @@ def test_sqlite_is_one_wal_file_and_survives_reopening(tmp_path: Path) -> None:
         {"session": "a", "name": "watchdog", "due": T0 + 60, "payload": None,
          "every": None}]), version=0))
     assert s.due(T0 + 59) == []
-    assert s.due(T0 + 60) == [("a", "watchdog", T0 + 60)]
+    assert s.due(T0 + 60) == [("a", T0 + 60)]
     s.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -64,6 +64,9 @@ class SessionRow:
     snapshot: dict[str, Any]
     version: int
     applied: set[str] = attrs.field(factory=set)
+    #: The last trace line (stream entry) delivered to it: a delivery mark, not a set, since
+    #: one session's inputs arrive in line order.
+    delivered: int = 0
 
 
 @attrs.define(slots=True)
@@ -112,6 +115,9 @@ class Commit:
     snapshot: dict[str, Any] | None = None
     version: int = 0
     applied: list[str] = attrs.field(factory=list)
+    #: The input's trace line, when inputs are delivered by line (replay, workers): the
+    #: session's delivery mark (runtime-wide when there is no session).
+    delivered: int | None = None
     outbox: list[OutboxRow] = attrs.field(factory=list)
     sent: list[str] = attrs.field(factory=list)
     shared: list[tuple[str, str, Any]] = attrs.field(factory=list)
@@ -121,7 +127,8 @@ class Commit:
     partition: int = 0
 
     def empty(self) -> bool:
-        return (self.snapshot is None and not self.applied and not self.outbox
+        return (self.snapshot is None and not self.applied and self.delivered is None
+                and not self.outbox
                 and not self.sent and not self.shared and not self.meta and not self.journal)
 
 
@@ -130,8 +137,9 @@ class Loaded:
     """Everything a runtime needs to recover."""
 
     sessions: list[SessionRow] = attrs.field(factory=list)
-    #: Idempotency keys of inputs that reached no session.
+    #: Idempotency keys and the delivery mark of inputs that reached no session.
     applied: set[str] = attrs.field(factory=set)
+    delivered: int = 0
     shared: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     outbox: list[OutboxRow] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)

@@ -19,6 +19,7 @@ class MemoryStore:
         self.journal_enabled = journal
         self._sessions: dict[str, SessionRow] = {}
         self._applied: set[str] = set()
+        self._delivered = 0
         self._shared: dict[str, dict[str, Any]] = {}
         self._outbox: dict[str, OutboxRow] = {}
         self._meta: dict[str, Any] = {}
@@ -26,9 +27,10 @@ class MemoryStore:
 
     def load(self) -> Loaded:
         return Loaded(sessions=[SessionRow(r.key, copy.deepcopy(r.snapshot), r.version,
-                                           set(r.applied))
+                                           set(r.applied), r.delivered)
                                 for _, r in sorted(self._sessions.items())],
-                      applied=set(self._applied), shared=copy.deepcopy(self._shared),
+                      applied=set(self._applied), delivered=self._delivered,
+                      shared=copy.deepcopy(self._shared),
                       outbox=list(self._outbox.values()), meta=dict(self._meta))
 
     def get(self, key: str) -> SessionRow | None:
@@ -51,9 +53,12 @@ class MemoryStore:
             else:
                 row.snapshot, row.version = commit.snapshot, version
             row.applied.update(commit.applied)
-        elif commit.applied:
-            row = self._sessions.get(key) if key else None
-            (row.applied if row is not None else self._applied).update(commit.applied)
+            if commit.delivered is not None:
+                row.delivered = max(row.delivered, commit.delivered)
+        else:
+            self._applied.update(commit.applied)
+            if commit.delivered is not None:
+                self._delivered = max(self._delivered, commit.delivered)
         for ob in commit.outbox:
             self._outbox[ob.id] = ob
         for sent in commit.sent:

@@ -1,11 +1,12 @@
 """SQLiteStore: the embedded default. One file, WAL, one transaction per handled input.
 
-The session's new snapshot, its timers (absolute due times, a row each: what is due can be
-asked without loading a session), its outbox rows and the input's idempotency key go in ONE
-transaction (:meth:`SQLiteStore.commit`), so a crash leaves either all of a handling or none
-of it. ``synchronous=NORMAL`` in WAL mode: a process killed at any point (SIGKILL) loses no
-committed transaction; a power cut may lose the last few, never consistency
-(``?synchronous=FULL`` in the URL for that too).
+The session's new snapshot (its timers in it, as absolute due times, and its next due time
+in a column of its own: what is due is one indexed query), its outbox rows and the input's
+idempotency keys and delivery mark go in ONE transaction (:meth:`SQLiteStore.commit`), so a
+crash leaves either all of a handling or none of it (a group commit writes several
+handlings in one). ``synchronous=NORMAL`` in WAL mode: a process killed at any point
+(SIGKILL) loses no committed transaction; a power cut may lose the last few, never
+consistency (``?synchronous=FULL`` in the URL for that too).
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ __all__ = ["SQLiteStore"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, vendor TEXT NOT NULL, machine TEXT NOT NULL, state TEXT NOT NULL,
-    version INTEGER NOT NULL, snapshot BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS timers (
-    session TEXT NOT NULL, name TEXT NOT NULL, due REAL NOT NULL,
-    PRIMARY KEY (session, name));
-CREATE INDEX IF NOT EXISTS timers_due ON timers (due);
+    version INTEGER NOT NULL, snapshot BLOB NOT NULL, next_due REAL,
+    delivered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS sessions_next_due ON sessions (next_due);
 CREATE TABLE IF NOT EXISTS applied (
     session TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (session, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
@@ -79,9 +78,10 @@ class SQLiteStore:
         applied: dict[str, set[str]] = {}
         for session, key in db.execute("SELECT session, key FROM applied"):
             applied.setdefault(session, set()).add(key)
-        sessions = [SessionRow(key, orjson.loads(snap), version, applied.pop(key, set()))
-                    for key, version, snap in db.execute(
-                        "SELECT key, version, snapshot FROM sessions ORDER BY key")]
+        sessions = [SessionRow(key, orjson.loads(snap), version, applied.pop(key, set()),
+                               delivered)
+                    for key, version, snap, delivered in db.execute(
+                        "SELECT key, version, snapshot, delivered FROM sessions ORDER BY key")]
         shared: dict[str, dict[str, Any]] = {}
         for machine, path, value in db.execute(
                 "SELECT machine, path, value FROM shared ORDER BY machine, path"):
@@ -90,17 +90,18 @@ class SQLiteStore:
             "SELECT id, session, vendor, name, t, data FROM outbox ORDER BY rowid")]
         meta = {name: orjson.loads(value)
                 for name, value in db.execute("SELECT name, value FROM meta")}
-        return Loaded(sessions=sessions, applied=applied.pop("", set()), shared=shared,
-                      outbox=outbox, meta=meta)
+        return Loaded(sessions=sessions, applied=applied.pop("", set()),
+                      delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
+                      meta=meta)
 
     def get(self, key: str) -> SessionRow | None:
-        row = self._db.execute("SELECT version, snapshot FROM sessions WHERE key = ?",
-                               (key,)).fetchone()
+        row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
+                               "WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         applied = {k for (k,) in self._db.execute(
             "SELECT key FROM applied WHERE session = ?", (key,))}
-        return SessionRow(key, orjson.loads(row[1]), row[0], applied)
+        return SessionRow(key, orjson.loads(row[1]), row[0], applied, row[2])
 
     def version(self, key: str) -> int:
         """The stored version of ``key`` (0: none)."""
@@ -110,10 +111,11 @@ class SQLiteStore:
     def keys(self) -> list[str]:
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY key")]
 
-    def due(self, now: float) -> list[tuple[str, str, float]]:
-        """(session, timer, due) of every timer due at ``now``, in due order."""
+    def due(self, now: float) -> list[tuple[str, float]]:
+        """(session, next due time) of every session with a timer due at ``now``, in due
+        order."""
         return list(self._db.execute(
-            "SELECT session, name, due FROM timers WHERE due <= ? ORDER BY due, session, name",
+            "SELECT key, next_due FROM sessions WHERE next_due <= ? ORDER BY next_due, key",
             (now,)))
 
     def journal(self) -> list[tuple[int | None, bytes]]:
@@ -144,22 +146,27 @@ class SQLiteStore:
         snap = commit.snapshot
         if snap is not None and key is not None:
             version = commit.version + 1
-            args = (snap["state"], version, orjson.dumps(snap), key, commit.version)
+            timers = snap.get("timers")
+            next_due = min(t["due"] for t in timers) if timers else None
+            delivered = commit.delivered or 0
+            text = orjson.dumps(snap)
             if commit.version == 0:
                 try:
-                    db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                    db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                (key, snap["vendor"], snap["machine"], snap["state"], version,
-                                args[2]))
+                                text, next_due, delivered))
                 except sqlite3.IntegrityError:
                     raise Conflict(key, 0, self._version(db, key)) from None
-            elif db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ? "
-                            "WHERE key = ? AND version = ?", args).rowcount != 1:
+            elif db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ?, "
+                            "next_due = ?, delivered = max(delivered, ?) "
+                            "WHERE key = ? AND version = ?",
+                            (snap["state"], version, text, next_due, delivered, key,
+                             commit.version)).rowcount != 1:
                 raise Conflict(key, commit.version, self._version(db, key))
-            db.execute("DELETE FROM timers WHERE session = ?", (key,))
-            timers = snap.get("timers")
-            if timers:
-                db.executemany("INSERT OR REPLACE INTO timers VALUES (?, ?, ?)",
-                               [(key, t["name"], t["due"]) for t in timers])
+        elif commit.delivered is not None:
+            db.execute("INSERT INTO meta VALUES ('delivered', ?) ON CONFLICT (name) DO UPDATE "
+                       "SET value = max(CAST(value AS INTEGER), excluded.value)",
+                       (commit.delivered,))
         if commit.applied:
             db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)",
                            [(key or "", a) for a in commit.applied])
