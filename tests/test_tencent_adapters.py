@@ -505,3 +505,12 @@ def test_every_scenario_replays_without_mismatch(tmp_path: Any) -> None:
 def test_unknown_scenario_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="200min"):
         run_scenario("nope")
+
+
+def test_scenario_retry_already_recording_records_after_30000415() -> None:
+    rt = run_scenario("retry-already-recording", start=T0)
+    session = rt.sessions["15000:1:alice"]
+    assert session.state == "stopped"
+    assert [f.status for f in session.files] == ["ready"]
+    [f] = session.files
+    assert (f.start, f.end) == (T0, T0 + 10 * MIN), "from the attempt that timed out"
