@@ -541,12 +541,13 @@ class TencentRecorder(Machine):
         """Fill in url and size of the files VOD knows: they become ready.
 
         A VOD file is one of ours by ID (its ``FileId`` or its ``BasicInfo.Vid`` is a
-        file's ID), or else by name and time: named with the start's file name, created
-        no earlier than the start was sent, and one of the stop's IDs when the stop gave
-        some; it then goes to the local file still without an address whose end is closest
-        to its ``CreateTime``, and takes its ``FileId``. A file the stop named that no local
-        file is left for is kept with an unknown start. VOD may list a file some time after
-        the recording closed: what is still missing is searched for again."""
+        file's ID, or one of the stop's IDs), or else, when the stop gave no IDs, by name
+        and time: named with the start's file name and created no earlier than the start
+        was sent. One not matched to a file by ID goes to the local file still without an
+        address whose end is closest to its ``CreateTime``, and takes its ``FileId``. A file
+        the stop named that no local file is left for is kept with an unknown start. VOD may
+        list a file some time after the recording closed: what is still missing is searched
+        for again."""
         ctx = self.ctx
         mine = {f.id: f for f in self.files if f.id in ctx.search_files}
         by_id = {f.id: f for f in self.files}
@@ -567,7 +568,7 @@ class TencentRecorder(Machine):
                               or not found.name.startswith(ctx.search_prefix)):
                 continue
             created = _epoch(found.createTime)
-            if created is not None and after is not None and created < after:
+            if not named and created is not None and after is not None and created < after:
                 continue  # an earlier recording under the same file name
             free = [f for f in mine.values() if f.id not in claimed and f.status == "closed"
                     and (created is None or f.start is None or f.start <= created + 1)]
