@@ -761,3 +761,46 @@ def search_ids(vod: FakeVod, kind: str) -> Callable[[str, list[str]], list[VodFi
                 return await client.search_media(prefix, ids)
         return asyncio.run(go())
     return run
+
+
+def test_a_crash_30_s_before_the_rollover_is_found_over_http_with_nothing_after_it(
+        vod: FakeVod) -> None:
+    # Issue 7 (7): data every 10 s from start:ok (+0.2 s); the client crashes 30 s before
+    # minute 90, so the last data is at 89:30.2 and the server keeps one file up to it.
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    start_recording(rt)
+    began, last = NOW + 0.2, NOW + 0.2 + 89 * 60 + 30
+    sim.crash(KEY, at=last + 5)
+    rt.advance(to=last + 120)
+    files = rt.sessions[KEY].files
+    [v] = sim.vod_files
+    assert [(f.id, f.status, f.start, f.end) for f in files if f.status != "lost"] == [
+        (v.fileId, "ready", began, pytest.approx(last))]
+    assert all(f.start == f.end for f in files if f.status == "lost")
+    assert [b.get("FileIds") for b in bodies(vod)] == [None], "by name: no stop, no IDs"
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_a_retry_answered_30000415_is_stopped_and_found_over_http(vod: FakeVod) -> None:
+    # Issue 7 (8): the first start timed out but got through.
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    sim.fail_next("requestMultiVideoRecorderStart", 30000208, got_through=True)
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 10)
+    session = rt.sessions[KEY]
+    [v] = sim.vod_files
+    assert session.state == "stopped"
+    assert [(f.id, f.status, f.url) for f in session.files] == [(v.fileId, "ready", v.url)]
+    assert bodies(vod)[0]["FileIds"] == [v.fileId]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
