@@ -580,6 +580,11 @@ class NetEaseCall(Machine):
             if extra_ok and slot.startswith("user:") and item.type in ("aac", "mp4", "flv"):
                 notice("member-file", f"file of channel member {item.user}: "
                        f"{_fmt_item(item)}", level="info")
+            elif (slot == "mix" and item.type == "aac" and ("mix", "mp4") in specs
+                  and self.ctx.record.recordAudio):
+                notice("mix-audio", f"an audio copy of the mixed recording, which NetEase "
+                       f"makes when the account has it opened: {_fmt_item(item)}",
+                       level="info")
             else:
                 notice("unexpected-file", f"a file the record parameters do not produce "
                        f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
