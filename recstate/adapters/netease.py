@@ -136,7 +136,8 @@ class CallbackReceiver:
     The callback service posts every eventType to the same URL; only eventType ``"6"`` (the
     file addresses) concerns recstate. Any other verified body gives no event (the request is
     answered 200, so NetEase does not deliver it again) and an info log line naming the
-    eventType.
+    eventType. So does a verified body that is empty or ``{}``: the console's check of the
+    抄送 address when it is configured (it wants 200 within 5 s).
 
     - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
     - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed

@@ -15,7 +15,8 @@ nothing (默认不开), recordType 0 (默认为混单).
 
 File addresses arrive after the call through the callback service (抄送): a ``callback`` event
 whose ``data`` is NetEase's body verbatim, ``{"eventType": "6", "fileinfo": "<JSON array as a
-string>"}``; :meth:`Callback.items` decodes it.
+string>"}``; :meth:`Callback.items` decodes it. The items' fields are those of NetEase's 抄送
+field table for eventType 6 (音视频/白板文件下载信息), see :class:`FileInfo`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,11 @@ Rules, from ``vendor-docs/000_15ac1063afea4b1f.txt`` (录制相关):
   addresses arrive after the call through the callback service (抄送). The machine declares
   them ``expected`` when a recorded call ends, makes them ``ready`` as the callback delivers
   them, and marks those still missing ``lost`` when ``files_deadline`` (30 min unless
-  configured) passes.
+  configured, counted from the end of the call) passes.
+- The callback's items follow NetEase's 抄送 field table for eventType 6 (音视频/白板文件下载
+  信息): ``caller`` is true on the caller's files and absent on the others; ``type`` is aac,
+  mp4, flv (互动直播, a channel's ``rtmpRecord``) or gz (whiteboard data); ``pieceindex`` is
+  the slice index of a recording longer than the slice length (录制文件的切片索引).
 
 States: ``idle``; ``calling`` (caller, waiting for an answer); ``ringing`` (callee);
 ``responding`` (callee, ``response`` sent); ``joining`` (multi-party); ``connecting``
@@ -49,6 +53,21 @@ Decisions (the document does not settle these; what a user would expect):
   hang-up is noted at info level.
 - A retried delivery of a file is recognised by its ``filename`` (NetEase's signed URLs may
   differ between deliveries of the same file).
+- Pieces. A body whose items carry ``pieceindex`` during the call is a set of slices cut while
+  the call goes on: they are taken, and the call goes on (a body without ``pieceindex``
+  during the call still reads as the end of a call whose hang-up was not seen). Every piece
+  is its own file, ``<slot>.<pieceindex>.<format>``, with its slot's participant, kind and
+  format; the slot's file declared at the end becomes its first piece to arrive. A piece
+  declares the lower pieces of its slot still missing as expected. At the end of the call a
+  slot that already has pieces expects the next one (the last piece is cut at the end), so
+  it is complete when its pieces 0..n are all ready and one came after the end. NetEase
+  says nothing of how many pieces a slot has: a piece that comes after its slot was taken
+  complete is kept too.
+- Kinds: ``aac`` audio, ``mp4`` video, ``flv`` video (the interactive-live recording: a
+  channel joined with ``rtmpRecord`` expects ``live.flv``, the local member's), a mix
+  ``mixed``; ``gz`` whiteboard data is kind ``whiteboard``, kept with an info notice, never
+  a warning (no record parameter asks for it). A mixed ``.aac`` in a video call whose mix
+  is an ``.mp4`` is the audio copy NetEase makes when the account has it opened: info.
 - A caller's ``call`` names its session (the cid is not known yet); the cid that ``call:ok``
   or ``callAccepted`` names is kept in the context, and
   :class:`recstate.adapters.netease.ChannelRoutes` takes later events that carry only the
