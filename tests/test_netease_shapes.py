@@ -11,12 +11,15 @@ POST whose body is ``{}`` (or empty) and wants 200.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_netease_callback import SECRET, Served, signed
 from test_netease_machine import Harness
 
@@ -333,3 +336,70 @@ def test_the_address_check_over_http_gets_200_and_changes_nothing() -> None:
     assert answers[0].json() == {"code": 200, "events": 0}
     assert sorted(rt.sessions) == [CID]
     assert (rt.sessions[CID].state, list(rt.sessions[CID].files)) == before
+
+
+# ---- pieces, whatever the order and the grouping (hypothesis) --------------------------------
+
+@settings(max_examples=120, deadline=None)
+@given(counts=st.tuples(st.integers(1, 4), st.integers(1, 4)), data=st.data())
+def test_every_piece_is_kept_once_and_the_call_completes(counts: tuple[int, int],
+                                                         data: st.DataObject) -> None:
+    """Per slot n pieces, each slot's in the order they are cut; some of the first n-1 come
+    during the call; the rest come after the hang-up, the slots interleaved in any way and
+    grouped into bodies in any way, some twice. In the end every piece is its own ready file,
+    nothing else is kept, nothing is warned about, and the call is complete."""
+    slots = {"caller": ("alice", True), "callee": ("bob", False)}
+    during: list[dict[str, Any]] = []
+    rest: dict[str, list[dict[str, Any]]] = {}
+    for (slot, (user, is_caller)), n in zip(slots.items(), counts, strict=True):
+        early = data.draw(st.integers(0, n - 1), label=f"{slot} pieces during the call")
+        pieces = [item(user, "aac", caller=is_caller, piece=p) for p in range(n)]
+        during += pieces[:early]
+        rest[slot] = pieces[early:]
+    turns = data.draw(st.permutations([s for s, left in rest.items() for _ in left]),
+                      label="whose piece comes next after the end")
+    after = [rest[slot].pop(0) for slot in turns]
+    after += data.draw(st.lists(st.sampled_from(after), max_size=3), label="retried")
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(after) - 1)), max_size=3),
+                            label="bodies"))
+    h = Harness()
+    try:
+        caller_call(h, type_=1, record=AUDIO2)
+        for i, piece in enumerate(during):
+            h.at(100 + i, "callback", body(piece))
+            assert h.session.state == "recording"
+        h.at(1000, "hangup")
+        bounds = [0, *cuts, len(after)]
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            if lo < hi:
+                h.at(1100 + i, "callback", body(*after[lo:hi]))
+        assert h.session.state == "complete"
+        h.runtime.advance(T0 + 1000 + 1800)
+        want = {f"{slot}.{p}.aac" for slot, n in zip(slots, counts, strict=True)
+                for p in range(n)}
+        assert {k: f.status for k, f in by_id(h).items()} == dict.fromkeys(want, "ready")
+        assert all(f.kind == "audio" and f.format == "aac" for f in h.session.files)
+        assert [n for n in h.notices if n[3] != "info"] == []
+    finally:
+        h.close()
+
+
+def test_a_piece_after_its_slot_was_taken_complete_is_kept_and_a_gap_is_lost(
+        h: Harness) -> None:
+    """NetEase never says how many pieces a slot has: once piece 0 of each slot came after the
+    end, the call is complete; a piece 2 after that is kept, and the piece 1 it shows missing
+    is lost at once (nothing waits any more), with a warning; if it comes, it is late."""
+    caller_call(h, type_=1, record=AUDIO2)
+    h.at(1000, "hangup")
+    h.at(1100, "callback", body(item("alice", "aac", caller=True, piece=0),
+                                item("bob", "aac", piece=0)))
+    assert h.session.state == "complete"
+    h.at(1200, "callback", body(item("bob", "aac", piece=2)))
+    assert {k: f.status for k, f in by_id(h).items()} == {
+        "caller.0.aac": "ready", "callee.0.aac": "ready", "callee.2.aac": "ready",
+        "callee.1.aac": "lost"}
+    [(_, _, message, level)] = [n for n in h.notices if n[1] == "files-missing"]
+    assert (level, "callee.1.aac" in message) == ("warning", True)
+    h.at(1300, "callback", body(item("bob", "aac", piece=1)))
+    assert by_id(h)["callee.1.aac"].status == "ready"
+    assert "file-late" in codes(h)

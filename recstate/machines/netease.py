@@ -62,7 +62,8 @@ Decisions (the document does not settle these; what a user would expect):
   slot that already has pieces expects the next one (the last piece is cut at the end), so
   it is complete when its pieces 0..n are all ready and one came after the end. NetEase
   says nothing of how many pieces a slot has: a piece that comes after its slot was taken
-  complete is kept too.
+  complete (or after the deadline) is kept too, and the lower pieces it shows missing are
+  marked lost at once, with a warning (nothing waits for them any more).
 - Kinds: ``aac`` audio, ``mp4`` video, ``flv`` video (the interactive-live recording: a
   channel joined with ``rtmpRecord`` expects ``live.flv``, the local member's), a mix
   ``mixed``; ``gz`` whiteboard data is kind ``whiteboard``, kept with an info notice, never
@@ -522,7 +523,6 @@ class NetEaseCall(Machine):
                                                    or self.ctx.record.rtmpRecord)
         specs = {(s.slot, s.format): s for s in self._specs()}
         names = self._names()
-        gap: str = "expected" if self.state in ("recording", "awaiting_files") else "lost"
         delivered = self.ctx.delivered
         taken: dict[str, str] = {}  # id -> filename readied here (effects apply afterwards)
 
@@ -533,18 +533,19 @@ class NetEaseCall(Machine):
                                  status="ready", **more)
             status[fid], urls[fid], taken[fid] = "ready", item.url, item.filename
 
-        def add(fid: str, kind: FileKind, fmt: str, who: str | None, state: str,
+        def add(fid: str, kind: FileKind, fmt: str, who: str | None,
                 item: FileInfo | None = None) -> None:
-            if not dry:
+            if dry:
+                files[fid] = RecordingFile(id=fid, session=self.session.key, vendor=VENDOR,
+                                           kind=kind, format=fmt, participant=who)
+            else:
                 files[fid] = self.open_file(id=fid, kind=kind, format=fmt, participant=who,
                                             status="expected")
-                if state == "lost":
-                    self.update_file(files[fid], "lost", status="lost")
-            status[fid] = state
+            status[fid] = "expected"
             if item is not None:
-                files.setdefault(fid, RecordingFile(id=fid, session=self.session.key,
-                                                    vendor=VENDOR, kind=kind, format=fmt))
                 ready(fid, item)
+
+        gaps: list[str] = []  # pieces declared missing by a later piece
 
         for item in items:
             if item.channelid != channel:
@@ -552,8 +553,7 @@ class NetEaseCall(Machine):
             if item.type == "gz":  # whiteboard data: neither audio nor video
                 uid = f"{self.session.key}/{item.filename}"
                 if uid not in status:
-                    add(uid, "whiteboard", "gz", None if item.mix else item.user, "ready",
-                        item)
+                    add(uid, "whiteboard", "gz", None if item.mix else item.user, item)
                     notice("whiteboard-file", f"whiteboard data (白板录制文件) delivered and "
                            f"kept: {_fmt_item(item)}", level="info")
                 continue
@@ -573,11 +573,12 @@ class NetEaseCall(Machine):
                         notice("file-late", f"{fid} arrived after it was marked lost: it "
                                "is ready now", level="warning")
                 else:
-                    add(fid, spec.kind, spec.format, who, "ready", item)
+                    add(fid, spec.kind, spec.format, who, item)
                 for p in range(piece):  # the pieces before it are due too
                     pid = self._file_id(slot, item.type, p)
                     if pid not in status:
-                        add(pid, spec.kind, spec.format, names.get(slot), gap)
+                        add(pid, spec.kind, spec.format, names.get(slot))
+                        gaps.append(pid)
                 continue
             f_status = status.get(fid)
             if f_status in ("expected", "lost") and fid not in taken:
@@ -595,7 +596,7 @@ class NetEaseCall(Machine):
             if uid in status:
                 continue
             kind: FileKind = "mixed" if item.mix else FILE_KINDS.get(item.type, "video")
-            add(uid, kind, item.type, None if item.mix else item.user, "ready", item)
+            add(uid, kind, item.type, None if item.mix else item.user, item)
             if extra_ok and slot.startswith("user:") and item.type in ("aac", "mp4", "flv"):
                 notice("member-file", f"file of channel member {item.user}: "
                        f"{_fmt_item(item)}", level="info")
@@ -608,6 +609,16 @@ class NetEaseCall(Machine):
                 notice("unexpected-file", f"a file the record parameters do not produce "
                        f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
                        level="warning")
+        missing = [pid for pid in gaps if status[pid] == "expected"]
+        if missing and self.state not in ("recording", "awaiting_files"):
+            # After the deadline (or once the call was taken complete) nothing waits for
+            # them any more: the pieces before a late piece that are not here are lost.
+            for pid in missing:
+                status[pid] = "lost"
+                if not dry:
+                    self.update_file(files[pid], "lost", status="lost")
+            notice("files-missing", f"a late piece came after pieces that never arrived: "
+                   f"{', '.join(missing)}; they are marked lost", level="warning")
         if not dry:
             delivered.update(taken)
         return status
