@@ -247,6 +247,18 @@ def test_rtmp_record_expects_an_flv(h: Harness) -> None:
     assert "unexpected-file" not in codes(h)
 
 
+def test_a_mixed_flv_is_the_live_recording_too(h: Harness) -> None:
+    h.at(0, "joinChannel", {"channelName": CID, "rtmpRecord": True, "recordAudio": 1,
+                            "recordType": 2})
+    h.at(1, "joinChannel:ok")
+    h.at(900, "leaveChannel")
+    assert set(by_id(h)) == {"live.flv"}  # no account: the own .aac cannot be named
+    h.at(1000, "callback", body(item("x", "flv", mix=True), item("carol", "aac")))
+    assert h.session.state == "complete"
+    assert (by_id(h)["live.flv"].kind, by_id(h)["live.flv"].participant) == ("video", None)
+    assert [n[1] for n in h.notices if n[3] != "info"] == []
+
+
 def test_expected_files_of_a_channel_with_rtmp_record() -> None:
     record = RecordParams(recordAudio=Switch(True), rtmpRecord=Switch(True))
     got = expected_files(record, 2, ("self",), channel=True)

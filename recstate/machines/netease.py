@@ -481,12 +481,13 @@ class NetEaseCall(Machine):
         return found
 
     def _slot(self, item: FileInfo) -> str:
+        ctx = self.ctx
+        if (ctx.role == "channel" and item.type == "flv"
+                and (item.mix or ctx.account is None or item.user == ctx.account)):
+            return "live"  # the interactive-live recording, of the mixed live stream or ours
         if item.mix:
             return "mix"
-        ctx = self.ctx
         if ctx.role == "channel":
-            if item.type == "flv" and (ctx.account is None or item.user == ctx.account):
-                return "live"
             return "self" if item.user == ctx.account else f"user:{item.user}"
         return "caller" if item.caller else "callee"
 
