@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +239,19 @@ def test_split_records_passes_other_records_through() -> None:
 def test_split_callback_refuses_a_bad_body_with_the_field(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"data\.fileinfo"):
         split_callback(body)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TRACES.glob("netease-*.jsonl")))
+def test_each_example_replays_from_its_full_trace_with_no_mismatch(name: str,
+                                                                    tmp_path: Path) -> None:
+    """`recstate replay --out` (a subprocess), then the full trace replays to the same."""
+    full = tmp_path / "full.jsonl"
+
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "recstate.cli", *map(str, args)],
+                              capture_output=True, text=True, check=False, timeout=120)
+
+    assert cli("replay", "--out", full, TRACES / name).returncode == 0
+    again = cli("replay", "--json", full)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["mismatches"] == []
