@@ -40,9 +40,8 @@ from recstate.events.tencent import (
     session_key,
     vendor_error,
 )
-from recstate.machine import Machine, ignore, on, state
+from recstate.machine import Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
-from recstate.session import Session
 from recstate.vendors import Vendor
 
 __all__ = ["VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
@@ -192,7 +191,7 @@ class TencentRecorder(Machine):
         if self.ctx.user is not None and users.get(self.ctx.user) == self.session.key:
             del users[self.ctx.user]
 
-    def restored(self, session: Session) -> None:
+    def restored(self, session: SessionView) -> None:
         if session.state in BUSY and session.context.user:
             self._busy_users()[session.context.user] = session.key
 
