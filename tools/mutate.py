@@ -46,6 +46,10 @@ EQUIVALENT = ROOT / "tools" / "mutation_equivalent.toml"
 DEFAULT_MODULES = (
     "recstate/machines/*.py",
     "recstate/runtime.py",
+    "recstate/effects.py",
+    "recstate/routing.py",
+    "recstate/scheduling.py",
+    "recstate/driver.py",
     "recstate/timers.py",
     "recstate/trace.py",
     "recstate/machine.py",
