@@ -76,6 +76,7 @@ class Mutant:
     code: str  # the original first line, stripped (how equivalents are matched)
     mutation: str  # what changed, e.g. "< -> <="
     source: str  # the whole mutated module
+    at_import: bool = False  # runs when the module is imported (module level, class bodies)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -209,6 +210,9 @@ def mutants_of(module: str) -> list[Mutant]:
     lines = text.splitlines()
     tree = ast.parse(text)
     skip = _skipped_nodes(tree)
+    in_functions = {id(n) for f in ast.walk(tree)
+                    if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                    for n in ast.walk(f)}
     spans = _Spans(text)
     found: list[Mutant] = []
     for node in ast.walk(tree):
@@ -220,7 +224,7 @@ def mutants_of(module: str) -> list[Mutant]:
         changes = list(_alternatives(node))
         for description, replacement in changes:
             found.append(_mutant(module, node, line_text, description,
-                                 spans.replace(node, replacement)))
+                                 spans.replace(node, replacement), id(node) not in in_functions))
         for test in _conditions(node):
             if id(test) not in skip:
                 found.append(_mutant(module, test, lines[test.lineno - 1], "condition negated",
@@ -229,9 +233,10 @@ def mutants_of(module: str) -> list[Mutant]:
     return [m for m in found if _compiles(m)]
 
 
-def _mutant(module: str, node: ast.AST, line_text: str, what: str, source: str) -> Mutant:
+def _mutant(module: str, node: ast.AST, line_text: str, what: str, source: str,
+            at_import: bool = False) -> Mutant:
     return Mutant(module, node.lineno, node.end_lineno or node.lineno,  # type: ignore[attr-defined]
-                  line_text.strip(), what, source)
+                  line_text.strip(), what, source, at_import)
 
 
 def _compiles(m: Mutant) -> bool:
@@ -336,7 +341,9 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
     def one(m: Mutant) -> Result:
         if m.key in equivalents:
             return Result(m.line, m.code, m.mutation, "equivalent", why=equivalents[m.key])
-        tests: set[str] = set()
+        # what runs at import time ran before coverage started (the pytest plugin imports
+        # recstate): every test may depend on it
+        tests: set[str] = {EVERY_TEST} if m.at_import else set()
         for line in range(m.line, m.end_line + 1):
             tests |= lines.get(line, set())
         tree = trees.get()
