@@ -3,6 +3,7 @@
 
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
     python3 dev.py test   # set up, then ruff, mypy --strict, lint-imports and the whole test suite
+    python3 dev.py mutate [MODULE...] [--sample N]   # mutation testing (slow; not in CI)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes.
@@ -58,12 +59,24 @@ def test() -> None:
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
 
 
+def mutate(args: list[str]) -> None:
+    """Mutation testing (tools/mutate.py); slow, so not part of `test` or CI."""
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-e", ".[test,mutation]")
+    run(BIN / "python", ROOT / "tools" / "mutate.py", *args)
+
+
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what not in ("demo", "test"):
-        sys.exit("usage: python3 dev.py demo | test")
+    if what not in ("demo", "test", "mutate"):
+        sys.exit("usage: python3 dev.py demo | test | mutate [MODULE...] [--sample N]")
     setup()
-    demo() if what == "demo" else test()
+    if what == "demo":
+        demo()
+    elif what == "test":
+        test()
+    else:
+        mutate(sys.argv[2:])
 
 
 if __name__ == "__main__":
