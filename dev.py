@@ -53,7 +53,7 @@ def demo() -> None:
 
 
 def test() -> None:
-    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "dev.py")
+    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "tools", "dev.py")
     run(BIN / "mypy", "--strict", "recstate")
     run(BIN / "lint-imports")  # the import contracts in pyproject.toml: core, vendors, layers
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")

@@ -128,18 +128,15 @@ def _skipped_nodes(tree: ast.Module) -> set[int]:
             skip.update(id(n) for n in ast.walk(node))
 
     for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign):
-            all_of(node.annotation)
-        elif isinstance(node, ast.arg):
+        if isinstance(node, ast.AnnAssign | ast.arg):
             all_of(node.annotation)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             all_of(node.returns)
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             for deco in node.decorator_list:  # attrs options, @event(...): declarations
                 all_of(deco)
-        elif isinstance(node, ast.JoinedStr):
-            all_of(node)
-        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        elif isinstance(node, ast.JoinedStr) or (
+                isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)):
             all_of(node)
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
@@ -389,7 +386,8 @@ def render_report() -> str:
         "`python3 dev.py mutate [MODULE ...] [--sample N]` (tools/mutate.py) applies one mutant",
         "at a time to a copy of the tree and runs the tests that cover its lines. Killed counts",
         "a failing test or a run over the time limit; the score is killed / (mutants sampled -",
-        "equivalent). Not in CI: it takes minutes a module. Rows are from each module's latest run.",
+        "equivalent). Not in CI: it takes minutes a module. Rows are from each module's",
+        "latest run.",
         "",
         "| module | mutants | sampled | killed | equivalent | survived | score |",
         "|---|---|---|---|---|---|---|",
