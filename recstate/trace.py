@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ __all__ = [
     "parse_time",
     "read_trace",
     "redact",
+    "scrub_text",
 ]
 
 KINDS: Final = ("event", "command", "transition", "file", "error")
@@ -52,13 +54,44 @@ def is_secret_key(key: str) -> bool:
     return any(word in folded for word in _SECRET_WORDS)
 
 
+#: A secret inside a string: a JSON member (``"SecretKey":"..."``, a record string that a
+#: vendor's SDK takes as JSON text) or a URL query parameter (``...&token=AK:sign``).
+_EMBEDDED: Final = re.compile(
+    r'(?P<jk>"(?P<jname>[^"\\]{1,64})"\s*:\s*)"(?P<jval>(?:[^"\\]|\\.)*)"'
+    r"|(?P<qk>[?&](?P<qname>[^=&#?\s\"]{1,64})=)(?P<qval>[^&#\s\"]*)")
+
+
+def _scrub_match(m: re.Match[str]) -> str:
+    if m.group("jk") is not None:
+        if is_secret_key(m.group("jname")) and m.group("jval"):
+            return f'{m.group("jk")}"{REDACTED}"'
+    elif is_secret_key(m.group("qname")) and m.group("qval"):
+        return m.group("qk") + REDACTED
+    return m.group(0)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with the secrets embedded in it written as ``***``: the values of
+    secret-named JSON members and URL query parameters (see :func:`is_secret_key`)."""
+    if '"' not in text and "=" not in text:
+        return text
+    return _EMBEDDED.sub(_scrub_match, text)
+
+
+def _text_has_secret(text: str) -> bool:
+    return ('"' in text or "=" in text) and scrub_text(text) != text
+
+
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-named field replaced by ``"***"``."""
+    """A copy of ``value`` with every secret-named field replaced by ``"***"``, and the
+    secrets embedded in its strings too (:func:`scrub_text`)."""
     if isinstance(value, dict):
         return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
                     else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
     return value
 
 
@@ -68,6 +101,8 @@ def _has_secret(value: Any) -> bool:
                    for k, v in value.items())
     if isinstance(value, list | tuple):
         return any(_has_secret(v) for v in value)
+    if isinstance(value, str):
+        return _text_has_secret(value)
     return False
 
 
