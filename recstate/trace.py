@@ -24,6 +24,7 @@ import orjson
 from recstate.errors import TraceError
 
 __all__ = [
+    "EMBEDS_SECRET",
     "KINDS",
     "OUTPUT_KINDS",
     "REDACTED",
@@ -40,6 +41,10 @@ __all__ = [
 KINDS: Final = ("event", "command", "transition", "file", "error")
 OUTPUT_KINDS: Final = frozenset(KINDS[1:])
 REDACTED: Final = "***"
+
+#: attrs field metadata: a plain string field that may embed a secret (a signed URL's token,
+#: JSON text with keys in it), so that records of its class are scanned (:func:`scrub_text`).
+EMBEDS_SECRET: Final = "recstate.embeds_secret"
 
 _SECRET_WORDS: Final = ("secret", "token", "signature", "password", "passwd", "accesskey",
                         "usersig", "privatekey", "checksum", "authorization", "credential")
@@ -127,13 +132,15 @@ _may_hold: dict[type, bool] = {}
 
 def may_hold_secret(cls: type) -> bool:
     """Whether a payload of this attrs class can hold a secret: a secret-named field, or a
-    field whose type can carry arbitrary keys (``dict``, ``Any``). Decided once per class,
+    field whose type can carry arbitrary keys (``dict``, ``Any``), or a string field marked
+    :data:`EMBEDS_SECRET` (a signed URL). Decided once per class,
     so that the trace skips the per-record scan where there can be nothing to redact."""
     known = _may_hold.get(cls)
     if known is None:
         try:
             hints = typing.get_type_hints(cls)
-            known = any(is_secret_key(f.name) or _type_may_hold_secret(hints.get(f.name, Any))
+            known = any(is_secret_key(f.name) or f.metadata.get(EMBEDS_SECRET, False)
+                        or _type_may_hold_secret(hints.get(f.name, Any))
                         for f in attrs.fields(cls))
         except Exception:  # unresolvable annotations: be safe
             known = True

@@ -36,7 +36,7 @@ import orjson
 
 from recstate.errors import PayloadError, VendorError
 from recstate.events import Command, Event, command, converter, event
-from recstate.trace import REDACTED
+from recstate.trace import EMBEDS_SECRET, REDACTED
 
 __all__ = [
     "ENABLE_RECORD",
@@ -336,7 +336,8 @@ class StatOk(Event):
     hash: str
     mimeType: str = ""
     putTime: int | None = None
-    url: str = ""
+    #: A private bucket's URL carries ``token=AccessKey:sign``: traces write it ``***``.
+    url: str = attrs.field(default="", metadata={EMBEDS_SECRET: True})
 
 
 @event(VENDOR, f"{STAT}:error")
