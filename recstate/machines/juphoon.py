@@ -412,11 +412,14 @@ class JuphoonChannel(Machine):
 
     def stat_found(self, ev: Any) -> None:
         f = self._file(ev.fileId)
-        self.ctx.stats.pop(ev.fileId, None)
-        if f is None:
-            self.notice("unknown-file", f"stat answered for {ev.fileId!r}, a file this "
-                        "channel does not have", level="warning")
+        if f is None or f.status == "open":
+            what = "a file this channel does not have" if f is None else (
+                "a file still being recorded (its object is written when it closes)")
+            self.notice("unknown-file", f"stat answered for {ev.fileId!r}, {what}: ignored",
+                        level="warning")
             return
+        self.ctx.stats.pop(ev.fileId, None)
+        self._arm_stats()
         if f.status == "ready" and f.url == (ev.url or None):
             return  # a repeated answer
         self.update_file(f, "ready", size=ev.fsize, hash=ev.hash, url=ev.url or None,
@@ -426,8 +429,8 @@ class JuphoonChannel(Machine):
         ctx = self.ctx
         entry = ctx.stats.get(ev.fileId)
         f = self._file(ev.fileId)
-        if entry is None or f is None:
-            return
+        if entry is None or f is None or f.status == "open" or entry[3] is not None:
+            return  # not asked (or asked again already): nothing to do
         delays = self.opts.stat_delays
         attempts = entry[2]
         what = ("not in the bucket yet" if ev.code == NOT_FOUND
