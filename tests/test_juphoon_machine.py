@@ -207,8 +207,10 @@ def test_a_new_file_name_on_enable_replaces_the_joins() -> None:
     assert ids == ["one.mp4", "two.mp4", "two.mp4#2"]
     assert "file-name-reused" in ch.codes()
     sent = [c.data["recordParam"] for c in ch.commands("enableRecord")]  # type: ignore[index]
-    assert sent[2] is not None and '"FileKey":"two.mp4"' in sent[2]["recordString"]
-    assert sent[0] is None and sent[4] is None
+    assert sent[2] is not None
+    assert '"FileKey":"two.mp4"' in sent[2]["recordString"]
+    assert sent[0] is None
+    assert sent[4] is None
 
 
 def test_audio_only_gives_an_audio_file() -> None:

@@ -135,9 +135,8 @@ def test_invariants_hold_for_any_sequence(seq: list[tuple[str, float, tuple[str,
         if r.kind == "event" and r.name == "onMediaChannelPropertyChange":
             if data.get("recordState") is not None:
                 reported[r.session or ""] = data["recordState"]
-        elif r.kind == "command" and r.name == "join":  # a join the machine took
-            reported[r.session or ""] = "None"
-        elif r.kind == "transition" and r.data is not None and r.data["dst"] == "left":
+        elif ((r.kind == "command" and r.name == "join")  # a join the machine took
+              or (r.kind == "transition" and data.get("dst") == "left")):
             reported[r.session or ""] = "None"
         elif r.kind == "command" and r.name == "enableRecord":
             want = "Ready" if data["enable"] else "Running"

@@ -14,8 +14,8 @@ from recstate.events.juphoon import (
     JoinCommand,
     QiniuRecordParam,
     RecordParamError,
-    buildQiniuRecordParam,
     build_qiniu_record_param,
+    buildQiniuRecordParam,
     parse_record_string,
 )
 

@@ -11,6 +11,7 @@ from freezegun import freeze_time
 
 from recstate import Runtime, SystemClock, TraceWriter
 from recstate.adapters.juphoon import JuphoonSimulator, QiniuAdapter, QiniuClient, QiniuError
+from recstate.errors import TraceError
 from recstate.events import parse_event
 from recstate.events.juphoon import (
     EnableRecord,
@@ -21,7 +22,6 @@ from recstate.events.juphoon import (
     build_qiniu_record_param,
     parse_record_string,
 )
-from recstate.errors import TraceError
 from recstate.replay import replay
 
 # Shaped like Qiniu keys (40 URL-safe characters); not real ones.

@@ -61,6 +61,7 @@ __all__ = [
     "PropertyChange",
     "QiniuRecordParam",
     "RecordParamError",
+    "RecordState",
     "StatCommand",
     "StatError",
     "StatOk",
@@ -164,7 +165,7 @@ def build_qiniu_record_param(video: bool, bucket_name: str, secret_key: str, acc
 
 
 #: The vendor's own name for the builder (the same function).
-buildQiniuRecordParam = build_qiniu_record_param
+buildQiniuRecordParam = build_qiniu_record_param  # noqa: N816 - the vendor's name
 
 _STORAGE_MEMBERS: Final = (("AccessKey", "accessKey"), ("SecretKey", "secretKey"),
                            ("BucketName", "bucketName"), ("FileKey", "fileName"))

@@ -194,10 +194,10 @@ class JuphoonChannel(Machine):
         return self.ctx.record_state == "Ready"
 
     def reports_running(self, ev: Any) -> bool:
-        return ev.recordState == "Running"
+        return bool(ev.recordState == "Running")
 
     def reports_none(self, ev: Any) -> bool:
-        return ev.recordState == "None"
+        return bool(ev.recordState == "None")
 
     def reports_not_running(self, ev: Any) -> bool:
         return ev.recordState in ("None", "Ready")

@@ -27,7 +27,7 @@ CHANNEL: Final = "lesson-42"
 BUCKET: Final = "class-recordings"
 #: Look like real Qiniu keys (40 characters), and are not: a trace must show neither.
 ACCESS_KEY: Final = "SIMak3Vq9XwT2pLm8RzY4uN6bC1dE0fGhJkLmNoP"
-SECRET_KEY: Final = "SIMsk7Hq2WxR5tYu8IoP1aSd4FgH6jKl9ZxCvBnM"
+SECRET_KEY: Final = "SIMsk7Hq2WxR5tYu8IoP1aSd4FgH6jKl9ZxCvBnM"  # noqa: S105 - simulated
 MINUTE: Final = 60.0
 
 #: Scenario name -> what it shows.

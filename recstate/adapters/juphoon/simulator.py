@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
@@ -28,6 +28,7 @@ from recstate.events.juphoon import (
     LeftChannel,
     PropertyChange,
     QiniuRecordParam,
+    RecordState,
     StatCommand,
     StatError,
     StatOk,
@@ -226,7 +227,8 @@ class JuphoonSimulator:
         if record_state == "Running":
             ch.span_start, ch.span_param = at, ch.record
         ch.record_state = record_state
-        self._answer(PropertyChange(t=at, session=ch.key, recordState=record_state))
+        self._answer(PropertyChange(t=at, session=ch.key,
+                                    recordState=cast("RecordState", record_state)))
 
     def _end_span(self, ch: _Channel, end: float) -> None:
         start, param = ch.span_start, ch.span_param
@@ -238,7 +240,8 @@ class JuphoonSimulator:
             return
         rate = self.bytes_per_second if param.video else self.audio_bytes_per_second
         size = round(max(0.0, end - start) * rate)
-        digest = hashlib.sha1(f"{param.bucketName}/{param.fileName}/{size}".encode()).digest()
+        digest = hashlib.sha1(f"{param.bucketName}/{param.fileName}/{size}".encode(),
+                              usedforsecurity=False).digest()  # Qiniu's etag is SHA-1 based
         stat = QiniuStat(key=param.fileName, fsize=size, hash=urlsafe_b64(b"\x16" + digest),
                          mimeType="video/mp4" if param.video else "audio/mp4",
                          putTime=int((end + self.upload_delay) * 10_000_000))
