@@ -2,7 +2,8 @@
 """The project's two commands, on a machine with nothing but Python 3.11+.
 
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
-    python3 dev.py test   # set up, then ruff, mypy --strict and the whole test suite
+    python3 dev.py test   # set up, then ruff, mypy --strict, lint-imports and the whole test suite
+    python3 dev.py mutate [MODULE...] [--sample N]   # mutation testing (slow; not in CI)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes.
@@ -52,17 +53,30 @@ def demo() -> None:
 
 
 def test() -> None:
-    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "dev.py")
+    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "tools", "dev.py")
     run(BIN / "mypy", "--strict", "recstate")
+    run(BIN / "lint-imports")  # the import contracts in pyproject.toml: core, vendors, layers
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
+
+
+def mutate(args: list[str]) -> None:
+    """Mutation testing (tools/mutate.py); slow, so not part of `test` or CI."""
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-e", ".[test,mutation]")
+    run(BIN / "python", ROOT / "tools" / "mutate.py", *args)
 
 
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what not in ("demo", "test"):
-        sys.exit("usage: python3 dev.py demo | test")
+    if what not in ("demo", "test", "mutate"):
+        sys.exit("usage: python3 dev.py demo | test | mutate [MODULE...] [--sample N]")
     setup()
-    demo() if what == "demo" else test()
+    if what == "demo":
+        demo()
+    elif what == "test":
+        test()
+    else:
+        mutate(sys.argv[2:])
 
 
 if __name__ == "__main__":
