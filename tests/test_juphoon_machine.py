@@ -81,7 +81,10 @@ class Channel:
     def codes(self) -> list[Any]:
         return [r.data["code"] for r in self.kind("error")]  # type: ignore[index]
 
-    def errors(self, code: str) -> list[str]:
+    def errors_of(self, code: Any) -> list[str]:
+        return self.errors(code)
+
+    def errors(self, code: Any) -> list[str]:
         return [r.data["message"] for r in self.kind("error")  # type: ignore[index]
                 if r.data["code"] == code]  # type: ignore[index]
 
@@ -272,19 +275,22 @@ def test_leave_while_recording_closes_the_file_at_the_leave() -> None:
 
 def test_on_leave_without_a_leave_closes_the_file() -> None:
     ch = recording_channel()
-    ch.at(50, LeftChannel, reason=3)
+    ch.at(50, LeftChannel, reason=6)
     assert ch.session.state == "left"
     assert ch.session.files[0].end == T0 + 50
-    assert "left" in ch.codes()
+    (message,) = ch.errors("left")
+    assert "6: 被踢" in message  # JCMediaChannelReasonKicked
 
 
 def test_a_refused_join_fails_the_session_with_the_code() -> None:
     ch = Channel()
     ch.at(0, Join, joinParam=JoinParam(record=params()))
-    ch.at(0.2, JoinError, code=2103, desc="full")
+    ch.at(0.2, JoinError, code=10, desc="full")
     assert ch.session.state == "failed"
     assert ch.session.recording == "failed"
-    assert ch.codes() == [2103]
+    assert ch.codes() == [10]
+    # JCMediaChannelReasonFull (成员满) in the SDK's headers
+    assert "成员满" in ch.errors_of(10)[0]
 
 
 def test_a_closed_file_is_asked_of_qiniu_and_becomes_ready() -> None:

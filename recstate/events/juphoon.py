@@ -45,6 +45,7 @@ __all__ = [
     "ON_JOIN",
     "ON_LEAVE",
     "PROPERTY_CHANGE",
+    "REASONS",
     "RECORD_STATES",
     "STAT",
     "VENDOR",
@@ -68,6 +69,7 @@ __all__ = [
     "buildQiniuRecordParam",
     "build_qiniu_record_param",
     "parse_record_string",
+    "reason_text",
     "session_key",
     "vendor_error",
 ]
@@ -297,7 +299,8 @@ class JoinOk(Event):
 @event(VENDOR, f"{ON_JOIN}:error")
 @attrs.frozen(kw_only=True)
 class JoinError(Event):
-    """``onJoin(result=false, reason, channelId)``: ``code`` is the reason."""
+    """``onJoin(result=false, reason, channelId)``: ``code`` is the ``JCMediaChannelReason``
+    (:data:`REASONS`)."""
 
     code: int
     desc: str = ""
@@ -408,8 +411,37 @@ def session_key(ev: Event) -> str | None:
     return channel if isinstance(channel, str) and channel else None
 
 
+#: ``JCMediaChannelReason`` (频道加入失败和离开的原因), as the JC SDK's headers number it (the
+#: iOS ``JCMediaChannelConstants.h``; 001 itself lists no codes): meaning and advice.
+_RETRY_JOIN: Final = "join again"
+REASONS: Final[dict[int, tuple[str, str]]] = {
+    0: ("正常 (none)", ""),
+    1: ("未登录 (not logged in)", "log the client in (JCClient) before joining"),
+    2: ("超时 (timed out)", _RETRY_JOIN),
+    3: ("网络异常 (network error)", "check the network, then join again"),
+    4: ("函数调用失败 (the call failed)", "check the join's arguments"),
+    5: ("已加入 (already joined)", "leave the channel first"),
+    6: ("被踢 (kicked out)", "the channel's owner removed this member"),
+    7: ("掉线 (went offline)", "the client lost the server: join again"),
+    8: ("主动离开 (left)", ""),
+    9: ("频道关闭 (the channel is closed)", "the channel ended"),
+    10: ("成员满 (the channel is full)", "wait for a member to leave, or use another channel"),
+    11: ("密码无效 (invalid password)", "join with the channel's password"),
+    12: ("会议异常 (conference error)", _RETRY_JOIN),
+    13: ("调用服务器接口异常 (server interface error)", _RETRY_JOIN),
+    14: ("参数异常 (invalid parameter)", "check the join parameters (joinParam)"),
+    100: ("其他错误 (other error)", _RETRY_JOIN),
+}
+
+
+def reason_text(code: int) -> str:
+    """``JCMediaChannelReason`` ``code`` in words (``10: 成员满 (the channel is full)``)."""
+    meaning = REASONS.get(code, ("unknown JCMediaChannelReason", ""))[0]
+    return f"{code}: {meaning}"
+
+
 def vendor_error(code: int, desc: str = "") -> VendorError:
-    """001 lists no reason codes: the code is reported as the SDK gave it."""
-    return VendorError(VENDOR, code, "onJoin failed (JCMediaChannelReason; 001 lists no "
-                       "codes)", "check the channel ID, the login and the network, then "
-                       "join again", desc)
+    """The VendorError for an ``onJoin`` failure's ``JCMediaChannelReason``."""
+    meaning, advice = REASONS.get(code, ("onJoin failed with a JCMediaChannelReason the SDK "
+                                         "headers do not list", "check the SDK version"))
+    return VendorError(VENDOR, code, meaning, advice, desc)

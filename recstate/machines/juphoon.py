@@ -49,6 +49,7 @@ from recstate.events.juphoon import (
     LeaveCommand,
     QiniuRecordParam,
     StatCommand,
+    reason_text,
     session_key,
     vendor_error,
 )
@@ -258,7 +259,8 @@ class JuphoonChannel(Machine):
 
     def left_unasked(self, ev: Any) -> None:
         self.ctx.record_state = "None"
-        reason = f" (reason {ev.reason})" if getattr(ev, "reason", None) is not None else ""
+        code = getattr(ev, "reason", None)
+        reason = f" (reason {reason_text(code)})" if code is not None else ""
         self.notice("left", f"onLeave without a leave{reason}: the client is out of the "
                     "channel", level="warning")
 

@@ -37,8 +37,8 @@ SCENARIOS: Final[dict[str, str]] = {
                  "after Qiniu stat",
     "audio-only": "audio-only parameters (video false): 20 min recorded, ended by leave: one "
                   "m4a file, ready",
-    "join-refused": "the join is refused (onJoin:error 2103): the session fails with the "
-                    "code; nothing recorded",
+    "join-refused": "the join is refused (onJoin:error 10, JCMediaChannelReasonFull): the "
+                    "session fails with the code; nothing recorded",
     "enable-no-answer": "enableRecord(true) is never answered by a property change: after "
                         "30 s an error, nothing recorded, the channel still Ready",
     "dropped-leave": "onLeave never comes after leave: after 30 s the channel is taken as "
@@ -103,7 +103,7 @@ def _audio_only(rt: Runtime, sim: JuphoonSimulator, t0: float) -> None:
 
 
 def _join_refused(rt: Runtime, sim: JuphoonSimulator, t0: float) -> None:
-    sim.fail_next("join", 2103, "the channel is full")
+    sim.fail_next("join", 10, "the channel is full")  # JCMediaChannelReasonFull
     _join(rt, t0, params("never.mp4"))
     _enable(rt, t0 + 2, True)  # refused locally: not in a channel
 
