@@ -340,3 +340,26 @@ def test_machine_definition_names_the_document() -> None:
 
     assert "001_9e36cf2bf397b797.txt" in (module.__doc__ or "")
     assert JuphoonChannel.qualified_name() == "juphoon.channel"
+
+
+def test_a_snapshot_restores_mid_recording_and_keeps_the_stat_schedule() -> None:
+    ch = recording_channel("keep.mp4")
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")  # closed; its stat is due at +15.2
+    ch.enable(12, True, params("next.mp4"))
+    ch.state(12.2, "Running")
+    data = ch.rt.snapshot(C)
+    assert "sk-value-123" not in str(data)
+    rt = Runtime(ManualClock(T0 + 13))
+    session = rt.restore(data)
+    assert (session.state, session.context.record_state) == ("recording", "Running")
+    assert [f.status for f in session.files] == ["closed", "open"]
+    sent: list[Any] = []
+    signals.commands("juphoon").connect(lambda s, **kw: sent.append(kw["command"]),
+                                        sender=rt, weak=False)
+    rt.advance(T0 + 16)
+    assert [c.key for c in sent] == ["keep.mp4"]  # the stat fell due after the restore
+    rt.dispatch(EnableRecord(t=T0 + 20, channelId=C, enable=False))
+    rt.dispatch(PropertyChange(t=T0 + 20.2, session=C, recordState="Ready"))
+    assert [f.id for f in session.files] == ["keep.mp4", "next.mp4"]
+    assert session.files[1].end == T0 + 16  # handled at the runtime's now
