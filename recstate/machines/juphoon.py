@@ -462,6 +462,6 @@ def _machine_for(ev: Event) -> type[Machine]:
 
 
 VENDOR_SPEC = Vendor(name=VENDOR, machines=(JuphoonChannel,), machine_for=_machine_for,
-                     session_key=session_key,
+                     session_key=session_key, scenarios="recstate.adapters.juphoon.scenarios",
                      doc="Juphoon JC SDK MediaChannel recording to Qiniu (001): session "
                          "{channelId}")
