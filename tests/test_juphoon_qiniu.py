@@ -45,6 +45,8 @@ from recstate.adapters.juphoon import (
     QiniuMac,
     QiniuStat,
     encoded_entry_uri,
+    private_download_url,
+    upload_token,
 )
 from recstate.events.juphoon import EnableRecord, Join, JoinParam, Leave, build_qiniu_record_param
 from recstate.trace import Record
@@ -72,6 +74,12 @@ def test_upload_token_is_the_documents_worked_example() -> None:
     assert token == f"{DOC_AK}:{DOC_UPLOAD_ENCODED_SIGN}:{DOC_ENCODED_PUT_POLICY}"
     # the document prints the binary sign in hex, to check each step
     assert base64.urlsafe_b64decode(DOC_UPLOAD_ENCODED_SIGN).hex() == DOC_UPLOAD_SIGN_HEX
+
+
+def test_the_module_functions_give_the_documents_tokens() -> None:
+    assert upload_token(DOC_AK, DOC_SK, DOC_PUT_POLICY) == MAC.upload_token(DOC_PUT_POLICY)
+    assert private_download_url(DOC_AK, DOC_SK, DOC_DOWNLOAD_URL, 1451491200).endswith(
+        f"&token={DOC_DOWNLOAD_TOKEN}")
 
 
 def test_upload_token_from_a_policy_mapping_serialises_as_the_document() -> None:

@@ -43,6 +43,7 @@ def test_the_record_string_reads_back_into_the_same_parts() -> None:
     p = build_qiniu_record_param(True, "b", SK, AK, "x.mp4")
     assert parse_record_string(p.record_string()) == p
     assert QiniuRecordParam.from_record_string(p.record_string()) == p
+    assert p.recordString == p.to_record_string() == p.record_string()
 
 
 def test_the_windows_pages_string_boolean_is_read() -> None:

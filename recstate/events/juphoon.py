@@ -143,6 +143,15 @@ class QiniuRecordParam:
                    "BucketName": self.bucketName, "FileKey": self.fileName}
         return orjson.dumps({"MtcConfIsVideoKey": self.video, "Storage": storage}).decode()
 
+    def to_record_string(self) -> str:
+        """The record string the SDK receives (:meth:`record_string`)."""
+        return self.record_string()
+
+    @property
+    def recordString(self) -> str:  # noqa: N802 - the SDK's name
+        """``JCMediaChannelRecordParam.recordString``: the record string (keys included)."""
+        return self.record_string()
+
     def parts(self) -> dict[str, Any]:
         """The parts with the vendor's names (keys included: traces redact them by name)."""
         return {"video": self.video, "bucketName": self.bucketName,

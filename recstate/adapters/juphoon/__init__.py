@@ -26,6 +26,8 @@ from recstate.adapters.juphoon.qiniu import (
     QiniuMac,
     QiniuStat,
     encoded_entry_uri,
+    private_download_url,
+    upload_token,
     urlsafe_b64,
 )
 from recstate.adapters.juphoon.scenarios import SCENARIOS, run_scenario
@@ -45,6 +47,8 @@ __all__ = [
     "QiniuMac",
     "QiniuStat",
     "encoded_entry_uri",
+    "private_download_url",
     "run_scenario",
+    "upload_token",
     "urlsafe_b64",
 ]

@@ -54,6 +54,8 @@ __all__ = [
     "QiniuMac",
     "QiniuStat",
     "encoded_entry_uri",
+    "private_download_url",
+    "upload_token",
     "urlsafe_b64",
 ]
 
@@ -133,6 +135,16 @@ class QiniuMac:
         URL with ``e=<deadline>`` is signed whole, then ``&token=...`` is appended last."""
         with_e = f"{url}{'&' if '?' in url else '?'}e={int(deadline)}"
         return f"{with_e}&token={self._sign(with_e)}"
+
+
+def upload_token(access_key: str, secret_key: str, put_policy: Mapping[str, Any] | str) -> str:
+    """Qiniu's upload token (上传凭证) for ``put_policy``: :meth:`QiniuMac.upload_token`."""
+    return QiniuMac(access_key, secret_key).upload_token(put_policy)
+
+
+def private_download_url(access_key: str, secret_key: str, url: str, deadline: int) -> str:
+    """A private resource's signed download URL (下载凭证): :meth:`QiniuMac.private_url`."""
+    return QiniuMac(access_key, secret_key).private_url(url, deadline)
 
 
 @attrs.frozen
