@@ -224,8 +224,9 @@ class JuphoonChannel(Machine):
         self.send(JoinCommand(channelId=ev.channelId, record=record))
 
     def refuse_join(self, ev: Event) -> None:
+        then = ("wait for onLeave" if self.state == "leaving" else "leave it first")
         self.notice("already-joined", f"join refused: this client is already in channel "
-                    f"{self.ctx.channelId} ({self.state}); leave it first")
+                    f"{self.ctx.channelId} ({self.state}); {then}, then join again")
 
     def joined_channel(self, ev: Event) -> None:
         if not self.ctx.has_params:
