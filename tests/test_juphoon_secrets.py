@@ -120,3 +120,20 @@ def repr_json(text: str) -> str:
     import orjson
 
     return orjson.dumps(text).decode()
+
+
+def test_scrub_text_masks_secret_members_and_query_parameters_only() -> None:
+    from recstate.trace import redact, scrub_text
+
+    text = ('{"MtcConfIsVideoKey":true,"Storage":{"Protocol":"qiniu","AccessKey":"'
+            + ACCESS_KEY + '", "SecretKey" : "a\\"b","BucketName":"b","FileKey":"f.mp4"}}')
+    assert scrub_text(text) == (
+        '{"MtcConfIsVideoKey":true,"Storage":{"Protocol":"qiniu","AccessKey":"***", '
+        '"SecretKey" : "***","BucketName":"b","FileKey":"f.mp4"}}')
+    url = f"https://cdn.example.com/a.mp4?e=1451491200&token={ACCESS_KEY}:sig="
+    assert scrub_text(url) == "https://cdn.example.com/a.mp4?e=1451491200&token=***"
+    plain = 'fileName "x.mp4" at https://cdn.example.com/a.mp4?e=1&w=2'
+    assert scrub_text(plain) == plain
+    assert redact({"message": url, "n": [url, 3]}) == {
+        "message": "https://cdn.example.com/a.mp4?e=1451491200&token=***",
+        "n": ["https://cdn.example.com/a.mp4?e=1451491200&token=***", 3]}
