@@ -363,3 +363,18 @@ def test_a_snapshot_restores_mid_recording_and_keeps_the_stat_schedule() -> None
     rt.dispatch(PropertyChange(t=T0 + 20.2, session=C, recordState="Ready"))
     assert [f.id for f in session.files] == ["keep.mp4", "next.mp4"]
     assert session.files[1].end == T0 + 16  # handled at the runtime's now
+
+
+def test_the_join_answer_after_a_running_report_or_a_leave_is_taken_quietly() -> None:
+    ch = Channel()
+    ch.at(0, Join, joinParam=JoinParam(record=params()))
+    ch.state(0.1, "Ready")  # the property change may come before onJoin
+    ch.at(0.2, JoinOk)
+    assert (ch.session.state, ch.session.context.record_state) == ("joined", "Ready")
+    other = Channel()
+    other.at(0, Join, joinParam=JoinParam(record=params()))
+    other.at(0.1, Leave)
+    other.at(0.2, JoinOk)
+    other.at(0.3, LeftChannel)
+    assert other.session.state == "left"
+    assert not [r for r in other.kind("error") if r.data["code"] == "violation"]  # type: ignore[index]

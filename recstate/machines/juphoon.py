@@ -148,6 +148,10 @@ class JuphoonChannel(Machine):
         on(f"{ON_JOIN}:ok", "joining", "joined", after="joined_channel"),
         on(f"{ON_JOIN}:error", "joining", "failed", after="join_failed"),
         on("answer", "joining", "failed", after="join_unanswered"),
+        # The join's answer after a Running report (the property came first), or after a
+        # leave: nothing left to do with it.
+        ignore(f"{ON_JOIN}:ok", (*OPEN, "leaving")),
+        ignore(f"{ON_JOIN}:error", "leaving"),
         on(LEAVE, ("joining", "joined", "enabling", "stopped"), "leaving", after="send_leave"),
         on(LEAVE, OPEN, "leaving", after=["end_span", "send_leave"]),
         on(LEAVE, (*OUT, "leaving"), None, after="nothing_to_leave"),
