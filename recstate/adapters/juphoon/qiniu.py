@@ -43,6 +43,7 @@ from recstate.events import Command, Event
 from recstate.events.juphoon import StatCommand, StatError, StatOk
 from recstate.runtime import Runtime
 from recstate.session import Session
+from recstate.trace import scrub_text
 
 __all__ = [
     "NOT_FOUND",
@@ -249,7 +250,12 @@ class _QiniuApi:
                                          f"{type(exc).__name__}: {exc}"))
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.mac.secret_key, "***").replace(self.mac.access_key, "***")
+        """``text`` with either key written ``***`` (a key too short to be a real one is
+        left: replacing it would garble the message), and embedded secrets scrubbed."""
+        for key in (self.mac.secret_key, self.mac.access_key):
+            if len(key) >= 8:
+                text = text.replace(key, "***")
+        return scrub_text(text)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(access_key='***', secret_key='***', "
