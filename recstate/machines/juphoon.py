@@ -161,10 +161,10 @@ class JuphoonChannel(Machine):
         on(ON_LEAVE, OPEN, "left", after=["end_span", "left_unasked"]),
         ignore(ON_LEAVE, "left"),  # a late onLeave after its deadline
         # enableRecord: accepted in Ready (true) and Running (false) only.
-        on(ENABLE_RECORD, IDLE_IN_CHANNEL, "enabling", conditions=["enabling_asked",
+        on(ENABLE_RECORD, IDLE_IN_CHANNEL, "enabling", conditions=["asks_enable",
                                                                     "record_ready"],
            after="send_enable"),
-        on(ENABLE_RECORD, "recording", "disabling", unless="enabling_asked",
+        on(ENABLE_RECORD, "recording", "disabling", unless="asks_enable",
            after="send_disable"),
         on(ENABLE_RECORD, "*", None, after="refuse_enable"),
         # The vendor's word on the record state.
@@ -192,7 +192,7 @@ class JuphoonChannel(Machine):
     opts: JuphoonOptions
 
     # ---- guards ------------------------------------------------------------------------------
-    def enabling_asked(self, ev: Any) -> bool:
+    def asks_enable(self, ev: Any) -> bool:
         return bool(ev.enable)
 
     def record_ready(self, ev: Event) -> bool:
