@@ -13,7 +13,7 @@ from recstate.machine import Machine
 from recstate.replay import replay, write_report
 from recstate.stores import StoreError
 from recstate.trace import parse_time
-from recstate.vendors import all_vendors
+from recstate.vendors import all_vendors, load_vendor
 
 __all__ = ["main"]
 
@@ -137,8 +137,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import importlib
     import tempfile
 
+    spec = load_vendor(args.vendor)
+    where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{args.vendor}"
     try:
-        module = importlib.import_module(f"recstate.adapters.{args.vendor}")
+        module = importlib.import_module(where)
         run_scenario = module.run_scenario
     except (ImportError, AttributeError):
         print(f"recstate simulate: vendor {args.vendor!r} has no simulator scenarios",

@@ -44,6 +44,9 @@ class Vendor:
     #: key): sessions that share a ``Machine.shared`` index entry must. The session key by
     #: default.
     partition_key: Callable[[str], str] | None = None
+    #: The module with the vendor's simulator scenarios (``run_scenario``, ``SCENARIOS``)
+    #: that ``recstate simulate`` runs; imported only then. None: ``recstate.adapters.<name>``.
+    scenarios: str | None = None
 
 
 _vendors: dict[str, Vendor] = {}
