@@ -113,40 +113,46 @@ class Durability:
 
     # ---- idempotency ---------------------------------------------------------------------
     def _duplicate(self, session: Session | None, ev: Event, line: int | None,
-                   now: float) -> bool:
-        """Whether ``ev`` was applied already (then it is acknowledged and skipped); else
-        remember its keys for the commit. Runs with or without a store (without one, for
-        inputs that have keys), so a replay gives the same report either way."""
+                   now: float) -> str | None:
+        """Whether ``ev`` was applied already: ``"again"`` for the same delivery offered
+        again after a crash (skipped, nothing to say), ``"applied"`` for an input whose
+        idempotency keys were all applied (traced, then :meth:`_skip`), None for a new one
+        (its keys are remembered for the commit). Runs with or without a store (without
+        one, for inputs that have keys), so a replay gives the same report either way."""
         applied = (self._applied.get(session.key) if session is not None
                    else self._applied_anywhere)
-        keys: list[str] = []
         delivered = None
         if self.keys_from_lines and line is not None:
             mark = (self._delivered.get(session.key, 0) if session is not None
                     else self._delivered_anywhere)
             if line <= mark:
-                return True  # the same line offered again after a crash: nothing to say
+                return "again"
             delivered = line
         vendor = self.vendor(ev.vendor)
-        own: Iterable[str] = ((ev.id,) if ev.id is not None
-                              else vendor.idempotency_keys(ev)
-                              if vendor.idempotency_keys is not None else ())
-        own = tuple(own)
-        if own and applied and all(k in applied for k in own):
-            self._error(session, ev.name, "duplicate",
-                        f"input {', '.join(own)} was applied already: acknowledged and "
-                        "skipped (a delivery repeated by the vendor or the transport)",
-                        "info", now, vendor=ev.vendor)
-            if self.store is not None:
-                self._input_keys, self._input_line = keys, delivered
-                self._commit(session, line)
-            return True
-        keys.extend(own)
+        own: tuple[str, ...] = ((ev.id,) if ev.id is not None
+                                else tuple(vendor.idempotency_keys(ev))
+                                if vendor.idempotency_keys is not None else ())
         if self.store is not None:
-            self._input_keys, self._input_line = keys, delivered
-        elif own and session is not None:  # no store: the keys are remembered here
+            self._input_keys, self._input_line = list(own), delivered
+        if own and applied and all(k in applied for k in own):
+            if self.store is not None:
+                self._input_keys = []
+            return "applied"
+        if own and self.store is None and session is not None:  # remembered here
             self._applied.setdefault(session.key, set()).update(own)
-        return False
+        return None
+
+    def _skip(self, session: Session | None, ev: Event, line: int | None, now: float
+              ) -> None:
+        """Acknowledge a repeated input: an ``info`` notice says so; nothing else."""
+        own = (ev.id,) if ev.id is not None else tuple(
+            self.vendor(ev.vendor).idempotency_keys(ev))  # type: ignore[misc]
+        self._error(session, ev.name, "duplicate",
+                    f"input {', '.join(own)} was applied already: acknowledged and "
+                    "skipped (a delivery repeated by the vendor or the transport)",
+                    "info", now, vendor=ev.vendor)
+        if self.store is not None:
+            self._commit(session, line)
 
     # ---- the commit point --------------------------------------------------------------------
     def _partition(self, session: Session) -> int:

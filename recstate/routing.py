@@ -36,7 +36,9 @@ class Routing(Effects):
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
-                       now: float) -> bool: ...
+                       now: float) -> str | None: ...
+        def _skip(self, session: Session | None, ev: Event, line: int | None,
+                  now: float) -> None: ...
         def _commit(self, session: Session | None, line: int | None) -> None: ...
 
     def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
@@ -63,10 +65,12 @@ class Routing(Effects):
                              f"{type(exc).__name__}: {exc}")
             return
         store = self.store
-        if (store is not None or ev.id is not None
-                or self.vendor(vendor_name).idempotency_keys is not None) and self._duplicate(
-                session, ev, line, now):
-            return
+        seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
+        if store is not None or ev.id is not None or (
+                self.vendor(vendor_name).idempotency_keys is not None):
+            seen = self._duplicate(session, ev, line, now)
+            if seen == "again":
+                return
         if self.tracer is not None:
             if data is None:
                 self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
@@ -74,6 +78,9 @@ class Routing(Effects):
             else:  # as read from a trace: anything may be in it
                 self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line,
                                    id=ev.id))
+        if seen == "applied":
+            self._skip(session, ev, line, now)
+            return
         self._run(session, ev, ev.name, now, line)
         if store is not None:
             self._commit(session, line)
@@ -81,7 +88,7 @@ class Routing(Effects):
     def _unroutable(self, ev: Event, line: int | None, now: float,
                     cause: str | None = None) -> None:
         if self.store is not None:
-            if self._duplicate(None, ev, line, now):
+            if self._duplicate(None, ev, line, now) is not None:
                 return
             self._report_unroutable(ev, line, now, cause)
             self._commit(None, line)
