@@ -112,3 +112,27 @@ def test_worker_entries_are_json(url: str, tmp_path: Path) -> None:
                == first["name"] for e in inputs)
     assert sum(1 for e in entries if b"end" in e) == store.partitions
     store.close()
+
+
+def test_all_workers_killed_then_the_same_command_resumes_at_once(
+        workload: tuple[Path, str], url: str) -> None:
+    """Both workers die holding 10-minute leases; the same command run again starts workers
+    with the same names, which take their partitions back without waiting for the leases
+    (the run would otherwise wait 10 minutes, past the timeout)."""
+    trace, reference = workload
+    store = RedisStore(url, journal=True)
+    from recstate.replay import claim_store
+
+    claim_store(store, str(trace))
+    feed(store, trace, until=None, skip_bad_lines=False)
+    dead = [subprocess.Popen([sys.executable, str(CHILD), str(after), "5", "worker", url,
+                              "--worker", str(i), "--of", "2", "--lease", "600"], cwd=ROOT)
+            for i, after in ((0, 30), (1, 50))]
+    assert [p.wait(timeout=300) for p in dead] == [-signal.SIGKILL] * 2
+    assert {store.owner(p) for p in range(store.partitions)} >= {"w0", "w1"}
+    again = subprocess.run([str(RECSTATE), "replay", "--json", str(trace), "--store", url,
+                            "--workers", "2"], capture_output=True, text=True, cwd=ROOT,
+                           check=False, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == reference
+    store.close()
