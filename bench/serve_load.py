@@ -53,12 +53,15 @@ def rss_mb(pid: int) -> float:
 
 
 def events_of(i: int, beats: int) -> list[list[dict[str, Any]]]:
-    """Recording i's events: phase 0 (enter, start, start:ok), then one heartbeat a phase."""
+    """Recording i's events: phase 0 (enter, start, start:ok), then one heartbeat a phase;
+    each with an id (a request sent again is applied once)."""
     key = f"5000:{i}:u{i}"
     room = {"relationId": 5000, "roomId": i}
+    n = iter(range(1000))
 
     def ev(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"vendor": "tencent", "name": name, "session": key}
+        out: dict[str, Any] = {"vendor": "tencent", "name": name, "session": key,
+                               "id": f"load-{i}-{next(n)}"}
         if data is not None:
             out["data"] = data
         return out
@@ -83,9 +86,14 @@ async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
         nonlocal sent, turn
         client = clients[turn % len(clients)]
         turn += 1
-        event = {**event, "t": time.time()}
+        body = orjson.dumps({**event, "t": time.time()})
         t0 = time.perf_counter()
-        answer = await client.post("/events", content=orjson.dumps(event))
+        try:
+            answer = await client.post("/events", content=body)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # a kept-alive connection the server had just closed: send again (the event's
+            # id makes a second delivery harmless, which is what ids are for)
+            answer = await client.post("/events", content=body)
         latencies.append(time.perf_counter() - t0)
         if answer.status_code != 200:
             raise RuntimeError(f"{answer.status_code}: {answer.text}")

@@ -28,6 +28,7 @@ The guarantee, precisely:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.stores.base import (
     Commit,
+    Conflict,
     Loaded,
     OutboxRow,
     Store,
@@ -63,6 +65,7 @@ class Durability:
     _command_signals: dict[str, NamedSignal]
     _engines: dict[type[Machine], Engine]
     timers: TimerQueue
+    _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
 
     if TYPE_CHECKING:  # the other rooms' methods this one calls
         def vendor(self, name: str) -> Vendor: ...
@@ -101,6 +104,7 @@ class Durability:
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
         self._group: list[tuple[Commit, list[Record], list[Any]]] = []
+        self._timer_commits: dict[int, bool] = {}
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -167,7 +171,8 @@ class Durability:
             p = self._partition_cache[session.key] = partition_of(pkey, n)
         return p
 
-    def _commit(self, session: Session | None, line: int | None) -> None:
+    def _commit(self, session: Session | None, line: int | None, *, timer: bool = False
+                ) -> None:
         """What this handling did, as one :class:`Commit`: written now (or with its group),
         then traced and its commands handed over."""
         store = self.store
@@ -208,6 +213,7 @@ class Durability:
                 self._delivered_anywhere = max(self._delivered_anywhere, commit.delivered)
         group = self._group
         group.append((commit, records, pending))
+        self._timer_commits[id(commit)] = timer
         if len(group) >= self.group_commits:
             self._write_group()
 
@@ -220,10 +226,16 @@ class Durability:
             return
         store = self.store
         assert store is not None
-        if len(group) == 1:
-            store.commit(group[0][0])
-        else:
-            store.commit_many([c for c, _, _ in group])
+        timers, self._timer_commits = self._timer_commits, {}
+        try:
+            if len(group) == 1:
+                store.commit(group[0][0])
+            else:
+                store.commit_many([c for c, _, _ in group])
+        except Conflict as conflict:
+            conflict.input = not any(timers.get(id(c)) for c, _, _ in group
+                                     if c.session == conflict.session)
+            raise
         sink = self._sink
         for commit, records, pending in group:
             if sink is not None:
@@ -301,6 +313,11 @@ class Durability:
         self._versions[key], self._applied[key] = row.version, set(row.applied)
         self._delivered[key] = row.delivered
         return session
+
+    def queued(self, ev: Event) -> bool:
+        """Whether ``ev`` waits in the run-to-completion queue (a handling before it, a due
+        timer say, stopped the loop with an exception)."""
+        return any(item[0] is ev for item in self._queue)
 
     def stale(self, key: str) -> bool:
         """Whether the store holds a newer version of ``key`` than this runtime (another

@@ -106,4 +106,4 @@ class Scheduling(Routing):
                         payload=timer.payload, vendor=session.vendor)
         self._run(session, ev, timer.name, timer.due, None)
         if self.store is not None:
-            self._commit(session, None)
+            self._commit(session, None, timer=True)

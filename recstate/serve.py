@@ -108,11 +108,18 @@ class Service:
         key = ev.session
         if key is not None and rt.stale(key):
             rt.reload(key)
-        try:
-            rt.dispatch(ev)
-        except Conflict as conflict:
-            rt.reload(conflict.session)
-            rt.dispatch(ev)
+        redo = True
+        for _ in range(100):
+            try:
+                if redo:
+                    rt.dispatch(ev)
+                else:  # a timer's commit lost a race: the rest of the queue goes on
+                    rt.run_due()
+                break
+            except Conflict as conflict:  # another process wrote that session first
+                rt.reload(conflict.session)
+                # this input's own handling lost: handle it again on the fresh session
+                redo = conflict.input and not rt.queued(ev)
         self.metrics.events.labels(ev.vendor).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.sessions.set(len(rt.sessions))
@@ -310,7 +317,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
     bound = sock.getsockname()[1]
     if ready is not None:
         ready(f"http://{host}:{bound}")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           timeout_keep_alive=75))
     try:
         asyncio.run(server.serve(sockets=[sock]))
     finally:

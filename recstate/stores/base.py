@@ -51,6 +51,9 @@ class Conflict(StoreError):
 
     def __init__(self, session: str, expected: int, found: int | None) -> None:
         self.session, self.expected, self.found = session, expected, found
+        #: Whether the refused commit was an input's handling (not a timer's): the runtime
+        #: says so, so that a caller knows to hand the input over again.
+        self.input = True
         super().__init__(f"session {session!r}: expected version {expected}, the store has "
                          f"{found}; reload the session and handle the input again")
 
