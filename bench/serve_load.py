@@ -1,6 +1,7 @@
 """Load on ``recstate serve`` over loopback: N concurrent Tencent recordings (enterRoom,
-start, start:ok) and their data heartbeats, each event one ``POST /events``, from C client
-tasks (a recording's events in order, by one task). Bounded in count (N x (3 + beats) events)
+start, start:ok) and their data heartbeats, posted to ``POST /events`` one event a request
+(or ``--batch`` B: a JSON array of the next event of B recordings), from C client tasks (a
+recording's events in order, by one task). Bounded in count (N x (3 + beats) events)
 and in time (``--seconds``: sending stops there and what was done is reported).
 
 Reports events/s, request latency p50/p99 (client side, loopback HTTP included), the serve
@@ -73,7 +74,7 @@ def events_of(i: int, beats: int) -> list[list[dict[str, Any]]]:
 
 
 async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
-                seconds: float) -> tuple[list[float], int, float]:
+                seconds: float, batch: int) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     sent = 0
     deadline = time.monotonic() + seconds
@@ -82,11 +83,12 @@ async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
     clients = [httpx.AsyncClient(base_url=u, limits=limits, timeout=60) for u in urls]
     turn = 0
 
-    async def post(event: dict[str, Any]) -> None:
+    async def post(events: list[dict[str, Any]]) -> None:
         nonlocal sent, turn
         client = clients[turn % len(clients)]
         turn += 1
-        body = orjson.dumps({**event, "t": time.time()})
+        now = time.time()
+        body = orjson.dumps([{**event, "t": now} for event in events])
         t0 = time.perf_counter()
         try:
             answer = await client.post("/events", content=body)
@@ -97,17 +99,18 @@ async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
         latencies.append(time.perf_counter() - t0)
         if answer.status_code != 200:
             raise RuntimeError(f"{answer.status_code}: {answer.text}")
-        sent += 1
+        sent += len(events)
 
     async def task(k: int) -> None:
-        mine = range(k, recordings, concurrency)
+        mine = list(range(k, recordings, concurrency))
         plans = {i: events_of(i, beats) for i in mine}
         for phase in range(1 + beats):
-            for i in mine:
-                for event in plans[i][phase]:
+            for step in range(len(plans[mine[0]][phase]) if mine else 0):
+                # one request: the next event of up to `batch` recordings of this task
+                for at in range(0, len(mine), batch):
                     if time.monotonic() > deadline:
                         return
-                    await post(event)
+                    await post([plans[i][phase][step] for i in mine[at:at + batch]])
 
     started = time.perf_counter()
     await asyncio.gather(*(task(k) for k in range(concurrency)))
@@ -133,7 +136,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         latencies, sent, elapsed = asyncio.run(drive([u for _, u in served], args.recordings,
                                                      args.beats, args.concurrency,
-                                                     args.seconds))
+                                                     args.seconds, args.batch))
         after = commandstats(client)
         memory = [rss_mb(p.pid) for p, _ in served]
     finally:
@@ -165,10 +168,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--only", choices=("sqlite", "redis1", "redis2"))
+    parser.add_argument("--batch", type=int, default=1,
+                        help="events a request (JSON array; one per recording)")
     args = parser.parse_args()
     kinds = [args.only] if args.only else ["sqlite", "redis1", "redis2"]
     print(f"{args.recordings} recordings x (3 + {args.beats} heartbeats), "
-          f"{args.concurrency} client tasks, at most {args.seconds:g} s each; "
+          f"{args.concurrency} client tasks, {args.batch} events a request, "
+          f"at most {args.seconds:g} s each; "
           f"{os.cpu_count()} cores")
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
           "scripts/event | version reads/event |")
