@@ -25,7 +25,15 @@ from typing import Any
 import orjson
 import pytest
 
-from recstate import ManualClock, RecordingFile, Runtime, TraceError, TraceWriter, parse_event
+from recstate import (
+    ManualClock,
+    RecordingFile,
+    Runtime,
+    TraceError,
+    TraceWriter,
+    parse_event,
+    signals,
+)
 from recstate.adapters.juphoon import JuphoonSimulator, upload_token
 from recstate.events.juphoon import build_qiniu_record_param, buildQiniuRecordParam
 from recstate.machines.juphoon import JuphoonOptions
@@ -455,6 +463,42 @@ def test_the_canonical_state_is_recording_exactly_while_a_file_is_open() -> None
                     ("stopped", False), ("stopped", False)]
 
 
+def test_one_handler_of_the_unified_view_serves_juphoon() -> None:
+    """The canonical states and RecordingFile changes come on the core's signals, as for
+    the other vendors."""
+    live = Live()
+    JuphoonSimulator(live.rt)
+    seen: list[tuple[Any, ...]] = []
+
+    def on_recording(sender: Any, **kw: Any) -> None:
+        seen.append(("recording", kw["session"].key, kw["old"], kw["new"]))
+
+    def on_file(sender: Any, **kw: Any) -> None:
+        f: RecordingFile = kw["file"]
+        seen.append(("file", kw["session"].key, f.id, f.status))
+
+    signals.recording_changed.connect(on_recording, sender=live.rt, weak=False)
+    signals.file_changed.connect(on_file, sender=live.rt, weak=False)
+    live.feed(join(0, parts("unified.mp4")), enable(2, True))
+    live.at(60)
+    live.feed(enable(60, False), leave(70))
+    live.at(300)
+    assert seen == [("recording", CH, "idle", "starting"),
+                    ("recording", CH, "starting", "recording"),
+                    ("file", CH, "unified.mp4", "open"),
+                    ("recording", CH, "recording", "stopped"),
+                    ("file", CH, "unified.mp4", "closed"),
+                    ("file", CH, "unified.mp4", "ready")]
+
+
+def test_a_second_join_or_a_leave_outside_a_channel_sends_nothing(tmp_path: Path) -> None:
+    report = run(tmp_path, [leave(0), join(1, parts()), joined(1.5), join(2, parts()),
+                            leave(3), left(3.5), leave(4)])
+    s = session_of(report)
+    assert [c["name"] for c in commands(s)] == ["join", "leave"]
+    assert s["state"] == "left"
+
+
 # ---- out of order: followed, reported as violations -----------------------------------------
 def test_running_straight_from_none_is_followed_and_a_violation(tmp_path: Path) -> None:
     path = write(tmp_path / "t.jsonl", [join(0, parts("talk-7", video=False)), joined(0.5),
@@ -471,6 +515,16 @@ def test_running_straight_from_none_is_followed_and_a_violation(tmp_path: Path) 
     (f,) = s["files"]
     assert (f["start"], f["end"], f["kind"]) == (T0 + 1, T0 + 121.5, "audio")
     assert [c["data"]["enable"] for c in commands(s, "enableRecord")] == [False]
+
+
+def test_strict_replay_stops_at_the_first_violation(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.jsonl", [join(0, parts()), joined(0.5), prop(1, "Running"),
+                                        enable(60, False), prop(61, "Ready")])
+    rc, report, _ = replay_cli(path, "--strict")
+    assert rc == 1
+    assert "recordState Running" in report["stopped"]
+    assert "None" in report["stopped"]
+    assert session_of(report)["state"] == "recording"
 
 
 def test_running_while_enable_was_never_asked_is_a_violation(tmp_path: Path) -> None:
