@@ -499,6 +499,18 @@ def test_a_second_join_or_a_leave_outside_a_channel_sends_nothing(tmp_path: Path
     assert s["state"] == "left"
 
 
+def test_running_reported_after_the_leave_is_said_not_silently_dropped(
+        tmp_path: Path) -> None:
+    """An enable overtaken by a leave: the vendor's Running comes while leaving."""
+    report = run(tmp_path, [join(0, parts("overtaken.mp4")), joined(0.5), prop(1, "Ready"),
+                            enable(2, True), leave(2.1), prop(2.2, "Running"), left(2.4)])
+    s = session_of(report)
+    assert s["state"] == "left"
+    (said,) = errors_at(s, 2.2, level="warning")
+    assert "overtaken.mp4" in said["message"]
+    assert "Running" in said["message"]
+
+
 # ---- out of order: followed, reported as violations -----------------------------------------
 def test_running_straight_from_none_is_followed_and_a_violation(tmp_path: Path) -> None:
     path = write(tmp_path / "t.jsonl", [join(0, parts("talk-7", video=False)), joined(0.5),
