@@ -19,6 +19,10 @@ import hmac
 import logging
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,12 @@ from recstate import (
     parse_event,
     signals,
 )
-from recstate.adapters.juphoon import JuphoonSimulator, upload_token
+from recstate.adapters.juphoon import (
+    JuphoonSimulator,
+    QiniuAdapter,
+    QiniuClient,
+    upload_token,
+)
 from recstate.events.juphoon import build_qiniu_record_param, buildQiniuRecordParam
 from recstate.machines.juphoon import JuphoonOptions
 from recstate.replay import replay
@@ -767,6 +776,104 @@ def test_the_upload_token_is_qiniu_s_worked_example() -> None:
     assert sign == "wQ4ofysef1R7IKnrziqtomqyDvI="
     assert upload_token("MY_ACCESS_KEY", "MY_SECRET_KEY", policy) == (
         f"MY_ACCESS_KEY:{sign}:{encoded}")
+
+
+def qiniu_sign(secret: str, data: str) -> str:
+    """Qiniu's sign: URL-safe base64 of HMAC-SHA1 (written here from Qiniu's documents)."""
+    return base64.urlsafe_b64encode(hmac.new(secret.encode(), data.encode(),
+                                             hashlib.sha1).digest()).decode()
+
+
+class Bucket:
+    """Qiniu's rs host on loopback: ``GET /stat/<EncodedEntryURI>`` answered only when the
+    ``Authorization`` is the management token Qiniu documents (``Qiniu AK:sign`` over
+    ``GET <path>\nHost: <host>\n\n``, or ``QBox AK:sign`` over ``<path>\n``); 612 for a
+    key it does not hold."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.asked: list[str] = []
+        bucket = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host = self.headers["Host"]
+                signed_qiniu = "GET " + self.path + "\nHost: " + host + "\n\n"
+                signed_qbox = self.path + "\n"
+                good = (f"Qiniu {AK}:{qiniu_sign(SK, signed_qiniu)}",
+                        f"QBox {AK}:{qiniu_sign(SK, signed_qbox)}")
+                entry = base64.urlsafe_b64decode(self.path.removeprefix("/stat/")).decode()
+                bucket.asked.append(entry)
+                if self.headers.get("Authorization") not in good:
+                    status, body = 401, {"error": "bad token"}
+                elif entry in bucket.objects:
+                    status, body = 200, bucket.objects[entry]
+                else:
+                    status, body = 612, {"error": "no such file or directory"}
+                raw = orjson.dumps(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture
+def bucket() -> Iterator[Bucket]:
+    b = Bucket()
+    yield b
+    b.close()
+
+
+def test_closed_files_are_found_in_qiniu_or_lost_after_asking_again(bucket: Bucket) -> None:
+    bucket.objects["class-recordings:found.mp4"] = {
+        "fsize": 9_000_000, "hash": "FjOrVYKwNhJrcQLQOzsHsnlbiFYR", "mimeType": "video/mp4",
+        "putTime": 17000000650000000}
+    live = Live()
+    client = QiniuClient(AK, SK, rs_host=bucket.url, domain="https://rec.example.com",
+                         private=True, url_expires=3600, clock=live.rt.clock)
+    QiniuAdapter(live.rt, client)
+    live.feed(join(0, parts("found.mp4")), joined(0.5), prop(1, "Ready"), enable(2, True),
+              prop(3, "Running"), enable(60, False), prop(61, "Ready"),
+              enable(70, True, parts("missing.mp4")), prop(71, "Running"),
+              enable(100, False), prop(101, "Ready"), leave(110), left(111))
+    live.at(5000)
+    client.close()
+    found, missing = live.session().files
+    assert (found.id, found.status, found.size, found.hash) == (
+        "found.mp4", "ready", 9_000_000, "FjOrVYKwNhJrcQLQOzsHsnlbiFYR")
+    assert found.url is not None
+    base, _, token = found.url.partition("&token=")
+    assert base.startswith("https://rec.example.com/found.mp4?e=")
+    deadline = int(base.rpartition("e=")[2])
+    assert T0 + 61 < deadline <= T0 + 61 + 3600 + 300
+    assert token == f"{AK}:{qiniu_sign(SK, base)}"
+    assert missing.status == "lost"
+    asked_missing = bucket.asked.count("class-recordings:missing.mp4")
+    assert asked_missing > 1, "asked again with backoff before giving up"
+    assert bucket.asked.count("class-recordings:found.mp4") == 1
+    assert any(data_of(r)["level"] == "warning" and "missing.mp4" in data_of(r)["message"]
+               for r in live.of("error"))
+    stats = [r.t for r in live.of("command") if r.name == "stat"
+             and data_of(r)["key"] == "missing.mp4"]
+    gaps = [b - a for a, b in pairwise(stats)]
+    assert gaps == sorted(gaps), "backoff: the waits do not shrink"
+    text = "\n".join(str(r.to_json()) for r in live.records)
+    assert SK not in text
 
 
 # ---- the shipped traces, the CLI ------------------------------------------------------------
