@@ -17,8 +17,8 @@ RecordingState = Literal["idle", "starting", "recording", "stopping", "stopped",
 RECORDING_STATES: Final = ("idle", "starting", "recording", "stopping", "stopped", "failed")
 
 FileKind = Literal["audio", "video", "mixed", "screen"]
-FileStatus = Literal["expected", "open", "closed", "ready", "lost", "failed"]
-FILE_STATUSES: Final = ("expected", "open", "closed", "ready", "lost", "failed")
+FileStatus = Literal["expected", "open", "closed", "uploading", "ready", "lost", "failed"]
+FILE_STATUSES: Final = ("expected", "open", "closed", "uploading", "ready", "lost", "failed")
 
 
 @attrs.define(slots=True, eq=False)
@@ -26,8 +26,10 @@ class RecordingFile:
     """One file of a recording. ``participant`` is None for a mix.
 
     ``expected`` is a file the vendor will deliver later (NetEase announces them after the
-    call); ``open`` is being written; ``closed`` is finished but has no address yet; ``ready``
-    has its url; ``lost`` never came or holds nothing; ``failed`` was written in error.
+    call); ``open`` is being written; ``closed`` is finished but has no address yet;
+    ``uploading`` is finished and on its way to an upload server; ``ready`` has its url;
+    ``lost`` never came or holds nothing; ``failed`` was written (or uploaded) in error.
+    ``encrypted``: only the vendor's player can play it (CloudRoom ``encryptType: 1``).
     """
 
     id: str
@@ -42,6 +44,7 @@ class RecordingFile:
     url: str | None = None
     status: FileStatus = "open"
     md5: str | None = None
+    encrypted: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -56,6 +59,8 @@ class RecordingFile:
                 "size": self.size, "url": self.url, "status": self.status}
         if self.md5 is not None:
             data["md5"] = self.md5
+        if self.encrypted:
+            data["encrypted"] = True
         return data
 
     @classmethod
@@ -64,4 +69,4 @@ class RecordingFile:
                    format=data["format"], participant=data.get("participant"),
                    start=data.get("start"), end=data.get("end"), size=data.get("size"),
                    url=data.get("url"), status=data.get("status", "open"),
-                   md5=data.get("md5"))
+                   md5=data.get("md5"), encrypted=bool(data.get("encrypted", False)))
