@@ -306,7 +306,7 @@ def content_problems(content: Any, cfg: Any, path: str = "mixerContent") -> list
     if not isinstance(content, list | tuple):
         return [Problem(path, content, "an array of content items")]
     out: list[Problem] = []
-    size = canvas(cfg) if not mixer_problems(cfg) else None
+    size = canvas(cfg)  # even a canvas with other problems bounds the rectangles
     for i, item in enumerate(content):
         where = f"{path}[{i}]"
         if not isinstance(item, Mapping):
@@ -617,6 +617,8 @@ class UploadRecordFileCommand(Command):
 def session_key(ev: Event) -> str | None:
     """The ``mixerID``: a mixer is a session."""
     key = getattr(ev, "mixerID", None)
+    if key is None and isinstance(ev, AppCrashed) and len(set(ev.mixerIDs)) == 1:
+        key = ev.mixerIDs[0]
     return key if isinstance(key, str) and key else None
 
 

@@ -305,7 +305,8 @@ class CloudRoomMixer(Machine):
         o.state = "closed"
         f = self._file(o)
         if f is not None:
-            self.update_file(f, "closed", end=max(end, f.start or end), size=o.fileSize,
+            size = o.fileSize if o.last_report is not None else None  # never reported
+            self.update_file(f, "closed", end=max(end, f.start or end), size=size,
                              status="closed")
         if o.upload == "ours":
             self._start_upload(o)
@@ -325,8 +326,8 @@ class CloudRoomMixer(Machine):
                            f"state on {ctx.platform} ({numbering(ctx.platform)})")
             return
         o.last_report = self.now
-        took = name not in ("CREATED", "WRITING", "CLOSED") or self._figures(o, info)
-        if took or name == "CLOSED":  # a CLOSED with backward figures still closes
+        took = name not in ("CREATED", "WRITING", "CLOSED", "ERR") or self._figures(o, info)
+        if took or name in ("CLOSED", "ERR"):  # they end the output, backward figures or not
             getattr(self, f"_on_{name.lower()}")(o, info)
 
     def _figures(self, o: Output, info: Any) -> bool:
@@ -368,11 +369,12 @@ class CloudRoomMixer(Machine):
             self._late(o)
 
     def _late(self, o: Output) -> None:
-        """A report for an output that had ended here (removed, destroyed): its figures are
-        final; the file keeps its end."""
+        """A report for an output that had ended here (removed, destroyed: the SDK's CLOSED
+        comes after the call): its figures are final, and the file ends at this report."""
         f = self._file(o)
-        if f is not None and f.status != "lost" and f.size != o.fileSize:
-            self.update_file(f, "updated", size=o.fileSize)
+        if f is not None and f.status not in ("lost", "failed") and (
+                f.size != o.fileSize or f.end != self.now):
+            self.update_file(f, "updated", size=o.fileSize, end=self.now)
 
     def _on_err(self, o: Output, info: Any) -> None:
         code = info.errCode if info.errCode is not None else 0
