@@ -188,7 +188,7 @@ class CloudRoomSimulator:
                 state=self._number(out.mixer, state),
                 duration=None if seconds is None else round(seconds * 1000),
                 fileSize=None if seconds is None else round(seconds * self.bytes_per_second),
-                errCode=err))
+                errCode=0 if err is None else err))
 
     def _add(self, mixer: str, item: dict[str, Any], t: float) -> None:
         name = item.get("filename") or item.get("liveUrl") or ""
