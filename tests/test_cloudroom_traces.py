@@ -107,7 +107,8 @@ def test_invalid_mixer_lists_every_problem_and_sends_nothing() -> None:
                         ("mixerContent[1].width", "320"),
                         ("mixerContent[1].param.camid", "(absent)")):
         assert f"{path} = {value}" in message
-    assert "multiple of 8" in message and "1 to 30" in message
+    assert "multiple of 8" in message
+    assert "1 to 30" in message
     assert s["files"] == []
 
 

@@ -15,5 +15,30 @@
 
 from recstate.adapters.cloudroom.scenarios import SCENARIOS, run_scenario
 from recstate.adapters.cloudroom.simulator import EIGHT_HOURS, CloudRoomSimulator
+from recstate.adapters.cloudroom.upload import (
+    AsyncUploadAdapter,
+    AsyncUploader,
+    S3Credentials,
+    SigV4,
+    UploadAdapter,
+    Uploader,
+    UploadError,
+    sigv4_sign,
+    uri_encode,
+)
 
-__all__ = ["EIGHT_HOURS", "SCENARIOS", "CloudRoomSimulator", "run_scenario"]
+__all__ = [
+    "EIGHT_HOURS",
+    "SCENARIOS",
+    "AsyncUploadAdapter",
+    "AsyncUploader",
+    "CloudRoomSimulator",
+    "S3Credentials",
+    "SigV4",
+    "UploadAdapter",
+    "UploadError",
+    "Uploader",
+    "run_scenario",
+    "sigv4_sign",
+    "uri_encode",
+]
