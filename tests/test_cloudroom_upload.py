@@ -26,8 +26,8 @@ from recstate.adapters.cloudroom import (
     AsyncUploader,
     S3Credentials,
     UploadAdapter,
-    UploadError,
     Uploader,
+    UploadError,
     sigv4_sign,
     uri_encode,
 )
@@ -227,7 +227,7 @@ def test_an_unreachable_server_is_1202(recording: Path) -> None:
     assert caught.value.code == 1202
 
 
-# ---- the machine's retries with the real uploader -------------------------------------------------
+# ---- the machine's retries with the real uploader ---------------------------------------------
 CFG = {"width": 640, "height": 360, "frameRate": 15, "bitRate": 500000, "defaultQP": 26,
        "gop": 225}
 CONTENT = [{"type": 0, "left": 0, "top": 0, "width": 640, "height": 360,
