@@ -513,7 +513,7 @@ def test_windows_asks_for_the_upload_itself() -> None:
     assert rig.file("D:/1.mp4").status == "uploading"
 
 
-# ---- the session round-trips, the signals ----------------------------------------------------------
+# ---- the session round-trips, the signals ---------------------------------------------------
 def test_a_mixer_session_snapshots_and_restores() -> None:
     rig = Rig()
     rig.create()
