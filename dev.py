@@ -2,7 +2,7 @@
 """The project's two commands, on a machine with nothing but Python 3.11+.
 
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
-    python3 dev.py test   # set up, then ruff, mypy --strict and the whole test suite
+    python3 dev.py test   # set up, then ruff, mypy --strict, lint-imports and the whole test suite
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes.
@@ -54,6 +54,7 @@ def demo() -> None:
 def test() -> None:
     run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "dev.py")
     run(BIN / "mypy", "--strict", "recstate")
+    run(BIN / "lint-imports")  # the import contracts in pyproject.toml: core, vendors, layers
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
 
 

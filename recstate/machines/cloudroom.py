@@ -72,9 +72,8 @@ from recstate.events.cloudroom import (
     split,
     vendor_error,
 )
-from recstate.machine import Machine, on
+from recstate.machine import Machine, SessionView, on
 from recstate.recording import RecordingFile
-from recstate.session import Session
 from recstate.vendors import Vendor
 
 __all__ = ["VENDOR", "CloudRoomContext", "CloudRoomMixer", "CloudRoomOptions", "Layout",
@@ -520,7 +519,7 @@ class CloudRoomMixer(Machine):
 
     # ---- the report ----------------------------------------------------------------------------
     @classmethod
-    def summary(cls, session: Session) -> dict[str, Any] | None:
+    def summary(cls, session: SessionView) -> dict[str, Any] | None:
         ctx: CloudRoomContext = session.context
         return {"platform": ctx.platform, "mixerCfg": ctx.mixerCfg,
                 "layouts": [attrs.asdict(x) for x in ctx.layouts],
