@@ -536,3 +536,25 @@ def test_the_unified_view_sees_the_files(listen: Any) -> None:
     assert [(c["change"], c["file"].id) for c in changes] == [("opened", "D:/1.ts"),
                                                               ("closed", "D:/1.ts")]
     assert changes[-1]["file"].status == "closed"
+
+
+def test_android_spellings_are_taken() -> None:
+    rig = Rig()
+    rig.create(platform="Android")
+    rig.add({"type": 0, "fileName": "/sdcard/_Android.mp4"})
+    assert rig.session().context.platform == "android"
+    rig.info("/sdcard/_Android.mp4", 2, 10, 10_000, 100)  # WRITING is 2 on Android
+    assert rig.output("/sdcard/_Android.mp4").state == "writing"
+    assert rig.violations() == []
+
+
+def test_outputs_to_remove_may_be_named_or_given_as_objects() -> None:
+    rig = Rig()
+    rig.create()
+    rig.add(mp4("D:/1.mp4"), {"type": 1, "liveUrl": "rtmp://x/live/1"}, mp4("D:/3.ts"))
+    rig.rt.dispatch(RmLocMixerOutput(t=rig.at(5), mixerID="1", outputs=[
+        {"type": 0, "filename": "D:/1.mp4"}, "rtmp://x/live/1", 42]))
+    assert rig.output("D:/1.mp4").state == "closed"
+    assert rig.output("rtmp://x/live/1").state == "closed"
+    assert rig.output("D:/3.ts").state == "added"
+    assert "outputs[2] = 42" in rig.errors("invalid-output")[0]["message"]

@@ -429,7 +429,8 @@ def output_problems(outputs: Any, taken: set[str] | frozenset[str] = frozenset()
                 out.append(Problem(f"{where}.{key}", value, "0 or 1"))
             flags[key] = 1 if value == 1 else 0
         if kind == MIXOT_FILE:
-            name = item.get("filename", _ABSENT)
+            # Android's MixerOutPutCfg spells it fileName (record.md): the same field.
+            name = item.get("filename", item.get("fileName", _ABSENT))
             if not isinstance(name, str) or not name:
                 out.append(Problem(f"{where}.filename", name, "required for a file output: a "
                                    "path like D:/1.mp4"))
@@ -457,6 +458,31 @@ def output_problems(outputs: Any, taken: set[str] | frozenset[str] = frozenset()
         seen.add(name)
         specs.append(spec)
     return specs, out
+
+
+def output_names(outputs: Any, path: str = "outputs") -> tuple[list[str], list[Problem]]:
+    """The names ``RmLocMixerOutput`` stops: ``nameOrUrls`` as the SDK takes them, or the
+    output objects themselves ({type, filename} / {type, liveUrl})."""
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if not isinstance(outputs, list | tuple) or not outputs:
+        return [], [Problem(path, outputs, "a non-empty array of output names (nameOrUrl)")]
+    names, problems = [], []
+    for i, item in enumerate(outputs):
+        name = item
+        if isinstance(item, Mapping):
+            name = item.get("filename", item.get("fileName", item.get("liveUrl")))
+        if not isinstance(name, str) or not name:
+            problems.append(Problem(f"{path}[{i}]", item, "an output's name: its filename or "
+                                    "liveUrl"))
+            continue
+        names.append(name)
+    return list(dict.fromkeys(names)), problems
+
+
+def normal_platform(platform: Any) -> Any:
+    """``Android`` is ``android``: the platform's name in any case."""
+    return platform.lower() if isinstance(platform, str) else platform
 
 
 def describe(problems: list[Problem]) -> str:
@@ -491,7 +517,7 @@ class RmLocMixerOutput(Event):
     """``CRVideo_RmLocMixerOutput(mixerID, nameOrUrls)``: stop these outputs, keep the mixer."""
 
     mixerID: str
-    outputs: tuple[str, ...] = ()
+    outputs: Any = ()
 
 
 @event(VENDOR, UPDATE)

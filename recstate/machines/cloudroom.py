@@ -65,7 +65,9 @@ from recstate.events.cloudroom import (
     content_problems,
     describe,
     mixer_problems,
+    normal_platform,
     numbering,
+    output_names,
     output_problems,
     output_state,
     session_key,
@@ -185,7 +187,7 @@ class CloudRoomMixer(Machine):
     # ---- the mixer -------------------------------------------------------------------------
     def _mixer_problems(self, ev: Any) -> list[Problem]:
         problems = []
-        if ev.platform not in PLATFORMS:
+        if normal_platform(ev.platform) not in PLATFORMS:
             problems.append(Problem("platform", ev.platform, f"one of {', '.join(PLATFORMS)}"))
         problems += mixer_problems(ev.mixerCfg)
         problems += content_problems(ev.mixerContent, ev.mixerCfg)
@@ -197,7 +199,7 @@ class CloudRoomMixer(Machine):
     def send_create(self, ev: Any) -> None:
         ctx = self.ctx
         ctx.mixerID = ev.mixerID
-        ctx.platform = ev.platform
+        ctx.platform = normal_platform(ev.platform)
         ctx.mixerCfg = ev.mixerCfg
         ctx.created, ctx.ended = self.now, None
         ctx.layouts.append(Layout(self.now, CREATE, ev.mixerContent))
@@ -274,10 +276,13 @@ class CloudRoomMixer(Machine):
 
     def remove_outputs(self, ev: Any) -> None:
         outputs = self.ctx.outputs
-        unknown = [n for n in ev.outputs if n not in outputs]
-        ended = [n for n in ev.outputs if n in outputs and outputs[n].state not in OPEN]
-        stopping = [n for n in dict.fromkeys(ev.outputs) if n in outputs
-                    and outputs[n].state in OPEN]
+        names, problems = output_names(ev.outputs)
+        if problems:
+            self.notice("invalid-output", f"{REMOVE}: {len(problems)} problem(s): "
+                        f"{describe(problems)}", level="warning")
+        unknown = [n for n in names if n not in outputs]
+        ended = [n for n in names if n in outputs and outputs[n].state not in OPEN]
+        stopping = [n for n in names if n in outputs and outputs[n].state in OPEN]
         if unknown:
             self.notice("unknown-output", f"{REMOVE}: {unknown} are not outputs of mixer "
                         f"{self.session.key!r} (outputs: {list(outputs)})", level="warning")

@@ -191,7 +191,7 @@ class CloudRoomSimulator:
                 errCode=0 if err is None else err))
 
     def _add(self, mixer: str, item: dict[str, Any], t: float) -> None:
-        name = item.get("filename") or item.get("liveUrl") or ""
+        name = item.get("filename") or item.get("fileName") or item.get("liveUrl") or ""
         start = t + self.delay
         mobile = self._platforms.get(mixer, "windows") in MOBILE
         out = _Output(mixer, name, start, upload=mobile and item.get("isUploadOnRecording") == 1
