@@ -51,11 +51,13 @@ TRACES: dict[str, tuple[str, list[str]]] = {
         "all; the output is refused (no-mixer); state idle.",
     ]),
     "cloudroom-android.jsonl": ("android", [
-        "CloudRoom on Android: MIXER_OUTPUT_STATE numbers CREATED 1, WRITING 2, CLOSED 3,",
+        "CloudRoom on Android: MIXER_OUTPUT_STATE numbers CREATED 1, WRITING 2, CLOSED 3, ERR 4,",
         "UPLOADING 5, UPLOADSUCCESS 6. /sdcard/record/1.mp4 records with isUploadOnRecording 1",
-        "and serverPathFileName /2023-11-14/1.mp4; destroyed at minute 5; the SDK uploads it.",
-        "Documented result: one file of 5 minutes, ready, url /2023-11-14/1.mp4; no",
-        "UploadRecordFile command (the SDK uploads on mobile); no error; state destroyed.",
+        "and serverPathFileName /2023-11-14/1.mp4; /sdcard/record/2.ts reports ERR (4) with",
+        "905 at 3 min 30 s; destroyed at minute 5; the SDK uploads the mp4.",
+        "Documented result: the mp4 is 5 minutes, ready, url /2023-11-14/1.mp4; the ts failed at",
+        "3 min 30 s with one error 905; no UploadRecordFile command (the SDK uploads on",
+        "mobile); no violation (the same numbers on Windows would be others); state destroyed.",
     ]),
     "cloudroom-eight-hours.jsonl": ("eight-hours", [
         "CloudRoom: D:/record/long.ts records for 8 hours (WRITING every 10 minutes); at 8 hours",

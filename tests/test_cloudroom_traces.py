@@ -4,6 +4,7 @@ Constant.md / TypeDefinitions.md); the expected figures are worked out here from
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,18 @@ def test_android_numbering_and_the_sdks_own_upload() -> None:
     f = files(s)["/sdcard/record/1.mp4"]
     assert (f["status"], f["url"]) == ("ready", "/2023-11-14/1.mp4")
     assert (f["start"], f["end"], f["size"]) == (T0, T0 + 5 * MINUTE, 5 * 60 * RATE)
+    ts = files(s)["/sdcard/record/2.ts"]
+    assert (ts["status"], ts["end"], ts["size"]) == ("failed", T0 + 3.5 * MINUTE,
+                                                      3 * 60 * RATE)
     assert "UploadRecordFile" not in command_names(s), "the SDK uploads on mobile"
-    assert s["errors"] == []
+    assert [(e["level"], e["code"]) for e in s["errors"]] == [("error", 905)]
+    assert s["violations"] == []
+    lines = [json.loads(text) for text in (TRACES / "cloudroom-android.jsonl").read_text(
+        encoding="utf-8").splitlines() if not text.startswith("#")]
+    states = [x["data"]["outputInfo"]["state"] for x in lines
+              if x["name"] == "LocMixerOutputInfo"
+              and x["data"]["nameOrUrl"] == "/sdcard/record/1.mp4"]
+    assert states == [1, 2, 2, 2, 2, 2, 3, 5, 6]
 
 
 def test_eight_hour_recording_is_closed_normally_by_901() -> None:

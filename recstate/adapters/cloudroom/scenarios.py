@@ -51,8 +51,9 @@ SCENARIOS: Final[dict[str, str]] = {
              "kept up to its last report (minute 7), the mp4 is lost",
     "invalid-mixer": "a mixer 650 x 360 at 60 fps with a camera outside the canvas and one "
                      "without camid: refused with every problem listed; nothing sent",
-    "android": "an Android mixer (CREATED 1, WRITING 2, CLOSED 3, UPLOADING 5, UPLOADSUCCESS "
-               "6) uploading /sdcard/record/1.mp4 as it records; destroyed at minute 5",
+    "android": "an Android mixer (CREATED 1, WRITING 2, CLOSED 3, ERR 4, UPLOADING 5, "
+               "UPLOADSUCCESS 6) uploading /sdcard/record/1.mp4 as it records; "
+               "/sdcard/record/2.ts fails with 905 at 3 min 30 s; destroyed at minute 5",
     "eight-hours": "a recording that reaches the 8-hour maximum: 901 closes the file normally",
     "upload-retry": "D:/record/1.mp4 asks for upload; the upload fails twice with 1202 and "
                     "succeeds on the third attempt (after 2 s, then 4 s)",
@@ -136,9 +137,10 @@ def _invalid_mixer(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
 
 
 def _android(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
+    sim.fail_output("/sdcard/record/2.ts", 905, at=t0 + 3 * MINUTE + 30)
     _create(rt, t0, platform="android")
     _add(rt, t0, _file("/sdcard/record/1.mp4", isUploadOnRecording=1,
-                       serverPathFileName="/2023-11-14/1.mp4"))
+                       serverPathFileName="/2023-11-14/1.mp4"), _file("/sdcard/record/2.ts"))
     _destroy(rt, t0 + 5 * MINUTE)
     rt.advance(t0 + 5 * MINUTE + 5)
 
