@@ -558,3 +558,37 @@ def test_outputs_to_remove_may_be_named_or_given_as_objects() -> None:
     assert rig.output("rtmp://x/live/1").state == "closed"
     assert rig.output("D:/3.ts").state == "added"
     assert "outputs[2] = 42" in rig.errors("invalid-output")[0]["message"]
+
+
+def test_an_upload_target_in_the_options_uploads_every_file() -> None:
+    from recstate.machines.cloudroom import CloudRoomOptions
+
+    rig = Rig()
+    rig.rt = Runtime(ManualClock(T0), tracer=rig.records.append, options={
+        "cloudroom": CloudRoomOptions(upload_target="https://oss.example.com/bucket")})
+    rig.create()
+    rig.add(mp4("D:/1.mp4"), mp4("D:/2.ts"), {"type": 1, "liveUrl": "rtmp://x/live/1"})
+    rig.rt.dispatch(DestroyLocMixer(t=rig.at(30), mixerID="1"))
+    uploads = [r.data["filename"] for r in rig.records  # type: ignore[index]
+               if r.kind == "command" and r.name == "UploadRecordFile"]
+    assert uploads == ["D:/1.mp4", "D:/2.ts"]
+
+
+def test_an_upload_answer_for_a_file_not_being_uploaded_is_a_violation() -> None:
+    rig = Rig()
+    rig.create()
+    rig.add(mp4())
+    rig.rt.dispatch(parse_event("cloudroom", "UploadRecordFile:ok", T0 + 1,
+                                {"mixerID": "1", "filename": "D:/1.mp4", "url": "u"}))
+    assert "not being uploaded" in rig.violations()[0]
+    assert rig.file("D:/1.mp4").status == "open"
+
+
+def test_other_vendors_reports_have_no_summary() -> None:
+    from pathlib import Path
+
+    from recstate.replay import replay
+
+    traces = Path(__file__).resolve().parent.parent / "examples" / "traces"
+    report = replay(traces / "tencent-crash.jsonl").to_json()
+    assert all("summary" not in s for s in report["sessions"])
