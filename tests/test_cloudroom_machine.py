@@ -592,3 +592,17 @@ def test_other_vendors_reports_have_no_summary() -> None:
     traces = Path(__file__).resolve().parent.parent / "examples" / "traces"
     report = replay(traces / "tencent-crash.jsonl").to_json()
     assert all("summary" not in s for s in report["sessions"])
+
+
+def test_the_sdks_upload_reports_said_twice_or_early_change_nothing() -> None:
+    rig = Rig()
+    rig.create(platform="ios")
+    rig.add(mp4("/var/1.mp4", isUploadOnRecording=1))
+    rig.info("/var/1.mp4", 2, 10, 10_000, 100)
+    rig.info("/var/1.mp4", 7, 11, err=1202)  # while recording: the file goes on
+    assert rig.file("/var/1.mp4").status == "open"
+    rig.info("/var/1.mp4", 3, 20, 20_000, 200)
+    rig.info("/var/1.mp4", 6, 21)
+    rig.info("/var/1.mp4", 6, 22)
+    assert [r.name for r in rig.records if r.kind == "file"] == ["opened", "closed", "ready"]
+    assert [e["level"] for e in rig.errors(1202)] == ["warning"]

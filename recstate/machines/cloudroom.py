@@ -411,6 +411,8 @@ class CloudRoomMixer(Machine):
                 self.update_file(f, "uploading", status="uploading")
 
     def _on_uploadsuccess(self, o: Output, info: Any) -> None:
+        if o.state == "ready":  # said again: nothing new
+            return
         if o.state in OPEN:  # uploaded while recording: the file is complete
             o.closed_by = "sdk"
             o.state = "closed"
@@ -421,6 +423,11 @@ class CloudRoomMixer(Machine):
 
     def _on_uploaderr(self, o: Output, info: Any) -> None:
         code = info.errCode if info.errCode is not None else 1202
+        if o.state in OPEN or o.state in ("ready", "upload_failed"):
+            what = "is still being recorded" if o.state in OPEN else f"is {o.state}"
+            self.notice(code, f"{o.name!r}: the SDK reports an upload error while the file "
+                        f"{what}: {vendor_error(code)}", level="warning")
+            return
         o.errCode = code
         self._upload_gave_up(o, code, "the SDK's upload failed")
 
