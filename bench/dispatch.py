@@ -54,6 +54,9 @@ running ``cloudroom.mixer`` (routing by mixerID, the numbering table, the check 
 never go backwards), signals on, tracing to a file. The mixers and outputs are set up
 untimed in a fresh engine for every repeat; only the info updates are timed.
 
+Vendor lifecycles: after the table, ``bench/lifecycles.py`` runs the Tencent and the Juphoon
+lifecycles through their real machines against raw transitions on the same path (see there).
+
 Memory: bytes per live idle session, by tracemalloc (traced memory before and after creating
 20k idle sessions, keys built beforehand, divided by the count): the session objects and the
 runtime's own bookkeeping (the sessions dict, transitions' models list).
@@ -827,6 +830,14 @@ def main(argv: list[str] | None = None) -> None:
     say("")
     say("Goals:")
     for line in goals(disp, create, mem, levels):
+        say(line)
+    # Real vendor lifecycles (each vendor's machine against raw transitions on its path).
+    import lifecycles  # bench/lifecycles.py, beside this script
+
+    say("")
+    say("Vendor lifecycles (bench/lifecycles.py: the vendors' own machines):")
+    say("")
+    for line in lifecycles.report(lifecycles.run(n_sessions, repeats), args.markdown):
         say(line)
 
 

@@ -45,6 +45,8 @@ class RecordingFile:
     url: str | None = None
     status: FileStatus = "open"
     md5: str | None = None
+    #: The store's own content hash when it is not an MD5 (Qiniu's etag).
+    hash: str | None = None
     encrypted: bool = False
 
     @property
@@ -60,6 +62,8 @@ class RecordingFile:
                 "size": self.size, "url": self.url, "status": self.status}
         if self.md5 is not None:
             data["md5"] = self.md5
+        if self.hash is not None:
+            data["hash"] = self.hash
         if self.encrypted:
             data["encrypted"] = True
         return data
@@ -70,4 +74,5 @@ class RecordingFile:
                    format=data["format"], participant=data.get("participant"),
                    start=data.get("start"), end=data.get("end"), size=data.get("size"),
                    url=data.get("url"), status=data.get("status", "open"),
-                   md5=data.get("md5"), encrypted=bool(data.get("encrypted", False)))
+                   md5=data.get("md5"), hash=data.get("hash"),
+                   encrypted=bool(data.get("encrypted", False)))
