@@ -67,13 +67,12 @@ def _endpoint(bridge: Bridge) -> Callable[[WebSocket], Awaitable[None]]:
             if first is None:
                 return
             try:
-                conn, welcome = bridge.open(first)
+                conn = bridge.open(first)
             except Refused as refused:
                 await ws.send_json({"type": "refused", "code": refused.code,
                                     "reason": refused.reason})
                 await ws.close(code=REFUSED, reason=refused.code)
                 return
-            conn.send(welcome)
             writer = asyncio.create_task(_write(ws, conn))
             try:
                 while (text := await _text(ws)) is not None:

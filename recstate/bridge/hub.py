@@ -193,9 +193,9 @@ class Bridge:
         return gone
 
     # ---- connections ------------------------------------------------------------------------------
-    def open(self, text: str | bytes) -> tuple[Connection, dict[str, Any]]:
-        """The first message of a connection: a ``hello``. Returns the connection and the
-        ``welcome`` to send, or raises :class:`Refused` with nothing changed."""
+    def open(self, text: str | bytes) -> Connection:
+        """The first message of a connection: a ``hello``. Returns the connection, its
+        ``welcome`` queued first, or raises :class:`Refused` with nothing changed."""
         try:
             hello = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -220,10 +220,10 @@ class Bridge:
         self.tokens.consume(grant)
         conn = Connection(grant)
         resume = self.tokens.issue(grant.app, ttl=self.token_ttl, sessions=grant.sessions)
-        welcome: dict[str, Any] = {"type": "welcome", "app": grant.app, "resume": resume}
-        self._serve(conn, sessions)
-        welcome["sessions"] = sorted(conn.sessions)
-        return conn, welcome
+        conn.send({"type": "welcome", "app": grant.app, "resume": resume,
+                   "sessions": sorted(set(sessions))})
+        self._serve(conn, sessions)  # then the commands waiting for them, and their state
+        return conn
 
     def _serve(self, conn: Connection, sessions: list[str]) -> None:
         """``conn`` serves ``sessions`` from now on (the newest connection wins): the
@@ -327,6 +327,7 @@ class Bridge:
 
     # ---- the live view ---------------------------------------------------------------------------
     def _on_change(self, sender: Any, *, session: Session, **_: Any) -> None:
+        self.expire()
         if session.key in self._servers:
             self._push_state(session.key)
 
