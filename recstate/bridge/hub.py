@@ -135,6 +135,9 @@ class Bridge:
         self.pending: dict[str, Outgoing] = {}
         #: commands withdrawn after ``hold``: (id, session, name)
         self.withdrawn: list[tuple[str, str, str]] = []
+        #: commands sent again to a new connection; events received again (handled once)
+        self.resent = 0
+        self.duplicates = 0
         self._servers: dict[str, Connection] = {}
         self._seen: dict[str, OrderedDict[str, None]] = {}
         self._vendors = sorted(vendor_names() | set(self._commands))
@@ -236,6 +239,8 @@ class Bridge:
             self._servers[key] = conn
         for out in list(self.pending.values()):
             if out.session in new:
+                if out.conn is not None:
+                    self.resent += 1
                 self._send(conn, out)
         for key in new:
             self._push_state(key)
@@ -312,6 +317,7 @@ class Bridge:
                              field="session")
         seen = self._seen.setdefault(conn.app, OrderedDict())
         if event_id in seen:  # a resend: acknowledged again, handled once
+            self.duplicates += 1
             conn.send({"type": "ack", "id": event_id, "duplicate": True})
             return
         data = msg.get("data")
