@@ -76,7 +76,7 @@ def inputs(served: Served, name: str | None = None) -> list[Record]:
                                 and (name is None or r.name == name)])
 
 
-# ---- tokens -----------------------------------------------------------------------------------
+# ---- tokens ----
 
 def test_a_valid_token_opens_a_connection_serving_the_declared_sessions(served: Served) -> None:
     token = hub(served).tokens.issue("shop-app", ttl=60)
@@ -134,7 +134,8 @@ def test_a_bad_token_is_refused_and_changes_nothing(served: Served, case: str,
         assert token not in caplog.text
         assert token not in answer["reason"]
     assert SECRET not in caplog.text
-    assert SECRET not in repr(bridge) and SECRET not in repr(bridge.tokens)
+    assert SECRET not in repr(bridge)
+    assert SECRET not in repr(bridge.tokens)
 
 
 def test_the_resume_token_reopens_once(served: Served) -> None:
@@ -164,7 +165,7 @@ def test_a_token_limited_to_sessions_refuses_others(served: Served) -> None:
         assert error["field"] == "sessions"
 
 
-# ---- bad messages ------------------------------------------------------------------------------
+# ---- bad messages ----
 
 @pytest.mark.parametrize(("message", "field", "words"), [
     ("not json", "", "not JSON"),
@@ -204,7 +205,7 @@ def test_a_bad_message_gets_an_error_naming_the_field_and_the_connection_stays_u
         assert [r.name for r in inputs(served)] == ["enterRoom"]
 
 
-# ---- at-least-once, both ways ----------------------------------------------------------------------
+# ---- at-least-once, both ways ----
 
 def _enter(t: float) -> Any:
     from recstate.events.tencent import EnterRoom
@@ -270,7 +271,7 @@ def test_the_newest_connection_serving_a_session_gets_its_commands(served: Serve
         assert "command" not in [m["type"] for m in before]
 
 
-# ---- an app that never connects --------------------------------------------------------------------
+# ---- an app that never connects ----
 
 def test_a_command_whose_app_never_connects_is_withdrawn_and_the_answer_deadline_ends_it(
         served: Served) -> None:

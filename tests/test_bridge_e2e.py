@@ -138,7 +138,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     writer.close()
 
 
-# ---- NetEase: the callee (vendor-docs/000) --------------------------------------------------------
+# ---- NetEase: the callee (vendor-docs/000) ----
 
 RECORD_ALL = {"recordType": "0", "recordAudio": 1, "recordVideo": 1,
               "mode": 1}  # the fake SDK's NETCALL_MODE_AUDIO_VIDEO
@@ -222,7 +222,7 @@ def test_netease_callee_flow_with_the_page_reloaded_in_the_middle(world: World) 
     netease_callee(world, reload=True)
 
 
-# ---- Tencent: a recording with a rollover (vendor-docs/002 §2, §3, §6) ---------------------------
+# ---- Tencent: a recording with a rollover (vendor-docs/002 §2, §3, §6) ----
 
 def feed_until(w: World, end: float, every: float = 30.0) -> None:
     """The media server's data for alice's recording, every 30 s of virtual time to ``end``

@@ -157,7 +157,7 @@ class Bridge:
         for signal in (signals.transition, signals.file_changed):
             signal.disconnect(self._on_change, sender=self.runtime)
 
-    # ---- commands out ---------------------------------------------------------------------------
+    # ---- commands out ----
     def carries(self, command: Command) -> bool:
         names = self._commands.get(command.vendor)
         return command.name in names if names is not None else type(command).sdk
@@ -195,7 +195,7 @@ class Bridge:
                         out.id, out.name, out.session, self.hold)
         return gone
 
-    # ---- connections ------------------------------------------------------------------------------
+    # ---- connections ----
     def open(self, text: str | bytes) -> Connection:
         """The first message of a connection: a ``hello``. Returns the connection, its
         ``welcome`` queued first, or raises :class:`Refused` with nothing changed."""
@@ -259,7 +259,7 @@ class Bridge:
         """session -> the app serving it."""
         return {key: conn.app for key, conn in self._servers.items()}
 
-    # ---- messages in ---------------------------------------------------------------------------
+    # ---- messages in ----
     def receive(self, conn: Connection, text: str | bytes) -> None:
         """One message from an app. A bad one is answered with an ``error`` naming the field;
         the connection stays up."""
@@ -331,7 +331,7 @@ class Bridge:
         self._deliver(event)
         conn.send({"type": "ack", "id": event_id})
 
-    # ---- the live view ---------------------------------------------------------------------------
+    # ---- the live view ----
     def _on_change(self, sender: Any, *, session: Session, **_: Any) -> None:
         self.expire()
         if session.key in self._servers:
