@@ -184,6 +184,10 @@ def test_a_token_limited_to_sessions_refuses_others(served: Served) -> None:
      "not served"),
     ({"type": "event", "id": "e5", "vendor": "tencent", "name": "enterRoom",
       "session": ALICE, "data": "alice"}, "data", "JSON object"),
+    ({"type": "event", "id": "e6", "vendor": "nosuch", "name": "enterRoom",
+      "session": ALICE, "data": {}}, "vendor", "no events are registered"),
+    ({"type": "ack"}, "id", "non-empty string"),
+    ({"type": "serve", "sessions": "1001:7:bob"}, "sessions", "JSON array"),
 ])
 def test_a_bad_message_gets_an_error_naming_the_field_and_the_connection_stays_up(
         served: Served, message: Any, field: str, words: str) -> None:
@@ -300,3 +304,38 @@ def test_a_command_whose_app_never_connects_is_withdrawn_and_the_answer_deadline
         _, before = until(ws, "pong")
         assert [m["type"] for m in before] == ["state"]
         assert before[0]["state"] == "stopped"
+
+
+# ---- which commands go to apps ---------------------------------------------------------------
+
+def test_the_bridge_carries_the_sdk_calls_and_leaves_service_side_apis_to_adapters() -> None:
+    """002: the recorder calls are the app SDK's; VOD's SearchMedia is a server API. 000: the
+    netcall calls run in the mini-program. 001: join / leave / enableRecord are the JC SDK's;
+    Qiniu's stat is a server API."""
+    from recstate.events import Command
+    from recstate.vendors import get_vendor
+
+    rt = Runtime(ManualClock(T0))
+    bridge = Bridge(rt, SECRET)
+    try:
+        carried = {}
+        for vendor in ("tencent", "netease", "juphoon"):
+            get_vendor(vendor)
+            for cls in Command.__subclasses__():
+                if cls.vendor == vendor:
+                    carried[(vendor, cls.name)] = cls.sdk
+        assert {k for k, v in carried.items() if v} == {
+            ("tencent", START), ("tencent", STOP),
+            ("netease", "call"), ("netease", "response"), ("netease", "startRtc"),
+            ("netease", "joinChannel"), ("netease", "hangup"), ("netease", "leaveChannel"),
+            ("juphoon", "join"), ("juphoon", "leave"), ("juphoon", "enableRecord")}
+        assert {k for k, v in carried.items() if not v} == {
+            ("tencent", "SearchMedia"), ("juphoon", "stat")}
+    finally:
+        bridge.close()
+    only_start = Bridge(rt, SECRET, commands={"tencent": [START]})
+    try:
+        from recstate.events.tencent import RoomInfo, StopCommand
+        assert not only_start.carries(StopCommand(RoomInfo(1, 2)))
+    finally:
+        only_start.close()

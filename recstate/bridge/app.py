@@ -59,11 +59,15 @@ async def _text(ws: WebSocket) -> str | bytes | None:
     return text if text is not None else bytes(message.get("bytes") or b"")
 
 
-def _endpoint(bridge: Bridge) -> Callable[[WebSocket], Awaitable[None]]:
+def _endpoint(bridge: Bridge, hello_timeout: float) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
         try:
-            first = await _text(ws)
+            try:
+                first = await asyncio.wait_for(_text(ws), hello_timeout)
+            except TimeoutError:
+                await ws.close(code=REFUSED, reason="no-token")
+                return
             if first is None:
                 return
             try:
@@ -87,10 +91,11 @@ def _endpoint(bridge: Bridge) -> Callable[[WebSocket], Awaitable[None]]:
 
 
 def bridge_routes(bridge: Bridge, *, demo: bool = False, demo_app: str = "demo",
-                  demo_ttl: float = 120.0) -> list[BaseRoute]:
-    """The bridge's routes, to mount under a prefix of the service's ASGI app."""
+                  demo_ttl: float = 120.0, hello_timeout: float = 30.0) -> list[BaseRoute]:
+    """The bridge's routes, to mount under a prefix of the service's ASGI app.
+    ``hello_timeout``: wall-clock seconds a new socket may take to say hello."""
     routes: list[BaseRoute] = [
-        WebSocketRoute("/ws", _endpoint(bridge)),
+        WebSocketRoute("/ws", _endpoint(bridge, hello_timeout)),
         Mount("/client", app=StaticFiles(directory=client_dir()), name="bridge-client"),
     ]
     if demo:

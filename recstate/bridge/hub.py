@@ -293,12 +293,19 @@ class Bridge:
                 raise TraceError(f"unknown message type {kind!r}; expected event, ack, serve "
                                  "or ping", source="bridge", field="type")
         except TraceError as error:
-            answer: dict[str, Any] = {"type": "error", "field": error.field or "",
-                                      "message": error.reason}
-            if isinstance(msg.get("id"), str):
-                answer["id"] = msg["id"]
-            conn.send(answer)
+            self._refuse(conn, msg, error.field or "", error.reason)
+        except Exception as exc:  # a bug must not take the connection (or others) down
+            log.exception("bridge: a message from app %r could not be handled", conn.app)
+            self._refuse(conn, msg, "", f"the bridge could not handle this message "
+                         f"({type(exc).__name__}); it was not applied")
         self.expire()
+
+    @staticmethod
+    def _refuse(conn: Connection, msg: dict[str, Any], field: str, message: str) -> None:
+        answer: dict[str, Any] = {"type": "error", "field": field, "message": message}
+        if isinstance(msg.get("id"), str):
+            answer["id"] = msg["id"]
+        conn.send(answer)
 
     def _ack(self, conn: Connection, command_id: str) -> None:
         out = self.pending.get(command_id)
