@@ -118,7 +118,8 @@ def world(tmp_path: Path) -> Iterator[World]:
     bridge = Bridge(rt, SECRET, hold=None)
     callbacks = CallbackApp(CallbackReceiver(APP_SECRET, clock=rt.clock),
                             deliver_to(rt, submit=True))
-    app = Starlette(routes=[Mount("/bridge", routes=bridge_routes(bridge, demo=True)),
+    # the bridge made lazily, as a service that makes its runtime at startup mounts it
+    app = Starlette(routes=[Mount("/bridge", routes=bridge_routes(lambda: bridge, demo=True)),
                             Mount("/netease/callback", app=callbacks)])
     with Served(rt, app) as served, playwright.sync_playwright() as pw:
         served.bridge = bridge  # type: ignore[attr-defined]

@@ -59,8 +59,10 @@ async def _text(ws: WebSocket) -> str | bytes | None:
     return text if text is not None else bytes(message.get("bytes") or b"")
 
 
-def _endpoint(bridge: Bridge, hello_timeout: float) -> Callable[[WebSocket], Awaitable[None]]:
+def _endpoint(get: Callable[[], Bridge], hello_timeout: float
+              ) -> Callable[[WebSocket], Awaitable[None]]:
     async def endpoint(ws: WebSocket) -> None:
+        bridge = get()
         await ws.accept()
         try:
             try:
@@ -90,17 +92,23 @@ def _endpoint(bridge: Bridge, hello_timeout: float) -> Callable[[WebSocket], Awa
     return endpoint
 
 
-def bridge_routes(bridge: Bridge, *, demo: bool = False, demo_app: str = "demo",
-                  demo_ttl: float = 120.0, hello_timeout: float = 30.0) -> list[BaseRoute]:
+def bridge_routes(bridge: Bridge | Callable[[], Bridge], *, demo: bool = False,
+                  demo_app: str = "demo", demo_ttl: float = 120.0,
+                  hello_timeout: float = 30.0) -> list[BaseRoute]:
     """The bridge's routes, to mount under a prefix of the service's ASGI app.
-    ``hello_timeout``: wall-clock seconds a new socket may take to say hello."""
+
+    ``bridge`` may be a function that returns it, called at each connection: a service whose
+    runtime is made in its lifespan (``recstate serve``) mounts the routes first and makes
+    the bridge at startup. ``hello_timeout``: wall-clock seconds a new socket may take to
+    say hello."""
+    get: Callable[[], Bridge] = (lambda: bridge) if isinstance(bridge, Bridge) else bridge
     routes: list[BaseRoute] = [
-        WebSocketRoute("/ws", _endpoint(bridge, hello_timeout)),
+        WebSocketRoute("/ws", _endpoint(get, hello_timeout)),
         Mount("/client", app=StaticFiles(directory=client_dir()), name="bridge-client"),
     ]
     if demo:
         async def token(request: Request) -> JSONResponse:
-            return JSONResponse({"token": bridge.tokens.issue(demo_app, ttl=demo_ttl)},
+            return JSONResponse({"token": get().tokens.issue(demo_app, ttl=demo_ttl)},
                                 headers={"Cache-Control": "no-store"})
 
         async def to_demo(request: Request) -> RedirectResponse:
