@@ -302,3 +302,26 @@ def test_tencent_recording_with_a_rollover_through_the_page(world: World) -> Non
 
 def test_tencent_recording_with_the_page_reloaded_in_the_middle(world: World) -> None:
     tencent_recording(world, reload=True)
+
+
+def test_a_dropped_socket_reconnects_with_the_resume_token_and_nothing_is_lost(
+        world: World) -> None:
+    """The socket closes under the page (a network change): the client reconnects with
+    backoff, using the bridge's resume token (no new token fetched), and a command sent
+    while it was away reaches it."""
+    w = world
+    token_requests: list[str] = []
+    w.page.on("request", lambda r: token_requests.append(r.url) if "/demo/token" in r.url
+              else None)
+    w.page.click("#enter")
+    w.wait_state(ALICE, "idle")
+    bridge: Bridge = w.served.bridge  # type: ignore[attr-defined]
+    w.page.evaluate("demo.client.debug.holdCommands = true")
+    w.page.click("#start")
+    w.wait_sent(START)
+    w.page.evaluate("demo.client.debug.holdCommands = false; demo.client.ws.close()")
+    w.wait_state(ALICE, "recording")  # the start went out again and was performed
+    w.connected()
+    assert w.served.call(lambda: bridge.resent) == 1
+    assert token_requests == []  # the resume token, not a new one
+    assert [c for c in w.sdk_calls() if c[0] == "tencent"] == [("tencent", START)]
