@@ -209,6 +209,7 @@ def netease_callee(w: World, *, reload: bool) -> None:
         (f"{CID}/callee.aac", "ready"), (f"{CID}/callee.mp4", "ready"),
         (f"{CID}/caller.aac", "ready"), (f"{CID}/caller.mp4", "ready"),
         (f"{CID}/mix.mp4", "ready")]
+    w.writer.flush()
     inputs = Counter(r["name"] for r in map(orjson.loads, w.trace.read_bytes().splitlines())
                      if r.get("kind", "event") == "event" and r.get("session") == CID)
     assert inputs == {"beCalling": 1, "accept": 1, "response:ok": 1, "startRtc:ok": 1,
@@ -325,3 +326,80 @@ def test_a_dropped_socket_reconnects_with_the_resume_token_and_nothing_is_lost(
     assert w.served.call(lambda: bridge.resent) == 1
     assert token_requests == []  # the resume token, not a new one
     assert [c for c in w.sdk_calls() if c[0] == "tencent"] == [("tencent", START)]
+
+
+# ---- Juphoon: the shim over a fake JCMediaChannel (vendor-docs/001) ----------------------------
+
+JC_PAGE = """
+async ({url, token}) => {
+  const { BridgeClient, juphoon } = await import("/bridge/client/index.js");
+  const calls = [];
+  // 001: join(channelId, joinParam) -> onJoin; enableRecord(enable, recordParam) returns true
+  // and the new recordState comes through onMediaChannelPropertyChange; leave() -> onLeave
+  const later = (f) => setTimeout(f, 0);
+  const channel = {
+    channelId: null, recordState: "None",
+    join(channelId, joinParam) {
+      calls.push(["join", channelId]);
+      channel.channelId = channelId;
+      later(() => {
+        shim.events.onJoin(true, 0, channelId);
+        channel.recordState = "Ready";
+        shim.events.onMediaChannelPropertyChange({ recordState: true });
+      });
+      return true;
+    },
+    enableRecord(enable, recordParam) {
+      calls.push(["enableRecord", enable, recordParam]);
+      later(() => {
+        channel.recordState = enable ? "Running" : "Ready";
+        shim.events.onMediaChannelPropertyChange({ recordState: true });
+      });
+      return true;
+    },
+    leave() {
+      calls.push(["leave"]);
+      later(() => shim.events.onLeave(0, channel.channelId));
+      return true;
+    },
+  };
+  const shim = juphoon(channel);
+  const client = new BridgeClient({ url, token, storageKey: "jc-test" });
+  client.use(shim).start();
+  window.jc = { client, calls };
+}
+"""
+
+
+def test_juphoon_enable_record_through_the_shim(world: World) -> None:
+    w = world
+    bridge: Bridge = w.served.bridge  # type: ignore[attr-defined]
+    token = w.served.call(lambda: bridge.tokens.issue("jc-app", ttl=60))
+    w.page.evaluate(JC_PAGE, {"url": f"{w.served.ws}/bridge/ws", "token": token})
+    w.page.wait_for_function("window.jc && jc.client.status === 'connected'", timeout=BOUND_MS)
+    room = "room-9"
+    record = {"video": True, "bucketName": "recordings", "secretKey": "sk-" + "s" * 37,
+              "accessKey": "ak-" + "a" * 37, "fileName": "room-9.mp4"}
+
+    def emit(name: str, data: dict[str, Any]) -> None:
+        w.page.evaluate("([n, d]) => jc.client.emit('juphoon', 'room-9', n, d)", [name, data])
+
+    emit("join", {"channelId": room, "joinParam": {"record": record}})
+    w.served.wait(lambda: (s := w.served.runtime.sessions.get(room)) is not None
+                  and s.state == "joined" and s.context.record_state == "Ready",
+                  "the channel joined and Ready")
+    emit("enableRecord", {"enable": True, "channelId": room})
+    w.wait_state(room, "recording")
+    emit("enableRecord", {"enable": False, "channelId": room})
+    w.wait_state(room, "stopped")
+    emit("leave", {"channelId": room})
+    w.wait_state(room, "left")
+    calls = w.page.evaluate("jc.calls")
+    assert [c[:2] for c in calls] == [["join", room], ["enableRecord", True],
+                                      ["enableRecord", False], ["leave"]]
+    assert calls[1][2] is None  # 001: null keeps the join's record parameters
+    w.writer.flush()
+    trace = w.trace.read_text()
+    assert '"name":"enableRecord"' in trace
+    assert record["secretKey"] not in trace
+    assert record["accessKey"] not in trace
