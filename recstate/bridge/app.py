@@ -15,12 +15,16 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
-from starlette.websockets import WebSocket, WebSocketDisconnect
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+    from starlette.staticfiles import StaticFiles
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError("recstate.bridge serves its WebSocket with Starlette, which is not "
+                      "installed: pip install 'recstate[bridge]'") from exc
 
 from recstate.bridge.hub import Bridge, Connection, Refused
 from recstate.runtime import Runtime

@@ -161,6 +161,11 @@ export class BridgeClient {
         this.resume = msg.resume;
         this.retries = 0;
         this.setStatus("connected", msg);
+        {
+          // sessions added after the hello went out (a beCalling while connecting)
+          const missing = this.state.sessions.filter((s) => !(msg.sessions || []).includes(s));
+          if (missing.length) this.send({ type: "serve", sessions: missing });
+        }
         for (const item of this.state.outbox) this.send(item);
         break;
       case "refused":
