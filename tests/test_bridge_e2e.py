@@ -80,7 +80,10 @@ class World:
 
     def hold_and_lose_acks(self) -> None:
         """The page takes no command and hears no ack from now: what it sent stays in its
-        outbox and what it was sent stays unacknowledged, as when a page dies mid-flight."""
+        outbox and what it was sent stays unacknowledged, as when a page dies mid-flight.
+        What it sent before has been acknowledged first."""
+        self.page.wait_for_function("demo.client.state.outbox.length === 0",
+                                    timeout=BOUND_MS)
         self.page.evaluate("demo.client.debug.holdCommands = true;"
                            "demo.client.debug.dropAcks = true")
 
