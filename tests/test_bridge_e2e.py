@@ -406,3 +406,47 @@ def test_juphoon_enable_record_through_the_shim(world: World) -> None:
     assert '"name":"enableRecord"' in trace
     assert record["secretKey"] not in trace
     assert record["accessKey"] not in trace
+
+
+# ---- python -m recstate.bridge --demo, as a process -----------------------------------------
+
+def test_the_bridge_served_alone_runs_the_demo(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    trace = tmp_path / "demo.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "RECSTATE_BRIDGE_SECRET"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recstate.bridge", "--demo", "--port", "0", "--trace",
+         str(trace)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert banner.startswith("recstate bridge on ws://127.0.0.1:"), banner
+        demo = banner.rsplit("demo page: ", 1)[1].strip()
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM)
+            try:
+                page = browser.new_page()
+                page.goto(demo)
+                page.wait_for_function("document.getElementById('status').dataset.status"
+                                       " === 'connected'", timeout=BOUND_MS)
+                page.click("#enter")  # handled before the start: one socket, in order
+                page.click("#start")
+                page.wait_for_selector(f'tr[data-session="{ALICE}"][data-state="recording"]',
+                                       timeout=BOUND_MS)
+                page.click("#stop")
+                page.wait_for_selector(f'tr[data-session="{ALICE}"][data-state="stopped"]',
+                                       timeout=BOUND_MS)
+                assert page.evaluate("demo.sdkCalls().map((c) => c.api)") == [START, STOP]
+            finally:
+                browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    commands = [r["name"] for r in map(orjson.loads, trace.read_bytes().splitlines())
+                if r.get("kind") == "command"]
+    assert commands[:2] == [START, STOP]
