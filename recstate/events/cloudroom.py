@@ -596,7 +596,7 @@ class UploadRecordFileError(Event):
 
 
 # ---- commands --------------------------------------------------------------------------------
-@command(VENDOR, CREATE)
+@command(VENDOR, CREATE, sdk=True)
 @attrs.frozen(kw_only=True)
 class CreateLocMixerCommand(Command):
     mixerID: str
@@ -604,28 +604,28 @@ class CreateLocMixerCommand(Command):
     mixerContent: Any
 
 
-@command(VENDOR, ADD)
+@command(VENDOR, ADD, sdk=True)
 @attrs.frozen(kw_only=True)
 class AddLocMixerOutputCommand(Command):
     mixerID: str
     outputs: Any
 
 
-@command(VENDOR, REMOVE)
+@command(VENDOR, REMOVE, sdk=True)
 @attrs.frozen(kw_only=True)
 class RmLocMixerOutputCommand(Command):
     mixerID: str
     outputs: tuple[str, ...]
 
 
-@command(VENDOR, UPDATE)
+@command(VENDOR, UPDATE, sdk=True)
 @attrs.frozen(kw_only=True)
 class UpdateLocMixerContentCommand(Command):
     mixerID: str
     mixerContent: Any
 
 
-@command(VENDOR, DESTROY)
+@command(VENDOR, DESTROY, sdk=True)
 @attrs.frozen(kw_only=True)
 class DestroyLocMixerCommand(Command):
     mixerID: str
