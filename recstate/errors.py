@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DefinitionError",
     "HandlingError",
+    "OutputError",
     "RecstateError",
     "TraceError",
     "UnknownEventError",
@@ -34,6 +35,19 @@ class TraceError(RecstateError, ValueError):
         if field:
             where += f": field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class OutputError(RecstateError, OSError):
+    """A file recstate was asked to write cannot be, or may not be, written (``--out``):
+    names the path and what to do."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 class UnknownEventError(TraceError):
