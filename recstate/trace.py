@@ -44,6 +44,7 @@ __all__ = [
     "parse_time",
     "read_trace",
     "redact",
+    "redact_text",
 ]
 
 KINDS: Final = ("event", "command", "transition", "file", "error")
@@ -89,7 +90,7 @@ def is_secret_key(key: str) -> bool:
 _QUERY: Final = re.compile(r"([?&;])([^=&#;?\s\"'\\]+)=([^&#;\s\"'\\]*)")
 
 
-def _redact_text(text: str) -> str:
+def redact_text(text: str) -> str:
     """``text`` with the values of secret-named query parameters of any URL in it (a signed
     URL's ``Signature``, ``sign``, ``q-signature``, ``X-Amz-Credential``...) as ``***``."""
     if "=" not in text or "://" not in text:
@@ -110,7 +111,7 @@ def redact(value: Any) -> Any:
     under a secret name keeps its shape, each value in it ``"***"``), and the signatures of
     signed URLs in strings too. Iterative: any depth."""
     if isinstance(value, str):
-        return _redact_text(value)
+        return redact_text(value)
     if not isinstance(value, _CONTAINERS):
         return value
     root: list[Any] = [None]
@@ -134,7 +135,7 @@ def redact(value: Any) -> Any:
             elif secret and v not in (None, ""):
                 out[k] = REDACTED
             else:
-                out[k] = _redact_text(v) if isinstance(v, str) else v
+                out[k] = redact_text(v) if isinstance(v, str) else v
     return root[0]
 
 
@@ -149,15 +150,15 @@ def _has_secret(value: Any) -> bool:
                     return True
                 if isinstance(v, _CONTAINERS):
                     stack.append(v)
-                elif isinstance(v, str) and _redact_text(v) != v:
+                elif isinstance(v, str) and redact_text(v) != v:
                     return True
         elif isinstance(item, list | tuple):
             for v in item:
                 if isinstance(v, _CONTAINERS):
                     stack.append(v)
-                elif isinstance(v, str) and _redact_text(v) != v:
+                elif isinstance(v, str) and redact_text(v) != v:
                     return True
-        elif isinstance(item, str) and _redact_text(item) != item:
+        elif isinstance(item, str) and redact_text(item) != item:
             return True
     return False
 

@@ -9,6 +9,7 @@ what was expected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -43,7 +44,8 @@ def _strict(expected: type, accept: tuple[type, ...], reject: tuple[type, ...] =
         [Any, type], Any]:
     def hook(value: Any, _: type) -> Any:
         if isinstance(value, reject) or not isinstance(value, accept):
-            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} "
+                            f"{value!r:.60}")
         return float(cast(float, value)) if expected is float else value
     return hook
 
@@ -181,6 +183,23 @@ def registered_events(vendor: str | None = None) -> list[type[Event]]:
     return [cls for (v, _), cls in sorted(_events.items()) if vendor is None or v == vendor]
 
 
+_LITERAL = re.compile(r"unknown error \((.*) not in literal typing\.Literal\[(.*)\]\)$",
+                      re.DOTALL)
+
+
+def _safe_reason(reason: str, path: str) -> str:
+    """A reason that shows no value it should not: none from a secret-named field, none from
+    a ``Literal`` field (cattrs prints the value whole; a secret pasted there would show)."""
+    from recstate.trace import is_secret_key
+
+    if any(is_secret_key(part) for part in re.split(r"[.\[\]]+", path) if part):
+        return "invalid value (not shown: the field holds a secret)"
+    literal = _LITERAL.match(reason)
+    if literal:
+        return f"expected one of {literal[2]}"
+    return reason
+
+
 def _first_path(messages: Iterable[str]) -> tuple[str, str]:
     """Split cattrs' ``'reason @ path'`` lines into (field path, reasons)."""
     fields, reasons = [], []
@@ -188,6 +207,7 @@ def _first_path(messages: Iterable[str]) -> tuple[str, str]:
         reason, _, path = message.rpartition(" @ ")
         if not reason:
             reason, path = path, ""
+        reason = _safe_reason(reason, path)
         fields.append(path.removeprefix("$.").removeprefix("$"))
         reasons.append(reason if len(fields) == 1 else f"{fields[-1]}: {reason}")
     return (fields[0] if fields else ""), "; ".join(reasons)
@@ -223,5 +243,29 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
         messages = (cattrs.transform_error(exc, path="data")
                     if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])
         field, reason = _first_path(messages)
-        raise TraceError(f"{vendor} {name}: {reason}", source=source, line=line,
+        raise TraceError(f"{vendor} {name}: {_scrub(reason, data)}", source=source, line=line,
                          field=field or "data") from None
+
+
+def _scrub(text: str, data: dict[str, Any]) -> str:
+    """``text`` with every value found under a secret-named key of ``data`` as ``***`` (an
+    error a vendor's own check raised may quote one)."""
+    from recstate.trace import REDACTED, is_secret_key, redact_text
+
+    secrets: list[str] = []
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        item, hidden = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                stack.append((v, hidden or (isinstance(k, str) and is_secret_key(k))))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, hidden) for v in item)
+        elif hidden and isinstance(item, str | int | float) and not isinstance(item, bool):
+            value = str(item)
+            if len(value) >= 4:
+                secrets.append(value)
+                secrets.append(repr(item)[:60])
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return redact_text(text)
