@@ -220,9 +220,10 @@ def may_hold_secret(cls: type) -> bool:
     return known
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, repr=False)
 class Record:
-    """One trace line. ``line`` is where it was read from (None for a record made live)."""
+    """One trace line. ``line`` is where it was read from (None for a record made live).
+    Its repr is redacted as its line is."""
 
     t: float
     vendor: str
@@ -247,6 +248,14 @@ class Record:
         if self.kind != "event":
             out["kind"] = self.kind
         return out
+
+    def __repr__(self) -> str:
+        data: Any = redact(self.data) if self.data is not None else None
+        if data is not None and depth(data) > MAX_DEPTH:
+            data = f"<nested over {MAX_DEPTH} levels>"
+        return (f"Record(t={self.t!r}, vendor={self.vendor!r}, name={self.name!r}, "
+                f"session={self.session!r}, data={data!r}, kind={self.kind!r}, "
+                f"line={self.line!r})")
 
     def dumps(self) -> bytes:
         """The line, redacted, keys in a fixed order: the same record gives the same bytes."""
