@@ -3,6 +3,7 @@
 
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
     python3 dev.py test   # set up, then ruff, mypy --strict and the whole test suite
+    python3 dev.py fuzz [--cases N] [--seed S]   # set up, then the fuzz harness (bench/fuzz.py)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes.
@@ -57,12 +58,19 @@ def test() -> None:
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
 
 
+def fuzz(args: list[str]) -> None:
+    run(BIN / "python", "bench/fuzz.py", *args)
+
+
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what not in ("demo", "test"):
-        sys.exit("usage: python3 dev.py demo | test")
+    if what not in ("demo", "test", "fuzz"):
+        sys.exit("usage: python3 dev.py demo | test | fuzz [--cases N] [--seed S]")
     setup()
-    demo() if what == "demo" else test()
+    if what == "fuzz":
+        fuzz(sys.argv[2:])
+    else:
+        demo() if what == "demo" else test()
 
 
 if __name__ == "__main__":

@@ -90,17 +90,29 @@ def is_secret_key(key: str) -> bool:
 _QUERY: Final = re.compile(r"([?&;])([^=&#;?\s\"'\\]+)=([^&#;\s\"'\\]*)")
 
 
+#: ``"name": value`` in a JSON text held in a string (NetEase's ``fileinfo``), a value being a
+#: JSON string, number or literal.
+_JSON_PAIR: Final = re.compile(
+    r'("((?:[^"\\]|\\.){1,80})"\s*:\s*)("(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false)')
+
+
 def redact_text(text: str) -> str:
     """``text`` with the values of secret-named query parameters of any URL in it (a signed
-    URL's ``Signature``, ``sign``, ``q-signature``, ``X-Amz-Credential``...) as ``***``."""
-    if "=" not in text or "://" not in text:
-        return text
-
-    def sub(match: re.Match[str]) -> str:
-        if match[3] and match[3] != REDACTED and is_secret_key(unquote(match[2])):
-            return f"{match[1]}{match[2]}={REDACTED}"
-        return match[0]
-    return _QUERY.sub(sub, text)
+    URL's ``Signature``, ``sign``, ``q-signature``, ``X-Amz-Credential``...) as ``***``, and
+    those of secret-named keys of a JSON text in it (``"token": "..."``)."""
+    if "=" in text and "://" in text:
+        def url(match: re.Match[str]) -> str:
+            if match[3] and match[3] != REDACTED and is_secret_key(unquote(match[2])):
+                return f"{match[1]}{match[2]}={REDACTED}"
+            return match[0]
+        text = _QUERY.sub(url, text)
+    if '"' in text and ":" in text:
+        def pair(match: re.Match[str]) -> str:
+            if match[3] not in ('""', f'"{REDACTED}"') and is_secret_key(match[2]):
+                return f'{match[1]}"{REDACTED}"'
+            return match[0]
+        text = _JSON_PAIR.sub(pair, text)
+    return text
 
 
 _CONTAINERS: Final = (dict, list, tuple)

@@ -143,7 +143,21 @@ _events: dict[tuple[str, str], type[Event]] = {}
 def _declare(cls: type[M], vendor: str, name: str) -> type[M]:
     cls.vendor = vendor
     cls.name = name
+    if not getattr(cls.__repr__, "_redacted", False):
+        cls.__repr__ = _redacted_repr(cls.__repr__)  # type: ignore[method-assign]
     return cls
+
+
+def _redacted_repr(original: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A message's repr with what a text field may hide redacted (a signed URL's signature,
+    a secret-named key of a JSON text such as NetEase's ``fileinfo``); secret-named fields
+    are masked by :func:`secret` already."""
+    from recstate.trace import redact_text
+
+    def redacted(self: Any) -> str:
+        return redact_text(original(self))
+    redacted._redacted = True  # type: ignore[attr-defined]
+    return redacted
 
 
 def event(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
