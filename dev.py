@@ -2,8 +2,9 @@
 """The project's two commands, on a machine with nothing but Python 3.11+.
 
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
-    python3 dev.py test   # set up, then ruff, mypy --strict and the whole test suite
-    python3 dev.py fuzz [--cases N] [--seed S]   # set up, then the fuzz harness (bench/fuzz.py)
+    python3 dev.py test   # set up, then ruff, mypy --strict, lint-imports and the whole test suite
+    python3 dev.py mutate [MODULE...] [--sample N]   # mutation testing (slow; not in CI)
+    python3 dev.py fuzz [--cases N] [--seed S]   # the fuzz harness (bench/fuzz.py)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes.
@@ -53,24 +54,38 @@ def demo() -> None:
 
 
 def test() -> None:
-    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "dev.py")
+    run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "tools", "dev.py")
     run(BIN / "mypy", "--strict", "recstate")
+    run(BIN / "lint-imports")  # the import contracts in pyproject.toml: core, vendors, layers
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
 
 
 def fuzz(args: list[str]) -> None:
-    run(BIN / "python", "bench/fuzz.py", *args)
+    """The fuzz harness (bench/fuzz.py): hostile input, no traceback, hang or leak."""
+    run(BIN / "python", ROOT / "bench" / "fuzz.py", *args)
+
+
+def mutate(args: list[str]) -> None:
+    """Mutation testing (tools/mutate.py); slow, so not part of `test` or CI."""
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+        "-e", ".[test,mutation]")
+    run(BIN / "python", ROOT / "tools" / "mutate.py", *args)
 
 
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what not in ("demo", "test", "fuzz"):
-        sys.exit("usage: python3 dev.py demo | test | fuzz [--cases N] [--seed S]")
+    if what not in ("demo", "test", "mutate", "fuzz"):
+        sys.exit("usage: python3 dev.py demo | test | mutate [MODULE...] [--sample N] | "
+                 "fuzz [--cases N] [--seed S]")
     setup()
-    if what == "fuzz":
+    if what == "demo":
+        demo()
+    elif what == "test":
+        test()
+    elif what == "fuzz":
         fuzz(sys.argv[2:])
     else:
-        demo() if what == "demo" else test()
+        mutate(sys.argv[2:])
 
 
 if __name__ == "__main__":
