@@ -63,6 +63,8 @@ from recstate.trace import TraceReader
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = sorted((ROOT / "examples" / "traces").glob("*.jsonl"))
+#: The example traces' lines, read once (a case draws from what the run started with).
+LINES = {path.name: path.read_bytes().splitlines() for path in TRACES}
 HANG = 10  # seconds
 MARK = "PLANTEDxSECRETx"  # every planted secret starts with it; no output may hold it
 APP_SECRET = MARK + "AppSecret-7d"
@@ -153,8 +155,8 @@ def _signed_url(n: int) -> str:
 @st.composite
 def mutated_trace(draw: st.DrawFn) -> tuple[str, list[bytes]]:
     """(trace name, its lines mutated): the inputs of ``reader`` and ``replay``."""
-    path = draw(st.sampled_from(TRACES))
-    lines = path.read_bytes().splitlines()
+    name = draw(st.sampled_from(sorted(LINES)))
+    lines = list(LINES[name])
     if len(lines) > 60:  # the long traces: a window of them
         start = draw(st.integers(0, len(lines) - 60))
         lines = lines[start:start + 60]
@@ -203,7 +205,7 @@ def mutated_trace(draw: st.DrawFn) -> tuple[str, list[bytes]]:
             lines[i], lines[j] = lines[j], lines[i]
         elif op == "drop":
             del lines[i]
-    return path.name, lines
+    return name, lines
 
 
 # ---- the checks ---------------------------------------------------------------------------------
