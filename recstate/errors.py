@@ -7,6 +7,7 @@ __all__ = [
     "HandlingError",
     "OutputError",
     "RecstateError",
+    "RestoreError",
     "TraceError",
     "UnknownEventError",
     "VendorError",
@@ -48,6 +49,21 @@ class OutputError(RecstateError, OSError):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+class RestoreError(RecstateError, ValueError, KeyError):
+    """A snapshot that cannot be restored (an unknown state, a bad timer...): names the
+    session and the field; nothing of it was restored. (A KeyError too, as an unknown
+    machine was before.)"""
+
+    def __init__(self, key: object, field: str, message: str) -> None:
+        self.key = key
+        self.field = field
+        self.reason = message
+        super().__init__(f"snapshot of session {key!r}: {field}: {message}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class UnknownEventError(TraceError):
