@@ -48,6 +48,7 @@ from recstate.clock import Clock, SystemClock
 from recstate.errors import RecstateError
 from recstate.events import Event, parse_event
 from recstate.events.netease import (
+    CALL_EVENT_TYPE,
     CALLBACK,
     FILES_EVENT_TYPE,
     VENDOR,
@@ -138,11 +139,13 @@ def _headers(headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | st
 class CallbackReceiver:
     """Verify and decode one callback request (headers, raw body) into events.
 
-    The callback service posts every eventType to the same URL; only eventType ``"6"`` (the
-    file addresses) concerns recstate. Any other verified body gives no event (the request is
-    answered 200, so NetEase does not deliver it again) and an info log line naming the
-    eventType. So does a verified body that is empty or ``{}``: the console's check of the
-    抄送 address when it is configured (it wants 200 within 5 s).
+    The callback service posts every eventType to the same URL; eventType ``"6"`` (the file
+    addresses) and ``"5"`` (the call's duration record, the server's word that a call is
+    over, routed by its ``channelId``) concern recstate. Any other verified body gives no
+    event (the request is answered 200, so NetEase does not deliver it again) and an info log
+    line naming the eventType. So does a verified body that is empty or ``{}``: the console's
+    check of the 抄送 address when it is configured (it wants 200 within 5 s), and an
+    eventType 5 body that names no ``channelId``.
 
     - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
     - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed
@@ -240,9 +243,14 @@ class CallbackReceiver:
         event_type = data.get("eventType")
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
-        if event_type != FILES_EVENT_TYPE:
-            log.info("netease callback eventType %r carries no file addresses: acknowledged, "
-                     "nothing to hand to the runtime", event_type[:40])
+        if event_type not in (FILES_EVENT_TYPE, CALL_EVENT_TYPE):
+            log.info("netease callback eventType %r carries neither file addresses nor a "
+                     "call record: acknowledged, nothing to hand to the runtime",
+                     event_type[:40])
+            return []
+        if event_type == CALL_EVENT_TYPE and data.get("channelId") in (None, ""):
+            log.info("netease callback eventType '5' names no channelId: acknowledged, "
+                     "nothing to hand to the runtime")
             return []
         try:
             parts = split_callback(data)
@@ -353,12 +361,19 @@ def deliver_to(runtime: Runtime, *, submit: bool = False,
     """Hand events to ``runtime``: ``dispatch`` (run to completion before the answer), or
     ``submit`` to a runtime served by ``Runtime.run`` on the same event loop. Each event is
     first routed by ``routes`` (a :class:`ChannelRoutes` of this runtime, made here unless
-    given), so a caller's files reach the call that learnt their cid."""
+    given), so a caller's files reach the call that learnt their cid. A call record (抄送
+    eventType 5) of a channel no session here knows is dropped with an info log line: the
+    server sends one for every call of the application, tracked here or not."""
     router = routes if routes is not None else ChannelRoutes(runtime)
 
     def deliver(events: list[Event]) -> None:
         for ev in events:
             ev = router.route(ev)
+            if (isinstance(ev, Callback) and ev.eventType == CALL_EVENT_TYPE
+                    and ev.session not in runtime.sessions):
+                log.info("netease call record (eventType 5) of channel %r, which no session "
+                         "here knows: not handed to the runtime", (ev.session or "")[:40])
+                continue
             if submit:
                 runtime.submit(ev)
             else:
