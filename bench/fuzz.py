@@ -405,8 +405,12 @@ def callback_request(draw: st.DrawFn) -> tuple[dict[str, str], bytes, str]:
         fileinfo = _dumps(items).decode()
     except TypeError:
         fileinfo = "[]"
-    body_obj: Any = {"eventType": draw(st.sampled_from(["6", "5", "1", 6, None])),
+    body_obj: Any = {"eventType": draw(st.sampled_from(["6", "6", "5", "1", 6, None])),
                      "fileinfo": fileinfo}
+    if body_obj["eventType"] == "5":  # the call record: its channel, duration and status
+        body_obj = {"eventType": "5", "channelId": channels[0] if channels else "c",
+                    "duration": draw(st.sampled_from(["300", 300, "x", "-1", "1e9"])),
+                    "status": "SUCCESS", "members": "[]"}
     how = draw(st.sampled_from(["ok", "ok", "ok", "body", "value", "raw", "secret"]))
     if how == "value":
         path = draw(st.sampled_from(list(_paths(body_obj))[1:]))

@@ -69,6 +69,17 @@ Decisions (the document does not settle these; what a user would expect):
   ``mixed``; ``gz`` whiteboard data is kind ``whiteboard``, kept with an info notice, never
   a warning (no record parameter asks for it). A mixed ``.aac`` in a video call whose mix
   is an ``.mp4`` is the audio copy NetEase makes when the account has it opened: info.
+- Ways out of every state (issue 9; the document gives no deadlines, these are a vendor
+  engineer's reading): ``response``, ``startRtc`` and ``joinChannel`` must be answered
+  within ``api_timeout`` (30 s; the answer is the mini-program's callback, which a crashed
+  client never delivers), else the call is hung up and ``failed`` (a recorded call whose
+  ``startRtc`` went unanswered goes to ``awaiting_files`` instead: the server may have
+  recorded); a callee that neither accepts nor rejects within ``answer_timeout`` ends its
+  ringing (the caller has given up). The server's record that a call is over, the 抄送
+  ``eventType`` ``"5"`` body (音视频时长: ``channelId``, ``duration``, ``status``), ends a call
+  whose hang-up was not seen, like files arriving do; after the local end it is compared
+  with the local duration (a warning over 60 s apart). ``max_call_duration`` (off unless
+  set) hangs up a connected call that lasts longer.
 - A caller's ``call`` names its session (the cid is not known yet); the cid that ``call:ok``
   or ``callAccepted`` names is kept in the context, and
   :class:`recstate.adapters.netease.ChannelRoutes` takes later events that carry only the
