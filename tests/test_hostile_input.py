@@ -524,3 +524,35 @@ def test_11_the_blocking_adapter_answers_and_scrubs_an_unexpected_failure() -> N
     adapter.disconnect()
     sim.disconnect()
     client.close()
+
+
+def test_10_a_large_body_is_verified_off_the_event_loop() -> None:
+    import threading
+
+    import httpx
+    from test_netease_callback import Served
+
+    from recstate.adapters.netease import CallbackApp, deliver_to
+
+    threads: list[bool] = []
+
+    class Watching(CallbackReceiver):
+        def __call__(self, headers: Any, body: bytes) -> Any:
+            threads.append(threading.current_thread() is main_of_server[0])
+            return super().__call__(headers, body)
+
+    main_of_server: list[threading.Thread | None] = [None]
+    rt = Runtime(ManualClock(T0))
+    app = CallbackApp(Watching(SECRET, clock=rt.clock, window=300), deliver_to(rt))
+    server = Served(app)
+    main_of_server[0] = server.thread  # uvicorn's event loop runs in it
+    with server as url:
+        small = files_body(CID)
+        large = files_body(*(f"c{n}" for n in range(60)),
+                           url="https://nos.example/" + "x" * 2000)
+        assert len(small) < CallbackApp.thread_above < len(large)
+        for body in (small, large):
+            answer = httpx.post(url, content=body, headers=headers_for(body, str(T0)))
+            assert answer.status_code == 200, answer.text
+    assert threads == [True, False]  # the small one on the loop's thread, the large one not
+    assert len(rt.sessions) == 61

@@ -253,7 +253,7 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
         known = sorted(n for (v, n) in _events if v == vendor)
         hint = (f"known {vendor} events: {', '.join(known)}" if known
                 else f"no events are registered for vendor {vendor!r}")
-        raise UnknownEventError(f"unknown event {name!r} for vendor {vendor!r} ({hint}); "
+        raise UnknownEventError(f"unknown event {name[:60]!r} for vendor {vendor!r} ({hint}); "
                                 "fix the name or register the event class",
                                 source=source, line=line,
                                 field="name" if known else "vendor")  # which one is wrong
