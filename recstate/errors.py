@@ -6,6 +6,7 @@ __all__ = [
     "DefinitionError",
     "HandlingError",
     "OutputError",
+    "PayloadError",
     "RecstateError",
     "RestoreError",
     "TraceError",
@@ -64,6 +65,10 @@ class RestoreError(RecstateError, ValueError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+class PayloadError(RecstateError, ValueError):
+    """A payload value that a vendor's own rule refuses (raised while an event is built):
+    its message says what is wrong and what was expected, and is shown as it is."""
 
 
 class UnknownEventError(TraceError):

@@ -28,6 +28,7 @@ import orjson
 from recstate.errors import OutputError, TraceError
 
 __all__ = [
+    "EMBEDS_SECRET",
     "KINDS",
     "MAX_DEPTH",
     "MAX_LINE",
@@ -45,11 +46,16 @@ __all__ = [
     "read_trace",
     "redact",
     "redact_text",
+    "scrub_text",
 ]
 
 KINDS: Final = ("event", "command", "transition", "file", "error")
 OUTPUT_KINDS: Final = frozenset(KINDS[1:])
 REDACTED: Final = "***"
+
+#: attrs field metadata: a plain string field that may embed a secret (a signed URL's token,
+#: JSON text with keys in it), so that records of its class are scanned (:func:`scrub_text`).
+EMBEDS_SECRET: Final = "recstate.embeds_secret"  # noqa: S105 - a metadata key
 
 #: Parts of a folded field name (lower case, no ``_`` or ``-``) that mark a secret.
 _SECRET_WORDS: Final = ("secret", "token", "signature", "password", "passwd", "accesskey",
@@ -97,10 +103,10 @@ _JSON_PAIR: Final = re.compile(
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the values of secret-named query parameters of any URL in it (a signed
+    """``text`` with the values of secret-named query parameters in it (a signed
     URL's ``Signature``, ``sign``, ``q-signature``, ``X-Amz-Credential``...) as ``***``, and
     those of secret-named keys of a JSON text in it (``"token": "..."``)."""
-    if "=" in text and "://" in text:
+    if "=" in text and ("?" in text or "&" in text):
         def url(match: re.Match[str]) -> str:
             if match[3] and match[3] != REDACTED and is_secret_key(unquote(match[2])):
                 return f"{match[1]}{match[2]}={REDACTED}"
@@ -114,6 +120,9 @@ def redact_text(text: str) -> str:
         text = _JSON_PAIR.sub(pair, text)
     return text
 
+
+#: The same, under the name the Juphoon adapters use.
+scrub_text = redact_text
 
 _CONTAINERS: Final = (dict, list, tuple)
 
@@ -217,13 +226,15 @@ _TEXT_NAMES: Final = re.compile(r"url|uri|link|href|info|addr", re.IGNORECASE)
 def may_hold_secret(cls: type) -> bool:
     """Whether a payload of this attrs class can hold a secret: a secret-named field, or a
     field whose type can carry arbitrary keys (``dict``, ``Any``), or a text field named
-    like an address (``url``, ``fileinfo``: a signed URL's signature). Decided once per class,
+    like an address (``url``, ``fileinfo``: a signed URL's signature) or marked
+    :data:`EMBEDS_SECRET`. Decided once per class,
     so that the trace skips the per-record scan where there can be nothing to redact."""
     known = _may_hold.get(cls)
     if known is None:
         try:
             hints = typing.get_type_hints(cls)
             known = any(is_secret_key(f.name) or _TEXT_NAMES.search(f.name) is not None
+                        or f.metadata.get(EMBEDS_SECRET, False)
                         or _type_may_hold_secret(hints.get(f.name, Any))
                         for f in attrs.fields(cls))
         except Exception:  # unresolvable annotations: be safe
