@@ -279,3 +279,26 @@ def test_1_no_tencent_session_is_stuck_24_h_after_its_data_stops(f: dict[str, An
         sim.disconnect()
     stuck = {k: s.state for k, s in rt.sessions.items() if s.state not in TENCENT_DONE}
     assert stuck == {}, f
+
+
+@pytest.mark.xfail(strict=True, reason="Juphoon (landed with issue 13): a channel whose client "
+                   "goes silent while recording (no leave, no property change) stays in "
+                   "'recording': the machine needs a way out (a maximum duration, as NetEase's "
+                   "max_call_duration) -- issue 9 point 1, left to the Juphoon machine's owner")
+def test_1_no_juphoon_session_is_stuck_24_h_after_its_client_goes_silent() -> None:
+    from recstate.adapters.juphoon.scenarios import CHANNEL, params
+    from recstate.adapters.juphoon.simulator import JuphoonSimulator
+    from recstate.events.juphoon import EnableRecord, Join, JoinParam
+
+    rt = Runtime(ManualClock(T0))
+    sim = JuphoonSimulator(rt)
+    try:
+        rt.dispatch(Join(t=T0, channelId=CHANNEL, joinParam=JoinParam(record=params("a.mp4"))))
+        rt.advance(T0 + 2)
+        rt.dispatch(EnableRecord(t=T0 + 2, channelId=CHANNEL, enable=True))
+        rt.advance(T0 + 10)
+        assert rt.sessions[CHANNEL].state == "recording"
+        rt.advance(T0 + 10 + DAY)  # the client said nothing more
+    finally:
+        sim.disconnect()
+    assert rt.sessions[CHANNEL].state in {"stopped", "left", "failed"}
