@@ -82,7 +82,7 @@ def feed(store: RedisStore, trace: Path, *, until: float | None,
     what the report counts. Returns the report so far and the logged output lines."""
     source = str(trace)
     reader = TraceReader(trace, skip_bad=skip_bad_lines, vendors=vendor_names())
-    report = Report()
+    report = Report(until=until)
     logged: list[Record] = []
     fed = store.redis.hget(store.k("meta"), "fed") is not None
     entries: list[tuple[int, dict[str, bytes]]] = []
@@ -99,6 +99,9 @@ def feed(store: RedisStore, trace: Path, *, until: float | None,
                 "part": b"1" if part else b""}
 
     for record in reader:
+        if until is not None and record.t > until:  # as replay: cut there
+            report.after_until += 1
+            continue
         last_t = record.t if last_t is None else max(last_t, record.t)
         if record.kind in OUTPUT_KINDS:
             logged.append(record)
