@@ -202,6 +202,11 @@ class CallbackReceiver:
             raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
                                    "object")
         event_type = data.get("eventType")
+        if isinstance(event_type, int) and not isinstance(event_type, bool):
+            # The field table writes it as a string ("6"); a number means the same, and
+            # refusing it would lose the body at every redelivery.
+            event_type = str(event_type)
+            data = {**data, "eventType": event_type}
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
         if event_type != FILES_EVENT_TYPE:
@@ -209,9 +214,16 @@ class CallbackReceiver:
                      "nothing to hand to the runtime", event_type[:40])
             return []
         try:
-            return callback_events(data, now)
+            events = callback_events(data, now)
         except (ValueError, TypeError) as exc:
             raise CallbackRejected(400, f"malformed callback body: {exc}") from None
+        if not any(isinstance(ev, Callback) and ev.items() for ev in events):
+            # No file item, so no channel to route it to: nothing to do, and an answer
+            # other than 200 would only make NetEase deliver it again.
+            log.info("netease callback eventType 6 with no file items: acknowledged, "
+                     "nothing to hand to the runtime")
+            return []
+        return events
 
 
 def _address_check() -> list[Event]:
