@@ -683,3 +683,78 @@ def test_example_traces_replay_with_no_mismatch(tmp_path: Path) -> None:
         again = replay(out)
         assert again.mismatches == [], trace.name
         assert first.bad_lines == [], trace.name
+
+
+# ---- hostile bodies that must not be redelivered forever ---------------------------------------
+@pytest.mark.parametrize("raw", [b'{"eventType":"6","fileinfo":"[]"}',
+                                 b'{"eventType":6,"fileinfo":"[]"}'])
+def test_http_an_eventtype_6_body_with_no_file_is_acknowledged(ended_call: Runtime,
+                                                               served: str,
+                                                               raw: bytes) -> None:
+    """No file item: nothing to route, nothing to do; a strict runtime must still answer 200
+    (anything else and NetEase delivers it again)."""
+    answer = httpx.post(served, content=raw, headers=signed(raw, cur=T0 + 700))
+    assert answer.status_code == 200, answer.text
+    assert sorted(ended_call.sessions) == [CID]
+    assert ended_call.sessions[CID].state == "awaiting_files"
+
+
+def test_http_eventtype_as_a_number_still_delivers_the_files(ended_call: Runtime,
+                                                             served: str) -> None:
+    raw = orjson.dumps({"eventType": 6, "fileinfo": json.dumps(video_items())})
+    answer = httpx.post(served, content=raw, headers=signed(raw, cur=T0 + 700))
+    assert answer.status_code == 200, answer.text
+    session = ended_call.sessions[CID]
+    assert session.state == "complete"
+    assert len(session.files) == 5
+
+
+# ---- the simulator writes the documented shape (point 1) ---------------------------------------
+def test_simulator_bodies_have_no_caller_for_the_callee_and_the_mix() -> None:
+    from recstate.adapters.netease import NetEaseSimulator
+
+    rt = Runtime(ManualClock(T0), strict=True)
+    sim = NetEaseSimulator(rt, files_after=60.0)
+    try:
+        for line in callee_call(2, VIDEO_ALL, end=T0 + 600):
+            if line["name"] in ("response:ok", "startRtc:ok"):
+                continue  # the simulator answers the commands
+            rt.advance(line["t"])
+            rt.dispatch(parse_event("netease", line["name"], line["t"], line["data"],
+                                    line.get("session")))
+        rt.advance(T0 + 3600)
+        raw_items = [i for ev in sim.delivered if ev.name == "callback"
+                     for i in json.loads(ev.payload()["fileinfo"])]
+    finally:
+        sim.close()
+    assert len(raw_items) == 5
+    for i in raw_items:
+        assert isinstance(i["size"], str)
+        if i["mix"]:
+            assert i["user"] == "0"
+            assert "caller" not in i
+        elif i["user"] == "ann":
+            assert i["caller"] is True
+        else:
+            assert "caller" not in i, i
+    assert rt.sessions[CID].state == "complete"
+
+
+# ---- Tencent: fewer IDs than 90-minute files (point 9) -----------------------------------------
+def test_tencent_one_id_for_two_local_files_matches_one_and_warns_for_the_other() -> None:
+    rt = Runtime(ManualClock(T0), strict=True)
+    errors: list[dict[str, Any]] = []
+    signals.error.connect(lambda sender, **kw: errors.append(kw), sender=rt, weak=False)
+    stop_at = T0 + 100 * 60
+    answer_searches(rt, [vod_file("5285890781763200001", "lesson-7_1", 7, iso(stop_at))])
+    run_lines(rt, [*started(), *data_until(stop_at - 1, every=30.0),
+                   tencent(stop_at, "requestMultiVideoRecorderStop", {"roomInfo": ROOM}),
+                   tencent(stop_at + 1, "requestMultiVideoRecorderStop:ok",
+                           {"fileIds": ["5285890781763200001"]})])
+    rt.advance(stop_at + 6 * 3600)
+    files = rt.sessions[KEY].files
+    assert sorted(f.status for f in files) == ["lost", "ready"]
+    [ready] = [f for f in files if f.status == "ready"]
+    assert (ready.id, ready.size) == ("5285890781763200001", 7)
+    assert any(e.get("level") == "warning" for e in errors)
+    assert not any(e.get("code") == "violation" for e in errors)
