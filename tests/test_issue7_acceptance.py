@@ -758,3 +758,56 @@ def test_tencent_one_id_for_two_local_files_matches_one_and_warns_for_the_other(
     assert (ready.id, ready.size) == ("5285890781763200001", 7)
     assert any(e.get("level") == "warning" for e in errors)
     assert not any(e.get("code") == "violation" for e in errors)
+
+
+# ---- NetEase pieces: hostile orders and shapes (point 2) ---------------------------------------
+AUDIO_SINGLE = {"recordType": "2", "recordAudio": 1, "recordVideo": 0}
+
+
+def pieces(k: int | str) -> list[dict[str, Any]]:
+    return [item("ann", "aac", caller=True, piece=k), item("bob", "aac", piece=k)]
+
+
+def piece_run(tmp_path: Path, name: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    end = T0 + 3 * 3600
+    lines = sorted([*callee_call(1, AUDIO_SINGLE, end=end), *extra], key=lambda x: x["t"])
+    return only_session(replay_cli(write(tmp_path, name, lines), "--until",
+                                   str(end + 4 * 3600)))
+
+
+END3 = T0 + 3 * 3600
+
+
+def test_netease_pieces_out_of_order_all_kept(tmp_path: Path) -> None:
+    session = piece_run(tmp_path, "ooo", [callback(T0 + 7200, pieces(1)),
+                                          callback(END3 + 60, pieces(0)),
+                                          callback(END3 + 90, pieces(2))])
+    assert session["state"] == "complete"
+    assert sorted((f["participant"], f["status"]) for f in session["files"]) == [
+        ("ann", "ready")] * 3 + [("bob", "ready")] * 3
+    assert warnings_of(session) == []
+
+
+def test_netease_a_piece_redelivered_during_the_call_counts_once(tmp_path: Path) -> None:
+    session = piece_run(tmp_path, "again", [callback(T0 + 3700, pieces("0")),
+                                            callback(T0 + 3760, pieces("0")),
+                                            callback(END3 + 60, pieces("1"))])
+    assert len(session["files"]) == 4
+    assert {f["status"] for f in session["files"]} == {"ready"}
+    assert [c["name"] for c in session["commands"]] == ["response", "startRtc", "hangup"]
+
+
+def test_netease_the_last_piece_without_pieceindex_is_that_piece(tmp_path: Path) -> None:
+    """A hostile variant: the slot had pieces during the call, the final body omits
+    ``pieceindex`` (and is delivered twice). Nothing is reported lost that arrived, and no
+    file is counted twice."""
+    final = [item("ann", "aac", caller=True), item("bob", "aac")]
+    session = piece_run(tmp_path, "nopiece", [callback(T0 + 3700, pieces("0")),
+                                              callback(END3 + 60, final),
+                                              callback(END3 + 120, final)])
+    assert session["state"] == "complete"
+    assert len(session["files"]) == 4
+    assert {f["status"] for f in session["files"]} == {"ready"}
+    assert sorted(f["url"] for f in session["files"]) == sorted(
+        i["url"] for i in pieces("0") + final)
+    assert warnings_of(session) == []
