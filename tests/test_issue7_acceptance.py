@@ -811,3 +811,25 @@ def test_netease_the_last_piece_without_pieceindex_is_that_piece(tmp_path: Path)
     assert sorted(f["url"] for f in session["files"]) == sorted(
         i["url"] for i in pieces("0") + final)
     assert warnings_of(session) == []
+
+
+@pytest.mark.parametrize(("answer", "kept"), [
+    ({"name": "requestMultiVideoRecorderStop:error", "data": {"code": 30000412, "desc": ""}},
+     0),
+    ({"name": "requestMultiVideoRecorderStop:ok", "data": {"fileIds": ["5285890781763400001"]}},
+     1),
+])
+def test_tencent_a_stop_pending_when_the_start_times_out_reaches_the_server(
+        tmp_path: Path, answer: dict[str, Any], kept: int) -> None:
+    """Point 8: a stop asked while starting, then 30000208: the stop goes to the server (the
+    timed-out attempt may have started); its IDs mean it recorded, 30000412 that it did not."""
+    st = retried_start()
+    lines = [st[0], st[1], tencent(T0 + 0.2, "requestMultiVideoRecorderStop", {"roomInfo": ROOM}),
+             st[2], tencent(T0 + 1, answer["name"], answer["data"])]
+    session = only_session(replay_cli(write(tmp_path, "pending", lines), "--until",
+                                      str(T0 + 3600)))
+    assert session["state"] == "stopped"
+    assert len(commands(session, "requestMultiVideoRecorderStart")) == 1
+    assert len(commands(session, "requestMultiVideoRecorderStop")) == 1
+    assert len([f for f in session["files"] if f["status"] != "lost"]) == kept
+    assert session["violations"] == []
