@@ -65,7 +65,8 @@ def replay_cli(path: Path, *extra: str) -> dict[str, Any]:
 
 def only_session(report: dict[str, Any]) -> dict[str, Any]:
     [session] = report["sessions"]
-    return session
+    out: dict[str, Any] = session
+    return out
 
 
 def warnings_of(session: dict[str, Any]) -> list[dict[str, Any]]:
