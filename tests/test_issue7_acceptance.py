@@ -370,6 +370,8 @@ def test_http_real_bodies_are_answered_200_and_every_file_kept(ended_call: Runti
         items = [dict(i, caller=None) if i["user"] != "ann" else i for i in items]
     elif variant == "extra":
         items = [dict(i, timestamp="1700000650000") for i in items]
+    elif variant == "piece-str":
+        items = [dict(i, pieceindex="0") for i in items]
     raw = orjson.dumps(body(items))
     answer = httpx.post(served, content=raw, headers=signed(raw, cur=T0 + 700))
     assert answer.status_code == 200, answer.text
