@@ -547,7 +547,8 @@ class NetEaseSimulator:
         self._at(self.delay, f"{name}:ok", session)
         return True
 
-    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float) -> None:
+    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float,
+                    **_: Any) -> None:
         key, name = session.key, command.name
         if name == "call":
             if self._api("call", key) and self.answer != "none":
