@@ -141,7 +141,7 @@ def replay_cli(path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
 
 
 def session_of(report: dict[str, Any], key: str = "1") -> dict[str, Any]:
-    found = [s for s in report["sessions"] if s["session"] == key]
+    found: list[dict[str, Any]] = [s for s in report["sessions"] if s["session"] == key]
     assert len(found) == 1, f"one session {key!r}: {[s['session'] for s in report['sessions']]}"
     return found[0]
 
@@ -211,7 +211,8 @@ def test_a_valid_mixer_sends_create_loc_mixer_with_the_apps_data(tmp_path: Path)
     assert cmd["data"]["mixerID"] == "1"
     assert cmd["data"]["mixerCfg"] == CFG
     assert cmd["data"]["mixerContent"] == SIDE
-    assert s["errors"] == [] and report["exit_status"] == 0
+    assert s["errors"] == []
+    assert report["exit_status"] == 0
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [
@@ -317,7 +318,8 @@ def test_several_mixers_run_at_once_each_its_own_session(tmp_path: Path) -> None
     assert (a["state"], b["state"]) == ("destroyed", "created")
     assert files(a)["D:/a.mp4"]["status"] == "closed"
     assert files(b)["D:/b.ts"]["status"] == "open"
-    assert list(files(a)) == ["D:/a.mp4"] and list(files(b)) == ["D:/b.ts"]
+    assert list(files(a)) == ["D:/a.mp4"]
+    assert list(files(b)) == ["D:/b.ts"]
 
 
 # ==== outputs ================================================================================
@@ -362,7 +364,8 @@ def test_duplicate_output_names_in_one_call_are_refused(tmp_path: Path) -> None:
     assert names(s) == ["CreateLocMixer"]
     assert s["files"] == []
     (err,) = s["errors"]
-    assert "outputs[1]" in err["message"] and "D:/1.mp4" in err["message"]
+    assert "outputs[1]" in err["message"]
+    assert "D:/1.mp4" in err["message"]
     assert "unique" in err["message"]
 
 
@@ -371,7 +374,8 @@ def test_a_name_the_mixer_already_has_is_refused_and_the_first_goes_on(tmp_path:
                                   writing(60, "D:/1.mp4", 60), add(61, f("D:/1.mp4")),
                                   writing(120, "D:/1.mp4", 120)]))
     assert names(s) == ["CreateLocMixer", "AddLocMixerOutput"]
-    assert len(s["errors"]) == 1 and "unique" in s["errors"][0]["message"]
+    assert len(s["errors"]) == 1
+    assert "unique" in s["errors"][0]["message"]
     assert outputs(s)["D:/1.mp4"]["duration"] == 120_000
 
 
@@ -385,7 +389,8 @@ def test_created_writing_closed_drives_the_file_with_its_figures(tmp_path: Path)
     o = outputs(s)["D:/1.mp4"]
     assert (o["state"], o["duration"], o["fileSize"]) == ("closed", 150_000, 150 * RATE)
     assert s["state"] == "created", "an output closing leaves the mixer running"
-    assert report["violations"] == 0 and s["errors"] == []
+    assert report["violations"] == 0
+    assert s["errors"] == []
 
 
 def test_writing_updates_duration_and_size_while_recording() -> None:
@@ -586,7 +591,8 @@ def test_901_the_8_hour_maximum_closes_the_file_normally_and_says_so(tmp_path: P
     (err,) = s["errors"]
     assert err["code"] == 901
     assert err["level"] != "error"
-    assert "8" in err["message"] and "closed normally" in err["message"]
+    assert "8" in err["message"]
+    assert "closed normally" in err["message"]
 
 
 def test_902_disk_full_fails_the_file(tmp_path: Path) -> None:
@@ -729,7 +735,8 @@ def test_a_final_upload_code_is_not_retried() -> None:
     assert live.commands().count("UploadRecordFile") == 1
     assert live.file("D:/1.mp4").status == "failed"
     (err,) = live.errors()
-    assert err["code"] == 1201 and "录制文件不存在" in err["message"]
+    assert err["code"] == 1201
+    assert "录制文件不存在" in err["message"]
 
 
 def test_an_upload_target_option_uploads_every_file_output() -> None:
@@ -779,7 +786,7 @@ class _Store(BaseHTTPRequestHandler):
     fail = 2
     puts: list[tuple[str, bytes]] = []
 
-    def do_PUT(self) -> None:  # noqa: N802 (http.server's name)
+    def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         type(self).puts.append((self.path, body))
         if len(type(self).puts) <= type(self).fail:
@@ -825,7 +832,8 @@ def test_a_real_upload_that_fails_twice_then_succeeds(store: str, tmp_path: Path
             adapter.disconnect()
     x = live.file(str(recorded))
     assert x.status == "ready"
-    assert x.url is not None and x.url.endswith("/rec/day1/1.mp4")
+    assert x.url is not None
+    assert x.url.endswith("/rec/day1/1.mp4")
     assert live.commands().count("UploadRecordFile") == 3
     assert [e["code"] for e in live.errors()] == [1202, 1202]
 
@@ -902,7 +910,8 @@ def test_recstate_simulate_cloudroom_scenario(scenario: str, check: str) -> None
         assert {x["format"]: x["status"] for x in by.values()} == {"flv": "closed",
                                                                   "mp4": "lost"}
     elif check == "invalid":
-        assert s["commands"] == [] and s["files"] == []
+        assert s["commands"] == []
+        assert s["files"] == []
     elif check == "android":
         assert s["summary"]["platform"] == "android"
         assert "UploadRecordFile" not in names(s)
@@ -919,7 +928,8 @@ def test_recstate_simulate_cloudroom_scenario(scenario: str, check: str) -> None
 def test_an_unknown_scenario_exits_2_with_the_list() -> None:
     done = cli("simulate", "cloudroom", "no-such-scenario")
     assert done.returncode == 2
-    assert "side-by-side-to-pip" in done.stderr and "Traceback" not in done.stderr
+    assert "side-by-side-to-pip" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # ==== example traces: each replays to its documented result =================================
@@ -955,7 +965,8 @@ def test_trace_crash_with_an_flv_and_an_mp4() -> None:
 
 def test_trace_invalid_mixer() -> None:
     s = shipped("cloudroom-invalid-mixer.jsonl")
-    assert s["commands"] == [] and s["files"] == []
+    assert s["commands"] == []
+    assert s["files"] == []
     assert "mixerCfg.width = 650" in s["errors"][0]["message"]
 
 
@@ -1021,7 +1032,9 @@ def test_a_bad_callback_line_exits_2_naming_line_and_field_and_skipping_loses_no
     path = write(tmp_path / "bad.jsonl", lines)
     code, report, err = replay_cli(path)
     assert code == 2
-    assert "bad.jsonl:4:" in err and "data.outputInfo" in err and "Traceback" not in err
+    assert "bad.jsonl:4:" in err
+    assert "data.outputInfo" in err
+    assert "Traceback" not in err
     code, report, err = replay_cli(path, "--skip-bad-lines")
     assert code == 1, "skipped lines are reported"
     assert [b["line"] for b in report["bad_lines"]] == [4]
@@ -1060,7 +1073,8 @@ def test_a_report_for_an_unknown_mixer_is_a_violation_naming_it_and_others_go_on
                             writing(120, "D:/1.ts", 120), destroy(130)])
     ghost = session_of(report, "ghost")
     (v,) = ghost["violations"]
-    assert "ghost" in v["reason"] and "D:/x.ts" in v["reason"]
+    assert "ghost" in v["reason"]
+    assert "D:/x.ts" in v["reason"]
     assert ghost["files"] == []
     s = session_of(report)
     assert (files(s)["D:/1.ts"]["status"], files(s)["D:/1.ts"]["size"]) == ("closed",
@@ -1077,7 +1091,8 @@ def test_a_negative_figure_is_a_violation_naming_the_field(tmp_path: Path, field
                             writing(80, "D:/1.ts", 80), destroy(90)])
     s = session_of(report)
     (v,) = s["violations"]
-    assert f"outputInfo.{field}" in v["reason"] and "-1" in v["reason"]
+    assert f"outputInfo.{field}" in v["reason"]
+    assert "-1" in v["reason"]
     assert "negative" in v["reason"]
     assert files(s)["D:/1.ts"]["size"] == 80 * RATE, "nothing recorded is lost"
 
@@ -1116,3 +1131,29 @@ def test_a_crash_without_a_mixer_id_names_what_is_missing(tmp_path: Path) -> Non
     assert files(session_of(report))["D:/1.ts"]["size"] == 80 * RATE
     assert report["exit_status"] == 1, "an event that reaches no session is reported"
     assert report["unrouted"]
+
+
+def test_output_info_as_the_windows_sdks_json_text_is_read_as_the_object(
+        tmp_path: Path) -> None:
+    """Windows API.md: ``locMixerOutputInfo(string mixerID, string nameOrUrl, string
+    outputInfo)``, outputInfo "json结构的字符串"."""
+    text = orjson.dumps({"state": 2, "duration": 90_000, "fileSize": 90 * RATE,
+                         "errCode": 0}).decode()
+    report = run(tmp_path, [create(0), add(0, f("D:/1.mp4")), writing(60, "D:/1.mp4", 60),
+                            line(90, "LocMixerOutputInfo", {"mixerID": "1",
+                                                            "nameOrUrl": "D:/1.mp4",
+                                                            "outputInfo": text})])
+    x = files(session_of(report))["D:/1.mp4"]
+    assert (x["status"], x["end"], x["size"]) == ("closed", T0 + 90, 90 * RATE)
+    assert report["exit_status"] == 0
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("not json", "data.outputInfo"), ("[1, 2]", "data.outputInfo"),
+    ('{"state": "2"}', "data.outputInfo.state"), ("[" * 100_000, "data.outputInfo")])
+def test_output_info_text_that_is_not_an_object_names_the_field(text: str, field: str
+                                                                ) -> None:
+    with pytest.raises(TraceError) as caught:
+        parse_event("cloudroom", "LocMixerOutputInfo", T0,
+                    {"mixerID": "1", "nameOrUrl": "D:/1.mp4", "outputInfo": text})
+    assert caught.value.field == field
