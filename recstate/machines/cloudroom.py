@@ -172,6 +172,7 @@ class CloudRoomMixer(Machine):
         on(REMOVE, "created", None, after="remove_outputs"),
         on(REMOVE, NO_MIXER, None, after="refuse_no_mixer"),
         on(INFO, ("created", "destroyed", "crashed"), None, after="output_info"),
+        on(INFO, "idle", None, after="info_without_mixer"),
         # The app's crash.
         on(CRASHED, "created", "crashed", after="crash"),
         on(CRASHED, NO_MIXER, None, after="crash_without_mixer"),
@@ -334,8 +335,20 @@ class CloudRoomMixer(Machine):
         if took or name in ("CLOSED", "ERR"):  # they end the output, backward figures or not
             getattr(self, f"_on_{name.lower()}")(o, info)
 
+    def info_without_mixer(self, ev: Any) -> None:
+        self.violation(f"{INFO} for {ev.nameOrUrl!r} of mixer {ev.mixerID!r}, which was never "
+                       f"created ({CREATE} {ev.mixerID!r} first): the report is ignored")
+
     def _figures(self, o: Output, info: Any) -> bool:
-        """Take the reported duration and size, unless one goes backwards (a violation)."""
+        """Take the reported duration and size, unless one is negative or goes backwards
+        (a violation)."""
+        negative = [f"outputInfo.{key} = {value}" for key, value in
+                    (("duration", info.duration), ("fileSize", info.fileSize))
+                    if value is not None and value < 0]
+        if negative:
+            self.violation(f"{INFO} for {o.name!r}: {' and '.join(negative)}: a duration or "
+                           "size is never negative; the report's figures are ignored")
+            return False
         duration = o.duration if info.duration is None else info.duration
         size = o.fileSize if info.fileSize is None else info.fileSize
         back = []
