@@ -1,16 +1,21 @@
 """Every state has a way out (issue 9, point 1): NetEase answer deadlines, the call's end learnt
 from the server side (抄送 eventType 5, the files), a maximum call duration; and, over fault
-scenarios of both vendors, no session is stuck 24 h after its data stops."""
+scenarios of every vendor, no session is stuck 24 h after its data stops: Juphoon's
+``max_record_duration`` (001 reports nothing while Running), CloudRoom's no-report watchdog
+(003: LocMixerOutputInfo comes all through the recording)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_juphoon_machine import Channel
+from test_juphoon_machine import params as jparams
 from test_netease_callback import SECRET, signed
 from test_netease_machine import AV0, CID, T0, Harness, connect_caller, fileinfo
 
@@ -18,6 +23,7 @@ from recstate.adapters.netease import CallbackReceiver, NetEaseSimulator, delive
 from recstate.adapters.tencent import TencentSimulator
 from recstate.clock import ManualClock
 from recstate.events import parse_event
+from recstate.machines.juphoon import JuphoonOptions
 from recstate.machines.netease import NetEaseOptions
 from recstate.machines.tencent import TencentOptions
 from recstate.runtime import Runtime
@@ -281,10 +287,95 @@ def test_1_no_tencent_session_is_stuck_24_h_after_its_data_stops(f: dict[str, An
     assert stuck == {}, f
 
 
-@pytest.mark.xfail(strict=True, reason="Juphoon (landed with issue 13): a channel whose client "
-                   "goes silent while recording (no leave, no property change) stays in "
-                   "'recording': the machine needs a way out (a maximum duration, as NetEase's "
-                   "max_call_duration) -- issue 9 point 1, left to the Juphoon machine's owner")
+# ---- Juphoon: a maximum record duration (001 gives no end signal while Running) -------------
+def juphoon_recording(**options: Any) -> Channel:
+    """Joined at 0, Ready at 0.4, enableRecord(true) at 1, Running at 1.2."""
+    ch = Channel(**options)
+    ch.join(0, jparams("a.mp4"))
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    ch.state(1.2, "Running")
+    assert ch.session.state == "recording"
+    return ch
+
+
+def enables(ch: Channel) -> list[Any]:
+    return [(c.name, c.data.get("enable")) for c in ch.commands()  # type: ignore[union-attr]
+            if c.name != "stat"]
+
+
+def test_1_juphoon_max_record_duration_defaults_to_12_h_and_is_checked() -> None:
+    assert JuphoonOptions().max_record_duration == 12 * 3600
+    assert JuphoonOptions(max_record_duration=None).max_record_duration is None
+    for bad in (0, -1, float("inf"), float("nan"), True, "3600"):
+        with pytest.raises(ValueError, match="max_record_duration"):
+            JuphoonOptions(max_record_duration=bad)  # type: ignore[arg-type]
+
+
+def test_1_juphoon_max_record_duration_stops_a_recording_with_enable_record_false() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.rt.advance(T0 + 1.2 + 3599.9)
+    assert ch.session.state == "recording"
+    ch.rt.advance(T0 + 1.2 + 3600)
+    assert ch.session.state == "disabling"
+    assert enables(ch) == [("join", None), ("enableRecord", True), ("enableRecord", False)]
+    assert "max-duration" in ch.codes()
+    ch.state(3601.5, "Ready")  # a live client answers: the file ends at its Ready
+    assert ch.session.state == "stopped"
+    (f,) = ch.session.files
+    assert (f.start, f.end, f.status) == (T0 + 1.2, T0 + 3601.5, "closed")
+    assert ch.kind("violation") == []
+
+
+def test_1_an_unanswered_stop_at_max_record_duration_leaves_the_channel() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    limit = T0 + 1.2 + 3600
+    ch.rt.advance(limit + 29.9)  # enable_timeout: 30 s
+    assert ch.session.state == "disabling"
+    ch.rt.advance(limit + 30)
+    assert ch.session.state == "leaving"
+    assert enables(ch)[-1] == ("leave", None)
+    (f,) = ch.session.files
+    assert (f.end, f.status) == (limit + 30, "closed")
+    ch.rt.advance(limit + 60)  # answer_timeout: 30 s
+    assert ch.session.state == "left"
+    assert ch.codes().count("no-answer") == 1
+    assert ch.changes == [("idle", "starting"), ("starting", "recording"),
+                          ("recording", "stopped")]
+
+
+def test_1_the_limit_during_an_asked_stop_makes_its_deadline_leave() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.enable(3590, False)  # the app's own stop, never answered
+    ch.rt.advance(T0 + 1.2 + 3600)
+    assert ch.session.state == "disabling"
+    assert "max-duration" in ch.codes()
+    ch.rt.advance(T0 + 3590 + 30)
+    assert ch.session.state == "leaving"
+    assert [n for n, _ in enables(ch)] == ["join", "enableRecord", "enableRecord", "leave"]
+
+
+def test_1_without_a_limit_an_unanswered_stop_keeps_the_file_open() -> None:
+    ch = juphoon_recording(max_record_duration=None)
+    ch.rt.advance(T0 + 10 * DAY)
+    assert ch.session.state == "recording"
+    ch.enable(10 * DAY + 1, False)
+    ch.rt.advance(T0 + 10 * DAY + 31)
+    assert ch.session.state == "recording"  # 001: the vendor still says Running
+
+
+def test_1_each_span_has_its_own_limit() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.enable(1000, False)
+    ch.state(1000.2, "Ready")
+    ch.enable(2000, True, jparams("b.mp4"))
+    ch.state(2000.2, "Running")
+    ch.rt.advance(T0 + 1.2 + 3600)  # the first span's limit: long gone
+    assert ch.session.state == "recording"
+    ch.rt.advance(T0 + 2000.2 + 3600)
+    assert ch.session.state == "disabling"
+
+
 def test_1_no_juphoon_session_is_stuck_24_h_after_its_client_goes_silent() -> None:
     from recstate.adapters.juphoon.scenarios import CHANNEL, params
     from recstate.adapters.juphoon.simulator import JuphoonSimulator
@@ -298,7 +389,77 @@ def test_1_no_juphoon_session_is_stuck_24_h_after_its_client_goes_silent() -> No
         rt.dispatch(EnableRecord(t=T0 + 2, channelId=CHANNEL, enable=True))
         rt.advance(T0 + 10)
         assert rt.sessions[CHANNEL].state == "recording"
-        rt.advance(T0 + 10 + DAY)  # the client said nothing more
     finally:
-        sim.disconnect()
-    assert rt.sessions[CHANNEL].state in {"stopped", "left", "failed"}
+        sim.disconnect()  # the client says nothing more, and answers nothing
+    rt.advance(T0 + 10 + DAY)
+    session = rt.sessions[CHANNEL]
+    assert session.state == "left"
+    (f,) = session.files
+    # Running at 2.2 (the simulator's 0.2 s), 12 h, then the stop's 30 s deadline
+    assert (f.end, f.status) == (T0 + 2.2 + 12 * 3600 + 30, "closed")
+
+
+JUPHOON_DONE = {"idle", "joined", "stopped", "left", "failed"}  # joined/stopped hold no file
+
+
+@st.composite
+def juphoon_faults(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "silent_after": draw(st.sampled_from(["join", "enable", "running", "never"])),
+        "fail_join": draw(st.booleans()),
+        "drop": draw(st.sets(st.sampled_from(["onJoin:ok", "onLeave",
+                                              "onMediaChannelPropertyChange"]), max_size=2)),
+        "mute_enables": draw(st.sampled_from([0, 1, 2])),
+        "disable_at": draw(st.sampled_from([None, 600.0])),
+        "leave_at": draw(st.sampled_from([None, 900.0])),
+        "limit": draw(st.sampled_from([3600.0, 12 * 3600.0])),
+    }
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck),
+          database=None, derandomize=True)
+@given(juphoon_faults())
+def test_1_no_juphoon_session_is_stuck_24_h_after_its_data_stops(f: dict[str, Any]) -> None:
+    from recstate.adapters.juphoon.simulator import JuphoonSimulator
+    from recstate.events.juphoon import EnableRecord, Join, JoinParam, Leave
+
+    key = "lesson-9"
+    rt = Runtime(ManualClock(T0), options={"juphoon": JuphoonOptions(
+        max_record_duration=f["limit"])})
+    sim = JuphoonSimulator(rt)
+    if f["fail_join"]:
+        sim.fail_next("join", 10)
+    for name in f["drop"]:
+        sim.drop_next(name)
+    if f["mute_enables"]:
+        sim.never_answer_next(times=f["mute_enables"])
+    silent = False
+
+    def go_silent(when: str) -> None:
+        nonlocal silent
+        if f["silent_after"] == when and not silent:
+            sim.disconnect()
+            silent = True
+
+    try:
+        rt.dispatch(Join(t=T0, channelId=key, joinParam=JoinParam(record=jparams("a.mp4"))))
+        go_silent("join")
+        rt.advance(T0 + 5)
+        rt.dispatch(EnableRecord(t=T0 + 5, channelId=key, enable=True))
+        go_silent("enable")
+        rt.advance(T0 + 60)
+        go_silent("running")
+        last = T0 + 60
+        for at, ev in ((f["disable_at"], EnableRecord(t=0, channelId=key, enable=False)),
+                       (f["leave_at"], Leave(t=0, channelId=key))):
+            if at is not None:
+                last = T0 + at
+                rt.advance(last)
+                rt.dispatch(attrs.evolve(ev, t=last))
+        rt.advance(last + DAY)
+    finally:
+        if not silent:
+            sim.disconnect()
+    session = rt.sessions[key]
+    assert session.state in JUPHOON_DONE, f
+    assert [x.id for x in session.files if x.status == "open"] == [], f
