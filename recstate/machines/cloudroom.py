@@ -167,6 +167,8 @@ class CloudRoomContext:
     outputs: dict[str, Output] = attrs.field(factory=dict)
     created: float | None = None
     ended: float | None = None
+    #: The last word from the app or its SDK about this mixer (an intent or a report).
+    heard: float | None = None
 
 
 class CloudRoomMixer(Machine):
@@ -234,6 +236,7 @@ class CloudRoomMixer(Machine):
         ctx.layouts.append(Layout(self.now, CREATE, ev.mixerContent))
         self.send(CreateLocMixerCommand(mixerID=ev.mixerID, mixerCfg=ev.mixerCfg,
                                         mixerContent=ev.mixerContent))
+        self._arm_silence()
 
     def refuse_mixer(self, ev: Any) -> None:
         problems = self._mixer_problems(ev)
@@ -255,6 +258,7 @@ class CloudRoomMixer(Machine):
         self.ctx.layouts.append(Layout(self.now, UPDATE, ev.mixerContent))
         self.send(UpdateLocMixerContentCommand(mixerID=self.session.key,
                                                mixerContent=ev.mixerContent))
+        self._arm_silence()
 
     def refuse_layout(self, ev: Any) -> None:
         problems = content_problems(ev.mixerContent, self.ctx.mixerCfg)
@@ -320,6 +324,7 @@ class CloudRoomMixer(Machine):
         if ended:
             self.notice("output-ended", f"{REMOVE}: {ended} had ended already", level="info")
         if not stopping:
+            self._arm_silence()
             return
         self.send(RmLocMixerOutputCommand(mixerID=self.session.key, outputs=tuple(stopping)))
         for name in stopping:
@@ -581,29 +586,44 @@ class CloudRoomMixer(Machine):
     def _silent(self) -> list[Output]:
         return [o for o in self._open() if self._last_word(o) + self._silence() <= self.now]
 
-    def _arm_silence(self) -> None:
+    def _arm_silence(self, heard: bool = True) -> None:
+        """Re-arm the watchdog; ``heard``: the app or its SDK has just said something."""
+        ctx = self.ctx
+        if heard:
+            ctx.heard = self.now
         open_ = self._open()
-        if self.opts.silence_timeout is None or not open_:
+        if self.opts.silence_timeout is None:
             self.cancel("silence")
-            return
-        self.arm_at("silence", min(self._last_word(o) for o in open_) + self._silence())
+        elif open_:
+            self.arm_at("silence", min(self._last_word(o) for o in open_) + self._silence())
+        else:  # nothing is written: the mixer itself waits for a word from its app
+            self.arm_at("silence", (ctx.heard or self.now) + self._silence())
 
     def app_silent(self, ev: Event) -> bool:
         open_ = self._open()
-        return bool(open_) and len(self._silent()) == len(open_)
+        if open_:
+            return len(self._silent()) == len(open_)
+        return (self.ctx.heard or self.now) + self._silence() <= self.now
 
     def app_gone(self, ev: Event) -> None:
-        """No output has reported for silence_timeout: the app is gone without a word. Its
-        outputs end as in a crash (003: only flv and ts survive one), at their last report."""
-        last = max(self._last_word(o) for o in self._open())
+        """No output has reported (nor, with none open, the app said anything) for
+        silence_timeout: the app is gone without a word. Its outputs end as in a crash (003:
+        only flv and ts survive one), at their last report."""
+        open_ = self._open()
+        last = max(self._last_word(o) for o in open_) if open_ else (self.ctx.heard or 0.0)
         kept, lost, live = self._crash_outputs("silence")
-        self.notice("app-silent", f"no LocMixerOutputInfo from mixer {self.session.key!r} for "
-                    f"{self.now - last:g} s (silence_timeout {self._silence():g} s; 003: the "
-                    "SDK reports all through a recording) and no appCrashed, no "
-                    f"{DESTROY}: the app is taken as gone, as in a crash; files kept (flv/ts): "
-                    f"{kept}; taken as lost (mp4/avi/mp3 do not survive a crash; if the app "
-                    f"lives on, they are on the device): {lost}"
-                    + (f"; live streams ended: {live}" if live else ""), level="warning")
+        quiet = (f"no LocMixerOutputInfo from mixer {self.session.key!r} for "
+                 f"{self.now - last:g} s (silence_timeout {self._silence():g} s; 003: the "
+                 "SDK reports all through a recording)" if open_ else
+                 f"nothing from the app about mixer {self.session.key!r}, which writes no "
+                 f"output, for {self.now - last:g} s (silence_timeout "
+                 f"{self._silence():g} s)")
+        what = (f"files kept (flv/ts): {kept}; taken as lost (mp4/avi/mp3 do not survive a "
+                f"crash; if the app lives on, they are on the device): {lost}"
+                + (f"; live streams ended: {live}" if live else "")
+                if open_ else "nothing was recording")
+        self.notice("app-silent", f"{quiet}, and no appCrashed, no {DESTROY}: the app is "
+                    f"taken as gone, as in a crash; {what}", level="warning")
 
     def outputs_silent(self, ev: Event) -> None:
         """Some outputs went silent while others report: the app lives, those outputs
@@ -617,7 +637,7 @@ class CloudRoomMixer(Machine):
                         f"{self._silence():g} s while other outputs of the mixer report: "
                         "each is taken as ended at its last report (duration and size as "
                         "reported then)", level="warning")
-        self._arm_silence()
+        self._arm_silence(heard=False)
 
     def crash_without_mixer(self, ev: Event) -> None:
         self.notice("app-crashed", f"the app crashed while mixer {self.session.key!r} was "

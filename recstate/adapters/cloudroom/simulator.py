@@ -134,8 +134,8 @@ class CloudRoomSimulator:
 
     def go_silent(self, mixers: Iterable[str], at: float) -> None:
         """The app dies (or loses its link to the service) at ``at`` and nobody says so: the
-        mixers' reports stop there, no ``appCrashed`` comes, and commands for them are not
-        carried out any more."""
+        mixers' reports stop there, no ``appCrashed`` comes, and the SDK's calls for them are
+        not carried out any more (an ``UploadRecordFile`` is the service's: still answered)."""
         ids = set(mixers)
         self._gone |= ids
         for out in self._outputs.values():
@@ -155,8 +155,9 @@ class CloudRoomSimulator:
     # ---- commands ------------------------------------------------------------------------
     def _on_command(self, sender: Any, *, session: Session, command: Command, t: float,
                     **_: Any) -> None:
-        if getattr(command, "mixerID", None) in self._gone:
-            return  # the app is gone: nothing carries the command out
+        if getattr(command, "mixerID", None) in self._gone and not isinstance(
+                command, UploadRecordFileCommand):
+            return  # the app is gone: nothing carries the SDK's call out
         if isinstance(command, CreateLocMixerCommand):
             self._platforms[command.mixerID] = getattr(session.context, "platform", "windows")
         elif isinstance(command, AddLocMixerOutputCommand):
