@@ -15,6 +15,7 @@ from typing import Any
 from blinker import NamedSignal
 
 from recstate import signals
+from recstate.answers import Notice, Pending
 from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
@@ -37,6 +38,7 @@ class Effects:
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
     _to_raise: list[RecstateError]
+    _answering: Pending | None
 
     def _run(self, session: Session, ev: Any, name: str, now: float, line: int | None) -> None:
         engine = self._engines.get(session.machine)
@@ -51,6 +53,8 @@ class Effects:
             return
         if isinstance(result, Rejected):
             self._violation(session, name, old, result.reason, now, line)
+            if self._answering is not None:
+                self._answering.session, self._answering.state = session.key, old
             return
         tracer = self.tracer
         key, vendor = session.key, session.vendor
@@ -88,6 +92,18 @@ class Effects:
                 self._violation(session, name, new, effect[1], now, line)
             else:  # "file"
                 self._file(session, effect[1], effect[2], effect[3], now)
+        if self._answering is not None:
+            self._gather(self._answering, session, result.effects)
+
+    def _gather(self, pending: Pending, session: Session, effects: list[tuple[Any, ...]]
+                ) -> None:
+        """What the handling of an input handed in with ``send`` did, for its answer."""
+        pending.session, pending.state = session.key, session.state
+        for effect in effects:
+            if effect[0] == "command":
+                pending.commands.append(effect[1])
+            elif effect[0] == "notice":
+                pending.notices.append(Notice(effect[2], effect[3], effect[1]))
 
     # ---- engines: one per machine class per runtime -------------------------------------------
     def _engine(self, cls: type[Machine]) -> Engine:
@@ -117,13 +133,20 @@ class Effects:
             self._error(session, trigger, "receiver-error",
                         f"a receiver of the {signal.name!r} signal raised "
                         f"{type(exc).__name__}: {exc}", "error", now)
-            if self.strict:
-                self._to_raise.append(HandlingError(session=session.key, name=trigger,
-                                                    state=session.state, error=exc))
+            if self.strict or self._answering is not None:
+                error = HandlingError(session=session.key, name=trigger, state=session.state,
+                                      error=exc)
+                if self._answering is not None and self._answering.error is None:
+                    self._answering.error = error
+                if self.strict:
+                    self._to_raise.append(error)
 
     def _file(self, session: Session, change: str, f: Any, changes: dict[str, Any],
               now: float) -> None:
+        previous_id = None
         for field, value in changes.items():
+            if field == "id" and value != f.id:
+                previous_id = f.id
             setattr(f, field, value)
         files = session.files
         if not any(x is f for x in files):  # a file opened by this handling
@@ -131,7 +154,8 @@ class Effects:
         if self.tracer is not None:
             self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
         if signals.file_changed.receivers:
-            self._tell(signals.file_changed, session, change, now, file=f, change=change)
+            self._tell(signals.file_changed, session, change, now, file=f, change=change,
+                       previous_id=previous_id)
 
     def _error(self, session: Session | None, name: str, code: int | str, message: str,
                level: str, now: float, vendor: str | None = None) -> None:
@@ -152,6 +176,8 @@ class Effects:
             self.tracer(Record(now, session.vendor, name, session.key,
                                {"code": "violation", "message": reason, "state": state},
                                "error"))
+        if self._answering is not None and self._answering.violation is None:
+            self._answering.violation = violation
         if signals.violation.receivers:
             signals.violation.send(self, violation=violation, session=session)
         if self.strict:
@@ -162,5 +188,8 @@ class Effects:
         error = HandlingError(session=session.key, name=name, state=state, error=exc)
         error.__cause__ = exc
         self._error(session, name, "exception", str(error), "error", now)
+        if self._answering is not None:
+            self._answering.error = error
+            self._answering.session, self._answering.state = session.key, state
         if self.strict:
             self._to_raise.append(error)

@@ -7,7 +7,9 @@ recorded against that event and session; other sessions carry on and no queued e
 
 The work is done in rooms that :class:`Runtime` inherits, one job each:
 :mod:`recstate.effects` (a handling and its outcome), :mod:`recstate.routing` (which session),
-:mod:`recstate.scheduling` (the queue and the timers) and :mod:`recstate.driver` (asyncio).
+:mod:`recstate.scheduling` (the queue and the timers), :mod:`recstate.driver` (asyncio),
+:mod:`recstate.intents` (``send``: an input that answers) and :mod:`recstate.lifecycle`
+(``with`` / ``async with``: start and close).
 This module keeps the state they share and the sessions' bookkeeping.
 """
 
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from blinker import NamedSignal
 
+from recstate.answers import Pending
 from recstate.clock import Clock, SystemClock
-from recstate.driver import Driver
 from recstate.effects import Tracer
 from recstate.errors import RecstateError
 from recstate.events import Event
+from recstate.lifecycle import Lifecycle
 from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.timers import TimerQueue
@@ -33,7 +36,7 @@ from recstate.vendors import Vendor
 __all__ = ["Runtime", "Tracer"]
 
 
-class Runtime(Driver):
+class Runtime(Lifecycle):
     """Drives the sessions of any number of vendors against one clock.
 
     - ``clock``: :class:`SystemClock` (the default) live; :class:`ManualClock` in simulation
@@ -46,11 +49,18 @@ class Runtime(Driver):
       (``{"tencent": TencentOptions(retry_delays=(1, 2))}``).
     - ``compiled``: run triggers from the engines' compiled tables (the default) or through
       ``transitions.Event.trigger`` (see :class:`~recstate.machine.Engine`).
+    - ``close_timeout``: how long closing waits for adapters' calls in flight (seconds).
+
+    Embedded in an asyncio service::
+
+        async with Runtime(tracer=TraceWriter("trace.jsonl")) as runtime:
+            answer = await runtime.send(StartRecording(...))   # t is stamped
     """
 
     def __init__(self, clock: Clock | None = None, *, strict: bool = False,
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
-                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True) -> None:
+                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
+                 close_timeout: float = 5.0) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -68,6 +78,14 @@ class Runtime(Driver):
         self._inbox: asyncio.Queue[Event | None] | None = None
         self._stopping = False
         self._tracked: set[asyncio.Future[Any]] = set()
+        self._waker: asyncio.Future[None] | None = None
+        self._running = 0
+        self._watching: dict[int, tuple[Event, Pending]] = {}
+        self._answering: Pending | None = None
+        self.close_timeout = close_timeout
+        self.closed = False
+        self._driver_task: asyncio.Task[None] | None = None
+        self._closers: list[Callable[[], Any]] = []
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:

@@ -36,6 +36,10 @@ class Vendor:
     #: An input that belongs to several sessions (one NetEase callback body can carry the
     #: files of several channels) is split into one event per session, each naming it.
     split: Callable[[Any], Sequence[Any]] | None = None
+    #: The vendor's meaning and advice for one of its error codes (an object with
+    #: ``advice``, a :class:`~recstate.errors.VendorError`), or None: what ``Runtime.send``
+    #: answers a refused intent with.
+    explain: Callable[[Any], Any] | None = None
 
 
 _vendors: dict[str, Vendor] = {}

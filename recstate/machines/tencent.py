@@ -482,6 +482,11 @@ def _machine_for(ev: Event) -> type[Machine]:
     return TencentRecorder
 
 
+def _explain(code: Any) -> Any:
+    """The 004 §5 meaning and advice of a code (None for the machine's own words)."""
+    return vendor_error(code) if isinstance(code, int) else None
+
+
 VENDOR_SPEC = Vendor(name=VENDOR, machines=(TencentRecorder,), machine_for=_machine_for,
-                     session_key=session_key,
+                     session_key=session_key, explain=_explain,
                      doc="Tencent ILVB recorder (002, 004): session {relationId}:{roomId}:{user}")
