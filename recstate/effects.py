@@ -21,6 +21,7 @@ from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret
+from recstate.undo import clone
 
 __all__ = ["Effects", "Tracer"]
 
@@ -34,6 +35,7 @@ class Effects:
     tracer: Tracer | None
     options: Mapping[str, Any]
     compiled: bool
+    restore_context: bool
     timers: TimerQueue
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
@@ -45,10 +47,13 @@ class Effects:
         if engine is None:
             engine = self._engine(session.machine)
         old = session.state
+        saved = clone(session.context) if self.restore_context else None
         try:
             result = engine.handle(session, ev, name, now)
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
+            if saved is not None:  # what callbacks changed before raising is undone too
+                session.context = saved
             self._handling_error(session, name, old, exc, now)
             return
         if isinstance(result, Rejected):
