@@ -17,15 +17,18 @@ from blinker import NamedSignal
 from recstate import signals
 from recstate.answers import Notice, Pending
 from recstate.errors import HandlingError, RecstateError, Violation
+from recstate.logs import get_logger
 from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
 from recstate.timers import TimerQueue
-from recstate.trace import Record, may_hold_secret
+from recstate.trace import Record, may_hold_secret, redact_text
 from recstate.undo import clone
 
 __all__ = ["Effects", "Tracer"]
 
 Tracer = Callable[[Record], None]
+
+log = get_logger("recstate.runtime")
 
 
 class Effects:
@@ -135,12 +138,17 @@ class Effects:
                                     "run inside the handling and must be plain functions "
                                     "(schedule a task from one instead)")
         except Exception as exc:
+            detail = redact_text(str(exc))
+            log.error("a receiver of the %r signal raised %s (session %s, %s event %r)",
+                      signal.name, type(exc).__name__, session.key, session.vendor, trigger,
+                      exc_info=exc, extra={"session": session.key, "vendor": session.vendor,
+                                           "event": trigger})
             self._error(session, trigger, "receiver-error",
                         f"a receiver of the {signal.name!r} signal raised "
-                        f"{type(exc).__name__}: {exc}", "error", now)
+                        f"{type(exc).__name__}: {detail}", "error", now)
             if self.strict or self._answering is not None:
                 error = HandlingError(session=session.key, name=trigger, state=session.state,
-                                      error=exc)
+                                      error=exc, detail=detail)
                 if self._answering is not None and self._answering.error is None:
                     self._answering.error = error
                 if self.strict:
@@ -190,8 +198,12 @@ class Effects:
 
     def _handling_error(self, session: Session, name: str, state: str, exc: Exception,
                         now: float) -> None:
-        error = HandlingError(session=session.key, name=name, state=state, error=exc)
+        error = HandlingError(session=session.key, name=name, state=state, error=exc,
+                              detail=redact_text(str(exc)))
         error.__cause__ = exc
+        log.error("handling %r in state %r raised %s (session %s, %s)", name, state,
+                  type(exc).__name__, session.key, session.vendor, exc_info=exc,
+                  extra={"session": session.key, "vendor": session.vendor, "event": name})
         self._error(session, name, "exception", str(error), "error", now)
         if self._answering is not None:
             self._answering.error = error

@@ -10,17 +10,17 @@ A room of :class:`~recstate.runtime.Runtime` (which inherits it).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
 from recstate import signals
 from recstate.intents import Intents
+from recstate.logs import get_logger
 
 __all__ = ["Lifecycle"]
 
-log = logging.getLogger("recstate.runtime")
+log = get_logger("recstate.runtime")
 
 
 class Lifecycle(Intents):

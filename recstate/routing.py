@@ -18,11 +18,14 @@ from recstate.clock import Clock
 from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
+from recstate.logs import get_logger
 from recstate.session import Session
-from recstate.trace import Record, may_hold_secret
+from recstate.trace import Record, may_hold_secret, redact_text
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Routing"]
+
+log = get_logger("recstate.runtime")
 
 
 class Routing(Effects):
@@ -83,8 +86,11 @@ class Routing(Effects):
             if session is None:
                 session = self._create(key, vendor_name, ev)
         except Exception as exc:  # a vendor's routing rule failed on this event
+            log.error("the %s routing rule raised %s on %r", vendor_name, type(exc).__name__,
+                      ev.name, exc_info=exc, extra={"session": key, "vendor": vendor_name,
+                                                    "event": ev.name})
             self._unroutable(ev, line, now, f"the {vendor_name} routing rule raised "
-                             f"{type(exc).__name__}: {exc}")
+                             f"{type(exc).__name__}: {redact_text(str(exc))}")
             return
         if self.tracer is not None:
             if data is None:

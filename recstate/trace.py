@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ __all__ = [
     "parse_time",
     "read_trace",
     "redact",
+    "redact_text",
 ]
 
 KINDS: Final = ("event", "command", "transition", "file", "error")
@@ -60,6 +62,22 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+#: A secret-named key (the words of :func:`is_secret_key`, ``_`` or ``-`` allowed between
+#: letters), its separator, and its value.
+_PAIR: Final = re.compile(
+    r"(?i)(?P<key>[\w\-]*(?:" + "|".join("[_-]?".join(w) for w in _SECRET_WORDS)
+    + r")[\w\-]*)(?P<sep>[\"']?\s*[:=]\s*(?:b?[\"'])?)(?P<value>[^\"'\s,;&)}\]]+)")
+_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an exception's message, a log line) with the value of every secret-named
+    ``key=value`` / ``key: value`` / ``"key": "value"`` pair, and any ``Bearer``/``Basic``
+    credential, written as ``***``: the same rule as :func:`redact` for payloads."""
+    text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    return _PAIR.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
 
 
 def _has_secret(value: Any) -> bool:

@@ -72,9 +72,7 @@ def _immutable(tp: Any) -> bool:
     if isinstance(tp, type):
         if issubclass(tp, enum.Enum):
             return True
-        if attrs.has(tp) and _is_frozen(tp):
-            return True
-        return False
+        return bool(attrs.has(tp) and _is_frozen(tp))
     origin = typing.get_origin(tp)
     if origin is typing.Literal:
         return True

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import inspect
-import logging
 from collections.abc import (
     Awaitable,
     Callable,
@@ -54,6 +53,7 @@ from recstate.events.netease import (
     session_key,
     split_callback,
 )
+from recstate.logs import get_logger
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
 from recstate.session import Session
@@ -71,7 +71,7 @@ __all__ = [
     "split_records",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)  # recstate.adapters.netease
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -200,7 +200,7 @@ class CallbackReceiver:
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
         if event_type != FILES_EVENT_TYPE:
-            log.info("netease callback eventType %r carries no file addresses: acknowledged, "
+            log.debug("netease callback eventType %r carries no file addresses: acknowledged, "
                      "nothing to hand to the runtime", event_type[:40])
             return []
         try:

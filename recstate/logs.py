@@ -1,0 +1,44 @@
+"""recstate's loggers: ``recstate.runtime`` (what the runtime catches: a receiver or a
+machine callback that raised), ``recstate.adapters.<vendor>`` (an adapter's own trouble),
+under the ``recstate`` logger, following the standard library's conventions (the library
+adds no handler; the application configures logging).
+
+Records carry ``exc_info`` (the traceback) and, as ``extra``, ``session`` (the key),
+``vendor`` and ``event`` (the trigger's name). Nothing is logged at INFO or above on the hot
+path: a handling that goes as documented logs nothing. Every message and traceback is
+redacted (:func:`recstate.trace.redact_text`) before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from recstate.trace import redact_text
+
+__all__ = ["RedactingFilter", "get_logger"]
+
+
+class RedactingFilter(logging.Filter):
+    """Writes secret-named values in a record's message and traceback as ``***``."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_text(self._formatter.formatException(record.exc_info))
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The logger ``name`` (``recstate.runtime``...), with the redacting filter on it."""
+    logger = logging.getLogger(name)
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+    return logger
