@@ -200,7 +200,7 @@ class CallbackReceiver:
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
         if event_type != FILES_EVENT_TYPE:
-            log.debug("netease callback eventType %r carries no file addresses: acknowledged, "
+            log.info("netease callback eventType %r carries no file addresses: acknowledged, "
                      "nothing to hand to the runtime", event_type[:40])
             return []
         try:
