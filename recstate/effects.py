@@ -24,11 +24,20 @@ from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret, redact_text
 from recstate.undo import clone
 
-__all__ = ["Effects", "Tracer"]
+__all__ = ["Effects", "Retire", "Tracer"]
 
 Tracer = Callable[[Record], None]
 
 log = get_logger("recstate.runtime")
+
+
+
+class Retire(str):
+    """The payload of the Runtime's own timer that closes the finished session it names
+    after the retention period (armed under no session, so a session's timers are its
+    machine's alone)."""
+
+    __slots__ = ()
 
 
 class Effects:
@@ -39,6 +48,7 @@ class Effects:
     options: Mapping[str, Any]
     compiled: bool
     restore_context: bool
+    retention: float | None
     timers: TimerQueue
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
@@ -72,6 +82,8 @@ class Effects:
                 tracer(Record(now, vendor, name, key, {"src": old, "dst": new}, "transition"))
             if signals.transition.receivers:
                 self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
+            if new in engine.finished and self.retention is not None:
+                self._retire_at(key, now + self.retention)
             canonical = engine.recording_states.get(new)
             if canonical is not None and canonical != session.recording:
                 previous, session.recording = session.recording, canonical
@@ -112,6 +124,9 @@ class Effects:
                 pending.commands.append(effect[1])
             elif effect[0] == "notice":
                 pending.notices.append(Notice(effect[2], effect[3], effect[1]))
+
+    def _retire_at(self, key: str, due: float) -> None:
+        self.timers.arm(None, f"~retire:{key}", due, Retire(key))
 
     # ---- engines: one per machine class per runtime -------------------------------------------
     def _engine(self, cls: type[Machine]) -> Engine:

@@ -128,8 +128,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             try:
                 event = _event(record, source)
                 if runtime is None:
+                    # retention=None: the report shows every session the trace had
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options, compiled=compiled)
+                                      options=options, compiled=compiled, retention=None)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "

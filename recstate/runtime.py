@@ -22,6 +22,7 @@ from typing import Any
 
 from blinker import NamedSignal
 
+from recstate import signals
 from recstate.answers import Pending
 from recstate.clock import Clock, SystemClock
 from recstate.effects import Tracer
@@ -50,6 +51,9 @@ class Runtime(Lifecycle):
     - ``compiled``: run triggers from the engines' compiled tables (the default) or through
       ``transitions.Event.trigger`` (see :class:`~recstate.machine.Engine`).
     - ``close_timeout``: how long closing waits for adapters' calls in flight (seconds).
+    - ``retention``: seconds a finished session (stopped, failed, complete, ended: the
+      machine's ``finished`` states) with no timer left stays before it is closed and leaves
+      memory (default one hour); None keeps every session (replay does).
     - ``restore_context``: a handling that raises leaves the session's context as it was, as
       well as its state (a copy is taken before each handling: about 1 µs, bench/RESULTS.md).
 
@@ -62,7 +66,8 @@ class Runtime(Lifecycle):
     def __init__(self, clock: Clock | None = None, *, strict: bool = False,
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
                  vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
-                 close_timeout: float = 5.0, restore_context: bool = True) -> None:
+                 close_timeout: float = 5.0, restore_context: bool = True,
+                 retention: float | None = 3600.0) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -86,15 +91,23 @@ class Runtime(Lifecycle):
         self._answering: Pending | None = None
         self.close_timeout = close_timeout
         self.restore_context = restore_context
+        if retention is not None and retention < 0:
+            raise ValueError(f"retention is seconds >= 0 (or None), got {retention}")
+        self.retention = retention
         self.closed = False
         self._driver_task: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], Any]] = []
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:
-        """Forget a finished session and its timers (a store keeps what is worth keeping)."""
+        """Forget a session and its timers now (a store keeps what is worth keeping); a
+        finished one is closed by itself after ``retention``."""
         self.timers.cancel_session(key)
-        return self.sessions.pop(key, None)
+        session = self.sessions.pop(key, None)
+        if session is not None and signals.session_closed.receivers:
+            self._tell(signals.session_closed, session, "close", self.clock.now(),
+                       reason="closed")
+        return session
 
     def snapshot(self, key: str) -> dict[str, Any]:
         session = self.sessions[key]
@@ -117,6 +130,8 @@ class Runtime(Lifecycle):
         for timer in data.get("timers", ()):
             self.timers.arm(session.key, timer["name"], timer["due"], timer.get("payload"),
                             timer.get("every"))
+        if self.retention is not None and session.state in self.engine(machine).finished:
+            self._retire_at(session.key, self.clock.now() + self.retention)
         return session
 
     def __iter__(self) -> Iterator[Session]:

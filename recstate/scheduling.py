@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from recstate import signals
 from recstate.clock import ManualClock
+from recstate.effects import Retire
 from recstate.events import Event, TimerEvent
 from recstate.routing import Routing
 from recstate.timers import Timer
@@ -97,7 +99,10 @@ class Scheduling(Routing):
 
     def _fire(self, timer: Timer) -> None:
         if timer.session is None:
-            self._queue.append((timer.payload, None, None))
+            if type(timer.payload) is Retire:
+                self._retire(timer.payload, timer.due)
+            else:
+                self._queue.append((timer.payload, None, None))
             return
         session = self.sessions.get(timer.session)
         if session is None:
@@ -105,3 +110,18 @@ class Scheduling(Routing):
         ev = TimerEvent(name=timer.name, t=timer.due, session=session.key,
                         payload=timer.payload, vendor=session.vendor)
         self._run(session, ev, timer.name, timer.due, None)
+
+    def _retire(self, key: str, now: float) -> None:
+        """The retention period of a finished session is over: close it, unless it left its
+        finished state (a new recording started) or still has timers (VOD searches left):
+        then it is looked at again a period later."""
+        session = self.sessions.get(key)
+        if session is None or session.state not in self.engine(session.machine).finished:
+            return
+        if self.timers.for_session(key):
+            if self.retention is not None:
+                self._retire_at(key, now + self.retention)
+            return
+        del self.sessions[key]
+        if signals.session_closed.receivers:
+            self._tell(signals.session_closed, session, "retire", now, reason="retention")

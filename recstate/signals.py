@@ -23,6 +23,7 @@ __all__ = [
     "error",
     "file_changed",
     "recording_changed",
+    "session_closed",
     "transition",
     "violation",
 ]
@@ -56,6 +57,12 @@ file_changed: NamedSignal = _ns.signal("file-changed", doc=(
     "(str: 'opened', 'expected', 'closed', 'ready', 'lost', 'failed' or 'updated'), "
     "previous_id (str | None: the file's id before this change when the change replaced "
     "it, a local id by the vendor's; None otherwise)."))
+
+session_closed: NamedSignal = _ns.signal("session-closed", doc=(
+    "A session left the runtime: finished (a finished state, no timer left) for its "
+    "retention period, or closed with Runtime.close_session. Keyword arguments: session "
+    "(Session, as it was last), t (float, Unix seconds), reason (str: 'retention' or "
+    "'closed'). An adapter that indexes sessions forgets it here."))
 
 
 def commands(vendor: str) -> NamedSignal:

@@ -225,9 +225,17 @@ class ChannelRoutes:
         self.runtime = runtime
         self.aliases: dict[str, str] = {}
         signals.transition.connect(self._learn, sender=runtime)  # weak: goes with self
+        signals.session_closed.connect(self._forget, sender=runtime)
 
     def close(self) -> None:
         signals.transition.disconnect(self._learn, sender=self.runtime)
+        signals.session_closed.disconnect(self._forget, sender=self.runtime)
+
+    def _forget(self, sender: Any, *, session: Session, **_: Any) -> None:
+        """A closed session's cid leaves the map (a month-long service must not grow)."""
+        cid = getattr(session.context, "cid", None)
+        if cid and self.aliases.get(cid) == session.key:
+            del self.aliases[cid]
 
     def _learn(self, sender: Any, *, session: Session, **_: Any) -> None:
         if session.vendor != VENDOR:
