@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import attrs
 
 from recstate.diagram import diagram
 from recstate.errors import TraceError
 from recstate.machine import Machine
-from recstate.replay import replay, write_report
+from recstate.replay import Report, replay, write_report
 from recstate.trace import parse_time
-from recstate.vendors import all_vendors
+from recstate.vendors import all_vendors, vendor_names
 
 __all__ = ["main"]
 
@@ -20,6 +22,7 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recstate", description="Explicit state machines for call and recording lifecycles.")
+    parser.add_argument("--version", action="version", version=f"recstate {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("replay", help="replay a trace and report what happened",
@@ -35,21 +38,88 @@ def _parser() -> argparse.ArgumentParser:
                         "transitions, files, errors)")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
+    p.add_argument("--session", metavar="KEY", action="append", dest="sessions",
+                   help="report only this session (repeatable); the replay is whole")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
     p = sub.add_parser("diagram", help="draw a machine from its definition")
-    p.add_argument("machine", help="a qualified machine name, as `recstate machines` lists")
+    p.add_argument("machine", help="a qualified machine name, one of: "
+                   + (", ".join(sorted(_machine_names())) or "(no vendor installed)"))
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
                        "report it as a replay of the trace it wrote")
-    p.add_argument("vendor")
-    p.add_argument("scenario")
+    scenarios = _scenarios()
+    p.add_argument("vendor", help="a vendor with a simulator, one of: "
+                   + (", ".join(scenarios) or "(none installed)"))
+    p.add_argument("scenario", help="; ".join(f"{vendor}: {', '.join(names)}"
+                                              for vendor, names in scenarios.items()))
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", metavar="TRACE", type=Path,
                    help="where to write the scenario's trace (default: a temporary file)")
     return parser
+
+
+def version() -> str:
+    from recstate import __version__
+    return __version__
+
+
+def _machine_names() -> list[str]:
+    """The qualified machine names, for --help (a vendor that fails to load is left out)."""
+    try:
+        return [m.qualified_name() for v in all_vendors(broken={}).values() for m in v.machines]
+    except Exception:  # --help must never fail
+        return []
+
+
+def _scenarios() -> dict[str, list[str]]:
+    """Vendor -> its simulator's scenario names (``recstate.adapters.<vendor>.SCENARIOS``)."""
+    import importlib
+
+    found: dict[str, list[str]] = {}
+    for name in sorted(vendor_names()):
+        try:
+            module = importlib.import_module(f"recstate.adapters.{name}")
+        except Exception:  # noqa: S112 - no adapters, or they cannot load: no simulator
+            continue
+        if hasattr(module, "run_scenario"):
+            found[name] = list(getattr(module, "SCENARIOS", ()))
+    return found
+
+
+def _progress(path: Path, delay: float = 1.0
+              ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A progress bar on a terminal for a replay that takes more than a second (tqdm,
+    shown after 1 s, on stderr); nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    try:
+        total = sum(1 for _ in path.open("rb"))
+    except OSError:
+        return None, lambda: None
+    bar = tqdm(total=total, unit=" lines", delay=delay, file=sys.stderr, leave=False,
+               desc=path.name)
+
+    def update(lines: int) -> None:
+        bar.update(lines - bar.n)
+
+    return update, bar.close
+
+
+def _filtered(report: Report, keys: list[str]) -> Report | str:
+    known = [s["session"] for s in report.sessions]
+    missing = [k for k in keys if k not in known]
+    if missing:
+        return (f"no session {', '.join(map(repr, missing))} in the trace; its sessions: "
+                f"{', '.join(known) or 'none'}")
+    chosen = set(keys)
+    return attrs.evolve(report, sessions=[s for s in report.sessions if s["session"] in chosen],
+                        mismatches=[m for m in report.mismatches if m["session"] in chosen],
+                        unrouted=[])
 
 
 def _machines() -> dict[str, type[Machine]]:
@@ -69,14 +139,25 @@ def _until(text: str) -> float:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    progress, done = _progress(args.trace)
     try:
         until = None if args.until is None else _until(args.until)
         report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines)
+                        skip_bad_lines=args.skip_bad_lines, progress=progress)
     except TraceError as error:
-        hint = "" if args.skip_bad_lines else " (--skip-bad-lines goes on and lists bad lines)"
+        # the hint helps only where a line of the trace could not be read
+        helps = not args.skip_bad_lines and error.line is not None and error.source != "--until"
+        hint = " (--skip-bad-lines goes on and lists bad lines)" if helps else ""
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
         return 2
+    finally:
+        done()
+    if args.sessions:
+        chosen = _filtered(report, args.sessions)
+        if isinstance(chosen, str):
+            print(f"recstate replay: {chosen}", file=sys.stderr)
+            return 2
+        report = chosen
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 

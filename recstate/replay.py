@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -77,11 +77,13 @@ class Report:
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
-           compiled: bool = True) -> Report:
+           compiled: bool = True, progress: Callable[[int], None] | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
-    ``skip_bad_lines``, which goes on and lists them in the report."""
+    ``skip_bad_lines``, which goes on and lists them in the report. ``progress`` is called
+    with the number of lines read so far, every 1000 records (the CLI's progress bar)."""
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
-    report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
+    records: Iterable[Record] = reader if progress is None else _counted(reader, progress)
+    report = replay_records(records, source=str(path), strict=strict, until=until, out=out,
                             skip_bad_lines=skip_bad_lines, options=options,
                             compiled=compiled)
     report.lines = reader.lines
@@ -90,6 +92,14 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
                               for e in reader.errors)],
         key=lambda b: (b["line"] or 0))
     return report
+
+
+def _counted(reader: TraceReader, progress: Callable[[int], None]) -> Iterator[Record]:
+    for n, record in enumerate(reader, start=1):
+        if n % 1000 == 0:
+            progress(reader.lines)
+        yield record
+    progress(reader.lines)
 
 
 def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
