@@ -14,7 +14,7 @@ from recstate.errors import TraceError
 from recstate.machine import Machine
 from recstate.replay import Report, replay, write_report
 from recstate.trace import parse_time
-from recstate.vendors import all_vendors, vendor_names
+from recstate.vendors import all_vendors, load_vendor, vendor_names
 
 __all__ = ["main"]
 
@@ -75,13 +75,15 @@ def _machine_names() -> list[str]:
 
 
 def _scenarios() -> dict[str, list[str]]:
-    """Vendor -> its simulator's scenario names (``recstate.adapters.<vendor>.SCENARIOS``)."""
+    """Vendor -> its simulator's scenario names (where ``simulate`` finds them)."""
     import importlib
 
     found: dict[str, list[str]] = {}
     for name in sorted(vendor_names()):
         try:
-            module = importlib.import_module(f"recstate.adapters.{name}")
+            spec = load_vendor(name)
+            where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{name}"
+            module = importlib.import_module(where)
         except Exception:  # noqa: S112 - no adapters, or they cannot load: no simulator
             continue
         if hasattr(module, "run_scenario"):
@@ -188,8 +190,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import importlib
     import tempfile
 
+    spec = load_vendor(args.vendor)
+    where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{args.vendor}"
     try:
-        module = importlib.import_module(f"recstate.adapters.{args.vendor}")
+        module = importlib.import_module(where)
         run_scenario = module.run_scenario
     except (ImportError, AttributeError):
         print(f"recstate simulate: vendor {args.vendor!r} has no simulator scenarios",

@@ -16,7 +16,8 @@ __all__ = ["FILE_STATUSES", "RECORDING_STATES", "FileKind", "FileStatus", "Recor
 RecordingState = Literal["idle", "starting", "recording", "stopping", "stopped", "failed"]
 RECORDING_STATES: Final = ("idle", "starting", "recording", "stopping", "stopped", "failed")
 
-FileKind = Literal["audio", "video", "mixed", "screen"]
+#: ``whiteboard``: whiteboard data (NetEase's ``gz`` items), neither audio nor video.
+FileKind = Literal["audio", "video", "mixed", "screen", "whiteboard"]
 FileStatus = Literal["expected", "open", "closed", "ready", "lost", "failed"]
 FILE_STATUSES: Final = ("expected", "open", "closed", "ready", "lost", "failed")
 
@@ -42,6 +43,8 @@ class RecordingFile:
     url: str | None = None
     status: FileStatus = "open"
     md5: str | None = None
+    #: The store's own content hash when it is not an MD5 (Qiniu's etag).
+    hash: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -56,6 +59,8 @@ class RecordingFile:
                 "size": self.size, "url": self.url, "status": self.status}
         if self.md5 is not None:
             data["md5"] = self.md5
+        if self.hash is not None:
+            data["hash"] = self.hash
         return data
 
     @classmethod
@@ -64,4 +69,4 @@ class RecordingFile:
                    format=data["format"], participant=data.get("participant"),
                    start=data.get("start"), end=data.get("end"), size=data.get("size"),
                    url=data.get("url"), status=data.get("status", "open"),
-                   md5=data.get("md5"))
+                   md5=data.get("md5"), hash=data.get("hash"))

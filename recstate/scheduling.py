@@ -70,10 +70,12 @@ class Scheduling(Routing):
             clock.set(to)
         self.run_due()
 
-    def deliver_at(self, t: float, event: Event) -> None:
-        """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays)."""
+    def deliver_at(self, t: float | None, event: Event) -> None:
+        """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays;
+        None: at the clock's now, after what is being handled)."""
         self._deliveries += 1
-        self.timers.arm(None, f"deliver#{self._deliveries}", t, payload=event)
+        due = self.clock.now() if t is None else t
+        self.timers.arm(None, f"deliver#{self._deliveries}", due, payload=event)
 
     def next_deadline(self) -> float | None:
         return self.timers.next_due()

@@ -40,6 +40,9 @@ class Vendor:
     #: ``advice``, a :class:`~recstate.errors.VendorError`), or None: what ``Runtime.send``
     #: answers a refused intent with.
     explain: Callable[[Any], Any] | None = None
+    #: The module with the vendor's simulator scenarios (``run_scenario``, ``SCENARIOS``)
+    #: that ``recstate simulate`` runs; imported only then. None: ``recstate.adapters.<name>``.
+    scenarios: str | None = None
 
 
 _vendors: dict[str, Vendor] = {}
