@@ -15,7 +15,25 @@ import logging
 
 from recstate.trace import redact_text
 
-__all__ = ["RedactingFilter", "get_logger"]
+__all__ = ["RedactingFilter", "get_logger", "hide"]
+
+#: Secret values an adapter holds (an API key, an AppSecret), written as ``***`` wherever they
+#: appear in a log record, even outside a ``key=value`` pair (an exception quoting them).
+_hidden: set[str] = set()
+
+
+def hide(secret: str) -> None:
+    """Keep ``secret`` (4 characters or more) out of every recstate log record."""
+    if isinstance(secret, str) and len(secret) >= 4:
+        _hidden.add(secret)
+
+
+def _redact(text: str) -> str:
+    text = redact_text(text)
+    for secret in _hidden:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 class RedactingFilter(logging.Filter):
@@ -25,11 +43,11 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_text(message)
+        redacted = _redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact_text(self._formatter.formatException(record.exc_info))
+            record.exc_text = _redact(self._formatter.formatException(record.exc_info))
         return True
 
 
