@@ -23,9 +23,11 @@ best of the repeats (no tracer, no receivers: the copy's share is the largest th
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import os
 import time
+import timeit
 import tracemalloc
 
 from recstate import ManualClock, Runtime
@@ -43,6 +45,7 @@ from recstate.events.tencent import (
     VodFile,
     key_for,
 )
+from recstate.undo import clone
 
 T0 = 1_700_000_000.0
 
@@ -133,6 +136,12 @@ def copy_cost(sessions: int, rounds: int, repeats: int) -> None:
     print(f"  restore_context=False {off / 1e3:8.1f}k ev/s  ({1e6 / off:.2f} µs an event)")
     print(f"  restore_context=True  {on / 1e3:8.1f}k ev/s  ({1e6 / on:.2f} µs an event)")
     print(f"  the copy: {1e6 / on - 1e6 / off:+.2f} µs an event ({on / off:.2f}×)")
+    ctx = next(iter(runtimes[True].sessions.values())).context
+    n = 200_000
+    best = min(timeit.repeat(lambda: clone(ctx), number=n, repeat=repeats)) / n
+    deep = min(timeit.repeat(lambda: copy.deepcopy(ctx), number=n // 50, repeat=3)) / (n // 50)
+    print(f"  clone() of a recording TencentContext alone: {best * 1e6:.2f} µs "
+          f"(copy.deepcopy: {deep * 1e6:.1f} µs)")
 
 
 def main() -> None:
