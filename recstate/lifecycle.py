@@ -72,6 +72,8 @@ class Lifecycle(Intents):
                 task.cancel()
                 log.warning("the driver did not stop within %.3g s; cancelled",
                             self.close_timeout)
+        failed = (task.exception() if task is not None and task.done()
+                  and not task.cancelled() else None)
         if self._tracked:
             _, late = await asyncio.wait(set(self._tracked), timeout=self.close_timeout)
             for work in late:
@@ -79,8 +81,12 @@ class Lifecycle(Intents):
             if late:
                 log.warning("%d adapter call(s) still in flight after %.3g s were cancelled",
                             len(late), self.close_timeout)
-        self._hand_in_submitted()
-        self.close()
+        try:
+            self._hand_in_submitted()
+        finally:
+            self.close()
+        if failed is not None:  # the driver ended on an error (a strict runtime's violation)
+            raise failed
 
     # ---- sync -------------------------------------------------------------------------------
     def __enter__(self) -> Self:

@@ -255,3 +255,20 @@ def test_a_live_input_without_t_is_stamped_with_the_runtimes_clock():
     runtime.dispatch(ev)
     assert ev.t == 1_700_000_123.5
     assert records[0].t == 1_700_000_123.5
+
+
+async def test_a_strict_runtimes_error_in_the_driver_is_raised_when_the_block_closes(tv):
+    from recstate import Violation
+
+    runtime = Runtime(ManualClock(1_700_000_000.0), strict=True)
+
+    async def serve() -> None:
+        async with runtime:
+            runtime.submit(tv.Kick(session="a"))  # the Phone takes no kick
+            await let_run()  # the driver handles it, and ends on the Violation
+            assert runtime._driver_task is not None
+            assert runtime._driver_task.done()
+
+    with pytest.raises(Violation, match="kick"):
+        await serve()
+    assert runtime.closed
