@@ -2,6 +2,7 @@
 
 from importlib import metadata as _metadata
 
+from recstate.answers import Answer
 from recstate.clock import Clock, ManualClock, SystemClock
 from recstate.errors import (
     DefinitionError,
@@ -26,6 +27,7 @@ except _metadata.PackageNotFoundError:  # run from a source tree that is not ins
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Answer",
     "Clock",
     "Command",
     "DefinitionError",
