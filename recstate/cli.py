@@ -208,7 +208,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         out = args.out or Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl"
         out.unlink(missing_ok=True)
         run_scenario(args.scenario, out=out)
-        report = replay(out)
+        progress, done = _progress(out)
+        try:
+            report = replay(out, progress=progress)
+        finally:
+            done()
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 
