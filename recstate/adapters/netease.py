@@ -53,7 +53,7 @@ from recstate.events.netease import (
     session_key,
     split_callback,
 )
-from recstate.logs import get_logger
+from recstate.logs import get_logger, hide
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
 from recstate.session import Session
@@ -156,6 +156,7 @@ class CallbackReceiver:
         if not isinstance(value, str) or not value:
             raise ValueError("app_secret: give the AppSecret of the AppKey (a non-empty "
                              "string), from the NetEase console")
+        hide(value)  # out of every log record
 
     def __repr__(self) -> str:
         return f"CallbackReceiver(app_secret='***', window={self.window!r}, app_key=" \
