@@ -53,6 +53,11 @@ class RedactingFilter(logging.Filter):
 
 _FILTER = RedactingFilter()
 
+# The standard library's convention for a library: a NullHandler on its top logger, so that
+# nothing reaches stderr through logging's last resort unless the application configures
+# logging (the CLI's own messages go to stderr itself).
+logging.getLogger("recstate").addHandler(logging.NullHandler())
+
 
 def get_logger(name: str) -> logging.Logger:
     """The logger ``name`` (``recstate.runtime``...), with the redacting filter on it."""

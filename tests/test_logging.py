@@ -68,3 +68,22 @@ def test_the_loggers_hang_under_recstate():
     assert netease.log.name == "recstate.adapters.netease"
     assert netease.log.parent is not None
     assert logging.getLogger("recstate.runtime").parent is logging.getLogger("recstate")
+
+
+def test_nothing_reaches_stderr_unless_the_application_configures_logging():
+    import subprocess
+    import sys
+
+    script = ("from recstate import Runtime, ManualClock, signals\n"
+              "from recstate.events.tencent import EnterRoom\n"
+              "rt = Runtime(ManualClock(0))\n"
+              "def broken(sender, **kw): raise ConnectionError('down')\n"
+              "signals.transition.connect(broken, sender=rt)\n"
+              "rt.dispatch(EnterRoom(relationId=1, roomId=2, user='u'))\n"
+              "from recstate.events.tencent import StartRecording, RoomInfo, RecordParam\n"
+              "rt.dispatch(StartRecording(roomInfo=RoomInfo(relationId=1, roomId=2),"
+              " param=RecordParam(fileName='f'), user='u'))\n"
+              "print(len([1 for s in rt]))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "1", "")
