@@ -6,14 +6,14 @@ adds no handler; the application configures logging).
 Records carry ``exc_info`` (the traceback) and, as ``extra``, ``session`` (the key),
 ``vendor`` and ``event`` (the trigger's name). Nothing is logged at INFO or above on the hot
 path: a handling that goes as documented logs nothing. Every message and traceback is
-redacted (:func:`recstate.trace.redact_text`) before any handler sees it.
+redacted (:func:`recstate.trace.redact_message`) before any handler sees it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from recstate.trace import redact_text
+from recstate.trace import redact_message
 
 __all__ = ["RedactingFilter", "get_logger", "hide"]
 
@@ -29,7 +29,7 @@ def hide(secret: str) -> None:
 
 
 def _redact(text: str) -> str:
-    text = redact_text(text)
+    text = redact_message(text)
     for secret in _hidden:
         if secret in text:
             text = text.replace(secret, "***")

@@ -20,7 +20,7 @@ from recstate.errors import Violation
 from recstate.events import Event
 from recstate.logs import get_logger
 from recstate.session import Session
-from recstate.trace import Record, may_hold_secret, redact_text
+from recstate.trace import Record, may_hold_secret, redact_message
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Routing"]
@@ -80,7 +80,7 @@ class Routing(Effects):
                         return
                 key = vendor.session_key(ev)
                 if key is None:
-                    self._unroutable(ev, line, now)
+                    self._unroutable(ev, line, data, now)
                     return
             session = self.sessions.get(key)
             if session is None:
@@ -89,8 +89,8 @@ class Routing(Effects):
             log.error("the %s routing rule raised %s on %r", vendor_name, type(exc).__name__,
                       ev.name, exc_info=exc, extra={"session": key, "vendor": vendor_name,
                                                     "event": ev.name})
-            self._unroutable(ev, line, now, f"the {vendor_name} routing rule raised "
-                             f"{type(exc).__name__}: {redact_text(str(exc))}")
+            self._unroutable(ev, line, data, now, f"the {vendor_name} routing rule raised "
+                             f"{type(exc).__name__}: {redact_message(str(exc))}")
             return
         if self.tracer is not None:
             if data is None:
@@ -100,12 +100,21 @@ class Routing(Effects):
                 self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
         self._run(session, ev, ev.name, now, line)
 
-    def _unroutable(self, ev: Event, line: int | None, now: float,
-                    cause: str | None = None) -> None:
+    def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                    now: float, cause: str | None = None) -> None:
+        """Record an input no rule can route: the input itself is traced (with the session
+        it named, if any), then the error, so a full trace replays to the same error."""
         reason = (f"no session key: the event names no session and the {ev.vendor} rule "
                   "cannot derive one from its data; add a 'session' field")
         if cause is not None:
             reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
+        if self.tracer is not None:
+            try:
+                payload = ev.payload() if data is None else data
+            except Exception:  # an event that cannot even be unstructured: its name only
+                payload = None
+            self.tracer(Record(now, ev.vendor, ev.name, ev.session, payload, "event", line,
+                               data is None and not may_hold_secret(type(ev))))
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)
