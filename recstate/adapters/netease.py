@@ -242,6 +242,11 @@ class CallbackReceiver:
             raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
                                    "object")
         event_type = data.get("eventType")
+        if isinstance(event_type, int) and not isinstance(event_type, bool):
+            # The field table writes it as a string ("6"); a number means the same, and
+            # refusing it would lose the body at every redelivery.
+            event_type = str(event_type)
+            data = {**data, "eventType": event_type}
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
         if event_type not in (FILES_EVENT_TYPE, CALL_EVENT_TYPE):
@@ -258,11 +263,19 @@ class CallbackReceiver:
             if len(parts) > self.max_channels:
                 raise CallbackRejected(413, f"the body names {len(parts)} channels, over the "
                                        f"{self.max_channels} one request may carry")
-            return [parse_event(VENDOR, CALLBACK, now, part, channel, source="<callback>")
-                    for channel, part in parts]
+            events = [parse_event(VENDOR, CALLBACK, now, part, channel, source="<callback>")
+                      for channel, part in parts]
         except (ValueError, TypeError) as exc:
             raise CallbackRejected(400, f"malformed callback body: {redact_text(str(exc))}"
                                    ) from None
+        if event_type == FILES_EVENT_TYPE and not any(
+                isinstance(ev, Callback) and ev.items() for ev in events):
+            # No file item, so no channel to route it to: nothing to do, and an answer
+            # other than 200 would only make NetEase deliver it again.
+            log.info("netease callback eventType 6 with no file items: acknowledged, "
+                     "nothing to hand to the runtime")
+            return []
+        return events
 
 
 def _address_check() -> list[Event]:

@@ -31,6 +31,7 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from recstate.errors import PayloadError
 from recstate.events import Command, Event, command, converter, event
 
 __all__ = [
@@ -154,7 +155,8 @@ def _channel_id(value: Any, _: type) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"expected a channel id, got {value!r}")
+    # PayloadError: an optional field (``vid``) would otherwise be explained as "Optional".
+    raise PayloadError(f"expected a channel id (a string or a number), got {value!r}")
 
 
 def _size(value: Any, _: type) -> int:
@@ -170,15 +172,23 @@ def _piece(value: Any, _: type) -> int:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise ValueError(f"expected a piece index (0, 1, ...), got {value!r}")
+    # A PayloadError, so that the message says what a piece index is (cattrs would name the
+    # field's type, ``Optional``).
+    raise PayloadError(f"expected a piece index (a decimal string such as \"0\", or a "
+                       f"number), got {value!r}")
 
 
 def _flag(value: Any, _: type) -> bool:
+    """``caller`` / ``mix``: "若不是则没有此字段"; a body that writes the missing field as
+    ``null`` means the same (false), rather than losing every file of the body."""
+    if value is None:
+        return False
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise PayloadError(f"expected true or false (or the string \"true\"/\"false\"), got "
+                       f"{value!r}")
 
 
 converter.register_structure_hook(Flag, _flag)
@@ -567,6 +577,13 @@ def _structure_callback(data: Any, cls: type[Callback]) -> Callback:
 converter.register_structure_hook(Callback, _structure_callback)
 
 
+def _reason(exc: BaseException, tp: type | None) -> str:
+    """cattrs' wording, except for a rule's own message (PayloadError)."""
+    if isinstance(exc, PayloadError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, tp)
+
+
 def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
     """``fileinfo`` to typed items, or a ValueError naming the item and the field."""
     try:
@@ -584,7 +601,8 @@ def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
         try:
             items.append(converter.structure(item, FileInfo))
         except cattrs.BaseValidationError as exc:
-            reasons = cattrs.transform_error(exc, path=f"data.fileinfo[{i}]")
+            reasons = cattrs.transform_error(exc, path=f"data.fileinfo[{i}]",
+                                             format_exception=_reason)
             raise ValueError("; ".join(reasons)) from None
     return tuple(items)
 

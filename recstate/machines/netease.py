@@ -676,6 +676,18 @@ class NetEaseCall(Machine):
             slot = self._slot(item)
             spec = specs.get((slot, item.type))
             piece = item.pieceindex
+            if piece is None and spec is not None and \
+                    self._file_id(slot, item.type) not in status:
+                # No pieceindex, but the slot was cut into pieces: the item is the piece
+                # the slot still waits for (the last one), or a retry of one already taken.
+                pieces = sorted(self._pieces(slot, item.type, status))
+                pids = [self._file_id(slot, item.type, p) for p in pieces]
+                if any(item.filename in (delivered.get(p), taken.get(p)) for p in pids):
+                    continue
+                waiting = [p for p, pid in zip(pieces, pids, strict=True)
+                           if status[pid] in ("expected", "lost") and pid not in taken]
+                if waiting:
+                    piece = waiting[0]
             fid = self._file_id(slot, item.type, piece)
             if spec is not None and piece is not None and fid not in status:
                 whole = self._file_id(slot, item.type)
