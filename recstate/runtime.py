@@ -19,13 +19,13 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from blinker import NamedSignal
 
 from recstate import signals
 from recstate.answers import Pending
-from recstate.clock import Clock, SystemClock
+from recstate.clock import Clock, ManualClock, SystemClock
 from recstate.effects import Tracer
 from recstate.errors import RecstateError, RestoreError
 from recstate.events import Event, converter
@@ -35,7 +35,10 @@ from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.vendors import Vendor
 
-__all__ = ["Runtime", "Tracer"]
+__all__ = ["DEFAULT_RETENTION", "Runtime", "Tracer"]
+
+#: How long a finished session stays on a live clock before it leaves memory (seconds).
+DEFAULT_RETENTION = 3600.0
 
 
 class Runtime(Lifecycle):
@@ -54,7 +57,9 @@ class Runtime(Lifecycle):
     - ``close_timeout``: how long closing waits for adapters' calls in flight (seconds).
     - ``retention``: seconds a finished session (stopped, failed, complete, ended: the
       machine's ``finished`` states) with no timer left stays before it is closed and leaves
-      memory (default one hour); None keeps every session (replay does).
+      memory; None keeps every session. The default, ``"auto"``, is one hour on a live clock
+      (a service) and None on a ManualClock (simulation, tests and replay inspect sessions
+      after the fact); give a number to have it on a ManualClock too.
     - ``restore_context``: a handling that raises leaves the session's context as it was, as
       well as its state (a copy is taken before each handling: about 1 µs, bench/RESULTS.md).
 
@@ -68,7 +73,7 @@ class Runtime(Lifecycle):
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
                  vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
                  close_timeout: float = 5.0, restore_context: bool = True,
-                 retention: float | None = 3600.0) -> None:
+                 retention: float | Literal["auto"] | None = "auto") -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -92,9 +97,11 @@ class Runtime(Lifecycle):
         self._answering: Pending | None = None
         self.close_timeout = close_timeout
         self.restore_context = restore_context
-        if retention is not None and retention < 0:
-            raise ValueError(f"retention is seconds >= 0 (or None), got {retention}")
-        self.retention = retention
+        if retention == "auto":
+            retention = None if isinstance(self.clock, ManualClock) else DEFAULT_RETENTION
+        if retention is not None and (not isinstance(retention, int | float) or retention < 0):
+            raise ValueError(f"retention is seconds >= 0, None or 'auto', got {retention!r}")
+        self.retention: float | None = retention
         self.closed = False
         self._driver_task: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], Any]] = []

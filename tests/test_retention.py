@@ -26,9 +26,10 @@ def test_a_finished_session_is_closed_after_the_retention_period(tv, listen):
     assert rt.next_deadline() is None  # nothing of it is left armed
 
 
-def test_the_default_retention_is_one_hour(tv):
-    rt = Runtime(ManualClock(T0))
-    assert rt.retention == 3600
+def test_the_default_retention_is_one_hour_on_a_live_clock_and_none_in_virtual_time(tv):
+    assert Runtime().retention == 3600  # a service, on the SystemClock
+    assert Runtime(ManualClock(T0)).retention is None  # simulation, tests, replay
+    rt = Runtime(ManualClock(T0), retention=3600)
     rt.dispatch(tv.Dial(number="a"))
     rt.dispatch(tv.Hangup(session="a"))
     rt.advance(T0 + 3599)
@@ -79,6 +80,8 @@ def test_retention_none_keeps_every_session(tv):
 def test_a_negative_retention_is_refused():
     with pytest.raises(ValueError, match="retention"):
         Runtime(retention=-1)
+    with pytest.raises(ValueError, match="retention"):
+        Runtime(retention="forever")  # type: ignore[arg-type]
 
 
 def test_session_key_builders_match_the_vendors_rules():
