@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -98,7 +98,8 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
            compiled: bool = True, force: bool = False,
-           store: Store | str | None = None) -> Report:
+           store: Store | str | None = None,
+           progress: Callable[[int], None] | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
     ``skip_bad_lines``, which goes on and lists them in the report, and for a trace with no
     line to replay (empty, or only blank and ``#`` lines).
@@ -109,7 +110,10 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
 
     ``store`` (a :class:`~recstate.stores.Store` or a store URL) keeps every handling as it
     goes: run again on the same store after a crash, the replay resumes where the store is
-    and gives the report a run never interrupted gives."""
+    and gives the report a run never interrupted gives.
+
+    ``progress`` is called with the number of lines read so far, every 1000 records (the
+    CLI's progress bar)."""
     if until is not None:
         until = parse_time(until, source="until", field="")
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
@@ -117,7 +121,8 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
         out, str | os.PathLike) else None
     opened = open_store(store, journal=True) if isinstance(store, str) else store
     try:
-        report = replay_records(reader, source=str(path), strict=strict, until=until,
+        records: Iterable[Record] = reader if progress is None else _counted(reader, progress)
+        report = replay_records(records, source=str(path), strict=strict, until=until,
                                 out=target.temp if target is not None else out,
                                 skip_bad_lines=skip_bad_lines, options=options,
                                 compiled=compiled, store=opened)
@@ -143,6 +148,14 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
     if target is not None:
         target.commit()
     return report
+
+
+def _counted(reader: TraceReader, progress: Callable[[int], None]) -> Iterator[Record]:
+    for n, record in enumerate(reader, start=1):
+        if n % 1000 == 0:
+            progress(reader.lines)
+        yield record
+    progress(reader.lines)
 
 
 def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
@@ -191,7 +204,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     cursor = 0  # with a store: lines before it were handled by an earlier run
     if store is not None:
         runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=collect,
-                          options=options, compiled=compiled, store=store)
+                          options=options, compiled=compiled, store=store, retention=None)
         runtime.keys_from_lines = True
         runtime.group_commits = GROUP_COMMITS
         # What earlier runs on this store produced; this run's records follow as they are
@@ -216,8 +229,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                     report.events += 1  # handled before the store's run stopped
                     continue
                 if runtime is None:
+                    # retention=None: the report shows every session the trace had
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options, compiled=compiled)
+                                      options=options, compiled=compiled, retention=None)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "

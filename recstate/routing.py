@@ -13,16 +13,20 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from recstate import signals
+from recstate.answers import Pending
 from recstate.clock import Clock
 from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
+from recstate.logs import get_logger
 from recstate.session import Session
 from recstate.stores.base import Store
-from recstate.trace import Record, may_hold_secret
+from recstate.trace import Record, may_hold_secret, redact_message
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Routing"]
+
+log = get_logger("recstate.runtime")
 
 
 class Routing(Effects):
@@ -33,6 +37,7 @@ class Routing(Effects):
     _vendors: dict[str, Vendor]
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
     store: Store | None
+    _watching: dict[int, tuple[Event, Pending]]
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
@@ -43,9 +48,34 @@ class Routing(Effects):
                     timer: bool = False) -> None: ...
 
     def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
+        watching = self._watching
+        if watching:
+            entry = watching.pop(id(ev), None)
+            if entry is not None and entry[0] is ev:
+                self._handle_watched(ev, line, data, entry[1])
+                return
+        self._route(ev, line, data)
+
+    def _handle_watched(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                        pending: Pending) -> None:
+        """An input handed in with ``send``: what its handling does is gathered into
+        ``pending``, which answers once every part of it has been handled."""
+        outer, self._answering = self._answering, pending
+        try:
+            self._route(ev, line, data)
+        finally:
+            self._answering = outer
+            pending.parts -= 1
+            if pending.parts == 0:
+                vendor = self._vendors.get(ev.vendor)
+                pending.done(pending.answer(vendor.explain if vendor is not None else None))
+
+    def _route(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
         vendor_name = ev.vendor
         key = ev.session
         now = self.clock.now()
+        if ev.t is None:  # a live input that left its time out: stamped with the handling's
+            object.__setattr__(ev, "t", now)
         try:
             if key is None:
                 vendor = self.vendor(vendor_name)
@@ -53,6 +83,10 @@ class Routing(Effects):
                     parts = vendor.split(ev)
                     if len(parts) > 1:  # each part names its session; handled next, in order
                         self._queue.extendleft((part, line, None) for part in reversed(parts))
+                        answering = self._answering
+                        if answering is not None:
+                            answering.parts += len(parts)
+                            self._watching.update((id(p), (p, answering)) for p in parts)
                         return
                 key = vendor.session_key(ev)
                 if key is None:
@@ -62,8 +96,11 @@ class Routing(Effects):
             if session is None:
                 session = self._create(key, vendor_name, ev)
         except Exception as exc:  # a vendor's routing rule failed on this event
+            log.error("the %s routing rule raised %s on %r", vendor_name, type(exc).__name__,
+                      ev.name, exc_info=exc, extra={"session": key, "vendor": vendor_name,
+                                                    "event": ev.name})
             self._unroutable(ev, line, data, now, f"the {vendor_name} routing rule raised "
-                             f"{type(exc).__name__}: {exc}")
+                             f"{type(exc).__name__}: {redact_message(str(exc))}")
             return
         store = self.store
         seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
@@ -114,6 +151,8 @@ class Routing(Effects):
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)
+        if self._answering is not None:
+            self._answering.violation = violation
         if signals.violation.receivers:
             signals.violation.send(self, violation=violation, session=None)
         if self.strict:

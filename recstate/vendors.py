@@ -44,6 +44,10 @@ class Vendor:
     #: key): sessions that share a ``Machine.shared`` index entry must. The session key by
     #: default.
     partition_key: Callable[[str], str] | None = None
+    #: The vendor's meaning and advice for one of its error codes (an object with
+    #: ``advice``, a :class:`~recstate.errors.VendorError`), or None: what ``Runtime.send``
+    #: answers a refused intent with.
+    explain: Callable[[Any], Any] | None = None
     #: The module with the vendor's simulator scenarios (``run_scenario``, ``SCENARIOS``)
     #: that ``recstate simulate`` runs; imported only then. None: ``recstate.adapters.<name>``.
     scenarios: str | None = None

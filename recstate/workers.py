@@ -264,10 +264,11 @@ class Worker:
                 continue
             line = int(f[b"line"]) if f[b"line"] else None
             data = orjson.loads(f[b"data"])
-            ev = parse_event(f[b"vendor"].decode(), f[b"name"].decode(), float(f[b"t"]),
+            t = float(f[b"t"])
+            ev = parse_event(f[b"vendor"].decode(), f[b"name"].decode(), t,
                              data, f[b"session"].decode() or None, line=line,
                              id=f[b"id"].decode() or None)
-            rt.advance(max(ev.t, rt.clock.now()))
+            rt.advance(max(t, rt.clock.now()))
             rt.dispatch(ev, line=line, data=None if f[b"part"] else data)
             handled.append(entry_id)
         rt.flush_store()  # the batch's handlings written (one transaction), then acknowledged

@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import hmac
 import inspect
-import logging
 import re
 from collections.abc import (
     Awaitable,
@@ -57,6 +56,7 @@ from recstate.events.netease import (
     session_key,
     split_callback,
 )
+from recstate.logs import get_logger, hide
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
 from recstate.session import Session
@@ -74,7 +74,7 @@ __all__ = [
     "split_records",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)  # recstate.adapters.netease
 
 _CURTIME = re.compile(r"[0-9]{1,13}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -176,6 +176,7 @@ class CallbackReceiver:
         except UnicodeEncodeError:
             raise ValueError("app_secret: not encodable as UTF-8 (a lone surrogate?); copy "
                              "the AppSecret again from the NetEase console") from None
+        hide(value)  # out of every log record
 
     def __repr__(self) -> str:
         return f"CallbackReceiver(app_secret='***', window={self.window!r}, app_key=" \
@@ -303,9 +304,17 @@ class ChannelRoutes:
         self.aliases: dict[str, str] = {}
         self._seen: dict[str, Session] = {}
         signals.transition.connect(self._learn, sender=runtime)  # weak: goes with self
+        signals.session_closed.connect(self._forget, sender=runtime)
 
     def close(self) -> None:
         signals.transition.disconnect(self._learn, sender=self.runtime)
+        signals.session_closed.disconnect(self._forget, sender=self.runtime)
+
+    def _forget(self, sender: Any, *, session: Session, **_: Any) -> None:
+        """A closed session's cid leaves the map (a month-long service must not grow)."""
+        cid = getattr(session.context, "cid", None)
+        if cid and self.aliases.get(cid) == session.key:
+            del self.aliases[cid]
 
     def _learn(self, sender: Any, *, session: Session, **_: Any) -> None:
         if session.vendor != VENDOR:

@@ -95,15 +95,18 @@ class Message:
 class Event(Message):
     """An input: a vendor callback, an app intent, an API outcome, a media heartbeat.
 
-    ``t`` is when it happened (Unix seconds); ``session`` names its session when the vendor's
-    rule should not derive it from the payload; ``id`` is the input's idempotency key (a
-    trace line's ``id``; an adapter's outcome event carries the id of the command it answers),
-    so that an input delivered again is recognised and applied once.
+    ``t`` is when it happened (Unix seconds). A live input may leave it out: the Runtime
+    handles every input at its clock's now and stamps that time on an event that has none
+    (a ``t`` given to a live runtime is kept on the event but does not move its clock). In
+    replay, the trace line's ``t`` is what moves the clock. ``session`` names its session
+    when the vendor's rule should not derive it from the payload. ``id`` is the input's
+    idempotency key (a trace line's ``id``; an adapter's outcome event carries the id of the
+    command it answers), so that an input delivered again is recognised and applied once.
     """
 
     kind: ClassVar[str] = "event"
 
-    t: float = attrs.field(converter=float)
+    t: float | None = attrs.field(default=None, converter=attrs.converters.optional(float))
     session: str | None = None
     id: str | None = None
 

@@ -753,3 +753,15 @@ def idempotency_keys(ev: Event) -> tuple[str, ...]:
     return tuple(sorted({f"netease:{item.get('channelid')}/{item.get('filename')}/"
                          f"{item.get('pieceindex', '')}" for item in raw
                          if isinstance(item, dict)}))
+
+
+def key_for(*, cid: str | int | None = None, channelName: str | None = None) -> str:  # noqa: N803
+    """The session key of a call by its ``cid`` (channelId), or of a multi-party channel by
+    its ``channelName`` (000), as :func:`session_key` derives it. (A caller's call is keyed
+    by the ``session`` its ``call`` named until it learns its cid: look it up by that, or
+    through :class:`recstate.adapters.netease.ChannelRoutes`.)"""
+    if cid:
+        return str(cid)
+    if channelName:
+        return channelName
+    raise ValueError("a NetEase session key needs a cid or channelName")
