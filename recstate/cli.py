@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                         "transitions, files, errors)")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
+    p.add_argument("--html", metavar="FILE", type=Path,
+                   help="also write the report and its timeline as one HTML page")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -49,7 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", metavar="TRACE", type=Path,
                    help="where to write the scenario's trace (default: a temporary file)")
+    _pictures(sub)
     return parser
+
+
+def _pictures(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("timeline", help="draw a trace: one lane per session, states, files, "
+                       "commands, notices, violations and timers over time",
+                       description="Replay TRACE and draw it as SVG (the default, on stdout) or "
+                       "as a self-contained HTML page with a filter box (-o FILE.html).")
+    p.add_argument("trace", type=Path)
+    p.add_argument("-o", "--output", metavar="FILE.html|FILE.svg", type=Path,
+                   help="where to write it; the suffix chooses HTML or SVG (default: SVG on "
+                        "stdout)")
+    p.add_argument("--session", metavar="KEY", action="append",
+                   help="draw only this session (repeatable)")
+    p.add_argument("--until", metavar="T",
+                   help="advance the clock to T (Unix seconds or ISO-8601) after the last line")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="go on past lines that cannot be read")
 
 
 def _machines() -> dict[str, type[Machine]]:
@@ -71,6 +91,8 @@ def _until(text: str) -> float:
 def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         until = None if args.until is None else _until(args.until)
+        if args.html is not None:
+            return _replay_html(args, until)
         report = replay(args.trace, strict=args.strict, until=until, out=args.out,
                         skip_bad_lines=args.skip_bad_lines)
     except TraceError as error:
@@ -79,6 +101,56 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
+
+
+def _replay_html(args: argparse.Namespace, until: float | None) -> int:
+    from recstate.observe import observe_replay
+    from recstate.timeline import build, render_html
+
+    watched = observe_replay(args.trace, strict=args.strict, until=until, out=args.out,
+                             skip_bad_lines=args.skip_bad_lines)
+    page = render_html(build(watched, title=f"recstate replay {args.trace.name}"),
+                       with_report=True)
+    if not _write(args.html, page, "replay"):
+        return 2
+    write_report(watched.report, sys.stdout, as_json=args.json)
+    return watched.report.exit_status
+
+
+def _write(path: Path, text: str, command: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"recstate {command}: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return False
+    return True
+
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    from recstate.observe import observe_replay
+    from recstate.timeline import build, render_html, render_svg
+
+    out: Path | None = args.output
+    if out is not None and out.suffix.lower() not in (".html", ".htm", ".svg"):
+        print(f"recstate timeline: {out}: the output's suffix chooses the format; use "
+              ".html or .svg", file=sys.stderr)
+        return 2
+    try:
+        until = None if args.until is None else _until(args.until)
+        watched = observe_replay(args.trace, until=until, skip_bad_lines=args.skip_bad_lines)
+        timeline = build(watched, title=f"recstate timeline {args.trace.name}",
+                         sessions=args.session)
+    except TraceError as error:
+        print(f"recstate timeline: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(f"recstate timeline: {error}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.write(render_svg(timeline))
+        return 0
+    page = render_svg(timeline) if out.suffix.lower() == ".svg" else render_html(timeline)
+    return 0 if _write(out, page, "timeline") else 2
 
 
 def _cmd_machines() -> int:
@@ -136,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_machines()
     if args.command == "diagram":
         return _cmd_diagram(args)
+    if args.command == "timeline":
+        return _cmd_timeline(args)
     return _cmd_simulate(args)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -77,13 +77,15 @@ class Report:
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
-           compiled: bool = True) -> Report:
+           compiled: bool = True, observe: Callable[[Runtime], None] | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
-    ``skip_bad_lines``, which goes on and lists them in the report."""
+    ``skip_bad_lines``, which goes on and lists them in the report. ``observe`` is called
+    with the replay's Runtime once it exists, before its first event (the timeline and the
+    coverage watch it there)."""
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
     report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
                             skip_bad_lines=skip_bad_lines, options=options,
-                            compiled=compiled)
+                            compiled=compiled, observe=observe)
     report.lines = reader.lines
     report.bad_lines = sorted(
         [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
@@ -96,7 +98,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    until: float | None = None,
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
-                   options: dict[str, Any] | None = None, compiled: bool = True) -> Report:
+                   options: dict[str, Any] | None = None, compiled: bool = True,
+                   observe: Callable[[Runtime], None] | None = None) -> Report:
     report = Report()
     writer = TraceWriter(out) if out is not None else None
     produced: list[Record] = []
@@ -131,6 +134,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
                                       options=options, compiled=compiled)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
+                    if observe is not None:
+                        observe(runtime)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "
                                      f"{record.t}; a trace is in time order", source=source,
