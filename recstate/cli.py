@@ -6,8 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from recstate.diagram import diagram
+from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
@@ -40,9 +41,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
-    p = sub.add_parser("diagram", help="draw a machine from its definition")
+    p = sub.add_parser("diagram", help="draw a machine from its definition",
+                       description="Draw MACHINE. By default an edge is a change of state; "
+                       "what a state does without changing is listed in its box.")
     p.add_argument("machine", help="a qualified machine name, as `recstate machines` lists")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--format", choices=FORMATS, default="mermaid",
+                   help="mermaid or dot (text), svg or png (through graphviz's dot)")
+    p.add_argument("--all", action="store_true", dest="full",
+                   help="draw every declared transition as an edge, callbacks included")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="write the diagram there instead of stdout")
 
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
                        "report it as a replay of the trace it wrote")
@@ -171,7 +179,29 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
         print(f"recstate diagram: unknown machine {args.machine!r}; known: "
               f"{', '.join(sorted(machines))}", file=sys.stderr)
         return 2
-    sys.stdout.write(diagram(cls, args.format))
+    return _emit_diagram(cls, args)
+
+
+def _emit_diagram(cls: type[Machine], args: argparse.Namespace, **marks: Any) -> int:
+    text = diagram(cls, "mermaid" if args.format == "mermaid" else "dot", full=args.full,
+                   **marks)
+    data = text.encode()
+    if args.format in ("svg", "png"):
+        try:
+            data = render(text, args.format)
+        except RenderError as error:
+            print(f"recstate {args.command}: {error}", file=sys.stderr)
+            return 2
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    try:
+        args.output.write_bytes(data)
+    except OSError as error:
+        print(f"recstate {args.command}: cannot write {args.output}: {error.strerror}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
