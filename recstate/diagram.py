@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Collection, Sequence
-from functools import cache
 from typing import Final
 
 import attrs
@@ -93,11 +92,21 @@ _ARM: Final = re.compile(r"self\.arm(?:_at)?\(\s*[\"'](\w+)[\"']")
 _CALL: Final = re.compile(r"self\.(\w+)\(")
 
 
-@cache
+_known: dict[tuple[type[Machine], str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
 def _effects(cls: type[Machine], callback: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(commands sent, timers armed) by ``callback`` and the methods it calls, read from the
     source: a callback decides and asks through ``self.send(SomeCommand(...))`` and
     ``self.arm("name", ...)``, so the names can be read without running it."""
+    known = _known.get((cls, callback))
+    if known is None:
+        known = _known[(cls, callback)] = _read_effects(cls, callback)
+    return known
+
+
+def _read_effects(cls: type[Machine], callback: str
+                  ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     names = vars(sys.modules[cls.__module__])
     commands: list[str] = []
     arms: list[str] = []
@@ -145,8 +154,8 @@ def layout(cls: type[Machine], *, full: bool = False) -> Picture:
     pic = Picture(cls)
     states = cls.state_names()
     timers = timer_triggers(cls)
-    for state_name, spec in cls._state_specs.items():
-        for timer, duration in spec.timers.items():
+    for state_name, state_spec in cls._state_specs.items():
+        for timer, duration in state_spec.timers.items():
             if isinstance(duration, str):
                 seconds = getattr(cls.options(), duration, None)
                 text = f"{duration} = {seconds:g} s" if isinstance(seconds, int | float) else \
@@ -294,13 +303,13 @@ def _dot(pic: Picture, full: bool, visited: Collection[int] | None,
         out.append(f'    "__shared{n}" [shape=note, style="filled", fillcolor="#f9f6ee", '
                    f'label={_box(title, _rows(lines, visited), bold=False)}];')
     for (src, dst), lines in pic.edges.items():
-        missed = [visited is not None and ln.spec not in visited for ln in lines]
+        misses = [visited is not None and ln.spec not in visited for ln in lines]
         parts = []
-        for ln, miss in zip(lines, missed, strict=True):
+        for ln, miss in zip(lines, misses, strict=True):
             text = _h(("✗ " if miss else "") + ln.text(full=full))
             parts.append(f'<font color="{RED}">{text}</font>' if miss else text)
         attrs_ = [f"label=<{'<br/>'.join(parts)}>"]
-        if all(missed):
+        if all(misses):
             attrs_ += [f'color="{RED}"', "style=dashed", f'fontcolor="{RED}"']
         elif all(ln.timer for ln in lines):
             attrs_ += ["style=dashed", 'color="#7a4f00"']
