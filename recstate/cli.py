@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import TraceError
 from recstate.machine import Machine
@@ -78,6 +80,28 @@ def _pictures(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="advance the clock to T (Unix seconds or ISO-8601) after the last line")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read")
+
+    p = sub.add_parser("coverage", help="which states and transitions of each machine the "
+                       "traces exercise, and which they never do")
+    p.add_argument("traces", nargs="+", type=Path, metavar="TRACE")
+    p.add_argument("--machine", metavar="M", action="append",
+                   help="only this machine (qualified name; repeatable)")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.add_argument("--all", action="store_true", dest="show_all",
+                   help="list taken transitions too, with how often")
+    p.add_argument("--diagram", metavar="FILE", type=Path,
+                   help="also draw the machine (one --machine) with what was never taken "
+                        "marked; the suffix chooses .svg, .png, .dot or .mmd")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="go on past lines that cannot be read")
+
+    p = sub.add_parser("paths", help="a shortest event sequence from the initial state that "
+                       "takes each transition of MACHINE")
+    p.add_argument("machine", help="a qualified machine name, as `recstate machines` lists")
+    p.add_argument("--skeleton", action="store_true",
+                   help="print each path as a trace skeleton (JSON Lines to fill in)")
+    p.add_argument("--transition", metavar="N", type=int,
+                   help="only the transition declared N-th (0-based, as the listing numbers)")
 
 
 def _machines() -> dict[str, type[Machine]]:
@@ -161,6 +185,77 @@ def _cmd_timeline(args: argparse.Namespace) -> int:
     return 0 if _write(out, page, "timeline") else 2
 
 
+_DIAGRAM_SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot",
+                     ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def _machine_named(name: str, command: str) -> type[Machine] | None:
+    machines = _machines()
+    cls = machines.get(name)
+    if cls is None:
+        print(f"recstate {command}: unknown machine {name!r}; known: "
+              f"{', '.join(sorted(machines))}", file=sys.stderr)
+    return cls
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from recstate.coverage import coverage_of_traces, format_coverage
+
+    machines = None
+    if args.machine:
+        found = [_machine_named(name, "coverage") for name in args.machine]
+        if any(cls is None for cls in found):
+            return 2
+        machines = [cls for cls in found if cls is not None]
+    fmt = None
+    if args.diagram is not None:
+        fmt = _DIAGRAM_SUFFIXES.get(args.diagram.suffix.lower())
+        if fmt is None or machines is None or len(machines) != 1:
+            print("recstate coverage: --diagram draws one machine (give one --machine) to a "
+                  f"file ending in {', '.join(_DIAGRAM_SUFFIXES)}", file=sys.stderr)
+            return 2
+    try:
+        covs = coverage_of_traces(args.traces, machines, skip_bad_lines=args.skip_bad_lines)
+    except TraceError as error:
+        print(f"recstate coverage: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps([c.to_json() for c in covs],
+                           option=orjson.OPT_INDENT_2).decode())
+    else:
+        sys.stdout.write(format_coverage(covs, show_all=args.show_all))
+    if fmt is not None:
+        cov = covs[0]
+        picture = argparse.Namespace(command="coverage", format=fmt, full=False,
+                                     output=args.diagram)
+        return _emit_diagram(cov.machine, picture, visited=set(cov.taken),
+                             states_seen=set(cov.states))
+    return 0
+
+
+def _cmd_paths(args: argparse.Namespace) -> int:
+    from recstate.coverage import format_paths, skeleton
+
+    cls = _machine_named(args.machine, "paths")
+    if cls is None:
+        return 2
+    count = len(cls.transitions)
+    if args.transition is not None and not 0 <= args.transition < count:
+        print(f"recstate paths: {cls.qualified_name()} declares transitions 0 to "
+              f"{count - 1}; got {args.transition}", file=sys.stderr)
+        return 2
+    if not args.skeleton:
+        text = format_paths(cls)
+        if args.transition is not None:
+            blocks = text.split("\n#")
+            text = "#" + blocks[args.transition + 1].rstrip("\n") + "\n"
+        sys.stdout.write(text)
+        return 0
+    wanted = range(count) if args.transition is None else [args.transition]
+    sys.stdout.write("\n".join(skeleton(cls, i) for i in wanted))
+    return 0
+
+
 def _cmd_machines() -> int:
     for name, cls in sorted(_machines().items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -240,6 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_diagram(args)
     if args.command == "timeline":
         return _cmd_timeline(args)
+    if args.command == "coverage":
+        return _cmd_coverage(args)
+    if args.command == "paths":
+        return _cmd_paths(args)
     return _cmd_simulate(args)
 
 
