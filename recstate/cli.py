@@ -55,10 +55,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the diagram there instead of stdout")
 
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
-                       "report it as a replay of the trace it wrote")
-    p.add_argument("vendor")
-    p.add_argument("scenario")
+                       "report it as a replay of the trace it wrote",
+                       description="simulate SCENARIO_FILE (TOML, YAML or JSON; see "
+                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario")
+    p.add_argument("vendor", metavar="SCENARIO_FILE|VENDOR")
+    p.add_argument("scenario", nargs="?", metavar="NAME",
+                   help="a built-in scenario of VENDOR")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0,
+                   help="decides the faults that have a chance (the same seed, the same run)")
+    p.add_argument("--html", metavar="FILE", type=Path,
+                   help="also write the report and its timeline as one HTML page")
     p.add_argument("--out", metavar="TRACE", type=Path,
                    help="where to write the scenario's trace (default: a temporary file)")
     _pictures(sub)
@@ -304,6 +311,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import importlib
     import tempfile
 
+    if args.scenario is None:
+        return _simulate_file(args)
+
     try:
         module = importlib.import_module(f"recstate.adapters.{args.vendor}")
         run_scenario = module.run_scenario
@@ -320,6 +330,35 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         out = args.out or Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl"
         out.unlink(missing_ok=True)
         run_scenario(args.scenario, out=out)
+        report = replay(out)
+    write_report(report, sys.stdout, as_json=args.json)
+    return report.exit_status
+
+
+def _simulate_file(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from recstate.scenario import ScenarioError, load_scenario, run_scenario_file
+
+    path = Path(args.vendor)
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as error:
+        print(f"recstate simulate: {error}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp) / f"{path.stem}.jsonl"
+        out.unlink(missing_ok=True)
+        try:
+            run_scenario_file(scenario, out=out, seed=args.seed)
+        except ScenarioError as error:
+            print(f"recstate simulate: {error}", file=sys.stderr)
+            return 2
+        if args.html is not None:
+            replay_args = argparse.Namespace(trace=out, strict=False, out=None,
+                                             skip_bad_lines=False, html=args.html,
+                                             json=args.json)
+            return _replay_html(replay_args, None)
         report = replay(out)
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status

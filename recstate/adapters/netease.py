@@ -56,10 +56,12 @@ from recstate.events.netease import (
 )
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
+from recstate.scenario import ScenarioHooks
 from recstate.session import Session
 from recstate.trace import Record
 
 __all__ = [
+    "SCENARIO_HOOKS",
     "CallbackApp",
     "CallbackReceiver",
     "CallbackRejected",
@@ -447,3 +449,7 @@ class NetEaseSimulator:
         if self.duplicate:
             self._at(self.files_after + 5, CALLBACK, session.key, body)
 
+
+#: ``recstate simulate FILE``: NetEase's faults are the simulator's settings (``errors``,
+#: ``answer``, ``drop``, ``duplicate``, ``delay``), given in the scenario's [simulator] table.
+SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close", faults={})

@@ -39,12 +39,20 @@ from recstate.adapters.tencent.vod import (
     VodError,
     tc3_sign,
 )
+from recstate.scenario import ScenarioHooks
+
+#: ``recstate simulate FILE``: the simulator, and its faults by the name a scenario gives them.
+SCENARIO_HOOKS = ScenarioHooks(
+    simulator=TencentSimulator, close="disconnect",
+    faults={"fail": "fail_next", "drop": "drop_next", "duplicate": "duplicate_next",
+            "delay": "delay", "crash": "crash"})
 
 __all__ = [
     "ALREADY_RECORDING",
     "ALREADY_STOPPED",
     "CALLBACKS",
     "SCENARIOS",
+    "SCENARIO_HOOKS",
     "AsyncVodAdapter",
     "AsyncVodClient",
     "Tc3Signature",
