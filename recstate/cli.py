@@ -110,6 +110,16 @@ def _pictures(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--transition", metavar="N", type=int,
                    help="only the transition declared N-th (0-based, as the listing numbers)")
 
+    p = sub.add_parser("fuzz", help="random scenarios through a vendor's simulator, checking "
+                       "the invariants after every step",
+                       description="Exit 0: every run kept the invariants; 1: one broke them "
+                       "(its scenario is printed, or written to --out, for recstate simulate).")
+    p.add_argument("vendor")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="FILE.toml", type=Path,
+                   help="write the first failing scenario there")
+
 
 def _machines() -> dict[str, type[Machine]]:
     broken: dict[str, str] = {}
@@ -335,6 +345,33 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from recstate.fuzz import fuzz
+    from recstate.scenario import ScenarioError
+
+    if args.runs < 1:
+        print("recstate fuzz: --runs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        result = fuzz(args.vendor, runs=args.runs, seed=args.seed)
+    except ScenarioError as error:
+        print(f"recstate fuzz: {error}", file=sys.stderr)
+        return 2
+    if result.failing is None:
+        print(f"recstate fuzz {args.vendor}: {result.runs} runs (seed {args.seed}), "
+              f"{result.checks} checks: every invariant held")
+        return 0
+    text = "".join(f"# broken: {b}\n" for b in result.broken) + result.failing
+    if args.out is not None:
+        if not _write(args.out, text, "fuzz"):
+            return 2
+    else:
+        sys.stdout.write(text)
+    print(f"recstate fuzz {args.vendor}: run {result.runs} of {args.runs} (seed {args.seed}) "
+          f"broke an invariant: {'; '.join(result.broken)}", file=sys.stderr)
+    return 1
+
+
 def _simulate_file(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -378,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_coverage(args)
     if args.command == "paths":
         return _cmd_paths(args)
+    if args.command == "fuzz":
+        return _cmd_fuzz(args)
     return _cmd_simulate(args)
 
 

@@ -59,7 +59,7 @@ from recstate.clock import ManualClock
 from recstate.errors import RecstateError, TraceError
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
-from recstate.trace import TraceWriter, parse_time
+from recstate.trace import Record, TraceWriter, parse_time
 from recstate.vendors import vendor_names
 
 __all__ = ["Scenario", "ScenarioError", "ScenarioHooks", "Step", "hooks_for", "load_scenario",
@@ -403,14 +403,21 @@ def parse_scenario(text: str, kind: str, *, source: str = "<scenario>") -> Scena
 
 # ---- running -----------------------------------------------------------------------------------
 def run_scenario_file(scn: Scenario, *, out: str | os.PathLike[str] | IO[bytes] | None = None,
-                      seed: int = 0, after_step: Callable[[Runtime], None] | None = None
-                      ) -> Runtime:
+                      seed: int = 0, after_step: Callable[[Runtime], None] | None = None,
+                      tracer: Callable[[Record], None] | None = None) -> Runtime:
     """Run ``scn`` on a ManualClock with the vendor's simulator, writing the full trace to
     ``out``. ``seed`` decides the faults that have a ``chance``; ``after_step`` is called
-    after each step and fault (``recstate fuzz`` checks invariants there)."""
+    after each step and fault (``recstate fuzz`` checks invariants there); ``tracer`` also
+    sees every record."""
     rng = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
     writer = TraceWriter(out) if out is not None else None
-    runtime = Runtime(ManualClock(scn.start), tracer=writer)
+    both: Callable[[Record], None] | None = writer
+    if tracer is not None:
+        def both(record: Record) -> None:
+            tracer(record)
+            if writer is not None:
+                writer(record)
+    runtime = Runtime(ManualClock(scn.start), tracer=both)
     try:
         sim = scn.hooks.simulator(runtime, **scn.simulator)
     except (TypeError, ValueError) as error:

@@ -23,7 +23,7 @@ Modules: ``simulator`` (the server), ``scenarios`` (the named runs), ``vod`` (TC
 the VOD clients and their adapters).
 """
 
-from recstate.adapters.tencent.scenarios import SCENARIOS, run_scenario
+from recstate.adapters.tencent.scenarios import SCENARIOS, random_scenario, run_scenario
 from recstate.adapters.tencent.simulator import (
     ALREADY_RECORDING,
     ALREADY_STOPPED,
@@ -45,7 +45,8 @@ from recstate.scenario import ScenarioHooks
 SCENARIO_HOOKS = ScenarioHooks(
     simulator=TencentSimulator, close="disconnect",
     faults={"fail": "fail_next", "drop": "drop_next", "duplicate": "duplicate_next",
-            "delay": "delay", "crash": "crash"})
+            "delay": "delay", "crash": "crash"},
+    random=random_scenario)
 
 __all__ = [
     "ALREADY_RECORDING",
