@@ -63,7 +63,7 @@ from recstate.trace import Record, TraceWriter, parse_time
 from recstate.vendors import vendor_names
 
 __all__ = ["Scenario", "ScenarioError", "ScenarioHooks", "Step", "hooks_for", "load_scenario",
-           "parse_scenario", "run_scenario_file", "scenario_text"]
+           "parse_scenario", "register_scenario_hooks", "run_scenario_file", "scenario_text"]
 
 DEFAULT_START: Final = 1_700_000_000.0
 
@@ -123,7 +123,18 @@ class Scenario:
     hooks: ScenarioHooks
 
 
+_registered: dict[str, ScenarioHooks] = {}
+
+
+def register_scenario_hooks(vendor: str, hooks: ScenarioHooks) -> None:
+    """Give ``vendor`` scenario hooks without an adapter module named after it (a vendor of
+    a third party's package, or a test's own)."""
+    _registered[vendor] = hooks
+
+
 def hooks_for(vendor: str) -> ScenarioHooks | None:
+    if vendor in _registered:
+        return _registered[vendor]
     try:
         module = importlib.import_module(f"recstate.adapters.{vendor}")
     except ImportError:
