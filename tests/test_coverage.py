@@ -4,6 +4,7 @@ are any, listed here with why)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -48,7 +49,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Observat
         out = tmp / f"{scenario.name}.jsonl"
         run_scenario_file(load_scenario(scenario), out=out)
         runs.append(observe_replay(out))
-    yield runs
+    return runs
 
 
 @pytest.mark.parametrize("name", vendor_machines())
@@ -111,7 +112,7 @@ def test_paths_start_at_the_initial_state_and_take_their_transition(name: str) -
     for index, steps in enumerate(paths(cls)):
         assert steps, f"no path to #{index}"
         assert steps[0].src == cls.initial
-        for before, after in zip(steps, steps[1:], strict=False):
+        for before, after in itertools.pairwise(steps):
             assert after.src == before.dst
         assert steps[-1].spec == index
         for record in skeleton(cls, index).splitlines():

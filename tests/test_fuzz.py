@@ -42,8 +42,8 @@ def test_the_same_seed_draws_the_same_scenarios() -> None:
     from recstate.adapters.tencent import SCENARIO_HOOKS
 
     assert SCENARIO_HOOKS.random is not None
-    first = [SCENARIO_HOOKS.random(random.Random(n)) for n in range(5)]  # noqa: S311
-    again = [SCENARIO_HOOKS.random(random.Random(n)) for n in range(5)]  # noqa: S311
+    first = [SCENARIO_HOOKS.random(random.Random(n)) for n in range(5)]
+    again = [SCENARIO_HOOKS.random(random.Random(n)) for n in range(5)]
     assert first == again
     assert len({repr(s) for s in first}) == 5
 
