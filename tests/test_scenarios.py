@@ -41,6 +41,42 @@ DOCUMENTED = {
     "netease-channel-mix-lost.yaml": {"team-daily-7": ("complete", "stopped",
                                                        ["ready", "ready", "lost"])},
     "netease-startrtc-fails.toml": {"6290737000999815999": ("failed", "failed", [])},
+    # 004 §4 / 002 §2: refused locally, nothing starts
+    "tencent-refusals.toml": {"15000:11:ann": ("idle", "idle", []),
+                              "15000:12:ben": ("idle", "idle", []),
+                              "15000:13:cat": ("idle", "idle", [])},
+    # leaving stops what was recorded (its file made ready); a start waiting for its retry
+    # (004 §5) is abandoned: nothing recorded
+    "tencent-leaving.yaml": {"15000:21:dan": ("stopped", "stopped", ["ready"]),
+                             "15000:22:eve": ("stopped", "stopped", ["ready"]),
+                             "15000:23:fay": ("stopped", "stopped", []),
+                             "15000:24:gus": ("stopped", "stopped", [])},
+    # a lost start answer: stopped after 30 s, the server's file kept; a lost stop answer: no
+    # file IDs (002 §3), the file stays closed; 30000415 refused for good; a retried stop;
+    # 30000412 "already stopped" (no IDs); a stop refused for good: failed
+    "tencent-lost-and-failed-answers.toml": {
+        "15000:31:hal": ("stopped", "stopped", ["ready"]),
+        "15000:32:ivy": ("stopped", "stopped", ["closed"]),
+        "15000:33:jon": ("failed", "failed", []),
+        "15000:34:kim": ("stopped", "stopped", ["ready"]),
+        "15000:35:lee": ("stopped", "stopped", ["closed"]),
+        "15000:36:max": ("failed", "failed", ["closed"])},
+    "netease-calls-that-end-early.yaml": {"6290737000999816001": ("ended", "idle", []),
+                                          "6290737000999816002": ("ended", "idle", []),
+                                          "call-a": ("failed", "failed", []),
+                                          "quiet-room": ("ended", "idle", [])},
+    # recordType 0, audio and video: P2P 5 files, a channel's own aac + mp4 and the mix
+    "netease-hangups-and-late-answers.toml": {
+        "6290737000999816003": ("complete", "stopped", ["ready"] * 5),
+        "call-j": ("ended", "idle", []),
+        "team-weekly-3": ("complete", "stopped", ["ready"] * 3)},
+    "netease-api-errors.json": {"6290737000999816011": ("failed", "failed", []),
+                                "6290737000999816012": ("ended", "idle", []),
+                                "call-q": ("complete", "stopped", ["ready"] * 5),
+                                "locked-room": ("failed", "failed", [])},
+    "netease-files-while-recording.json": {
+        "early-files": ("complete", "stopped", ["ready"] * 3),
+        "half-files": ("complete", "stopped", ["ready"] * 3)},
 }
 
 
