@@ -9,6 +9,7 @@ in tests/test_tencent_traces.py hold those results. Run from the project root:
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,17 @@ def data(first: float, last: float, step: float = 30) -> list[str]:
     return lines
 
 
-def vod_file(file_id: str, name: str, size: int) -> dict[str, Any]:
-    return {"fileId": file_id, "name": name, "url": f"{VOD}/{name}", "size": size}
+def iso(t: float) -> str:
+    """VOD's ``CreateTime``: ISO 8601 in UTC, whole seconds."""
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def vod_file(file_id: str, name: str, size: int, created: float,
+             vid: str = "") -> dict[str, Any]:
+    """One SearchMedia MediaInfoSet item, flattened: FileId, BasicInfo.Name / .MediaUrl /
+    .Vid (often null: "") / .CreateTime, MetaData.Size."""
+    return {"fileId": file_id, "name": name, "url": f"{VOD}/{file_id}/f0.mp4", "size": size,
+            "vid": vid, "createTime": iso(created)}
 
 
 def write(name: str, header: list[str], lines: list[str]) -> None:
@@ -74,9 +84,9 @@ def two_hundred_minutes() -> None:
     ], [enter(T0), start(T0, "class-42"), line(ok, f"{START}:ok", {}), *data(ok + 30, end),
         stop(end), line(end + 1, f"{STOP}:ok", {"fileIds": ids}),
         line(end + 5, "SearchMedia:ok", {"files": [
-            vod_file(ids[0], "class-42_1.mp4", 1_620_000_000),
-            vod_file(ids[1], "class-42_2.mp4", 1_620_000_000),
-            vod_file(ids[2], "class-42_3.mp4", 360_000_000)]})])
+            vod_file(ids[0], "class-42_1", 1_620_000_000, ok + 90 * 60),
+            vod_file(ids[1], "class-42_2", 1_620_000_000, ok + 180 * 60),
+            vod_file(ids[2], "class-42_3", 360_000_000, end + 1)]})])
 
 
 def crash() -> None:
@@ -87,9 +97,13 @@ def crash() -> None:
         "the recording",
         "closes by itself: state stopped, two files, 90 minutes and 10 minutes, the second "
         "ending at the",
-        "last data (minute 100); an error-level notice 'no-data'. The app's stop at minute "
-        "110 finds",
-        "nothing recording: a warning, no command, not a failure.",
+        "last data (minute 100); an error-level notice 'no-data', and a SearchMedia command "
+        "that looks",
+        "the files up in VOD by the file name (002 §4 (3)); this trace holds no answer to it, "
+        "so the files",
+        "stay closed (tencent-crash-vod-lookup.jsonl has one). The app's stop at minute 110 "
+        "finds nothing",
+        "recording: a warning, no stop command, not a failure.",
     ], [enter(T0), start(T0, "crash-1"), line(ok, f"{START}:ok", {}),
         *data(ok + 30, ok + 100 * 60), stop(ok + 110 * 60)])
 
@@ -144,9 +158,60 @@ def stop_while_starting() -> None:
         line(T0 + 1.5, f"{STOP}:ok", {"fileIds": ["5285890781763170001"]})])
 
 
+def crash_vod_lookup() -> None:
+    ok = T0 + 1
+    last = ok + 89 * 60 + 30  # 30 s before the 90-minute rollover
+    closed = last + 60
+    write("tencent-crash-vod-lookup.jsonl", [
+        "Tencent ILVB: alice's client crashes 30 s before the 90-minute rollover; no stop "
+        "ever comes.",
+        "Documented result (002 §6 (1), (2); §4 (3)): 60 s after the last data the recording "
+        "closes; the",
+        "one file ends at the last data (minute 89.5); the file the rollover opened at minute "
+        "90 holds",
+        "nothing and is lost (start = end): nothing is kept as recorded after the last data. "
+        "With no",
+        "stop there are no file IDs: SearchMedia looks the files up by the start's file name "
+        "(no FileIds).",
+        "VOD lists yesterday's recording under the same name too: created before the start, "
+        "it is not",
+        "taken. Today's file (its BasicInfo.Vid null) becomes ready with its FileId, url and "
+        "size. State",
+        "stopped; notices: 'no-data' (error).",
+    ], [enter(T0), start(T0, "crash-2"), line(ok, f"{START}:ok", {}),
+        *data(ok + 30, last),
+        line(closed + 1, "SearchMedia:ok", {"files": [
+            vod_file("5285890781763100999", "crash-2_1", 900_000_000, T0 - 86_400),
+            vod_file("5285890781763180001", "crash-2_1", 537_000_000, closed)]})])
+
+
+def retry_already_recording() -> None:
+    end = T0 + 2 + 5 * 60
+    write("tencent-retry-already-recording.jsonl", [
+        "Tencent ILVB: the start times out (30000208, 请求录制服务器超时; advice: retry, 004 "
+        "§5) but had in",
+        "fact reached the server; the retry 1 s later is answered 30000415 (用户正在录制).",
+        "Documented result: the first attempt got through, so the session records (a warning "
+        "30000415",
+        "says so) from the timed-out attempt's sending (T0), alice stays busy, and the app's "
+        "stop sends",
+        "requestMultiVideoRecorderStop. Commands: start, start, stop, SearchMedia (FileIds = "
+        "the stop's",
+        "ID). One file, T0 to the stop, ready. Notices: warning 30000208, warning 30000415.",
+    ], [enter(T0), start(T0, "retry-2"),
+        line(T0 + 0.5, f"{START}:error", {"code": 30000208, "desc": "timeout"}),
+        line(T0 + 2.0, f"{START}:error", {"code": 30000415, "desc": ""}),
+        *data(T0 + 32, end), stop(end),
+        line(end + 1, f"{STOP}:ok", {"fileIds": ["5285890781763190001"]}),
+        line(end + 2, "SearchMedia:ok", {"files": [
+            vod_file("5285890781763190001", "retry-2_1", 30_200_000, end + 1)]})])
+
+
 def main() -> None:
     two_hundred_minutes()
     crash()
+    crash_vod_lookup()
+    retry_already_recording()
     duplicate_start()
     retry()
     stop_while_starting()

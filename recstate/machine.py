@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import transitions
@@ -31,12 +31,24 @@ from recstate.errors import DefinitionError
 from recstate.events import Command
 from recstate.recording import RECORDING_STATES, FileKind, RecordingFile
 
-if TYPE_CHECKING:
-    from recstate.session import Session
-
-__all__ = ["Engine", "Machine", "Outcome", "Rejected", "ignore", "on", "state"]
+__all__ = ["Engine", "Machine", "Outcome", "Rejected", "SessionView", "ignore", "on", "state"]
 
 Callbacks = str | Sequence[str] | None
+
+
+class SessionView(Protocol):
+    """What a handling reads and writes of its session. :class:`recstate.session.Session` is
+    the one the Runtime passes; it is written against this module (a session has a machine
+    class), so this module names only what it needs of it and the two import one way."""
+
+    key: str
+    vendor: str
+    state: str
+    recording: str
+    context: Any
+
+    @property
+    def files(self) -> list[RecordingFile]: ...
 
 
 def on(trigger: str, source: str | Sequence[str], dest: str | None = None, *,
@@ -144,7 +156,7 @@ class Machine:
 
     # Set by the engine around each handling.
     state: str
-    session: Session
+    session: SessionView
     ctx: Any
     opts: Any
     now: float
@@ -204,7 +216,7 @@ class Machine:
         ``change`` (``closed``, ``ready``, ``lost``, ``failed``, ``updated``)."""
         self._outcome.effects.append(("file", change, f, changes))
 
-    def restored(self, session: Session) -> None:
+    def restored(self, session: SessionView) -> None:
         """Called when ``session`` comes back from a snapshot: re-enter it into
         :attr:`shared` indexes. The default keeps none."""
 
@@ -420,7 +432,7 @@ class Engine:
                 table[(source, name)] = tuple(rows)
         return table
 
-    def handle(self, session: Session, ev: Any, name: str, now: float
+    def handle(self, session: SessionView, ev: Any, name: str, now: float
                ) -> Outcome | Rejected:
         """Run ``name`` for ``session``; the session's state is updated only on success."""
         current = session.state

@@ -16,7 +16,8 @@ __all__ = ["FILE_STATUSES", "RECORDING_STATES", "FileKind", "FileStatus", "Recor
 RecordingState = Literal["idle", "starting", "recording", "stopping", "stopped", "failed"]
 RECORDING_STATES: Final = ("idle", "starting", "recording", "stopping", "stopped", "failed")
 
-FileKind = Literal["audio", "video", "mixed", "screen"]
+#: ``whiteboard``: whiteboard data (NetEase's ``gz`` items), neither audio nor video.
+FileKind = Literal["audio", "video", "mixed", "screen", "whiteboard"]
 FileStatus = Literal["expected", "open", "closed", "ready", "lost", "failed"]
 FILE_STATUSES: Final = ("expected", "open", "closed", "ready", "lost", "failed")
 

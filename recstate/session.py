@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from recstate.events import converter
+from recstate.machine import Machine
 from recstate.recording import RecordingFile
-
-if TYPE_CHECKING:
-    from recstate.machine import Machine
 
 __all__ = ["Session"]
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from recstate import events
+
 if TYPE_CHECKING:
     from recstate.machine import Machine
 
@@ -91,3 +93,6 @@ def all_vendors(*, broken: dict[str, str] | None = None) -> dict[str, Vendor]:
                 raise
             broken[name] = f"{type(error).__name__}: {error}"
     return dict(sorted(_vendors.items()))
+
+
+events.set_vendor_loader(load_vendor)  # parse_event() imports a vendor it has not seen yet

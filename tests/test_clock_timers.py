@@ -185,6 +185,16 @@ def test_repeating_timer_rolls_over_each_period():
 def test_repeating_timer_needs_a_positive_period():
     with pytest.raises(ValueError, match="every > 0"):
         TimerQueue().arm("s", "r", 10, every=0)
+    with pytest.raises(ValueError, match="every > 0"):
+        TimerQueue().arm("s", "r", 10, every=-1)
+
+
+def test_repeating_timer_takes_any_positive_period_even_under_a_second():
+    q = TimerQueue()
+    q.arm("s", "tick", 1, every=0.5)
+    q.arm("t", "tick", 1, every=1)
+    assert drain(q, 2) == [("tick", 1.0), ("tick", 1.0), ("tick", 1.5), ("tick", 2.0),
+                           ("tick", 2.0)]
 
 
 def test_timer_is_plain_data():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,57 @@ def test_multi_party_channel() -> None:
                                                        "team-standup-42-dave.mp4"]
 
 
+def test_pieces_are_their_own_files_and_a_piece_during_the_call_ends_nothing() -> None:
+    s = _only("netease-pieces.jsonl")
+    assert (s["state"], s["recording"]) == ("complete", "stopped")
+    assert _names(s) == ["call", "startRtc", "hangup"]
+    assert _files(s) == dict.fromkeys(
+        ["caller.0.aac", "callee.0.aac", "mix.0.aac", "caller.1.aac", "callee.1.aac",
+         "mix.1.aac"], "ready")
+    by_id = {f["id"].split("/", 1)[1]: f for f in s["files"]}
+    assert (by_id["callee.1.aac"]["participant"], by_id["callee.1.aac"]["kind"]) == (
+        "bob", "audio")
+    assert (by_id["mix.0.aac"]["participant"], by_id["mix.0.aac"]["kind"]) == (None, "mixed")
+    assert [e for e in s["errors"] if e["level"] != "info"] == []
+
+
+def test_channel_live_recording_and_whiteboard_data() -> None:
+    s = _only("netease-channel-live-whiteboard.jsonl")
+    assert (s["state"], s["recording"]) == ("complete", "stopped")
+    assert s["commands"][0]["data"]["rtmpRecord"] == 1
+    kinds = {f["id"].split("/", 1)[1]: (f["kind"], f["format"], f["status"])
+             for f in s["files"]}
+    assert kinds == {"self.aac": ("audio", "aac", "ready"),
+                     "live.flv": ("video", "flv", "ready"),
+                     "class-live-7-carol-0.gz": ("whiteboard", "gz", "ready"),
+                     "class-live-7-dave-0.aac": ("audio", "aac", "ready")}
+    assert sorted(e["code"] for e in s["errors"]) == ["member-file", "whiteboard-file"]
+    assert {e["level"] for e in s["errors"]} == {"info"}
+
+
+def test_example_bodies_are_written_as_netease_writes_them() -> None:
+    """The 抄送 field table: caller is true or absent (never false), a mix's user is "0",
+    size / vid / pieceindex are strings, whiteboard data (gz) has no vid."""
+    seen = 0
+    for path in sorted(TRACES.glob("netease-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            record = orjson.loads(line)
+            if record["name"] != "callback":
+                continue
+            for item in orjson.loads(record["data"]["fileinfo"]):
+                seen += 1
+                assert item.get("caller", True) is True, (path.name, item)
+                if item["mix"]:
+                    assert item["user"] == "0", (path.name, item)
+                    assert "caller" not in item, (path.name, item)
+                assert isinstance(item["size"], str)
+                assert isinstance(item.get("pieceindex", ""), str)
+                assert ("vid" in item) == (item["type"] != "gz"), (path.name, item)
+    assert seen > 20
+
+
 def test_replay_is_deterministic() -> None:
     for path in sorted(TRACES.glob("netease-*.jsonl")):
         assert replay(path).dumps() == replay(path).dumps()
@@ -185,3 +239,19 @@ def test_split_records_passes_other_records_through() -> None:
 def test_split_callback_refuses_a_bad_body_with_the_field(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"data\.fileinfo"):
         split_callback(body)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TRACES.glob("netease-*.jsonl")))
+def test_each_example_replays_from_its_full_trace_with_no_mismatch(name: str,
+                                                                    tmp_path: Path) -> None:
+    """`recstate replay --out` (a subprocess), then the full trace replays to the same."""
+    full = tmp_path / "full.jsonl"
+
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "recstate.cli", *map(str, args)],
+                              capture_output=True, text=True, check=False, timeout=120)
+
+    assert cli("replay", "--out", full, TRACES / name).returncode == 0
+    again = cli("replay", "--json", full)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["mismatches"] == []

@@ -228,7 +228,6 @@ def test_crash_at_minute_100_gives_two_files_the_second_ending_at_the_last_data(
     assert session.state == "stopped"  # the machine's own watchdog closed it
     files = session.files
     assert len(files) == 2
-    assert [f.status for f in files] == ["closed", "closed"]
     assert files[0].duration == pytest.approx(90 * MIN)
     assert files[1].end == pytest.approx(last_data)
     assert any(e["code"] == "no-data" for e in errors)
@@ -237,6 +236,9 @@ def test_crash_at_minute_100_gives_two_files_the_second_ending_at_the_last_data(
     assert len(vod) == 2
     assert vod[1].size == round((last_data - (T0 + 0.2 + 90 * MIN)) * 100_000)
     assert sim.recording_user("alice") is None
+    # No stop, so no file IDs: found in VOD by the start's file name all the same (002 §4).
+    assert [f.status for f in files] == ["ready", "ready"]
+    assert [(f.id, f.url, f.size) for f in files] == [(v.fileId, v.url, v.size) for v in vod]
 
 
 def test_stop_after_the_server_closed_a_crashed_recording_answers_30000412(
@@ -254,7 +256,10 @@ def test_stop_after_the_server_closed_a_crashed_recording_answers_30000412(
     assert [e.code for e in answers] == [30000412]  # type: ignore[attr-defined]
     session = rt.sessions[KEY]
     assert session.state == "stopped"  # a repeated stop is not a failure (004 §5)
-    assert [f.status for f in session.files] == ["closed"]
+    # The file the server kept is found in VOD by the file name (002 §4 (3)).
+    [vod] = sim.vod_files
+    [f] = session.files
+    assert (f.status, f.id, f.url, f.end) == ("ready", vod.fileId, vod.url, T0 + 20.2)
 
 
 # ---- faults ----------------------------------------------------------------------------------
@@ -447,11 +452,11 @@ def test_scenario_200min_writes_a_trace_and_ends_with_three_ready_files() -> Non
     assert lines[-1]["name"] == "ready"
 
 
-def test_scenario_crash_ends_stopped_with_two_closed_files() -> None:
+def test_scenario_crash_ends_stopped_with_two_ready_files() -> None:
     rt = run_scenario("crash", start=T0)
     session = rt.sessions["15000:1:alice"]
     assert session.state == "stopped"
-    assert [f.status for f in session.files] == ["closed", "closed"]
+    assert [f.status for f in session.files] == ["ready", "ready"]
     assert minutes(session.files) == pytest.approx([90, 9.833], abs=0.01)
 
 
@@ -500,3 +505,12 @@ def test_every_scenario_replays_without_mismatch(tmp_path: Any) -> None:
 def test_unknown_scenario_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="200min"):
         run_scenario("nope")
+
+
+def test_scenario_retry_already_recording_records_after_30000415() -> None:
+    rt = run_scenario("retry-already-recording", start=T0)
+    session = rt.sessions["15000:1:alice"]
+    assert session.state == "stopped"
+    assert [f.status for f in session.files] == ["ready"]
+    [f] = session.files
+    assert (f.start, f.end) == (T0, T0 + 10 * MIN), "from the attempt that timed out"

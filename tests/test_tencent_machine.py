@@ -179,4 +179,5 @@ def test_a_file_vod_never_lists_is_given_up_with_a_warning(
     rt.dispatch(StopOk(t=T0, session=key(1), fileIds=("a",)))
     rt.advance(T0 + 100)
     assert seen == [("info", "vod-search"), ("info", "vod-search"), ("warning", "vod-search")]
-    assert rt.sessions[key(1)].files[0].status == "closed"
+    # Issue 7 (6): a file never found ends lost, named in the warning.
+    assert rt.sessions[key(1)].files[0].status == "lost"

@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -257,3 +258,41 @@ def test_a_user_busy_in_one_room_is_refused_in_the_other_without_a_command(
     assert 30000415 in observer.notices
     assert [c for c in observer.log if c[0] == "command" and c[1] == key(user, 4)] == []
     check_one_recording_at_a_time(observer)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.sampled_from((1, 2)), st.floats(-90.0, 90.0, allow_nan=False))
+def test_a_crash_near_a_90_minute_boundary_keeps_nothing_after_the_last_data(
+        boundary: int, offset: float) -> None:
+    """Issue 7 (7), over the crash instant: the client's data stops ``offset`` seconds from
+    the ``boundary``-th 90-minute rollover. 002 §6: the server closes the recording 60 s
+    after the last data, with what was recorded up to it, a file per 90 minutes; so the
+    files end at the last data, none covers time after it, and VOD's files (looked up by
+    the file name, 002 §4 (3)) are exactly the session's kept files."""
+    from recstate.adapters.tencent import TencentSimulator
+
+    rt = Runtime(ManualClock(T0), strict=True)
+    sim = TencentSimulator(rt, delay=0.2, data_interval=10.0)
+    s = key("ann")
+    rt.dispatch(EnterRoom(t=T0, session=s, relationId=9, roomId=3, user="ann"))
+    rt.dispatch(StartRecording(t=T0, session=s, roomInfo=ROOM,
+                               param=RecordParam(fileName="near-boundary")))
+    began = T0 + 0.2  # start:ok, after the simulator's 0.2 s
+    crash = began + boundary * FILE_SECONDS + offset
+    sim.crash(s, at=crash)
+    rt.advance(crash + 200)
+    sim.disconnect()
+    # Independently of the code: data every 10 s from the start; the last before the crash.
+    ticks = int((crash - began) // 10.0)
+    last = began + 10.0 * (ticks - 1 if began + 10.0 * ticks >= crash else ticks)
+    cuts = [began + j * FILE_SECONDS for j in range(1, 4) if began + j * FILE_SECONDS < last]
+    expected = list(pairwise([began, *cuts, last]))
+    session = rt.sessions[s]
+    assert session.state == "stopped"
+    kept = [f for f in session.files if f.status != "lost"]
+    assert [(f.start, f.end) for f in kept] == [
+        (pytest.approx(a, abs=1e-6), pytest.approx(b, abs=1e-6)) for a, b in expected]
+    assert all(f.end is not None and f.end <= last + 1e-6 for f in kept)
+    assert all(f.start == f.end for f in session.files if f.status == "lost")
+    assert [f.status for f in kept] == ["ready"] * len(expected)
+    assert [f.id for f in kept] == [v.fileId for v in sim.vod_files]

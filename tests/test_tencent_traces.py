@@ -64,7 +64,47 @@ def test_client_crash_at_minute_100_keeps_two_files_ending_at_the_last_data() ->
     assert codes == [("error", "no-data"), ("warning", "not-recording")]
     no_data = s["errors"][0]
     assert no_data["t"] == started + 101 * MINUTE, "60 s after the last data"
-    assert command_names(s) == ["requestMultiVideoRecorderStart"], "the late stop sends nothing"
+    # The watchdog looks the files up in VOD by the file name (issue 7 (6)); no stop is sent.
+    assert command_names(s) == ["requestMultiVideoRecorderStart", "SearchMedia"]
+    search = s["commands"][1]
+    assert search["t"] == no_data["t"]
+    assert search["data"]["namePrefix"] == "crash-1"
+    assert search["data"]["fileIds"] == []
+
+
+def test_crash_30_s_before_the_rollover_ends_at_the_last_data_and_is_found_in_vod() -> None:
+    report = run("tencent-crash-vod-lookup.jsonl")
+    s = only_session(report)
+    assert report["exit_status"] == 0
+    assert s["state"] == "stopped"
+    started = s["files"][0]["start"]
+    last = started + 89 * MINUTE + 30
+    kept = [f for f in s["files"] if f["status"] != "lost"]
+    assert [(f["start"], f["end"]) for f in kept] == [(started, last)]
+    assert all(f["start"] == f["end"] for f in s["files"] if f["status"] == "lost")
+    [f] = kept
+    assert (f["id"], f["status"], f["size"]) == ("5285890781763180001", "ready", 537_000_000)
+    assert f["url"] == "https://1252.vod2.myqcloud.com/5285890781763180001/f0.mp4"
+    assert command_names(s) == ["requestMultiVideoRecorderStart", "SearchMedia"]
+    assert s["commands"][1]["data"]["fileIds"] == []
+    assert [(e["level"], e["code"]) for e in s["errors"]] == [("error", "no-data")]
+
+
+def test_a_retry_answered_30000415_after_a_timeout_records_from_the_first_attempt() -> None:
+    report = run("tencent-retry-already-recording.jsonl")
+    s = only_session(report)
+    assert report["exit_status"] == 0
+    assert s["state"] == "stopped"
+    assert command_names(s) == ["requestMultiVideoRecorderStart",
+                                "requestMultiVideoRecorderStart",
+                                "requestMultiVideoRecorderStop", "SearchMedia"]
+    t0 = s["commands"][0]["t"]
+    assert [(e["level"], e["code"]) for e in s["errors"]] == [("warning", 30000208),
+                                                              ("warning", 30000415)]
+    [f] = s["files"]
+    assert (f["start"], f["end"]) == (t0, s["commands"][2]["t"])
+    assert (f["id"], f["status"]) == ("5285890781763190001", "ready")
+    assert s["commands"][3]["data"]["fileIds"] == ["5285890781763190001"]
 
 
 def test_duplicate_start_is_refused_with_30000415_and_sends_no_command() -> None:

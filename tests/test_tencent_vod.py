@@ -603,3 +603,204 @@ async def test_async_vod_adapter_answers_an_unexpected_failure_as_search_media_e
     adapter.disconnect()
     sim.disconnect()
     await http.aclose()
+
+
+# ---- issue 7 (6, 9): the search's shape on the wire -------------------------------------------
+def vod_answer(files: list[VodFile]) -> Responder:
+    """VOD as documented: parameters ANDed, a parameter's elements ORed; ``FileIds`` match
+    ``FileId`` only (``Vids`` "该字段已无效"); ``BasicInfo.Vid`` and ``CreateTime`` in the
+    shape SearchMedia gives."""
+    def answer(body: dict[str, Any]) -> tuple[int, bytes]:
+        prefixes = body.get("NamePrefixes") or [""]
+        ids = set(body.get("FileIds") or ())
+        items = [{"FileId": f.fileId,
+                  "BasicInfo": {"Name": f.name, "MediaUrl": f.url, "Type": "mp4",
+                                "Vid": f.vid or None, "CreateTime": f.createTime},
+                  "MetaData": {"Size": f.size, "Duration": 60.0}}
+                 for f in files if any(f.name.startswith(p) for p in prefixes)
+                 and (not ids or f.fileId in ids)]
+        start = body.get("Offset", 0)
+        return ok(items[start:start + body.get("Limit", 10)], total=len(items))
+    return answer
+
+
+def bodies(vod: FakeVod) -> list[dict[str, Any]]:
+    return [orjson.loads(r["body"]) for r in vod.requests]
+
+
+def test_after_a_crash_the_files_are_searched_by_the_file_name_over_http(vod: FakeVod) -> None:
+    from recstate.machines.tencent import TencentOptions
+
+    rt = Runtime(ManualClock(NOW), strict=True,
+                 options={"tencent": TencentOptions(sub_app_id=1500000001)})
+    sim = TencentSimulator(rt, answer_search=False, sub_app_id=1500000001)
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    start_recording(rt)
+    sim.crash(KEY, at=NOW + 100 * 60)
+    rt.advance(to=NOW + 103 * 60)
+    session = rt.sessions[KEY]
+    assert session.state == "stopped"
+    assert bodies(vod) == [{"NamePrefixes": ["lesson"], "SubAppId": 1500000001, "Offset": 0,
+                            "Limit": 50}]
+    assert [(f.id, f.status, f.url, f.size) for f in session.files] == [
+        (v.fileId, "ready", v.url, v.size) for v in sim.vod_files]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_the_stops_ids_go_in_file_ids_so_another_users_recording_is_not_listed(
+        vod: FakeVod) -> None:
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    # Bob's recording under the same file name, made after ours started.
+    bobs = VodFile(fileId="5285890700000000999", name="lesson_1", url="http://v/bob.mp4",
+                   size=5, createTime="2023-11-14T22:20:00Z")
+    vod.responder = lambda body: vod_answer([*sim.vod_files, bobs])(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 100)
+    ids = [v.fileId for v in sim.vod_files]
+    assert bodies(vod) == [{"NamePrefixes": ["lesson"], "FileIds": ids, "Offset": 0,
+                            "Limit": 50}]
+    files = rt.sessions[KEY].files
+    assert [(f.id, f.status) for f in files] == [(i, "ready") for i in ids]
+    assert "http://v/bob.mp4" not in [f.url for f in files]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_ids_that_are_vids_are_found_through_basic_info_vid(vod: FakeVod) -> None:
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False, stop_ids="Vid")
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 100)
+    vids = [v.vid for v in sim.vod_files]
+    # FileIds finds no vid; the prefix alone is searched and BasicInfo.Vid matched.
+    assert bodies(vod) == [
+        {"NamePrefixes": ["lesson"], "FileIds": vids, "Offset": 0, "Limit": 50},
+        {"NamePrefixes": ["lesson"], "Offset": 0, "Limit": 50}]
+    files = rt.sessions[KEY].files
+    assert [(f.id, f.status, f.url) for f in files] == [
+        (v.vid, "ready", v.url) for v in sim.vod_files]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_file_ids_go_ten_a_request_and_too_long_ones_are_not_sent(vod: FakeVod,
+                                                                  search_ids: Any) -> None:
+    listed = [VodFile(fileId=f"52858907000000{i:05d}", name=f"long_{i}", url=f"http://v/{i}",
+                      size=i) for i in range(12)]
+    vod.responder = vod_answer(listed)
+    too_long = "x" * 41  # "单个 ID 长度限制：40个字符": can only be a Vid
+    files = search_ids("long", [f.fileId for f in listed] + [too_long])
+    assert [f.fileId for f in files] == [f.fileId for f in listed]
+    sent = [b["FileIds"] for b in bodies(vod)]
+    assert sent == [[f.fileId for f in listed[:10]], [f.fileId for f in listed[10:]]]
+
+
+def test_a_prefix_over_100_characters_is_sent_cut_and_the_answer_filtered(
+        vod: FakeVod, search_ids: Any) -> None:
+    name = "n" * 100
+    listed = [VodFile(fileId="a", name=name + "-mine_1", url="http://v/a", size=1),
+              VodFile(fileId="b", name=name + "-other_1", url="http://v/b", size=1)]
+    vod.responder = vod_answer(listed)
+    files = search_ids(name + "-mine", [])
+    assert [f.fileId for f in files] == ["a"]
+    assert bodies(vod)[0]["NamePrefixes"] == [name]  # "单个文件名前缀长度限制：100个字符"
+
+
+def test_an_empty_prefix_is_refused_before_any_request(vod: FakeVod, search_ids: Any) -> None:
+    with pytest.raises(VodError) as err:
+        search_ids("", [])
+    assert err.value.code == "ClientError.InvalidParameter"
+    assert vod.requests == []
+
+
+def test_the_commands_sub_app_id_wins_over_the_clients(vod: FakeVod, kind: str) -> None:
+    vod.responder = vod_answer([])
+    if kind == "sync":
+        with VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, sub_app_id=1500000001,
+                       clock=ManualClock(NOW)) as client:
+            client.search_media("lesson")
+            client.search_media("lesson", sub_app_id=1500000002)
+    else:
+        async def both() -> None:
+            async with AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url,
+                                      sub_app_id=1500000001, clock=ManualClock(NOW)) as c:
+                await c.search_media("lesson")
+                await c.search_media("lesson", sub_app_id=1500000002)
+        asyncio.run(both())
+    assert [b["SubAppId"] for b in bodies(vod)] == [1500000001, 1500000002]
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "1500000001"])
+def test_a_sub_app_id_that_is_not_a_positive_integer_is_refused(bad: Any) -> None:
+    with pytest.raises(ValueError, match="SubAppId"):
+        VodClient(SECRET_ID, SECRET_KEY, sub_app_id=bad)
+
+
+@pytest.fixture
+def search_ids(vod: FakeVod, kind: str) -> Callable[[str, list[str]], list[VodFile]]:
+    """``search_media(prefix, ids)`` of either client against the fake VOD."""
+    def run(prefix: str, ids: list[str]) -> list[VodFile]:
+        if kind == "sync":
+            with VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url,
+                           clock=ManualClock(NOW)) as client:
+                return client.search_media(prefix, ids)
+
+        async def go() -> list[VodFile]:
+            async with AsyncVodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url,
+                                      clock=ManualClock(NOW)) as client:
+                return await client.search_media(prefix, ids)
+        return asyncio.run(go())
+    return run
+
+
+def test_a_crash_30_s_before_the_rollover_is_found_over_http_with_nothing_after_it(
+        vod: FakeVod) -> None:
+    # Issue 7 (7): data every 10 s from start:ok (+0.2 s); the client crashes 30 s before
+    # minute 90, so the last data is at 89:30.2 and the server keeps one file up to it.
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    start_recording(rt)
+    began, last = NOW + 0.2, NOW + 0.2 + 89 * 60 + 30
+    sim.crash(KEY, at=last + 5)
+    rt.advance(to=last + 120)
+    files = rt.sessions[KEY].files
+    [v] = sim.vod_files
+    assert [(f.id, f.status, f.start, f.end) for f in files if f.status != "lost"] == [
+        (v.fileId, "ready", began, pytest.approx(last))]
+    assert all(f.start == f.end for f in files if f.status == "lost")
+    assert [b.get("FileIds") for b in bodies(vod)] == [None], "by name: no stop, no IDs"
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()
+
+
+def test_a_retry_answered_30000415_is_stopped_and_found_over_http(vod: FakeVod) -> None:
+    # Issue 7 (8): the first start timed out but got through.
+    rt = Runtime(ManualClock(NOW), strict=True)
+    sim = TencentSimulator(rt, answer_search=False)
+    sim.fail_next("requestMultiVideoRecorderStart", 30000208, got_through=True)
+    vod.responder = lambda body: vod_answer(sim.vod_files)(body)
+    client = VodClient(SECRET_ID, SECRET_KEY, endpoint=vod.url, clock=rt.clock)
+    adapter = VodAdapter(rt, client)
+    run_recording(rt, 10)
+    session = rt.sessions[KEY]
+    [v] = sim.vod_files
+    assert session.state == "stopped"
+    assert [(f.id, f.status, f.url) for f in session.files] == [(v.fileId, "ready", v.url)]
+    assert bodies(vod)[0]["FileIds"] == [v.fileId]
+    adapter.disconnect()
+    sim.disconnect()
+    client.close()

@@ -139,7 +139,8 @@ class CallbackReceiver:
     The callback service posts every eventType to the same URL; only eventType ``"6"`` (the
     file addresses) concerns recstate. Any other verified body gives no event (the request is
     answered 200, so NetEase does not deliver it again) and an info log line naming the
-    eventType.
+    eventType. So does a verified body that is empty or ``{}``: the console's check of the
+    抄送 address when it is configured (it wants 200 within 5 s).
 
     - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
     - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed
@@ -192,10 +193,14 @@ class CallbackReceiver:
             raise CallbackRejected(401, f"the CurTime header is {now - sent:+.0f} s from now, "
                                    f"outside the {self.window:g} s window: a replayed or "
                                    "delayed request (or a wrong clock)")
+        if not body.strip():
+            return _address_check()
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise CallbackRejected(400, f"the body is not JSON ({exc})") from None
+        if data == {}:
+            return _address_check()
         if not isinstance(data, dict):
             raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
                                    "object")
@@ -210,6 +215,14 @@ class CallbackReceiver:
             return callback_events(data, now)
         except (ValueError, TypeError) as exc:
             raise CallbackRejected(400, f"malformed callback body: {exc}") from None
+
+
+def _address_check() -> list[Event]:
+    """The console's check of the 抄送 address: a signed POST whose body is empty or ``{}``
+    (NetEase's 开通和配置消息抄送 shows it as ``curl ... -X POST -d '{}'``), answered 200."""
+    log.info("netease callback with an empty body (the console's address check): "
+             "acknowledged, nothing to hand to the runtime")
+    return []
 
 
 class ChannelRoutes:
@@ -375,9 +388,18 @@ class NetEaseSimulator:
       after ``answer_after`` seconds;
     - files: ``files_after`` seconds after a recorded call ends (the session enters
       ``awaiting_files``, whoever hung up), one callback body with every expected file
-      except the slots in ``drop`` (``caller``, ``callee``, ``self``, ``mix``); in a channel
-      the local member's files come even when ``joinChannel`` gave no account (named
-      ``self-user`` then); ``duplicate``: deliver it twice (a retried delivery).
+      except the slots in ``drop`` (``caller``, ``callee``, ``self``, ``mix``, ``live``); in a
+      channel the local member's files come even when ``joinChannel`` gave no account (named
+      ``self-user`` then); ``duplicate``: deliver it twice (a retried delivery);
+    - ``piece_length``: the slice length (seconds). When set, a recording is cut every
+      ``piece_length`` seconds of the call: each cut piece is delivered ``files_after``
+      seconds after its cut, during the call if it lasts, and the last piece after the end,
+      every item with its ``pieceindex`` (cuts are looked ahead ``max_call`` seconds);
+    - ``whiteboard``: the final body also carries a whiteboard data file (``gz``, no vid).
+
+    Bodies are in NetEase's shape (the 抄送 field table): ``caller`` only on the caller's
+    files (absent, not false, elsewhere), ``user`` ``"0"`` on a mixed file, ``size`` and
+    ``vid`` as strings.
     """
 
     runtime: Runtime
@@ -388,7 +410,12 @@ class NetEaseSimulator:
     files_after: float = 60.0
     drop: Collection[str] = ()
     duplicate: bool = False
+    piece_length: float | None = None
+    max_call: float = 6 * 3600.0
+    whiteboard: bool = False
     delivered: list[Event] = attrs.field(factory=list)
+    #: session key -> the piece cuts armed during its call: (timer name, cut time, event).
+    _cuts: dict[str, list[tuple[str, float, Event]]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         signals.commands(VENDOR).connect(self._on_command, sender=self.runtime, weak=False)
@@ -400,8 +427,12 @@ class NetEaseSimulator:
 
     def _on_transition(self, sender: Any, *, session: Session, name: str, src: str,
                        dst: str, t: float) -> None:
-        if session.vendor == VENDOR and dst == "awaiting_files":
-            self._files(session)
+        if session.vendor != VENDOR:
+            return
+        if dst == "recording" and src != "recording" and self.piece_length:
+            self._arm_cuts(session, t)
+        elif dst == "awaiting_files":
+            self._files(session, t)
 
     def _at(self, after: float, name: str, session: str, data: dict[str, Any] | None = None
             ) -> None:
@@ -427,32 +458,86 @@ class NetEaseSimulator:
         elif name in ("response", "startRtc", "joinChannel"):
             self._api(name, key)
 
-    def _files(self, session: Session) -> None:
+    def _body(self, session: Session, piece: int | None, t: float, *,
+              whiteboard: bool = False) -> dict[str, Any] | None:
+        """One callback body with the files of ``session`` (one piece of each when sliced)."""
+        ctx: NetEaseContext = session.context
+        channel_role = ctx.role == "channel"
+        participants = ("self",) if channel_role else ("caller", "callee")
+        users = {"caller": ctx.caller or "caller-user", "callee": ctx.callee or "callee-user",
+                 "self": ctx.account or "self-user", "live": ctx.account or "self-user",
+                 "mix": "0"}
+        channel = ctx.cid or session.key
+        stamp = str(int(t * 1000))
+        items: list[dict[str, Any]] = []
+        for spec in expected_files(ctx.record, ctx.type, participants, channel=channel_role):
+            if spec.slot in self.drop:
+                continue
+            user = users[spec.slot]
+            mix = spec.slot == "mix"
+            filename = f"{channel}-{user}-{piece or 0}{'-mix' if mix else ''}.{spec.format}"
+            item: dict[str, Any] = {
+                "channelid": channel, "filename": filename,
+                "md5": hashlib.md5(filename.encode(), usedforsecurity=False).hexdigest(),
+                "mix": mix, "size": "1024", "type": spec.format,
+                "url": f"https://nos.example/{filename}", "user": user, "vid": "1"}
+            if spec.slot == "caller":
+                item["caller"] = True
+            if piece is not None:
+                item["pieceindex"] = str(piece)
+                item["timestamp"] = stamp
+            items.append(item)
+        if whiteboard:
+            user = ctx.account or ctx.caller or "self-user"
+            filename = f"{channel}-{user}.gz"
+            items.append({"channelid": channel, "filename": filename,
+                          "md5": hashlib.md5(filename.encode(),
+                                             usedforsecurity=False).hexdigest(),
+                          "mix": False, "size": "512", "type": "gz",
+                          "url": f"https://nos.example/{filename}", "user": user})
+        if not items:
+            return None
+        return {"eventType": FILES_EVENT_TYPE, "fileinfo": orjson.dumps(items).decode()}
+
+    def _arm_cuts(self, session: Session, start: float) -> None:
+        """The pieces cut during the call, each delivered ``files_after`` after its cut."""
+        assert self.piece_length
+        cuts = self._cuts.setdefault(session.key, [])
+        k = 0
+        while (k + 1) * self.piece_length <= self.max_call:
+            cut = start + (k + 1) * self.piece_length
+            body = self._body(session, k, cut + self.files_after)
+            if body is None:
+                return
+            t = cut + self.files_after
+            ev = parse_event(VENDOR, CALLBACK, t, body, session.key)
+            name = f"netease-simulator:{session.key}:piece{k}"
+            self.runtime.timers.arm(None, name, t, payload=ev)
+            self.delivered.append(ev)
+            cuts.append((name, cut, ev))
+            k += 1
+
+    def _files(self, session: Session, end: float) -> None:
         ctx: NetEaseContext = session.context
         if not ctx.recorded:
             return
-        participants = ("self",) if ctx.role == "channel" else ("caller", "callee")
-        users = {"caller": ctx.caller or "caller-user", "callee": ctx.callee or "callee-user",
-                 "self": ctx.account or "self-user",
-                 "mix": ctx.account or ctx.caller or "mix"}
-        channel = ctx.cid or session.key
-        items = [{"caller": spec.slot == "caller", "channelid": channel,
-                  "filename": f"{channel}-{spec.slot}.{spec.format}", "md5": f"md5-{spec.slot}",
-                  "mix": spec.slot == "mix", "size": "1024", "type": spec.format,
-                  "url": f"https://nos.example/{channel}-{spec.slot}.{spec.format}",
-                  "user": users[spec.slot], "vid": "1"}
-                 for spec in expected_files(ctx.record, ctx.type, participants)
-                 if spec.slot not in self.drop]
-        if not items:
+        piece: int | None = None
+        if self.piece_length:
+            piece = 0
+            for name, cut, ev in self._cuts.pop(session.key, []):
+                if cut < end:
+                    piece += 1  # cut during the call: delivered as armed
+                else:
+                    self.runtime.timers.cancel(None, name)
+                    self.delivered.remove(ev)
+        body = self._body(session, piece, end + self.files_after, whiteboard=self.whiteboard)
+        if body is None:
             return
-        body = {"eventType": FILES_EVENT_TYPE, "fileinfo": orjson.dumps(items).decode()}
         self._at(self.files_after, CALLBACK, session.key, body)
         if self.duplicate:
             self._at(self.files_after + 5, CALLBACK, session.key, body)
 
 
-#: ``recstate simulate FILE``: NetEase's faults are the simulator's settings (``errors``,
-#: ``answer``, ``drop``, ``duplicate``, ``delay``), given in the scenario's [simulator] table.
 def random_scenario(rng: random.Random) -> dict[str, Any]:
     """A random scenario in the file's shape (``recstate fuzz netease``): one to three calls,
     each as caller, callee or channel member, recorded with random parameters (000: recordType
@@ -519,5 +604,7 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
             "simulator": settings, "steps": steps}
 
 
+#: ``recstate simulate FILE``: NetEase's faults are the simulator's settings (``errors``,
+#: ``answer``, ``drop``, ``duplicate``, ``delay``...), given in the scenario's [simulator] table.
 SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close", faults={},
                                random=random_scenario)

@@ -30,6 +30,7 @@ __all__ = [
     "parse_event",
     "registered_events",
     "secret",
+    "set_vendor_loader",
 ]
 
 M = TypeVar("M", bound="Message")
@@ -137,6 +138,18 @@ def secret(default: Any = attrs.NOTHING) -> Any:
 
 _events: dict[tuple[str, str], type[Event]] = {}
 
+#: Imports a vendor by name (its events register on import). :mod:`recstate.vendors`, which
+#: finds the installed vendors, sets it when it is imported (``import recstate`` does): this
+#: module sits below the machines and the vendors, so it asks through this hook instead of
+#: importing them.
+_vendor_loader: Callable[[str], object] | None = None
+
+
+def set_vendor_loader(loader: Callable[[str], object]) -> None:
+    """How :func:`parse_event` imports a vendor it has no events for yet."""
+    global _vendor_loader  # one hook, set once by recstate.vendors
+    _vendor_loader = loader
+
 
 def _declare(cls: type[M], vendor: str, name: str) -> type[M]:
     cls.vendor = vendor
@@ -199,10 +212,8 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
     """Build the typed event for (vendor, name) from a payload, or raise a TraceError that
     names the line, the field and what was expected."""
     cls = _events.get((vendor, name))
-    if cls is None:
-        from recstate.vendors import load_vendor  # a vendor's events register on import
-
-        load_vendor(vendor)
+    if cls is None and _vendor_loader is not None:
+        _vendor_loader(vendor)  # a vendor's events register on import
         cls = _events.get((vendor, name))
     if cls is None:
         known = sorted(n for (v, n) in _events if v == vendor)

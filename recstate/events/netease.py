@@ -15,7 +15,8 @@ nothing (默认不开), recordType 0 (默认为混单).
 
 File addresses arrive after the call through the callback service (抄送): a ``callback`` event
 whose ``data`` is NetEase's body verbatim, ``{"eventType": "6", "fileinfo": "<JSON array as a
-string>"}``; :meth:`Callback.items` decodes it.
+string>"}``; :meth:`Callback.items` decodes it. The items' fields are those of NetEase's 抄送
+field table for eventType 6 (音视频/白板文件下载信息), see :class:`FileInfo`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "CALLBACK",
     "CALL_NEEDS_SESSION",
     "FILES_EVENT_TYPE",
+    "FILE_KINDS",
     "MODE_AUDIO_VIDEO",
     "MODE_ONLY_AUDIO",
     "VENDOR",
@@ -98,6 +100,11 @@ CallType = NewType("CallType", int)
 ChannelId = NewType("ChannelId", str)
 #: A decimal size, written as a string by the callback service; seen as an int.
 SizeText = NewType("SizeText", int)
+#: A flag of the callback service: ``true`` / ``false``, or the same as a string (the field
+#: table says "可转为Boolean值"); seen as a bool.
+Flag = NewType("Flag", bool)
+#: ``pieceindex``: the slice index, a decimal string (or a number); seen as an int.
+PieceIndex = NewType("PieceIndex", int)
 
 # cattrs names the expected type in its error; these names say what a trace should write.
 setattr(Switch, "__name__", "true/false or 1/0")  # noqa: B010
@@ -106,6 +113,8 @@ setattr(RecordTypeCode, "__name__", "recordType 0 (mix and single), 1 (mix only)
 setattr(CallType, "__name__", "call type 1 (audio) or 2 (video)")  # noqa: B010
 setattr(ChannelId, "__name__", "a channel id (string or number)")  # noqa: B010
 setattr(SizeText, "__name__", "a size in bytes (a decimal string or a number)")  # noqa: B010
+setattr(Flag, "__name__", "true/false (or the string 'true'/'false')")  # noqa: B010
+setattr(PieceIndex, "__name__", "a piece index (a decimal string or a number)")  # noqa: B010
 
 
 def _switch(value: Any, _: type) -> bool:
@@ -146,6 +155,24 @@ def _size(value: Any, _: type) -> int:
     raise ValueError(f"expected a size in bytes, got {value!r}")
 
 
+def _piece(value: Any, _: type) -> int:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"expected a piece index (0, 1, ...), got {value!r}")
+
+
+def _flag(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+converter.register_structure_hook(Flag, _flag)
+converter.register_structure_hook(PieceIndex, _piece)
 converter.register_structure_hook(Switch, _switch)
 converter.register_structure_hook(RecordTypeCode, _record_type)
 converter.register_structure_hook(CallType, _call_type)
@@ -173,22 +200,31 @@ class RecordParams:
         return self.recordType in (0, 1)
 
 
+#: ``type`` of a file item (the field table: 实时音频录制文件 aac, 实时视频录制文件 mp4,
+#: 互动直播视频录制文件 flv, 白板录制文件 gz) -> the kind of a single (not mixed) file.
+FILE_KINDS: Final[Mapping[str, Literal["audio", "video", "whiteboard"]]] = {
+    "aac": "audio", "mp4": "video", "flv": "video", "gz": "whiteboard"}
+
+
 @attrs.frozen
 class ExpectedFile:
-    """A file the callback service will deliver. ``slot`` is ``mix`` or a participant's slot
-    (``caller`` / ``callee`` in a P2P call, ``self`` in a channel)."""
+    """A file the callback service will deliver. ``slot`` is ``mix``, ``live`` (a channel's
+    interactive-live recording, ``rtmpRecord``) or a participant's slot (``caller`` /
+    ``callee`` in a P2P call, ``self`` in a channel)."""
 
     slot: str
     kind: Literal["audio", "video", "mixed"]
-    format: Literal["aac", "mp4"]
+    format: Literal["aac", "mp4", "flv"]
 
 
-def expected_files(record: RecordParams, call_type: int, participants: Sequence[str]
-                   ) -> tuple[ExpectedFile, ...]:
+def expected_files(record: RecordParams, call_type: int, participants: Sequence[str],
+                   *, channel: bool = False) -> tuple[ExpectedFile, ...]:
     """The files a recorded call produces, from the record parameters and the call type (000):
     per participant an ``.aac`` when audio is recorded and an ``.mp4`` when video is recorded
     in a video call (纯音频通话则没有相应的音视频文件), both only for recordType 0 or 2; a mixed
-    file for recordType 0 or 1. ``rtmpRecord`` (互动直播录制) adds no file the document lists.
+    file for recordType 0 or 1. In a ``channel`` (joinChannel), ``rtmpRecord`` (互动直播录制)
+    adds the interactive-live recording, an ``.flv`` (the callback's field table: flv is the
+    互动直播视频录制文件); startRtc (P2P) takes no rtmpRecord, so a P2P call expects none.
 
     The mixed file's format follows what is recorded, not the call type alone:
 
@@ -201,10 +237,14 @@ def expected_files(record: RecordParams, call_type: int, participants: Sequence[
     audio (1)    any          closed       none
     ===========  ===========  ===========  ==========
 
-    So a video call that records audio only (recordVideo closed) has no audio-video file at
-    all: per participant an ``.aac`` and, with mixing, a mixed ``.aac`` (the document names a
-    mixed ``.mp4`` only for a call whose video is recorded). A video call recording video but
-    not audio still has a mixed ``.mp4`` (and per-participant ``.mp4`` files, no ``.aac``)."""
+    So an audio call with mixing has a mixed ``.aac``, not the ``.mp4`` the document names for
+    a video call: NetEase's cloud-recording document (音视频通话2.0, 云端录制 > 录制模式, 录制文件)
+    says that recording only audio gives ``.aac`` files and recording video gives ``.mp4``,
+    and that a member who sends no video gets an ``.aac``; the mix of an audio call carries
+    no video. A video call that records audio only (recordVideo closed) likewise has no
+    audio-video file: per participant an ``.aac`` and, with mixing, a mixed ``.aac``. A
+    video call recording video but not audio still has a mixed ``.mp4`` (and per-participant
+    ``.mp4`` files, no ``.aac``)."""
     video = call_type == VIDEO and record.recordVideo
     files: list[ExpectedFile] = []
     if record.single:
@@ -218,14 +258,18 @@ def expected_files(record: RecordParams, call_type: int, participants: Sequence[
             files.append(ExpectedFile("mix", "mixed", "mp4"))
         elif record.recordAudio:
             files.append(ExpectedFile("mix", "mixed", "aac"))
+    if channel and record.rtmpRecord:
+        files.append(ExpectedFile("live", "video", "flv"))
     return tuple(files)
 
 
-def records(record: RecordParams, call_type: int) -> bool:
+def records(record: RecordParams, call_type: int, *, channel: bool = False) -> bool:
     """Whether the server records anything: audio recorded, or video recorded in a video
-    call (single or mixed files: every recordType produces one or the other). Decided from
-    the parameters alone, so it does not depend on knowing who the participants are."""
-    return bool(record.recordAudio or (call_type == VIDEO and record.recordVideo))
+    call (single or mixed files: every recordType produces one or the other), or, in a
+    channel, the interactive-live recording (rtmpRecord). Decided from the parameters alone,
+    so it does not depend on knowing who the participants are."""
+    return bool(record.recordAudio or (call_type == VIDEO and record.recordVideo)
+                or (channel and record.rtmpRecord))
 
 
 # ---- P2P: the caller ---------------------------------------------------------------------------
@@ -423,20 +467,30 @@ class Hangup(Event):
 
 # ---- the callback service (抄送) -----------------------------------------------------------------
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class FileInfo:
-    """One item of ``fileinfo``: a recorded file and its address, NetEase's field names."""
+    """One item of ``fileinfo``: a recorded file and its address, NetEase's field names (the
+    抄送 field table of eventType 6, 音视频/白板文件下载信息):
 
-    caller: bool
+    - ``caller``: true for the caller's files; "若不是则没有此字段": absent otherwise (the
+      callee's files, the mix, a channel's), which reads as false;
+    - ``channelid``, ``size``, ``vid``, ``pieceindex``: strings that hold numbers;
+    - ``type``: ``aac``, ``mp4``, ``flv`` (interactive live) or ``gz`` (whiteboard data);
+    - ``user``: the account, ``"0"`` for a mixed file; ``vid``: absent for a ``gz``;
+    - ``pieceindex``: the slice index when a recording longer than the slice length was cut
+      into several files (absent where the service does not slice)."""
+
     channelid: ChannelId
     filename: str
     md5: str
-    mix: bool
     size: SizeText
     type: str
     url: str
     user: str
+    mix: Flag = Flag(False)
+    caller: Flag = Flag(False)
     vid: ChannelId | None = None
+    pieceindex: PieceIndex | None = None
 
 
 def _check_fileinfo(instance: Callback, attribute: attrs.Attribute[Any], value: Any) -> None:

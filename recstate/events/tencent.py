@@ -16,8 +16,11 @@ from recstate.errors import VendorError
 from recstate.events import Command, Event, command, event
 
 __all__ = [
+    "ALREADY_RECORDING",
     "ERRORS",
     "RETRYABLE",
+    "ROOM_GONE",
+    "START_TIMEOUT",
     "STOP_ALREADY_DONE",
     "EnterRoom",
     "ExitRoom",
@@ -160,21 +163,29 @@ class StopCommand(Command):
 
 @attrs.frozen
 class VodFile:
-    """One media file found in Tencent Cloud VOD (SearchMedia's MediaInfoSet, flattened)."""
+    """One media file found in Tencent Cloud VOD (SearchMedia's MediaInfoSet, flattened):
+    ``FileId``; ``BasicInfo.Name``, ``.MediaUrl``, ``.Vid`` (the live-recording ID the old
+    API called ``vid``, often absent or null: "") and ``.CreateTime`` (ISO 8601, UTC, as VOD
+    writes it: "2020-12-11T07:25:52Z"; "" when absent); ``MetaData.Size``."""
 
     fileId: str
     name: str = ""
     url: str = ""
     size: int | None = None
+    vid: str = ""
+    createTime: str = ""
 
 
 @command(VENDOR, SEARCH)
 @attrs.frozen
 class SearchMediaCommand(Command):
-    """Find a recording's files in VOD by the file-name prefix given at start (002 §4)."""
+    """Find a recording's files in VOD by the file name given at start (002 §4 (3)), narrowed
+    to ``fileIds`` when the stop returned IDs (each a VOD ``FileId`` or a ``BasicInfo.Vid``);
+    ``subAppId`` is the VOD application (required for accounts opened since 2023-12-25)."""
 
     namePrefix: str
     fileIds: tuple[str, ...] = ()
+    subAppId: int | None = None
 
 
 @event(VENDOR, f"{SEARCH}:ok")
@@ -275,6 +286,13 @@ _RANGES: Final = (
 RETRYABLE: Final = frozenset({30000208, 30000401, 30000402, 30000404})
 #: A stop repeated: the recording is already stopped; not a failure (004 §5).
 STOP_ALREADY_DONE: Final = frozenset({30000412, 30000413})
+#: "录制的房间不存在" / "或发起录制的用户不存在", whose advice adds "或者用户是否已经退出房间"
+#: (004 §5): to a stop sent after the user left the room, the room is gone: already closed.
+ROOM_GONE: Final = frozenset({30000410, 30000411})
+#: "请求录制服务器超时" (004 §5): the request may have reached the recording server.
+START_TIMEOUT: Final = 30000208
+#: "启动录制重复发送，用户正在录制" (004 §5).
+ALREADY_RECORDING: Final = 30000415
 
 
 def vendor_error(code: int, desc: str = "") -> VendorError:

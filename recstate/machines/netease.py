@@ -16,7 +16,11 @@ Rules, from ``vendor-docs/000_15ac1063afea4b1f.txt`` (录制相关):
   addresses arrive after the call through the callback service (抄送). The machine declares
   them ``expected`` when a recorded call ends, makes them ``ready`` as the callback delivers
   them, and marks those still missing ``lost`` when ``files_deadline`` (30 min unless
-  configured) passes.
+  configured, counted from the end of the call) passes.
+- The callback's items follow NetEase's 抄送 field table for eventType 6 (音视频/白板文件下载
+  信息): ``caller`` is true on the caller's files and absent on the others; ``type`` is aac,
+  mp4, flv (互动直播, a channel's ``rtmpRecord``) or gz (whiteboard data); ``pieceindex`` is
+  the slice index of a recording longer than the slice length (录制文件的切片索引).
 
 States: ``idle``; ``calling`` (caller, waiting for an answer); ``ringing`` (callee);
 ``responding`` (callee, ``response`` sent); ``joining`` (multi-party); ``connecting``
@@ -49,6 +53,22 @@ Decisions (the document does not settle these; what a user would expect):
   hang-up is noted at info level.
 - A retried delivery of a file is recognised by its ``filename`` (NetEase's signed URLs may
   differ between deliveries of the same file).
+- Pieces. A body whose items carry ``pieceindex`` during the call is a set of slices cut while
+  the call goes on: they are taken, and the call goes on (a body without ``pieceindex``
+  during the call still reads as the end of a call whose hang-up was not seen). Every piece
+  is its own file, ``<slot>.<pieceindex>.<format>``, with its slot's participant, kind and
+  format; the slot's file declared at the end becomes its first piece to arrive. A piece
+  declares the lower pieces of its slot still missing as expected. At the end of the call a
+  slot that already has pieces expects the next one (the last piece is cut at the end), so
+  it is complete when its pieces 0..n are all ready and one came after the end. NetEase
+  says nothing of how many pieces a slot has: a piece that comes after its slot was taken
+  complete (or after the deadline) is kept too, and the lower pieces it shows missing are
+  marked lost at once, with a warning (nothing waits for them any more).
+- Kinds: ``aac`` audio, ``mp4`` video, ``flv`` video (the interactive-live recording: a
+  channel joined with ``rtmpRecord`` expects ``live.flv``, the local member's), a mix
+  ``mixed``; ``gz`` whiteboard data is kind ``whiteboard``, kept with an info notice, never
+  a warning (no record parameter asks for it). A mixed ``.aac`` in a video call whose mix
+  is an ``.mp4`` is the audio copy NetEase makes when the account has it opened: info.
 - A caller's ``call`` names its session (the cid is not known yet); the cid that ``call:ok``
   or ``callAccepted`` names is kept in the context, and
   :class:`recstate.adapters.netease.ChannelRoutes` takes later events that carry only the
@@ -65,6 +85,7 @@ import attrs
 from recstate.events import Event
 from recstate.events.netease import (
     CALLBACK,
+    FILE_KINDS,
     MODE_AUDIO_VIDEO,
     MODE_ONLY_AUDIO,
     VENDOR,
@@ -200,7 +221,8 @@ class NetEaseCall(Machine):
         on("hangup", ("calling", "ringing", "responding", "connecting", "joining", "in_call"),
            "ended", after="hung_up"),
         ignore("hangup", AFTER),
-        # Files.
+        # Files. Pieces (pieceindex) delivered during the call leave it going on.
+        on(CALLBACK, "recording", None, conditions="pieces", after="take_files"),
         on(CALLBACK, "recording", "complete", conditions="completes_now",
            after="ended_by_files"),
         on(CALLBACK, "recording", "awaiting_files", after="ended_by_files"),
@@ -215,7 +237,7 @@ class NetEaseCall(Machine):
     def records(self, ev: Event) -> bool:
         """Whether the record parameters make the server record (from the parameters and
         the call type alone: whether the files can be named does not matter)."""
-        return records(self.ctx.record, self.ctx.type)
+        return records(self.ctx.record, self.ctx.type, channel=self.ctx.role == "channel")
 
     def member_hangup(self, ev: Any) -> bool:
         """In a channel: a ``hangup`` that names someone other than the local user."""
@@ -232,13 +254,27 @@ class NetEaseCall(Machine):
         return self.ctx.cid is None or ev.cid == self.ctx.cid
 
     def completes(self, ev: Any) -> bool:
-        """Whether this callback delivers the last of the files still expected."""
-        missing = {f.id for f in self.files if f.status == "expected"}
-        return bool(missing) and missing <= self._matched_ids(ev)
+        """Whether this callback delivers the last of the files still expected (a dry run of
+        :meth:`_take`: a piece may also declare the pieces missing before it)."""
+        if not any(f.status == "expected" for f in self.files):
+            return False
+        return "expected" not in self._take(ev, self.files, dry=True).values()
 
     def completes_now(self, ev: Any) -> bool:
-        ids = {self._file_id(s.slot, s.format) for s in self._specs()}
-        return bool(ids) and ids <= self._matched_ids(ev)
+        """A callback during the call that alone delivers every file the call would expect."""
+        key = self.session.key
+        declared = [RecordingFile(id=fid, session=key, vendor=VENDOR, kind=kind, format=fmt,
+                                  participant=who, status="expected")
+                    for fid, kind, fmt, who in self._to_declare()]
+        if not declared:
+            return False
+        after = self._take(ev, [*self.files, *declared], dry=True)
+        return "expected" not in after.values()
+
+    def pieces(self, ev: Any) -> bool:
+        """A callback whose items carry ``pieceindex``: slices of a recording longer than the
+        slice length, which NetEase delivers as they are cut, while the call goes on."""
+        return any(item.pieceindex is not None for item in self._own(ev))
 
     # ---- the caller --------------------------------------------------------------------------
     def send_call(self, ev: Any) -> None:
@@ -352,10 +388,30 @@ class NetEaseCall(Machine):
         ctx = self.ctx
         ctx.ended_at = self.now
         ctx.recorded = True
+        return [self.open_file(id=fid, kind=kind, format=fmt, participant=who,
+                               status="expected")
+                for fid, kind, fmt, who in self._to_declare()]
+
+    def _to_declare(self) -> list[tuple[str, FileKind, str, str | None]]:
+        """(id, kind, format, participant) of each file to expect at the end of the call: a
+        slot's file, or, for a slot whose pieces came during the call, the pieces missing
+        below the last one seen and the next one (the last piece is cut at the end)."""
         names = self._names()
-        return [self.open_file(id=self._file_id(s.slot, s.format), kind=s.kind,
-                               format=s.format, participant=names.get(s.slot),
-                               status="expected") for s in self._specs()]
+        have = {f.id for f in self.files}
+        out: list[tuple[str, FileKind, str, str | None]] = []
+        for s in self._specs():
+            pieces = self._pieces(s.slot, s.format, have)
+            if pieces:
+                wanted: Iterable[int] = range(max(pieces) + 2)
+            elif self._file_id(s.slot, s.format) in have:
+                continue
+            else:
+                wanted = (-1,)
+            for p in wanted:
+                fid = self._file_id(s.slot, s.format, None if p < 0 else p)
+                if fid not in have:
+                    out.append((fid, s.kind, s.format, names.get(s.slot)))
+        return out
 
     def ended_by_files(self, ev: Any) -> None:
         self.notice("ended-by-files", "the callback delivered files before the call was seen "
@@ -396,23 +452,43 @@ class NetEaseCall(Machine):
             participants: Sequence[str] = ("self",) if ctx.account else ()
         else:
             participants = ("caller", "callee")
-        return expected_files(ctx.record, ctx.type, participants)
+        return expected_files(ctx.record, ctx.type, participants,
+                              channel=ctx.role == "channel")
 
     def _names(self) -> dict[str, str | None]:
         ctx = self.ctx
         if ctx.role == "channel":
-            return {"self": ctx.account, "mix": None}
+            return {"self": ctx.account, "live": ctx.account, "mix": None}
         return {"caller": ctx.caller or "caller", "callee": ctx.callee or "callee",
                 "mix": None}
 
-    def _file_id(self, slot: str, fmt: str) -> str:
-        return f"{self.session.key}/{slot}.{fmt}"
+    def _file_id(self, slot: str, fmt: str, piece: int | None = None) -> str:
+        """``<session>/<slot>.<format>``, or ``<session>/<slot>.<pieceindex>.<format>`` for a
+        piece."""
+        if piece is None:
+            return f"{self.session.key}/{slot}.{fmt}"
+        return f"{self.session.key}/{slot}.{piece}.{fmt}"
+
+    def _pieces(self, slot: str, fmt: str, ids: Iterable[str]) -> set[int]:
+        """The piece indices of a slot among file ids."""
+        head, tail = f"{self.session.key}/{slot}.", f".{fmt}"
+        found = set()
+        for fid in ids:
+            if fid.startswith(head) and fid.endswith(tail):
+                middle = fid[len(head):len(fid) - len(tail)]
+                if middle.isdigit():
+                    found.add(int(middle))
+        return found
 
     def _slot(self, item: FileInfo) -> str:
+        ctx = self.ctx
+        if (ctx.role == "channel" and item.type == "flv"
+                and (item.mix or ctx.account is None or item.user == ctx.account)):
+            return "live"  # the interactive-live recording, of the mixed live stream or ours
         if item.mix:
             return "mix"
-        if self.ctx.role == "channel":
-            return "self" if item.user == self.ctx.account else f"user:{item.user}"
+        if ctx.role == "channel":
+            return "self" if item.user == ctx.account else f"user:{item.user}"
         return "caller" if item.caller else "callee"
 
     def _channel(self) -> str:
@@ -422,65 +498,131 @@ class NetEaseCall(Machine):
         channel = self._channel()
         return [item for item in ev.items() if item.channelid == channel]
 
-    def _matched_ids(self, ev: Any) -> set[str]:
-        return {self._file_id(self._slot(item), item.type) for item in self._own(ev)}
-
-    def _take(self, ev: Any, known: Iterable[RecordingFile]) -> None:
+    def _take(self, ev: Any, known: Iterable[RecordingFile], *, dry: bool = False
+              ) -> dict[str, str]:
         """Apply one callback body: expected files become ready, a repeated delivery counts
-        once, an unexpected file is kept and reported, another channel's item is reported."""
+        once, a piece is its own file in its slot (declaring the pieces missing before it),
+        whiteboard data is kept as such, an unexpected file is kept and reported, another
+        channel's item is reported. Returns each file's status afterwards; ``dry`` changes
+        nothing (the guards' look ahead)."""
         files = {f.id: f for f in known}
+        status = {fid: str(f.status) for fid, f in files.items()}
+        urls = {fid: f.url for fid, f in files.items()}
         items = ev.items()
         channel = self._channel()
+        notice = (lambda *a, **k: None) if dry else self.notice
         foreign = [item for item in items if item.channelid != channel]
         if foreign:
-            self.notice("other-channel", f"callback items of other channels "
-                        f"{sorted({i.channelid for i in foreign})} reached session "
-                        f"{self.session.key!r} and were not taken: split a multi-channel body "
-                        "with recstate.adapters.netease.split_callback", level="warning")
+            notice("other-channel", f"callback items of other channels "
+                   f"{sorted({i.channelid for i in foreign})} reached session "
+                   f"{self.session.key!r} and were not taken: split a multi-channel body "
+                   "with recstate.adapters.netease.split_callback", level="warning")
         if ev.eventType != "6":
-            self.notice("callback-ignored", f"callback eventType {ev.eventType!r} carries no "
-                        "file addresses: nothing to do", level="info")
-        extra_ok = self.ctx.role == "channel" and self.ctx.record.single
+            notice("callback-ignored", f"callback eventType {ev.eventType!r} carries no "
+                   "file addresses: nothing to do", level="info")
+        extra_ok = self.ctx.role == "channel" and (self.ctx.record.single
+                                                   or self.ctx.record.rtmpRecord)
+        specs = {(s.slot, s.format): s for s in self._specs()}
+        names = self._names()
         delivered = self.ctx.delivered
         taken: dict[str, str] = {}  # id -> filename readied here (effects apply afterwards)
+
+        def ready(fid: str, item: FileInfo, **more: Any) -> None:
+            f = files[fid]
+            if not dry:
+                self.update_file(f, "ready", url=item.url, size=item.size, md5=item.md5,
+                                 status="ready", **more)
+            status[fid], urls[fid], taken[fid] = "ready", item.url, item.filename
+
+        def add(fid: str, kind: FileKind, fmt: str, who: str | None,
+                item: FileInfo | None = None) -> None:
+            if dry:
+                files[fid] = RecordingFile(id=fid, session=self.session.key, vendor=VENDOR,
+                                           kind=kind, format=fmt, participant=who)
+            else:
+                files[fid] = self.open_file(id=fid, kind=kind, format=fmt, participant=who,
+                                            status="expected")
+            status[fid] = "expected"
+            if item is not None:
+                ready(fid, item)
+
+        gaps: list[str] = []  # pieces declared missing by a later piece
+
         for item in items:
             if item.channelid != channel:
                 continue
-            slot = self._slot(item)
-            fid = self._file_id(slot, item.type)
-            f = files.get(fid)
-            if f is not None and fid not in taken and f.status in ("expected", "lost"):
-                late = f.status == "lost"
-                self.update_file(f, "ready", url=item.url, size=item.size, md5=item.md5,
-                                 participant=item.user if f.participant is not None
-                                 else None, status="ready")
-                if late:
-                    self.notice("file-late", f"{fid} arrived after it was marked lost: it is "
-                                "ready now", level="warning")
-                taken[fid] = item.filename
+            if item.type == "gz":  # whiteboard data: neither audio nor video
+                uid = f"{self.session.key}/{item.filename}"
+                if uid not in status:
+                    add(uid, "whiteboard", "gz", None if item.mix else item.user, item)
+                    notice("whiteboard-file", f"whiteboard data (白板录制文件) delivered and "
+                           f"kept: {_fmt_item(item)}", level="info")
                 continue
-            if f is not None and (item.filename in (delivered.get(fid), taken.get(fid))
-                                  or f.url == item.url):
+            slot = self._slot(item)
+            spec = specs.get((slot, item.type))
+            piece = item.pieceindex
+            fid = self._file_id(slot, item.type, piece)
+            if spec is not None and piece is not None and fid not in status:
+                whole = self._file_id(slot, item.type)
+                who = None if slot == "mix" else item.user
+                if status.get(whole) in ("expected", "lost"):
+                    late = status[whole] == "lost"
+                    files[fid] = files.pop(whole)  # the slot's file is this piece
+                    status[fid] = status.pop(whole)
+                    ready(fid, item, id=fid, participant=who)
+                    if late:
+                        notice("file-late", f"{fid} arrived after it was marked lost: it "
+                               "is ready now", level="warning")
+                else:
+                    add(fid, spec.kind, spec.format, who, item)
+                for p in range(piece):  # the pieces before it are due too
+                    pid = self._file_id(slot, item.type, p)
+                    if pid not in status:
+                        add(pid, spec.kind, spec.format, names.get(slot))
+                        gaps.append(pid)
+                continue
+            f_status = status.get(fid)
+            if f_status in ("expected", "lost") and fid not in taken:
+                f = files[fid]
+                ready(fid, item, participant=item.user if f.participant is not None
+                      else None)
+                if f_status == "lost":
+                    notice("file-late", f"{fid} arrived after it was marked lost: it is "
+                           "ready now", level="warning")
+                continue
+            if f_status is not None and (item.filename in (delivered.get(fid), taken.get(fid))
+                                         or urls.get(fid) == item.url):
                 continue  # a retried delivery (same filename; a signed URL may differ)
             uid = f"{self.session.key}/{item.filename}"
-            if uid in files:
+            if uid in status:
                 continue
-            kind: FileKind = ("mixed" if item.mix
-                              else "audio" if item.type == "aac" else "video")
-            new = self.open_file(id=uid, kind=kind, format=item.type,
-                                 participant=None if item.mix else item.user,
-                                 status="expected")
-            self.update_file(new, "ready", url=item.url, size=item.size, md5=item.md5,
-                             status="ready")
-            files[uid] = new
-            if extra_ok and slot.startswith("user:") and item.type in ("aac", "mp4"):
-                self.notice("member-file", f"file of channel member {item.user}: "
-                            f"{_fmt_item(item)}", level="info")
+            kind: FileKind = "mixed" if item.mix else FILE_KINDS.get(item.type, "video")
+            add(uid, kind, item.type, None if item.mix else item.user, item)
+            if extra_ok and slot.startswith("user:") and item.type in ("aac", "mp4", "flv"):
+                notice("member-file", f"file of channel member {item.user}: "
+                       f"{_fmt_item(item)}", level="info")
+            elif (slot == "mix" and item.type == "aac" and ("mix", "mp4") in specs
+                  and self.ctx.record.recordAudio):
+                notice("mix-audio", f"an audio copy of the mixed recording, which NetEase "
+                       f"makes when the account has it opened: {_fmt_item(item)}",
+                       level="info")
             else:
-                self.notice("unexpected-file", f"a file the record parameters do not produce "
-                            f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
-                            level="warning")
-        delivered.update(taken)
+                notice("unexpected-file", f"a file the record parameters do not produce "
+                       f"was delivered and kept: {_fmt_item(item)} ({self._why()})",
+                       level="warning")
+        missing = [pid for pid in gaps if status[pid] == "expected"]
+        if missing and self.state not in ("recording", "awaiting_files"):
+            # After the deadline (or once the call was taken complete) nothing waits for
+            # them any more: the pieces before a late piece that are not here are lost.
+            for pid in missing:
+                status[pid] = "lost"
+                if not dry:
+                    self.update_file(files[pid], "lost", status="lost")
+            notice("files-missing", f"a late piece came after pieces that never arrived: "
+                   f"{', '.join(missing)}; they are marked lost", level="warning")
+        if not dry:
+            delivered.update(taken)
+        return status
 
     def _why(self) -> str:
         ctx = self.ctx

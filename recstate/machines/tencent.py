@@ -10,7 +10,15 @@ Rules, from ``vendor-docs/002_1767472c9d961129.txt`` and ``004_b06b9b45c1601df1.
   exit ("1分钟没收到数据会自动关闭录制，后端会录制用户异常退出前音视频", 002 §6).
 - ``requestMultiVideoRecorderStop(roomInfo)`` answers the file IDs (002 §3).
 - Error codes with their advice (004 §5): retry the network ones, refuse the rest with the
-  vendor's advice; a repeated stop (30000412/30000413) is not a failure.
+  vendor's advice; a repeated stop (30000412/30000413) is not a failure, nor is "the room does
+  not exist" (30000410/30000411) to a stop sent after the user left the room.
+- A start that timed out (30000208, "请求录制服务器超时") may have reached the server: a retry
+  answered 30000415 ("用户正在录制") means it did, and the recording runs; a stop during the
+  wait for the retry goes to the server.
+- Whatever ended the recording (a stop, the 60 s watchdog, an unanswered or failed stop), its
+  files are looked up in VOD by the start's file name (002 §4 (3)), narrowed to the stop's file
+  IDs when it returned some; VOD files are matched by ID (``FileId`` or ``BasicInfo.Vid``),
+  else by name and time; files never found end ``lost`` after the search schedule.
 
 Room membership is context, not state, so that the states are exactly the recording's:
 ``idle``, ``starting`` (and ``retry_wait``, a start waiting to be retried), ``recording``,
@@ -19,6 +27,8 @@ Room membership is context, not state, so that the states are exactly the record
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,9 +36,12 @@ import attrs
 
 from recstate.events import Event
 from recstate.events.tencent import (
+    ALREADY_RECORDING,
     RETRYABLE,
+    ROOM_GONE,
     SEARCH,
     START,
+    START_TIMEOUT,
     STOP,
     STOP_ALREADY_DONE,
     VENDOR,
@@ -37,12 +50,12 @@ from recstate.events.tencent import (
     SearchMediaCommand,
     StartCommand,
     StopCommand,
+    VodFile,
     session_key,
     vendor_error,
 )
-from recstate.machine import Machine, ignore, on, state
+from recstate.machine import Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
-from recstate.session import Session
 from recstate.vendors import Vendor
 
 __all__ = ["VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
@@ -57,13 +70,23 @@ class TencentOptions:
     three more attempts); ``file_seconds``: the rollover period; ``no_data_timeout``: the
     server's watchdog; ``answer_timeout``: how long a start or stop may go unanswered (the
     answer is a client SDK callback: a crashed client never delivers it); ``search_delays``:
-    when to ask VOD again for files it does not list yet."""
+    when to ask VOD again for files it does not list yet; ``sub_app_id``: the VOD application
+    the recordings are stored in (``SubAppId``; VOD accounts opened since 2023-12-25 must
+    name it), sent with every ``SearchMedia`` command."""
 
     retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0)
     file_seconds: float = 90 * 60.0
     no_data_timeout: float = 60.0
     answer_timeout: float = 30.0
     search_delays: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0, 600.0)
+    sub_app_id: int | None = attrs.field(default=None)
+
+    @sub_app_id.validator
+    def _check_sub_app_id(self, attribute: Any, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value <= 0):
+            raise ValueError(f"sub_app_id is a VOD application ID, a positive integer "
+                             f"(SubAppId), got {value!r}")
 
 
 @attrs.define(slots=True)
@@ -80,6 +103,9 @@ class TencentContext:
     retries: int = 0
     stop_pending: bool = False
     start_unanswered: bool = False
+    started_at: float | None = None
+    attempt_sent: float | None = None
+    timed_out_at: float | None = None
     stop_sent: float | None = None
     last_data: float | None = None
     recordings: int = 0
@@ -87,6 +113,9 @@ class TencentContext:
     open_file: str | None = None
     search_prefix: str = ""
     search_ids: list[str] = attrs.field(factory=list)
+    search_files: list[str] = attrs.field(factory=list)
+    search_named: bool = False
+    search_after: float | None = None
     searches: int = 0
     recording_files: list[str] = attrs.field(factory=list)
 
@@ -116,6 +145,8 @@ class TencentRecorder(Machine):
         on("enterRoom", "*", None, after="enter_room"),
         on("exitRoom", "recording", "stopping", after=["leave_room", "send_stop"]),
         on("exitRoom", "starting", None, after=["leave_room", "defer_stop"]),
+        on("exitRoom", "retry_wait", "stopping", conditions="timed_out",
+           after=["leave_room", "stop_after_timeout"]),
         on("exitRoom", "retry_wait", "stopped", after=["leave_room", "abandon_start"]),
         on("exitRoom", ("idle", "stopped", "failed", "stopping"), None, after="leave_room"),
         # Start: refused locally, first matching rule wins, no command sent.
@@ -131,8 +162,14 @@ class TencentRecorder(Machine):
         on(f"{START}:ok", "starting", "stopping", conditions="stop_pending",
            after=["begin_recording", "send_stop"]),
         on(f"{START}:ok", "starting", "recording", after="begin_recording"),
+        on(f"{START}:error", "starting", "stopping", conditions=["got_through", "stop_pending"],
+           after=["begin_running", "send_stop"]),
+        on(f"{START}:error", "starting", "recording", conditions="got_through",
+           after="begin_running"),
+        on(f"{START}:error", "starting", "stopping", conditions=["timeout", "stop_pending"],
+           after=["note_timeout", "stop_after_timeout"]),
         on(f"{START}:error", "starting", "retry_wait", conditions="retryable",
-           unless="stop_pending", after="schedule_retry"),
+           unless="stop_pending", after="schedule_start_retry"),
         on(f"{START}:error", "starting", "failed", after="start_failed"),
         on("retry", "retry_wait", "starting", after="resend_start"),
         on("answer", "starting", "stopping", after=["start_unanswered", "send_stop"]),
@@ -145,12 +182,15 @@ class TencentRecorder(Machine):
         # Stop.
         on(STOP, "recording", "stopping", after="send_stop"),
         on(STOP, "starting", None, after="defer_stop"),
+        on(STOP, "retry_wait", "stopping", conditions="timed_out", after="stop_after_timeout"),
         on(STOP, "retry_wait", "stopped", after="abandon_start"),
         on(STOP, "stopping", None, after="already_stopping"),
         on(STOP, NOT_RECORDING, None, after="nothing_to_stop"),
         on(f"{STOP}:ok", "stopping", "stopped", after="finish_stop"),
         on(f"{STOP}:error", "stopping", "stopped", conditions="already_stopped",
            after="stopped_already"),
+        on(f"{STOP}:error", "stopping", "stopped", conditions="room_gone",
+           unless="in_room", after="stopped_already"),
         on(f"{STOP}:error", "stopping", None, conditions="retryable", after="schedule_retry"),
         on(f"{STOP}:error", "stopping", "failed", after="stop_failed"),
         on("retry", "stopping", None, after="resend_stop"),
@@ -192,7 +232,7 @@ class TencentRecorder(Machine):
         if self.ctx.user is not None and users.get(self.ctx.user) == self.session.key:
             del users[self.ctx.user]
 
-    def restored(self, session: Session) -> None:
+    def restored(self, session: SessionView) -> None:
         if session.state in BUSY and session.context.user:
             self._busy_users()[session.context.user] = session.key
 
@@ -204,6 +244,21 @@ class TencentRecorder(Machine):
 
     def already_stopped(self, ev: Any) -> bool:
         return ev.code in STOP_ALREADY_DONE
+
+    def room_gone(self, ev: Any) -> bool:
+        return ev.code in ROOM_GONE
+
+    def timeout(self, ev: Any) -> bool:
+        return bool(ev.code == START_TIMEOUT)
+
+    def timed_out(self, ev: Event) -> bool:
+        """An attempt of this start timed out (30000208): it may have started recording."""
+        return self.ctx.timed_out_at is not None
+
+    def got_through(self, ev: Any) -> bool:
+        """30000415 ("用户正在录制") to a retry after a timeout: the timed-out attempt started
+        the recording (the user is recording nowhere else: that is refused locally)."""
+        return bool(ev.code == ALREADY_RECORDING and self.ctx.timed_out_at is not None)
 
     # ---- the room ------------------------------------------------------------------------------
     def enter_room(self, ev: Any) -> None:
@@ -248,10 +303,21 @@ class TencentRecorder(Machine):
         ctx.retries = 0
         ctx.stop_pending = False
         ctx.start_unanswered = False
+        ctx.timed_out_at = None
+        ctx.started_at = ctx.attempt_sent = self.now
         ctx.recording_files = []
         if ctx.user is not None:
             self._busy_users()[ctx.user] = self.session.key
         self.send(StartCommand(roomInfo=ev.roomInfo, param=ev.param))
+
+    def note_timeout(self, ev: Any) -> None:
+        if self.ctx.timed_out_at is None:
+            self.ctx.timed_out_at = self.ctx.attempt_sent
+
+    def schedule_start_retry(self, ev: Any) -> None:
+        if ev.code == START_TIMEOUT:
+            self.note_timeout(ev)
+        self.schedule_retry(ev)
 
     def schedule_retry(self, ev: Any) -> None:
         ctx = self.ctx
@@ -265,6 +331,7 @@ class TencentRecorder(Machine):
         ctx = self.ctx
         assert ctx.room is not None
         assert ctx.param is not None
+        ctx.attempt_sent = self.now
         self.send(StartCommand(roomInfo=ctx.room, param=ctx.param))
 
     def start_failed(self, ev: Any) -> None:
@@ -278,28 +345,52 @@ class TencentRecorder(Machine):
             self.notice("stop-deferred", "stop asked while starting: it is sent once the "
                         "start has succeeded", level="info")
 
+    def stop_after_timeout(self, ev: Event) -> None:
+        """A stop while a timed-out start may have got through: the server is asked, and
+        its answer tells (file IDs: it recorded; 30000412/30000413: it never started)."""
+        self.cancel("retry")
+        self.ctx.start_unanswered = True
+        self.notice("stop-after-timeout", f"stop asked after a start timed out "
+                    f"({START_TIMEOUT}): the timed-out attempt may have started the recording, "
+                    f"so {STOP} is sent", level="info")
+        self.send_stop(ev)
+
     def abandon_start(self, ev: Event) -> None:
         self.cancel("retry")
         self.notice("start-abandoned", "stopped while waiting to retry the start: nothing "
                     "was recorded", level="info")
 
     # ---- recording ---------------------------------------------------------------------------
-    def begin_recording(self, ev: Event) -> None:
+    def begin_recording(self, ev: Event, start: float | None = None) -> None:
         ctx = self.ctx
         ctx.recordings += 1
         ctx.last_data = self.now
         ctx.retries = 0
-        self._open_next()
+        at = self.now if start is None else start
+        self._open_next(at)
         seconds = self.opts.file_seconds
-        self.arm("rollover", seconds, every=seconds)
+        self.arm_at("rollover", at + seconds, every=seconds)
 
-    def _open_next(self) -> RecordingFile:
+    def begin_running(self, ev: Any) -> None:
+        """30000415 after a timeout: the recording runs since the timed-out attempt, whose
+        sending is the earliest it can have started (its files and rollovers count from
+        there)."""
+        ctx = self.ctx
+        since = ctx.timed_out_at if ctx.timed_out_at is not None else self.now
+        self.notice(ALREADY_RECORDING, f"the retried start was answered "
+                    f"{vendor_error(ev.code, ev.desc)}: after the timeout ({START_TIMEOUT}) of "
+                    f"the attempt sent at {_iso(since)}, this means that attempt got through "
+                    "and the recording runs; it is recorded from then, and the user stays busy "
+                    "until it is stopped", level="warning")
+        self.begin_recording(ev, start=since)
+
+    def _open_next(self, start: float | None = None) -> RecordingFile:
         ctx = self.ctx
         ctx.file_seq += 1
         assert ctx.param is not None
         f = self.open_file(id=f"{ctx.param.fileName}#{ctx.file_seq}",
                            kind="screen" if ctx.param.recordDataType == 1 else "video",
-                           format="mp4", participant=ctx.user)
+                           format="mp4", participant=ctx.user, start=start)
         ctx.open_file = f.id
         ctx.recording_files.append(f.id)
         return f
@@ -319,27 +410,19 @@ class TencentRecorder(Machine):
         self._open_next()
 
     def client_gone(self, ev: Event) -> None:
-        """The server closed the recording: the open file ends at the last data; a file
-        opened by a rollover after the last data holds nothing and is lost."""
+        """The server closed the recording at the last data (002 §6 (2)): the files end
+        there. A rollover between the last data and the watchdog (data stopped less than 60 s
+        before a 90-minute boundary) closed a file after the last data and opened one that
+        holds nothing: the first is cut back to the last data, the second is lost."""
         ctx = self.ctx
         last = ctx.last_data if ctx.last_data is not None else self.now
-        self.cancel("rollover")
-        for f in self.files:
-            if f.id in ctx.recording_files and f.status == "open":
-                if f.start is not None and f.start >= last and f.start > self._first_start():
-                    self.update_file(f, "lost", end=f.start, status="lost")
-                else:
-                    self.close_file(f, end=last)
-        ctx.open_file = None
-        since = datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds")
+        ctx.stop_sent = last
+        kept = self._close_recording()
         self.notice("no-data", f"no data for {self.opts.no_data_timeout:g} s since "
-                    f"{since}: the client stopped sending, so the recording was closed with "
-                    "what was recorded up to the last data (002 §6: 1分钟没收到数据会自动关闭录制)")
-
-    def _first_start(self) -> float:
-        starts = [f.start for f in self.files
-                  if f.id in self.ctx.recording_files and f.start is not None]
-        return min(starts) if starts else self.now
+                    f"{_iso(last)}: the client stopped sending, so the recording was closed "
+                    "with what was recorded up to the last data (002 §6: "
+                    "1分钟没收到数据会自动关闭录制)")
+        self._begin_search((), [f.id for f in kept])
 
     # ---- stop ----------------------------------------------------------------------------------
     def send_stop(self, ev: Event) -> None:
@@ -367,11 +450,12 @@ class TencentRecorder(Machine):
                     "server does not go on recording unseen")
 
     def stop_unanswered(self, ev: Event) -> None:
-        self._close_recording()
+        kept = self._close_recording()
         self.notice("no-answer", f"no answer to {STOP} in {self.opts.answer_timeout:g} s: "
                     "the recording is taken as stopped when the stop was sent (the server's "
-                    "60 s watchdog closes it in any case); its file IDs are unknown, so look "
-                    "them up in VOD by the file name")
+                    "60 s watchdog closes it in any case); its file IDs are unknown, so its "
+                    "files are looked up in VOD by the file name")
+        self._begin_search((), [f.id for f in kept])
 
     def already_stopping(self, ev: Event) -> None:
         self.notice("already-stopping", "stop asked again while stopping: nothing to do",
@@ -388,13 +472,16 @@ class TencentRecorder(Machine):
         end = self.ctx.stop_sent if self.ctx.stop_sent is not None else self.now
         kept = []
         for i, f in enumerate(files):
-            if f.status == "open" and i > 0 and f.start is not None and f.start >= end:
-                # Opened by a rollover at the very instant the recording ended: it holds
+            if i > 0 and f.start is not None and f.start >= end:
+                # Opened by a rollover at or after the instant the recording ended: it holds
                 # nothing, and the vendor makes no file for it.
                 self.update_file(f, "lost", end=f.start, status="lost")
                 continue
             if f.status == "open":
                 self.close_file(f, end=max(end, f.start or end))
+            elif f.end is not None and f.end > end:
+                # Closed by a rollover after the recording ended (at the last data).
+                self.update_file(f, "closed", end=max(end, f.start or end))
             kept.append(f)
         self.ctx.open_file = None
         self.ctx.stop_sent = None
@@ -403,53 +490,153 @@ class TencentRecorder(Machine):
     def finish_stop(self, ev: Any) -> None:
         end = self.ctx.stop_sent if self.ctx.stop_sent is not None else self.now
         files = self._close_recording()
-        file_ids = list(ev.fileIds)
-        if self.ctx.start_unanswered and len(file_ids) > len(files):
-            # The start's answer was lost but the server recorded: keep its files, whose
-            # start is unknown, so that VOD can fill them in.
-            for file_id in file_ids[len(files):]:
-                files.append(self.open_file(id=file_id, kind="video", format="mp4",
-                                            participant=self.ctx.user, end=end,
-                                            status="closed"))
-            self.notice("start-answer-lost", f"the start's answer never came, but the server "
+        file_ids = list(dict.fromkeys(ev.fileIds))
+        if self.ctx.start_unanswered and file_ids and not files:
+            # The start's answer was lost (or it timed out) but the server recorded: keep its
+            # files, whose start is unknown, so that VOD can fill them in.
+            for file_id in file_ids:
+                self.open_file(id=file_id, kind="video", format="mp4",
+                               participant=self.ctx.user, end=end, status="closed")
+            self.ctx.recording_files = list(file_ids)
+            self.notice("start-answer-lost", f"the start's outcome was unknown, but the server "
                         f"recorded {len(file_ids)} file(s): kept, with an unknown start",
                         level="warning")
-        elif len(file_ids) != len(files):
-            self.violation(f"stop returned {len(file_ids)} file IDs {file_ids} for "
-                           f"{len(files)} files {[f.id for f in files]}")
-        for f, file_id in zip(files, file_ids, strict=False):
-            self.update_file(f, "updated", id=file_id)
-        self.ctx.recording_files = [*file_ids, *[f.id for f in files[len(file_ids):]]]
-        if file_ids and self.ctx.param is not None:
-            self.ctx.search_prefix = self.ctx.param.fileName
-            self.ctx.search_ids = list(file_ids)
-            self.ctx.searches = 0
-            self._search()
+        elif len(file_ids) == len(files):
+            for f, file_id in zip(files, file_ids, strict=True):
+                self.update_file(f, "updated", id=file_id)
+            self.ctx.recording_files = list(file_ids)
+        else:
+            # 002 §3 promises file IDs, not one per 90-minute file: no violation. VOD's
+            # answer is matched to the local files by name and time instead.
+            self.ctx.recording_files = [f.id for f in files]
+            self.notice("file-ids", f"stop returned {len(file_ids)} file ID(s) {file_ids} for "
+                        f"{len(files)} local file(s) {[f.id for f in files]}: they are matched "
+                        "to VOD's files by name and time", level="info")
+        self._begin_search(file_ids, self.ctx.recording_files)
+
+    # ---- the files in VOD (002 §4) -------------------------------------------------------------
+    def _begin_search(self, file_ids: Any, wanted: list[str]) -> None:
+        """Look the recording's files ``wanted`` (closed, ids as they are after this
+        handling) up in VOD by the start's file name (002 §4 (3)), narrowed to the stop's
+        IDs when there are some."""
+        ctx = self.ctx
+        wanted = list(wanted)
+        if ctx.param is None or (not wanted and not file_ids):
+            return
+        ctx.search_prefix = ctx.param.fileName
+        ctx.search_ids = list(file_ids)
+        ctx.search_named = bool(file_ids)
+        ctx.search_files = wanted
+        ctx.search_after = ctx.started_at
+        ctx.searches = 0
+        self._search()
 
     def _search(self, ev: Event | None = None) -> None:
         self.send(SearchMediaCommand(namePrefix=self.ctx.search_prefix,
-                                     fileIds=tuple(self.ctx.search_ids)))
+                                     fileIds=tuple(self.ctx.search_ids),
+                                     subAppId=self.opts.sub_app_id))
 
     def files_found(self, ev: Any) -> None:
-        """Fill in url and size of the files VOD knows: they become ready. VOD may list a
-        file some time after the stop: those still missing are searched for again."""
+        """Fill in url and size of the files VOD knows: they become ready.
+
+        A VOD file is one of ours by ID (its ``FileId`` or its ``BasicInfo.Vid`` is a
+        file's ID, or one of the stop's IDs), or else, when the stop gave no IDs, by name
+        and time: named with the start's file name and created no earlier than the start
+        was sent. One not matched to a file by ID goes to the local file still without an
+        address whose end is closest to its ``CreateTime``, and takes its ``FileId``. A file
+        the stop named that no local file is left for is kept with an unknown start. VOD may
+        list a file some time after the recording closed: what is still missing is searched
+        for again."""
+        ctx = self.ctx
+        mine = {f.id: f for f in self.files if f.id in ctx.search_files}
         by_id = {f.id: f for f in self.files}
-        for found in ev.files:
-            f = by_id.get(found.fileId)
+        claimed: set[str] = set()
+        rest: list[VodFile] = []
+        for found in _created_order(ev.files):
+            f = by_id.get(found.fileId) or (by_id.get(found.vid) if found.vid else None)
             if f is None:
+                rest.append(found)
                 continue
-            if f.status in ("closed", "open") or f.url != found.url:
-                self.update_file(f, "ready", url=found.url, size=found.size, status="ready")
-        listed = {found.fileId for found in ev.files}
-        self.ctx.search_ids = [i for i in self.ctx.search_ids if i not in listed]
-        self._search_later(f"VOD does not list {self.ctx.search_ids} yet")
+            claimed.add(f.id)
+            self._found(f, found, rename=False)
+        ids = set(ctx.search_ids)
+        after = math.floor(ctx.search_after) if ctx.search_after is not None else None
+        for found in rest:
+            named = found.fileId in ids or (found.vid != "" and found.vid in ids)
+            if not named and (ctx.search_named
+                              or not found.name.startswith(ctx.search_prefix)):
+                continue
+            created = _epoch(found.createTime)
+            if not named and created is not None and after is not None and created < after:
+                continue  # an earlier recording under the same file name
+            free = [f for f in mine.values() if f.id not in claimed and f.status == "closed"
+                    and (created is None or f.start is None or f.start <= created + 1)]
+            if free:
+                f = min(free, key=lambda f: (abs((created or 0.0) - (f.end or 0.0))
+                                             if created is not None else 0.0,
+                                             f.start or 0.0))
+                claimed.add(f.id)
+                self._found(f, found, rename=True)
+            elif named:
+                f = self.open_file(id=found.fileId, kind="video", format="mp4",
+                                   participant=ctx.user, status="closed")
+                self._found(f, found, rename=False)
+                ctx.search_files.append(f.id)
+            for i in (found.fileId, found.vid):
+                ids.discard(i)
+        ctx.search_ids = [i for i in ctx.search_ids if i in ids]
+        self._search_later(None, done=claimed)
+
+    def _found(self, f: RecordingFile, found: VodFile, *, rename: bool) -> None:
+        ctx = self.ctx
+        changes: dict[str, Any] = {"url": found.url, "size": found.size, "status": "ready"}
+        if rename and f.id != found.fileId:
+            changes["id"] = found.fileId
+            ctx.search_files = [found.fileId if i == f.id else i for i in ctx.search_files]
+            ctx.recording_files = [found.fileId if i == f.id else i
+                                   for i in ctx.recording_files]
+        for i in (found.fileId, found.vid, f.id):
+            if i in ctx.search_ids:
+                ctx.search_ids.remove(i)
+        if f.status in ("closed", "open") or f.url != found.url or "id" in changes:
+            self.update_file(f, "ready", **changes)
+
+    def _unfound(self, done: set[str]) -> list[RecordingFile]:
+        """The files of the current search that VOD has not given an address yet (``done``:
+        found in this handling, whose change is not applied yet)."""
+        wanted = set(self.ctx.search_files)
+        return [f for f in self.files
+                if f.id in wanted and f.id not in done and f.status == "closed"]
+
+    def _missing(self, unfound: list[RecordingFile]) -> str:
+        parts = []
+        if self.ctx.search_ids:
+            parts.append(f"the file IDs {self.ctx.search_ids}")
+        rest = [f.id for f in unfound if f.id not in self.ctx.search_ids]
+        if rest:
+            parts.append(f"the files {rest}")
+        return " and ".join(parts) or "nothing"
 
     def search_failed(self, ev: Any) -> None:
         self._search_later(f"VOD SearchMedia failed: {ev.code}: {ev.desc}", code=ev.code)
 
-    def _search_later(self, why: str, code: str = "vod-search") -> None:
+    def _search_later(self, why: str | None, code: str = "vod-search",
+                      done: set[str] | None = None) -> None:
         ctx = self.ctx
-        if not ctx.search_ids:
+        unfound = self._unfound(done or set())
+        if why is None:
+            why = f"VOD does not list {self._missing(unfound)} yet"
+        if ctx.search_named and not ctx.search_ids and unfound:
+            # Every file the stop named is found; these local files have none of their own.
+            self.notice("file-ids", f"VOD lists every file the stop named, and none is left "
+                        f"for the local files {[f.id for f in unfound]}: the server made fewer "
+                        "files than 90-minute periods; they are lost to this session",
+                        level="warning")
+            for f in unfound:
+                self.update_file(f, "lost", status="lost")
+            ctx.search_files = []
+            return
+        if not ctx.search_ids and not unfound:
             return
         delays = self.opts.search_delays
         if ctx.searches < len(delays):
@@ -458,11 +645,15 @@ class TencentRecorder(Machine):
             self.notice(code, f"{why}; searching again in {delay:g} s "
                         f"({ctx.searches} of {len(delays)})", level="info")
             self.arm("search", delay)
-        else:
-            self.notice(code, f"{why} after {len(delays)} more searches: the files "
-                        "stay closed without an address; look them up in VOD by file ID",
-                        level="warning")
-            ctx.search_ids = []
+            return
+        self.notice(code, f"{why} after {len(delays)} more searches: VOD never listed "
+                    f"{self._missing(unfound)} under the file name {ctx.search_prefix!r}; they are "
+                    "lost to this session (look them up in VOD by file name and ID)",
+                    level="warning")
+        for f in unfound:
+            self.update_file(f, "lost", status="lost")
+        ctx.search_ids = []
+        ctx.search_files = []
 
     def stopped_already(self, ev: Any) -> None:
         """Already stopped: if data had stopped for longer than the watchdog, the server
@@ -470,13 +661,48 @@ class TencentRecorder(Machine):
         ctx = self.ctx
         if ctx.last_data is not None and ctx.last_data + self.opts.no_data_timeout <= self.now:
             ctx.stop_sent = ctx.last_data
-        self._close_recording()
-        self.notice(ev.code, f"the recording was already stopped: {vendor_error(ev.code, ev.desc)}"
-                    ": not a failure", level="warning")
+        kept = self._close_recording()
+        gone = " after the user left the room" if ev.code in ROOM_GONE else ""
+        self.notice(ev.code, f"the recording was already stopped{gone}: "
+                    f"{vendor_error(ev.code, ev.desc)}: not a failure", level="warning")
+        self._begin_search((), [f.id for f in kept])
 
     def stop_failed(self, ev: Any) -> None:
-        self._close_recording()
-        self.notice(ev.code, f"stop failed: {vendor_error(ev.code, ev.desc)}")
+        kept = self._close_recording()
+        self.notice(ev.code, f"stop failed: {vendor_error(ev.code, ev.desc)}; the files the "
+                    "server kept are looked up in VOD by the file name")
+        self._begin_search((), [f.id for f in kept])
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def _epoch(text: str) -> float | None:
+    """VOD's ``CreateTime`` (ISO 8601, "2020-12-11T07:25:52Z") in epoch seconds; None when
+    absent or unreadable (the file is then matched by name alone)."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _natural(name: str) -> tuple[Any, ...]:
+    """``rec_2`` before ``rec_10``."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def _created_order(files: Any) -> list[VodFile]:
+    """VOD's files by creation time, then name (natural order), then as listed."""
+    def key(f: VodFile) -> tuple[float, tuple[Any, ...]]:
+        created = _epoch(f.createTime)
+        return (created if created is not None else math.inf, _natural(f.name))
+    return sorted(files, key=key)
 
 
 def _machine_for(ev: Event) -> type[Machine]:

@@ -33,9 +33,13 @@ SCENARIOS: Final[dict[str, str]] = {
     "200min": "record 200 minutes and stop: 3 files (90, 90, 20 min), all ready after "
               "SearchMedia (002 §6 (1))",
     "crash": "the client crashes at minute 100: the 60 s watchdog closes the recording, "
-             "2 files (90 min, and up to the last data) (002 §6 (2))",
+             "2 files (90 min, and up to the last data) (002 §6 (2)), found in VOD by the "
+             "file name and ready (002 §4 (3))",
     "retry": "start fails twice with 30000208 (retry, 004 §5) and succeeds on the third "
              "attempt; 10 minutes recorded; 1 file ready",
+    "retry-already-recording": "start times out (30000208) but got through; the retry is "
+                               "answered 30000415: the session records; 10 minutes; "
+                               "1 file ready",
     "duplicate-start": "alice records in room 1, then asks to record in room 2: 30000415 "
                        "(one recording per user, 002 §2); room 1 keeps recording: 1 file",
     "stop-while-starting": "stop asked before start answered: the stop is sent once start "
@@ -106,6 +110,14 @@ def _scenario_retry(rt: Runtime, sim: TencentSimulator, t0: float) -> None:
     rt.advance(to=t0 + 10 * 60 + 5)
 
 
+def _scenario_retry_already_recording(rt: Runtime, sim: TencentSimulator, t0: float) -> None:
+    sim.fail_next(START, 30000208, got_through=True)
+    _enter_and_start(rt, t0)
+    rt.advance(to=t0 + 10 * 60)
+    _stop(rt, t0 + 10 * 60)
+    rt.advance(to=t0 + 10 * 60 + 5)
+
+
 def _scenario_duplicate_start(rt: Runtime, sim: TencentSimulator, t0: float) -> None:
     _enter_and_start(rt, t0, room_id=1)
     rt.advance(to=t0 + 60)
@@ -126,6 +138,7 @@ _SCENARIO_RUNNERS: Final[dict[str, Callable[[Runtime, TencentSimulator, float], 
     "200min": _scenario_200min,
     "crash": _scenario_crash,
     "retry": _scenario_retry,
+    "retry-already-recording": _scenario_retry_already_recording,
     "duplicate-start": _scenario_duplicate_start,
     "stop-while-starting": _scenario_stop_while_starting,
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -75,7 +76,13 @@ class TencentSimulator:
     last data; a stop for a closed recording (or for none) answers 30000412. Files enter VOD
     when the recording closes and are listed ``vod_listing_delay`` seconds later (0 by
     default; VOD takes a while to list a new file); ``SearchMedia`` finds the listed ones by
-    name prefix.
+    name prefix, narrowed to the command's ``fileIds`` when it has some (matched against
+    ``FileId`` and ``BasicInfo.Vid``, as :class:`VodClient` does), in the application
+    ``sub_app_id`` (a command naming another answers ``InvalidParameterValue.SubAppId``).
+    A VOD file has the shape SearchMedia gives: ``FileId``, a ``Vid``, the name, url, size and
+    a ``CreateTime`` in whole seconds (a rolled file's at its 90-minute boundary, the last
+    one's when the recording closed). ``stop_ids="Vid"`` makes the stop answer the old API's
+    ``vid`` instead of the ``FileId`` (002 §3 says only "文件ID").
 
     Time: a recording starts when its start is answered (``t + delay``: the machine opens
     its first file when it receives ``:ok``) and ends when the stop was sent (the machine
@@ -89,7 +96,9 @@ class TencentSimulator:
     Faults: :meth:`fail_next`, :meth:`drop_next`, :meth:`duplicate_next`, :meth:`delay`,
     :meth:`crash`. A dropped ``:ok`` loses only the callback: the server did what was asked
     (a dropped start ``:ok`` leaves a recording running that the machine, stuck in
-    ``starting``, does not know about).
+    ``starting``, does not know about). ``fail_next(START, 30000208, got_through=True)`` is a
+    timeout whose request reached the server anyway: the recording runs, and a retry is
+    answered 30000415.
 
     ``answer_search=False`` leaves ``SearchMedia`` to another adapter (:class:`VodAdapter`).
     """
@@ -100,13 +109,17 @@ class TencentSimulator:
                  file_seconds: float = 90 * 60.0, no_data_timeout: float = 60.0,
                  bytes_per_second: int = 100_000,
                  url_base: str = "https://1400000000.vod2.myqcloud.com/sim",
-                 answer_search: bool = True, vod_listing_delay: float = 0.0) -> None:
+                 answer_search: bool = True, vod_listing_delay: float = 0.0,
+                 stop_ids: Literal["FileId", "Vid"] = "FileId",
+                 sub_app_id: int | None = None) -> None:
         if delay < 0:
             raise ValueError(f"delay must be >= 0 seconds, got {delay}")
         if vod_listing_delay < 0:
             raise ValueError(f"vod_listing_delay must be >= 0 seconds, got {vod_listing_delay}")
         if file_seconds <= 0:
             raise ValueError(f"file_seconds must be > 0, got {file_seconds}")
+        if stop_ids not in ("FileId", "Vid"):
+            raise ValueError(f"stop_ids is 'FileId' or 'Vid', got {stop_ids!r}")
         TencentSimulator._instances += 1
         self._name = f"tencent-sim{TencentSimulator._instances}"
         self.runtime = runtime
@@ -117,9 +130,11 @@ class TencentSimulator:
         self.url_base = url_base.rstrip("/")
         self.answer_search = answer_search
         self.vod_listing_delay = vod_listing_delay
+        self.stop_ids = stop_ids
+        self.sub_app_id = sub_app_id
         self._delay = delay
         self._delays: dict[str, float] = {}
-        self._failures: dict[str, list[tuple[int | str, str]]] = {}
+        self._failures: dict[str, list[tuple[int | str, str, bool]]] = {}
         self._drops: dict[str, int] = {}
         self._duplicates: dict[str, int] = {}
         self._active: dict[str, _Recording] = {}  # user -> the recording under way
@@ -135,18 +150,23 @@ class TencentSimulator:
 
     # ---- fault injection ---------------------------------------------------------------
     def fail_next(self, command_name: str, code: int | str, times: int = 1,
-                  desc: str = "") -> None:
+                  desc: str = "", got_through: bool = False) -> None:
         """Answer the next ``times`` calls of ``command_name`` with error ``code``.
 
         Start/stop codes are the SDK's ints (004 §5); SearchMedia codes are API 3.0 strings
         (``"InternalError"``). ``desc`` is the server's own text, empty unless given: the
-        code's meaning in 004 §5 is the machine's to add."""
+        code's meaning in 004 §5 is the machine's to add. ``got_through``: the server did
+        what was asked all the same (a start that timed out on the way back, 30000208)."""
         self._check_command(command_name)
         if command_name == SEARCH:
             code = str(code)
         elif isinstance(code, bool) or not isinstance(code, int):
             raise TypeError(f"{command_name} error codes are ints (004 §5), got {code!r}")
-        self._failures.setdefault(command_name, []).extend([(code, desc)] * times)
+        if got_through and command_name != START:
+            raise ValueError("got_through is for a start whose error hides a recording that "
+                             f"runs, not for {command_name}")
+        self._failures.setdefault(command_name, []).extend(
+            [(code, desc, got_through)] * times)
 
     def drop_next(self, callback_name: str, times: int = 1) -> None:
         """Never deliver the next ``times`` callbacks named ``callback_name``
@@ -217,14 +237,16 @@ class TencentSimulator:
         failure = self._take_failure(name)
         if isinstance(command, StartCommand):
             if failure is not None:
-                code, desc = failure
+                code, desc, got_through = failure
                 assert isinstance(code, int)
+                if got_through:
+                    self._start(at, session, command, answer=False)
                 self._answer(at, StartError(t=at, session=key, code=code, desc=desc))
             else:
                 self._start(at, session, command)
         elif isinstance(command, StopCommand):
             if failure is not None:
-                code, desc = failure
+                code, desc = failure[0], failure[1]
                 assert isinstance(code, int)
                 self._answer(at, StopError(t=at, session=key, code=code, desc=desc))
             else:
@@ -233,12 +255,22 @@ class TencentSimulator:
             if failure is not None:
                 self._answer(at, SearchMediaError(t=at, session=key, code=str(failure[0]),
                                                   desc=failure[1]))
+            elif command.subAppId != self.sub_app_id:
+                self._answer(at, SearchMediaError(
+                    t=at, session=key, code="InvalidParameterValue.SubAppId",
+                    desc=f"SubAppId {command.subAppId} is not this account's VOD application"))
             else:
-                files = tuple(f for f in self._listed(at)
-                              if f.name.startswith(command.namePrefix))
-                self._answer(at, SearchMediaOk(t=at, session=key, files=files))
+                self._answer(at, SearchMediaOk(t=at, session=key,
+                                               files=self._search(at, command)))
 
-    def _start(self, at: float, session: Session, cmd: StartCommand) -> None:
+    def _search(self, at: float, cmd: SearchMediaCommand) -> tuple[VodFile, ...]:
+        """SearchMedia's NamePrefixes AND FileIds (an ID is a ``FileId`` or a ``Vid``)."""
+        ids = set(cmd.fileIds)
+        return tuple(f for f in self._listed(at) if f.name.startswith(cmd.namePrefix)
+                     and (not ids or f.fileId in ids or f.vid in ids))
+
+    def _start(self, at: float, session: Session, cmd: StartCommand,
+               answer: bool = True) -> None:
         key = session.key
         user = session.context.user or key
         busy = self._active.get(user)
@@ -264,7 +296,8 @@ class TencentSimulator:
         crash_at = self._pending_crash.pop(key, None)
         if crash_at is not None:
             self._apply_crash(rec, max(crash_at, at))
-        self._answer(at, StartOk(t=at, session=key))
+        if answer:
+            self._answer(at, StartOk(t=at, session=key))
 
     def _stop(self, sent: float, at: float, session: Session) -> None:
         """The server stops writing when it takes the request: the recording ends when the
@@ -282,7 +315,8 @@ class TencentSimulator:
         if rec.crash_at is not None and rec.crash_at <= end:
             end = self._last_data(rec)
         files = self._close(rec, end, closed_at=at)
-        self._answer(at, StopOk(t=at, session=key, fileIds=tuple(f.fileId for f in files)))
+        ids = tuple(f.vid if self.stop_ids == "Vid" else f.fileId for f in files)
+        self._answer(at, StopOk(t=at, session=key, fileIds=ids))
 
     # ---- server internals ----------------------------------------------------------------
     def _recording_of(self, key: str) -> _Recording | None:
@@ -350,12 +384,16 @@ class TencentSimulator:
         bounds.append(end)
         crc = zlib.crc32(rec.session.encode("utf-8")) % 1_000_000
         files = []
+        last = len(bounds) - 1
         for index, (a, b) in enumerate(itertools.pairwise(bounds), start=1):
             self._file_counter += 1
             file_id = f"52858{crc:06d}{self._file_counter:08d}"
+            created = b if index < last else closed_at
             files.append(VodFile(fileId=file_id, name=f"{rec.file_name}_{index}",
                                  url=f"{self.url_base}/{file_id}/f0.mp4",
-                                 size=round(max(0.0, b - a) * self.bytes_per_second)))
+                                 size=round(max(0.0, b - a) * self.bytes_per_second),
+                                 vid=f"200025_{crc:06x}{self._file_counter:010x}",
+                                 createTime=_iso_seconds(created)))
         listed = closed_at + self.vod_listing_delay
         self._vod.extend((listed, f) for f in files)
         return files
@@ -363,7 +401,7 @@ class TencentSimulator:
     def _listed(self, at: float) -> list[VodFile]:
         return [f for listed, f in self._vod if listed <= at]
 
-    def _take_failure(self, name: str) -> tuple[int | str, str] | None:
+    def _take_failure(self, name: str) -> tuple[int | str, str, bool] | None:
         queue = self._failures.get(name)
         return queue.pop(0) if queue else None
 
@@ -395,3 +433,8 @@ class TencentSimulator:
     def __repr__(self) -> str:
         return (f"TencentSimulator({self._name}, delay={self._delay}, "
                 f"recording={sorted(r.session for r in self._active.values())})")
+
+
+def _iso_seconds(t: float) -> str:
+    """VOD's ``CreateTime`` shape: ISO 8601 in UTC, whole seconds ("2020-12-11T07:25:52Z")."""
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
@@ -41,6 +41,16 @@ VOD_VERSION: Final = "2018-07-17"
 VOD_SERVICE: Final = "vod"
 #: SearchMedia cannot page past 5000 results (VOD API doc: "超过5000条的部分不支持分页查询").
 SEARCH_LIMIT: Final = 5000
+#: SearchMedia's documented limits (VOD API 3.0, 2018-07-17): ``FileIds`` "数组长度限制：10",
+#: "单个 ID 长度限制：40个字符"; ``NamePrefixes`` "单个文件名前缀长度限制：100个字符" (20 in
+#: earlier editions of the document).
+FILE_IDS_PER_REQUEST: Final = 10
+FILE_ID_MAX: Final = 40
+NAME_PREFIX_MAX: Final = 100
+
+#: One SearchMedia conversation: yields request bodies, is sent their ``Response`` objects,
+#: returns the files.
+_Plan = Generator[dict[str, Any], dict[str, Any], list[VodFile]]
 
 
 @attrs.frozen
@@ -124,6 +134,14 @@ class _Secret:
     __str__ = __repr__
 
 
+def _check_sub_app_id(value: Any) -> None:
+    """SubAppId is a VOD application's ID, a positive integer."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value <= 0):
+        raise ValueError(f"sub_app_id is the VOD application ID (SubAppId), a positive "
+                         f"integer, got {value!r}")
+
+
 def _mask_id(secret_id: str) -> str:
     return secret_id[:4] + "***" + secret_id[-4:] if len(secret_id) > 12 else "***"
 
@@ -135,10 +153,13 @@ class _VodApi:
 
     def __init__(self, secret_id: str, secret_key: str, *, endpoint: str, region: str,
                  sub_app_id: int | None, clock: Clock | None, timeout: float,
-                 page_size: int) -> None:
+                 page_size: int, name_prefix_max: int = NAME_PREFIX_MAX) -> None:
         if not secret_id or not secret_key:
             raise ValueError(f"{type(self).__name__} needs a SecretId and a SecretKey "
                              "(云API密钥)")
+        _check_sub_app_id(sub_app_id)
+        if name_prefix_max < 1:
+            raise ValueError(f"name_prefix_max must be >= 1, got {name_prefix_max}")
         url = urlsplit(endpoint)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ValueError(f"endpoint must be an http(s) URL, got {endpoint!r}")
@@ -150,31 +171,68 @@ class _VodApi:
         self.sub_app_id = sub_app_id
         self.timeout = timeout
         self.page_size = page_size
+        self.name_prefix_max = name_prefix_max
         self.clock: Clock = clock if clock is not None else SystemClock()
 
-    def _page(self, name_prefix: str, offset: int) -> dict[str, Any] | None:
-        """The body that asks for the page at ``offset``; None past the API's 5000."""
-        if offset >= SEARCH_LIMIT:
-            return None
-        body: dict[str, Any] = {"NamePrefixes": [name_prefix], "Offset": offset,
-                                "Limit": min(self.page_size, SEARCH_LIMIT - offset)}
-        if self.sub_app_id is not None:
-            body["SubAppId"] = self.sub_app_id
-        return body
+    def _plan(self, name_prefix: str, file_ids: Iterable[str],
+              sub_app_id: int | None) -> _Plan:
+        """The requests of one search, shared by both clients (they only move the bytes).
 
-    def _read_page(self, name_prefix: str, response: dict[str, Any],
-                   found: list[VodFile]) -> dict[str, Any] | None:
-        """Add a page's files to ``found``; return the next page's body, or None when done."""
-        media = response.get("MediaInfoSet", response.get("MediaSet")) or []
-        if not isinstance(media, list):
-            raise VodError("ClientError.BadResponse",
-                           f"MediaInfoSet is {type(media).__name__}, expected a list",
-                           request_id=response.get("RequestId"))
-        found.extend(self._file(item, response.get("RequestId")) for item in media)
-        total = response.get("TotalCount")
-        if not media or not isinstance(total, int) or len(found) >= total:
-            return None
-        return self._page(name_prefix, len(found))
+        With no IDs: every file whose name starts with ``name_prefix``. With IDs: the
+        prefix AND ``FileIds`` (VOD ANDs parameters, ORs a parameter's elements), ten IDs a
+        request; if no ID is found as a ``FileId``, the IDs may be the old API's ``vid``
+        (``BasicInfo.Vid``; SearchMedia's own ``Vids`` filter "该字段已无效"): the prefix
+        alone is searched and only files whose ``Vid`` or ``FileId`` is one of the IDs are
+        kept. A prefix longer than ``name_prefix_max`` is sent cut to it and the answer
+        filtered by the whole prefix; an ID longer than 40 characters cannot be a
+        ``FileId`` and is looked for as a ``Vid`` only."""
+        if not name_prefix:
+            raise VodError("ClientError.InvalidParameter",
+                           "SearchMedia needs the file name given at start as NamePrefixes: an "
+                           "empty prefix would list every file of the VOD application")
+        app = self.sub_app_id if sub_app_id is None else sub_app_id
+        try:
+            _check_sub_app_id(app)
+        except ValueError as exc:
+            raise VodError("ClientError.InvalidParameter", str(exc)) from None
+        ids = list(dict.fromkeys(i for i in file_ids if i))
+        sent = name_prefix[:self.name_prefix_max]
+        base: dict[str, Any] = {"NamePrefixes": [sent]}
+        if app is not None:
+            base["SubAppId"] = app
+        found: list[VodFile] = []
+        if ids:
+            as_file_ids = [i for i in ids if len(i) <= FILE_ID_MAX]
+            for n in range(0, len(as_file_ids), FILE_IDS_PER_REQUEST):
+                chunk = as_file_ids[n:n + FILE_IDS_PER_REQUEST]
+                found += yield from self._pages({**base, "FileIds": chunk})
+            wanted = set(ids)
+            found = [f for f in found if f.fileId in wanted or f.vid in wanted]
+            if not found:
+                listed = yield from self._pages(base)
+                found = [f for f in listed if f.vid in wanted or f.fileId in wanted]
+        else:
+            found = yield from self._pages(base)
+        unique = {f.fileId: f for f in found if f.name.startswith(name_prefix)}
+        return list(unique.values())
+
+    def _pages(self, base: dict[str, Any]) -> _Plan:
+        """Every page of one query, up to the API's 5000."""
+        found: list[VodFile] = []
+        while len(found) < SEARCH_LIMIT:
+            offset = len(found)
+            response = yield {**base, "Offset": offset,
+                              "Limit": min(self.page_size, SEARCH_LIMIT - offset)}
+            media = response.get("MediaInfoSet", response.get("MediaSet")) or []
+            if not isinstance(media, list):
+                raise VodError("ClientError.BadResponse",
+                               f"MediaInfoSet is {type(media).__name__}, expected a list",
+                               request_id=response.get("RequestId"))
+            found.extend(self._file(item, response.get("RequestId")) for item in media)
+            total = response.get("TotalCount")
+            if not media or not isinstance(total, int) or len(found) >= total:
+                break
+        return found
 
     @staticmethod
     def _file(item: Any, request_id: Any) -> VodFile:
@@ -184,10 +242,13 @@ class _VodApi:
         basic = item.get("BasicInfo") or {}
         meta = item.get("MetaData") or {}
         size = meta.get("Size")
+        # Vid "此字段可能返回 null"; CreateTime is ISO 8601.
         return VodFile(fileId=item["FileId"], name=str(basic.get("Name") or ""),
                        url=str(basic.get("MediaUrl") or ""),
                        size=size if isinstance(size, int) and not isinstance(size, bool)
-                       else None)
+                       else None,
+                       vid=str(basic.get("Vid") or ""),
+                       createTime=str(basic.get("CreateTime") or ""))
 
     def _request(self, action: str, body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The payload and the headers of a signed API 3.0 request."""
@@ -266,14 +327,20 @@ class VodClient(_VodApi):
         self._owns_http = http is None
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
-    def search_media(self, name_prefix: str) -> list[VodFile]:
-        """Every media file whose name starts with ``name_prefix`` (pages of ``page_size``,
-        up to the API's 5000)."""
-        found: list[VodFile] = []
-        body = self._page(name_prefix, 0)
-        while body is not None:
-            body = self._read_page(name_prefix, self._call("SearchMedia", body), found)
-        return found
+    def search_media(self, name_prefix: str, file_ids: Iterable[str] = (), *,
+                     sub_app_id: int | None = None) -> list[VodFile]:
+        """The media files whose name starts with ``name_prefix``, narrowed to ``file_ids``
+        (each a ``FileId`` or a ``BasicInfo.Vid``) when given, in the VOD application
+        ``sub_app_id`` (the client's when None); pages of ``page_size``, up to the API's
+        5000 (see ``_plan`` for the requests)."""
+        plan = self._plan(name_prefix, file_ids, sub_app_id)
+        try:
+            body = next(plan)
+            while True:
+                body = plan.send(self._call("SearchMedia", body))
+        except StopIteration as done:
+            files: list[VodFile] = done.value
+            return files
 
     def _call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         payload, headers = self._request(action, body)
@@ -311,14 +378,17 @@ class AsyncVodClient(_VodApi):
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
-    async def search_media(self, name_prefix: str) -> list[VodFile]:
-        """Every media file whose name starts with ``name_prefix`` (pages of ``page_size``,
-        up to the API's 5000)."""
-        found: list[VodFile] = []
-        body = self._page(name_prefix, 0)
-        while body is not None:
-            body = self._read_page(name_prefix, await self._call("SearchMedia", body), found)
-        return found
+    async def search_media(self, name_prefix: str, file_ids: Iterable[str] = (), *,
+                           sub_app_id: int | None = None) -> list[VodFile]:
+        """:meth:`VodClient.search_media`, awaited."""
+        plan = self._plan(name_prefix, file_ids, sub_app_id)
+        try:
+            body = next(plan)
+            while True:
+                body = plan.send(await self._call("SearchMedia", body))
+        except StopIteration as done:
+            files: list[VodFile] = done.value
+            return files
 
     async def _call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         payload, headers = self._request(action, body)
@@ -363,7 +433,8 @@ class VodAdapter:
         if not isinstance(command, SearchMediaCommand):
             return
         try:
-            files = self.client.search_media(command.namePrefix)
+            files = self.client.search_media(command.namePrefix, command.fileIds,
+                                             sub_app_id=command.subAppId)
         except VodError as exc:
             answer: Event = SearchMediaError(t=self.runtime.clock.now(), session=session.key,
                                              code=exc.code, desc=exc.message)
@@ -414,15 +485,16 @@ class AsyncVodAdapter:
             raise RuntimeError("AsyncVodAdapter needs a running asyncio loop: drive the "
                                "runtime with `await runtime.run()`, or use VodAdapter to "
                                "embed it synchronously") from None
-        task = loop.create_task(self._search(session.key, command.namePrefix),
+        task = loop.create_task(self._search(session.key, command),
                                 name=f"SearchMedia {session.key}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.runtime.track(task)
 
-    async def _search(self, key: str, name_prefix: str) -> None:
+    async def _search(self, key: str, command: SearchMediaCommand) -> None:
         try:
-            files = await self.client.search_media(name_prefix)
+            files = await self.client.search_media(command.namePrefix, command.fileIds,
+                                                   sub_app_id=command.subAppId)
         except VodError as exc:
             answer: Event = SearchMediaError(t=self.runtime.clock.now(), session=key,
                                              code=exc.code, desc=exc.message)

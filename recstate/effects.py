@@ -1,0 +1,166 @@
+"""Running one handling and carrying out its outcome: the session's engine is asked, and what
+it answered becomes trace records, signals, timers armed or cancelled, files, notices and
+violations. A receiver that raises or a machine's bug is recorded here against the session.
+
+A room of :class:`~recstate.runtime.Runtime` (which inherits it); the attributes annotated on
+the class are the runtime's, set in ``Runtime.__init__``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from blinker import NamedSignal
+
+from recstate import signals
+from recstate.errors import HandlingError, RecstateError, Violation
+from recstate.machine import Engine, Machine, Rejected
+from recstate.session import Session
+from recstate.timers import TimerQueue
+from recstate.trace import Record, may_hold_secret
+
+__all__ = ["Effects", "Tracer"]
+
+Tracer = Callable[[Record], None]
+
+
+class Effects:
+    """Handles an event or timer for one session and applies the effects it asked for."""
+
+    strict: bool
+    tracer: Tracer | None
+    options: Mapping[str, Any]
+    compiled: bool
+    timers: TimerQueue
+    _engines: dict[type[Machine], Engine]
+    _command_signals: dict[str, NamedSignal]
+    _to_raise: list[RecstateError]
+
+    def _run(self, session: Session, ev: Any, name: str, now: float, line: int | None) -> None:
+        engine = self._engines.get(session.machine)
+        if engine is None:
+            engine = self._engine(session.machine)
+        old = session.state
+        try:
+            result = engine.handle(session, ev, name, now)
+        except Exception as exc:  # a machine's bug must not take other sessions down
+            session.state = old
+            self._handling_error(session, name, old, exc, now)
+            return
+        if isinstance(result, Rejected):
+            self._violation(session, name, old, result.reason, now, line)
+            return
+        tracer = self.tracer
+        key, vendor = session.key, session.vendor
+        new = session.state
+        if new != old:
+            if tracer is not None:
+                tracer(Record(now, vendor, name, key, {"src": old, "dst": new}, "transition"))
+            if signals.transition.receivers:
+                self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
+            canonical = engine.recording_states.get(new)
+            if canonical is not None and canonical != session.recording:
+                previous, session.recording = session.recording, canonical
+                if signals.recording_changed.receivers:
+                    self._tell(signals.recording_changed, session, name, now, old=previous,
+                               new=canonical)
+        for effect in result.effects:
+            what = effect[0]
+            if what == "command":
+                cmd = effect[1]
+                if tracer is not None:
+                    tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command", None,
+                                  not may_hold_secret(type(cmd))))
+                sig = self._command_signals.get(vendor)
+                if sig is None:
+                    sig = self._command_signals[vendor] = signals.commands(vendor)
+                if sig.receivers:
+                    self._tell(sig, session, name, now, command=cmd)
+            elif what == "arm":
+                self.timers.arm(key, effect[1], effect[2], effect[3], effect[4])
+            elif what == "cancel":
+                self.timers.cancel(key, effect[1])
+            elif what == "notice":
+                self._error(session, name, effect[2], effect[3], effect[1], now)
+            elif what == "violation":
+                self._violation(session, name, new, effect[1], now, line)
+            else:  # "file"
+                self._file(session, effect[1], effect[2], effect[3], now)
+
+    # ---- engines: one per machine class per runtime -------------------------------------------
+    def _engine(self, cls: type[Machine]) -> Engine:
+        options = self.options.get(cls.qualified_name(), self.options.get(cls.vendor))
+        engine = self._engines[cls] = Engine(cls, options, compiled=self.compiled)
+        return engine
+
+    def engine(self, cls: type[Machine]) -> Engine:
+        return self._engines.get(cls) or self._engine(cls)
+
+    # ---- what a handling records ----------------------------------------------------------------
+    def _tell(self, signal: NamedSignal, session: Session, trigger: str, now: float,
+              **kwargs: Any) -> None:
+        """Send a signal; a receiver that raises (an adapter whose API call failed, an
+        observer's bug) is recorded against the session, and the handling carries on."""
+        try:
+            # receivers_for() and a direct call: Signal.send() inspects every receiver for
+            # coroutine-ness on every send, which costs more than the rest of a handling.
+            for receiver in signal.receivers_for(self):
+                result = receiver(self, session=session, t=now, **kwargs)
+                if result is not None and inspect.iscoroutine(result):
+                    result.close()
+                    raise TypeError(f"receiver {receiver!r} is a coroutine function: receivers "
+                                    "run inside the handling and must be plain functions "
+                                    "(schedule a task from one instead)")
+        except Exception as exc:
+            self._error(session, trigger, "receiver-error",
+                        f"a receiver of the {signal.name!r} signal raised "
+                        f"{type(exc).__name__}: {exc}", "error", now)
+            if self.strict:
+                self._to_raise.append(HandlingError(session=session.key, name=trigger,
+                                                    state=session.state, error=exc))
+
+    def _file(self, session: Session, change: str, f: Any, changes: dict[str, Any],
+              now: float) -> None:
+        for field, value in changes.items():
+            setattr(f, field, value)
+        files = session.files
+        if not any(x is f for x in files):  # a file opened by this handling
+            files.append(f)
+        if self.tracer is not None:
+            self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
+        if signals.file_changed.receivers:
+            self._tell(signals.file_changed, session, change, now, file=f, change=change)
+
+    def _error(self, session: Session | None, name: str, code: int | str, message: str,
+               level: str, now: float, vendor: str | None = None) -> None:
+        key = session.key if session is not None else None
+        vendor = session.vendor if session is not None else (vendor or "")
+        data = {"code": code, "message": message, "level": level}
+        if self.tracer is not None:
+            self.tracer(Record(now, vendor, name, key, data, "error"))
+        if signals.error.receivers:
+            signals.error.send(self, session=session, name=name, code=code, message=message,
+                               level=level, t=now)
+
+    def _violation(self, session: Session, name: str, state: str, reason: str, now: float,
+                   line: int | None) -> None:
+        violation = Violation(session=session.key, name=name, state=state, reason=reason,
+                              line=line, t=now)
+        if self.tracer is not None:
+            self.tracer(Record(now, session.vendor, name, session.key,
+                               {"code": "violation", "message": reason, "state": state},
+                               "error"))
+        if signals.violation.receivers:
+            signals.violation.send(self, violation=violation, session=session)
+        if self.strict:
+            self._to_raise.append(violation)
+
+    def _handling_error(self, session: Session, name: str, state: str, exc: Exception,
+                        now: float) -> None:
+        error = HandlingError(session=session.key, name=name, state=state, error=exc)
+        error.__cause__ = exc
+        self._error(session, name, "exception", str(error), "error", now)
+        if self.strict:
+            self._to_raise.append(error)

@@ -1,0 +1,89 @@
+"""Routing: which session an input belongs to. An event that names no session gets its key
+from its vendor's rule; an input for several sessions is split into one event each; a new key
+creates its session with the machine the vendor chooses; an input no rule can route is
+recorded as unroutable, and the others carry on.
+
+A room of :class:`~recstate.runtime.Runtime` (which inherits it); the attributes annotated on
+the class are the runtime's, set in ``Runtime.__init__``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from recstate import signals
+from recstate.clock import Clock
+from recstate.effects import Effects
+from recstate.errors import Violation
+from recstate.events import Event
+from recstate.session import Session
+from recstate.trace import Record, may_hold_secret
+from recstate.vendors import Vendor, get_vendor
+
+__all__ = ["Routing"]
+
+
+class Routing(Effects):
+    """Hands an input to its session (creating it), tracing it as an ``event`` record."""
+
+    clock: Clock
+    sessions: dict[str, Session]
+    _vendors: dict[str, Vendor]
+    _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
+
+    def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
+        vendor_name = ev.vendor
+        key = ev.session
+        now = self.clock.now()
+        try:
+            if key is None:
+                vendor = self.vendor(vendor_name)
+                if vendor.split is not None:
+                    parts = vendor.split(ev)
+                    if len(parts) > 1:  # each part names its session; handled next, in order
+                        self._queue.extendleft((part, line, None) for part in reversed(parts))
+                        return
+                key = vendor.session_key(ev)
+                if key is None:
+                    self._unroutable(ev, line, now)
+                    return
+            session = self.sessions.get(key)
+            if session is None:
+                session = self._create(key, vendor_name, ev)
+        except Exception as exc:  # a vendor's routing rule failed on this event
+            self._unroutable(ev, line, now, f"the {vendor_name} routing rule raised "
+                             f"{type(exc).__name__}: {exc}")
+            return
+        if self.tracer is not None:
+            if data is None:
+                self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
+                                   not may_hold_secret(type(ev))))
+            else:  # as read from a trace: anything may be in it
+                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
+        self._run(session, ev, ev.name, now, line)
+
+    def _unroutable(self, ev: Event, line: int | None, now: float,
+                    cause: str | None = None) -> None:
+        reason = (f"no session key: the event names no session and the {ev.vendor} rule "
+                  "cannot derive one from its data; add a 'session' field")
+        if cause is not None:
+            reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
+        self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
+        violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
+                              t=now)
+        if signals.violation.receivers:
+            signals.violation.send(self, violation=violation, session=None)
+        if self.strict:
+            self._to_raise.append(violation)
+
+    def vendor(self, name: str) -> Vendor:
+        vendor = self._vendors.get(name)
+        if vendor is None:
+            vendor = self._vendors[name] = get_vendor(name)
+        return vendor
+
+    def _create(self, key: str, vendor_name: str, ev: Event) -> Session:
+        session = Session(key, self.vendor(vendor_name).machine_for(ev))
+        self.sessions[key] = session
+        return session

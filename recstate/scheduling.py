@@ -1,0 +1,107 @@
+"""The run-to-completion loop: inputs are queued while one is being handled (never nested),
+timers that are due fire before the next queued input, and a ManualClock is moved on timer by
+timer. Strict errors collected during a handling are raised once the queue has drained.
+
+A room of :class:`~recstate.runtime.Runtime` (which inherits it); the attributes annotated on
+the class are the runtime's, set in ``Runtime.__init__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recstate.clock import ManualClock
+from recstate.events import Event, TimerEvent
+from recstate.routing import Routing
+from recstate.timers import Timer
+
+__all__ = ["Scheduling"]
+
+
+class Scheduling(Routing):
+    """Decides what is handled next: a due timer, else the oldest queued input."""
+
+    _busy: bool
+    _deliveries: int
+
+    def dispatch(self, event: Event, *, line: int | None = None,
+                 data: dict[str, Any] | None = None) -> None:
+        """Hand ``event`` to its session. Queued if another event is being handled.
+
+        ``line`` and ``data`` are for replay: the trace line it came from and the payload as
+        written there (traced verbatim instead of re-encoding the typed event).
+        """
+        if self._busy or self._queue:
+            self._queue.append((event, line, data))
+            if not self._busy:
+                self._drain()
+            return
+        due = self.timers.next_due()
+        if due is not None and due <= self.clock.now():  # due timers go first
+            self._queue.append((event, line, data))
+            self._drain()
+            return
+        self._busy = True  # the common case: nothing queued, nothing due
+        try:
+            self._handle_input(event, line, data)
+        finally:
+            self._busy = False
+        if self._queue or self._to_raise:
+            self._drain()
+
+    def run_due(self) -> None:
+        """Fire every timer due by the clock's now (and what they cause)."""
+        if not self._busy:
+            self._drain()
+
+    def advance(self, to: float) -> None:
+        """Move a ManualClock to ``to``, firing each timer at its own due time on the way."""
+        clock = self.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError(f"advance() moves a ManualClock; this runtime runs on {clock!r}. "
+                            "Use run_due() with a live clock (freezegun moves SystemClock)")
+        while (due := self.timers.next_due()) is not None and due <= to:
+            if due > clock.now():
+                clock.set(due)
+            self.run_due()
+        if to > clock.now():
+            clock.set(to)
+        self.run_due()
+
+    def deliver_at(self, t: float, event: Event) -> None:
+        """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays)."""
+        self._deliveries += 1
+        self.timers.arm(None, f"deliver#{self._deliveries}", t, payload=event)
+
+    def next_deadline(self) -> float | None:
+        return self.timers.next_due()
+
+    def _drain(self) -> None:
+        self._busy = True
+        queue, timers, clock = self._queue, self.timers, self.clock
+        try:
+            while True:
+                timer = timers.pop_due(clock.now())
+                if timer is not None:
+                    self._fire(timer)
+                elif queue:
+                    self._handle_input(*queue.popleft())
+                else:
+                    break
+        finally:
+            self._busy = False
+        if self._to_raise:
+            first = self._to_raise[0]
+            self._to_raise.clear()
+            raise first
+
+    def _fire(self, timer: Timer) -> None:
+        if timer.session is None:
+            self._queue.append((timer.payload, None, None))
+            return
+        session = self.sessions.get(timer.session)
+        if session is None:
+            return
+        ev = TimerEvent(name=timer.name, t=timer.due, session=session.key,
+                        payload=timer.payload, vendor=session.vendor)
+        self._run(session, ev, timer.name, timer.due, None)

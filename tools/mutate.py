@@ -1,0 +1,454 @@
+"""Mutation testing for recstate: does the suite notice when the code is wrong?
+
+    python3 dev.py mutate [MODULE ...] [--sample N] [--jobs J] [--list]
+
+A small runner of our own rather than mutmut or cosmic-ray: mutmut 3 runs the tests against a
+copy under ``mutants/`` that an editable install bypasses, and cosmic-ray wants a session
+database and a config per module. This one is a few hundred lines we can read:
+
+* mutants come from the module's AST (operators, comparisons, boolean logic, constants, negated
+  conditions, ``return None``, removed calls), each applied as a text replacement of the node's
+  own span, so every other line keeps its number;
+* each mutant runs only the tests that cover its lines (per-test line coverage, recorded once by
+  pytest-cov with ``--cov-context=test``), stopping at the first failure; a run over the time
+  limit counts as killed (the mutant hung the suite);
+* each worker mutates its own copy of the tree, so the working tree is never touched;
+* results go to ``bench/mutation/<module>.json``; ``bench/MUTATION.md`` is rendered from all of
+  them, so a run over one module keeps the others' rows;
+* mutants that cannot change behaviour are listed, with the reason, in
+  ``tools/mutation_equivalent.toml`` (matched by the line's text and the mutation, so they
+  survive edits elsewhere in the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures
+import copy
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "mutation"
+REPORT = ROOT / "bench" / "MUTATION.md"
+EQUIVALENT = ROOT / "tools" / "mutation_equivalent.toml"
+DEFAULT_MODULES = (
+    "recstate/machines/*.py",
+    "recstate/runtime.py",
+    "recstate/effects.py",
+    "recstate/routing.py",
+    "recstate/scheduling.py",
+    "recstate/driver.py",
+    "recstate/timers.py",
+    "recstate/trace.py",
+    "recstate/machine.py",
+)
+TIMEOUT = 90.0  # seconds for one mutant's tests; the whole suite takes 20 to 40 s
+
+BINOP_SWAP: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv, ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr, ast.LShift: ast.RShift, ast.RShift: ast.LShift, ast.Pow: ast.Mult,
+}
+CMP_SWAP: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: str  # path relative to the project root
+    line: int
+    end_line: int
+    code: str  # the original first line, stripped (how equivalents are matched)
+    mutation: str  # what changed, e.g. "< -> <="
+    source: str  # the whole mutated module
+    at_import: bool = False  # runs when the module is imported (module level, class bodies)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.module, self.code, self.mutation)
+
+
+@dataclass
+class Result:
+    line: int
+    code: str
+    mutation: str
+    outcome: str  # killed | timeout | survived | uncovered | equivalent
+    tests: int = 0
+    seconds: float = 0.0
+    why: str = ""
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    total: int  # mutants the module has
+    sampled: int
+    results: list[Result] = field(default_factory=list)
+
+
+# ---- making mutants --------------------------------------------------------------------------
+class _Spans:
+    """Converts (line, column) positions to offsets in the module's text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        for line in text.splitlines(keepends=True):
+            self.starts.append(self.starts[-1] + len(line.encode()))
+        self.raw = text.encode()
+
+    def replace(self, node: ast.AST, new: str) -> str:
+        a = self.starts[node.lineno - 1] + node.col_offset  # type: ignore[attr-defined]
+        b = self.starts[node.end_lineno - 1] + node.end_col_offset  # type: ignore[attr-defined]
+        return (self.raw[:a] + new.encode() + self.raw[b:]).decode()
+
+
+def _skipped_nodes(tree: ast.Module) -> set[int]:
+    """ids of nodes not worth mutating: annotations, docstrings, f-strings, TYPE_CHECKING."""
+    skip: set[int] = set()
+
+    def all_of(node: ast.AST | None) -> None:
+        if node is not None:
+            skip.update(id(n) for n in ast.walk(node))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign | ast.arg):
+            all_of(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            all_of(node.returns)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            for deco in node.decorator_list:  # attrs options, @event(...): declarations
+                all_of(deco)
+        elif isinstance(node, ast.JoinedStr) or (
+                isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)):
+            all_of(node)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                all_of(body[0])
+    return skip
+
+
+def _alternatives(node: ast.AST) -> Iterator[tuple[str, str]]:
+    """(description, replacement text) for each mutation of one node."""
+    if isinstance(node, ast.BinOp) and type(node.op) in BINOP_SWAP:
+        new = copy.copy(node)
+        new.op = BINOP_SWAP[type(node.op)]()
+        yield f"{_op(node.op)} -> {_op(new.op)}", f"({ast.unparse(new)})"
+    elif isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            if type(op) in CMP_SWAP:
+                ops = list(node.ops)
+                ops[i] = CMP_SWAP[type(op)]()
+                new_cmp = ast.Compare(left=node.left, ops=ops, comparators=node.comparators)
+                yield f"{_op(op)} -> {_op(ops[i])}", f"({ast.unparse(new_cmp)})"
+    elif isinstance(node, ast.BoolOp):
+        new_bool = ast.BoolOp(op=ast.Or() if isinstance(node.op, ast.And) else ast.And(),
+                              values=node.values)
+        yield f"{_op(node.op)} -> {_op(new_bool.op)}", f"({ast.unparse(new_bool)})"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "not x -> x", f"({ast.unparse(node.operand)})"
+    elif isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            yield f"{value} -> {not value}", str(not value)
+        elif isinstance(value, int):
+            yield f"{value} -> {value + 1}", str(value + 1)
+        elif isinstance(value, float):
+            yield f"{value} -> {value + 1}", repr(value + 1)
+    elif isinstance(node, ast.AugAssign) and type(node.op) in (ast.Add, ast.Sub):
+        new_aug = copy.copy(node)
+        new_aug.op = ast.Sub() if isinstance(node.op, ast.Add) else ast.Add()
+        yield f"{_op(node.op)}= -> {_op(new_aug.op)}=", ast.unparse(new_aug)
+    elif isinstance(node, ast.Return) and node.value is not None:
+        if not isinstance(node.value, ast.Constant):  # constants mutate on their own
+            yield "return x -> return None", "return None"
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call | ast.Await):
+        yield "call removed", "pass"
+
+
+def _conditions(node: ast.AST) -> Iterator[ast.expr]:
+    """Tests worth negating as a whole (a plain name or call; compares flip on their own)."""
+    if isinstance(node, ast.If | ast.While | ast.IfExp):
+        test = node.test
+        if not isinstance(test, ast.Compare | ast.BoolOp | ast.UnaryOp):
+            yield test
+
+
+def _op(op: ast.AST) -> str:
+    symbols = {
+        ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+        ast.Mod: "%", ast.BitOr: "|", ast.BitAnd: "&", ast.LShift: "<<", ast.RShift: ">>",
+        ast.Pow: "**", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+        ast.NotEq: "!=", ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+        ast.And: "and", ast.Or: "or",
+    }
+    return symbols[type(op)]
+
+
+def mutants_of(module: str) -> list[Mutant]:
+    text = (ROOT / module).read_text()
+    lines = text.splitlines()
+    tree = ast.parse(text)
+    skip = _skipped_nodes(tree)
+    in_functions = {id(n) for f in ast.walk(tree)
+                    if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                    for n in ast.walk(f)}
+    spans = _Spans(text)
+    found: list[Mutant] = []
+    for node in ast.walk(tree):
+        if id(node) in skip or not hasattr(node, "lineno"):
+            continue
+        line_text = lines[node.lineno - 1]
+        if "pragma: no mutate" in line_text:
+            continue
+        changes = list(_alternatives(node))
+        for description, replacement in changes:
+            found.append(_mutant(module, node, line_text, description,
+                                 spans.replace(node, replacement), id(node) not in in_functions))
+        for test in _conditions(node):
+            if id(test) not in skip:
+                found.append(_mutant(module, test, lines[test.lineno - 1], "condition negated",
+                                     spans.replace(test, f"(not ({ast.unparse(test)}))")))
+    found.sort(key=lambda m: (m.line, m.mutation))
+    return [m for m in found if _compiles(m)]
+
+
+def _mutant(module: str, node: ast.AST, line_text: str, what: str, source: str,
+            at_import: bool = False) -> Mutant:
+    return Mutant(module, node.lineno, node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+                  line_text.strip(), what, source, at_import)
+
+
+def _compiles(m: Mutant) -> bool:
+    try:
+        compile(m.source, m.module, "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+def even_sample(items: list[Mutant], n: int | None) -> list[Mutant]:
+    if n is None or len(items) <= n:
+        return items
+    return [items[(i * len(items)) // n] for i in range(n)]
+
+
+# ---- which tests cover what --------------------------------------------------------------------
+EVERY_TEST = "*"  # a line run at import time (module level, class bodies): every test
+
+
+def coverage_map(python: str) -> dict[str, dict[int, set[str]]]:
+    """Per module, per line, the test node ids that run it (one coverage run of the suite)."""
+    data_file = ROOT / ".mutation-coverage"
+    print("+ recording per-test coverage (one run of the suite)", flush=True)
+    subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=recstate",
+         "--cov-context=test", "--cov-report=", "-x"],
+        cwd=ROOT, check=True, env={**os.environ, "COVERAGE_FILE": str(data_file)},
+    )
+    import coverage  # only the mutation extra has it
+
+    data = coverage.CoverageData(basename=str(data_file))
+    data.read()
+    out: dict[str, dict[int, set[str]]] = {}
+    for path in data.measured_files():
+        rel = str(Path(path).resolve().relative_to(ROOT))
+        per_line: dict[int, set[str]] = {}
+        for line, contexts in data.contexts_by_lineno(path).items():
+            tests = {c.rsplit("|", 1)[0] if c else EVERY_TEST for c in contexts}
+            if tests:
+                per_line[line] = tests
+        out[rel] = per_line
+    data_file.unlink(missing_ok=True)
+    return out
+
+
+# ---- running ---------------------------------------------------------------------------------
+def _copy_tree(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(".venv", ".git", "bench", "__pycache__", ".hypothesis",
+                                    "*.db", ".mutation-coverage*")
+    shutil.copytree(ROOT, dest, ignore=ignore)
+    return dest
+
+
+def _ordered(module: str, tests: set[str]) -> list[str]:
+    """The tests to run, those of a test file named after the module first (most likely to
+    kill, and ``-x`` stops there); every test when the line runs at import time."""
+    if EVERY_TEST in tests:
+        return []
+    stem = Path(module).stem
+    return sorted(tests, key=lambda t: (stem not in t.split("::")[0], t))
+
+
+def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str]) -> Result:
+    if not tests:
+        return Result(m.line, m.code, m.mutation, "uncovered")
+    target = tree / m.module
+    original = target.read_text()
+    target.write_text(m.source)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(  # noqa: S603
+            [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
+             *_ordered(m.module, tests)],
+            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"},
+            capture_output=True, timeout=TIMEOUT, check=False,
+        )
+        outcome = "survived" if proc.returncode == 0 else "killed"
+    except subprocess.TimeoutExpired:
+        outcome = "timeout"
+    finally:
+        target.write_text(original)
+    return Result(m.line, m.code, m.mutation, outcome, len(tests - {EVERY_TEST}),
+                  round(time.monotonic() - started, 2))
+
+
+def load_equivalents() -> dict[tuple[str, str, str], str]:
+    if not EQUIVALENT.exists():
+        return {}
+    table = tomllib.loads(EQUIVALENT.read_text())
+    return {(e["module"], e["code"], e["mutation"]): e["why"] for e in table.get("equivalent", [])}
+
+
+def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
+               trees: queue.Queue[Path], jobs: int, sample: int | None) -> ModuleResult:
+    everything = mutants_of(module)
+    chosen = even_sample(everything, sample)
+    equivalents = load_equivalents()
+    result = ModuleResult(module, len(everything), len(chosen))
+    lines = cov.get(module, {})
+
+    def one(m: Mutant) -> Result:
+        if m.key in equivalents:
+            return Result(m.line, m.code, m.mutation, "equivalent", why=equivalents[m.key])
+        # what runs at import time ran before coverage started (the pytest plugin imports
+        # recstate): every test may depend on it
+        tests: set[str] = {EVERY_TEST} if m.at_import else set()
+        for line in range(m.line, m.end_line + 1):
+            tests |= lines.get(line, set())
+        tree = trees.get()
+        try:
+            return run_mutant(python, tree, m, tests)
+        finally:
+            trees.put(tree)
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for i, r in enumerate(pool.map(one, chosen), 1):
+            result.results.append(r)
+            mark = {"killed": ".", "timeout": "T", "survived": "S", "uncovered": "U",
+                    "equivalent": "E"}[r.outcome]
+            print(mark, end="" if i % 60 else "\n", flush=True)
+    print(flush=True)
+    return result
+
+
+def render_report() -> str:
+    rows = []
+    survivors = []
+    equivalents = []
+    for path in sorted(RESULTS.glob("*.json")):
+        data = json.loads(path.read_text())
+        results = [Result(**r) for r in data["results"]]
+        count = {o: sum(r.outcome == o for r in results)
+                 for o in ("killed", "timeout", "survived", "uncovered", "equivalent")}
+        live = len(results) - count["equivalent"]
+        dead = count["killed"] + count["timeout"]
+        score = f"{100 * dead / live:.0f}%" if live else "n/a"
+        rows.append(f"| `{data['module']}` | {data['total']} | {len(results)} | {dead} | "
+                    f"{count['equivalent']} | {count['survived'] + count['uncovered']} | "
+                    f"**{score}** |")
+        for r in results:
+            if r.outcome in ("survived", "uncovered"):
+                survivors.append(f"| `{data['module']}:{r.line}` | `{r.mutation}` | "
+                                 f"`{r.code[:70]}` | {r.outcome} |")
+            elif r.outcome == "equivalent":
+                equivalents.append(f"| `{data['module']}:{r.line}` | `{r.mutation}` | {r.why} |")
+    parts = [
+        "# Mutation testing",
+        "",
+        "`python3 dev.py mutate [MODULE ...] [--sample N]` (tools/mutate.py) applies one mutant",
+        "at a time to a copy of the tree and runs the tests that cover its lines. Killed counts",
+        "a failing test or a run over the time limit; the score is killed / (mutants sampled -",
+        "equivalent). Not in CI: it takes minutes a module. Rows are from each module's",
+        "latest run.",
+        "",
+        "| module | mutants | sampled | killed | equivalent | survived | score |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Equivalent mutants (cannot change behaviour)",
+        "",
+        "| where | mutation | why |",
+        "|---|---|---|",
+        *(equivalents or ["| - | - | - |"]),
+        "",
+        "## Survivors",
+        "",
+        "| where | mutation | line | outcome |",
+        "|---|---|---|---|",
+        *(survivors or ["| - | - | - | - |"]),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def expand(patterns: list[str]) -> list[str]:
+    modules: list[str] = []
+    for pattern in patterns:
+        matches = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern))
+        if not matches:
+            sys.exit(f"mutate: no module matches {pattern!r} (give paths like recstate/timers.py)")
+        modules += [m for m in matches if not m.endswith("__init__.py") or m == pattern]
+    return modules
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dev.py mutate", description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", help="module paths or globs (default: the core "
+                        "modules issue 8 names and every vendor machine)")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="an even sample of N mutants a module (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    args = parser.parse_args(argv)
+    modules = expand(args.modules or list(DEFAULT_MODULES))
+    if args.list:
+        for module in modules:
+            for m in even_sample(mutants_of(module), args.sample):
+                print(f"{m.module}:{m.line}: {m.mutation}: {m.code}")
+        return
+    python = sys.executable
+    cov = coverage_map(python)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="recstate-mutate-") as tmp:
+        trees: queue.Queue[Path] = queue.Queue()
+        for i in range(args.jobs):
+            trees.put(_copy_tree(Path(tmp) / f"tree{i}"))
+        for module in modules:
+            print(f"+ {module}", flush=True)
+            res = run_module(python, module, cov, trees, args.jobs, args.sample)
+            out = RESULTS / (module.replace("/", ".").removesuffix(".py") + ".json")
+            out.write_text(json.dumps(asdict(res), indent=1, ensure_ascii=False) + "\n")
+    REPORT.write_text(render_report())
+    print(f"+ wrote {REPORT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
