@@ -27,8 +27,11 @@ DOCUMENTED = {
     # 002 §6 (1): 90 + 90 + 20 minutes, ready after SearchMedia (002 §4)
     "tencent-200min.toml": {"15000:1:alice": ("stopped", "stopped", ["ready"] * 3)},
     # 002 §6 (2): the watchdog closes it; the files end at the last data; no stop answered
-    # with their IDs (002 §3), so they stay closed, without an address
-    "tencent-crash.toml": {"15000:1:alice": ("stopped", "stopped", ["closed"] * 2)},
+    # with their IDs (002 §3): VOD finds them by the file name (002 §4 (3)), ready
+    "tencent-crash.toml": {"15000:1:alice": ("stopped", "stopped", ["ready"] * 2)},
+    # 004 §5: 30000208 then 30000415 to the retry: the first attempt got through
+    "tencent-retry-already-recording.toml": {"15000:1:alice": ("stopped", "stopped",
+                                                               ["ready"])},
     # 004 §5: 30000208 retried
     "tencent-retry.yaml": {"15000:1:alice": ("stopped", "stopped", ["ready"])},
     # 002 §2: one recording per user: room 2 refused, room 1 records
@@ -52,15 +55,25 @@ DOCUMENTED = {
                              "15000:23:fay": ("stopped", "stopped", []),
                              "15000:24:gus": ("stopped", "stopped", [])},
     # a lost start answer: stopped after 30 s, the server's file kept; a lost stop answer: no
-    # file IDs (002 §3), the file stays closed; 30000415 refused for good; a retried stop;
+    # file IDs (002 §3), found in VOD by name (002 §4 (3)); 30000415 refused for good; a
+    # retried stop;
     # 30000412 "already stopped" (no IDs); a stop refused for good: failed
     "tencent-lost-and-failed-answers.toml": {
         "15000:31:hal": ("stopped", "stopped", ["ready"]),
-        "15000:32:ivy": ("stopped", "stopped", ["closed"]),
+        "15000:32:ivy": ("stopped", "stopped", ["ready"]),
         "15000:33:jon": ("failed", "failed", []),
         "15000:34:kim": ("stopped", "stopped", ["ready"]),
         "15000:35:lee": ("stopped", "stopped", ["closed"]),
         "15000:36:max": ("failed", "failed", ["closed"])},
+    # 004 §5: a timed-out start (30000208) may have started: a pending stop is sent anyway;
+    # a retry answered 30000415 got through (a file opened, closed at the stop without an
+    # ID); a stop answered 30000410 after leaving: the room is gone, stopped
+    "tencent-timeouts-and-gone-rooms.toml": {
+        "15000:41:nora": ("stopped", "stopped", []),
+        "15000:42:otto": ("stopped", "stopped", ["closed"]),
+        "15000:43:pia": ("stopped", "stopped", ["closed"]),
+        "15000:44:quin": ("stopped", "stopped", []),
+        "15000:45:rosa": ("stopped", "stopped", [])},
     "netease-calls-that-end-early.yaml": {"6290737000999816001": ("ended", "idle", []),
                                           "6290737000999816002": ("ended", "idle", []),
                                           "call-a": ("failed", "failed", []),
@@ -201,4 +214,4 @@ def test_simulate_html(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = page.read_text()
     assert 'class="lane"' in text
-    assert text.count('class="file file-closed"') == 2
+    assert text.count('class="file file-ready"') == 2
