@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -46,7 +47,7 @@ BAND_H: Final = 18
 ROW_H: Final = 12
 ROW_GAP: Final = 3
 MARK_H: Final = 14
-COLLAPSED_H: Final = BAND_Y + BAND_H + 4
+COLLAPSED_H: Final = BAND_Y + BAND_H + 2
 POINT_W: Final = 6.0  # a file whose times are unknown: a short dashed bar where it appeared
 
 
@@ -147,9 +148,16 @@ def _pack(bars: list[Bar], point: float) -> None:
             ends.append(x1)
 
 
+def _natural(key: str) -> list[tuple[int, int | str]]:
+    """``15000:9:bob`` before ``15000:10:al``: numbers in a key compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r"(\d+)", key) if part]
+
+
 def build(obs: Observation, *, title: str = "", sessions: Sequence[str] | None = None
           ) -> Timeline:
-    """The timeline of a watched replay; ``sessions`` keeps only those (in that order)."""
+    """The timeline of a watched replay, a lane per session in the natural order of their
+    keys; ``sessions`` keeps only those (in that order)."""
     report = obs.report
     times = [r.t for r in obs.records]
     start = min(times) if times else 0.0
@@ -179,7 +187,7 @@ def build(obs: Observation, *, title: str = "", sessions: Sequence[str] | None =
         raise ValueError(f"no session {', '.join(map(repr, unknown))} in the trace; it has "
                          f"{', '.join(known[:10])}{' ...' if len(known) > 10 else ''}")
     lanes = []
-    for key in wanted if wanted is not None else sorted(by_key):
+    for key in wanted if wanted is not None else sorted(by_key, key=_natural):
         s = by_key[key]
         cls = machines.get(s["machine"])
         lane = Lane(key, s["vendor"], s["machine"], s["state"], s["recording"])
@@ -284,7 +292,7 @@ def _lane(tl: Timeline, lane: Lane, gridlines: Iterable[float]) -> str:
     label = lane.session if len(lane.session) <= 30 else lane.session[:29] + "…"
     out.append(f'<text class="lane-label" x="6" y="{BAND_Y + 13}" font-weight="bold"'
                f'{_tip(lane.session)}{_e(label)}</text>')
-    out.append(f'<text class="lane-sub" x="6" y="{BAND_Y + 28}" fill="#555555" '
+    out.append(f'<text class="lane-sub" x="6" y="{BAND_Y + 32}" fill="#555555" '
                f'font-size="10">{_e(lane.machine)} · {_e(lane.state)}</text>')
     out.append('<g class="bands">')
     for band in lane.bands:
@@ -299,6 +307,19 @@ def _lane(tl: Timeline, lane: Lane, gridlines: Iterable[float]) -> str:
             out.append(f'<text class="band-label" x="{x0 + 4:.1f}" y="{BAND_Y + 13}" '
                        f'font-size="11" fill="#333333" pointer-events="none">'
                        f'{_e(band.state)}</text>')
+    # What a collapsed lane still shows: its files as a strip along the band's foot, and a
+    # red tick where something went wrong.
+    out.append('</g><g class="strip">')
+    for bar in lane.bars:
+        x0 = tl.x(bar.x0)
+        w = max(tl.x(bar.x1) - x0, 2.0) if not bar.approximate else POINT_W
+        out.append(f'<rect x="{x0:.1f}" y="{BAND_Y + BAND_H - 4}" width="{w:.1f}" height="4" '
+                   f'fill="{FILE_COLOURS.get(bar.status, "#999999")}" pointer-events="none"/>')
+    for mark in lane.marks:
+        if mark.kind in ("error", "violation"):
+            out.append(f'<rect class="alert" x="{tl.x(mark.t) - 1:.1f}" y="{BAND_Y}" width="2" '
+                       f'height="{BAND_H}" fill="{MARK_COLOURS[mark.kind]}" '
+                       'pointer-events="none"/>')
     out.append('</g><g class="files">')
     top = BAND_Y + BAND_H + 6
     for bar in lane.bars:
