@@ -45,6 +45,9 @@ Session creation: µs to make one more session live, timed in chunks in a window
 Filling (b) up to 100k is untimed and skips add_model's ``model in self.models`` list scan
 (otherwise the fill alone takes minutes); the timed window uses the real ``add_model``.
 
+Vendor lifecycles: after the table, ``bench/lifecycles.py`` runs the Tencent and the Juphoon
+lifecycles through their real machines against raw transitions on the same path (see there).
+
 Memory: bytes per live idle session, by tracemalloc (traced memory before and after creating
 20k idle sessions, keys built beforehand, divided by the count): the session objects and the
 runtime's own bookkeeping (the sessions dict, transitions' models list).
@@ -643,6 +646,14 @@ def main(argv: list[str] | None = None) -> None:
     say("")
     say("Goals:")
     for line in goals(disp, create, mem, levels):
+        say(line)
+    # Real vendor lifecycles (each vendor's machine against raw transitions on its path).
+    import lifecycles  # bench/lifecycles.py, beside this script
+
+    say("")
+    say("Vendor lifecycles (bench/lifecycles.py: the vendors' own machines):")
+    say("")
+    for line in lifecycles.report(lifecycles.run(n_sessions, repeats), args.markdown):
         say(line)
 
 

@@ -43,6 +43,8 @@ class RecordingFile:
     url: str | None = None
     status: FileStatus = "open"
     md5: str | None = None
+    #: The store's own content hash when it is not an MD5 (Qiniu's etag).
+    hash: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -57,6 +59,8 @@ class RecordingFile:
                 "size": self.size, "url": self.url, "status": self.status}
         if self.md5 is not None:
             data["md5"] = self.md5
+        if self.hash is not None:
+            data["hash"] = self.hash
         return data
 
     @classmethod
@@ -65,4 +69,4 @@ class RecordingFile:
                    format=data["format"], participant=data.get("participant"),
                    start=data.get("start"), end=data.get("end"), size=data.get("size"),
                    url=data.get("url"), status=data.get("status", "open"),
-                   md5=data.get("md5"))
+                   md5=data.get("md5"), hash=data.get("hash"))

@@ -60,7 +60,7 @@ from recstate.errors import RecstateError, TraceError
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
 from recstate.trace import Record, TraceWriter, parse_time
-from recstate.vendors import vendor_names
+from recstate.vendors import load_vendor, vendor_names
 
 __all__ = ["Scenario", "ScenarioError", "ScenarioHooks", "Step", "hooks_for", "load_scenario",
            "parse_scenario", "register_scenario_hooks", "run_scenario_file", "scenario_text"]
@@ -133,14 +133,23 @@ def register_scenario_hooks(vendor: str, hooks: ScenarioHooks) -> None:
 
 
 def hooks_for(vendor: str) -> ScenarioHooks | None:
+    """The vendor's hooks: registered, or ``SCENARIO_HOOKS`` in its scenarios module
+    (``Vendor.scenarios``) or in ``recstate.adapters.<vendor>``."""
     if vendor in _registered:
         return _registered[vendor]
-    try:
-        module = importlib.import_module(f"recstate.adapters.{vendor}")
-    except ImportError:
-        return None
-    hooks = getattr(module, "SCENARIO_HOOKS", None)
-    return hooks if isinstance(hooks, ScenarioHooks) else None
+    spec = load_vendor(vendor)
+    for where in dict.fromkeys((spec.scenarios if spec is not None else None,
+                                f"recstate.adapters.{vendor}")):
+        if where is None:
+            continue
+        try:
+            module = importlib.import_module(where)
+        except ImportError:
+            continue
+        hooks = getattr(module, "SCENARIO_HOOKS", None)
+        if isinstance(hooks, ScenarioHooks):
+            return hooks
+    return None
 
 
 # ---- where a field is written --------------------------------------------------------------------

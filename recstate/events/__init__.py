@@ -16,7 +16,7 @@ import attrs
 import cattrs
 from cattrs.cols import is_sequence
 
-from recstate.errors import TraceError, UnknownEventError
+from recstate.errors import PayloadError, TraceError, UnknownEventError
 
 __all__ = [
     "Command",
@@ -206,6 +206,13 @@ def _first_path(messages: Iterable[str]) -> tuple[str, str]:
     return (fields[0] if fields else ""), "; ".join(reasons)
 
 
+def _format(exc: BaseException, tp: type | None) -> str:
+    """cattrs' wording, except for a vendor rule's own message (PayloadError)."""
+    if isinstance(exc, PayloadError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, tp)
+
+
 def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
                 session: str | None = None, *, source: str = "<trace>",
                 line: int | None = None) -> Event:
@@ -231,7 +238,7 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
     try:
         return converter.structure({**data, "t": t, "session": session}, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
-        messages = (cattrs.transform_error(exc, path="data")
+        messages = (cattrs.transform_error(exc, path="data", format_exception=_format)
                     if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])
         field, reason = _first_path(messages)
         raise TraceError(f"{vendor} {name}: {reason}", source=source, line=line,
