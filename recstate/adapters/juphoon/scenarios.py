@@ -19,9 +19,10 @@ from recstate.events.juphoon import (
     build_qiniu_record_param,
 )
 from recstate.runtime import Runtime
+from recstate.scenario import ScenarioHooks
 from recstate.trace import TraceWriter
 
-__all__ = ["CHANNEL", "SCENARIOS", "run_scenario"]
+__all__ = ["CHANNEL", "SCENARIOS", "SCENARIO_HOOKS", "run_scenario"]
 
 CHANNEL: Final = "lesson-42"
 BUCKET: Final = "class-recordings"
@@ -138,3 +139,9 @@ _RUNNERS: Final[dict[str, Callable[[Runtime, JuphoonSimulator, float], None]]] =
     "dropped-leave": _dropped_leave,
     "file-lost": _file_lost,
 }
+
+#: ``recstate simulate FILE``: the simulator, and its faults by the name a scenario gives them.
+SCENARIO_HOOKS = ScenarioHooks(
+    simulator=JuphoonSimulator, close="disconnect",
+    faults={"fail": "fail_next", "silent": "never_answer_next", "drop": "drop_next",
+            "lose_file": "lose_next_file", "delay": "delay", "report": "report"})
