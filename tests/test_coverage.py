@@ -28,6 +28,7 @@ SCENARIOS = ROOT / "examples" / "scenarios"
 KNOWN_GAPS: dict[str, dict[str, str]] = {
     "tencent.recorder": {},
     "netease.call": {},
+    "juphoon.channel": {},
 }
 
 
