@@ -33,6 +33,7 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 import orjson
+from cattrs.gen import make_dict_structure_fn
 
 from recstate.errors import PayloadError, VendorError
 from recstate.events import Command, Event, command, converter, event
@@ -228,7 +229,9 @@ def _structure_param(value: Any, _: Any) -> QiniuRecordParam:
     """``{recordString}`` or the parts: both give the parts (strict types, like every
     payload)."""
     if not isinstance(value, dict):
-        raise TypeError(f"expected an object {_PARTS_FORM}, got {type(value).__name__}")
+        # A PayloadError, so that this wording (not cattrs' "invalid value") is shown.
+        raise PayloadError(f"expected an object {_PARTS_FORM}, or null for none; got "
+                           f"{type(value).__name__}")
     if "recordString" in value:
         return parse_record_string(value["recordString"])
     missing = [p for p in ("video", "bucketName", "secretKey", "accessKey", "fileName")
@@ -270,12 +273,34 @@ class JoinParam:
     record: QiniuRecordParam | None = None
 
 
+_join_param_fields = make_dict_structure_fn(JoinParam, converter)
+
+
+def _structure_join_param(value: Any, tp: Any) -> JoinParam:
+    """``joinParam`` null is a join without parameters (the SDK's ``join(channelId, null)``);
+    an object is structured field by field, so that errors name ``joinParam.record``."""
+    if value is None:
+        return JoinParam()
+    if not isinstance(value, dict):
+        raise PayloadError(f"expected an object {{record}} or null, got {type(value).__name__}")
+    return _join_param_fields(value, tp)
+
+
+converter.register_structure_hook(JoinParam, _structure_join_param)
+
+
+def _channel_id(instance: Any, attribute: Any, value: str) -> None:
+    if not value:
+        raise PayloadError("channelId is empty: join names the channel to join "
+                           "(mediaChannel.join(channelId, joinParam))")
+
+
 @event(VENDOR, JOIN)
 @attrs.frozen(kw_only=True)
 class Join(Event):
     """The app's ``mediaChannel.join(channelId, joinParam)`` (001 示例代码)."""
 
-    channelId: str
+    channelId: str = attrs.field(validator=_channel_id)
     joinParam: JoinParam = JoinParam()
 
 
@@ -415,9 +440,13 @@ class StatCommand(Command):
 
 
 def session_key(ev: Event) -> str | None:
-    """The ``channelId``."""
+    """The ``channelId``. An event that has none (and no ``session``) cannot be routed: the
+    error says which field to give it, rather than the core's generic words."""
     channel = getattr(ev, "channelId", None)
-    return channel if isinstance(channel, str) and channel else None
+    if isinstance(channel, str) and channel:
+        return channel
+    raise PayloadError(f"juphoon {ev.name} has no channelId (a Juphoon session is its "
+                       "channel)")
 
 
 #: ``JCMediaChannelReason`` (频道加入失败和离开的原因), as the JC SDK's headers number it (the

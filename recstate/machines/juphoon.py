@@ -177,6 +177,8 @@ class JuphoonChannel(Machine):
         on(PROPERTY_CHANGE, OPEN, "stopped", conditions="reports_not_running",
            after="close_span"),
         on(PROPERTY_CHANGE, (*OPENS, *OPEN), None, after="follow"),
+        on(PROPERTY_CHANGE, "leaving", None, conditions="reports_running",
+           after="running_while_leaving"),
         ignore(PROPERTY_CHANGE, ("leaving", "left")),
         on("deadline", "enabling", "stopped", conditions="has_recorded",
            after="enable_unanswered"),
@@ -330,6 +332,16 @@ class JuphoonChannel(Machine):
         rs = ev.recordState
         if rs is not None:
             self.ctx.record_state = rs
+
+    def running_while_leaving(self, ev: Any) -> None:
+        """Running after the leave: the answer to an enable the leave overtook. The member
+        is going, so no file is opened (the canonical state is already stopped); said, not
+        ignored, because the server may have written a short object."""
+        name = self.ctx.file_name or "the file name in force"
+        self.notice("running-while-leaving", f"recordState Running reported after leave: "
+                    f"the server may have recorded {name!r} until it took the leave; no file "
+                    "is tracked for it here, look for it in the Qiniu bucket",
+                    level="warning")
 
     def enable_ended(self, ev: Any) -> None:
         self.ctx.record_state = ev.recordState
