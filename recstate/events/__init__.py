@@ -109,9 +109,14 @@ class Event(Message):
 
 @attrs.frozen(kw_only=True)
 class Command(Message):
-    """An output: what a machine wants done; adapters turn it into a real call."""
+    """An output: what a machine wants done; adapters turn it into a real call.
+
+    ``sdk``: the app's client SDK performs it (``startRtc``, ``requestMultiVideoRecorderStart``),
+    so :mod:`recstate.bridge` carries it to the app; otherwise a service-side adapter calls it
+    (a VOD search)."""
 
     kind: ClassVar[str] = "command"
+    sdk: ClassVar[bool] = False
 
 
 @attrs.frozen(kw_only=True)
@@ -174,13 +179,15 @@ def event(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
     return register
 
 
-def command(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
-    """Class decorator: declare ``cls`` as ``vendor``'s command ``name``."""
+def command(vendor: str, name: str, *, sdk: bool = False) -> Callable[[type[M]], type[M]]:
+    """Class decorator: declare ``cls`` as ``vendor``'s command ``name``; ``sdk=True`` when
+    the app's client SDK performs it (see :attr:`Command.sdk`)."""
 
     def declare(cls: type[M]) -> type[M]:
         if not issubclass(cls, Command):
             raise TypeError(f"@command({vendor!r}, {name!r}) decorates a Command subclass, "
                             f"not {cls.__name__}")
+        cls.sdk = sdk
         return _declare(cls, vendor, name)
 
     return declare

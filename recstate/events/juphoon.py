@@ -395,7 +395,7 @@ def _record_payload(param: QiniuRecordParam | None) -> dict[str, str] | None:
     return None if param is None else {"recordString": param.record_string(masked=True)}
 
 
-@command(VENDOR, JOIN)
+@command(VENDOR, JOIN, sdk=True)
 @attrs.frozen
 class JoinCommand(Command):
     """``mediaChannel.join(channelId, joinParam)`` with ``joinParam.record.recordString``."""
@@ -408,13 +408,13 @@ class JoinCommand(Command):
                 "joinParam": {"record": _record_payload(self.record)}}
 
 
-@command(VENDOR, LEAVE)
+@command(VENDOR, LEAVE, sdk=True)
 @attrs.frozen
 class LeaveCommand(Command):
     channelId: str
 
 
-@command(VENDOR, ENABLE_RECORD)
+@command(VENDOR, ENABLE_RECORD, sdk=True)
 @attrs.frozen
 class EnableRecordCommand(Command):
     """``enableRecord(enable, recordParam)``: ``recordParam`` None keeps the parameters in
