@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from recstate.diagram import FORMATS, RenderError, diagram, render
-from recstate.errors import TraceError
+from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
-from recstate.trace import parse_time
+from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor
 
 __all__ = ["main"]
@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="advance the clock to T (Unix seconds or ISO-8601) after the last line")
     p.add_argument("--out", metavar="FULL_TRACE", type=Path,
                    help="write the complete trace of the replay (inputs, commands, "
-                        "transitions, files, errors)")
+                        "transitions, files, errors); written whole or not at all, never "
+                        "over TRACE, nor over a non-empty file without --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
     p.add_argument("--html", metavar="FILE", type=Path,
@@ -67,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--html", metavar="FILE", type=Path,
                    help="also write the report and its timeline as one HTML page")
     p.add_argument("--out", metavar="TRACE", type=Path,
-                   help="where to write the scenario's trace (default: a temporary file)")
+                   help="where to write the scenario's trace (default: a temporary file); "
+                        "written whole, never over a non-empty file without --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file")
     _pictures(sub)
     return parser
 
@@ -131,22 +137,33 @@ def _machines() -> dict[str, type[Machine]]:
 
 
 def _until(text: str) -> float:
+    """Unix seconds or ISO-8601, finite and in the range a trace may hold (``nan``, ``inf``
+    and ``1e400`` are refused, not run to)."""
     try:
-        return float(text)
+        value: float | str = float(text)
     except ValueError:
-        return parse_time(text, source="--until", field="")
+        value = text
+    return parse_time(value, source="--until", field="")
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         until = None if args.until is None else _until(args.until)
+    except TraceError as error:
+        print(f"recstate replay: {error}", file=sys.stderr)
+        return 2
+    try:
         if args.html is not None:
             return _replay_html(args, until)
         report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines)
+                        skip_bad_lines=args.skip_bad_lines, force=args.force)
     except TraceError as error:
-        hint = "" if args.skip_bad_lines else " (--skip-bad-lines goes on and lists bad lines)"
+        hint = ("" if args.skip_bad_lines or error.line is None
+                else " (--skip-bad-lines goes on and lists bad lines)")
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
+        return 2
+    except OutputError as error:
+        print(f"recstate replay: --out {error}", file=sys.stderr)
         return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
@@ -157,7 +174,7 @@ def _replay_html(args: argparse.Namespace, until: float | None) -> int:
     from recstate.timeline import build, render_html
 
     watched = observe_replay(args.trace, strict=args.strict, until=until, out=args.out,
-                             skip_bad_lines=args.skip_bad_lines)
+                             skip_bad_lines=args.skip_bad_lines, force=args.force)
     page = render_html(build(watched, title=f"recstate replay {args.trace.name}"),
                        with_report=True)
     if not _write(args.html, page, "replay"):
@@ -338,11 +355,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"recstate simulate: unknown scenario {args.scenario!r}; {args.vendor} has "
               f"{', '.join(scenarios)}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl"
-        out.unlink(missing_ok=True)
-        run_scenario(args.scenario, out=out)
-        report = replay(out)
+    try:
+        target = OutputFile(args.out, force=args.force) if args.out is not None else None
+    except OutputError as error:
+        print(f"recstate simulate: --out {error}", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # A fresh file of our own (never unlink what --out names: it may be anything).
+            out = target.temp if target is not None else (
+                Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl")
+            run_scenario(args.scenario, out=out)
+            report = replay(out)
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        try:
+            target.commit()
+        except OutputError as error:
+            print(f"recstate simulate: --out {error}", file=sys.stderr)
+            return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 
@@ -382,23 +416,42 @@ def _simulate_file(args: argparse.Namespace) -> int:
     path = Path(args.vendor)
     try:
         scenario = load_scenario(path)
+        target = OutputFile(args.out, force=args.force) if args.out is not None else None
     except ScenarioError as error:
         print(f"recstate simulate: {error}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / f"{path.stem}.jsonl"
-        out.unlink(missing_ok=True)
-        try:
+    except OutputError as error:
+        print(f"recstate simulate: --out {error}", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # A fresh file of our own (never unlink what --out names: it may be anything).
+            out = target.temp if target is not None else Path(tmp) / f"{path.stem}.jsonl"
             run_scenario_file(scenario, out=out, seed=args.seed)
-        except ScenarioError as error:
-            print(f"recstate simulate: {error}", file=sys.stderr)
+            if args.html is not None:
+                replay_args = argparse.Namespace(trace=out, strict=False, out=None, force=False,
+                                                 skip_bad_lines=False, html=args.html,
+                                                 json=args.json)
+                status = _replay_html(replay_args, None)
+            else:
+                report = replay(out)
+    except ScenarioError as error:
+        if target is not None:
+            target.discard()
+        print(f"recstate simulate: {error}", file=sys.stderr)
+        return 2
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        try:
+            target.commit()
+        except OutputError as error:
+            print(f"recstate simulate: --out {error}", file=sys.stderr)
             return 2
-        if args.html is not None:
-            replay_args = argparse.Namespace(trace=out, strict=False, out=None,
-                                             skip_bad_lines=False, html=args.html,
-                                             json=args.json)
-            return _replay_html(replay_args, None)
-        report = replay(out)
+    if args.html is not None:
+        return status
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 

@@ -112,7 +112,8 @@ def instrument(engine: Engine, sink: list[Taken]) -> None:
 def observe_replay(path: str | os.PathLike[str], *, until: float | None = None,
                    strict: bool = False, skip_bad_lines: bool = False,
                    out: str | os.PathLike[str] | None = None,
-                   options: dict[str, Any] | None = None) -> Observation:
+                   options: dict[str, Any] | None = None, force: bool = False
+                   ) -> Observation:
     """Replay ``path`` (as :func:`recstate.replay.replay` does, with the same report) and
     watch it. Raises :class:`~recstate.errors.TraceError` as replay does."""
     watched = Observation(Report())
@@ -149,7 +150,7 @@ def observe_replay(path: str | os.PathLike[str], *, until: float | None = None,
     try:
         watched.report = replay(path, strict=strict, until=until, out=out,
                                 skip_bad_lines=skip_bad_lines, options=options,
-                                observe=watch)
+                                force=force, observe=watch)
     finally:
         for receiver in receivers:
             signals.file_changed.disconnect(receiver, sender=watched.runtime)
