@@ -14,6 +14,7 @@ from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
+from recstate.stores import StoreError
 from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor
 
@@ -43,6 +44,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="go on past lines that cannot be read, and list them")
     p.add_argument("--html", metavar="FILE", type=Path,
                    help="also write the report and its timeline as one HTML page")
+    p.add_argument("--store", metavar="URL",
+                   help="keep every handling in a store (memory:, sqlite:///relative.db, "
+                        "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
+                        "run again after a crash, the replay resumes where it stopped")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="with a redis store: spread the sessions over N worker processes")
+
+    p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
+                       description="Serve POST /events, the NetEase callback (抄送) at "
+                       "/netease/callback (AppSecret from $RECSTATE_NETEASE_APP_SECRET), "
+                       "GET /sessions, /sessions/{key}, /healthz and /metrics.")
+    p.add_argument("--store", metavar="URL", default="sqlite:///recstate.db",
+                   help="memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
+                        "redis://host:port/db?prefix=NAME (default sqlite:///recstate.db)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0: any free port")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -155,12 +172,26 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         if args.html is not None:
             return _replay_html(args, until)
-        report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines, force=args.force)
+        if args.workers:
+            if not args.store or not args.store.startswith(("redis://", "rediss://")):
+                print("recstate replay: --workers needs a redis store (--store redis://...)",
+                      file=sys.stderr)
+                return 2
+            from recstate.workers import replay_with_workers
+
+            report = replay_with_workers(args.trace, args.store, args.workers, until=until,
+                                         out=args.out, skip_bad_lines=args.skip_bad_lines)
+        else:
+            report = replay(args.trace, strict=args.strict, until=until, out=args.out,
+                            skip_bad_lines=args.skip_bad_lines, force=args.force,
+                            store=args.store)
     except TraceError as error:
         hint = ("" if args.skip_bad_lines or error.line is None
                 else " (--skip-bad-lines goes on and lists bad lines)")
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"recstate replay: {error}", file=sys.stderr)
         return 2
     except OutputError as error:
         print(f"recstate replay: --out {error}", file=sys.stderr)
@@ -456,8 +487,28 @@ def _simulate_file(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from recstate.serve import serve
+
+    def ready(url: str) -> None:
+        print(f"recstate serve: listening on {url} (store {args.store})", flush=True)
+
+    try:
+        serve(args.store, host=args.host, port=args.port, ready=ready)
+    except StoreError as error:
+        print(f"recstate serve: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"recstate serve: cannot listen on {args.host}:{args.port}: {error.strerror}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _cmd_serve(args)
     if args.command == "replay":
         return _cmd_replay(args)
     if args.command == "machines":

@@ -40,6 +40,7 @@ class Effects:
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
     _to_raise: list[RecstateError]
+    _outbox: list[tuple[Session, str, float, Any]] | None
 
     def _run(self, session: Session, ev: Any, name: str, now: float, line: int | None) -> None:
         engine = self._engines.get(session.machine)
@@ -69,6 +70,9 @@ class Effects:
                 if tracer is not None:
                     tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command", None,
                                   not may_hold_secret(type(cmd))))
+                if self._outbox is not None:  # a store: handed over after the commit
+                    self._outbox.append((session, name, now, cmd))
+                    continue
                 sig = self._command_signals.get(vendor)
                 if sig is None:
                     sig = self._command_signals[vendor] = signals.commands(vendor)

@@ -10,7 +10,7 @@ the class are the runtime's, set in ``Runtime.__init__``.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recstate import signals
 from recstate.clock import Clock
@@ -18,6 +18,7 @@ from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
 from recstate.session import Session
+from recstate.stores.base import Store
 from recstate.trace import Record, may_hold_secret
 from recstate.vendors import Vendor, get_vendor
 
@@ -31,6 +32,15 @@ class Routing(Effects):
     sessions: dict[str, Session]
     _vendors: dict[str, Vendor]
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
+    store: Store | None
+
+    if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
+        def _duplicate(self, session: Session | None, ev: Event, line: int | None,
+                       now: float) -> str | None: ...
+        def _skip(self, session: Session | None, ev: Event, line: int | None,
+                  now: float) -> None: ...
+        def _commit(self, session: Session | None, line: int | None, *,
+                    timer: bool = False) -> None: ...
 
     def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
         vendor_name = ev.vendor
@@ -55,18 +65,41 @@ class Routing(Effects):
             self._unroutable(ev, line, data, now, f"the {vendor_name} routing rule raised "
                              f"{type(exc).__name__}: {exc}")
             return
+        store = self.store
+        seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
+        if store is not None or ev.id is not None or (
+                self.vendor(vendor_name).idempotency_keys is not None):
+            seen = self._duplicate(session, ev, line, now)
+            if seen == "again":
+                return
         if self.tracer is not None:
             if data is None:
                 self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
-                                   not may_hold_secret(type(ev))))
+                                   not may_hold_secret(type(ev)), ev.id))
             else:  # as read from a trace: anything may be in it
-                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
+                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line,
+                                   id=ev.id))
+        if seen == "applied":
+            self._skip(session, ev, line, now)
+            return
         self._run(session, ev, ev.name, now, line)
+        if store is not None:
+            self._commit(session, line)
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
                     now: float, cause: str | None = None) -> None:
         """Record an input no rule can route: the input itself is traced (with the session
         it named, if any), then the error, so a full trace replays to the same error."""
+        if self.store is not None:
+            if self._duplicate(None, ev, line, now) is not None:
+                return
+            self._report_unroutable(ev, line, data, now, cause)
+            self._commit(None, line)
+        else:
+            self._report_unroutable(ev, line, data, now, cause)
+
+    def _report_unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                           now: float, cause: str | None) -> None:
         reason = (f"no session key: the event names no session and the {ev.vendor} rule "
                   "cannot derive one from its data; add a 'session' field")
         if cause is not None:

@@ -23,18 +23,20 @@ from blinker import NamedSignal
 
 from recstate.clock import Clock, SystemClock
 from recstate.driver import Driver
+from recstate.durable import Durability
 from recstate.effects import Tracer
 from recstate.errors import RecstateError, RestoreError
 from recstate.events import Event, converter
 from recstate.machine import Engine, Machine
 from recstate.session import Session
+from recstate.stores.base import Store
 from recstate.timers import TimerQueue
 from recstate.vendors import Vendor
 
 __all__ = ["Runtime", "Tracer"]
 
 
-class Runtime(Driver):
+class Runtime(Durability, Driver):
     """Drives the sessions of any number of vendors against one clock.
 
     - ``clock``: :class:`SystemClock` (the default) live; :class:`ManualClock` in simulation
@@ -47,11 +49,14 @@ class Runtime(Driver):
       (``{"tencent": TencentOptions(retry_delays=(1, 2))}``).
     - ``compiled``: run triggers from the engines' compiled tables (the default) or through
       ``transitions.Event.trigger`` (see :class:`~recstate.machine.Engine`).
+    - ``store``: keep every handling in a store (:mod:`recstate.stores`; see
+      :mod:`recstate.durable` for what is guaranteed); :meth:`recover` brings it back.
     """
 
     def __init__(self, clock: Clock | None = None, *, strict: bool = False,
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
-                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True) -> None:
+                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
+                 store: Store | None = None) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -69,6 +74,7 @@ class Runtime(Driver):
         self._inbox: asyncio.Queue[Event | None] | None = None
         self._stopping = False
         self._tracked: set[asyncio.Future[Any]] = set()
+        self._durable_init(store)
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:

@@ -105,3 +105,5 @@ class Scheduling(Routing):
         ev = TimerEvent(name=timer.name, t=timer.due, session=session.key,
                         payload=timer.payload, vendor=session.vendor)
         self._run(session, ev, timer.name, timer.due, None)
+        if self.store is not None:
+            self._commit(session, None, timer=True)

@@ -257,11 +257,16 @@ class Record:
     line: int | None = None
     #: The data is a payload of a class that cannot hold a secret (:func:`may_hold_secret`).
     clean: bool = False
+    #: The input's idempotency key (an ``event`` line's ``id``): applied once however often
+    #: it is delivered.
+    id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": self.t, "vendor": self.vendor, "name": self.name}
         if self.session is not None:
             out["session"] = self.session
+        if self.id is not None:
+            out["id"] = self.id
         if self.data is not None:
             # A live transition's data is the runtime's own {src, dst}: nothing to redact;
             # one read from a trace may hold anything.
@@ -391,13 +396,17 @@ def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None =
     if data and depth(data) > MAX_DEPTH:
         raise TraceError(f"nested more than {MAX_DEPTH} levels deep (objects and arrays); "
                          "no vendor payload is", source=source, line=line, field="data")
-    unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind"}
+    ident = obj.get("id")
+    if ident is not None and (not isinstance(ident, str) or not ident):
+        raise TraceError(f"expected the input's idempotency key, a non-empty string, got "
+                         f"{ident!r}"[:200], source=source, line=line, field="id")
+    unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind", "id"}
     if unknown:
         shown = sorted(k if len(k) <= 40 else k[:40] + "..." for k in unknown)
         raise TraceError(f"unknown fields {shown[:5]}; trace v1 has t, vendor, name, data, "
-                         "session, kind", source=source, line=line, field=shown[0])
+                         "session, kind, id", source=source, line=line, field=shown[0])
     return Record(t=t, vendor=vendor, name=name, session=session, data=data, kind=kind,
-                  line=line)
+                  line=line, id=ident)
 
 
 class TraceReader:

@@ -550,7 +550,8 @@ class NetEaseSimulator:
         self._at(self.delay, f"{name}:ok", session)
         return True
 
-    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float) -> None:
+    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float,
+                    **_: Any) -> None:
         key, name = session.key, command.name
         if name == "call":
             if self._api("call", key) and self.answer != "none":
@@ -709,3 +710,37 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
 #: ``answer``, ``drop``, ``duplicate``, ``delay``...), given in the scenario's [simulator] table.
 SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close", faults={},
                                random=random_scenario)
+
+
+# ---- recstate serve ----------------------------------------------------------------------------
+
+#: The environment variable ``recstate serve`` reads the AppSecret from (never an argument:
+#: the command line of a process is visible to every user of the machine).
+SECRET_ENV = "RECSTATE_NETEASE_APP_SECRET"  # noqa: S105 - the variable's name, not a secret
+CALLBACK_PATH = "/netease/callback"
+
+
+def serve_endpoint(runtime: Runtime | None, handle: Callable[[Event], None] | None,
+                   clock: Clock | None) -> tuple[str, Any]:
+    """``recstate serve``'s NetEase endpoint (entry point ``recstate.endpoints``): the
+    callback service's URL path and its ASGI app, delivering through ``handle`` after the
+    channel routes of ``runtime``; a 503 that says what to set when no AppSecret is
+    configured. Called with ``None``s, it only names the path."""
+    import os
+
+    secret = os.environ.get(SECRET_ENV)
+    if runtime is None or handle is None:
+        return CALLBACK_PATH, None
+    if not secret:
+        async def off(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                await _answer(send, 503, {"error": "the NetEase callback endpoint is off: set "
+                                          f"{SECRET_ENV} to the AppSecret of the AppKey"})
+        return CALLBACK_PATH, off
+    router = ChannelRoutes(runtime)
+    receiver = CallbackReceiver(secret, clock=clock or SystemClock())
+
+    def deliver(events: list[Event]) -> None:
+        for ev in events:
+            handle(router.route(ev))
+    return CALLBACK_PATH, CallbackApp(receiver, deliver)
