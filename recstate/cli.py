@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
+import orjson
 
-from recstate.diagram import diagram
+from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import Report, replay, write_report
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="go on past lines that cannot be read, and list them")
     p.add_argument("--session", metavar="KEY", action="append", dest="sessions",
                    help="report only this session (repeatable); the replay is whole")
+    p.add_argument("--html", metavar="FILE", type=Path,
+                   help="also write the report and its timeline as one HTML page")
     p.add_argument("--store", metavar="URL",
                    help="keep every handling in a store (memory:, sqlite:///relative.db, "
                         "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
@@ -63,24 +67,40 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
-    p = sub.add_parser("diagram", help="draw a machine from its definition")
+    p = sub.add_parser("diagram", help="draw a machine from its definition",
+                       description="Draw MACHINE. By default an edge is a change of state; "
+                       "what a state does without changing is listed in its box.")
     p.add_argument("machine", help="a qualified machine name, one of: "
                    + (", ".join(sorted(_machine_names())) or "(no vendor installed)"))
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.add_argument("--format", choices=FORMATS, default="mermaid",
+                   help="mermaid or dot (text), svg or png (through graphviz's dot)")
+    p.add_argument("--all", action="store_true", dest="full",
+                   help="draw every declared transition as an edge, callbacks included")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="write the diagram there instead of stdout")
 
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
-                       "report it as a replay of the trace it wrote")
+                       "report it as a replay of the trace it wrote",
+                       description="simulate SCENARIO_FILE (TOML, YAML or JSON; see "
+                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario")
     scenarios = _scenarios()
-    p.add_argument("vendor", help="a vendor with a simulator, one of: "
+    p.add_argument("vendor", metavar="SCENARIO_FILE|VENDOR",
+                   help="a scenario file, or a vendor with a simulator, one of: "
                    + (", ".join(scenarios) or "(none installed)"))
-    p.add_argument("scenario", help="; ".join(f"{vendor}: {', '.join(names)}"
-                                              for vendor, names in scenarios.items()))
+    p.add_argument("scenario", nargs="?", metavar="NAME",
+                   help="a built-in scenario of VENDOR: " + "; ".join(
+                       f"{vendor}: {', '.join(names)}" for vendor, names in scenarios.items()))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=0,
+                   help="decides the faults that have a chance (the same seed, the same run)")
+    p.add_argument("--html", metavar="FILE", type=Path,
+                   help="also write the report and its timeline as one HTML page")
     p.add_argument("--out", metavar="TRACE", type=Path,
                    help="where to write the scenario's trace (default: a temporary file); "
                         "written whole, never over a non-empty file without --force")
     p.add_argument("--force", action="store_true",
                    help="let --out replace an existing file")
+    _pictures(sub)
     return parser
 
 
@@ -145,6 +165,53 @@ def _filtered(report: Report, keys: list[str]) -> Report | str:
     return attrs.evolve(report, sessions=[s for s in report.sessions if s["session"] in chosen],
                         mismatches=[m for m in report.mismatches if m["session"] in chosen],
                         unrouted=[])
+def _pictures(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("timeline", help="draw a trace: one lane per session, states, files, "
+                       "commands, notices, violations and timers over time",
+                       description="Replay TRACE and draw it as SVG (the default, on stdout) or "
+                       "as a self-contained HTML page with a filter box (-o FILE.html).")
+    p.add_argument("trace", type=Path)
+    p.add_argument("-o", "--output", metavar="FILE.html|FILE.svg", type=Path,
+                   help="where to write it; the suffix chooses HTML or SVG (default: SVG on "
+                        "stdout)")
+    p.add_argument("--session", metavar="KEY", action="append",
+                   help="draw only this session (repeatable)")
+    p.add_argument("--until", metavar="T",
+                   help="advance the clock to T (Unix seconds or ISO-8601) after the last line")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="go on past lines that cannot be read")
+
+    p = sub.add_parser("coverage", help="which states and transitions of each machine the "
+                       "traces exercise, and which they never do")
+    p.add_argument("traces", nargs="+", type=Path, metavar="TRACE")
+    p.add_argument("--machine", metavar="M", action="append",
+                   help="only this machine (qualified name; repeatable)")
+    p.add_argument("--json", action="store_true", help="print it as JSON")
+    p.add_argument("--all", action="store_true", dest="show_all",
+                   help="list taken transitions too, with how often")
+    p.add_argument("--diagram", metavar="FILE", type=Path,
+                   help="also draw the machine (one --machine) with what was never taken "
+                        "marked; the suffix chooses .svg, .png, .dot or .mmd")
+    p.add_argument("--skip-bad-lines", action="store_true",
+                   help="go on past lines that cannot be read")
+
+    p = sub.add_parser("paths", help="a shortest event sequence from the initial state that "
+                       "takes each transition of MACHINE")
+    p.add_argument("machine", help="a qualified machine name, as `recstate machines` lists")
+    p.add_argument("--skeleton", action="store_true",
+                   help="print each path as a trace skeleton (JSON Lines to fill in)")
+    p.add_argument("--transition", metavar="N", type=int,
+                   help="only the transition declared N-th (0-based, as the listing numbers)")
+
+    p = sub.add_parser("fuzz", help="random scenarios through a vendor's simulator, checking "
+                       "the invariants after every step",
+                       description="Exit 0: every run kept the invariants; 1: one broke them "
+                       "(its scenario is printed, or written to --out, for recstate simulate).")
+    p.add_argument("vendor")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="FILE.toml", type=Path,
+                   help="write the first failing scenario there")
 
 
 def _machines() -> dict[str, type[Machine]]:
@@ -174,6 +241,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         return 2
     progress, done = _progress(args.trace)
     try:
+        if args.html is not None:
+            return _replay_html(args, until)
         if args.workers:
             if not args.store or not args.store.startswith(("redis://", "rediss://")):
                 print("recstate replay: --workers needs a redis store (--store redis://...)",
@@ -211,6 +280,127 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _replay_html(args: argparse.Namespace, until: float | None) -> int:
+    from recstate.observe import observe_replay
+    from recstate.timeline import build, render_html
+
+    watched = observe_replay(args.trace, strict=args.strict, until=until, out=args.out,
+                             skip_bad_lines=args.skip_bad_lines, force=args.force)
+    page = render_html(build(watched, title=f"recstate replay {args.trace.name}"),
+                       with_report=True)
+    if not _write(args.html, page, "replay"):
+        return 2
+    write_report(watched.report, sys.stdout, as_json=args.json)
+    return watched.report.exit_status
+
+
+def _write(path: Path, text: str, command: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"recstate {command}: cannot write {path}: {error.strerror}", file=sys.stderr)
+        return False
+    return True
+
+
+def _cmd_timeline(args: argparse.Namespace) -> int:
+    from recstate.observe import observe_replay
+    from recstate.timeline import build, render_html, render_svg
+
+    out: Path | None = args.output
+    if out is not None and out.suffix.lower() not in (".html", ".htm", ".svg"):
+        print(f"recstate timeline: {out}: the output's suffix chooses the format; use "
+              ".html or .svg", file=sys.stderr)
+        return 2
+    try:
+        until = None if args.until is None else _until(args.until)
+        watched = observe_replay(args.trace, until=until, skip_bad_lines=args.skip_bad_lines)
+        timeline = build(watched, title=f"recstate timeline {args.trace.name}",
+                         sessions=args.session)
+    except TraceError as error:
+        print(f"recstate timeline: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(f"recstate timeline: {error}", file=sys.stderr)
+        return 2
+    if out is None:
+        sys.stdout.write(render_svg(timeline))
+        return 0
+    page = render_svg(timeline) if out.suffix.lower() == ".svg" else render_html(timeline)
+    return 0 if _write(out, page, "timeline") else 2
+
+
+_DIAGRAM_SUFFIXES = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot",
+                     ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def _machine_named(name: str, command: str) -> type[Machine] | None:
+    machines = _machines()
+    cls = machines.get(name)
+    if cls is None:
+        print(f"recstate {command}: unknown machine {name!r}; known: "
+              f"{', '.join(sorted(machines))}", file=sys.stderr)
+    return cls
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from recstate.coverage import coverage_of_traces, format_coverage
+
+    machines = None
+    if args.machine:
+        found = [_machine_named(name, "coverage") for name in args.machine]
+        if any(cls is None for cls in found):
+            return 2
+        machines = [cls for cls in found if cls is not None]
+    fmt = None
+    if args.diagram is not None:
+        fmt = _DIAGRAM_SUFFIXES.get(args.diagram.suffix.lower())
+        if fmt is None or machines is None or len(machines) != 1:
+            print("recstate coverage: --diagram draws one machine (give one --machine) to a "
+                  f"file ending in {', '.join(_DIAGRAM_SUFFIXES)}", file=sys.stderr)
+            return 2
+    try:
+        covs = coverage_of_traces(args.traces, machines, skip_bad_lines=args.skip_bad_lines)
+    except TraceError as error:
+        print(f"recstate coverage: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps([c.to_json() for c in covs],
+                           option=orjson.OPT_INDENT_2).decode())
+    else:
+        sys.stdout.write(format_coverage(covs, show_all=args.show_all))
+    if fmt is not None:
+        cov = covs[0]
+        picture = argparse.Namespace(command="coverage", format=fmt, full=False,
+                                     output=args.diagram)
+        return _emit_diagram(cov.machine, picture, visited=set(cov.taken),
+                             states_seen=set(cov.states))
+    return 0
+
+
+def _cmd_paths(args: argparse.Namespace) -> int:
+    from recstate.coverage import format_paths, skeleton
+
+    cls = _machine_named(args.machine, "paths")
+    if cls is None:
+        return 2
+    count = len(cls.transitions)
+    if args.transition is not None and not 0 <= args.transition < count:
+        print(f"recstate paths: {cls.qualified_name()} declares transitions 0 to "
+              f"{count - 1}; got {args.transition}", file=sys.stderr)
+        return 2
+    if not args.skeleton:
+        text = format_paths(cls)
+        if args.transition is not None:
+            blocks = text.split("\n#")
+            text = "#" + blocks[args.transition + 1].rstrip("\n") + "\n"
+        sys.stdout.write(text)
+        return 0
+    wanted = range(count) if args.transition is None else [args.transition]
+    sys.stdout.write("\n".join(skeleton(cls, i) for i in wanted))
+    return 0
+
+
 def _cmd_machines() -> int:
     for name, cls in sorted(_machines().items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -229,13 +419,38 @@ def _cmd_diagram(args: argparse.Namespace) -> int:
         print(f"recstate diagram: unknown machine {args.machine!r}; known: "
               f"{', '.join(sorted(machines))}", file=sys.stderr)
         return 2
-    sys.stdout.write(diagram(cls, args.format))
+    return _emit_diagram(cls, args)
+
+
+def _emit_diagram(cls: type[Machine], args: argparse.Namespace, **marks: Any) -> int:
+    text = diagram(cls, "mermaid" if args.format == "mermaid" else "dot", full=args.full,
+                   **marks)
+    data = text.encode()
+    if args.format in ("svg", "png"):
+        try:
+            data = render(text, args.format)
+        except RenderError as error:
+            print(f"recstate {args.command}: {error}", file=sys.stderr)
+            return 2
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    try:
+        args.output.write_bytes(data)
+    except OSError as error:
+        print(f"recstate {args.command}: cannot write {args.output}: {error.strerror}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import importlib
     import tempfile
+
+    if args.scenario is None:
+        return _simulate_file(args)
 
     spec = load_vendor(args.vendor)
     where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{args.vendor}"
@@ -281,6 +496,81 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from recstate.fuzz import fuzz
+    from recstate.scenario import ScenarioError
+
+    if args.runs < 1:
+        print("recstate fuzz: --runs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        result = fuzz(args.vendor, runs=args.runs, seed=args.seed)
+    except ScenarioError as error:
+        print(f"recstate fuzz: {error}", file=sys.stderr)
+        return 2
+    if result.failing is None:
+        print(f"recstate fuzz {args.vendor}: {result.runs} runs (seed {args.seed}), "
+              f"{result.checks} checks: every invariant held")
+        return 0
+    text = "".join(f"# broken: {b}\n" for b in result.broken) + result.failing
+    if args.out is not None:
+        if not _write(args.out, text, "fuzz"):
+            return 2
+    else:
+        sys.stdout.write(text)
+    print(f"recstate fuzz {args.vendor}: run {result.runs} of {args.runs} (seed {args.seed}) "
+          f"broke an invariant: {'; '.join(result.broken)}", file=sys.stderr)
+    return 1
+
+
+def _simulate_file(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from recstate.scenario import ScenarioError, load_scenario, run_scenario_file
+
+    path = Path(args.vendor)
+    try:
+        scenario = load_scenario(path)
+        target = OutputFile(args.out, force=args.force) if args.out is not None else None
+    except ScenarioError as error:
+        print(f"recstate simulate: {error}", file=sys.stderr)
+        return 2
+    except OutputError as error:
+        print(f"recstate simulate: --out {error}", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # A fresh file of our own (never unlink what --out names: it may be anything).
+            out = target.temp if target is not None else Path(tmp) / f"{path.stem}.jsonl"
+            run_scenario_file(scenario, out=out, seed=args.seed)
+            if args.html is not None:
+                replay_args = argparse.Namespace(trace=out, strict=False, out=None, force=False,
+                                                 skip_bad_lines=False, html=args.html,
+                                                 json=args.json)
+                status = _replay_html(replay_args, None)
+            else:
+                report = replay(out)
+    except ScenarioError as error:
+        if target is not None:
+            target.discard()
+        print(f"recstate simulate: {error}", file=sys.stderr)
+        return 2
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        try:
+            target.commit()
+        except OutputError as error:
+            print(f"recstate simulate: --out {error}", file=sys.stderr)
+            return 2
+    if args.html is not None:
+        return status
+    write_report(report, sys.stdout, as_json=args.json)
+    return report.exit_status
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from recstate.serve import serve
 
@@ -309,6 +599,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_machines()
     if args.command == "diagram":
         return _cmd_diagram(args)
+    if args.command == "timeline":
+        return _cmd_timeline(args)
+    if args.command == "coverage":
+        return _cmd_coverage(args)
+    if args.command == "paths":
+        return _cmd_paths(args)
+    if args.command == "fuzz":
+        return _cmd_fuzz(args)
     return _cmd_simulate(args)
 
 

@@ -99,7 +99,8 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
            compiled: bool = True, force: bool = False,
            store: Store | str | None = None,
-           progress: Callable[[int], None] | None = None) -> Report:
+           progress: Callable[[int], None] | None = None,
+           observe: Callable[[Runtime], None] | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
     ``skip_bad_lines``, which goes on and lists them in the report, and for a trace with no
     line to replay (empty, or only blank and ``#`` lines).
@@ -113,7 +114,8 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
     and gives the report a run never interrupted gives.
 
     ``progress`` is called with the number of lines read so far, every 1000 records (the
-    CLI's progress bar)."""
+    CLI's progress bar). ``observe`` is called with the replay's Runtime once it exists,
+    before its first event (the timeline and the coverage watch it there)."""
     if until is not None:
         until = parse_time(until, source="until", field="")
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
@@ -125,7 +127,7 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
         report = replay_records(records, source=str(path), strict=strict, until=until,
                                 out=target.temp if target is not None else out,
                                 skip_bad_lines=skip_bad_lines, options=options,
-                                compiled=compiled, store=opened)
+                                compiled=compiled, store=opened, observe=observe)
         report.lines = reader.lines
         report.bad_lines = sorted(
             [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
@@ -163,11 +165,13 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
                    options: dict[str, Any] | None = None, compiled: bool = True,
-                   store: Store | None = None) -> Report:
+                   store: Store | None = None,
+                   observe: Callable[[Runtime], None] | None = None) -> Report:
     """Replay ``records``; ``until`` cuts the replay there: lines after it are neither
     dispatched nor compared (counted in ``after_until``), and the clock runs to it. ``out``
     (a path is appended to, or a binary file) receives the full trace; a failure to write
-    it is an :class:`~recstate.errors.OutputError` once the replay is done."""
+    it is an :class:`~recstate.errors.OutputError` once the replay is done. ``observe``: see
+    :func:`replay`."""
     if store is not None:
         if not store.journal_enabled:
             raise StoreError(f"{store!r}: replay needs a store that keeps a journal "
@@ -233,6 +237,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
                                       options=options, compiled=compiled, retention=None)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
+                    if observe is not None:
+                        observe(runtime)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "
                                      f"{record.t}; a trace is in time order", source=source,

@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import hmac
 import inspect
+import random
 import re
 from collections.abc import (
     Awaitable,
@@ -59,10 +60,12 @@ from recstate.events.netease import (
 from recstate.logs import get_logger, hide
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
+from recstate.scenario import ScenarioHooks
 from recstate.session import Session
 from recstate.trace import Record, redact_text
 
 __all__ = [
+    "SCENARIO_HOOKS",
     "CallbackApp",
     "CallbackReceiver",
     "CallbackRejected",
@@ -645,6 +648,77 @@ class NetEaseSimulator:
         if self.duplicate:
             self._at(self.files_after + 5, CALLBACK, session.key, body)
 
+
+def random_scenario(rng: random.Random) -> dict[str, Any]:
+    """A random scenario in the file's shape (``recstate fuzz netease``): one to three calls,
+    each as caller, callee or channel member, recorded with random parameters (000: recordType
+    0, 1 or 2, audio and video switches), ended by either side after up to four hours; the
+    simulator's faults drawn too (API errors, no answer, a reject, files dropped or
+    delivered twice, slow APIs and a late callback service)."""
+    steps: list[dict[str, Any]] = []
+    apis = ("call", "response", "startRtc", "joinChannel")
+    settings: dict[str, Any] = {
+        "delay": round(rng.choice((0.1, 0.1, 2.0, 8.0)), 1),
+        "answer": rng.choices(("accept", "reject", "none"), weights=(6, 1, 1))[0],
+        "answer_after": round(rng.uniform(0.5, 70), 1),
+        "files_after": round(rng.choice((5.0, 60.0, 600.0, 2400.0)), 1),
+        "drop": sorted(rng.sample(("caller", "callee", "self", "mix"), rng.choice((0, 0, 1, 2)))),
+        "duplicate": rng.random() < 0.2,
+        "errors": {api: [500, "server error"] for api in apis if rng.random() < 0.08},
+    }
+
+    def at(t: float) -> float:
+        return round(max(t, 0.0), 1)
+
+    for n in range(rng.randint(1, 3)):
+        record = {"recordType": rng.choice(("0", "1", "2")),
+                  "recordAudio": rng.random() < 0.8, "recordVideo": rng.random() < 0.7}
+        t = rng.uniform(0, 600)
+        length = rng.choice((5.0, 600.0, 5400.0, 14400.0)) * rng.uniform(0.5, 1.2)
+        role = rng.choice(("caller", "callee", "channel"))
+        cid = str(6290737000999817000 + n)
+        if role == "caller":
+            key = f"call-{n}"
+            steps.append({"at": at(t), "event": "call", "session": key, "data": {
+                "callee": f"peer{n}", "type": rng.choice((1, 2)), "account": f"me{n}",
+                "record": record}})
+        elif role == "callee":
+            key = cid
+            steps.append({"at": at(t), "event": "beCalling",
+                          "data": {"caller": f"peer{n}", "cid": cid, "type": 2}})
+            if rng.random() < 0.1:
+                steps.append({"at": at(t + 1), "event": "beCalling",  # a retried delivery
+                              "data": {"caller": f"peer{n}", "cid": cid, "type": 2}})
+            answer = "reject" if rng.random() < 0.15 else "accept"
+            steps.append({"at": at(t + 2), "event": answer, "session": key, "data": (
+                {"account": f"me{n}", "record": record} if answer == "accept" else {})})
+        else:
+            key = f"room-{n}"
+            steps.append({"at": at(t), "event": "joinChannel", "data": {
+                "channelName": key, "rtmpRecord": 0, "account": f"me{n}",
+                "recordAudio": int(record["recordAudio"]),
+                "recordVideo": int(record["recordVideo"]),
+                "recordType": record["recordType"]}})
+            if rng.random() < 0.3:
+                steps.append({"at": at(t + length / 2), "event": "hangup", "session": key,
+                              "data": {"account": f"member{n}"}})
+        end = t + length
+        if role == "channel":
+            steps.append({"at": at(end), "event": "leaveChannel", "session": key, "data": {}})
+        elif rng.random() < 0.5:  # we hang up, else the peer does
+            steps.append({"at": at(end), "event": "hangup", "session": key, "data": {}})
+        else:
+            steps.append({"at": at(end), "event": "hangup", "session": key,
+                          "data": {"account": f"peer{n}"}})
+    last = max(s["at"] for s in steps)
+    return {"vendor": "netease", "start": 1_700_000_000, "until": at(last + 3 * 3600),
+            "simulator": settings, "steps": steps}
+
+
+#: ``recstate simulate FILE``: NetEase's faults are the simulator's settings (``errors``,
+#: ``answer``, ``drop``, ``duplicate``, ``delay``...), given in the scenario's [simulator] table.
+SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close", faults={},
+                               random=random_scenario)
 
 
 # ---- recstate serve ----------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from recstate.adapters.juphoon.simulator import JuphoonSimulator
 from recstate.clock import ManualClock
@@ -19,9 +20,10 @@ from recstate.events.juphoon import (
     build_qiniu_record_param,
 )
 from recstate.runtime import Runtime
+from recstate.scenario import ScenarioHooks
 from recstate.trace import TraceWriter
 
-__all__ = ["CHANNEL", "SCENARIOS", "run_scenario"]
+__all__ = ["CHANNEL", "SCENARIOS", "SCENARIO_HOOKS", "run_scenario"]
 
 CHANNEL: Final = "lesson-42"
 BUCKET: Final = "class-recordings"
@@ -138,3 +140,62 @@ _RUNNERS: Final[dict[str, Callable[[Runtime, JuphoonSimulator, float], None]]] =
     "dropped-leave": _dropped_leave,
     "file-lost": _file_lost,
 }
+
+def _random_record(channel: str, video: bool, part: int) -> dict[str, Any]:
+    return {"video": video, "bucketName": BUCKET, "secretKey": "SIM-secret-key",
+            "accessKey": "SIM-access-key",
+            "fileName": f"{channel}-{part}.{'mp4' if video else 'm4a'}"}
+
+
+def random_scenario(rng: random.Random) -> dict[str, Any]:
+    """A random scenario in the file's shape (``recstate fuzz juphoon``): one to three
+    channels, joined with Qiniu parameters (video or audio) or without, recording switched on
+    and off with new file names, left or not; faults: a refused join, enableRecord calls
+    never answered, onLeave dropped, recordings lost, slow answers."""
+    steps: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
+
+    def at(t: float) -> float:
+        return round(max(t, 0.0), 1)
+
+    for n in range(rng.randint(1, 3)):
+        channel, video = f"ch-{n}", rng.random() < 0.8
+
+        t = rng.uniform(0, 300)
+        if rng.random() < 0.1:
+            faults.append({"at": at(t), "kind": "fail", "command_name": "join", "code": 10,
+                           "desc": "the channel is full"})
+        if rng.random() < 0.1:
+            faults.append({"at": at(t), "kind": "delay", "seconds": round(rng.uniform(0, 40), 1)})
+        join: dict[str, Any] = {"channelId": channel}
+        if rng.random() < 0.85:
+            join["joinParam"] = {"record": _random_record(channel, video, 0)}
+        steps.append({"at": at(t), "event": "join", "data": join})
+        on = False
+        for part in range(1, rng.randint(1, 5)):
+            t += rng.choice((2.0, 60.0, 1800.0, 5400.0)) * rng.uniform(0.5, 1.5)
+            if rng.random() < 0.15:
+                faults.append({"at": at(t), "kind": "silent"})
+            if rng.random() < 0.1:
+                faults.append({"at": at(t), "kind": "lose_file"})
+            data: dict[str, Any] = {"channelId": channel, "enable": not on}
+            if not on and rng.random() < 0.5:
+                data["recordParam"] = _random_record(channel, video, part)
+            steps.append({"at": at(t), "event": "enableRecord", "data": data})
+            on = not on
+        if rng.random() < 0.9:
+            t += rng.uniform(1, 600)
+            if rng.random() < 0.1:
+                faults.append({"at": at(t), "kind": "drop", "callback_name": ON_LEAVE})
+            steps.append({"at": at(t), "event": "leave", "data": {"channelId": channel}})
+    last = max(s["at"] for s in steps)
+    return {"vendor": "juphoon", "start": 1_700_000_000, "until": at(last + 3 * 3600),
+            "steps": steps, "faults": faults}
+
+
+#: ``recstate simulate FILE``: the simulator, and its faults by the name a scenario gives them.
+SCENARIO_HOOKS = ScenarioHooks(
+    simulator=JuphoonSimulator, close="disconnect",
+    faults={"fail": "fail_next", "silent": "never_answer_next", "drop": "drop_next",
+            "lose_file": "lose_next_file", "delay": "delay", "report": "report"},
+    random=random_scenario)

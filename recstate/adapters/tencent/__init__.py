@@ -23,13 +23,21 @@ Modules: ``simulator`` (the server), ``scenarios`` (the named runs), ``vod`` (TC
 the VOD clients and their adapters).
 """
 
-from recstate.adapters.tencent.scenarios import SCENARIOS, run_scenario
+from recstate.adapters.tencent.scenarios import SCENARIOS, random_scenario, run_scenario
 from recstate.adapters.tencent.simulator import (
     ALREADY_RECORDING,
     ALREADY_STOPPED,
     CALLBACKS,
     TencentSimulator,
 )
+from recstate.scenario import ScenarioHooks
+
+#: ``recstate simulate FILE``: the simulator, and its faults by the name a scenario gives them.
+SCENARIO_HOOKS = ScenarioHooks(
+    simulator=TencentSimulator, close="disconnect",
+    faults={"fail": "fail_next", "drop": "drop_next", "duplicate": "duplicate_next",
+            "delay": "delay", "crash": "crash"},
+    random=random_scenario)
 
 #: The VOD client needs httpx (the ``vod`` extra): imported when first asked for, so that the
 #: simulator and ``recstate simulate`` work without it.
@@ -49,6 +57,7 @@ __all__ = [
     "ALREADY_STOPPED",
     "CALLBACKS",
     "SCENARIOS",
+    "SCENARIO_HOOKS",
     "AsyncVodAdapter",
     "AsyncVodClient",
     "Tc3Signature",

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
-from typing import IO, Final
+from typing import IO, Any, Final
 
 from recstate.adapters.tencent.simulator import TencentSimulator
 from recstate.clock import ManualClock
 from recstate.events.tencent import (
     START,
+    STOP,
     EnterRoom,
     ExitRoom,
     RecordParam,
@@ -21,7 +23,7 @@ from recstate.events.tencent import (
 from recstate.runtime import Runtime
 from recstate.trace import TraceWriter
 
-__all__ = ["SCENARIOS", "run_scenario"]
+__all__ = ["SCENARIOS", "random_scenario", "run_scenario"]
 
 RELATION: Final = 15000  # 002 §2.3's example relation_id
 USER: Final = "alice"
@@ -140,3 +142,83 @@ _SCENARIO_RUNNERS: Final[dict[str, Callable[[Runtime, TencentSimulator, float], 
     "duplicate-start": _scenario_duplicate_start,
     "stop-while-starting": _scenario_stop_while_starting,
 }
+
+
+# ---- random scenarios (recstate fuzz tencent) ----------------------------------------------------
+_START_CODES: Final = (30000208, 30000401, 30000409, 30000415)  # 004 §5: retried or not
+_STOP_CODES: Final = (30000208, 30000412, 30000409)
+
+
+def random_scenario(rng: random.Random) -> dict[str, Any]:
+    """A random scenario in the file's shape: one to three users, each entering a room
+    (sometimes a two-person one), starting (sometimes with a bad parameter, sometimes in a
+    second room too), and ending by a stop, a room exit or a crash, over up to four hours;
+    faults drawn from 004 §5's codes, dropped, duplicated and delayed callbacks."""
+    steps: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
+
+    def at(t: float) -> float:
+        return round(max(t, 0.0), 1)
+
+    for u in range(rng.randint(1, 3)):
+        user, room = f"u{u}", rng.randint(1, 3)
+        info = {"relationId": RELATION, "roomId": room}
+        t = rng.uniform(0, 600)
+        pair = rng.random() < 0.1
+        steps.append({"at": at(t), "event": "enterRoom",
+                      "data": {"relationId": RELATION, "roomId": room, "user": user,
+                               "roomType": "pair" if pair else "multi"}})
+        param: dict[str, Any] = {"fileName": "" if rng.random() < 0.05 else f"{user}-r{room}",
+                                 "recordDataType": 5 if rng.random() < 0.05 else
+                                 rng.choice((0, 1))}
+        start = t + rng.uniform(0, 5)
+        for _ in range(rng.choice((0, 0, 1, 2))):
+            kind = rng.choice(("fail", "drop", "duplicate", "delay"))
+            when = at(start - rng.uniform(0, 1))
+            if kind == "fail":
+                faults.append({"at": when, "kind": "fail", "command_name": START,
+                               "code": rng.choice(_START_CODES), "times": rng.randint(1, 3)})
+            elif kind == "delay":
+                faults.append({"at": when, "kind": "delay", "command": START,
+                               "seconds": round(rng.uniform(0, 45), 1)})
+            else:
+                faults.append({"at": when, "kind": kind, "callback_name": rng.choice(
+                    (f"{START}:ok", f"{START}:error"))})
+        steps.append({"at": at(start), "event": START,
+                      "data": {"roomInfo": info, "user": user, "param": param}})
+        if rng.random() < 0.2:  # the same user in a second room (002 §2: refused)
+            other = room % 3 + 1
+            steps.append({"at": at(start + 30), "event": "enterRoom",
+                          "data": {"relationId": RELATION, "roomId": other, "user": user}})
+            steps.append({"at": at(start + 31), "event": START, "data": {
+                "roomInfo": {"relationId": RELATION, "roomId": other}, "user": user,
+                "param": {"fileName": f"{user}-r{other}"}}})
+        end = start + rng.choice((20.0, 600.0, 5400.0, 6000.0, 14400.0)) * rng.uniform(0.5, 1.2)
+        how = rng.choices(("stop", "exit", "crash"), weights=(6, 2, 2))[0]
+        if how == "crash":
+            faults.append({"at": at(end), "kind": "crash",
+                           "session_key": f"{RELATION}:{room}:{user}"})
+            continue
+        for _ in range(rng.choice((0, 0, 1))):
+            kind = rng.choice(("fail", "drop", "delay", "search"))
+            when = at(end - rng.uniform(0, 1))
+            if kind == "fail":
+                faults.append({"at": when, "kind": "fail", "command_name": STOP,
+                               "code": rng.choice(_STOP_CODES)})
+            elif kind == "drop":
+                faults.append({"at": when, "kind": "drop", "callback_name": f"{STOP}:ok"})
+            elif kind == "delay":
+                faults.append({"at": when, "kind": "delay", "command": STOP,
+                               "seconds": round(rng.uniform(0, 45), 1)})
+            else:
+                faults.append({"at": when, "kind": "fail", "command_name": "SearchMedia",
+                               "code": "InternalError"})
+        if how == "stop":
+            steps.append({"at": at(end), "event": "requestMultiVideoRecorderStop",
+                          "data": {"roomInfo": info, "user": user}})
+        else:
+            steps.append({"at": at(end), "event": "exitRoom",
+                          "data": {"relationId": RELATION, "roomId": room, "user": user}})
+    last = max(s["at"] for s in steps)
+    return {"vendor": "tencent", "start": 1_700_000_000, "until": at(last + 3 * 3600),
+            "steps": steps, "faults": faults}
