@@ -125,7 +125,7 @@ class Rec:
 
     # ---- what happened --------------------------------------------------------------------
     def sent(self, name: str | None = None, room: int = 1, user: str = "alice"
-             ) -> list[tuple[float, Command]]:
+             ) -> list[tuple[float, Any]]:
         return [(round(t - T0, 6), c) for t, s, c in self.commands
                 if s == key(room, user) and (name is None or c.name == name)]
 
@@ -231,7 +231,8 @@ def test_a_user_busy_in_one_room_is_refused_30000415_in_another_until_it_stops()
     r.start(4.0, room=3)
     assert [c for c, _ in r.codes(room=2)] == [30000415, "not-recording", 30000415]
     assert r.codes(room=3) == [(30000415, "error")]
-    assert r.sent(room=2) == [] and r.sent(room=3) == []
+    assert r.sent(room=2) == []
+    assert r.sent(room=3) == []
     # Once room 1's recording stopped, the user may record elsewhere.
     r.stop(5.0, room=1)
     r.at(6.0, StopOk, room=1, fileIds=("f1",))
