@@ -382,3 +382,14 @@ def test_the_callback_time_window_at_its_edges(now: float, cur: float, ms: bool,
             receiver(headers, data)
         assert info.value.status == 401
         assert "300 s window" in info.value.reason
+
+
+def test_a_channel_named_by_the_app_leaves_the_channel_by_its_channel_name(h: Harness) -> None:
+    # The app keys the session "room-7"; NetEase knows the channel by its channelName.
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "account": "carol"},
+         session="room-7")
+    h.at(1, "joinChannel:ok", session="room-7")
+    h.at(60, "hangup", session="room-7")  # the local member's own hang-up
+    assert h.runtime.sessions["room-7"].state == "awaiting_files"
+    assert [(c.name, c.payload()["channelName"]) for _, c in h.commands] == [
+        ("joinChannel", CID), ("leaveChannel", CID)]

@@ -744,3 +744,15 @@ def test_sub_app_id_goes_with_every_search() -> None:
     [(_, cmd)] = r.sent(SEARCH)
     assert (cmd.namePrefix, cmd.fileIds, cmd.subAppId) == ("rec", ("A",), 1400123456)
     assert TencentOptions().sub_app_id is None
+
+
+def test_a_vod_file_created_before_a_local_file_began_is_not_that_file() -> None:
+    r = Rec()
+    crashed_after(r, NINETY_MINUTES + 100.0)  # rec#1 [0, 5400], rec#2 [5400, 5500]
+    w = VodFile(fileId="W", name="rec", url="https://vod.example/w.mp4",
+                createTime=iso(T0 + NINETY_MINUTES - 3))
+    x = VodFile(fileId="X", name="rec", url="https://vod.example/x.mp4",
+                createTime=iso(T0 + NINETY_MINUTES - 2))  # 2 s before rec#2 began
+    r.at(NINETY_MINUTES + 170.0, SearchMediaOk, files=(w, x))
+    assert r.files() == [("W", "ready", 0.0, NINETY_MINUTES),
+                         ("rec#2", "closed", NINETY_MINUTES, NINETY_MINUTES + 100.0)]
