@@ -756,3 +756,27 @@ def test_a_vod_file_created_before_a_local_file_began_is_not_that_file() -> None
     r.at(NINETY_MINUTES + 170.0, SearchMediaOk, files=(w, x))
     assert r.files() == [("W", "ready", 0.0, NINETY_MINUTES),
                          ("rec#2", "closed", NINETY_MINUTES, NINETY_MINUTES + 100.0)]
+
+
+def test_a_vod_file_named_by_its_vid_is_taken_when_ids_and_files_do_not_pair() -> None:
+    r = Rec()
+    r.recording(0.0)
+    r.data_until(20.0, NINETY_MINUTES + 80.0)
+    r.stop(NINETY_MINUTES + 100.0)
+    r.at(NINETY_MINUTES + 101.0, StopOk, fileIds=("v1",))  # one old-style vid, two files
+    r.at(NINETY_MINUTES + 102.0, SearchMediaOk, files=(
+        VodFile(fileId="F9", name="rec", url="https://vod.example/9.mp4", vid="v1",
+                createTime=iso(T0 + NINETY_MINUTES + 101)),
+        VodFile(fileId="F8", name="rec", url="https://vod.example/8.mp4", vid="v8",
+                createTime=iso(T0 + NINETY_MINUTES + 101))))  # another vid: not ours
+    assert sorted((f.id, f.status) for f in r.session().files) == [
+        ("F9", "ready"), ("rec#1", "lost")]
+
+
+def test_a_vod_file_created_before_the_start_was_sent_is_an_earlier_recordings() -> None:
+    r = Rec()
+    crashed_after(r, 600.0)
+    r.at(662.0, SearchMediaOk, files=(
+        VodFile(fileId="OLD", name="rec", url="https://vod.example/old.mp4",
+                createTime=iso(T0 - 1)),))  # one second before the start
+    assert r.files() == [("rec#1", "closed", 0.0, 600.0)]
