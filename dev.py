@@ -6,15 +6,19 @@
     python3 dev.py mutate [MODULE...] [--sample N]   # mutation testing (slow; not in CI)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
-pyproject.toml changes.
+pyproject.toml changes. ``test`` also makes sure of what the tests talk to: Redis on
+127.0.0.1:6379 (started if none answers), Debian's chromium and graphviz (installed with apt as
+root if missing).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -52,7 +56,47 @@ def demo() -> None:
     run(BIN / "recstate", "simulate", "tencent", "crash")
 
 
+def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    """A PING over a plain socket: no client library needed before set-up."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def apt_install(*packages: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        sys.exit(f"the tests need {', '.join(packages)}: install them (Debian: apt-get install "
+                 f"{' '.join(packages)}) and run again")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        print("+", " ".join(args), flush=True)
+        subprocess.run(args, check=True, env=env)  # noqa: S603
+
+
+def services() -> None:
+    """What the tests talk to: Redis on 127.0.0.1:6379, Chromium and graphviz."""
+    missing = [pkg for pkg, exe in (("chromium", "chromium"), ("graphviz", "dot"),
+                                    ("redis-server", "redis-server")) if not shutil.which(exe)]
+    if missing:
+        apt_install(*missing)
+    if not redis_answers():
+        run("redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+            "--save", "", "--appendonly", "no")
+        for _ in range(100):
+            if redis_answers():
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit("redis-server was started but does not answer on 127.0.0.1:6379")
+
+
 def test() -> None:
+    services()
     run(BIN / "ruff", "check", "recstate", "tests", "bench", "examples", "tools", "dev.py")
     run(BIN / "mypy", "--strict", "recstate")
     run(BIN / "lint-imports")  # the import contracts in pyproject.toml: core, vendors, layers

@@ -45,6 +45,18 @@ Session creation: µs to make one more session live, timed in chunks in a window
 Filling (b) up to 100k is untimed and skips add_model's ``model in self.models`` list scan
 (otherwise the fill alone takes minutes); the timed window uses the real ``add_model``.
 
+CloudRoom: a vendor's real machine on a workload of its own (``bench_cloudroom``): mixers
+with three outputs each (mp4, ts, flv), and a LocMixerOutputInfo WRITING a second for each
+output, round-robin across the mixers, with growing duration and size. (a) is a dict of
+outputs with the figure check; (b) raw transitions with one model per output (an internal
+``info`` transition whose callback checks and takes the figures); (c) the recstate Runtime
+running ``cloudroom.mixer`` (routing by mixerID, the numbering table, the check that figures
+never go backwards), signals on, tracing to a file. The mixers and outputs are set up
+untimed in a fresh engine for every repeat; only the info updates are timed.
+
+Vendor lifecycles: after the table, ``bench/lifecycles.py`` runs the Tencent and the Juphoon
+lifecycles through their real machines against raw transitions on the same path (see there).
+
 Memory: bytes per live idle session, by tracemalloc (traced memory before and after creating
 20k idle sessions, keys built beforehand, divided by the count): the session objects and the
 runtime's own bookkeeping (the sessions dict, transitions' models list).
@@ -454,6 +466,170 @@ def bench_memory(n: int) -> dict[str, float]:
     return out
 
 
+# ---- CloudRoom: a mixer with three outputs, an info update a second each ----------------------
+CR_FORMATS = ("mp4", "ts", "flv")
+CR_OUTPUT_STATES = ("added", "created", "writing", "closed")
+
+
+class _CrOutput:
+    __slots__ = ("duration", "size", "state")
+
+    def __init__(self) -> None:
+        self.state, self.duration, self.size = "added", 0, 0
+
+
+def _cr_take(out: Any, duration: int, size: int) -> None:
+    if duration < out.duration or size < out.size:
+        raise ValueError("figures went backwards")
+    out.duration, out.size = duration, size
+
+
+class CrDict:
+    label = DictFSM.label
+
+    def setup(self, mixers: list[str]) -> None:
+        self.outputs = {m: {f"D:/{m}.{fmt}": _CrOutput() for fmt in CR_FORMATS} for m in mixers}
+
+    def events(self, infos: list[tuple[str, str, int, int]]) -> Any:
+        return infos
+
+    def runner(self, infos: Any) -> Callable[[], None]:
+        outputs = self.outputs
+
+        def run() -> None:
+            for mixer, name, duration, size in infos:
+                out = outputs[mixer][name]
+                if out.state not in ("added", "created", "writing"):
+                    raise LookupError(f"info for {name!r} in state {out.state!r}")
+                _cr_take(out, duration, size)
+                out.state = "writing"
+        return run
+
+    def check(self) -> None:
+        assert all(o.state == "writing" for m in self.outputs.values() for o in m.values())
+
+    def close(self) -> None:
+        pass
+
+
+class CrModel:
+    def __init__(self) -> None:
+        self.duration, self.size = 0, 0
+
+    def take(self, duration: int, size: int) -> None:
+        _cr_take(self, duration, size)
+
+
+class CrTransitions:
+    label = RawTransitions.label
+
+    def setup(self, mixers: list[str]) -> None:
+        self.machine = transitions.Machine(
+            model=None, states=list(CR_OUTPUT_STATES), initial="added",
+            auto_transitions=False,
+            transitions=[{"trigger": "info", "source": ["added", "created", "writing"],
+                          "dest": "writing", "before": "take"}])
+        self.outputs: dict[str, dict[str, CrModel]] = {}
+        for m in mixers:
+            self.outputs[m] = {}
+            for fmt in CR_FORMATS:
+                model = self.outputs[m][f"D:/{m}.{fmt}"] = CrModel()
+                self.machine.add_model(model)
+
+    def events(self, infos: list[tuple[str, str, int, int]]) -> Any:
+        return infos
+
+    def runner(self, infos: Any) -> Callable[[], None]:
+        outputs = self.outputs
+
+        def run() -> None:
+            for mixer, name, duration, size in infos:
+                outputs[mixer][name].info(duration, size)
+        return run
+
+    def check(self) -> None:
+        assert all(o.state == "writing" for m in self.outputs.values()  # type: ignore[attr-defined]
+                   for o in m.values())
+
+    def close(self) -> None:
+        pass
+
+
+class CrRecstate:
+    label = Recstate.label
+
+    def setup(self, mixers: list[str]) -> None:
+        from recstate.events.cloudroom import AddLocMixerOutput, CreateLocMixer
+
+        fd, self.path = tempfile.mkstemp(prefix="recstate-bench-cr-", suffix=".jsonl")
+        os.close(fd)
+        self.tracer = TraceWriter(self.path)
+        self.runtime = Runtime(SystemClock(), tracer=self.tracer)
+        signals.transition.connect(_on_transition, sender=self.runtime)
+        signals.commands("cloudroom").connect(_on_command, sender=self.runtime)
+        cfg = {"width": 640, "height": 360, "frameRate": 15, "bitRate": 500000}
+        content = [{"type": 0, "left": 0, "top": 0, "width": 640, "height": 360,
+                    "param": {"camid": "user1.1"}}]
+        for m in mixers:
+            self.runtime.dispatch(CreateLocMixer(t=0.0, mixerID=m, mixerCfg=cfg,
+                                                 mixerContent=content))
+            self.runtime.dispatch(AddLocMixerOutput(t=0.0, mixerID=m, outputs=[
+                {"type": 0, "filename": f"D:/{m}.{fmt}"} for fmt in CR_FORMATS]))
+
+    def events(self, infos: list[tuple[str, str, int, int]]) -> Any:
+        from recstate.events.cloudroom import LocMixerOutputInfo, OutputInfo
+
+        return [LocMixerOutputInfo(t=0.0, mixerID=m, nameOrUrl=name, outputInfo=OutputInfo(
+            state=1, duration=duration, fileSize=size, errCode=0))
+            for m, name, duration, size in infos]
+
+    def runner(self, evs: Any) -> Callable[[], None]:
+        dispatch = self.runtime.dispatch
+
+        def run() -> None:
+            for ev in evs:
+                dispatch(ev)
+        return run
+
+    def check(self) -> None:
+        for session in self.runtime.sessions.values():
+            assert all(o.state == "writing" for o in session.context.outputs.values())
+
+    def close(self) -> None:
+        signals.transition.disconnect(_on_transition, sender=self.runtime)
+        signals.commands("cloudroom").disconnect(_on_command, sender=self.runtime)
+        self.tracer.close()
+        os.unlink(self.path)
+
+
+CR_VARIANTS = (CrDict, CrTransitions, CrRecstate)
+
+
+def bench_cloudroom(n_mixers: int, seconds: int, repeats: int) -> dict[str, float]:
+    """events/s per variant: ``n_mixers`` mixers of three outputs, ``seconds`` info updates
+    per output (one a second), round-robin across the mixers and their outputs."""
+    mixers = [f"mixer-{i:05d}" for i in range(n_mixers)]
+    infos = [(m, f"D:/{m}.{fmt}", k * 1000, k * 62_500)
+             for k in range(1, seconds + 1) for m in mixers for fmt in CR_FORMATS]
+    times: dict[str, list[float]] = {cls.label: [] for cls in CR_VARIANTS}
+    for _ in range(repeats + 1):  # the first round warms up
+        for cls in CR_VARIANTS:
+            e = cls()
+            e.setup(mixers)
+            run = e.runner(e.events(infos))
+            gc.collect()
+            t0 = time.perf_counter()
+            run()
+            times[cls.label].append(time.perf_counter() - t0)
+            e.check()
+            e.close()
+    out = {label: len(infos) / min(ts[1:]) for label, ts in times.items()}
+    out["c_b_paired"] = statistics.median(
+        b / c for b, c in zip(times[RawTransitions.label][1:], times[Recstate.label][1:],
+                              strict=True))
+    return out
+
+
 # ---- report --------------------------------------------------------------------------------
 def machine_info() -> dict[str, str]:
     cpu = "unknown"
@@ -529,6 +705,10 @@ def rows(disp: dict[str, dict[str, float]], create: dict[str, dict[str, float]],
             create[a][f"first_{level}"], create[b][f"first_{level}"],
             create[c][f"first_{level}"])
     add("memory per live idle session", "bytes", mem[a], mem[b], mem[c])
+    cr = getattr(args, "cloudroom_result", None)
+    if cr is not None:
+        add(f"CloudRoom: {args.mixers} mixers x 3 outputs, an info a second each", "ev/s",
+            cr[a], cr[b], cr[c])
     return table
 
 
@@ -594,6 +774,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sessions", type=int, default=None, help="live sessions for dispatch")
     p.add_argument("--data", type=int, default=16, help="data events per session (mixed)")
     p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--mixers", type=int, default=None, help="CloudRoom mixers (3 outputs each)")
     args = p.parse_args(argv)
     n_sessions = args.sessions or (300 if args.quick else 1000)
     repeats = args.repeats or (3 if args.quick else 9)
@@ -608,6 +789,8 @@ def main(argv: list[str] | None = None) -> None:
     disp = bench_dispatch(n_sessions, args.data, repeats)
     create = bench_create(levels, window, chunk)
     mem = bench_memory(n_mem)
+    args.mixers = args.mixers or (100 if args.quick else 300)
+    args.cloudroom_result = bench_cloudroom(args.mixers, 20 if args.quick else 60, repeats)
     elapsed = time.perf_counter() - t0
     table = rows(disp, create, mem, levels, args)
     say = print
@@ -640,9 +823,21 @@ def main(argv: list[str] | None = None) -> None:
         f"(c) {disp[c]['changes_eps_median'] / 1e3:.0f}k ev/s. (c)/(b) repeat by repeat (median): "
         f"mixed {disp[c]['mixed_c_b_paired']:.2f}×, every event changes state "
         f"{disp[c]['changes_c_b_paired']:.2f}×.")
+    cr = args.cloudroom_result
+    say(f"CloudRoom workload ({args.mixers} mixers x 3 outputs, an info a second each): "
+        f"(c)/(b) best repeats {cr[c] / cr[b]:.2f}×, repeat by repeat (median) "
+        f"{cr['c_b_paired']:.2f}× raw transitions.")
     say("")
     say("Goals:")
     for line in goals(disp, create, mem, levels):
+        say(line)
+    # Real vendor lifecycles (each vendor's machine against raw transitions on its path).
+    import lifecycles  # bench/lifecycles.py, beside this script
+
+    say("")
+    say("Vendor lifecycles (bench/lifecycles.py: the vendors' own machines):")
+    say("")
+    for line in lifecycles.report(lifecycles.run(n_sessions, repeats), args.markdown):
         say(line)
 
 

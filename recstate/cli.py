@@ -12,7 +12,7 @@ from recstate.errors import TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
 from recstate.trace import parse_time
-from recstate.vendors import all_vendors
+from recstate.vendors import all_vendors, load_vendor
 
 __all__ = ["main"]
 
@@ -107,8 +107,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import importlib
     import tempfile
 
+    spec = load_vendor(args.vendor)
+    where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{args.vendor}"
     try:
-        module = importlib.import_module(f"recstate.adapters.{args.vendor}")
+        module = importlib.import_module(where)
         run_scenario = module.run_scenario
     except (ImportError, AttributeError):
         print(f"recstate simulate: vendor {args.vendor!r} has no simulator scenarios",

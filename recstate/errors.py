@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "DefinitionError",
     "HandlingError",
+    "PayloadError",
     "RecstateError",
     "TraceError",
     "UnknownEventError",
@@ -34,6 +35,11 @@ class TraceError(RecstateError, ValueError):
         if field:
             where += f": field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class PayloadError(RecstateError, ValueError):
+    """A payload value that a vendor's own rule refuses (raised while an event is built):
+    its message says what is wrong and what was expected, and is shown as it is."""
 
 
 class UnknownEventError(TraceError):

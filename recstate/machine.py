@@ -224,6 +224,13 @@ class Machine:
     def files(self) -> list[RecordingFile]:
         return self.session.files
 
+    @classmethod
+    def summary(cls, session: SessionView) -> dict[str, Any] | None:
+        """What the replay report shows of ``session`` beyond its state, files, commands and
+        errors (a CloudRoom mixer's layout history and outputs): plain JSON-able data, or
+        None (the default) for nothing."""
+        return None
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} engine model>"
 

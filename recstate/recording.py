@@ -18,8 +18,8 @@ RECORDING_STATES: Final = ("idle", "starting", "recording", "stopping", "stopped
 
 #: ``whiteboard``: whiteboard data (NetEase's ``gz`` items), neither audio nor video.
 FileKind = Literal["audio", "video", "mixed", "screen", "whiteboard"]
-FileStatus = Literal["expected", "open", "closed", "ready", "lost", "failed"]
-FILE_STATUSES: Final = ("expected", "open", "closed", "ready", "lost", "failed")
+FileStatus = Literal["expected", "open", "closed", "uploading", "ready", "lost", "failed"]
+FILE_STATUSES: Final = ("expected", "open", "closed", "uploading", "ready", "lost", "failed")
 
 
 @attrs.define(slots=True, eq=False)
@@ -27,8 +27,10 @@ class RecordingFile:
     """One file of a recording. ``participant`` is None for a mix.
 
     ``expected`` is a file the vendor will deliver later (NetEase announces them after the
-    call); ``open`` is being written; ``closed`` is finished but has no address yet; ``ready``
-    has its url; ``lost`` never came or holds nothing; ``failed`` was written in error.
+    call); ``open`` is being written; ``closed`` is finished but has no address yet;
+    ``uploading`` is finished and on its way to an upload server; ``ready`` has its url;
+    ``lost`` never came or holds nothing; ``failed`` was written (or uploaded) in error.
+    ``encrypted``: only the vendor's player can play it (CloudRoom ``encryptType: 1``).
     """
 
     id: str
@@ -43,6 +45,9 @@ class RecordingFile:
     url: str | None = None
     status: FileStatus = "open"
     md5: str | None = None
+    #: The store's own content hash when it is not an MD5 (Qiniu's etag).
+    hash: str | None = None
+    encrypted: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -57,6 +62,10 @@ class RecordingFile:
                 "size": self.size, "url": self.url, "status": self.status}
         if self.md5 is not None:
             data["md5"] = self.md5
+        if self.hash is not None:
+            data["hash"] = self.hash
+        if self.encrypted:
+            data["encrypted"] = True
         return data
 
     @classmethod
@@ -65,4 +74,5 @@ class RecordingFile:
                    format=data["format"], participant=data.get("participant"),
                    start=data.get("start"), end=data.get("end"), size=data.get("size"),
                    url=data.get("url"), status=data.get("status", "open"),
-                   md5=data.get("md5"))
+                   md5=data.get("md5"), hash=data.get("hash"),
+                   encrypted=bool(data.get("encrypted", False)))

@@ -191,6 +191,7 @@ def _sessions(runtime: Runtime, produced: list[Record],
     out = []
     for key in sorted(runtime.sessions):
         session = runtime.sessions[key]
+        summary = session.machine.summary(session)
         out.append({
             "session": key,
             "vendor": session.vendor,
@@ -202,6 +203,8 @@ def _sessions(runtime: Runtime, produced: list[Record],
             "errors": errors.get(key, []),
             "violations": violations.get(key, []),
         })
+        if summary is not None:
+            out[-1]["summary"] = redact(summary)
     return out
 
 
@@ -296,6 +299,9 @@ def format_report(report: Report) -> str:
             rows = [[_time(e["t"]), e["level"], str(e["code"]), e["message"]]
                     for e in s["errors"]]
             lines += ["  notices and errors:", *_table(rows)]
+        if s.get("summary"):
+            lines += ["  summary:", *(f"    {k}: {orjson.dumps(v).decode()}"
+                                      for k, v in s["summary"].items())]
         if s["violations"]:
             rows = [[f"line {v['line']}" if v["line"] is not None else "-", _time(v["t"]),
                      v["name"], v["state"], v["reason"]] for v in s["violations"]]

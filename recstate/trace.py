@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import orjson
 from recstate.errors import TraceError
 
 __all__ = [
+    "EMBEDS_SECRET",
     "KINDS",
     "OUTPUT_KINDS",
     "REDACTED",
@@ -33,11 +35,16 @@ __all__ = [
     "parse_time",
     "read_trace",
     "redact",
+    "scrub_text",
 ]
 
 KINDS: Final = ("event", "command", "transition", "file", "error")
 OUTPUT_KINDS: Final = frozenset(KINDS[1:])
 REDACTED: Final = "***"
+
+#: attrs field metadata: a plain string field that may embed a secret (a signed URL's token,
+#: JSON text with keys in it), so that records of its class are scanned (:func:`scrub_text`).
+EMBEDS_SECRET: Final = "recstate.embeds_secret"  # noqa: S105 - a metadata key
 
 _SECRET_WORDS: Final = ("secret", "token", "signature", "password", "passwd", "accesskey",
                         "usersig", "privatekey", "checksum", "authorization", "credential")
@@ -52,13 +59,44 @@ def is_secret_key(key: str) -> bool:
     return any(word in folded for word in _SECRET_WORDS)
 
 
+#: A secret inside a string: a JSON member (``"SecretKey":"..."``, a record string that a
+#: vendor's SDK takes as JSON text) or a URL query parameter (``...&token=AK:sign``).
+_EMBEDDED: Final = re.compile(
+    r'(?P<jk>"(?P<jname>[^"\\]{1,64})"\s*:\s*)"(?P<jval>(?:[^"\\]|\\.)*)"'
+    r"|(?P<qk>[?&](?P<qname>[^=&#?\s\"]{1,64})=)(?P<qval>[^&#\s\"]*)")
+
+
+def _scrub_match(m: re.Match[str]) -> str:
+    if m.group("jk") is not None:
+        if is_secret_key(m.group("jname")) and m.group("jval"):
+            return f'{m.group("jk")}"{REDACTED}"'
+    elif is_secret_key(m.group("qname")) and m.group("qval"):
+        return m.group("qk") + REDACTED
+    return m.group(0)
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with the secrets embedded in it written as ``***``: the values of
+    secret-named JSON members and URL query parameters (see :func:`is_secret_key`)."""
+    if '"' not in text and "=" not in text:
+        return text
+    return _EMBEDDED.sub(_scrub_match, text)
+
+
+def _text_has_secret(text: str) -> bool:
+    return ('"' in text or "=" in text) and scrub_text(text) != text
+
+
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-named field replaced by ``"***"``."""
+    """A copy of ``value`` with every secret-named field replaced by ``"***"``, and the
+    secrets embedded in its strings too (:func:`scrub_text`)."""
     if isinstance(value, dict):
         return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
                     else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
     return value
 
 
@@ -68,6 +106,8 @@ def _has_secret(value: Any) -> bool:
                    for k, v in value.items())
     if isinstance(value, list | tuple):
         return any(_has_secret(v) for v in value)
+    if isinstance(value, str):
+        return _text_has_secret(value)
     return False
 
 
@@ -92,13 +132,15 @@ _may_hold: dict[type, bool] = {}
 
 def may_hold_secret(cls: type) -> bool:
     """Whether a payload of this attrs class can hold a secret: a secret-named field, or a
-    field whose type can carry arbitrary keys (``dict``, ``Any``). Decided once per class,
+    field whose type can carry arbitrary keys (``dict``, ``Any``), or a string field marked
+    :data:`EMBEDS_SECRET` (a signed URL). Decided once per class,
     so that the trace skips the per-record scan where there can be nothing to redact."""
     known = _may_hold.get(cls)
     if known is None:
         try:
             hints = typing.get_type_hints(cls)
-            known = any(is_secret_key(f.name) or _type_may_hold_secret(hints.get(f.name, Any))
+            known = any(is_secret_key(f.name) or f.metadata.get(EMBEDS_SECRET, False)
+                        or _type_may_hold_secret(hints.get(f.name, Any))
                         for f in attrs.fields(cls))
         except Exception:  # unresolvable annotations: be safe
             known = True

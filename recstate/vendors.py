@@ -36,6 +36,9 @@ class Vendor:
     #: An input that belongs to several sessions (one NetEase callback body can carry the
     #: files of several channels) is split into one event per session, each naming it.
     split: Callable[[Any], Sequence[Any]] | None = None
+    #: The module with the vendor's simulator scenarios (``run_scenario``, ``SCENARIOS``)
+    #: that ``recstate simulate`` runs; imported only then. None: ``recstate.adapters.<name>``.
+    scenarios: str | None = None
 
 
 _vendors: dict[str, Vendor] = {}

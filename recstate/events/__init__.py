@@ -16,7 +16,7 @@ import attrs
 import cattrs
 from cattrs.cols import is_sequence
 
-from recstate.errors import TraceError, UnknownEventError
+from recstate.errors import PayloadError, TraceError, UnknownEventError
 
 __all__ = [
     "Command",
@@ -109,9 +109,14 @@ class Event(Message):
 
 @attrs.frozen(kw_only=True)
 class Command(Message):
-    """An output: what a machine wants done; adapters turn it into a real call."""
+    """An output: what a machine wants done; adapters turn it into a real call.
+
+    ``sdk``: the app's client SDK performs it (``startRtc``, ``requestMultiVideoRecorderStart``),
+    so :mod:`recstate.bridge` carries it to the app; otherwise a service-side adapter calls it
+    (a VOD search)."""
 
     kind: ClassVar[str] = "command"
+    sdk: ClassVar[bool] = False
 
 
 @attrs.frozen(kw_only=True)
@@ -174,13 +179,15 @@ def event(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
     return register
 
 
-def command(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
-    """Class decorator: declare ``cls`` as ``vendor``'s command ``name``."""
+def command(vendor: str, name: str, *, sdk: bool = False) -> Callable[[type[M]], type[M]]:
+    """Class decorator: declare ``cls`` as ``vendor``'s command ``name``; ``sdk=True`` when
+    the app's client SDK performs it (see :attr:`Command.sdk`)."""
 
     def declare(cls: type[M]) -> type[M]:
         if not issubclass(cls, Command):
             raise TypeError(f"@command({vendor!r}, {name!r}) decorates a Command subclass, "
                             f"not {cls.__name__}")
+        cls.sdk = sdk
         return _declare(cls, vendor, name)
 
     return declare
@@ -204,6 +211,13 @@ def _first_path(messages: Iterable[str]) -> tuple[str, str]:
         fields.append(path.removeprefix("$.").removeprefix("$"))
         reasons.append(reason if len(fields) == 1 else f"{fields[-1]}: {reason}")
     return (fields[0] if fields else ""), "; ".join(reasons)
+
+
+def _format(exc: BaseException, tp: type | None) -> str:
+    """cattrs' wording, except for a vendor rule's own message (PayloadError)."""
+    if isinstance(exc, PayloadError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, tp)
 
 
 def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
@@ -231,7 +245,7 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
     try:
         return converter.structure({**data, "t": t, "session": session}, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
-        messages = (cattrs.transform_error(exc, path="data")
+        messages = (cattrs.transform_error(exc, path="data", format_exception=_format)
                     if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])
         field, reason = _first_path(messages)
         raise TraceError(f"{vendor} {name}: {reason}", source=source, line=line,

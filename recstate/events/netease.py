@@ -559,14 +559,14 @@ def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
 
 # ---- commands ----------------------------------------------------------------------------------
 
-@command(VENDOR, "call")
+@command(VENDOR, "call", sdk=True)
 @attrs.frozen
 class CallCommand(Command):
     callee: str
     type: int
 
 
-@command(VENDOR, "startRtc")
+@command(VENDOR, "startRtc", sdk=True)
 @attrs.frozen
 class StartRtcCommand(Command):
     """``startRtc(joinChannelParam)``: recordType as a string (``recordType + ''``),
@@ -578,7 +578,7 @@ class StartRtcCommand(Command):
     mode: str
 
 
-@command(VENDOR, "response")
+@command(VENDOR, "response", sdk=True)
 @attrs.frozen
 class ResponseCommand(Command):
     caller: str
@@ -587,7 +587,7 @@ class ResponseCommand(Command):
     cid: str
 
 
-@command(VENDOR, "joinChannel")
+@command(VENDOR, "joinChannel", sdk=True)
 @attrs.frozen
 class JoinChannelCommand(Command):
     """``joinChannel(param)``: the record parameters as numbers (the parameter table)."""
@@ -600,13 +600,13 @@ class JoinChannelCommand(Command):
     type: int
 
 
-@command(VENDOR, "hangup")
+@command(VENDOR, "hangup", sdk=True)
 @attrs.frozen
 class HangupCommand(Command):
     cid: str | None = None
 
 
-@command(VENDOR, "leaveChannel")
+@command(VENDOR, "leaveChannel", sdk=True)
 @attrs.frozen
 class LeaveChannelCommand(Command):
     channelName: str

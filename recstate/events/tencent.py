@@ -148,14 +148,14 @@ class MediaData(Event):
     bytes: int | None = None
 
 
-@command(VENDOR, START)
+@command(VENDOR, START, sdk=True)
 @attrs.frozen
 class StartCommand(Command):
     roomInfo: RoomInfo
     param: RecordParam
 
 
-@command(VENDOR, STOP)
+@command(VENDOR, STOP, sdk=True)
 @attrs.frozen
 class StopCommand(Command):
     roomInfo: RoomInfo
