@@ -4,6 +4,7 @@
     python3 dev.py demo   # set up, then replay and simulate a Tencent recording
     python3 dev.py test   # set up, then ruff, mypy --strict, lint-imports and the whole test suite
     python3 dev.py mutate [MODULE...] [--sample N]   # mutation testing (slow; not in CI)
+    python3 dev.py fuzz [--cases N] [--seed S]   # the fuzz harness (bench/fuzz.py)
 
 Set-up makes ``.venv`` and installs the package with its test extras; it is redone only when
 pyproject.toml changes. ``test`` also makes sure of what the tests talk to: Redis on
@@ -103,6 +104,11 @@ def test() -> None:
     run(BIN / "pytest", "-q", "-p", "no:cacheprovider")
 
 
+def fuzz(args: list[str]) -> None:
+    """The fuzz harness (bench/fuzz.py): hostile input, no traceback, hang or leak."""
+    run(BIN / "python", ROOT / "bench" / "fuzz.py", *args)
+
+
 def mutate(args: list[str]) -> None:
     """Mutation testing (tools/mutate.py); slow, so not part of `test` or CI."""
     run(BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
@@ -112,13 +118,16 @@ def mutate(args: list[str]) -> None:
 
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
-    if what not in ("demo", "test", "mutate"):
-        sys.exit("usage: python3 dev.py demo | test | mutate [MODULE...] [--sample N]")
+    if what not in ("demo", "test", "mutate", "fuzz"):
+        sys.exit("usage: python3 dev.py demo | test | mutate [MODULE...] [--sample N] | "
+                 "fuzz [--cases N] [--seed S]")
     setup()
     if what == "demo":
         demo()
     elif what == "test":
         test()
+    elif what == "fuzz":
+        fuzz(sys.argv[2:])
     else:
         mutate(sys.argv[2:])
 

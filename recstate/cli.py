@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from recstate.diagram import diagram
-from recstate.errors import TraceError
+from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import replay, write_report
-from recstate.trace import parse_time
+from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor
 
 __all__ = ["main"]
@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="advance the clock to T (Unix seconds or ISO-8601) after the last line")
     p.add_argument("--out", metavar="FULL_TRACE", type=Path,
                    help="write the complete trace of the replay (inputs, commands, "
-                        "transitions, files, errors)")
+                        "transitions, files, errors); written whole or not at all, never "
+                        "over TRACE, nor over a non-empty file without --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
 
@@ -48,7 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", metavar="TRACE", type=Path,
-                   help="where to write the scenario's trace (default: a temporary file)")
+                   help="where to write the scenario's trace (default: a temporary file); "
+                        "written whole, never over a non-empty file without --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file")
     return parser
 
 
@@ -62,20 +68,31 @@ def _machines() -> dict[str, type[Machine]]:
 
 
 def _until(text: str) -> float:
+    """Unix seconds or ISO-8601, finite and in the range a trace may hold (``nan``, ``inf``
+    and ``1e400`` are refused, not run to)."""
     try:
-        return float(text)
+        value: float | str = float(text)
     except ValueError:
-        return parse_time(text, source="--until", field="")
+        value = text
+    return parse_time(value, source="--until", field="")
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     try:
         until = None if args.until is None else _until(args.until)
-        report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines)
     except TraceError as error:
-        hint = "" if args.skip_bad_lines else " (--skip-bad-lines goes on and lists bad lines)"
+        print(f"recstate replay: {error}", file=sys.stderr)
+        return 2
+    try:
+        report = replay(args.trace, strict=args.strict, until=until, out=args.out,
+                        skip_bad_lines=args.skip_bad_lines, force=args.force)
+    except TraceError as error:
+        hint = ("" if args.skip_bad_lines or error.line is None
+                else " (--skip-bad-lines goes on and lists bad lines)")
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
+        return 2
+    except OutputError as error:
+        print(f"recstate replay: --out {error}", file=sys.stderr)
         return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
@@ -121,11 +138,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"recstate simulate: unknown scenario {args.scenario!r}; {args.vendor} has "
               f"{', '.join(scenarios)}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl"
-        out.unlink(missing_ok=True)
-        run_scenario(args.scenario, out=out)
-        report = replay(out)
+    try:
+        target = OutputFile(args.out, force=args.force) if args.out is not None else None
+    except OutputError as error:
+        print(f"recstate simulate: --out {error}", file=sys.stderr)
+        return 2
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            # A fresh file of our own (never unlink what --out names: it may be anything).
+            out = target.temp if target is not None else (
+                Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl")
+            run_scenario(args.scenario, out=out)
+            report = replay(out)
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        try:
+            target.commit()
+        except OutputError as error:
+            print(f"recstate simulate: --out {error}", file=sys.stderr)
+            return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 

@@ -16,14 +16,17 @@ from blinker import NamedSignal
 
 from recstate import signals
 from recstate.errors import HandlingError, RecstateError, Violation
+from recstate.events import TimerEvent
 from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret
 
-__all__ = ["Effects", "Tracer"]
+__all__ = ["FAILED_STATE", "Effects", "Tracer"]
 
 Tracer = Callable[[Record], None]
+#: The state a session goes to when one of its timers' handling raised (if its machine has it).
+FAILED_STATE = "failed"
 
 
 class Effects:
@@ -48,6 +51,8 @@ class Effects:
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
             self._handling_error(session, name, old, exc, now)
+            if isinstance(ev, TimerEvent):
+                self._timer_failed(session, engine, name, old, exc, now)
             return
         if isinstance(result, Rejected):
             self._violation(session, name, old, result.reason, now, line)
@@ -56,16 +61,7 @@ class Effects:
         key, vendor = session.key, session.vendor
         new = session.state
         if new != old:
-            if tracer is not None:
-                tracer(Record(now, vendor, name, key, {"src": old, "dst": new}, "transition"))
-            if signals.transition.receivers:
-                self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
-            canonical = engine.recording_states.get(new)
-            if canonical is not None and canonical != session.recording:
-                previous, session.recording = session.recording, canonical
-                if signals.recording_changed.receivers:
-                    self._tell(signals.recording_changed, session, name, now, old=previous,
-                               new=canonical)
+            self._moved(session, engine, name, old, new, now)
         for effect in result.effects:
             what = effect[0]
             if what == "command":
@@ -88,6 +84,40 @@ class Effects:
                 self._violation(session, name, new, effect[1], now, line)
             else:  # "file"
                 self._file(session, effect[1], effect[2], effect[3], now)
+
+    def _moved(self, session: Session, engine: Engine, name: str, old: str, new: str,
+               now: float) -> None:
+        """What a change of state tells: the trace, the signal, the canonical recording."""
+        if self.tracer is not None:
+            self.tracer(Record(now, session.vendor, name, session.key,
+                               {"src": old, "dst": new}, "transition"))
+        if signals.transition.receivers:
+            self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
+        canonical = engine.recording_states.get(new)
+        if canonical is not None and canonical != session.recording:
+            previous, session.recording = session.recording, canonical
+            if signals.recording_changed.receivers:
+                self._tell(signals.recording_changed, session, name, now, old=previous,
+                           new=canonical)
+
+    def _timer_failed(self, session: Session, engine: Engine, name: str, state: str,
+                      exc: Exception, now: float) -> None:
+        """A timer whose handling raised leaves a defined session, never a silently
+        un-armed one (a watchdog that cannot fire would keep a recording open forever, a
+        rollover that fails would go on opening files): the session goes to its machine's
+        ``failed`` state (it stays where it was if the machine has none), every timer of it
+        is cancelled, and an error says so. Its files stay as they were."""
+        cancelled = self.timers.cancel_session(session.key)
+        failed = FAILED_STATE if FAILED_STATE in session.machine.state_names() else None
+        if failed is not None and session.state != failed:
+            session.state = failed
+            self._moved(session, engine, name, state, failed, now)
+        where = (f"the session is now {failed!r}" if failed is not None
+                 else f"the session stays in {state!r} (its machine has no 'failed' state)")
+        self._error(session, name, "timer-failed",
+                    f"timer {name!r} raised {type(exc).__name__} in state {state!r}: {where}, "
+                    f"its {cancelled} timer(s) cancelled, its files as they were; nothing "
+                    "more happens to it on its own", "error", now)
 
     # ---- engines: one per machine class per runtime -------------------------------------------
     def _engine(self, cls: type[Machine]) -> Engine:

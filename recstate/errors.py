@@ -5,8 +5,10 @@ from __future__ import annotations
 __all__ = [
     "DefinitionError",
     "HandlingError",
+    "OutputError",
     "PayloadError",
     "RecstateError",
+    "RestoreError",
     "TraceError",
     "UnknownEventError",
     "VendorError",
@@ -36,6 +38,33 @@ class TraceError(RecstateError, ValueError):
             where += f": field {field!r}"
         super().__init__(f"{where}: {message}")
 
+
+class OutputError(RecstateError, OSError):
+    """A file recstate was asked to write cannot be, or may not be, written (``--out``):
+    names the path and what to do."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class RestoreError(RecstateError, ValueError, KeyError):
+    """A snapshot that cannot be restored (an unknown state, a bad timer...): names the
+    session and the field; nothing of it was restored. (A KeyError too, as an unknown
+    machine was before.)"""
+
+    def __init__(self, key: object, field: str, message: str) -> None:
+        self.key = key
+        self.field = field
+        self.reason = message
+        super().__init__(f"snapshot of session {key!r}: {field}: {message}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 class PayloadError(RecstateError, ValueError):
     """A payload value that a vendor's own rule refuses (raised while an event is built):

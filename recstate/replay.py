@@ -9,9 +9,9 @@ same report, byte for byte: nothing here reads the wall clock, and every list is
 
 from __future__ import annotations
 
-import difflib
+import math
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -21,11 +21,19 @@ import orjson
 
 from recstate import signals
 from recstate.clock import ManualClock
-from recstate.errors import TraceError, Violation
+from recstate.errors import OutputError, TraceError, Violation
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
 from recstate.session import Session
-from recstate.trace import OUTPUT_KINDS, Record, TraceReader, TraceWriter, redact
+from recstate.trace import (
+    OUTPUT_KINDS,
+    OutputFile,
+    Record,
+    TraceReader,
+    TraceWriter,
+    parse_time,
+    redact,
+)
 from recstate.vendors import vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
@@ -42,6 +50,9 @@ class Report:
     unrouted: list[dict[str, Any]] = attrs.field(factory=list)
     bad_lines: list[dict[str, Any]] = attrs.field(factory=list)
     stopped: str | None = None
+    #: ``until`` when given, and how many lines after it were left out of the replay.
+    until: float | None = None
+    after_until: int = 0
 
     @property
     def violations(self) -> int:
@@ -68,6 +79,9 @@ class Report:
             out["bad_lines"] = self.bad_lines
         if self.stopped:
             out["stopped"] = self.stopped
+        if self.after_until:
+            out["until"] = self.until
+            out["after_until"] = self.after_until
         return out
 
     def dumps(self) -> bytes:
@@ -77,18 +91,42 @@ class Report:
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
-           compiled: bool = True) -> Report:
+           compiled: bool = True, force: bool = False) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
-    ``skip_bad_lines``, which goes on and lists them in the report."""
+    ``skip_bad_lines``, which goes on and lists them in the report, and for a trace with no
+    line to replay (empty, or only blank and ``#`` lines).
+
+    ``out`` as a path is written whole or not at all (an :class:`OutputFile`): never the
+    trace being read, never over a non-empty file unless ``force`` (an
+    :class:`~recstate.errors.OutputError` otherwise, before anything is replayed)."""
+    if until is not None:
+        until = parse_time(until, source="until", field="")
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
-    report = replay_records(reader, source=str(path), strict=strict, until=until, out=out,
-                            skip_bad_lines=skip_bad_lines, options=options,
-                            compiled=compiled)
-    report.lines = reader.lines
-    report.bad_lines = sorted(
-        [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
-                              for e in reader.errors)],
-        key=lambda b: (b["line"] or 0))
+    target = OutputFile(out, force=force, inputs=(path,)) if isinstance(
+        out, str | os.PathLike) else None
+    try:
+        report = replay_records(reader, source=str(path), strict=strict, until=until,
+                                out=target.temp if target is not None else out,
+                                skip_bad_lines=skip_bad_lines, options=options,
+                                compiled=compiled)
+        report.lines = reader.lines
+        report.bad_lines = sorted(
+            [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
+                                  for e in reader.errors)],
+            key=lambda b: (b["line"] or 0))
+        if not report.events and report.after_until and not report.bad_lines:
+            raise TraceError(f"--until {until} is before the trace's first line: nothing to "
+                             "replay", source=str(path))
+        if not report.events and not report.bad_lines and not report.mismatches:
+            raise TraceError("the trace has nothing to replay (it is empty, or holds only "
+                             "blank and # lines); give a trace with at least one event",
+                             source=str(path))
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        target.commit()
     return report
 
 
@@ -97,16 +135,24 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
                    options: dict[str, Any] | None = None, compiled: bool = True) -> Report:
-    report = Report()
+    """Replay ``records``; ``until`` cuts the replay there: lines after it are neither
+    dispatched nor compared (counted in ``after_until``), and the clock runs to it. ``out``
+    (a path is appended to, or a binary file) receives the full trace; a failure to write
+    it is an :class:`~recstate.errors.OutputError` once the replay is done."""
+    report = Report(until=until)
     writer = TraceWriter(out) if out is not None else None
+    write_error: list[OSError] = []
     produced: list[Record] = []
     logged: list[Record] = []
     violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def collect(record: Record) -> None:
         produced.append(record)
-        if writer is not None:
-            writer(record)
+        if writer is not None and not write_error:
+            try:
+                writer(record)
+            except OSError as exc:  # a full disk: the replay goes on, the error is raised after
+                write_error.append(exc)
 
     runtime: Runtime | None = None
 
@@ -121,6 +167,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     last_t: float | None = None
     try:
         for record in records:
+            if until is not None and record.t > until:
+                report.after_until += 1
+                continue
             last_t = record.t if last_t is None else max(last_t, record.t)
             if record.kind in OUTPUT_KINDS:
                 logged.append(record)
@@ -163,7 +212,14 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if runtime is not None:
             signals.violation.disconnect(on_violation, sender=runtime)
         if writer is not None:
-            writer.close()
+            try:
+                writer.close()
+            except OSError as exc:
+                write_error.append(exc)
+    if write_error:
+        where = getattr(out, "name", out)
+        reason = write_error[0].strerror or str(write_error[0])
+        raise OutputError(str(where), f"cannot be written: {reason}")
     if logged:
         report.mismatches = _compare(logged, produced)
     if runtime is not None:
@@ -198,7 +254,7 @@ def _sessions(runtime: Runtime, produced: list[Record],
             "machine": session.machine.qualified_name(),
             "state": session.state,
             "recording": session.recording,
-            "files": [f.to_dict() for f in session.files],
+            "files": [redact(f.to_dict()) for f in session.files],
             "commands": commands.get(key, []),
             "errors": errors.get(key, []),
             "violations": violations.get(key, []),
@@ -221,8 +277,15 @@ def _show(record: Record) -> dict[str, Any]:
 
 
 def _compare(logged: list[Record], produced: list[Record]) -> list[dict[str, Any]]:
-    """Every difference between what was logged and what the replay produced, per session,
-    in order: a logged line not produced, a produced line not logged, or one that differs."""
+    """Every difference between what was logged and what the replay produced, per session:
+    a logged line not produced, a produced line not logged, one that differs, or one that
+    came in another order.
+
+    Keyed alignment, linear in the lines (a sequence diff is quadratic: 16,000 lines took
+    about a minute): the k-th logged copy of a line pairs with the k-th produced copy of the
+    same bytes; what is left pairs by (kind, name, t) as ``differs``; the rest is logged but
+    not produced, or produced but not logged. Exact pairs whose order disagrees (outside
+    the longest run in the same order) are ``out of order``. Reported in time order."""
     want: dict[str | None, list[Record]] = defaultdict(list)
     got: dict[str | None, list[Record]] = defaultdict(list)
     for record in logged:
@@ -230,45 +293,109 @@ def _compare(logged: list[Record], produced: list[Record]) -> list[dict[str, Any
     for record in produced:
         if record.kind in OUTPUT_KINDS:
             got[record.session].append(record)
-    mismatches: list[dict[str, Any]] = []
-    for session in sorted(set(want) | set(got), key=lambda s: s or ""):
+    mismatches: list[tuple[tuple[float, int, int], dict[str, Any]]] = []
+
+    def add(session: str | None, what: str, expected: Record | None, actual: Record | None,
+            order: tuple[float, int, int]) -> None:
+        mismatches.append((order, {
+            "line": expected.line if expected is not None else None,
+            "session": session,
+            "what": what,
+            "expected": _show(expected) if expected is not None else None,
+            "got": _show(actual) if actual is not None else None,
+        }))
+
+    for n, session in enumerate(sorted(set(want) | set(got), key=lambda s: s or "")):
         a, b = want.get(session, []), got.get(session, [])
-        matcher = difflib.SequenceMatcher(None, [_key(r) for r in a], [_key(r) for r in b],
-                                          autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag == "equal":
-                continue
-            left, right = a[i1:i2], b[j1:j2]
-            for k in range(max(len(left), len(right))):
-                expected = left[k] if k < len(left) else None
-                actual = right[k] if k < len(right) else None
-                if expected is not None and actual is not None:
-                    what = "differs"
-                elif expected is not None:
-                    what = "logged but not produced"
-                else:
-                    what = "produced but not logged"
-                mismatches.append({
-                    "line": expected.line if expected is not None else None,
-                    "session": session,
-                    "what": what,
-                    "expected": _show(expected) if expected is not None else None,
-                    "got": _show(actual) if actual is not None else None,
-                })
-    return mismatches
+        copies: dict[bytes, deque[int]] = defaultdict(deque)
+        for j, record in enumerate(b):
+            copies[_key(record)].append(j)
+        pairs: list[tuple[int, int]] = []
+        left: list[int] = []
+        taken = [False] * len(b)
+        for i, record in enumerate(a):
+            queue = copies.get(_key(record))
+            if queue:
+                j = queue.popleft()
+                taken[j] = True
+                pairs.append((i, j))
+            else:
+                left.append(i)
+        in_order = _longest_increasing(pairs)
+        for i, j in pairs:
+            if (i, j) not in in_order:
+                add(session, "out of order", a[i], b[j], (a[i].t, n, i))
+        same: dict[tuple[str, str, float], deque[int]] = defaultdict(deque)
+        for j, record in enumerate(b):
+            if not taken[j]:
+                same[(record.kind, record.name, record.t)].append(j)
+        for i in left:
+            record = a[i]
+            queue = same.get((record.kind, record.name, record.t))
+            if queue:
+                j = queue.popleft()
+                taken[j] = True
+                add(session, "differs", record, b[j], (record.t, n, i))
+            else:
+                add(session, "logged but not produced", record, None, (record.t, n, i))
+        for j, record in enumerate(b):
+            if not taken[j]:
+                add(session, "produced but not logged", None, record, (record.t, n, len(a) + j))
+    mismatches.sort(key=lambda m: (m[0][1], m[0][0], m[0][2]))
+    return [m for _, m in mismatches]
+
+
+def _longest_increasing(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The pairs (in ``i`` order) on a longest run whose ``j`` increase too: O(n log n)."""
+    if all(pairs[k][1] < pairs[k + 1][1] for k in range(len(pairs) - 1)):
+        return set(pairs)  # the usual case: everything in order
+    tails: list[int] = []  # tails[L] = index in pairs of the smallest tail of a run of L + 1
+    parent = [-1] * len(pairs)
+    for k, (_, j) in enumerate(pairs):
+        at = _bisect(pairs, tails, j)
+        if at > 0:
+            parent[k] = tails[at - 1]
+        if at == len(tails):
+            tails.append(k)
+        else:
+            tails[at] = k
+    keep: set[tuple[int, int]] = set()
+    k = tails[-1] if tails else -1
+    while k >= 0:
+        keep.add(pairs[k])
+        k = parent[k]
+    return keep
+
+
+def _bisect(pairs: list[tuple[int, int]], tails: list[int], j: int) -> int:
+    lo, hi = 0, len(tails)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pairs[tails[mid]][1] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 # ---- the readable report ------------------------------------------------------------------------
 def _time(t: float | None) -> str:
+    """A time as UTC; one no date can show (a vendor's payload may say anything) as the
+    number it is, never a crash."""
     if t is None:
         return "-"
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    except (OverflowError, ValueError, OSError, TypeError):
+        return f"t={t!r}"
 
 
 def _duration(start: float | None, end: float | None) -> str:
     if start is None or end is None:
         return "-"
     seconds = end - start
+    if not math.isfinite(seconds):
+        return "-"
     return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
 
 

@@ -46,13 +46,13 @@ class Routing(Effects):
                         return
                 key = vendor.session_key(ev)
                 if key is None:
-                    self._unroutable(ev, line, now)
+                    self._unroutable(ev, line, data, now)
                     return
             session = self.sessions.get(key)
             if session is None:
                 session = self._create(key, vendor_name, ev)
         except Exception as exc:  # a vendor's routing rule failed on this event
-            self._unroutable(ev, line, now, f"the {vendor_name} routing rule raised "
+            self._unroutable(ev, line, data, now, f"the {vendor_name} routing rule raised "
                              f"{type(exc).__name__}: {exc}")
             return
         if self.tracer is not None:
@@ -63,12 +63,21 @@ class Routing(Effects):
                 self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
         self._run(session, ev, ev.name, now, line)
 
-    def _unroutable(self, ev: Event, line: int | None, now: float,
-                    cause: str | None = None) -> None:
+    def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                    now: float, cause: str | None = None) -> None:
+        """Record an input no rule can route: the input itself is traced (with the session
+        it named, if any), then the error, so a full trace replays to the same error."""
         reason = (f"no session key: the event names no session and the {ev.vendor} rule "
                   "cannot derive one from its data; add a 'session' field")
         if cause is not None:
             reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
+        if self.tracer is not None:
+            try:
+                payload = ev.payload() if data is None else data
+            except Exception:  # an event that cannot even be unstructured: its name only
+                payload = None
+            self.tracer(Record(now, ev.vendor, ev.name, ev.session, payload, "event", line,
+                               data is None and not may_hold_secret(type(ev))))
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)

@@ -14,6 +14,7 @@ This module keeps the state they share and the sessions' bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,8 +24,8 @@ from blinker import NamedSignal
 from recstate.clock import Clock, SystemClock
 from recstate.driver import Driver
 from recstate.effects import Tracer
-from recstate.errors import RecstateError
-from recstate.events import Event
+from recstate.errors import RecstateError, RestoreError
+from recstate.events import Event, converter
 from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.timers import TimerQueue
@@ -78,25 +79,104 @@ class Runtime(Driver):
     def snapshot(self, key: str) -> dict[str, Any]:
         session = self.sessions[key]
         data = session.snapshot()
-        data["timers"] = [t.to_dict() for t in self.timers.for_session(key)]
+        # ``seq``: the timer's place among those due at the same instant (arming order,
+        # global to the runtime), which restore keeps.
+        data["timers"] = [{**t.to_dict(), "seq": t.seq} for t in self.timers.for_session(key)]
         return data
 
     def restore(self, data: dict[str, Any]) -> Session:
-        """Bring back a session from :meth:`snapshot`; its timers are re-armed as they were,
-        so those that fell due while it was away fire on the next :meth:`run_due`."""
-        vendor = self.vendor(data["vendor"])
-        by_name = {m.qualified_name(): m for m in vendor.machines}
-        machine = by_name.get(data["machine"])
-        if machine is None:
-            raise KeyError(f"snapshot names machine {data['machine']!r}; {vendor.name} has "
-                           f"{sorted(by_name)}")
-        session = Session.restore(data, machine)
+        """Bring back a session from :meth:`snapshot`; its timers are re-armed as they were
+        (each in its original place among timers due at the same instant), so those that
+        fell due while it was away fire on the next :meth:`run_due`.
+
+        All or nothing: the snapshot is checked whole first (vendor, machine, a state the
+        machine has, the context, the files, every timer's name, finite due time and
+        period) and a :class:`~recstate.errors.RestoreError` naming the field is raised
+        before anything changes. A session already here under that key is replaced, its
+        timers with it."""
+        session, timers = self._check_snapshot(data)
+        self.timers.cancel_session(session.key)
         self.sessions[session.key] = session
-        self.engine(machine).model.restored(session)
-        for timer in data.get("timers", ()):
-            self.timers.arm(session.key, timer["name"], timer["due"], timer.get("payload"),
-                            timer.get("every"))
+        self.engine(session.machine).model.restored(session)
+        for name, due, payload, every, seq in sorted(timers, key=lambda t: (t[4] is None,
+                                                                            t[4] or 0)):
+            self.timers.arm(session.key, name, due, payload, every, seq)
         return session
+
+    def _check_snapshot(self, data: Any) -> tuple[Session, list[tuple[str, float, Any,
+                                                                       float | None,
+                                                                       int | None]]]:
+        if not isinstance(data, Mapping):
+            raise RestoreError(None, "snapshot", f"expected a mapping, got "
+                               f"{type(data).__name__}")
+        key = data.get("key")
+        if not isinstance(key, str) or not key:
+            raise RestoreError(key, "key", "expected the session key, a non-empty string")
+        try:
+            vendor = self.vendor(data.get("vendor"))  # type: ignore[arg-type]
+        except Exception as exc:
+            raise RestoreError(key, "vendor", f"unknown vendor ({type(exc).__name__}: "
+                               f"{exc})") from None
+        by_name = {m.qualified_name(): m for m in vendor.machines}
+        machine = by_name.get(data.get("machine"))  # type: ignore[arg-type]
+        if machine is None:
+            raise RestoreError(key, "machine", f"snapshot names machine "
+                               f"{data.get('machine')!r}; {vendor.name} has {sorted(by_name)}")
+        state = data.get("state")
+        if state not in machine.state_names():
+            raise RestoreError(key, "state", f"state {state!r} is not one of "
+                               f"{machine.qualified_name()}'s: "
+                               f"{', '.join(machine.state_names())}")
+        if not isinstance(data.get("recording"), str):
+            raise RestoreError(key, "recording", "expected the canonical recording state, a "
+                               "string")
+        if not isinstance(data.get("context"), Mapping):
+            raise RestoreError(key, "context", "expected the machine's context, a mapping")
+        files = data.get("files") or []
+        if not isinstance(files, list) or not all(isinstance(f, Mapping) for f in files):
+            raise RestoreError(key, "files", "expected a list of file mappings")
+        for field in ("context", "files"):
+            try:  # the context first, then the files with it
+                if field == "context":
+                    converter.structure(data["context"], machine.context)
+                else:
+                    session = Session.restore(dict(data), machine)
+            except Exception as exc:  # cattrs or a file record: the cause, not a value
+                raise RestoreError(key, field, f"cannot be read ({type(exc).__name__})"
+                                   ) from None
+        for f in session.files:
+            if not isinstance(f.id, str):
+                raise RestoreError(key, "files", f"a file id must be a string, got "
+                                   f"{type(f.id).__name__}")
+        raw = data.get("timers", [])
+        if not isinstance(raw, list):
+            raise RestoreError(key, "timers", "expected a list of timers")
+        timers = []
+        for i, timer in enumerate(raw):
+            where = f"timers[{i}]"
+            if not isinstance(timer, Mapping):
+                raise RestoreError(key, where, "expected a timer mapping (name, due, payload, "
+                                   "every, seq)")
+            name, due, every, seq = (timer.get("name"), timer.get("due"), timer.get("every"),
+                                     timer.get("seq"))
+            if not isinstance(name, str) or not name:
+                raise RestoreError(key, f"{where}.name", "expected the timer's name")
+            if (isinstance(due, bool) or not isinstance(due, int | float)
+                    or not math.isfinite(due)):
+                raise RestoreError(key, f"{where}.due", "expected a finite time (Unix "
+                                   "seconds)")
+            if every is not None and (isinstance(every, bool)
+                                      or not isinstance(every, int | float)
+                                      or not math.isfinite(every) or every <= 0):
+                raise RestoreError(key, f"{where}.every", "expected a period > 0 seconds, "
+                                   "or null")
+            if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)
+                                    or seq < 0):
+                raise RestoreError(key, f"{where}.seq", "expected an arming order >= 0, or "
+                                   "null")
+            timers.append((name, float(due), timer.get("payload"),
+                           None if every is None else float(every), seq))
+        return session, timers
 
     def __iter__(self) -> Iterator[Session]:
         return iter(self.sessions.values())

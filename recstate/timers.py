@@ -9,7 +9,6 @@ ties in arming order; cancelling marks a heap entry dead (O(1)) instead of searc
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,20 +46,26 @@ class TimerQueue:
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._by_session: dict[str | None, dict[str, Timer]] = {}
-        self._seq = itertools.count()
+        self._seq = 0
 
     def arm(self, session: str | None, name: str, due: float, payload: Any = None,
-            every: float | None = None) -> Timer:
-        """Arm (or re-arm: that is how a watchdog is reset) the timer ``name`` of ``session``."""
+            every: float | None = None, seq: int | None = None) -> Timer:
+        """Arm (or re-arm: that is how a watchdog is reset) the timer ``name`` of ``session``.
+
+        ``seq`` (a restore's) keeps the timer's place among those due at the same instant;
+        timers armed afterwards come after it."""
         if every is not None and every <= 0:
             raise ValueError(f"timer {name!r}: a repeating timer needs every > 0, got {every}")
+        if seq is None:
+            seq = self._seq
+        self._seq = max(self._seq, seq + 1)
         named = self._by_session.get(session)
         if named is None:
             named = self._by_session[session] = {}
         old = named.get(name)
         if old is not None:
             old.cancelled = True
-        timer = Timer(session, name, float(due), payload, every, next(self._seq))
+        timer = Timer(session, name, float(due), payload, every, seq)
         named[name] = timer
         heapq.heappush(self._heap, timer)
         return timer

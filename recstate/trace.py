@@ -7,34 +7,45 @@ on the way out, whatever the caller passes in.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import os
 import re
+import stat
+import tempfile
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import unquote
 
 import attrs
 import orjson
 
-from recstate.errors import TraceError
+from recstate.errors import OutputError, TraceError
 
 __all__ = [
     "EMBEDS_SECRET",
     "KINDS",
+    "MAX_DEPTH",
+    "MAX_LINE",
+    "MAX_TIME",
+    "MIN_TIME",
     "OUTPUT_KINDS",
     "REDACTED",
+    "OutputFile",
     "Record",
     "TraceReader",
     "TraceWriter",
+    "depth",
     "is_secret_key",
     "parse_time",
     "read_trace",
     "redact",
+    "redact_text",
     "scrub_text",
 ]
 
@@ -46,69 +57,148 @@ REDACTED: Final = "***"
 #: JSON text with keys in it), so that records of its class are scanned (:func:`scrub_text`).
 EMBEDS_SECRET: Final = "recstate.embeds_secret"  # noqa: S105 - a metadata key
 
+#: Parts of a folded field name (lower case, no ``_`` or ``-``) that mark a secret.
 _SECRET_WORDS: Final = ("secret", "token", "signature", "password", "passwd", "accesskey",
-                        "usersig", "privatekey", "checksum", "authorization", "credential")
+                        "usersig", "privatekey", "privatemapkey", "checksum", "authorization",
+                        "credential", "apikey", "passphrase", "encryptkey", "aeskey", "hmac",
+                        "cookie", "bearer")
+#: Whole words of a field name (``camelCase``, ``snake_case`` and ``kebab-case`` split) that
+#: mark a secret, too short to be matched inside other words (``sig`` is in ``signal``).
+_SECRET_NAMES: Final = frozenset(("sign", "sig", "pwd", "auth", "oauth", "ticket", "ak", "sk",
+                                  "pass", "otp"))
+_WORD: Final = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+#: The earliest and latest time a trace may hold (Unix seconds): 1970-01-01T00:00:00Z and
+#: 3000-01-01T00:00:00Z. Anything else is a mistake (milliseconds for seconds, a year typed
+#: wrong) and could not be printed as a date either.
+MIN_TIME: Final = 0.0
+MAX_TIME: Final = 32_503_680_000.0
+#: How deep a line's ``data`` may nest (objects and arrays): vendors' payloads are a few
+#: levels deep; deeper is hostile or broken, and is refused at read time.
+MAX_DEPTH: Final = 64
+#: The longest line a trace may hold, in bytes (a NetEase callback body is at most 4 MiB).
+MAX_LINE: Final = 8 * 1024 * 1024
 
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a field name holds a secret (``secretKey``, ``accessKey``, ``AppSecret``,
-    ``token``, ``signature``...). Matching is by word, case-insensitively, so a new vendor's
-    ``SecretId`` is covered without a list to keep up to date."""
+    ``token``, ``signature``, ``sign``, ``privateMapKey``, ``x-api-key``...). Matching is by
+    word, case-insensitively, so a new vendor's ``SecretId`` is covered without a list of
+    every vendor's names to keep up to date."""
     folded = key.lower().replace("_", "").replace("-", "")
-    return any(word in folded for word in _SECRET_WORDS)
+    if any(word in folded for word in _SECRET_WORDS):
+        return True
+    return any(word.lower() in _SECRET_NAMES for word in _WORD.findall(key))
 
 
-#: A secret inside a string: a JSON member (``"SecretKey":"..."``, a record string that a
-#: vendor's SDK takes as JSON text) or a URL query parameter (``...&token=AK:sign``).
-_EMBEDDED: Final = re.compile(
-    r'(?P<jk>"(?P<jname>[^"\\]{1,64})"\s*:\s*)"(?P<jval>(?:[^"\\]|\\.)*)"'
-    r"|(?P<qk>[?&](?P<qname>[^=&#?\s\"]{1,64})=)(?P<qval>[^&#\s\"]*)")
+#: ``?name=value`` / ``&name=value`` in a URL (or a JSON text holding URLs).
+_QUERY: Final = re.compile(r"([?&;])([^=&#;?\s\"'\\]+)=([^&#;\s\"'\\]*)")
 
 
-def _scrub_match(m: re.Match[str]) -> str:
-    if m.group("jk") is not None:
-        if is_secret_key(m.group("jname")) and m.group("jval"):
-            return f'{m.group("jk")}"{REDACTED}"'
-    elif is_secret_key(m.group("qname")) and m.group("qval"):
-        return m.group("qk") + REDACTED
-    return m.group(0)
+#: ``"name": value`` in a JSON text held in a string (NetEase's ``fileinfo``), a value being a
+#: JSON string, number or literal.
+_JSON_PAIR: Final = re.compile(
+    r'("((?:[^"\\]|\\.){1,80})"\s*:\s*)("(?:[^"\\]|\\.)*"|[-0-9.eE+]+|true|false)')
 
 
-def scrub_text(text: str) -> str:
-    """``text`` with the secrets embedded in it written as ``***``: the values of
-    secret-named JSON members and URL query parameters (see :func:`is_secret_key`)."""
-    if '"' not in text and "=" not in text:
-        return text
-    return _EMBEDDED.sub(_scrub_match, text)
+def redact_text(text: str) -> str:
+    """``text`` with the values of secret-named query parameters in it (a signed
+    URL's ``Signature``, ``sign``, ``q-signature``, ``X-Amz-Credential``...) as ``***``, and
+    those of secret-named keys of a JSON text in it (``"token": "..."``)."""
+    if "=" in text and ("?" in text or "&" in text):
+        def url(match: re.Match[str]) -> str:
+            if match[3] and match[3] != REDACTED and is_secret_key(unquote(match[2])):
+                return f"{match[1]}{match[2]}={REDACTED}"
+            return match[0]
+        text = _QUERY.sub(url, text)
+    if '"' in text and ":" in text:
+        def pair(match: re.Match[str]) -> str:
+            if match[3] not in ('""', f'"{REDACTED}"') and is_secret_key(match[2]):
+                return f'{match[1]}"{REDACTED}"'
+            return match[0]
+        text = _JSON_PAIR.sub(pair, text)
+    return text
 
 
-def _text_has_secret(text: str) -> bool:
-    return ('"' in text or "=" in text) and scrub_text(text) != text
+#: The same, under the name the Juphoon adapters use.
+scrub_text = redact_text
+
+_CONTAINERS: Final = (dict, list, tuple)
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-named field replaced by ``"***"``, and the
-    secrets embedded in its strings too (:func:`scrub_text`)."""
-    if isinstance(value, dict):
-        return {k: (REDACTED if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
-                    else redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+    """A copy of ``value`` with every secret-named field replaced by ``"***"`` (a container
+    under a secret name keeps its shape, each value in it ``"***"``), and the signatures of
+    signed URLs in strings too. Iterative: any depth."""
     if isinstance(value, str):
-        return scrub_text(value)
-    return value
+        return redact_text(value)
+    if not isinstance(value, _CONTAINERS):
+        return value
+    root: list[Any] = [None]
+    # (container, where its copy goes, the slot there, everything in it is secret)
+    stack: list[tuple[Any, Any, Any, bool]] = [(value, root, 0, False)]
+    while stack:
+        item, parent, slot, hidden = stack.pop()
+        if isinstance(item, dict):
+            out: Any = {}
+            pairs: Iterable[tuple[Any, Any]] = item.items()
+        else:
+            out = [None] * len(item)
+            pairs = enumerate(item)
+        parent[slot] = out
+        for k, v in pairs:
+            secret = hidden or (isinstance(k, str) and isinstance(item, dict)
+                                and is_secret_key(k))
+            if isinstance(v, _CONTAINERS):
+                out[k] = None
+                stack.append((v, out, k, secret))
+            elif secret and v not in (None, ""):
+                out[k] = REDACTED
+            else:
+                out[k] = redact_text(v) if isinstance(v, str) else v
+    return root[0]
 
 
 def _has_secret(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any((isinstance(k, str) and is_secret_key(k)) or _has_secret(v)
-                   for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_secret(v) for v in value)
-    if isinstance(value, str):
-        return _text_has_secret(value)
+    """Whether :func:`redact` would change ``value``. Iterative: any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(k, str) and is_secret_key(k):
+                    return True
+                if isinstance(v, _CONTAINERS):
+                    stack.append(v)
+                elif isinstance(v, str) and redact_text(v) != v:
+                    return True
+        elif isinstance(item, list | tuple):
+            for v in item:
+                if isinstance(v, _CONTAINERS):
+                    stack.append(v)
+                elif isinstance(v, str) and redact_text(v) != v:
+                    return True
+        elif isinstance(item, str) and redact_text(item) != item:
+            return True
     return False
+
+
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep ``value`` nests (a scalar 0, ``{}`` 1), counted only up to ``limit + 1``:
+    iterative, so a hostile depth costs no recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, _CONTAINERS):
+            continue
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, level + 1) for c in children if isinstance(c, _CONTAINERS))
+    return deepest
 
 
 _PLAIN: Final = (str, int, float, bool, type(None))
@@ -128,18 +218,23 @@ def _type_may_hold_secret(tp: Any) -> bool:
 
 
 _may_hold: dict[type, bool] = {}
+#: Field names whose text may carry a signed URL (or a JSON text of them, as NetEase's
+#: ``fileinfo``): scanned for signatures even though typed ``str``.
+_TEXT_NAMES: Final = re.compile(r"url|uri|link|href|info|addr", re.IGNORECASE)
 
 
 def may_hold_secret(cls: type) -> bool:
     """Whether a payload of this attrs class can hold a secret: a secret-named field, or a
-    field whose type can carry arbitrary keys (``dict``, ``Any``), or a string field marked
-    :data:`EMBEDS_SECRET` (a signed URL). Decided once per class,
+    field whose type can carry arbitrary keys (``dict``, ``Any``), or a text field named
+    like an address (``url``, ``fileinfo``: a signed URL's signature) or marked
+    :data:`EMBEDS_SECRET`. Decided once per class,
     so that the trace skips the per-record scan where there can be nothing to redact."""
     known = _may_hold.get(cls)
     if known is None:
         try:
             hints = typing.get_type_hints(cls)
-            known = any(is_secret_key(f.name) or f.metadata.get(EMBEDS_SECRET, False)
+            known = any(is_secret_key(f.name) or _TEXT_NAMES.search(f.name) is not None
+                        or f.metadata.get(EMBEDS_SECRET, False)
                         or _type_may_hold_secret(hints.get(f.name, Any))
                         for f in attrs.fields(cls))
         except Exception:  # unresolvable annotations: be safe
@@ -148,9 +243,10 @@ def may_hold_secret(cls: type) -> bool:
     return known
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, repr=False)
 class Record:
-    """One trace line. ``line`` is where it was read from (None for a record made live)."""
+    """One trace line. ``line`` is where it was read from (None for a record made live).
+    Its repr is redacted as its line is."""
 
     t: float
     vendor: str
@@ -167,50 +263,100 @@ class Record:
         if self.session is not None:
             out["session"] = self.session
         if self.data is not None:
-            # A transition's data is the runtime's own {src, dst}: nothing to redact.
-            secret = not self.clean and self.kind != "transition" and _has_secret(self.data)
+            # A live transition's data is the runtime's own {src, dst}: nothing to redact;
+            # one read from a trace may hold anything.
+            secret = (not self.clean and (self.kind != "transition" or self.line is not None)
+                      and _has_secret(self.data))
             out["data"] = redact(self.data) if secret else self.data
         if self.kind != "event":
             out["kind"] = self.kind
         return out
+
+    def __repr__(self) -> str:
+        data: Any = redact(self.data) if self.data is not None else None
+        if data is not None and depth(data) > MAX_DEPTH:
+            data = f"<nested over {MAX_DEPTH} levels>"
+        return (f"Record(t={self.t!r}, vendor={self.vendor!r}, name={self.name!r}, "
+                f"session={self.session!r}, data={data!r}, kind={self.kind!r}, "
+                f"line={self.line!r})")
 
     def dumps(self) -> bytes:
         """The line, redacted, keys in a fixed order: the same record gives the same bytes."""
         return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
 
 
+def _brief(value: Any, limit: int = 40) -> str:
+    """A short repr of a value a line got wrong (a time, a number): enough to find it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _unknown(what: str, value: Any, known: Iterable[str]) -> str:
+    """``unknown vendor (a 7-character string; did you mean 'tencent'?)``: never the value
+    itself (a secret pasted into the wrong field must not reach an error message), but a
+    known name it is close to."""
+    if not isinstance(value, str):
+        return f"unknown {what} (a JSON {_json_type(value)}, not a string)"
+    close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} (a {len(value)}-character string{hint})"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 def parse_time(value: Any, *, source: str = "<trace>", line: int | None = None,
                field: str = "t") -> float:
-    """Unix seconds from a number or an ISO-8601 string with an offset."""
+    """Unix seconds from a number or an ISO-8601 string with an offset, between
+    :data:`MIN_TIME` (1970) and :data:`MAX_TIME` (3000)."""
     if isinstance(value, bool):
         raise TraceError(f"expected Unix seconds or an ISO-8601 time, got {value!r}",
                          source=source, line=line, field=field)
     if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise TraceError(f"expected a finite time, got {value!r}", source=source,
+        try:
+            t = float(value)
+        except OverflowError:
+            t = math.inf
+        if not math.isfinite(t):
+            raise TraceError(f"expected a finite time, got {_brief(value)}", source=source,
                              line=line, field=field)
-        return float(value)
-    if isinstance(value, str):
+    elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise TraceError(f"expected Unix seconds or an ISO-8601 time, got {value!r}",
-                             source=source, line=line, field=field) from None
+            raise TraceError(f"expected Unix seconds or an ISO-8601 time, got "
+                             f"{_brief(value)}", source=source, line=line,
+                             field=field) from None
         if parsed.tzinfo is None:
-            raise TraceError(f"ISO-8601 time {value!r} has no offset; add one (e.g. "
+            raise TraceError(f"ISO-8601 time {_brief(value)} has no offset; add one (e.g. "
                              "'+08:00' or 'Z') so that it means one instant",
                              source=source, line=line, field=field)
-        return parsed.timestamp()
-    raise TraceError(f"expected Unix seconds or an ISO-8601 time, got {type(value).__name__}",
-                     source=source, line=line, field=field)
+        try:
+            t = parsed.timestamp()
+        except (OverflowError, ValueError):
+            t = -math.inf
+    else:
+        raise TraceError("expected Unix seconds or an ISO-8601 time, got "
+                         f"{type(value).__name__}", source=source, line=line, field=field)
+    if not MIN_TIME <= t <= MAX_TIME:
+        raise TraceError(f"time {_brief(value)} is outside 1970-01-01T00:00:00Z .. "
+                         "3000-01-01T00:00:00Z; write Unix seconds (not milliseconds) or an "
+                         "ISO-8601 time in that range", source=source, line=line, field=field)
+    return t
 
 
 def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None = None,
                vendors: frozenset[str] | None = None) -> Record | None:
-    """One trace line to a Record (None for a blank or ``#`` line); a TraceError otherwise."""
+    """One trace line to a Record (None for a blank or ``#`` line); a TraceError otherwise.
+    A value that might be a secret in the wrong field (``vendor``, ``kind``, ``session``)
+    is described, never echoed."""
     stripped = text.strip()
     if not stripped or stripped[:1] in ("#", b"#"):
         return None
+    if len(stripped) > MAX_LINE:
+        raise TraceError(f"line longer than {MAX_LINE} bytes", source=source, line=line)
     try:
         obj = orjson.loads(stripped)
     except orjson.JSONDecodeError as exc:
@@ -225,40 +371,48 @@ def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None =
     vendor, name = obj["vendor"], obj["name"]
     if not isinstance(vendor, str) or (vendors is not None and vendor not in vendors):
         known = ", ".join(sorted(vendors)) if vendors else "a string"
-        raise TraceError(f"unknown vendor {vendor!r}; expected one of: {known}",
-                         source=source, line=line, field="vendor")
+        raise TraceError(f"{_unknown('vendor', vendor, vendors or ())}; expected one of: "
+                         f"{known}", source=source, line=line, field="vendor")
     if not isinstance(name, str) or not name:
         raise TraceError("expected the vendor's event name, a non-empty string",
                          source=source, line=line, field="name")
     kind = obj.get("kind", "event")
     if kind not in KINDS:
-        raise TraceError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}",
-                         source=source, line=line, field="kind")
+        raise TraceError(f"{_unknown('kind', kind, KINDS)}; expected one of: "
+                         f"{', '.join(KINDS)}", source=source, line=line, field="kind")
     session = obj.get("session")
     if session is not None and not isinstance(session, str):
-        raise TraceError(f"expected a string session key, got {session!r}", source=source,
-                         line=line, field="session")
+        raise TraceError(f"expected a string session key, got {type(session).__name__}",
+                         source=source, line=line, field="session")
     data = obj.get("data")
     if data is not None and not isinstance(data, dict):
         raise TraceError(f"expected a JSON object, got {type(data).__name__}", source=source,
                          line=line, field="data")
+    if data and depth(data) > MAX_DEPTH:
+        raise TraceError(f"nested more than {MAX_DEPTH} levels deep (objects and arrays); "
+                         "no vendor payload is", source=source, line=line, field="data")
     unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind"}
     if unknown:
-        raise TraceError(f"unknown fields {sorted(unknown)}; trace v1 has t, vendor, name, "
-                         "data, session, kind", source=source, line=line,
-                         field=sorted(unknown)[0])
+        shown = sorted(k if len(k) <= 40 else k[:40] + "..." for k in unknown)
+        raise TraceError(f"unknown fields {shown[:5]}; trace v1 has t, vendor, name, data, "
+                         "session, kind", source=source, line=line, field=shown[0])
     return Record(t=t, vendor=vendor, name=name, session=session, data=data, kind=kind,
                   line=line)
 
 
 class TraceReader:
-    """Iterate the records of a trace file. ``errors`` collects bad lines when ``skip_bad``."""
+    """Iterate the records of a trace file. ``errors`` collects bad lines when ``skip_bad``.
+
+    A line longer than ``max_line`` bytes is a bad line, read no further than that (an
+    endless one, ``/dev/zero``, must not eat the memory); skipping past it reads on to its
+    newline, up to :data:`MAX_SKIP` bytes, then gives up."""
 
     def __init__(self, path: str | os.PathLike[str], *, skip_bad: bool = False,
-                 vendors: frozenset[str] | None = None) -> None:
+                 vendors: frozenset[str] | None = None, max_line: int = MAX_LINE) -> None:
         self.path = Path(path)
         self.skip_bad = skip_bad
         self.vendors = vendors
+        self.max_line = max_line
         self.errors: list[TraceError] = []
         self.lines = 0
 
@@ -269,8 +423,29 @@ class TraceReader:
         except OSError as exc:
             raise TraceError(f"cannot open the trace: {exc.strerror}", source=source) from None
         with handle:
-            for number, raw in enumerate(handle, start=1):
+            number = 0
+            while True:
+                try:
+                    raw = handle.readline(self.max_line + 1)
+                except OSError as exc:
+                    raise TraceError(f"cannot read the trace: {exc.strerror}", source=source,
+                                     line=number + 1) from None
+                if not raw:
+                    return
+                number += 1
                 self.lines = number
+                if len(raw) > self.max_line and not raw.endswith(b"\n"):
+                    error = TraceError(f"line longer than {self.max_line} bytes; a trace line "
+                                       "is one JSON object (is this a trace file?)",
+                                       source=source, line=number)
+                    if not self.skip_bad:
+                        raise error
+                    self.errors.append(error)
+                    if not _skip_line(handle):
+                        raise TraceError(f"the line runs on for over {MAX_SKIP} bytes without "
+                                         "a newline; stopped reading", source=source,
+                                         line=number)
+                    continue
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError:
@@ -290,12 +465,30 @@ class TraceReader:
                     yield record
 
 
+#: How far past an over-long line the reader looks for its end when skipping bad lines.
+MAX_SKIP: Final = 64 * 1024 * 1024
+
+
+def _skip_line(handle: IO[bytes]) -> bool:
+    """Read to the end of the current line: False if it runs on past :data:`MAX_SKIP`."""
+    skipped = 0
+    while skipped <= MAX_SKIP:
+        chunk = handle.readline(1024 * 1024)
+        if not chunk or chunk.endswith(b"\n"):
+            return True
+        skipped += len(chunk)
+    return False
+
+
 def read_trace(path: str | os.PathLike[str]) -> list[Record]:
     return list(TraceReader(path))
 
 
 class TraceWriter:
     """Append records as JSON lines, redacted. Usable as the Runtime's ``tracer``.
+
+    Given a path it appends (a live service's trace goes on across restarts); to write a
+    file whole, as ``replay --out`` does, write to an :class:`OutputFile`'s ``temp``.
 
     Lines are buffered (the file object's buffer) and flushed on ``flush``/``close``; a
     service that must not lose the tail on a crash calls ``flush`` where it commits.
@@ -330,3 +523,80 @@ class TraceWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class OutputFile:
+    """A file written whole or not at all (``replay --out``, ``simulate --out``).
+
+    Refused before anything runs: a directory, anything that is not a regular file (a
+    device such as ``/dev/full``, a pipe), one of ``inputs`` (the trace being replayed), a
+    missing directory, and an existing non-empty file unless ``force``. The content goes to
+    a temporary file beside ``path`` (:attr:`temp`); :meth:`commit` renames it over ``path``
+    in one step, :meth:`discard` removes it. Nothing at ``path`` is ever unlinked or
+    truncated in place."""
+
+    def __init__(self, path: str | os.PathLike[str], *, force: bool = False,
+                 inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+        self.path = Path(path)
+        shown = str(self.path)
+        for given in inputs:
+            try:
+                same = os.path.samefile(given, self.path)
+            except OSError:
+                same = False
+            if same:
+                raise OutputError(shown, "is the trace being read; write the output to "
+                                  "another path")
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise OutputError(shown, f"cannot be checked: {exc.strerror}") from None
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode):
+                raise OutputError(shown, "is a directory; give a file path")
+            if not stat.S_ISREG(st.st_mode):
+                raise OutputError(shown, "is not a regular file (a device, a pipe or a "
+                                  "socket); give a file path")
+            if st.st_size and not force:
+                raise OutputError(shown, "exists; pass --force to replace it, or choose "
+                                  "another path")
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise OutputError(shown, f"its directory {str(parent)!r} does not exist")
+        try:
+            fd, temp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.",
+                                        suffix=".part")
+        except OSError as exc:
+            raise OutputError(shown, f"cannot write in {str(parent)!r}: {exc.strerror}"
+                              ) from None
+        os.close(fd)
+        self.temp = Path(temp)
+        self.done = False
+
+    def commit(self) -> None:
+        """Put the written content at ``path`` (atomically: a rename in one directory)."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            os.chmod(self.temp, 0o644)
+            os.replace(self.temp, self.path)
+        except OSError as exc:
+            self.temp.unlink(missing_ok=True)
+            raise OutputError(str(self.path), f"cannot be written: {exc.strerror}") from None
+
+    def discard(self) -> None:
+        if not self.done:
+            self.done = True
+            self.temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()

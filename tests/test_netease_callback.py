@@ -221,12 +221,15 @@ def test_multi_channel_body_over_http_reaches_each_call() -> None:
 def test_another_event_type_gives_no_event(receiver: CallbackReceiver,
                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="recstate.adapters.netease")
-    body = orjson.dumps({"eventType": "5", "members": "[]"})
+    body = orjson.dumps({"eventType": "2", "accid": "t3"})
     assert receiver(signed(body), body) == []
     [record] = caplog.records
     assert record.levelno == logging.INFO
-    assert "'5'" in record.getMessage()
+    assert "'2'" in record.getMessage()
     assert SECRET not in caplog.text
+    # A call record (eventType 5) that names no channel gives none either (issue 9).
+    body = orjson.dumps({"eventType": "5", "members": "[]"})
+    assert receiver(signed(body), body) == []
 
 
 def test_another_event_type_over_http_is_acknowledged_by_a_strict_runtime(
@@ -244,12 +247,16 @@ def test_another_event_type_over_http_is_acknowledged_by_a_strict_runtime(
     try:
         with Served(CallbackApp(CallbackReceiver(SECRET, clock=rt.clock),
                                 deliver_to(rt))) as url:
-            body = orjson.dumps({"eventType": "5", "channelId": CID, "status": "SUCCESS"})
+            body = orjson.dumps({"eventType": "2", "accid": "t3"})
             answer = httpx.post(url, content=body, headers=signed(body))
+            # A call record of a channel no session knows is acknowledged, not handed over.
+            body = orjson.dumps({"eventType": "5", "channelId": CID, "status": "SUCCESS"})
+            record = httpx.post(url, content=body, headers=signed(body))
     finally:
         signals.error.disconnect(on_error, sender=rt)
     assert answer.status_code == 200
     assert answer.json() == {"code": 200, "events": 0}
+    assert record.status_code == 200
     assert errors == []
     assert rt.sessions == {}
     assert any(r.levelno == logging.INFO and "eventType" in r.getMessage()

@@ -43,6 +43,10 @@ def test_snapshot_is_plain_json_able_data(runtime, tv):
     assert data["files"] == [{"id": "a-1", "participant": None, "kind": "mixed",
                               "format": "mp4", "start": T0, "end": None, "size": None,
                               "url": None, "status": "open"}]
+    # ``seq``: each timer's place in the runtime's arming order (restore keeps it)
+    seqs = [t.pop("seq") for t in data["timers"]]
+    assert all(isinstance(s, int) for s in seqs)
+    assert len(set(seqs)) == 2
     assert data["timers"] == [
         {"session": "a", "name": "rollover", "due": T0 + 10, "payload": None, "every": 10.0},
         {"session": "a", "name": "watchdog", "due": T0 + 60, "payload": None, "every": None}]

@@ -141,8 +141,10 @@ def read_error(tmp_path: Path, bad: str, **reader: Any) -> TraceError:
     ('{"t": "2023-11-14T22:13:20", "vendor": "testv", "name": "dial"}', "t",
      "ISO-8601 time '2023-11-14T22:13:20' has no offset"),
     ('{"t": 1700000000, "vendor": "testv", "name": "dial", "kind": "output"}', "kind",
-     "unknown kind 'output'; expected one of: event, command, transition, file, error"),
-    ('{"t": 1700000000, "vendor": 7, "name": "dial"}', "vendor", "unknown vendor 7"),
+     "unknown kind (a 6-character string); expected one of: event, command, transition, "
+     "file, error"),
+    ('{"t": 1700000000, "vendor": 7, "name": "dial"}', "vendor",
+     "unknown vendor (a JSON number, not a string)"),
     ('{"t": 1700000000, "vendor": "testv", "name": ""}', "name", "non-empty string"),
     ('{"t": 1700000000, "vendor": "testv", "name": "dial", "session": 5}', "session",
      "expected a string session key"),
@@ -163,7 +165,11 @@ def test_an_unknown_vendor_is_a_bad_line_when_the_reader_knows_the_vendors(tmp_p
     error = read_error(tmp_path, '{"t": 1700000000, "vendor": "acme", "name": "dial"}',
                        vendors=frozenset({"testv", "tencent"}))
     assert error.field == "vendor"
-    assert error.reason == "unknown vendor 'acme'; expected one of: tencent, testv"
+    assert error.reason == ("unknown vendor (a 4-character string); expected one of: tencent, "
+                            "testv")
+    typo = read_error(tmp_path, '{"t": 1700000000, "vendor": "tencnet", "name": "dial"}',
+                      vendors=frozenset({"testv", "tencent"}))
+    assert "did you mean 'tencent'?" in typo.reason
 
 
 def test_a_line_that_is_not_utf8_is_a_bad_line(tmp_path):

@@ -23,10 +23,12 @@ error message.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import inspect
 import logging
+import re
 from collections.abc import (
     Awaitable,
     Callable,
@@ -46,6 +48,7 @@ from recstate.clock import Clock, SystemClock
 from recstate.errors import RecstateError
 from recstate.events import Event, parse_event
 from recstate.events.netease import (
+    CALL_EVENT_TYPE,
     CALLBACK,
     FILES_EVENT_TYPE,
     VENDOR,
@@ -57,7 +60,7 @@ from recstate.events.netease import (
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
 from recstate.session import Session
-from recstate.trace import Record
+from recstate.trace import Record, redact_text
 
 __all__ = [
     "CallbackApp",
@@ -72,6 +75,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_CURTIME = re.compile(r"[0-9]{1,13}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -133,29 +139,43 @@ def _headers(headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | st
 class CallbackReceiver:
     """Verify and decode one callback request (headers, raw body) into events.
 
-    The callback service posts every eventType to the same URL; only eventType ``"6"`` (the
-    file addresses) concerns recstate. Any other verified body gives no event (the request is
-    answered 200, so NetEase does not deliver it again) and an info log line naming the
-    eventType. So does a verified body that is empty or ``{}``: the console's check of the
-    抄送 address when it is configured (it wants 200 within 5 s).
+    The callback service posts every eventType to the same URL; eventType ``"6"`` (the file
+    addresses) and ``"5"`` (the call's duration record, the server's word that a call is
+    over, routed by its ``channelId``) concern recstate. Any other verified body gives no
+    event (the request is answered 200, so NetEase does not deliver it again) and an info log
+    line naming the eventType. So does a verified body that is empty or ``{}``: the console's
+    check of the 抄送 address when it is configured (it wants 200 within 5 s), and an
+    eventType 5 body that names no ``channelId``.
 
     - ``app_secret``: the AppSecret of the AppKey; kept out of repr, logs and errors.
     - ``window``: seconds ``CurTime`` may be from the clock's now (a replayed or delayed
       request outside it is refused). ``CurTime`` is accepted in seconds or milliseconds
       (NetEase's IM callbacks send milliseconds).
     - ``app_key``: when given, the ``AppKey`` header must name it.
+    - ``max_channels``: how many channels one body may name (each may open a session); a
+      body naming more is refused with 413.
+
+    ``CurTime`` (1 to 13 ASCII digits), ``MD5`` and ``CheckSum`` (hex) are checked for their
+    form before anything is computed from them, and no exception leaves the receiver but
+    :class:`CallbackRejected`, whose reason never holds the AppSecret.
     """
 
     app_secret: str = attrs.field()
     clock: Clock = attrs.field(factory=SystemClock)
     window: float = NetEaseOptions().callback_window
     app_key: str | None = None
+    max_channels: int = 100
 
     @app_secret.validator
     def _check_secret(self, attribute: attrs.Attribute[str], value: str) -> None:
         if not isinstance(value, str) or not value:
             raise ValueError("app_secret: give the AppSecret of the AppKey (a non-empty "
                              "string), from the NetEase console")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError("app_secret: not encodable as UTF-8 (a lone surrogate?); copy "
+                             "the AppSecret again from the NetEase console") from None
 
     def __repr__(self) -> str:
         return f"CallbackReceiver(app_secret='***', window={self.window!r}, app_key=" \
@@ -163,27 +183,46 @@ class CallbackReceiver:
 
     def __call__(self, headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]],
                  body: bytes) -> list[Event]:
-        """The events of a verified request, or :class:`CallbackRejected`."""
+        """The events of a verified request, or :class:`CallbackRejected`. Nothing else
+        escapes: an unexpected failure is a 400 whose reason names only its type, so no
+        exception (and no log line made of one) can carry the AppSecret."""
+        try:
+            return self._verify(headers, body)
+        except CallbackRejected:
+            raise
+        except Exception as exc:
+            raise CallbackRejected(400, f"malformed callback request ({type(exc).__name__})"
+                                   ) from None
+
+    def _verify(self, headers: Mapping[str, str] | Iterable[tuple[bytes | str, bytes | str]],
+                body: bytes) -> list[Event]:
         h = _headers(headers)
         for name, header in (("md5", "MD5"), ("checksum", "CheckSum"), ("curtime", "CurTime")):
             if not h.get(name):
                 raise CallbackRejected(401, f"the {header} header is missing: NetEase signs "
                                        "every callback with CurTime, MD5 and CheckSum")
+        # Strictly, before anything is built from them: ASCII digits / hex of a bounded
+        # length (``²`` passes isdigit(), a lone surrogate fails to encode).
+        cur = h["curtime"]
+        if _CURTIME.fullmatch(cur) is None:
+            raise CallbackRejected(400, "the CurTime header is not Unix time in seconds or "
+                                   "milliseconds (1 to 13 ASCII digits)")
+        if _HEX.fullmatch(h["md5"]) is None or len(h["md5"]) != 32:
+            raise CallbackRejected(400, "the MD5 header is not 32 hexadecimal digits")
+        if _HEX.fullmatch(h["checksum"]) is None or len(h["checksum"]) != 40:
+            raise CallbackRejected(401, "the CheckSum header is not 40 hexadecimal digits "
+                                   "(a SHA1)")
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         if not hmac.compare_digest(h["md5"].lower().encode(), md5.encode()):
             raise CallbackRejected(400, "the MD5 header does not match the body: the body was "
                                    "altered or truncated on the way")
         if self.app_key is not None and h.get("appkey") != self.app_key:
             raise CallbackRejected(401, "the AppKey header names another application")
-        cur = h["curtime"]
-        expected = hashlib.sha1((self.app_secret + h["md5"] + cur).encode(),
+        expected = hashlib.sha1(self.app_secret.encode() + h["md5"].encode() + cur.encode(),
                                 usedforsecurity=False).hexdigest()
         if not hmac.compare_digest(h["checksum"].lower().encode(), expected.encode()):
             raise CallbackRejected(401, "the CheckSum header is not SHA1(AppSecret + MD5 + "
                                    "CurTime): wrong AppSecret, or a forged request")
-        if not cur.isdigit():
-            raise CallbackRejected(400, f"the CurTime header {cur!r} is not Unix time in "
-                                   "seconds or milliseconds")
         sent = int(cur) / (1000.0 if len(cur) > 11 else 1.0)
         now = self.clock.now()
         if abs(now - sent) > self.window:
@@ -202,16 +241,40 @@ class CallbackReceiver:
             raise CallbackRejected(400, f"the body is a JSON {type(data).__name__}, not an "
                                    "object")
         event_type = data.get("eventType")
+        if isinstance(event_type, int) and not isinstance(event_type, bool):
+            # The field table writes it as a string ("6"); a number means the same, and
+            # refusing it would lose the body at every redelivery.
+            event_type = str(event_type)
+            data = {**data, "eventType": event_type}
         if not isinstance(event_type, str):
             raise CallbackRejected(400, "the body has no eventType string")
-        if event_type != FILES_EVENT_TYPE:
-            log.info("netease callback eventType %r carries no file addresses: acknowledged, "
-                     "nothing to hand to the runtime", event_type[:40])
+        if event_type not in (FILES_EVENT_TYPE, CALL_EVENT_TYPE):
+            log.info("netease callback eventType %r carries neither file addresses nor a "
+                     "call record: acknowledged, nothing to hand to the runtime",
+                     event_type[:40])
+            return []
+        if event_type == CALL_EVENT_TYPE and data.get("channelId") in (None, ""):
+            log.info("netease callback eventType '5' names no channelId: acknowledged, "
+                     "nothing to hand to the runtime")
             return []
         try:
-            return callback_events(data, now)
+            parts = split_callback(data)
+            if len(parts) > self.max_channels:
+                raise CallbackRejected(413, f"the body names {len(parts)} channels, over the "
+                                       f"{self.max_channels} one request may carry")
+            events = [parse_event(VENDOR, CALLBACK, now, part, channel, source="<callback>")
+                      for channel, part in parts]
         except (ValueError, TypeError) as exc:
-            raise CallbackRejected(400, f"malformed callback body: {exc}") from None
+            raise CallbackRejected(400, f"malformed callback body: {redact_text(str(exc))}"
+                                   ) from None
+        if event_type == FILES_EVENT_TYPE and not any(
+                isinstance(ev, Callback) and ev.items() for ev in events):
+            # No file item, so no channel to route it to: nothing to do, and an answer
+            # other than 200 would only make NetEase deliver it again.
+            log.info("netease callback eventType 6 with no file items: acknowledged, "
+                     "nothing to hand to the runtime")
+            return []
+        return events
 
 
 def _address_check() -> list[Event]:
@@ -229,14 +292,16 @@ class ChannelRoutes:
     the cid (``channelid``).
 
     It learns from the runtime's ``transition`` signal (the cid is in the session's context
-    by the time a call connects or ends), and looks through the runtime's sessions once for
-    a channel it has not seen (sessions restored from a store did not transition under it).
+    by the time a call connects or ends), and for a channel it has not seen looks at the
+    sessions added since it last looked (sessions restored from a store did not transition
+    under it): each session once, so a body naming many channels costs no scan apiece.
     One a runtime: the map is this object's, never shared between runtimes.
     """
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.aliases: dict[str, str] = {}
+        self._seen: dict[str, Session] = {}
         signals.transition.connect(self._learn, sender=runtime)  # weak: goes with self
 
     def close(self) -> None:
@@ -251,18 +316,34 @@ class ChannelRoutes:
 
     def key(self, channel: str) -> str:
         """The session key for ``channel``: the session that learnt that cid, else the
-        channel itself (a callee's call and a channel are keyed by it)."""
+        channel itself (a callee's call and a channel are keyed by it). O(1) amortised: a
+        channel never seen looks only at the sessions added since the last look."""
         sessions = self.runtime.sessions
         key = self.aliases.get(channel)
         if key is not None and key in sessions:
             return key
         if channel in sessions:
             return channel
-        for session in sessions.values():  # a channel never seen here: look once
-            if session.vendor == VENDOR and getattr(session.context, "cid", None) == channel:
-                self.aliases[channel] = session.key
-                return session.key
-        return channel
+        self._index(sessions)
+        key = self.aliases.get(channel)
+        return key if key is not None and key in sessions else channel
+
+    def _index(self, sessions: dict[str, Session]) -> None:
+        """Learn the cids of the sessions added since the last call (restored from a store,
+        or made without a transition seen here). A dict keeps insertion order, so they are
+        at its end: walk back to the first session already looked at."""
+        seen = self._seen
+        for key in reversed(sessions):
+            session = sessions[key]
+            if seen.get(key) is session:
+                break
+            seen[key] = session
+            if session.vendor == VENDOR:
+                cid = getattr(session.context, "cid", None)
+                if cid and cid != key:
+                    self.aliases.setdefault(cid, key)
+        if len(seen) > 2 * len(sessions) + 64:  # forget closed sessions now and then
+            self._seen = {k: v for k, v in seen.items() if sessions.get(k) is v}
 
     def route(self, ev: Event) -> Event:
         """``ev`` naming the session of its channel. A ``callback``'s session is taken as
@@ -293,12 +374,19 @@ def deliver_to(runtime: Runtime, *, submit: bool = False,
     """Hand events to ``runtime``: ``dispatch`` (run to completion before the answer), or
     ``submit`` to a runtime served by ``Runtime.run`` on the same event loop. Each event is
     first routed by ``routes`` (a :class:`ChannelRoutes` of this runtime, made here unless
-    given), so a caller's files reach the call that learnt their cid."""
+    given), so a caller's files reach the call that learnt their cid. A call record (抄送
+    eventType 5) of a channel no session here knows is dropped with an info log line: the
+    server sends one for every call of the application, tracked here or not."""
     router = routes if routes is not None else ChannelRoutes(runtime)
 
     def deliver(events: list[Event]) -> None:
         for ev in events:
             ev = router.route(ev)
+            if (isinstance(ev, Callback) and ev.eventType == CALL_EVENT_TYPE
+                    and ev.session not in runtime.sessions):
+                log.info("netease call record (eventType 5) of channel %r, which no session "
+                         "here knows: not handed to the runtime", (ev.session or "")[:40])
+                continue
             if submit:
                 runtime.submit(ev)
             else:
@@ -312,6 +400,9 @@ class CallbackApp:
     events could not be handed over (NetEase delivers again)."""
 
     max_body = 4 * 1024 * 1024
+    #: Bodies over this many bytes are verified and parsed in a worker thread, so that the
+    #: event loop (and the runtime it drives) is not held up by one large request.
+    thread_above = 64 * 1024
 
     def __init__(self, receiver: CallbackReceiver, deliver: Deliver) -> None:
         self.receiver = receiver
@@ -348,11 +439,21 @@ class CallbackApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        headers = scope.get("headers", [])
         try:
-            events = self.receiver(scope.get("headers", []), b"".join(chunks))
+            if len(body) > self.thread_above:
+                events = await asyncio.to_thread(self.receiver, headers, body)
+            else:
+                events = self.receiver(headers, body)
         except CallbackRejected as rejected:
             log.warning("netease callback refused: %s", rejected.reason)
             await _answer(send, rejected.status, {"error": rejected.reason})
+            return
+        except Exception as exc:  # a receiver of another make: name only the type
+            log.error("netease callback: the request could not be verified (%s)",
+                      type(exc).__name__)
+            await _answer(send, 400, {"error": f"not verified ({type(exc).__name__})"})
             return
         try:
             handed = self.deliver(events)

@@ -9,6 +9,7 @@ what was expected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -44,7 +45,8 @@ def _strict(expected: type, accept: tuple[type, ...], reject: tuple[type, ...] =
         [Any, type], Any]:
     def hook(value: Any, _: type) -> Any:
         if isinstance(value, reject) or not isinstance(value, accept):
-            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} {value!r}")
+            raise TypeError(f"expected {expected.__name__}, got {type(value).__name__} "
+                            f"{value!r:.60}")
         return float(cast(float, value)) if expected is float else value
     return hook
 
@@ -159,7 +161,21 @@ def set_vendor_loader(loader: Callable[[str], object]) -> None:
 def _declare(cls: type[M], vendor: str, name: str) -> type[M]:
     cls.vendor = vendor
     cls.name = name
+    if not getattr(cls.__repr__, "_redacted", False):
+        cls.__repr__ = _redacted_repr(cls.__repr__)  # type: ignore[method-assign]
     return cls
+
+
+def _redacted_repr(original: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A message's repr with what a text field may hide redacted (a signed URL's signature,
+    a secret-named key of a JSON text such as NetEase's ``fileinfo``); secret-named fields
+    are masked by :func:`secret` already."""
+    from recstate.trace import redact_text
+
+    def redacted(self: Any) -> str:
+        return redact_text(original(self))
+    redacted._redacted = True  # type: ignore[attr-defined]
+    return redacted
 
 
 def event(vendor: str, name: str) -> Callable[[type[M]], type[M]]:
@@ -201,6 +217,23 @@ def registered_events(vendor: str | None = None) -> list[type[Event]]:
     return [cls for (v, _), cls in sorted(_events.items()) if vendor is None or v == vendor]
 
 
+_LITERAL = re.compile(r"unknown error \((.*) not in literal typing\.Literal\[(.*)\]\)$",
+                      re.DOTALL)
+
+
+def _safe_reason(reason: str, path: str) -> str:
+    """A reason that shows no value it should not: none from a secret-named field, none from
+    a ``Literal`` field (cattrs prints the value whole; a secret pasted there would show)."""
+    from recstate.trace import is_secret_key
+
+    if any(is_secret_key(part) for part in re.split(r"[.\[\]]+", path) if part):
+        return "invalid value (not shown: the field holds a secret)"
+    literal = _LITERAL.match(reason)
+    if literal:
+        return f"expected one of {literal[2]}"
+    return reason
+
+
 def _first_path(messages: Iterable[str]) -> tuple[str, str]:
     """Split cattrs' ``'reason @ path'`` lines into (field path, reasons)."""
     fields, reasons = [], []
@@ -208,6 +241,7 @@ def _first_path(messages: Iterable[str]) -> tuple[str, str]:
         reason, _, path = message.rpartition(" @ ")
         if not reason:
             reason, path = path, ""
+        reason = _safe_reason(reason, path)
         fields.append(path.removeprefix("$.").removeprefix("$"))
         reasons.append(reason if len(fields) == 1 else f"{fields[-1]}: {reason}")
     return (fields[0] if fields else ""), "; ".join(reasons)
@@ -233,7 +267,7 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
         known = sorted(n for (v, n) in _events if v == vendor)
         hint = (f"known {vendor} events: {', '.join(known)}" if known
                 else f"no events are registered for vendor {vendor!r}")
-        raise UnknownEventError(f"unknown event {name!r} for vendor {vendor!r} ({hint}); "
+        raise UnknownEventError(f"unknown event {name[:60]!r} for vendor {vendor!r} ({hint}); "
                                 "fix the name or register the event class",
                                 source=source, line=line,
                                 field="name" if known else "vendor")  # which one is wrong
@@ -248,5 +282,29 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
         messages = (cattrs.transform_error(exc, path="data", format_exception=_format)
                     if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])
         field, reason = _first_path(messages)
-        raise TraceError(f"{vendor} {name}: {reason}", source=source, line=line,
+        raise TraceError(f"{vendor} {name}: {_scrub(reason, data)}", source=source, line=line,
                          field=field or "data") from None
+
+
+def _scrub(text: str, data: dict[str, Any]) -> str:
+    """``text`` with every value found under a secret-named key of ``data`` as ``***`` (an
+    error a vendor's own check raised may quote one)."""
+    from recstate.trace import REDACTED, is_secret_key, redact_text
+
+    secrets: list[str] = []
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        item, hidden = stack.pop()
+        if isinstance(item, dict):
+            for k, v in item.items():
+                stack.append((v, hidden or (isinstance(k, str) and is_secret_key(k))))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, hidden) for v in item)
+        elif hidden and isinstance(item, str | int | float) and not isinstance(item, bool):
+            value = str(item)
+            if len(value) >= 4:
+                secrets.append(value)
+                secrets.append(repr(item)[:60])
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return redact_text(text)

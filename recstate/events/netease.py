@@ -21,19 +21,23 @@ field table for eventType 6 (音视频/白板文件下载信息), see :class:`Fi
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, NewType
 
 import attrs
 import cattrs
 import orjson
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from recstate.errors import PayloadError
 from recstate.events import Command, Event, command, converter, event
 
 __all__ = [
     "AUDIO",
     "CALLBACK",
+    "CALL_EVENT_TYPE",
     "CALL_NEEDS_SESSION",
     "FILES_EVENT_TYPE",
     "FILE_KINDS",
@@ -81,6 +85,10 @@ VENDOR: Final = "netease"
 CALLBACK: Final = "callback"
 #: 抄送 eventType of the audio/video file information (the file addresses after a call).
 FILES_EVENT_TYPE: Final = "6"
+#: 抄送 eventType of the call's duration record (音视频时长抄送), sent by the server when a call
+#: is over: its ``channelId``, ``duration`` (seconds) and ``status``. Read by the machine as
+#: the server's word that the call ended.
+CALL_EVENT_TYPE: Final = "5"
 #: ``type`` of a call: ``NETCALL_TYPE_AUDIO`` / ``NETCALL_TYPE_VIDEO``.
 AUDIO: Final = 1
 VIDEO: Final = 2
@@ -100,6 +108,8 @@ CallType = NewType("CallType", int)
 ChannelId = NewType("ChannelId", str)
 #: A decimal size, written as a string by the callback service; seen as an int.
 SizeText = NewType("SizeText", int)
+#: A duration in seconds, written as a string by the callback service; seen as a float.
+DurationText = NewType("DurationText", float)
 #: A flag of the callback service: ``true`` / ``false``, or the same as a string (the field
 #: table says "可转为Boolean值"); seen as a bool.
 Flag = NewType("Flag", bool)
@@ -113,6 +123,7 @@ setattr(RecordTypeCode, "__name__", "recordType 0 (mix and single), 1 (mix only)
 setattr(CallType, "__name__", "call type 1 (audio) or 2 (video)")  # noqa: B010
 setattr(ChannelId, "__name__", "a channel id (string or number)")  # noqa: B010
 setattr(SizeText, "__name__", "a size in bytes (a decimal string or a number)")  # noqa: B010
+setattr(DurationText, "__name__", "seconds (a decimal string or a number)")  # noqa: B010
 setattr(Flag, "__name__", "true/false (or the string 'true'/'false')")  # noqa: B010
 setattr(PieceIndex, "__name__", "a piece index (a decimal string or a number)")  # noqa: B010
 
@@ -144,7 +155,8 @@ def _channel_id(value: Any, _: type) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"expected a channel id, got {value!r}")
+    # PayloadError: an optional field (``vid``) would otherwise be explained as "Optional".
+    raise PayloadError(f"expected a channel id (a string or a number), got {value!r}")
 
 
 def _size(value: Any, _: type) -> int:
@@ -160,15 +172,23 @@ def _piece(value: Any, _: type) -> int:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise ValueError(f"expected a piece index (0, 1, ...), got {value!r}")
+    # A PayloadError, so that the message says what a piece index is (cattrs would name the
+    # field's type, ``Optional``).
+    raise PayloadError(f"expected a piece index (a decimal string such as \"0\", or a "
+                       f"number), got {value!r}")
 
 
 def _flag(value: Any, _: type) -> bool:
+    """``caller`` / ``mix``: "若不是则没有此字段"; a body that writes the missing field as
+    ``null`` means the same (false), rather than losing every file of the body."""
+    if value is None:
+        return False
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise PayloadError(f"expected true or false (or the string \"true\"/\"false\"), got "
+                       f"{value!r}")
 
 
 converter.register_structure_hook(Flag, _flag)
@@ -178,6 +198,18 @@ converter.register_structure_hook(RecordTypeCode, _record_type)
 converter.register_structure_hook(CallType, _call_type)
 converter.register_structure_hook(ChannelId, _channel_id)
 converter.register_structure_hook(SizeText, _size)
+
+
+def _duration(value: Any, _: type) -> float:
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", value):
+        return float(value)
+    if (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value < 1e12):
+        return float(value)
+    raise ValueError("expected seconds (a decimal string or a number)")
+
+
+converter.register_structure_hook(DurationText, _duration)
 
 
 @attrs.frozen
@@ -505,10 +537,16 @@ def _check_fileinfo(instance: Callback, attribute: attrs.Attribute[Any], value: 
 @attrs.frozen(kw_only=True)
 class Callback(Event):
     """A body of the callback service (抄送), verbatim: ``eventType`` ``"6"`` carries the file
-    addresses in ``fileinfo`` (a JSON array encoded as a string)."""
+    addresses in ``fileinfo`` (a JSON array encoded as a string); ``"5"``, the call's duration
+    record sent when a call is over, names its ``channelId`` with the ``duration`` (seconds)
+    and ``status`` the server saw (NetEase writes numbers as strings; other fields of that
+    body, ``members``, ``createtime``, ``type``, are kept in the trace as they came)."""
 
     eventType: str
     fileinfo: str | None = attrs.field(default=None, validator=_check_fileinfo)
+    channelId: ChannelId | None = None
+    duration: DurationText | None = None
+    status: str | None = None
 
     def items(self) -> tuple[FileInfo, ...]:
         """The decoded file items (none for another eventType)."""
@@ -518,6 +556,10 @@ class Callback(Event):
 
 
 _structure_callback_fields = make_dict_structure_fn(Callback, converter)
+# A body of eventType 6 unstructures as before: the eventType 5 fields only when set.
+converter.register_unstructure_hook(Callback, make_dict_unstructure_fn(
+    Callback, converter, channelId=override(omit_if_default=True),
+    duration=override(omit_if_default=True), status=override(omit_if_default=True)))
 
 
 def _structure_callback(data: Any, cls: type[Callback]) -> Callback:
@@ -533,6 +575,13 @@ def _structure_callback(data: Any, cls: type[Callback]) -> Callback:
 
 
 converter.register_structure_hook(Callback, _structure_callback)
+
+
+def _reason(exc: BaseException, tp: type | None) -> str:
+    """cattrs' wording, except for a rule's own message (PayloadError)."""
+    if isinstance(exc, PayloadError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, tp)
 
 
 def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
@@ -552,7 +601,8 @@ def decode_fileinfo(text: str) -> tuple[FileInfo, ...]:
         try:
             items.append(converter.structure(item, FileInfo))
         except cattrs.BaseValidationError as exc:
-            reasons = cattrs.transform_error(exc, path=f"data.fileinfo[{i}]")
+            reasons = cattrs.transform_error(exc, path=f"data.fileinfo[{i}]",
+                                             format_exception=_reason)
             raise ValueError("; ".join(reasons)) from None
     return tuple(items)
 
@@ -630,6 +680,8 @@ def session_key(ev: Event) -> str | None:
     if name:
         return str(name)
     if isinstance(ev, Callback):
+        if ev.eventType == CALL_EVENT_TYPE:
+            return ev.channelId or None
         items = ev.items()
         return items[0].channelid if items else None
     return None
@@ -641,6 +693,11 @@ def split_callback(data: Mapping[str, Any]) -> list[tuple[str | None, dict[str, 
     with no file items (another eventType) is one part with no channel.
 
     Raises ValueError (naming the field) for a body that is not NetEase's shape."""
+    if data.get("eventType") == CALL_EVENT_TYPE:
+        channel = data.get("channelId")
+        named = (isinstance(channel, str | int) and not isinstance(channel, bool)
+                 and channel != "")
+        return [(str(channel) if named else None, dict(data))]
     if data.get("eventType") != FILES_EVENT_TYPE:
         return [(None, dict(data))]
     fileinfo = data.get("fileinfo")

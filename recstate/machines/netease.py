@@ -69,6 +69,17 @@ Decisions (the document does not settle these; what a user would expect):
   ``mixed``; ``gz`` whiteboard data is kind ``whiteboard``, kept with an info notice, never
   a warning (no record parameter asks for it). A mixed ``.aac`` in a video call whose mix
   is an ``.mp4`` is the audio copy NetEase makes when the account has it opened: info.
+- Ways out of every state (issue 9; the document gives no deadlines, these are a vendor
+  engineer's reading): ``response``, ``startRtc`` and ``joinChannel`` must be answered
+  within ``api_timeout`` (30 s; the answer is the mini-program's callback, which a crashed
+  client never delivers), else the call is hung up and ``failed`` (a recorded call whose
+  ``startRtc`` went unanswered goes to ``awaiting_files`` instead: the server may have
+  recorded); a callee that neither accepts nor rejects within ``answer_timeout`` ends its
+  ringing (the caller has given up). The server's record that a call is over, the 抄送
+  ``eventType`` ``"5"`` body (音视频时长: ``channelId``, ``duration``, ``status``), ends a call
+  whose hang-up was not seen, like files arriving do; after the local end it is compared
+  with the local duration (a warning over 60 s apart). ``max_call_duration`` (off unless
+  set) hangs up a connected call that lasts longer.
 - A caller's ``call`` names its session (the cid is not known yet); the cid that ``call:ok``
   or ``callAccepted`` names is kept in the context, and
   :class:`recstate.adapters.netease.ChannelRoutes` takes later events that carry only the
@@ -77,19 +88,21 @@ Decisions (the document does not settle these; what a user would expect):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
 from recstate.events import Event
 from recstate.events.netease import (
+    CALL_EVENT_TYPE,
     CALLBACK,
     FILE_KINDS,
     MODE_AUDIO_VIDEO,
     MODE_ONLY_AUDIO,
     VENDOR,
     VIDEO,
+    Callback,
     CallCommand,
     ExpectedFile,
     FileInfo,
@@ -125,6 +138,19 @@ class NetEaseOptions:
     answer_timeout: float = 60.0
     files_deadline: float = 30 * 60.0
     callback_window: float = 300.0
+    #: Seconds an SDK call (``response``, ``startRtc``, ``joinChannel``) may go unanswered:
+    #: the answer is the mini-program's callback, which a crashed client never delivers.
+    api_timeout: float = 30.0
+    #: When set, a connected call or channel is hung up (and its recording ended) after this
+    #: many seconds: the way out when neither the hang-up nor any server record of the end
+    #: arrives. Off by default (a real call may be long).
+    max_call_duration: float | None = attrs.field(default=None)
+
+    @max_call_duration.validator
+    def _check_max(self, attribute: Any, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not value > 0 or value == float("inf")):
+            raise ValueError(f"max_call_duration is seconds > 0 (or None), got {value!r}")
 
 
 @attrs.define(slots=True)
@@ -141,10 +167,17 @@ class NetEaseContext:
     rtc_sent: int = 0
     #: startRtc:ok or joinChannel:ok arrived (the media really connected).
     connected: bool = False
+    #: When it connected (to compare with the server's call record).
+    connected_at: float | None = None
     ended_at: float | None = None
     recorded: bool = False
     #: file id -> the ``filename`` that made it ready (a retried delivery names it again).
     delivered: dict[str, str] = attrs.field(factory=dict)
+
+
+def _server_view(ev: Any) -> str:
+    duration = "unknown" if ev.duration is None else f"{ev.duration:g} s"
+    return f"status {ev.status or 'not given'}, duration {duration}"
 
 
 def _fmt_item(item: FileInfo) -> str:
@@ -163,10 +196,10 @@ class NetEaseCall(Machine):
     states = (
         "idle",
         state("calling", timers={"answer_timeout": "answer_timeout"}),
-        "ringing",
-        "responding",
-        "joining",
-        "connecting",
+        state("ringing", timers={"ring_timeout": "answer_timeout"}),
+        state("responding", timers={"api_timeout": "api_timeout"}),
+        state("joining", timers={"api_timeout": "api_timeout"}),
+        state("connecting", timers={"api_timeout": "api_timeout"}),
         "in_call",
         "recording",
         state("awaiting_files", timers={"deadline": "files_deadline"}),
@@ -177,7 +210,7 @@ class NetEaseCall(Machine):
     recording_states = {"idle": "idle", "recording": "recording",
                         "awaiting_files": "stopping", "complete": "stopped",
                         "failed": "failed"}
-    transitions = (
+    transitions: ClassVar[Sequence[Mapping[str, Any]]] = (
         # Caller.
         on("call", "idle", "calling", after="send_call"),
         on("call:ok", ("calling", "connecting", *CONNECTED), None, after="note_cid"),
@@ -231,6 +264,31 @@ class NetEaseCall(Machine):
         on(CALLBACK, ("idle", "in_call", "awaiting_files", "complete", "ended", "failed"), None,
            after="take_files"),
         on("deadline", "awaiting_files", "complete", after="files_lost"),
+    )
+    # Ways out of every state (issue 9): deadlines on the answers, the server's word that
+    # the call is over (抄送 eventType 5, or the files), and an optional maximum duration.
+    # Declared first: a timer or a server record is matched before the rules above.
+    transitions = (
+        on("ring_timeout", "ringing", "ended", after="not_answered"),
+        on("api_timeout", ("responding", "joining"), "failed", after="api_unanswered"),
+        on("api_timeout", "connecting", "awaiting_files", conditions="records",
+           after=["api_unanswered", "end_call"]),
+        on("api_timeout", "connecting", "failed", after="api_unanswered"),
+        on("max_duration", "recording", "awaiting_files", after=["too_long", "end_call"]),
+        on("max_duration", "in_call", "ended", after="too_long"),
+        ignore("max_duration", AFTER),
+        on(CALLBACK, "recording", "awaiting_files", conditions="call_record",
+           after=["ended_by_server", "end_call"]),
+        on(CALLBACK, "connecting", "awaiting_files", conditions=["call_record", "records"],
+           after=["ended_by_server", "end_call"]),
+        on(CALLBACK, ("calling", "ringing", "responding", "joining", "connecting", "in_call"),
+           "ended", conditions="call_record", after="ended_by_server"),
+        on(CALLBACK, ("idle", *AFTER), None, conditions="call_record", after="server_record"),
+        on(CALLBACK, "connecting", "complete", conditions=["records", "completes_now"],
+           unless="pieces", after="ended_by_files"),
+        on(CALLBACK, "connecting", "awaiting_files", conditions="records", unless="pieces",
+           after="ended_by_files"),
+        *transitions,
     )
 
     # ---- guards ------------------------------------------------------------------------------
@@ -347,6 +405,63 @@ class NetEaseCall(Machine):
 
     def connected(self, ev: Event) -> None:
         self.ctx.connected = True
+        self.ctx.connected_at = self.now
+        if self.opts.max_call_duration is not None:
+            self.arm("max_duration", self.opts.max_call_duration)
+
+    # ---- ways out: deadlines, the server's record, the maximum duration ----------------------
+    def call_record(self, ev: Any) -> bool:
+        """The server's record that the call is over (抄送 eventType 5)."""
+        return isinstance(ev, Callback) and ev.eventType == CALL_EVENT_TYPE
+
+    def not_answered(self, ev: Event) -> None:
+        self.notice("no-answer", f"the call rang for {self.opts.answer_timeout:g} s with no "
+                    "accept or reject: the caller has given up; nothing recorded",
+                    level="info")
+
+    def _hang_up(self) -> None:
+        ctx = self.ctx
+        if ctx.role == "channel":
+            self.send(LeaveChannelCommand(channelName=ctx.cid or self.session.key))
+        else:
+            self.send(HangupCommand(cid=ctx.cid))
+
+    def api_unanswered(self, ev: Event) -> None:
+        api = {"responding": "response", "joining": "joinChannel",
+               "connecting": "startRtc"}.get(self.state, "the SDK call")
+        self._hang_up()
+        recorded = self.state == "connecting" and self.records(ev)
+        self.notice("no-answer", f"{api} got no answer within {self.opts.api_timeout:g} s (a "
+                    "crashed or disconnected client never answers): the call was hung up"
+                    + ("; the server may have started recording, so its files are expected"
+                       if recorded else ""))
+
+    def too_long(self, ev: Event) -> None:
+        self._hang_up()
+        self.notice("max-duration", f"the call reached max_call_duration "
+                    f"({self.opts.max_call_duration:g} s) with no end seen (no hangup, no "
+                    "server record, no files): it was hung up", level="warning")
+
+    def ended_by_server(self, ev: Any) -> None:
+        self.notice("ended-by-server", f"NetEase's call record (抄送 eventType 5, "
+                    f"{_server_view(ev)}) says the call is over, and no hangup was seen here: "
+                    "the call is taken as ended", level="warning")
+        if self.ctx.role == "channel":
+            self.send(LeaveChannelCommand(channelName=self.ctx.cid or self.session.key))
+
+    def server_record(self, ev: Any) -> None:
+        """The server's record of a call already over here: compared with the local view."""
+        ctx = self.ctx
+        local = ""
+        if ctx.ended_at is not None and ctx.connected_at is not None:
+            local = f"; here it lasted {ctx.ended_at - ctx.connected_at:g} s"
+            if ev.duration is not None and abs(ev.duration - (ctx.ended_at
+                                                               - ctx.connected_at)) > 60:
+                self.notice("server-duration", f"NetEase's call record ({_server_view(ev)}) "
+                            f"disagrees with the local view{local}", level="warning")
+                return
+        self.notice("server-record", f"NetEase's call record: {_server_view(ev)}{local}",
+                    level="info")
 
     def late_rtc_answer(self, ev: Event) -> None:
         self.notice("late-answer", f"{ev.name} arrived after the call was hung up while "
@@ -561,6 +676,18 @@ class NetEaseCall(Machine):
             slot = self._slot(item)
             spec = specs.get((slot, item.type))
             piece = item.pieceindex
+            if piece is None and spec is not None and \
+                    self._file_id(slot, item.type) not in status:
+                # No pieceindex, but the slot was cut into pieces: the item is the piece
+                # the slot still waits for (the last one), or a retry of one already taken.
+                pieces = sorted(self._pieces(slot, item.type, status))
+                pids = [self._file_id(slot, item.type, p) for p in pieces]
+                if any(item.filename in (delivered.get(p), taken.get(p)) for p in pids):
+                    continue
+                waiting = [p for p, pid in zip(pieces, pids, strict=True)
+                           if status[pid] in ("expected", "lost") and pid not in taken]
+                if waiting:
+                    piece = waiting[0]
             fid = self._file_id(slot, item.type, piece)
             if spec is not None and piece is not None and fid not in status:
                 whole = self._file_id(slot, item.type)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import Generator, Iterable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -23,6 +24,7 @@ from recstate.events import Command, Event
 from recstate.events.tencent import SearchMediaCommand, SearchMediaError, SearchMediaOk, VodFile
 from recstate.runtime import Runtime
 from recstate.session import Session
+from recstate.trace import redact_text
 
 __all__ = [
     "AsyncVodAdapter",
@@ -115,6 +117,10 @@ class VodError(RecstateError):
         self.status = status
         rid = f" (RequestId {request_id})" if request_id else ""
         super().__init__(f"VOD SearchMedia error {code}: {message}{rid}")
+
+
+#: A TC3 ``Signature=<hex>`` or ``Credential=<SecretId>/<date>/...`` anywhere in a text.
+_SIGNATURE = re.compile(r"((?:Signature|Credential)\s*[=:]\s*)[^,\s\"'&]+", re.IGNORECASE)
 
 
 class _Secret:
@@ -283,7 +289,7 @@ class _VodApi:
         if isinstance(inner, dict):
             error = inner.get("Error")
             if isinstance(error, dict):
-                raise VodError(str(error.get("Code") or "UnknownError"),
+                raise VodError(self._scrub(str(error.get("Code") or "UnknownError")),
                                self._scrub(str(error.get("Message") or "")),
                                request_id=inner.get("RequestId"), status=reply.status_code)
             if reply.is_success:
@@ -298,7 +304,13 @@ class _VodApi:
                        f"a JSON 'Response' object: {snippet!r}", status=reply.status_code)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret_key.reveal(), "***")
+        """``text`` without the SecretKey, the SecretId, a TC3 signature or credential (a
+        server may echo the request, Authorization header and all) or a signed URL's
+        signature."""
+        text = text.replace(self._secret_key.reveal(), "***")
+        if self.secret_id:
+            text = text.replace(self.secret_id, "***")
+        return redact_text(_SIGNATURE.sub(r"\1***", text))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(secret_id={_mask_id(self.secret_id)!r}, "
@@ -438,6 +450,10 @@ class VodAdapter:
         except VodError as exc:
             answer: Event = SearchMediaError(t=self.runtime.clock.now(), session=session.key,
                                              code=exc.code, desc=exc.message)
+        except Exception as exc:  # not the API's: answered, scrubbed, as the async one does
+            answer = SearchMediaError(t=self.runtime.clock.now(), session=session.key,
+                                      code="ClientError.Unexpected",
+                                      desc=self.client._scrub(f"{type(exc).__name__}: {exc}"))
         else:
             answer = SearchMediaOk(t=self.runtime.clock.now(), session=session.key,
                                    files=tuple(files))
