@@ -393,3 +393,56 @@ def test_a_channel_named_by_the_app_leaves_the_channel_by_its_channel_name(h: Ha
     assert h.runtime.sessions["room-7"].state == "awaiting_files"
     assert [(c.name, c.payload()["channelName"]) for _, c in h.commands] == [
         ("joinChannel", CID), ("leaveChannel", CID)]
+
+
+# ---- ways out (issue 9): the server's call record, the maximum duration -------------------------
+
+def server_record(**fields: Any) -> dict[str, Any]:
+    """NetEase's 抄送 eventType 5 (音视频时长) body, strings for numbers as it writes them."""
+    return {"eventType": "5", "channelId": CID, "createtime": str(int(T0 * 1000)),
+            "status": "SUCCESS", "type": "AUDIO", **fields}
+
+
+@pytest.mark.parametrize(("duration", "code", "level"), [
+    ("358", "server-record", "info"),  # 298 s here, 60 s apart: agrees
+    ("359", "server-duration", "warning"),  # 61 s apart
+    ("238", "server-record", "info"),
+    ("237", "server-duration", "warning"),
+])
+def test_the_servers_call_record_after_the_end_is_compared_within_60_s(
+        h: Harness, duration: str, code: str, level: str) -> None:
+    alice_calls_bob(h, type_=1, record={"recordType": "2", "recordAudio": True})
+    h.at(300, "hangup")  # connected at 2: 298 s here
+    h.at(301, "callback", server_record(duration=duration), session=None)
+    assert [c for c in codes(h) if str(c).startswith("server")] == [code]
+    [(message, got)] = notices(h, code)
+    assert got == level
+    assert f"duration {duration} s" in message
+    assert "298 s" in message
+
+
+def test_a_call_record_without_a_duration_is_noted_as_unknown(h: Harness) -> None:
+    alice_calls_bob(h, type_=1, record={"recordType": "2", "recordAudio": True})
+    h.at(300, "hangup")
+    h.at(301, "callback", server_record(), session=None)
+    [(message, level)] = notices(h, "server-record")
+    assert level == "info"
+    assert "duration unknown" in message
+
+
+def test_the_servers_call_record_ends_a_channel_and_leaves_it(h: Harness) -> None:
+    h.at(0, "joinChannel", {"channelName": CID, "recordAudio": 1, "account": "carol"})
+    h.at(1, "joinChannel:ok")
+    h.at(300, "callback", server_record(duration="299"), session=None)
+    assert h.session.state == "awaiting_files"
+    assert h.names() == ["joinChannel", "leaveChannel"]
+    assert [level for _, level in notices(h, "ended-by-server")] == ["warning"]
+
+
+@pytest.mark.parametrize("bad", [True, "60", 0, -5, float("inf")])
+def test_max_call_duration_is_positive_finite_seconds(bad: Any) -> None:
+    from recstate.machines.netease import NetEaseOptions
+
+    with pytest.raises(ValueError, match="max_call_duration"):
+        NetEaseOptions(max_call_duration=bad)
+    assert NetEaseOptions(max_call_duration=0.5).max_call_duration == 0.5
