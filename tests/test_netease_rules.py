@@ -446,3 +446,20 @@ def test_max_call_duration_is_positive_finite_seconds(bad: Any) -> None:
     with pytest.raises(ValueError, match="max_call_duration"):
         NetEaseOptions(max_call_duration=bad)
     assert NetEaseOptions(max_call_duration=0.5).max_call_duration == 0.5
+
+
+def test_a_call_ringing_60_s_unanswered_ends_with_an_info_notice(h: Harness) -> None:
+    h.at(0, "beCalling", {"caller": "alice", "cid": CID, "type": 2})
+    h.runtime.advance(T0 + 60)
+    assert h.session.state == "ended"
+    [(message, level)] = notices(h, "no-answer")
+    assert level == "info"
+    assert "60 s" in message
+
+
+def test_a_callback_of_another_event_type_changes_nothing_and_says_so(h: Harness) -> None:
+    alice_calls_bob(h, type_=1, record={"recordType": "2", "recordAudio": True})
+    h.at(100, "hangup")
+    h.at(200, "callback", {"eventType": "1", "fileinfo": "[]"})
+    assert statuses(h) == {"caller.aac": "expected", "callee.aac": "expected"}
+    assert [level for _, level in notices(h, "callback-ignored")] == ["info"]
