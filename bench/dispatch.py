@@ -309,6 +309,10 @@ def _on_command(sender: Any, **kw: Any) -> None:
     _heard["command"] += 1
 
 
+#: Runtime(restore_context=...): a copy of the context before each handling (issue 10, 13).
+RESTORE_CONTEXT = True
+
+
 class Recstate:
     label = "(c) recstate"
 
@@ -316,7 +320,8 @@ class Recstate:
         fd, self.path = tempfile.mkstemp(prefix="recstate-bench-", suffix=".jsonl")
         os.close(fd)
         self.tracer = TraceWriter(self.path)
-        self.runtime = Runtime(SystemClock(), tracer=self.tracer)
+        self.runtime = Runtime(SystemClock(), tracer=self.tracer,
+                               restore_context=RESTORE_CONTEXT)
         signals.transition.connect(_on_transition, sender=self.runtime)
         signals.commands(VENDOR).connect(_on_command, sender=self.runtime)
         self.sessions = self.runtime.sessions
@@ -775,7 +780,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=int, default=16, help="data events per session (mixed)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--mixers", type=int, default=None, help="CloudRoom mixers (3 outputs each)")
+    p.add_argument("--no-restore-context", action="store_true",
+                   help="Runtime(restore_context=False): no context copy per handling")
     args = p.parse_args(argv)
+    global RESTORE_CONTEXT  # the module's setting, read where the Runtime is made
+    RESTORE_CONTEXT = not args.no_restore_context
     n_sessions = args.sessions or (300 if args.quick else 1000)
     repeats = args.repeats or (3 if args.quick else 9)
     levels = (1000, 20000) if args.quick else (1000, 100000)

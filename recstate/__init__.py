@@ -1,5 +1,8 @@
 """recstate: explicit, event-driven state machines for call and recording lifecycles."""
 
+from importlib import metadata as _metadata
+
+from recstate.answers import Answer
 from recstate.clock import Clock, ManualClock, SystemClock
 from recstate.errors import (
     DefinitionError,
@@ -18,9 +21,13 @@ from recstate.session import Session
 from recstate.trace import Record, TraceReader, TraceWriter
 from recstate.vendors import Vendor, get_vendor
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("recstate")
+except _metadata.PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "Answer",
     "Clock",
     "Command",
     "DefinitionError",

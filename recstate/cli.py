@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import attrs
 
 from recstate.diagram import diagram
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
-from recstate.replay import replay, write_report
+from recstate.replay import Report, replay, write_report
+from recstate.stores import StoreError
 from recstate.trace import OutputFile, parse_time
-from recstate.vendors import all_vendors, load_vendor
+from recstate.vendors import all_vendors, load_vendor, vendor_names
 
 __all__ = ["main"]
 
@@ -20,6 +23,7 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recstate", description="Explicit state machines for call and recording lifecycles.")
+    parser.add_argument("--version", action="version", version=f"recstate {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("replay", help="replay a trace and report what happened",
@@ -38,17 +42,39 @@ def _parser() -> argparse.ArgumentParser:
                    help="let --out replace an existing file")
     p.add_argument("--skip-bad-lines", action="store_true",
                    help="go on past lines that cannot be read, and list them")
+    p.add_argument("--session", metavar="KEY", action="append", dest="sessions",
+                   help="report only this session (repeatable); the replay is whole")
+    p.add_argument("--store", metavar="URL",
+                   help="keep every handling in a store (memory:, sqlite:///relative.db, "
+                        "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
+                        "run again after a crash, the replay resumes where it stopped")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="with a redis store: spread the sessions over N worker processes")
+
+    p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
+                       description="Serve POST /events, the NetEase callback (抄送) at "
+                       "/netease/callback (AppSecret from $RECSTATE_NETEASE_APP_SECRET), "
+                       "GET /sessions, /sessions/{key}, /healthz and /metrics.")
+    p.add_argument("--store", metavar="URL", default="sqlite:///recstate.db",
+                   help="memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
+                        "redis://host:port/db?prefix=NAME (default sqlite:///recstate.db)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0: any free port")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
     p = sub.add_parser("diagram", help="draw a machine from its definition")
-    p.add_argument("machine", help="a qualified machine name, as `recstate machines` lists")
+    p.add_argument("machine", help="a qualified machine name, one of: "
+                   + (", ".join(sorted(_machine_names())) or "(no vendor installed)"))
     p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
                        "report it as a replay of the trace it wrote")
-    p.add_argument("vendor")
-    p.add_argument("scenario")
+    scenarios = _scenarios()
+    p.add_argument("vendor", help="a vendor with a simulator, one of: "
+                   + (", ".join(scenarios) or "(none installed)"))
+    p.add_argument("scenario", help="; ".join(f"{vendor}: {', '.join(names)}"
+                                              for vendor, names in scenarios.items()))
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", metavar="TRACE", type=Path,
                    help="where to write the scenario's trace (default: a temporary file); "
@@ -56,6 +82,69 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="let --out replace an existing file")
     return parser
+
+
+def version() -> str:
+    from recstate import __version__
+    return __version__
+
+
+def _machine_names() -> list[str]:
+    """The qualified machine names, for --help (a vendor that fails to load is left out)."""
+    try:
+        return [m.qualified_name() for v in all_vendors(broken={}).values() for m in v.machines]
+    except Exception:  # --help must never fail
+        return []
+
+
+def _scenarios() -> dict[str, list[str]]:
+    """Vendor -> its simulator's scenario names (where ``simulate`` finds them)."""
+    import importlib
+
+    found: dict[str, list[str]] = {}
+    for name in sorted(vendor_names()):
+        try:
+            spec = load_vendor(name)
+            where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{name}"
+            module = importlib.import_module(where)
+        except Exception:  # noqa: S112 - no adapters, or they cannot load: no simulator
+            continue
+        if hasattr(module, "run_scenario"):
+            found[name] = list(getattr(module, "SCENARIOS", ()))
+    return found
+
+
+def _progress(path: Path, delay: float = 1.0
+              ) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A progress bar on a terminal for a replay that takes more than a second (tqdm,
+    shown after 1 s, on stderr); nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    try:
+        total = sum(1 for _ in path.open("rb"))
+    except OSError:
+        return None, lambda: None
+    bar = tqdm(total=total, unit=" lines", delay=delay, file=sys.stderr, leave=False,
+               desc=path.name)
+
+    def update(lines: int) -> None:
+        bar.update(lines - bar.n)
+
+    return update, bar.close
+
+
+def _filtered(report: Report, keys: list[str]) -> Report | str:
+    known = [s["session"] for s in report.sessions]
+    missing = [k for k in keys if k not in known]
+    if missing:
+        return (f"no session {', '.join(map(repr, missing))} in the trace; its sessions: "
+                f"{', '.join(known) or 'none'}")
+    chosen = set(keys)
+    return attrs.evolve(report, sessions=[s for s in report.sessions if s["session"] in chosen],
+                        mismatches=[m for m in report.mismatches if m["session"] in chosen],
+                        unrouted=[])
 
 
 def _machines() -> dict[str, type[Machine]]:
@@ -83,17 +172,41 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except TraceError as error:
         print(f"recstate replay: {error}", file=sys.stderr)
         return 2
+    progress, done = _progress(args.trace)
     try:
-        report = replay(args.trace, strict=args.strict, until=until, out=args.out,
-                        skip_bad_lines=args.skip_bad_lines, force=args.force)
+        if args.workers:
+            if not args.store or not args.store.startswith(("redis://", "rediss://")):
+                print("recstate replay: --workers needs a redis store (--store redis://...)",
+                      file=sys.stderr)
+                return 2
+            from recstate.workers import replay_with_workers
+
+            report = replay_with_workers(args.trace, args.store, args.workers, until=until,
+                                         out=args.out, skip_bad_lines=args.skip_bad_lines)
+        else:
+            report = replay(args.trace, strict=args.strict, until=until, out=args.out,
+                            skip_bad_lines=args.skip_bad_lines, force=args.force,
+                            store=args.store, progress=progress)
     except TraceError as error:
+        # the hint helps only where a line of the trace could not be read
         hint = ("" if args.skip_bad_lines or error.line is None
                 else " (--skip-bad-lines goes on and lists bad lines)")
         print(f"recstate replay: {error}{hint}", file=sys.stderr)
         return 2
+    except StoreError as error:
+        print(f"recstate replay: {error}", file=sys.stderr)
+        return 2
     except OutputError as error:
         print(f"recstate replay: --out {error}", file=sys.stderr)
         return 2
+    finally:
+        done()
+    if args.sessions:
+        chosen = _filtered(report, args.sessions)
+        if isinstance(chosen, str):
+            print(f"recstate replay: {chosen}", file=sys.stderr)
+            return 2
+        report = chosen
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 
@@ -149,7 +262,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             out = target.temp if target is not None else (
                 Path(tmp) / f"{args.vendor}-{args.scenario}.jsonl")
             run_scenario(args.scenario, out=out)
-            report = replay(out)
+            progress, done = _progress(Path(out))
+            try:
+                report = replay(out, progress=progress)
+            finally:
+                done()
     except BaseException:
         if target is not None:
             target.discard()
@@ -164,8 +281,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from recstate.serve import serve
+
+    def ready(url: str) -> None:
+        print(f"recstate serve: listening on {url} (store {args.store})", flush=True)
+
+    try:
+        serve(args.store, host=args.host, port=args.port, ready=ready)
+    except StoreError as error:
+        print(f"recstate serve: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"recstate serve: cannot listen on {args.host}:{args.port}: {error.strerror}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _cmd_serve(args)
     if args.command == "replay":
         return _cmd_replay(args)
     if args.command == "machines":

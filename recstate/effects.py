@@ -15,18 +15,32 @@ from typing import Any
 from blinker import NamedSignal
 
 from recstate import signals
+from recstate.answers import Notice, Pending
 from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.events import TimerEvent
+from recstate.logs import get_logger
 from recstate.machine import Engine, Machine, Rejected
 from recstate.session import Session
 from recstate.timers import TimerQueue
-from recstate.trace import Record, may_hold_secret
+from recstate.trace import Record, may_hold_secret, redact_message
+from recstate.undo import clone
 
-__all__ = ["FAILED_STATE", "Effects", "Tracer"]
+__all__ = ["FAILED_STATE", "Effects", "Retire", "Tracer"]
 
 Tracer = Callable[[Record], None]
 #: The state a session goes to when one of its timers' handling raised (if its machine has it).
 FAILED_STATE = "failed"
+
+log = get_logger("recstate.runtime")
+
+
+
+class Retire(str):
+    """The payload of the Runtime's own timer that closes the finished session it names
+    after the retention period (armed under no session, so a session's timers are its
+    machine's alone)."""
+
+    __slots__ = ()
 
 
 class Effects:
@@ -36,26 +50,35 @@ class Effects:
     tracer: Tracer | None
     options: Mapping[str, Any]
     compiled: bool
+    restore_context: bool
+    retention: float | None
     timers: TimerQueue
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
     _to_raise: list[RecstateError]
+    _outbox: list[tuple[Session, str, float, Any]] | None
+    _answering: Pending | None
 
     def _run(self, session: Session, ev: Any, name: str, now: float, line: int | None) -> None:
         engine = self._engines.get(session.machine)
         if engine is None:
             engine = self._engine(session.machine)
         old = session.state
+        saved = clone(session.context) if self.restore_context else None
         try:
             result = engine.handle(session, ev, name, now)
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
+            if saved is not None:  # what callbacks changed before raising is undone too
+                session.context = saved
             self._handling_error(session, name, old, exc, now)
             if isinstance(ev, TimerEvent):
                 self._timer_failed(session, engine, name, old, exc, now)
             return
         if isinstance(result, Rejected):
             self._violation(session, name, old, result.reason, now, line)
+            if self._answering is not None:
+                self._answering.session, self._answering.state = session.key, old
             return
         tracer = self.tracer
         key, vendor = session.key, session.vendor
@@ -69,6 +92,9 @@ class Effects:
                 if tracer is not None:
                     tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command", None,
                                   not may_hold_secret(type(cmd))))
+                if self._outbox is not None:  # a store: handed over after the commit
+                    self._outbox.append((session, name, now, cmd))
+                    continue
                 sig = self._command_signals.get(vendor)
                 if sig is None:
                     sig = self._command_signals[vendor] = signals.commands(vendor)
@@ -84,6 +110,21 @@ class Effects:
                 self._violation(session, name, new, effect[1], now, line)
             else:  # "file"
                 self._file(session, effect[1], effect[2], effect[3], now)
+        if self._answering is not None:
+            self._gather(self._answering, session, result.effects)
+
+    def _gather(self, pending: Pending, session: Session, effects: list[tuple[Any, ...]]
+                ) -> None:
+        """What the handling of an input handed in with ``send`` did, for its answer."""
+        pending.session, pending.state = session.key, session.state
+        for effect in effects:
+            if effect[0] == "command":
+                pending.commands.append(effect[1])
+            elif effect[0] == "notice":
+                pending.notices.append(Notice(effect[2], effect[3], effect[1]))
+
+    def _retire_at(self, key: str, due: float) -> None:
+        self.timers.arm(None, f"~retire:{key}", due, Retire(key))
 
     def _moved(self, session: Session, engine: Engine, name: str, old: str, new: str,
                now: float) -> None:
@@ -93,6 +134,8 @@ class Effects:
                                {"src": old, "dst": new}, "transition"))
         if signals.transition.receivers:
             self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
+        if new in engine.finished and self.retention is not None:
+            self._retire_at(session.key, now + self.retention)
         canonical = engine.recording_states.get(new)
         if canonical is not None and canonical != session.recording:
             previous, session.recording = session.recording, canonical
@@ -144,16 +187,28 @@ class Effects:
                                     "run inside the handling and must be plain functions "
                                     "(schedule a task from one instead)")
         except Exception as exc:
+            detail = redact_message(str(exc))
+            log.error("a receiver of the %r signal raised %s (session %s, %s event %r)",
+                      signal.name, type(exc).__name__, session.key, session.vendor, trigger,
+                      exc_info=exc, extra={"session": session.key, "vendor": session.vendor,
+                                           "event": trigger})
             self._error(session, trigger, "receiver-error",
                         f"a receiver of the {signal.name!r} signal raised "
-                        f"{type(exc).__name__}: {exc}", "error", now)
-            if self.strict:
-                self._to_raise.append(HandlingError(session=session.key, name=trigger,
-                                                    state=session.state, error=exc))
+                        f"{type(exc).__name__}: {detail}", "error", now)
+            if self.strict or self._answering is not None:
+                error = HandlingError(session=session.key, name=trigger, state=session.state,
+                                      error=exc, detail=detail)
+                if self._answering is not None and self._answering.error is None:
+                    self._answering.error = error
+                if self.strict:
+                    self._to_raise.append(error)
 
     def _file(self, session: Session, change: str, f: Any, changes: dict[str, Any],
               now: float) -> None:
+        previous_id = None
         for field, value in changes.items():
+            if field == "id" and value != f.id:
+                previous_id = f.id
             setattr(f, field, value)
         files = session.files
         if not any(x is f for x in files):  # a file opened by this handling
@@ -161,7 +216,8 @@ class Effects:
         if self.tracer is not None:
             self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
         if signals.file_changed.receivers:
-            self._tell(signals.file_changed, session, change, now, file=f, change=change)
+            self._tell(signals.file_changed, session, change, now, file=f, change=change,
+                       previous_id=previous_id)
 
     def _error(self, session: Session | None, name: str, code: int | str, message: str,
                level: str, now: float, vendor: str | None = None) -> None:
@@ -182,6 +238,8 @@ class Effects:
             self.tracer(Record(now, session.vendor, name, session.key,
                                {"code": "violation", "message": reason, "state": state},
                                "error"))
+        if self._answering is not None and self._answering.violation is None:
+            self._answering.violation = violation
         if signals.violation.receivers:
             signals.violation.send(self, violation=violation, session=session)
         if self.strict:
@@ -189,8 +247,15 @@ class Effects:
 
     def _handling_error(self, session: Session, name: str, state: str, exc: Exception,
                         now: float) -> None:
-        error = HandlingError(session=session.key, name=name, state=state, error=exc)
+        error = HandlingError(session=session.key, name=name, state=state, error=exc,
+                              detail=redact_message(str(exc)))
         error.__cause__ = exc
+        log.error("handling %r in state %r raised %s (session %s, %s)", name, state,
+                  type(exc).__name__, session.key, session.vendor, exc_info=exc,
+                  extra={"session": session.key, "vendor": session.vendor, "event": name})
         self._error(session, name, "exception", str(error), "error", now)
+        if self._answering is not None:
+            self._answering.error = error
+            self._answering.session, self._answering.state = session.key, state
         if self.strict:
             self._to_raise.append(error)

@@ -93,14 +93,16 @@ class Violation(RecstateError):
 class HandlingError(RecstateError):
     """A machine callback raised while handling an event; the cause is chained."""
 
-    def __init__(self, *, session: str, name: str, state: str, error: BaseException) -> None:
+    def __init__(self, *, session: str, name: str, state: str, error: BaseException,
+                 detail: str | None = None) -> None:
         self.session = session
         self.name = name
         self.state = state
         self.error = error
+        # ``detail``: the error's text as it may be shown (the Runtime passes it redacted)
         super().__init__(
             f"session {session!r}: handling {name!r} in state {state!r} raised "
-            f"{type(error).__name__}: {error}"
+            f"{type(error).__name__}: {error if detail is None else detail}"
         )
 
 

@@ -19,7 +19,7 @@ A handling that raises carries out nothing and leaves the session in the state i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Protocol
 
@@ -34,6 +34,9 @@ from recstate.recording import RECORDING_STATES, FileKind, RecordingFile
 __all__ = ["Engine", "Machine", "Outcome", "Rejected", "SessionView", "ignore", "on", "state"]
 
 Callbacks = str | Sequence[str] | None
+
+#: The state names a machine's ``finished`` defaults to.
+FINISHED_NAMES: frozenset[str] = frozenset({"stopped", "failed", "complete", "ended"})
 
 
 class SessionView(Protocol):
@@ -144,6 +147,10 @@ class Machine:
     recording_states: ClassVar[Mapping[str, str]] = {}
     context: ClassVar[type[Any]] = NoContext
     options: ClassVar[type[Any]] = NoOptions
+    #: The states in which a session is finished: once in one with no timer left, the
+    #: Runtime closes it after its retention period. None: those named ``stopped``,
+    #: ``failed``, ``complete`` or ``ended``.
+    finished: ClassVar[Collection[str] | None] = None
 
     # Derived at class definition.
     _state_specs: ClassVar[dict[str, StateSpec]]
@@ -382,7 +389,8 @@ class Engine:
     callbacks, or a machine with machine-level callbacks, always takes transitions' path.
     """
 
-    __slots__ = ("cls", "compiled", "events", "machine", "model", "recording_states", "table")
+    __slots__ = ("cls", "compiled", "events", "finished", "machine", "model", "recording_states",
+                 "table")
 
     def __init__(self, cls: type[Machine], options: Any = None, *, compiled: bool = True
                  ) -> None:
@@ -407,6 +415,9 @@ class Engine:
         self.model = model
         self.events: dict[str, transitions.core.Event] = dict(self.machine.events)
         self.recording_states = dict(cls.recording_states)
+        self.finished: frozenset[str] = frozenset(
+            cls.finished if cls.finished is not None
+            else (s for s in cls._state_specs if s in FINISHED_NAMES))
         self.compiled = compiled
         self.table: dict[tuple[str, str], tuple[Row, ...] | None] = (
             self._compile() if compiled else {})

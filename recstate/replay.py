@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -25,18 +25,24 @@ from recstate.errors import OutputError, TraceError, Violation
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
 from recstate.session import Session
+from recstate.stores import Commit, Store, StoreError, open_store
 from recstate.trace import (
     OUTPUT_KINDS,
     OutputFile,
     Record,
     TraceReader,
     TraceWriter,
+    parse_line,
     parse_time,
     redact,
 )
 from recstate.vendors import vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
+
+#: Handlings per store transaction in a replay with a store: nothing outside the replay is
+#: told of a handling before it is written, so a crash loses only work that is done again.
+GROUP_COMMITS = 256
 
 
 @attrs.define
@@ -91,24 +97,35 @@ class Report:
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
            out: str | os.PathLike[str] | IO[bytes] | None = None,
            skip_bad_lines: bool = False, options: dict[str, Any] | None = None,
-           compiled: bool = True, force: bool = False) -> Report:
+           compiled: bool = True, force: bool = False,
+           store: Store | str | None = None,
+           progress: Callable[[int], None] | None = None) -> Report:
     """Replay the trace at ``path``. Raises :class:`TraceError` for an unreadable line unless
     ``skip_bad_lines``, which goes on and lists them in the report, and for a trace with no
     line to replay (empty, or only blank and ``#`` lines).
 
     ``out`` as a path is written whole or not at all (an :class:`OutputFile`): never the
     trace being read, never over a non-empty file unless ``force`` (an
-    :class:`~recstate.errors.OutputError` otherwise, before anything is replayed)."""
+    :class:`~recstate.errors.OutputError` otherwise, before anything is replayed).
+
+    ``store`` (a :class:`~recstate.stores.Store` or a store URL) keeps every handling as it
+    goes: run again on the same store after a crash, the replay resumes where the store is
+    and gives the report a run never interrupted gives.
+
+    ``progress`` is called with the number of lines read so far, every 1000 records (the
+    CLI's progress bar)."""
     if until is not None:
         until = parse_time(until, source="until", field="")
     reader = TraceReader(path, skip_bad=skip_bad_lines, vendors=vendor_names())
     target = OutputFile(out, force=force, inputs=(path,)) if isinstance(
         out, str | os.PathLike) else None
+    opened = open_store(store, journal=True) if isinstance(store, str) else store
     try:
-        report = replay_records(reader, source=str(path), strict=strict, until=until,
+        records: Iterable[Record] = reader if progress is None else _counted(reader, progress)
+        report = replay_records(records, source=str(path), strict=strict, until=until,
                                 out=target.temp if target is not None else out,
                                 skip_bad_lines=skip_bad_lines, options=options,
-                                compiled=compiled)
+                                compiled=compiled, store=opened)
         report.lines = reader.lines
         report.bad_lines = sorted(
             [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
@@ -125,22 +142,41 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
         if target is not None:
             target.discard()
         raise
+    finally:
+        if isinstance(store, str) and opened is not None:
+            opened.close()
     if target is not None:
         target.commit()
     return report
+
+
+def _counted(reader: TraceReader, progress: Callable[[int], None]) -> Iterator[Record]:
+    for n, record in enumerate(reader, start=1):
+        if n % 1000 == 0:
+            progress(reader.lines)
+        yield record
+    progress(reader.lines)
 
 
 def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
                    until: float | None = None,
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
                    skip_bad_lines: bool = False,
-                   options: dict[str, Any] | None = None, compiled: bool = True) -> Report:
+                   options: dict[str, Any] | None = None, compiled: bool = True,
+                   store: Store | None = None) -> Report:
     """Replay ``records``; ``until`` cuts the replay there: lines after it are neither
     dispatched nor compared (counted in ``after_until``), and the clock runs to it. ``out``
     (a path is appended to, or a binary file) receives the full trace; a failure to write
     it is an :class:`~recstate.errors.OutputError` once the replay is done."""
+    if store is not None:
+        if not store.journal_enabled:
+            raise StoreError(f"{store!r}: replay needs a store that keeps a journal "
+                             "(open it with journal=True)")
+        claim_store(store, source)
     report = Report(until=until)
-    writer = TraceWriter(out) if out is not None else None
+    # With a store, the journal is the record of what was produced: --out is written from
+    # it at the end (a resumed run then writes everything, not only what it did itself).
+    writer = TraceWriter(out) if out is not None and store is None else None
     write_error: list[OSError] = []
     produced: list[Record] = []
     logged: list[Record] = []
@@ -165,6 +201,19 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             violations[session.key].append(entry)
 
     last_t: float | None = None
+    cursor = 0  # with a store: lines before it were handled by an earlier run
+    if store is not None:
+        runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=collect,
+                          options=options, compiled=compiled, store=store, retention=None)
+        runtime.keys_from_lines = True
+        runtime.group_commits = GROUP_COMMITS
+        # What earlier runs on this store produced; this run's records follow as they are
+        # written (the tracer is called after each commit), its violations by the signal.
+        produced[:], earlier, report.unrouted = from_journal(store)
+        violations.update(earlier)
+        signals.violation.connect(on_violation, sender=runtime, weak=False)
+        loaded = runtime.recover()
+        cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
     try:
         for record in records:
             if until is not None and record.t > until:
@@ -176,9 +225,13 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 continue
             try:
                 event = _event(record, source)
+                if record.line is not None and record.line < cursor:
+                    report.events += 1  # handled before the store's run stopped
+                    continue
                 if runtime is None:
+                    # retention=None: the report shows every session the trace had
                     runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options, compiled=compiled)
+                                      options=options, compiled=compiled, retention=None)
                     signals.violation.connect(on_violation, sender=runtime, weak=False)
                 if record.t < runtime.clock.now():
                     raise TraceError(f"time goes back from {runtime.clock.now()} to "
@@ -197,6 +250,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Violation as violation:  # strict mode: stop at the first
                 report.stopped = str(violation)
                 break
+            except StoreError:
+                raise
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
@@ -206,16 +261,26 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if runtime is not None and end is not None and report.stopped is None:
             try:
                 runtime.advance(max(end, runtime.clock.now()))
+            except StoreError:
+                raise
             except Exception as error:
                 report.stopped = str(error)
     finally:
         if runtime is not None:
             signals.violation.disconnect(on_violation, sender=runtime)
+            runtime.flush_store()
         if writer is not None:
             try:
                 writer.close()
             except OSError as exc:
                 write_error.append(exc)
+    if store is not None and out is not None:
+        try:
+            with TraceWriter(out) as full:
+                for record in produced:
+                    full(record)
+        except OSError as exc:
+            write_error.append(exc)
     if write_error:
         where = getattr(out, "name", out)
         reason = write_error[0].strerror or str(write_error[0])
@@ -227,9 +292,44 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     return report
 
 
+def claim_store(store: Store, source: str) -> None:
+    """A store keeps the replay of one trace: refuse to mix another one into it."""
+    held = store.load().meta.get("replay")
+    if held is None:
+        store.commit(Commit(meta={"replay": source}))
+    elif held != source:
+        raise StoreError(f"{store!r} holds the replay of {held!r}, not {source!r}: use "
+                         "another store (or delete it) to replay another trace")
+
+
+def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, Any]]],
+                                        list[dict[str, Any]]]:
+    """What every run on ``store`` produced, with the violations, as the journal has it."""
+    produced: list[Record] = []
+    violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    unrouted: list[dict[str, Any]] = []
+    for line, raw in store.journal():
+        record = parse_line(raw)
+        if record is None:
+            continue
+        record.line = line if record.kind == "event" else None
+        produced.append(record)
+        if record.kind != "error" or record.data is None:
+            continue
+        code = record.data.get("code")
+        if code == "violation" and record.session is not None:
+            violations[record.session].append({
+                "line": line, "t": record.t, "name": record.name,
+                "state": record.data.get("state"), "reason": record.data.get("message")})
+        elif code == "unroutable" and record.session is None:
+            unrouted.append({"line": line, "t": record.t, "name": record.name, "state": "",
+                             "reason": record.data.get("message")})
+    return produced, violations, unrouted
+
+
 def _event(record: Record, source: str) -> Event:
     return parse_event(record.vendor, record.name, record.t, record.data, record.session,
-                       source=source, line=record.line)
+                       source=source, line=record.line, id=record.id)
 
 
 def _sessions(runtime: Runtime, produced: list[Record],
@@ -459,3 +559,8 @@ def write_report(report: Report, stream: IO[str], *, as_json: bool) -> None:
         stream.write(report.dumps().decode() + "\n")
     else:
         stream.write(format_report(report))
+
+
+#: For ``recstate.workers``, which builds the same report from a store.
+session_reports = _sessions
+compare_records = _compare

@@ -10,18 +10,23 @@ the class are the runtime's, set in ``Runtime.__init__``.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recstate import signals
+from recstate.answers import Pending
 from recstate.clock import Clock
 from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
+from recstate.logs import get_logger
 from recstate.session import Session
-from recstate.trace import Record, may_hold_secret
+from recstate.stores.base import Store
+from recstate.trace import Record, may_hold_secret, redact_message
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Routing"]
+
+log = get_logger("recstate.runtime")
 
 
 class Routing(Effects):
@@ -31,11 +36,46 @@ class Routing(Effects):
     sessions: dict[str, Session]
     _vendors: dict[str, Vendor]
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
+    store: Store | None
+    _watching: dict[int, tuple[Event, Pending]]
+
+    if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
+        def _duplicate(self, session: Session | None, ev: Event, line: int | None,
+                       now: float) -> str | None: ...
+        def _skip(self, session: Session | None, ev: Event, line: int | None,
+                  now: float) -> None: ...
+        def _commit(self, session: Session | None, line: int | None, *,
+                    timer: bool = False) -> None: ...
 
     def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
+        watching = self._watching
+        if watching:
+            entry = watching.pop(id(ev), None)
+            if entry is not None and entry[0] is ev:
+                self._handle_watched(ev, line, data, entry[1])
+                return
+        self._route(ev, line, data)
+
+    def _handle_watched(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                        pending: Pending) -> None:
+        """An input handed in with ``send``: what its handling does is gathered into
+        ``pending``, which answers once every part of it has been handled."""
+        outer, self._answering = self._answering, pending
+        try:
+            self._route(ev, line, data)
+        finally:
+            self._answering = outer
+            pending.parts -= 1
+            if pending.parts == 0:
+                vendor = self._vendors.get(ev.vendor)
+                pending.done(pending.answer(vendor.explain if vendor is not None else None))
+
+    def _route(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
         vendor_name = ev.vendor
         key = ev.session
         now = self.clock.now()
+        if ev.t is None:  # a live input that left its time out: stamped with the handling's
+            object.__setattr__(ev, "t", now)
         try:
             if key is None:
                 vendor = self.vendor(vendor_name)
@@ -43,6 +83,10 @@ class Routing(Effects):
                     parts = vendor.split(ev)
                     if len(parts) > 1:  # each part names its session; handled next, in order
                         self._queue.extendleft((part, line, None) for part in reversed(parts))
+                        answering = self._answering
+                        if answering is not None:
+                            answering.parts += len(parts)
+                            self._watching.update((id(p), (p, answering)) for p in parts)
                         return
                 key = vendor.session_key(ev)
                 if key is None:
@@ -52,21 +96,47 @@ class Routing(Effects):
             if session is None:
                 session = self._create(key, vendor_name, ev)
         except Exception as exc:  # a vendor's routing rule failed on this event
+            log.error("the %s routing rule raised %s on %r", vendor_name, type(exc).__name__,
+                      ev.name, exc_info=exc, extra={"session": key, "vendor": vendor_name,
+                                                    "event": ev.name})
             self._unroutable(ev, line, data, now, f"the {vendor_name} routing rule raised "
-                             f"{type(exc).__name__}: {exc}")
+                             f"{type(exc).__name__}: {redact_message(str(exc))}")
             return
+        store = self.store
+        seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
+        if store is not None or ev.id is not None or (
+                self.vendor(vendor_name).idempotency_keys is not None):
+            seen = self._duplicate(session, ev, line, now)
+            if seen == "again":
+                return
         if self.tracer is not None:
             if data is None:
                 self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
-                                   not may_hold_secret(type(ev))))
+                                   not may_hold_secret(type(ev)), ev.id))
             else:  # as read from a trace: anything may be in it
-                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line))
+                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line,
+                                   id=ev.id))
+        if seen == "applied":
+            self._skip(session, ev, line, now)
+            return
         self._run(session, ev, ev.name, now, line)
+        if store is not None:
+            self._commit(session, line)
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
                     now: float, cause: str | None = None) -> None:
         """Record an input no rule can route: the input itself is traced (with the session
         it named, if any), then the error, so a full trace replays to the same error."""
+        if self.store is not None:
+            if self._duplicate(None, ev, line, now) is not None:
+                return
+            self._report_unroutable(ev, line, data, now, cause)
+            self._commit(None, line)
+        else:
+            self._report_unroutable(ev, line, data, now, cause)
+
+    def _report_unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                           now: float, cause: str | None) -> None:
         reason = (f"no session key: the event names no session and the {ev.vendor} rule "
                   "cannot derive one from its data; add a 'session' field")
         if cause is not None:
@@ -81,6 +151,8 @@ class Routing(Effects):
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)
+        if self._answering is not None:
+            self._answering.violation = violation
         if signals.violation.receivers:
             signals.violation.send(self, violation=violation, session=None)
         if self.strict:

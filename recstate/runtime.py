@@ -7,7 +7,9 @@ recorded against that event and session; other sessions carry on and no queued e
 
 The work is done in rooms that :class:`Runtime` inherits, one job each:
 :mod:`recstate.effects` (a handling and its outcome), :mod:`recstate.routing` (which session),
-:mod:`recstate.scheduling` (the queue and the timers) and :mod:`recstate.driver` (asyncio).
+:mod:`recstate.scheduling` (the queue and the timers), :mod:`recstate.driver` (asyncio),
+:mod:`recstate.intents` (``send``: an input that answers) and :mod:`recstate.lifecycle`
+(``with`` / ``async with``: start and close).
 This module keeps the state they share and the sessions' bookkeeping.
 """
 
@@ -16,25 +18,32 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
 
 from blinker import NamedSignal
 
-from recstate.clock import Clock, SystemClock
-from recstate.driver import Driver
+from recstate import signals
+from recstate.answers import Pending
+from recstate.clock import Clock, ManualClock, SystemClock
+from recstate.durable import Durability
 from recstate.effects import Tracer
 from recstate.errors import RecstateError, RestoreError
 from recstate.events import Event, converter
+from recstate.lifecycle import Lifecycle
 from recstate.machine import Engine, Machine
 from recstate.session import Session
+from recstate.stores.base import Store
 from recstate.timers import TimerQueue
 from recstate.vendors import Vendor
 
-__all__ = ["Runtime", "Tracer"]
+__all__ = ["DEFAULT_RETENTION", "Runtime", "Tracer"]
+
+#: How long a finished session stays on a live clock before it leaves memory (seconds).
+DEFAULT_RETENTION = 3600.0
 
 
-class Runtime(Driver):
+class Runtime(Durability, Lifecycle):
     """Drives the sessions of any number of vendors against one clock.
 
     - ``clock``: :class:`SystemClock` (the default) live; :class:`ManualClock` in simulation
@@ -47,11 +56,29 @@ class Runtime(Driver):
       (``{"tencent": TencentOptions(retry_delays=(1, 2))}``).
     - ``compiled``: run triggers from the engines' compiled tables (the default) or through
       ``transitions.Event.trigger`` (see :class:`~recstate.machine.Engine`).
+    - ``store``: keep every handling in a store (:mod:`recstate.stores`; see
+      :mod:`recstate.durable` for what is guaranteed); :meth:`recover` brings it back.
+    - ``close_timeout``: how long closing waits for adapters' calls in flight (seconds).
+    - ``retention``: seconds a finished session (stopped, failed, complete, ended: the
+      machine's ``finished`` states) with no timer left stays before it is closed and leaves
+      memory; None keeps every session. The default, ``"auto"``, is one hour on a live clock
+      (a service) and None on a ManualClock (simulation, tests and replay inspect sessions
+      after the fact); give a number to have it on a ManualClock too.
+    - ``restore_context``: a handling that raises leaves the session's context as it was, as
+      well as its state (a copy is taken before each handling: about 1 µs, bench/RESULTS.md).
+
+    Embedded in an asyncio service::
+
+        async with Runtime(tracer=TraceWriter("trace.jsonl")) as runtime:
+            answer = await runtime.send(StartRecording(...))   # t is stamped
     """
 
     def __init__(self, clock: Clock | None = None, *, strict: bool = False,
                  tracer: Tracer | None = None, options: Mapping[str, Any] | None = None,
-                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True) -> None:
+                 vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
+                 store: Store | None = None, close_timeout: float = 5.0,
+                 restore_context: bool = True,
+                 retention: float | Literal["auto"] | None = "auto") -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -69,12 +96,32 @@ class Runtime(Driver):
         self._inbox: asyncio.Queue[Event | None] | None = None
         self._stopping = False
         self._tracked: set[asyncio.Future[Any]] = set()
+        self._durable_init(store)
+        self._waker: asyncio.Future[None] | None = None
+        self._running = 0
+        self._watching: dict[int, tuple[Event, Pending]] = {}
+        self._answering: Pending | None = None
+        self.close_timeout = close_timeout
+        self.restore_context = restore_context
+        if retention == "auto":
+            retention = None if isinstance(self.clock, ManualClock) else DEFAULT_RETENTION
+        if retention is not None and (not isinstance(retention, int | float) or retention < 0):
+            raise ValueError(f"retention is seconds >= 0, None or 'auto', got {retention!r}")
+        self.retention: float | None = retention
+        self.closed = False
+        self._driver_task: asyncio.Task[None] | None = None
+        self._closers: list[Callable[[], Any]] = []
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:
-        """Forget a finished session and its timers (a store keeps what is worth keeping)."""
+        """Forget a session and its timers now (a store keeps what is worth keeping); a
+        finished one is closed by itself after ``retention``."""
         self.timers.cancel_session(key)
-        return self.sessions.pop(key, None)
+        session = self.sessions.pop(key, None)
+        if session is not None and signals.session_closed.receivers:
+            self._tell(signals.session_closed, session, "close", self.clock.now(),
+                       reason="closed")
+        return session
 
     def snapshot(self, key: str) -> dict[str, Any]:
         session = self.sessions[key]
@@ -101,6 +148,8 @@ class Runtime(Driver):
         for name, due, payload, every, seq in sorted(timers, key=lambda t: (t[4] is None,
                                                                             t[4] or 0)):
             self.timers.arm(session.key, name, due, payload, every, seq)
+        if self.retention is not None and session.state in self.engine(session.machine).finished:
+            self._retire_at(session.key, self.clock.now() + self.retention)
         return session
 
     def _check_snapshot(self, data: Any) -> tuple[Session, list[tuple[str, float, Any,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from recstate import signals
 from recstate.clock import ManualClock
+from recstate.effects import Retire
 from recstate.events import Event, TimerEvent
 from recstate.routing import Routing
 from recstate.timers import Timer
@@ -68,10 +70,12 @@ class Scheduling(Routing):
             clock.set(to)
         self.run_due()
 
-    def deliver_at(self, t: float, event: Event) -> None:
-        """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays)."""
+    def deliver_at(self, t: float | None, event: Event) -> None:
+        """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays;
+        None: at the clock's now, after what is being handled)."""
         self._deliveries += 1
-        self.timers.arm(None, f"deliver#{self._deliveries}", t, payload=event)
+        due = self.clock.now() if t is None else t
+        self.timers.arm(None, f"deliver#{self._deliveries}", due, payload=event)
 
     def next_deadline(self) -> float | None:
         return self.timers.next_due()
@@ -97,7 +101,10 @@ class Scheduling(Routing):
 
     def _fire(self, timer: Timer) -> None:
         if timer.session is None:
-            self._queue.append((timer.payload, None, None))
+            if type(timer.payload) is Retire:
+                self._retire(timer.payload, timer.due)
+            else:
+                self._queue.append((timer.payload, None, None))
             return
         session = self.sessions.get(timer.session)
         if session is None:
@@ -105,3 +112,20 @@ class Scheduling(Routing):
         ev = TimerEvent(name=timer.name, t=timer.due, session=session.key,
                         payload=timer.payload, vendor=session.vendor)
         self._run(session, ev, timer.name, timer.due, None)
+        if self.store is not None:
+            self._commit(session, None, timer=True)
+
+    def _retire(self, key: str, now: float) -> None:
+        """The retention period of a finished session is over: close it, unless it left its
+        finished state (a new recording started) or still has timers (VOD searches left):
+        then it is looked at again a period later."""
+        session = self.sessions.get(key)
+        if session is None or session.state not in self.engine(session.machine).finished:
+            return
+        if self.timers.for_session(key):
+            if self.retention is not None:
+                self._retire_at(key, now + self.retention)
+            return
+        del self.sessions[key]
+        if signals.session_closed.receivers:
+            self._tell(signals.session_closed, session, "retire", now, reason="retention")

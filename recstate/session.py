@@ -41,7 +41,7 @@ class Session:
             "machine": self.machine.qualified_name(),
             "state": self.state,
             "recording": self.recording,
-            "context": converter.unstructure(self.context),
+            "context": _unstructure(type(self.context))(self.context),
             "files": [f.to_dict() for f in self._files or ()],
         }
 
@@ -62,3 +62,17 @@ class Session:
     def __repr__(self) -> str:
         return (f"Session({self.key!r}, {self.machine.qualified_name()}, state={self.state!r}, "
                 f"recording={self.recording!r})")
+
+
+_hooks: dict[type, Any] = {}
+
+
+def _unstructure(cls: type) -> Any:
+    """The converter's unstructure function for a context class, looked up once (a store
+    snapshots a session after every handling; the generic dispatch costs as much as the
+    work)."""
+    hook = _hooks.get(cls)
+    if hook is None:
+        hook = _hooks[cls] = converter.get_unstructure_hook(cls)
+    return hook
+

@@ -9,7 +9,8 @@ ties in arming order; cancelling marks a heap entry dead (O(1)) instead of searc
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -41,12 +42,17 @@ class TimerQueue:
     """A heap of timers, indexed by session and name: arming a name again replaces the old
     one, and forgetting a session touches only that session's timers."""
 
-    __slots__ = ("_by_session", "_heap", "_seq")
+    __slots__ = ("_by_session", "_heap", "_seq", "on_sooner", "wake_before")
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._by_session: dict[str | None, dict[str, Timer]] = {}
         self._seq = 0
+        #: A timer armed due before ``wake_before`` calls ``on_sooner``: the asyncio driver,
+        #: waiting for the deadline it computed, sets both so that an input handed in from
+        #: elsewhere (a request handler's ``dispatch``) that arms an earlier timer wakes it.
+        self.wake_before = math.inf
+        self.on_sooner: Callable[[], None] | None = None
 
     def arm(self, session: str | None, name: str, due: float, payload: Any = None,
             every: float | None = None, seq: int | None = None) -> Timer:
@@ -68,6 +74,8 @@ class TimerQueue:
         timer = Timer(session, name, float(due), payload, every, seq)
         named[name] = timer
         heapq.heappush(self._heap, timer)
+        if due < self.wake_before and self.on_sooner is not None:
+            self.on_sooner()
         return timer
 
     def cancel(self, session: str | None, name: str) -> bool:

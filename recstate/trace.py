@@ -14,10 +14,12 @@ import os
 import re
 import stat
 import tempfile
+import threading
+import time
 import types
 import typing
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import unquote
@@ -45,6 +47,7 @@ __all__ = [
     "parse_time",
     "read_trace",
     "redact",
+    "redact_message",
     "redact_text",
     "scrub_text",
 ]
@@ -160,6 +163,22 @@ def redact(value: Any) -> Any:
     return root[0]
 
 
+#: A secret-named key (the words of :func:`is_secret_key`, ``_`` or ``-`` allowed between
+#: letters), its separator, and its value.
+_PAIR: Final = re.compile(
+    r"(?i)(?P<key>[\w\-]*(?:" + "|".join("[_-]?".join(w) for w in _SECRET_WORDS)
+    + r")[\w\-]*)(?P<sep>[\"']?\s*[:=]\s*(?:b?[\"'])?)(?P<value>[^\"'\s,;&)}\]]+)")
+_BEARER: Final = re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;\"']+")
+
+
+def redact_message(text: str) -> str:
+    """``text`` (an exception's message, a log line) with the value of every secret-named
+    ``key=value`` / ``key: value`` / ``"key": "value"`` pair, and any ``Bearer``/``Basic``
+    credential, written as ``***``: the same rule as :func:`redact` for payloads."""
+    text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", redact_text(text))
+    return _PAIR.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
+
+
 def _has_secret(value: Any) -> bool:
     """Whether :func:`redact` would change ``value``. Iterative: any depth."""
     stack = [value]
@@ -257,11 +276,16 @@ class Record:
     line: int | None = None
     #: The data is a payload of a class that cannot hold a secret (:func:`may_hold_secret`).
     clean: bool = False
+    #: The input's idempotency key (an ``event`` line's ``id``): applied once however often
+    #: it is delivered.
+    id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"t": self.t, "vendor": self.vendor, "name": self.name}
         if self.session is not None:
             out["session"] = self.session
+        if self.id is not None:
+            out["id"] = self.id
         if self.data is not None:
             # A live transition's data is the runtime's own {src, dst}: nothing to redact;
             # one read from a trace may hold anything.
@@ -391,13 +415,17 @@ def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None =
     if data and depth(data) > MAX_DEPTH:
         raise TraceError(f"nested more than {MAX_DEPTH} levels deep (objects and arrays); "
                          "no vendor payload is", source=source, line=line, field="data")
-    unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind"}
+    ident = obj.get("id")
+    if ident is not None and (not isinstance(ident, str) or not ident):
+        raise TraceError(f"expected the input's idempotency key, a non-empty string, got "
+                         f"{ident!r}"[:200], source=source, line=line, field="id")
+    unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind", "id"}
     if unknown:
         shown = sorted(k if len(k) <= 40 else k[:40] + "..." for k in unknown)
         raise TraceError(f"unknown fields {shown[:5]}; trace v1 has t, vendor, name, data, "
-                         "session, kind", source=source, line=line, field=shown[0])
+                         "session, kind, id", source=source, line=line, field=shown[0])
     return Record(t=t, vendor=vendor, name=name, session=session, data=data, kind=kind,
-                  line=line)
+                  line=line, id=ident)
 
 
 class TraceReader:
@@ -490,33 +518,124 @@ class TraceWriter:
     Given a path it appends (a live service's trace goes on across restarts); to write a
     file whole, as ``replay --out`` does, write to an :class:`OutputFile`'s ``temp``.
 
-    Lines are buffered (the file object's buffer) and flushed on ``flush``/``close``; a
-    service that must not lose the tail on a crash calls ``flush`` where it commits.
+    Flush policy (what a ``kill -9`` can lose): ``flush_every=N`` flushes after every N
+    records (1: every record, nothing lost, a write system call per record);
+    ``flush_interval=T`` (default 1.0 s) flushes from a daemon thread every T seconds when
+    something was written, so at most T seconds of records are lost; both may be set, and
+    None turns one off. ``flush``/``close`` flush at once.
+
+    Rotation (a file ``target`` only): ``rotate_bytes`` and ``rotate_interval`` (seconds,
+    by ``time.time``) start a new file once the current one holds that many bytes or is that
+    old: the full one is renamed ``<name>.<UTC time><suffix>`` (``trace.20240101T000000Z.jsonl``,
+    ``-1``, ``-2``... when taken) and ``target`` is opened anew. A record never spans two
+    files; the files, in order, are the whole trace (``cat`` them to replay across them).
     """
 
-    def __init__(self, target: str | os.PathLike[str] | IO[bytes]) -> None:
+    def __init__(self, target: str | os.PathLike[str] | IO[bytes], *,
+                 flush_every: int | None = None, flush_interval: float | None = 1.0,
+                 rotate_bytes: int | None = None, rotate_interval: float | None = None,
+                 on_flush: Callable[[], None] | None = None) -> None:
+        if flush_every is not None and flush_every < 1:
+            raise ValueError(f"flush_every is a number of records >= 1, got {flush_every}")
+        if flush_interval is not None and flush_interval <= 0:
+            raise ValueError(f"flush_interval is seconds > 0, got {flush_interval}")
+        self._path: Path | None = None
         if isinstance(target, str | os.PathLike):
-            self._file: IO[bytes] = open(target, "ab")  # noqa: SIM115 - closed in close()
+            self._path = Path(target)
+            self._file: IO[bytes] = open(self._path, "ab")  # noqa: SIM115 - closed in close()
             self._owned = True
         else:
+            if rotate_bytes is not None or rotate_interval is not None:
+                raise ValueError("rotation needs a file path as the target, not an open file")
             self._file = target
             self._owned = False
         self._write = self._file.write
+        self.flush_every = flush_every
+        self.flush_interval = flush_interval
+        self.rotate_bytes = rotate_bytes
+        self.rotate_interval = rotate_interval
+        self.on_flush = on_flush
+        self.rotated: list[Path] = []
+        self._count = 0
+        self._size = self._file.tell() if self._owned else 0
+        self._opened = time.time()
+        self._checks = flush_every is not None or rotate_bytes is not None or (
+            rotate_interval is not None)
+        self._dirty = False
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        if flush_interval is not None:
+            self._flusher = threading.Thread(target=self._flush_periodically, daemon=True,
+                                             name="recstate-trace-flush")
+            self._flusher.start()
 
     def __call__(self, record: Record) -> None:
-        self._write(record.dumps() + b"\n")
+        line = record.dumps() + b"\n"
+        self._write(line)
+        self._dirty = True
+        if self._checks:
+            self._after(len(line))
+
+    def _after(self, size: int) -> None:
+        self._count += 1
+        self._size += size
+        if self.flush_every is not None and self._count % self.flush_every == 0:
+            self.flush()
+        if (self.rotate_bytes is not None and self._size >= self.rotate_bytes) or (
+                self.rotate_interval is not None
+                and time.time() - self._opened >= self.rotate_interval):
+            self.rotate()
 
     def write(self, record: Record) -> None:
         self(record)
 
     def flush(self) -> None:
-        self._file.flush()
+        with self._lock:
+            self._dirty = False
+            self._file.flush()
+        if self.on_flush is not None:
+            self.on_flush()
+
+    def _flush_periodically(self) -> None:
+        interval = self.flush_interval or 1.0
+        while not self._closed.wait(interval):
+            if self._dirty:
+                try:
+                    self.flush()
+                except ValueError:  # closed meanwhile
+                    return
+
+    def rotate(self) -> Path:
+        """Start a new file now; returns the name the full one was given."""
+        if self._path is None:
+            raise ValueError("rotation needs a file path as the target")
+        with self._lock:
+            self._file.close()
+            stamp = datetime.fromtimestamp(time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+            base = self._path.with_name(f"{self._path.stem}.{stamp}{self._path.suffix}")
+            done, n = base, 0
+            while done.exists():
+                n += 1
+                done = base.with_name(f"{self._path.stem}.{stamp}-{n}{self._path.suffix}")
+            self._path.rename(done)
+            self._file = open(self._path, "ab")  # noqa: SIM115 - closed in close()
+            self._write = self._file.write
+            self._size = 0
+            self._opened = time.time()
+            self._dirty = False
+        self.rotated.append(done)
+        return done
 
     def close(self) -> None:
-        if self._owned:
-            self._file.close()
-        else:
-            self._file.flush()
+        self._closed.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
+        with self._lock:
+            if self._owned:
+                self._file.close()
+            else:
+                self._file.flush()
 
     def __enter__(self) -> TraceWriter:
         return self

@@ -36,6 +36,18 @@ class Vendor:
     #: An input that belongs to several sessions (one NetEase callback body can carry the
     #: files of several channels) is split into one event per session, each naming it.
     split: Callable[[Any], Sequence[Any]] | None = None
+    #: Where the vendor can deliver an input again (NetEase's callback service retries a
+    #: body), the idempotency keys of an input: one already applied for every key is
+    #: acknowledged and skipped. A trace line's ``id`` (``Event.id``) is the generic key.
+    idempotency_keys: Callable[[Any], Sequence[str]] | None = None
+    #: Which sessions must be handled by the same worker (a session key -> a partition
+    #: key): sessions that share a ``Machine.shared`` index entry must. The session key by
+    #: default.
+    partition_key: Callable[[str], str] | None = None
+    #: The vendor's meaning and advice for one of its error codes (an object with
+    #: ``advice``, a :class:`~recstate.errors.VendorError`), or None: what ``Runtime.send``
+    #: answers a refused intent with.
+    explain: Callable[[Any], Any] | None = None
     #: The module with the vendor's simulator scenarios (``run_scenario``, ``SCENARIOS``)
     #: that ``recstate simulate`` runs; imported only then. None: ``recstate.adapters.<name>``.
     scenarios: str | None = None

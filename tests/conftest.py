@@ -29,7 +29,7 @@ from recstate.trace import Record
 from recstate.vendors import Vendor, register_vendor
 
 VENDOR = "testv"
-T0 = 1_700_000_000.0  # where the plugin's manual_clock starts
+T0 = 1_700_000_000.0  # where the plugin's recstate_clock starts
 
 
 # ---- events -------------------------------------------------------------------------------
@@ -288,9 +288,9 @@ def records() -> list[Record]:
 
 
 @pytest.fixture
-def lenient(manual_clock: ManualClock, records: list[Record]) -> Runtime:
-    """A lenient Runtime on ``manual_clock`` whose trace records go to ``records``."""
-    return Runtime(manual_clock, strict=False, tracer=records.append)
+def lenient(recstate_clock: ManualClock, records: list[Record]) -> Runtime:
+    """A lenient Runtime on ``recstate_clock`` whose trace records go to ``records``."""
+    return Runtime(recstate_clock, strict=False, tracer=records.append)
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ async def test_run_until_returns_at_until_leaving_later_timers_armed(runtime, tv
     assert runtime.next_deadline() == T0 + 100
 
 
-async def test_run_wakes_for_an_event_submitted_by_another_task(manual_clock, tv):
-    rt = Runtime(manual_clock, strict=True)
+async def test_run_wakes_for_an_event_submitted_by_another_task(recstate_clock, tv):
+    rt = Runtime(recstate_clock, strict=True)
     handled = asyncio.Event()
 
     def on_transition(sender: Any, **kw: Any) -> None:
@@ -48,7 +48,7 @@ async def test_run_wakes_for_an_event_submitted_by_another_task(manual_clock, tv
 
     async def caller() -> None:
         await asyncio.sleep(0)
-        rt.submit(tv.Dial(t=manual_clock.now(), number="a"))
+        rt.submit(tv.Dial(t=recstate_clock.now(), number="a"))
         await handled.wait()
         rt.stop()
 
@@ -56,27 +56,27 @@ async def test_run_wakes_for_an_event_submitted_by_another_task(manual_clock, tv
         # no timer and no ``until``: run() can only wait for the inbox
         await asyncio.wait_for(asyncio.gather(rt.run(), caller()), timeout=5)
     assert rt.sessions["a"].state == "ringing"
-    assert manual_clock.now() == T0  # nothing made virtual time pass
+    assert recstate_clock.now() == T0  # nothing made virtual time pass
 
 
-async def test_run_handles_submitted_events_while_timers_are_pending(manual_clock, tv):
-    rt = Runtime(manual_clock, strict=True)
+async def test_run_handles_submitted_events_while_timers_are_pending(recstate_clock, tv):
+    rt = Runtime(recstate_clock, strict=True)
     rt.dispatch(tv.Dial(t=T0, number="a"))
     rt.dispatch(tv.Answer(t=T0, session="a"))
 
     async def caller() -> None:
         for size in (1, 2, 3):
-            rt.submit(tv.MediaData(t=manual_clock.now(), session="a", size=size))
+            rt.submit(tv.MediaData(t=recstate_clock.now(), session="a", size=size))
             await asyncio.sleep(0)
 
     await asyncio.wait_for(asyncio.gather(rt.run(until=T0 + 30), caller()), timeout=5)
     assert rt.sessions["a"].context.data == 6
     assert rt.sessions["a"].context.rollovers == 3
-    assert manual_clock.now() == T0 + 30
+    assert recstate_clock.now() == T0 + 30
 
 
-async def test_stop_ends_run_once_it_has_handled_what_it_has(manual_clock, tv):
-    rt = Runtime(manual_clock, strict=True)
+async def test_stop_ends_run_once_it_has_handled_what_it_has(recstate_clock, tv):
+    rt = Runtime(recstate_clock, strict=True)
     task = asyncio.create_task(rt.run())
     await asyncio.sleep(0)
     rt.submit(tv.Dial(t=T0, number="a"))
@@ -86,8 +86,8 @@ async def test_stop_ends_run_once_it_has_handled_what_it_has(manual_clock, tv):
     assert set(rt.sessions) == {"a", "b"}
 
 
-async def test_stop_before_run_has_started_still_ends_it(manual_clock, tv):
-    rt = Runtime(manual_clock, strict=True)
+async def test_stop_before_run_has_started_still_ends_it(recstate_clock, tv):
+    rt = Runtime(recstate_clock, strict=True)
     task = asyncio.create_task(rt.run())  # not started yet when stop() is called
     rt.submit(tv.Dial(t=T0, number="a"))
     rt.stop()
@@ -95,8 +95,8 @@ async def test_stop_before_run_has_started_still_ends_it(manual_clock, tv):
     assert rt.sessions["a"].state == "ringing"
 
 
-async def test_run_can_be_run_again_after_stop(manual_clock, tv):
-    rt = Runtime(manual_clock, strict=True)
+async def test_run_can_be_run_again_after_stop(recstate_clock, tv):
+    rt = Runtime(recstate_clock, strict=True)
     task = asyncio.create_task(rt.run())
     await asyncio.sleep(0)
     rt.stop()

@@ -405,7 +405,7 @@ def test_a_report_before_any_mixer_is_a_violation() -> None:
     rig = Rig()
     rig.info("D:/1.mp4", 1, 1, 1000, 10)
     assert len(rig.violations()) == 1
-    assert "not accepted in state 'idle'" in rig.violations()[0]
+    assert "mixer '1', which was never created" in rig.violations()[0]
 
 
 # ---- layouts, removal, destruction ---------------------------------------------------------------

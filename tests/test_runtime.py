@@ -350,9 +350,6 @@ def test_an_exception_in_a_guard_is_isolated_like_one_in_a_callback(manual_clock
     assert "ZeroDivisionError: guard bug" in error.data["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="core gap: a handling that raises restores the "
-                   "session's state but not its context; what callbacks changed in ctx "
-                   "before the exception stays (machine.py Engine.handle / effects.py _run)")
 def test_a_handling_that_raises_leaves_the_context_as_it_was(lenient, tv):
     start_call(lenient, tv, "a")
     lenient.dispatch(tv.Boom(t=T0, session="a"))  # "touch" runs before "explode" raises

@@ -568,7 +568,7 @@ def test_async_vod_adapter_without_a_running_loop_is_a_receiver_error() -> None:
 
 
 async def test_async_vod_adapter_answers_an_unexpected_failure_as_search_media_error(
-        vod: FakeVod) -> None:
+        vod: FakeVod, caplog: pytest.LogCaptureFixture) -> None:
     async def broken(response: httpx.Response) -> None:
         # A bug in handling the real server's answer (an httpx response hook that raises).
         raise RuntimeError(f"a bug that quotes the key {SECRET_KEY}")
@@ -591,6 +591,12 @@ async def test_async_vod_adapter_answers_an_unexpected_failure_as_search_media_e
     assert statuses(rt) == ["closed"]  # and the machine searches again later
     assert SECRET_KEY.encode() not in b"".join(r.dumps() for r in records)
     assert len(vod.requests) == 1, "the search went to the server over HTTP"
+    # logged with its traceback on recstate.adapters.tencent, the key kept out of it
+    [logged] = [r for r in caplog.records if r.name == "recstate.adapters.tencent"]
+    assert logged.exc_info is not None
+    assert (logged.session, logged.vendor) == ("15000:1:alice", "tencent")
+    assert "RuntimeError" in caplog.text
+    assert SECRET_KEY not in caplog.text
     adapter.disconnect()
     sim.disconnect()
     await http.aclose()

@@ -1,23 +1,40 @@
 """Every state has a way out (issue 9, point 1): NetEase answer deadlines, the call's end learnt
 from the server side (抄送 eventType 5, the files), a maximum call duration; and, over fault
-scenarios of both vendors, no session is stuck 24 h after its data stops."""
+scenarios of every vendor, no session is stuck 24 h after its data stops: Juphoon's
+``max_record_duration`` (001 reports nothing while Running), CloudRoom's no-report watchdog
+(003: LocMixerOutputInfo comes all through the recording)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_juphoon_machine import Channel
+from test_juphoon_machine import params as jparams
 from test_netease_callback import SECRET, signed
 from test_netease_machine import AV0, CID, T0, Harness, connect_caller, fileinfo
 
+from recstate.adapters.cloudroom import CloudRoomSimulator
 from recstate.adapters.netease import CallbackReceiver, NetEaseSimulator, deliver_to
 from recstate.adapters.tencent import TencentSimulator
 from recstate.clock import ManualClock
 from recstate.events import parse_event
+from recstate.events.cloudroom import (
+    AddLocMixerOutput,
+    CreateLocMixer,
+    DestroyLocMixer,
+    LocMixerOutputInfo,
+    OutputInfo,
+    RmLocMixerOutput,
+    UpdateLocMixerContent,
+)
+from recstate.machines.cloudroom import CloudRoomOptions
+from recstate.machines.juphoon import JuphoonOptions
 from recstate.machines.netease import NetEaseOptions
 from recstate.machines.tencent import TencentOptions
 from recstate.runtime import Runtime
@@ -281,10 +298,95 @@ def test_1_no_tencent_session_is_stuck_24_h_after_its_data_stops(f: dict[str, An
     assert stuck == {}, f
 
 
-@pytest.mark.xfail(strict=True, reason="Juphoon (landed with issue 13): a channel whose client "
-                   "goes silent while recording (no leave, no property change) stays in "
-                   "'recording': the machine needs a way out (a maximum duration, as NetEase's "
-                   "max_call_duration) -- issue 9 point 1, left to the Juphoon machine's owner")
+# ---- Juphoon: a maximum record duration (001 gives no end signal while Running) -------------
+def juphoon_recording(**options: Any) -> Channel:
+    """Joined at 0, Ready at 0.4, enableRecord(true) at 1, Running at 1.2."""
+    ch = Channel(**options)
+    ch.join(0, jparams("a.mp4"))
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    ch.state(1.2, "Running")
+    assert ch.session.state == "recording"
+    return ch
+
+
+def enables(ch: Channel) -> list[Any]:
+    return [(c.name, c.data.get("enable")) for c in ch.commands()  # type: ignore[union-attr]
+            if c.name != "stat"]
+
+
+def test_1_juphoon_max_record_duration_defaults_to_12_h_and_is_checked() -> None:
+    assert JuphoonOptions().max_record_duration == 12 * 3600
+    assert JuphoonOptions(max_record_duration=None).max_record_duration is None
+    for bad in (0, -1, float("inf"), float("nan"), True, "3600"):
+        with pytest.raises(ValueError, match="max_record_duration"):
+            JuphoonOptions(max_record_duration=bad)  # type: ignore[arg-type]
+
+
+def test_1_juphoon_max_record_duration_stops_a_recording_with_enable_record_false() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.rt.advance(T0 + 1.2 + 3599.9)
+    assert ch.session.state == "recording"
+    ch.rt.advance(T0 + 1.2 + 3600)
+    assert ch.session.state == "disabling"
+    assert enables(ch) == [("join", None), ("enableRecord", True), ("enableRecord", False)]
+    assert "max-duration" in ch.codes()
+    ch.state(3601.5, "Ready")  # a live client answers: the file ends at its Ready
+    assert ch.session.state == "stopped"
+    (f,) = ch.session.files
+    assert (f.start, f.end, f.status) == (T0 + 1.2, T0 + 3601.5, "closed")
+    assert ch.kind("violation") == []
+
+
+def test_1_an_unanswered_stop_at_max_record_duration_leaves_the_channel() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    limit = T0 + 1.2 + 3600
+    ch.rt.advance(limit + 29.9)  # enable_timeout: 30 s
+    assert ch.session.state == "disabling"
+    ch.rt.advance(limit + 30)
+    assert ch.session.state == "leaving"
+    assert enables(ch)[-1] == ("leave", None)
+    (f,) = ch.session.files
+    assert (f.end, f.status) == (limit + 30, "closed")
+    ch.rt.advance(limit + 60)  # answer_timeout: 30 s
+    assert ch.session.state == "left"
+    assert ch.codes().count("no-answer") == 1
+    assert ch.changes == [("idle", "starting"), ("starting", "recording"),
+                          ("recording", "stopped")]
+
+
+def test_1_the_limit_during_an_asked_stop_makes_its_deadline_leave() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.enable(3590, False)  # the app's own stop, never answered
+    ch.rt.advance(T0 + 1.2 + 3600)
+    assert ch.session.state == "disabling"
+    assert "max-duration" in ch.codes()
+    ch.rt.advance(T0 + 3590 + 30)
+    assert ch.session.state == "leaving"
+    assert [n for n, _ in enables(ch)] == ["join", "enableRecord", "enableRecord", "leave"]
+
+
+def test_1_without_a_limit_an_unanswered_stop_keeps_the_file_open() -> None:
+    ch = juphoon_recording(max_record_duration=None)
+    ch.rt.advance(T0 + 10 * DAY)
+    assert ch.session.state == "recording"
+    ch.enable(10 * DAY + 1, False)
+    ch.rt.advance(T0 + 10 * DAY + 31)
+    assert ch.session.state == "recording"  # 001: the vendor still says Running
+
+
+def test_1_each_span_has_its_own_limit() -> None:
+    ch = juphoon_recording(max_record_duration=3600)
+    ch.enable(1000, False)
+    ch.state(1000.2, "Ready")
+    ch.enable(2000, True, jparams("b.mp4"))
+    ch.state(2000.2, "Running")
+    ch.rt.advance(T0 + 1.2 + 3600)  # the first span's limit: long gone
+    assert ch.session.state == "recording"
+    ch.rt.advance(T0 + 2000.2 + 3600)
+    assert ch.session.state == "disabling"
+
+
 def test_1_no_juphoon_session_is_stuck_24_h_after_its_client_goes_silent() -> None:
     from recstate.adapters.juphoon.scenarios import CHANNEL, params
     from recstate.adapters.juphoon.simulator import JuphoonSimulator
@@ -298,7 +400,297 @@ def test_1_no_juphoon_session_is_stuck_24_h_after_its_client_goes_silent() -> No
         rt.dispatch(EnableRecord(t=T0 + 2, channelId=CHANNEL, enable=True))
         rt.advance(T0 + 10)
         assert rt.sessions[CHANNEL].state == "recording"
-        rt.advance(T0 + 10 + DAY)  # the client said nothing more
+    finally:
+        sim.disconnect()  # the client says nothing more, and answers nothing
+    rt.advance(T0 + 10 + DAY)
+    session = rt.sessions[CHANNEL]
+    assert session.state == "left"
+    (f,) = session.files
+    # Running at 2.2 (the simulator's 0.2 s), 12 h, then the stop's 30 s deadline
+    assert (f.end, f.status) == (T0 + 2.2 + 12 * 3600 + 30, "closed")
+
+
+JUPHOON_DONE = {"idle", "joined", "stopped", "left", "failed"}  # joined/stopped hold no file
+
+
+@st.composite
+def juphoon_faults(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "silent_after": draw(st.sampled_from(["join", "enable", "running", "never"])),
+        "fail_join": draw(st.booleans()),
+        "drop": draw(st.sets(st.sampled_from(["onJoin:ok", "onLeave",
+                                              "onMediaChannelPropertyChange"]), max_size=2)),
+        "mute_enables": draw(st.sampled_from([0, 1, 2])),
+        "disable_at": draw(st.sampled_from([None, 600.0])),
+        "leave_at": draw(st.sampled_from([None, 900.0])),
+        "limit": draw(st.sampled_from([3600.0, 12 * 3600.0])),
+    }
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck),
+          database=None, derandomize=True)
+@given(juphoon_faults())
+def test_1_no_juphoon_session_is_stuck_24_h_after_its_data_stops(f: dict[str, Any]) -> None:
+    from recstate.adapters.juphoon.simulator import JuphoonSimulator
+    from recstate.events.juphoon import EnableRecord, Join, JoinParam, Leave
+
+    key = "lesson-9"
+    rt = Runtime(ManualClock(T0), options={"juphoon": JuphoonOptions(
+        max_record_duration=f["limit"])})
+    sim = JuphoonSimulator(rt)
+    if f["fail_join"]:
+        sim.fail_next("join", 10)
+    for name in f["drop"]:
+        sim.drop_next(name)
+    if f["mute_enables"]:
+        sim.never_answer_next(times=f["mute_enables"])
+    silent = False
+
+    def go_silent(when: str) -> None:
+        nonlocal silent
+        if f["silent_after"] == when and not silent:
+            sim.disconnect()
+            silent = True
+
+    try:
+        rt.dispatch(Join(t=T0, channelId=key, joinParam=JoinParam(record=jparams("a.mp4"))))
+        go_silent("join")
+        rt.advance(T0 + 5)
+        rt.dispatch(EnableRecord(t=T0 + 5, channelId=key, enable=True))
+        go_silent("enable")
+        rt.advance(T0 + 60)
+        go_silent("running")
+        last = T0 + 60
+        for at, ev in ((f["disable_at"], EnableRecord(t=0, channelId=key, enable=False)),
+                       (f["leave_at"], Leave(t=0, channelId=key))):
+            if at is not None:
+                last = T0 + at
+                rt.advance(last)
+                rt.dispatch(attrs.evolve(ev, t=last))
+        rt.advance(last + DAY)
+    finally:
+        if not silent:
+            sim.disconnect()
+    session = rt.sessions[key]
+    assert session.state in JUPHOON_DONE, f
+    assert [x.id for x in session.files if x.status == "open"] == [], f
+
+
+# ---- CloudRoom: a no-report watchdog (003 §3: LocMixerOutputInfo all through a recording) ---
+CR_CFG = {"width": 640, "height": 360, "frameRate": 8, "bitRate": 350000}
+CR_CONTENT = [{"type": 0, "left": 0, "top": 0, "width": 640, "height": 360,
+               "param": {"camid": "user1.1"}}]
+WRITING = 1  # Windows / Web numbering (Constant.md): CREATED 0, WRITING 1, CLOSED 2, ERR 3
+
+
+class Mixer:
+    """Mixer "1" on Windows, on a manual clock, with its trace records."""
+
+    def __init__(self, **options: Any) -> None:
+        self.records: list[Any] = []
+        self.rt = Runtime(ManualClock(T0), tracer=self.records.append,
+                          options={"cloudroom": CloudRoomOptions(**options)})
+        self.rt.dispatch(CreateLocMixer(t=T0, mixerID="1", mixerCfg=CR_CFG,
+                                        mixerContent=CR_CONTENT))
+
+    def add(self, *names: str, s: float = 0) -> None:
+        self.rt.advance(T0 + s)
+        self.rt.dispatch(AddLocMixerOutput(t=T0 + s, mixerID="1", outputs=[
+            {"type": 0, "filename": n} for n in names]))
+
+    def writing(self, name: str, s: float, duration: int, size: int) -> None:
+        self.rt.advance(T0 + s)
+        self.rt.dispatch(LocMixerOutputInfo(t=T0 + s, mixerID="1", nameOrUrl=name,
+                                            outputInfo=OutputInfo(state=WRITING,
+                                                                  duration=duration,
+                                                                  fileSize=size)))
+
+    @property
+    def session(self) -> Any:
+        return self.rt.sessions["1"]
+
+    def file(self, name: str) -> Any:
+        f = next(f for f in self.session.files if f.id == name)
+        return (f.status, None if f.end is None else f.end - T0, f.size)
+
+    def codes(self) -> list[Any]:
+        return [r.data["code"] for r in self.records if r.kind == "error"]
+
+
+def test_1_cloudroom_silence_timeout_defaults_past_the_8_h_maximum_and_is_checked() -> None:
+    # Constant.md 901: "单次录制达到最大时长(8h)"; the default waits 10 min past it
+    assert CloudRoomOptions().silence_timeout == 8 * 3600 + 600
+    assert CloudRoomOptions(silence_timeout=None).silence_timeout is None
+    for bad in (0, -5, float("inf"), float("nan"), False, "60"):
+        with pytest.raises(ValueError, match="silence_timeout"):
+            CloudRoomOptions(silence_timeout=bad)  # type: ignore[arg-type]
+
+
+def test_1_a_mixer_whose_every_output_goes_silent_ends_as_in_a_crash() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/1.mp4", "D:/1.flv")
+    for s in (10, 20, 30):  # 350 kbps is 43,750 bytes a second
+        m.writing("D:/1.mp4", s, s * 1000, s * 43_750)
+        m.writing("D:/1.flv", s, s * 1000, s * 43_750)
+    m.rt.advance(T0 + 89.9)
+    assert (m.session.state, m.file("D:/1.flv")[0]) == ("created", "open")
+    m.rt.advance(T0 + 90)
+    assert m.session.state == "crashed"
+    assert "app-silent" in m.codes()
+    # 003: only flv and ts survive a crash; both end at the last report, with its figures
+    assert m.file("D:/1.flv") == ("closed", 30, 30 * 43_750)
+    assert m.file("D:/1.mp4")[:2] == ("lost", 30)
+    assert m.session.context.outputs["D:/1.flv"].closed_by == "silence"
+
+
+def test_1_one_silent_output_is_closed_while_the_others_go_on() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/a.flv", "D:/b.ts")
+    m.writing("D:/a.flv", 20, 20_000, 875_000)
+    for s in range(20, 150, 20):
+        m.writing("D:/b.ts", s, s * 1000, s * 43_750)
+    assert m.session.state == "created"
+    assert m.file("D:/a.flv") == ("closed", 20, 875_000)  # at 80: 60 s after its last report
+    assert m.file("D:/b.ts")[0] == "open"
+    assert m.codes().count("output-silent") == 1
+    m.rt.advance(T0 + 140 + 60)  # b's last report at 140
+    assert m.session.state == "crashed"
+    assert m.file("D:/b.ts") == ("closed", 140, 140 * 43_750)
+
+
+def test_1_an_output_that_never_reported_ends_at_its_add() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/1.ts", s=5)
+    m.rt.advance(T0 + 65)
+    assert m.session.state == "crashed"
+    assert m.file("D:/1.ts") == ("closed", 5, None)  # no size was ever reported
+
+
+def test_1_a_report_after_the_silence_is_taken_and_said_once() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/1.flv")
+    m.writing("D:/1.flv", 10, 10_000, 437_500)
+    m.rt.advance(T0 + 70)
+    assert m.session.state == "crashed"
+    m.writing("D:/1.flv", 80, 80_000, 3_500_000)
+    m.writing("D:/1.flv", 90, 90_000, 3_937_500)
+    assert m.codes().count("heard-after-silence") == 1
+    assert m.file("D:/1.flv") == ("closed", 90, 3_937_500)
+
+
+def test_1_a_destroyed_mixer_and_a_mixer_without_a_watchdog_are_left_alone() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/1.mp4")
+    m.writing("D:/1.mp4", 10, 10_000, 437_500)
+    m.rt.advance(T0 + 20)
+    m.rt.dispatch(DestroyLocMixer(t=T0 + 20, mixerID="1"))
+    m.rt.advance(T0 + DAY)
+    assert (m.session.state, m.file("D:/1.mp4")) == ("destroyed", ("closed", 10, 437_500))
+    assert "app-silent" not in m.codes()
+    off = Mixer(silence_timeout=None)
+    off.add("D:/1.mp4")
+    off.rt.advance(T0 + 10 * DAY)
+    assert (off.session.state, off.file("D:/1.mp4")[0]) == ("created", "open")
+
+
+def test_1_a_mixer_that_writes_nothing_ends_when_its_app_says_nothing() -> None:
+    m = Mixer(silence_timeout=60)
+    m.add("D:/1.mp4")
+    m.rt.advance(T0 + 10)
+    m.rt.dispatch(RmLocMixerOutput(t=T0 + 10, mixerID="1", outputs=("D:/1.mp4",)))
+    m.rt.advance(T0 + 50)  # a word from the app: a new layout
+    m.rt.dispatch(UpdateLocMixerContent(t=T0 + 50, mixerID="1", mixerContent=CR_CONTENT))
+    m.rt.advance(T0 + 109.9)
+    assert m.session.state == "created"
+    m.rt.advance(T0 + 110)
+    assert m.session.state == "crashed"
+    (message,) = [r.data["message"] for r in m.records
+                  if r.kind == "error" and r.data["code"] == "app-silent"]
+    assert "nothing was recording" in message
+    assert m.file("D:/1.mp4") == ("closed", 10, None)  # removed, never reported: untouched
+
+
+def test_1_with_the_default_a_silent_app_ends_8_h_10_min_after_its_last_report() -> None:
+    rt = Runtime(ManualClock(T0))
+    sim = CloudRoomSimulator(rt, interval=60.0)
+    try:
+        rt.dispatch(CreateLocMixer(t=T0, mixerID="m", mixerCfg=CR_CFG,
+                                   mixerContent=CR_CONTENT))
+        rt.dispatch(AddLocMixerOutput(t=T0, mixerID="m", outputs=[
+            {"type": 0, "filename": "D:/1.ts"}]))
+        sim.go_silent(["m"], T0 + 3630)  # the last report: WRITING at 3600 s
+        rt.advance(T0 + 3600 + 8 * 3600 + 599)
+        assert rt.sessions["m"].state == "created"
+        rt.advance(T0 + 3600 + 8 * 3600 + 600)
     finally:
         sim.disconnect()
-    assert rt.sessions[CHANNEL].state in {"stopped", "left", "failed"}
+    s = rt.sessions["m"]
+    assert s.state == "crashed"
+    (f,) = s.files
+    # the simulator's 62,500 bytes a second, 3600 s
+    assert (f.status, f.end, f.size) == ("closed", T0 + 3600, 3600 * 62_500)
+
+
+CLOUDROOM_DONE = {"idle", "destroyed", "crashed"}
+
+
+@st.composite
+def cloudroom_faults(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "platform": draw(st.sampled_from(["windows", "android"])),
+        "formats": draw(st.lists(st.sampled_from(["mp4", "flv", "ts", "mp3", "avi"]),
+                                 min_size=1, max_size=3, unique=True)),
+        "interval": draw(st.sampled_from([10.0, 60.0, 600.0])),
+        "silence": draw(st.sampled_from([None, 120.0, 3600.0])),
+        "fault": draw(st.sampled_from(["silent", "crash", "destroy", "remove_one",
+                                       "disk_full", "fail_one", "none"])),
+        "minutes": draw(st.sampled_from([1, 30, 120, 400])),
+        "upload": draw(st.booleans()),
+        "silent_later": draw(st.booleans()),
+    }
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck),
+          database=None, derandomize=True)
+@given(cloudroom_faults())
+def test_1_no_cloudroom_output_is_open_24_h_after_its_client_goes_silent(f: dict[str, Any]
+                                                                         ) -> None:
+    options = CloudRoomOptions() if f["silence"] is None else CloudRoomOptions(
+        silence_timeout=f["silence"])
+    if f["upload"]:
+        options.upload_target = "https://record.example.com/upload/"
+    rt = Runtime(ManualClock(T0), options={"cloudroom": options})
+    sim = CloudRoomSimulator(rt, interval=f["interval"])
+    names = [f"D:/rec/1.{ext}" for ext in f["formats"]]
+    end = T0 + f["minutes"] * 60
+    try:
+        rt.dispatch(CreateLocMixer(t=T0, mixerID="m", mixerCfg=CR_CFG,
+                                   mixerContent=CR_CONTENT, platform=f["platform"]))
+        rt.dispatch(AddLocMixerOutput(t=T0, mixerID="m", outputs=[
+            {"type": 0, "filename": n} for n in names]))
+        fault = f["fault"]
+        if fault == "silent":
+            sim.go_silent(["m"], end)
+        elif fault == "crash":
+            sim.crash(["m"], end)
+        elif fault == "disk_full":
+            sim.disk_full(end)
+        elif fault == "fail_one":
+            sim.fail_output(names[0], 904, end)
+        rt.advance(end)
+        if fault == "destroy":
+            rt.dispatch(DestroyLocMixer(t=end, mixerID="m"))
+        elif fault == "remove_one":
+            rt.dispatch(RmLocMixerOutput(t=end, mixerID="m", outputs=(names[0],)))
+        if f["silent_later"] and fault != "silent":  # then the app goes away unannounced
+            sim.go_silent(["m"], end + 1)
+        rt.advance(end + 1 + DAY)
+    finally:
+        sim.disconnect()
+    s = rt.sessions["m"]
+    still = {n: o.state for n, o in s.context.outputs.items()
+             if o.state in ("added", "created", "writing")}
+    assert still == {}, f
+    assert [x.id for x in s.files if x.status == "open"] == [], f
+    if f["silent_later"] or fault in ("silent", "crash", "destroy"):
+        assert s.state in CLOUDROOM_DONE, f

@@ -27,7 +27,6 @@ import asyncio
 import hashlib
 import hmac
 import inspect
-import logging
 import re
 from collections.abc import (
     Awaitable,
@@ -57,6 +56,7 @@ from recstate.events.netease import (
     session_key,
     split_callback,
 )
+from recstate.logs import get_logger, hide
 from recstate.machines.netease import NetEaseContext, NetEaseOptions
 from recstate.runtime import Runtime
 from recstate.session import Session
@@ -74,7 +74,7 @@ __all__ = [
     "split_records",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)  # recstate.adapters.netease
 
 _CURTIME = re.compile(r"[0-9]{1,13}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -176,6 +176,7 @@ class CallbackReceiver:
         except UnicodeEncodeError:
             raise ValueError("app_secret: not encodable as UTF-8 (a lone surrogate?); copy "
                              "the AppSecret again from the NetEase console") from None
+        hide(value)  # out of every log record
 
     def __repr__(self) -> str:
         return f"CallbackReceiver(app_secret='***', window={self.window!r}, app_key=" \
@@ -303,9 +304,17 @@ class ChannelRoutes:
         self.aliases: dict[str, str] = {}
         self._seen: dict[str, Session] = {}
         signals.transition.connect(self._learn, sender=runtime)  # weak: goes with self
+        signals.session_closed.connect(self._forget, sender=runtime)
 
     def close(self) -> None:
         signals.transition.disconnect(self._learn, sender=self.runtime)
+        signals.session_closed.disconnect(self._forget, sender=self.runtime)
+
+    def _forget(self, sender: Any, *, session: Session, **_: Any) -> None:
+        """A closed session's cid leaves the map (a month-long service must not grow)."""
+        cid = getattr(session.context, "cid", None)
+        if cid and self.aliases.get(cid) == session.key:
+            del self.aliases[cid]
 
     def _learn(self, sender: Any, *, session: Session, **_: Any) -> None:
         if session.vendor != VENDOR:
@@ -547,7 +556,8 @@ class NetEaseSimulator:
         self._at(self.delay, f"{name}:ok", session)
         return True
 
-    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float) -> None:
+    def _on_command(self, sender: Any, *, session: Session, command: Any, t: float,
+                    **_: Any) -> None:
         key, name = session.key, command.name
         if name == "call":
             if self._api("call", key) and self.answer != "none":
@@ -634,3 +644,38 @@ class NetEaseSimulator:
         self._at(self.files_after, CALLBACK, session.key, body)
         if self.duplicate:
             self._at(self.files_after + 5, CALLBACK, session.key, body)
+
+
+
+# ---- recstate serve ----------------------------------------------------------------------------
+
+#: The environment variable ``recstate serve`` reads the AppSecret from (never an argument:
+#: the command line of a process is visible to every user of the machine).
+SECRET_ENV = "RECSTATE_NETEASE_APP_SECRET"  # noqa: S105 - the variable's name, not a secret
+CALLBACK_PATH = "/netease/callback"
+
+
+def serve_endpoint(runtime: Runtime | None, handle: Callable[[Event], None] | None,
+                   clock: Clock | None) -> tuple[str, Any]:
+    """``recstate serve``'s NetEase endpoint (entry point ``recstate.endpoints``): the
+    callback service's URL path and its ASGI app, delivering through ``handle`` after the
+    channel routes of ``runtime``; a 503 that says what to set when no AppSecret is
+    configured. Called with ``None``s, it only names the path."""
+    import os
+
+    secret = os.environ.get(SECRET_ENV)
+    if runtime is None or handle is None:
+        return CALLBACK_PATH, None
+    if not secret:
+        async def off(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                await _answer(send, 503, {"error": "the NetEase callback endpoint is off: set "
+                                          f"{SECRET_ENV} to the AppSecret of the AppKey"})
+        return CALLBACK_PATH, off
+    router = ChannelRoutes(runtime)
+    receiver = CallbackReceiver(secret, clock=clock or SystemClock())
+
+    def deliver(events: list[Event]) -> None:
+        for ev in events:
+            handle(router.route(ev))
+    return CALLBACK_PATH, CallbackApp(receiver, deliver)

@@ -162,7 +162,8 @@ class Bridge:
         names = self._commands.get(command.vendor)
         return command.name in names if names is not None else type(command).sdk
 
-    def _on_command(self, sender: Any, *, session: Session, command: Command, t: float) -> None:
+    def _on_command(self, sender: Any, *, session: Session, command: Command, t: float,
+                    **_: Any) -> None:
         if not self.carries(command):
             return
         out = Outgoing(id=f"c-{self._prefix}-{next(self._ids)}", vendor=command.vendor,

@@ -25,6 +25,7 @@ __all__ = [
     "Message",
     "TimerEvent",
     "command",
+    "command_class",
     "converter",
     "event",
     "event_class",
@@ -94,18 +95,24 @@ class Message:
 class Event(Message):
     """An input: a vendor callback, an app intent, an API outcome, a media heartbeat.
 
-    ``t`` is when it happened (Unix seconds); ``session`` names its session when the vendor's
-    rule should not derive it from the payload.
+    ``t`` is when it happened (Unix seconds). A live input may leave it out: the Runtime
+    handles every input at its clock's now and stamps that time on an event that has none
+    (a ``t`` given to a live runtime is kept on the event but does not move its clock). In
+    replay, the trace line's ``t`` is what moves the clock. ``session`` names its session
+    when the vendor's rule should not derive it from the payload. ``id`` is the input's
+    idempotency key (a trace line's ``id``; an adapter's outcome event carries the id of the
+    command it answers), so that an input delivered again is recognised and applied once.
     """
 
     kind: ClassVar[str] = "event"
 
-    t: float = attrs.field(converter=float)
+    t: float | None = attrs.field(default=None, converter=attrs.converters.optional(float))
     session: str | None = None
+    id: str | None = None
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = converter.unstructure(self)
-        del data["t"], data["session"]
+        del data["t"], data["session"], data["id"]
         return data
 
 
@@ -144,6 +151,7 @@ def secret(default: Any = attrs.NOTHING) -> Any:
 
 
 _events: dict[tuple[str, str], type[Event]] = {}
+_commands: dict[tuple[str, str], type[Command]] = {}
 
 #: Imports a vendor by name (its events register on import). :mod:`recstate.vendors`, which
 #: finds the installed vendors, sets it when it is imported (``import recstate`` does): this
@@ -203,6 +211,7 @@ def command(vendor: str, name: str, *, sdk: bool = False) -> Callable[[type[M]],
         if not issubclass(cls, Command):
             raise TypeError(f"@command({vendor!r}, {name!r}) decorates a Command subclass, "
                             f"not {cls.__name__}")
+        _commands[(vendor, name)] = cls
         cls.sdk = sdk
         return _declare(cls, vendor, name)
 
@@ -211,6 +220,11 @@ def command(vendor: str, name: str, *, sdk: bool = False) -> Callable[[type[M]],
 
 def event_class(vendor: str, name: str) -> type[Event] | None:
     return _events.get((vendor, name))
+
+
+def command_class(vendor: str, name: str) -> type[Command] | None:
+    """The command class of (vendor, name): a store's outbox row becomes a command again."""
+    return _commands.get((vendor, name))
 
 
 def registered_events(vendor: str | None = None) -> list[type[Event]]:
@@ -256,7 +270,7 @@ def _format(exc: BaseException, tp: type | None) -> str:
 
 def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
                 session: str | None = None, *, source: str = "<trace>",
-                line: int | None = None) -> Event:
+                line: int | None = None, id: str | None = None) -> Event:
     """Build the typed event for (vendor, name) from a payload, or raise a TraceError that
     names the line, the field and what was expected."""
     cls = _events.get((vendor, name))
@@ -277,7 +291,7 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
         raise TraceError(f"expected a JSON object, got {type(data).__name__}",
                          source=source, line=line, field="data")
     try:
-        return converter.structure({**data, "t": t, "session": session}, cls)
+        return converter.structure({**data, "t": t, "session": session, "id": id}, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
         messages = (cattrs.transform_error(exc, path="data", format_exception=_format)
                     if isinstance(exc, cattrs.BaseValidationError) else [str(exc)])

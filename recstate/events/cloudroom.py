@@ -18,15 +18,17 @@ mixer is refused with one error that names them all instead of a parse error for
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 import attrs
+from cattrs.gen import make_dict_structure_fn
 
-from recstate.errors import VendorError
-from recstate.events import Command, Event, command, event
+from recstate.errors import PayloadError, VendorError
+from recstate.events import Command, Event, command, converter, event
 
 __all__ = [
     "CONTENT_TYPES",
@@ -563,6 +565,29 @@ class OutputInfo:
     duration: int | None = None
     fileSize: int | None = None
     errCode: int | None = None
+
+
+_output_info_fields = make_dict_structure_fn(OutputInfo, converter)
+
+
+def _structure_output_info(value: Any, tp: Any) -> OutputInfo:
+    """An object, or the JSON text of one: the Windows SDK's ``locMixerOutputInfo(mixerID,
+    nameOrUrl, outputInfo)`` hands ``outputInfo`` as "json结构的字符串" (Windows API.md);
+    its fields are then checked as an object's (errors name ``outputInfo.state``...)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            raise PayloadError("expected an object {state, duration, fileSize, errCode} or "
+                               f"its JSON text, got a string that is not JSON: {value!r:.60}"
+                               ) from None
+    if not isinstance(value, dict):
+        raise PayloadError("expected an object {state, duration, fileSize, errCode}, got "
+                           f"{type(value).__name__}")
+    return _output_info_fields(value, tp)
+
+
+converter.register_structure_hook(OutputInfo, _structure_output_info)
 
 
 @event(VENDOR, INFO)

@@ -732,5 +732,36 @@ def split_event(ev: Event) -> list[Event]:
     parts = split_callback(ev.payload())
     if len(parts) <= 1:
         return [ev]
-    return [Callback(t=ev.t, session=channel, eventType=part["eventType"],
+    return [Callback(t=ev.t, session=channel, id=ev.id, eventType=part["eventType"],
                      fileinfo=part.get("fileinfo")) for channel, part in parts]
+
+
+def idempotency_keys(ev: Event) -> tuple[str, ...]:
+    """The callback service retries a body it got no 200 for: a file item is the same
+    delivery when its ``channelid``, ``filename`` and ``pieceindex`` are (a long recording's
+    pieces share a filename stem; 000 shows no ``pieceindex``, so an item without one is
+    keyed by the first two). A body all of whose items were applied is skipped; other
+    events have no key (only the trace line's generic ``id``)."""
+    if not isinstance(ev, Callback) or ev.eventType != FILES_EVENT_TYPE or not ev.fileinfo:
+        return ()
+    try:
+        raw = orjson.loads(ev.fileinfo)
+    except orjson.JSONDecodeError:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        return ()
+    return tuple(sorted({f"netease:{item.get('channelid')}/{item.get('filename')}/"
+                         f"{item.get('pieceindex', '')}" for item in raw
+                         if isinstance(item, dict)}))
+
+
+def key_for(*, cid: str | int | None = None, channelName: str | None = None) -> str:  # noqa: N803
+    """The session key of a call by its ``cid`` (channelId), or of a multi-party channel by
+    its ``channelName`` (000), as :func:`session_key` derives it. (A caller's call is keyed
+    by the ``session`` its ``call`` named until it learns its cid: look it up by that, or
+    through :class:`recstate.adapters.netease.ChannelRoutes`.)"""
+    if cid:
+        return str(cid)
+    if channelName:
+        return channelName
+    raise ValueError("a NetEase session key needs a cid or channelName")

@@ -303,3 +303,10 @@ def vendor_error(code: int, desc: str = "") -> VendorError:
         meaning, advice = next(((m, a) for lo, hi, m, a in _RANGES if lo <= code <= hi),
                                ("未知错误码 (an error code the documents do not list)", _SUPPORT))
     return VendorError(VENDOR, code, meaning, advice, desc)
+
+
+def key_for(relationId: int, roomId: int, user: str) -> str:  # noqa: N803 - 002's names
+    """The session key of ``user``'s recordings in room ``roomId`` of ``relationId`` (002):
+    what :func:`session_key` derives from an event, for looking a session up by its parts
+    (``runtime.sessions.get(key_for(15000, 7, "alice"))``)."""
+    return f"{relationId}:{roomId}:{user}"

@@ -21,6 +21,12 @@ to (cloudroomSDK/Documents ``TypeDefinitions.md``, ``Constant.md``, Android ``re
 - A crash keeps only flv and ts files ("如果选择了flv和ts两种格式，即使录制过程中程序出现异常了，
   崩溃之前的录像仍然可用", 003 功能介绍); mp4, avi and mp3 files are lost.
 - A file's duration and size never go backwards: a report that says so is a violation.
+- A silent app (issue 9): "录制过程中都会触发此事件。在此可以实时获得录像文件当前的时长、大小"
+  (003 §3): an output being written reports all along, so an output that reports nothing for
+  ``silence_timeout`` is taken as ended at its last report. When every open output of the
+  mixer is silent, the app is taken as gone without a word (a crash nobody reported, or a
+  lost link): as ``appCrashed``, with an ``app-silent`` warning; otherwise the silent
+  outputs alone are closed (``output-silent``).
 - Upload: "录制后直接把录像传到标准http服务器、OSS或者云屋服务器" (003 功能介绍). On Android, iOS
   and Mac, ``isUploadOnRecording`` makes the SDK upload and report UPLOADING / UPLOADSUCCESS /
   UPLOADERR; elsewhere (or with ``upload_target`` in the options) the machine asks for an
@@ -33,6 +39,7 @@ output is a sub-state in the context (``outputs``): ``added``, ``created``, ``wr
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -74,7 +81,7 @@ from recstate.events.cloudroom import (
     split,
     vendor_error,
 )
-from recstate.machine import Machine, SessionView, on
+from recstate.machine import Machine, SessionView, ignore, on
 from recstate.recording import RecordingFile
 from recstate.vendors import Vendor
 
@@ -82,6 +89,8 @@ __all__ = ["VENDOR", "CloudRoomContext", "CloudRoomMixer", "CloudRoomOptions", "
            "Output"]
 
 NO_MIXER = ("idle", "destroyed", "crashed")
+#: 901: "单次录制达到最大时长(8h)" (Constant.md): no output is written for longer.
+MAX_RECORDING = 8 * 3600.0
 #: Output sub-states in which the output is still being written.
 OPEN = ("added", "created", "writing")
 
@@ -91,11 +100,26 @@ class CloudRoomOptions:
     """``upload_target``: where every file output is uploaded after it closes (an HTTP or
     S3-compatible URL; the uploader adapter does the PUT), besides the outputs that ask for
     it with ``isUploadOnRecording``; ``upload_retries``: how many times a failed upload (1202)
-    is retried, after ``upload_backoff`` seconds, then twice that, and so on."""
+    is retried, after ``upload_backoff`` seconds, then twice that, and so on;
+    ``silence_timeout``: how long an open output may go without a ``LocMixerOutputInfo``
+    before it is taken as ended at its last report (003 §3: the SDK reports while it writes;
+    every open output silent: the app is taken as gone, as ``appCrashed``). 003 gives no
+    reporting interval; the one bound the SDK gives is 8 hours (901), so the default is
+    longer than an output can live: only an output that cannot be alive any more is ended.
+    The close uses the last report's time and figures, so the value costs only latency; a
+    few times the reporting interval notices a silent app sooner. None: never.
+    """
 
     upload_target: str | None = None
     upload_retries: int = 3
     upload_backoff: float = 2.0
+    silence_timeout: float | None = attrs.field(default=MAX_RECORDING + 600.0)
+
+    @silence_timeout.validator
+    def _check_silence(self, attribute: Any, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not value > 0 or not math.isfinite(value)):
+            raise ValueError(f"silence_timeout is seconds > 0 (or None), got {value!r}")
 
 
 @attrs.define
@@ -112,7 +136,8 @@ class Output:
     errCode: int = 0
     added: float = 0.0
     last_report: float | None = None
-    closed_by: str | None = None  # "sdk", "app" (rm / destroy), "crash"
+    closed_by: str | None = None  # "sdk", "app" (rm / destroy), "crash", "silence"
+    heard_after_silence: bool = False
     encryptType: int = 0
     upload: str = "none"  # "none", "ours" (UploadRecordFile), "sdk" (mobile SDK uploads)
     serverPathFileName: str | None = None
@@ -142,6 +167,8 @@ class CloudRoomContext:
     outputs: dict[str, Output] = attrs.field(factory=dict)
     created: float | None = None
     ended: float | None = None
+    #: The last word from the app or its SDK about this mixer (an intent or a report).
+    heard: float | None = None
 
 
 class CloudRoomMixer(Machine):
@@ -172,9 +199,14 @@ class CloudRoomMixer(Machine):
         on(REMOVE, "created", None, after="remove_outputs"),
         on(REMOVE, NO_MIXER, None, after="refuse_no_mixer"),
         on(INFO, ("created", "destroyed", "crashed"), None, after="output_info"),
+        on(INFO, "idle", None, after="info_without_mixer"),
         # The app's crash.
         on(CRASHED, "created", "crashed", after="crash"),
         on(CRASHED, NO_MIXER, None, after="crash_without_mixer"),
+        # The app's silence (issue 9): no LocMixerOutputInfo for silence_timeout.
+        on("silence", "created", "crashed", conditions="app_silent", after="app_gone"),
+        on("silence", "created", None, after="outputs_silent"),
+        ignore("silence", NO_MIXER),
         # Upload.
         on(f"{UPLOAD}:ok", "*", None, after="uploaded"),
         on(f"{UPLOAD}:error", "*", None, after="upload_failed"),
@@ -205,6 +237,7 @@ class CloudRoomMixer(Machine):
         ctx.layouts.append(Layout(self.now, CREATE, ev.mixerContent))
         self.send(CreateLocMixerCommand(mixerID=ev.mixerID, mixerCfg=ev.mixerCfg,
                                         mixerContent=ev.mixerContent))
+        self._arm_silence()
 
     def refuse_mixer(self, ev: Any) -> None:
         problems = self._mixer_problems(ev)
@@ -226,6 +259,7 @@ class CloudRoomMixer(Machine):
         self.ctx.layouts.append(Layout(self.now, UPDATE, ev.mixerContent))
         self.send(UpdateLocMixerContentCommand(mixerID=self.session.key,
                                                mixerContent=ev.mixerContent))
+        self._arm_silence()
 
     def refuse_layout(self, ev: Any) -> None:
         problems = content_problems(ev.mixerContent, self.ctx.mixerCfg)
@@ -238,6 +272,7 @@ class CloudRoomMixer(Machine):
         self.ctx.ended = self.now
         for o in self._open():
             self._end_by_app(o)
+        self.cancel("silence")
 
     def nothing_to_destroy(self, ev: Event) -> None:
         self.notice("no-mixer", f"{DESTROY} asked, but mixer {self.session.key!r} is "
@@ -268,6 +303,7 @@ class CloudRoomMixer(Machine):
                 f.encrypted = bool(spec.encryptType)  # part of the "opened" record
             self.ctx.outputs[spec.name] = o
         self.send(AddLocMixerOutputCommand(mixerID=self.session.key, outputs=ev.outputs))
+        self._arm_silence()
 
     def refuse_outputs(self, ev: Any) -> None:
         _, problems = self._output_specs(ev)
@@ -289,10 +325,12 @@ class CloudRoomMixer(Machine):
         if ended:
             self.notice("output-ended", f"{REMOVE}: {ended} had ended already", level="info")
         if not stopping:
+            self._arm_silence()
             return
         self.send(RmLocMixerOutputCommand(mixerID=self.session.key, outputs=tuple(stopping)))
         for name in stopping:
             self._end_by_app(outputs[name])
+        self._arm_silence()
 
     def _open(self) -> list[Output]:
         return [o for o in self.ctx.outputs.values() if o.state in OPEN]
@@ -329,13 +367,33 @@ class CloudRoomMixer(Machine):
             self.violation(f"{INFO} state {info.state} for {ev.nameOrUrl!r} is not an output "
                            f"state on {ctx.platform} ({numbering(ctx.platform)})")
             return
+        if o.closed_by == "silence" and not o.heard_after_silence:
+            o.heard_after_silence = True
+            self.notice("heard-after-silence", f"{o.name!r} reported {name} after "
+                        f"{self._silence():g} s of silence had ended it: the app was alive; "
+                        "a closed file takes the report's figures, a lost one stays lost "
+                        "(look for it on the device)", level="warning")
         o.last_report = self.now
         took = name not in ("CREATED", "WRITING", "CLOSED", "ERR") or self._figures(o, info)
         if took or name in ("CLOSED", "ERR"):  # they end the output, backward figures or not
             getattr(self, f"_on_{name.lower()}")(o, info)
+        if self.session.state == "created":
+            self._arm_silence()
+
+    def info_without_mixer(self, ev: Any) -> None:
+        self.violation(f"{INFO} for {ev.nameOrUrl!r} of mixer {ev.mixerID!r}, which was never "
+                       f"created ({CREATE} {ev.mixerID!r} first): the report is ignored")
 
     def _figures(self, o: Output, info: Any) -> bool:
-        """Take the reported duration and size, unless one goes backwards (a violation)."""
+        """Take the reported duration and size, unless one is negative or goes backwards
+        (a violation)."""
+        negative = [f"outputInfo.{key} = {value}" for key, value in
+                    (("duration", info.duration), ("fileSize", info.fileSize))
+                    if value is not None and value < 0]
+        if negative:
+            self.violation(f"{INFO} for {o.name!r}: {' and '.join(negative)}: a duration or "
+                           "size is never negative; the report's figures are ignored")
+            return False
         duration = o.duration if info.duration is None else info.duration
         size = o.fileSize if info.fileSize is None else info.fileSize
         back = []
@@ -503,11 +561,19 @@ class CloudRoomMixer(Machine):
     # ---- the crash ---------------------------------------------------------------------------
     def crash(self, ev: Any) -> None:
         """Every open output ends at its last report; only flv and ts keep what was written."""
+        kept, lost, live = self._crash_outputs("crash")
+        why = f" ({ev.reason})" if ev.reason else ""
+        self.notice("app-crashed", f"the app crashed{why}: files kept (flv/ts survive a "
+                    f"crash, 003): {kept}; lost (mp4/avi/mp3 are unusable after a crash): "
+                    f"{lost}" + (f"; live streams ended: {live}" if live else ""))
+
+    def _crash_outputs(self, cause: str) -> tuple[list[str], list[str], list[str]]:
         kept, lost, live = [], [], []
         self.ctx.ended = self.now
+        self.cancel("silence")
         for o in self._open():
-            end = o.last_report if o.last_report is not None else o.added
-            o.closed_by = "crash"
+            end = self._last_word(o)
+            o.closed_by = cause
             if o.type != MIXOT_FILE:
                 o.state = "closed"
                 live.append(o.name)
@@ -520,10 +586,71 @@ class CloudRoomMixer(Machine):
                 f = self._file(o)
                 if f is not None:
                     self.update_file(f, "lost", end=max(end, f.start or end), status="lost")
-        why = f" ({ev.reason})" if ev.reason else ""
-        self.notice("app-crashed", f"the app crashed{why}: files kept (flv/ts survive a "
-                    f"crash, 003): {kept}; lost (mp4/avi/mp3 are unusable after a crash): "
-                    f"{lost}" + (f"; live streams ended: {live}" if live else ""))
+        return kept, lost, live
+
+    # ---- the app's silence ---------------------------------------------------------------------
+    def _silence(self) -> float:
+        return self.opts.silence_timeout or math.inf
+
+    @staticmethod
+    def _last_word(o: Output) -> float:
+        return o.added if o.last_report is None else o.last_report
+
+    def _silent(self) -> list[Output]:
+        return [o for o in self._open() if self._last_word(o) + self._silence() <= self.now]
+
+    def _arm_silence(self, heard: bool = True) -> None:
+        """Re-arm the watchdog; ``heard``: the app or its SDK has just said something."""
+        ctx = self.ctx
+        if heard:
+            ctx.heard = self.now
+        open_ = self._open()
+        if self.opts.silence_timeout is None:
+            self.cancel("silence")
+        elif open_:
+            self.arm_at("silence", min(self._last_word(o) for o in open_) + self._silence())
+        else:  # nothing is written: the mixer itself waits for a word from its app
+            self.arm_at("silence", (ctx.heard or self.now) + self._silence())
+
+    def app_silent(self, ev: Event) -> bool:
+        open_ = self._open()
+        if open_:
+            return len(self._silent()) == len(open_)
+        return (self.ctx.heard or self.now) + self._silence() <= self.now
+
+    def app_gone(self, ev: Event) -> None:
+        """No output has reported (nor, with none open, the app said anything) for
+        silence_timeout: the app is gone without a word. Its outputs end as in a crash (003:
+        only flv and ts survive one), at their last report."""
+        open_ = self._open()
+        last = max(self._last_word(o) for o in open_) if open_ else (self.ctx.heard or 0.0)
+        kept, lost, live = self._crash_outputs("silence")
+        quiet = (f"no LocMixerOutputInfo from mixer {self.session.key!r} for "
+                 f"{self.now - last:g} s (silence_timeout {self._silence():g} s; 003: the "
+                 "SDK reports all through a recording)" if open_ else
+                 f"nothing from the app about mixer {self.session.key!r}, which writes no "
+                 f"output, for {self.now - last:g} s (silence_timeout "
+                 f"{self._silence():g} s)")
+        what = (f"files kept (flv/ts): {kept}; taken as lost (mp4/avi/mp3 do not survive a "
+                f"crash; if the app lives on, they are on the device): {lost}"
+                + (f"; live streams ended: {live}" if live else "")
+                if open_ else "nothing was recording")
+        self.notice("app-silent", f"{quiet}, and no appCrashed, no {DESTROY}: the app is "
+                    f"taken as gone, as in a crash; {what}", level="warning")
+
+    def outputs_silent(self, ev: Event) -> None:
+        """Some outputs went silent while others report: the app lives, those outputs
+        ended unreported; each is closed at its last report."""
+        silent = self._silent()
+        for o in silent:
+            o.closed_by = "silence"
+            self._close(o, self._last_word(o))
+        if silent:
+            self.notice("output-silent", f"{[o.name for o in silent]} reported nothing for "
+                        f"{self._silence():g} s while other outputs of the mixer report: "
+                        "each is taken as ended at its last report (duration and size as "
+                        "reported then)", level="warning")
+        self._arm_silence(heard=False)
 
     def crash_without_mixer(self, ev: Event) -> None:
         self.notice("app-crashed", f"the app crashed while mixer {self.session.key!r} was "

@@ -25,10 +25,20 @@ Files: each ``Running`` span is one file, named by the ``fileName`` in force, op
 ``Running`` is reported and closed when ``Ready`` or ``None`` is, or at ``leave`` /
 ``onLeave``. Its size, hash and address come from Qiniu's ``stat`` afterwards (``stat``
 command, retried with backoff while Qiniu answers 612, then ``lost``).
+
+Ways out (issue 9): 001 gives no end signal besides ``onLeave`` and the property change, and
+no report while Running, so a client that goes silent while recording would hold its file
+open forever. ``joining`` and ``leaving`` wait ``answer_timeout`` for ``onJoin`` /
+``onLeave``, ``enabling`` / ``disabling`` ``enable_timeout``; a span lasts at most
+``max_record_duration`` (an option, 001 gives no limit): then ``enableRecord(false)``; if
+that is not answered either, the client is taken as gone and asked to ``leave`` (the file
+closes there), whose deadline ends in ``left``. ``joined`` and ``stopped`` hold no file: a
+client may rest there as long as it likes.
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 from typing import Any, Final
 
@@ -79,12 +89,22 @@ class JuphoonOptions:
     change; ``answer_timeout``: how long ``join`` / ``leave`` may wait for ``onJoin`` /
     ``onLeave`` (a dropped callback); ``stat_delays``: when to ask Qiniu for a closed file
     (the first after the close, then again while it is not there); ``audio_format``: the
-    format of an audio-only file whose name has no extension Qiniu would name it by."""
+    format of an audio-only file whose name has no extension Qiniu would name it by;
+    ``max_record_duration``: how long one recording may run before recstate stops it (001
+    gives no limit and no report while Running, so this is the only way to notice a client
+    that went silent while recording; None: no limit)."""
 
     enable_timeout: float = 30.0
     answer_timeout: float = 30.0
     stat_delays: tuple[float, ...] = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
     audio_format: str = "m4a"
+    max_record_duration: float | None = attrs.field(default=12 * 3600.0)
+
+    @max_record_duration.validator
+    def _check_max(self, attribute: Any, value: float | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not value > 0 or not math.isfinite(value)):
+            raise ValueError(f"max_record_duration is seconds > 0 (or None), got {value!r}")
 
 
 @attrs.define(slots=True)
@@ -104,6 +124,8 @@ class JuphoonContext:
     file_name: str = ""
     spans: int = 0
     open_file: str | None = None
+    #: The open span reached ``max_record_duration``: an unanswered stop then leaves.
+    limited: bool = False
     names: dict[str, int] = attrs.field(factory=dict)
     #: file id -> [bucket, key, attempts made, due time of the next stat or None]
     stats: dict[str, list[Any]] = attrs.field(factory=dict)
@@ -183,7 +205,14 @@ class JuphoonChannel(Machine):
         on("deadline", "enabling", "stopped", conditions="has_recorded",
            after="enable_unanswered"),
         on("deadline", "enabling", "joined", after="enable_unanswered"),
+        on("deadline", "disabling", "leaving", conditions="is_limited",
+           after=["end_span", "limit_unanswered", "send_leave"]),
         on("deadline", "disabling", "recording", after="disable_unanswered"),
+        # A way out for a client that goes silent while recording (issue 9).
+        on("max_duration", "recording", "disabling", after=["limit_reached", "send_disable"]),
+        on("max_duration", "disabling", None, after="limit_reached"),
+        ignore("max_duration", ("idle", "joining", "joined", "enabling", "stopped", "leaving",
+                                "left", "failed")),
         # Qiniu: the recorded files.
         on(f"{STAT}:ok", "*", None, after="stat_found"),
         on(f"{STAT}:error", "*", None, after="stat_failed"),
@@ -211,6 +240,9 @@ class JuphoonChannel(Machine):
 
     def has_recorded(self, ev: Event) -> bool:
         return self.ctx.spans > 0
+
+    def is_limited(self, ev: Event) -> bool:
+        return self.ctx.limited
 
     # ---- the channel ---------------------------------------------------------------------------
     def _take_params(self, param: QiniuRecordParam) -> None:
@@ -326,6 +358,25 @@ class JuphoonChannel(Machine):
                     "still reports Running, so the file stays open; what it reports next "
                     "is followed")
 
+    # ---- the maximum duration ---------------------------------------------------------------
+    def limit_reached(self, ev: Event) -> None:
+        """The span ran ``max_record_duration``: stop it (in ``disabling`` a stop is already
+        asked; its deadline then leaves instead of going back to ``recording``)."""
+        self.ctx.limited = True
+        asked = ("enableRecord(false) is sent" if self.session.state == "recording" else
+                 "the enableRecord(false) already asked is awaited")
+        self.notice("max-duration", f"{self.ctx.open_file!r} reached max_record_duration "
+                    f"({self.opts.max_record_duration:g} s) with no end seen (001 reports "
+                    f"nothing while Running, so a client gone silent looks the same): {asked}; "
+                    "unanswered, the client is asked to leave", level="warning")
+
+    def limit_unanswered(self, ev: Event) -> None:
+        self.notice("no-property-change", f"no onMediaChannelPropertyChange within "
+                    f"{self.opts.enable_timeout:g} s of the enableRecord(false) sent at "
+                    "max_record_duration: the client is taken as gone; the file is closed "
+                    "now and leave is sent (the server ends the recording when its last "
+                    "member leaves)", level="warning")
+
     # ---- the vendor's record state -------------------------------------------------------------
     def follow(self, ev: Any) -> None:
         """A report that changes no file: the record state is taken as reported."""
@@ -380,6 +431,9 @@ class JuphoonChannel(Machine):
         f = self.open_file(id=file_id, kind="video" if ctx.video else "audio",
                            format=_format(name, ctx.video, self.opts.audio_format))
         ctx.open_file = f.id
+        ctx.limited = False
+        if self.opts.max_record_duration is not None:
+            self.arm("max_duration", self.opts.max_record_duration)
         if ctx.bucket:
             ctx.stats[f.id] = [ctx.bucket, name, 0, None]
 
@@ -401,6 +455,8 @@ class JuphoonChannel(Machine):
         ctx = self.ctx
         current = self._file(ctx.open_file)
         ctx.open_file = None
+        ctx.limited = False
+        self.cancel("max_duration")
         if current is None or current.status != "open":
             return
         self.close_file(current)

@@ -113,6 +113,7 @@ from recstate.events.netease import (
     ResponseCommand,
     StartRtcCommand,
     expected_files,
+    idempotency_keys,
     records,
     session_key,
     split_event,
@@ -766,4 +767,5 @@ def _machine_for(ev: Event) -> type[Machine]:
 
 VENDOR_SPEC = Vendor(name=VENDOR, machines=(NetEaseCall,), machine_for=_machine_for,
                      session_key=session_key, split=split_event,
+                     idempotency_keys=idempotency_keys,
                      doc="NetEase Yunxin netcall (000): session = cid, or channelName")

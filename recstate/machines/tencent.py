@@ -709,6 +709,18 @@ def _machine_for(ev: Event) -> type[Machine]:
     return TencentRecorder
 
 
+def user_of(key: str) -> str:
+    """Partition by user: one recording per user at a time (002 §2) is checked in the
+    runtime-wide busy-users index, so a user's sessions (one per room) must meet in one
+    worker."""
+    return key.split(":", 2)[-1]
+
+
+def _explain(code: Any) -> Any:
+    """The 004 §5 meaning and advice of a code (None for the machine's own words)."""
+    return vendor_error(code) if isinstance(code, int) else None
+
+
 VENDOR_SPEC = Vendor(name=VENDOR, machines=(TencentRecorder,), machine_for=_machine_for,
-                     session_key=session_key,
+                     session_key=session_key, partition_key=user_of, explain=_explain,
                      doc="Tencent ILVB recorder (002, 004): session {relationId}:{roomId}:{user}")

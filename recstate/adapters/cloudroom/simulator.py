@@ -67,6 +67,7 @@ class CloudRoomSimulator:
 
     Faults: :meth:`fail_output` (an ERR code at a time: 902 is a full disk), :meth:`disk_full`,
     :meth:`crash` (the app ends: reports stop, ``appCrashed`` is delivered),
+    :meth:`go_silent` (the app goes away without a word: reports stop, nothing is delivered),
     :meth:`fail_upload` (the next uploads fail with 1202, or a given code),
     ``upload_seconds`` (a slow upload).
     """
@@ -97,6 +98,7 @@ class CloudRoomSimulator:
         self._faults: list[tuple[str | None, str | None, int, float]] = []
         self._upload_failures: list[int] = []
         self._seq = 0
+        self._gone: set[str] = set()
         self.delivered: list[Event] = []
         self._signal = signals.commands("cloudroom")
         self._signal.connect(self._on_command, sender=runtime, weak=False)
@@ -130,6 +132,17 @@ class CloudRoomSimulator:
                 out.ended = at
         self._deliver(at, AppCrashed(t=at, mixerIDs=tuple(ids), reason="simulated crash"))
 
+    def go_silent(self, mixers: Iterable[str], at: float) -> None:
+        """The app dies (or loses its link to the service) at ``at`` and nobody says so: the
+        mixers' reports stop there, no ``appCrashed`` comes, and the SDK's calls for them are
+        not carried out any more (an ``UploadRecordFile`` is the service's: still answered)."""
+        ids = set(mixers)
+        self._gone |= ids
+        for out in self._outputs.values():
+            if out.mixer in ids and (out.ended is None or out.ended > at):
+                self._cancel_from(out, at)
+                out.ended = at
+
     def fail_upload(self, times: int = 1, code: int = 1202) -> None:
         """The next ``times`` uploads fail with ``code`` (1202: 上传失败)."""
         self._upload_failures.extend([code] * times)
@@ -142,6 +155,9 @@ class CloudRoomSimulator:
     # ---- commands ------------------------------------------------------------------------
     def _on_command(self, sender: Any, *, session: Session, command: Command, t: float,
                     **_: Any) -> None:
+        if getattr(command, "mixerID", None) in self._gone and not isinstance(
+                command, UploadRecordFileCommand):
+            return  # the app is gone: nothing carries the SDK's call out
         if isinstance(command, CreateLocMixerCommand):
             self._platforms[command.mixerID] = getattr(session.context, "platform", "windows")
         elif isinstance(command, AddLocMixerOutputCommand):

@@ -23,7 +23,11 @@ from typing import IO, Any, Final
 from urllib.parse import quote, urlsplit
 
 import attrs
-import httpx
+
+try:
+    import httpx
+except ImportError:  # the [upload] extra: the simulator, tokens and signing need no HTTP client
+    httpx = None  # type: ignore[assignment]
 
 from recstate import signals
 from recstate.clock import Clock, SystemClock
@@ -221,6 +225,8 @@ class Uploader(_Target):
                  timeout: float = 60.0) -> None:
         super().__init__(base_url, s3=s3, clock=clock, timeout=timeout)
         self._owns_http = http is None
+        if httpx is None:
+            raise ImportError("the uploader needs httpx: pip install 'recstate[upload]'")
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
     def put_file(self, path: str | os.PathLike[str], key: str, *, encrypted: bool = False
@@ -257,6 +263,8 @@ class AsyncUploader(_Target):
                  timeout: float = 60.0) -> None:
         super().__init__(base_url, s3=s3, clock=clock, timeout=timeout)
         self._owns_http = http is None
+        if httpx is None:
+            raise ImportError("the uploader needs httpx: pip install 'recstate[upload]'")
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
     async def put_file(self, path: str | os.PathLike[str], key: str, *,

@@ -33,7 +33,11 @@ from typing import Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
 import attrs
-import httpx
+
+try:
+    import httpx
+except ImportError:  # the [qiniu] extra: the simulator, tokens and signing need no HTTP client
+    httpx = None  # type: ignore[assignment]
 import orjson
 
 from recstate import signals
@@ -275,6 +279,8 @@ class QiniuClient(_QiniuApi):
                          private=private, url_expires=url_expires, auth=auth, clock=clock,
                          timeout=timeout)
         self._owns_http = http is None
+        if httpx is None:
+            raise ImportError("the Qiniu client needs httpx: pip install 'recstate[qiniu]'")
         self._http = http if http is not None else httpx.Client(timeout=timeout)
 
     def stat(self, bucket: str, key: str) -> QiniuStat:
@@ -309,6 +315,8 @@ class AsyncQiniuClient(_QiniuApi):
                          private=private, url_expires=url_expires, auth=auth, clock=clock,
                          timeout=timeout)
         self._owns_http = http is None
+        if httpx is None:
+            raise ImportError("the Qiniu client needs httpx: pip install 'recstate[qiniu]'")
         self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
 
     async def stat(self, bucket: str, key: str) -> QiniuStat:

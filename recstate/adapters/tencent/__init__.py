@@ -30,15 +30,19 @@ from recstate.adapters.tencent.simulator import (
     CALLBACKS,
     TencentSimulator,
 )
-from recstate.adapters.tencent.vod import (
-    AsyncVodAdapter,
-    AsyncVodClient,
-    Tc3Signature,
-    VodAdapter,
-    VodClient,
-    VodError,
-    tc3_sign,
-)
+
+#: The VOD client needs httpx (the ``vod`` extra): imported when first asked for, so that the
+#: simulator and ``recstate simulate`` work without it.
+_VOD = frozenset({"AsyncVodAdapter", "AsyncVodClient", "Tc3Signature", "VodAdapter",
+                  "VodClient", "VodError", "tc3_sign"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _VOD:
+        from recstate.adapters.tencent import vod
+
+        return getattr(vod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ALREADY_RECORDING",

@@ -22,6 +22,7 @@ from recstate.clock import Clock, SystemClock
 from recstate.errors import RecstateError
 from recstate.events import Command, Event
 from recstate.events.tencent import SearchMediaCommand, SearchMediaError, SearchMediaOk, VodFile
+from recstate.logs import get_logger, hide
 from recstate.runtime import Runtime
 from recstate.session import Session
 from recstate.trace import redact_text
@@ -35,6 +36,8 @@ __all__ = [
     "VodError",
     "tc3_sign",
 ]
+
+log = get_logger("recstate.adapters.tencent")
 
 ALGORITHM: Final = "TC3-HMAC-SHA256"
 CONTENT_TYPE: Final = "application/json; charset=utf-8"
@@ -171,6 +174,7 @@ class _VodApi:
             raise ValueError(f"endpoint must be an http(s) URL, got {endpoint!r}")
         self.secret_id = secret_id
         self._secret_key = _Secret(secret_key)
+        hide(secret_key)  # out of every log record, an exception quoting it included
         self.endpoint = endpoint.rstrip("/") + "/"
         self.host = url.netloc
         self.region = region
@@ -515,6 +519,9 @@ class AsyncVodAdapter:
             answer: Event = SearchMediaError(t=self.runtime.clock.now(), session=key,
                                              code=exc.code, desc=exc.message)
         except Exception as exc:  # no receiver to record it against: answer it instead
+            log.error("SearchMedia for session %s raised %s", key, type(exc).__name__,
+                      exc_info=exc, extra={"session": key, "vendor": "tencent",
+                                           "event": command.name})
             answer = SearchMediaError(t=self.runtime.clock.now(), session=key,
                                       code="ClientError.Unexpected",
                                       desc=self.client._scrub(f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,325 @@
+"""``recstate serve``: the runtime as a small asyncio service (Starlette, served by uvicorn),
+with a store and the system clock.
+
+- ``POST /events``: trace lines (format v1, ``kind`` event) as a JSON object, a JSON array
+  or JSON Lines. Every line is checked first: a bad one is a 400 naming the line and the
+  field, and nothing is applied. Then each is handled and committed before the answer.
+- vendors' own endpoints (``recstate.endpoints`` entry points): ``POST /netease/callback``,
+  NetEase's callback service (抄送), verified with its CheckSum (AppSecret from the
+  environment variable ``RECSTATE_NETEASE_APP_SECRET``): 401 and nothing changed for a bad
+  one.
+- ``GET /sessions``, ``GET /sessions/{key}``: state, canonical state, files, timers, as the
+  store has them (so every process of the service answers the same).
+- ``GET /healthz``; ``GET /metrics``: Prometheus (events handled, violations, errors, live
+  sessions, timers due, handling latency).
+
+Timers fire on time from a background task. Several ``serve`` processes on one Redis form
+one service: before handling an input a process checks the session's stored version (one
+read) and takes the stored session when another process has moved it; a commit that loses a
+race (:class:`~recstate.stores.Conflict`) is taken back, the session reloaded and the input
+handled again, and a timer two processes both fire is committed by one (the other's commit
+is refused on the version and it reloads the session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from recstate import signals
+from recstate.clock import Clock, SystemClock
+from recstate.errors import TraceError, Violation
+from recstate.events import Event, parse_event
+from recstate.runtime import Runtime
+from recstate.session import Session
+from recstate.stores.base import Conflict, Store
+from recstate.trace import parse_line
+from recstate.vendors import vendor_names
+
+__all__ = ["Service", "create_app"]
+
+log = logging.getLogger("recstate.serve")
+ENDPOINTS = "recstate.endpoints"
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter("recstate_events_handled", "Inputs handled (events and timers)",
+                              ["vendor"], registry=r)
+        self.violations = Counter("recstate_violations", "Inputs a machine did not accept",
+                                  ["vendor"], registry=r)
+        self.errors = Counter("recstate_errors", "Error-level notices and handling errors",
+                              ["vendor", "code"], registry=r)
+        self.sessions = Gauge("recstate_live_sessions", "Sessions in this process",
+                              registry=r)
+        self.timers_due = Gauge("recstate_timers_due", "Timers due and not yet fired",
+                                registry=r)
+        self.latency = Histogram("recstate_handling_seconds", "Time to handle and commit one "
+                                 "input", registry=r,
+                                 buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1))
+
+
+class Service:
+    """The runtime of one ``serve`` process, its store and its metrics."""
+
+    def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.runtime = Runtime(self.clock, store=store)
+        self.metrics = Metrics()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        signals.violation.connect(self._on_violation, sender=self.runtime)
+        signals.error.connect(self._on_error, sender=self.runtime)
+        self.runtime.recover()
+        self.metrics.sessions.set(len(self.runtime.sessions))
+
+    def _on_violation(self, sender: Any, *, violation: Violation, session: Session | None,
+                      **_: Any) -> None:
+        self.metrics.violations.labels(session.vendor if session else "").inc()
+
+    def _on_error(self, sender: Any, *, session: Session | None, code: Any, level: str,
+                  **_: Any) -> None:
+        if level == "error":
+            self.metrics.errors.labels(session.vendor if session else "", str(code)).inc()
+
+    # ---- handling ------------------------------------------------------------------------
+    def handle(self, ev: Event) -> None:
+        """Dispatch ``ev``, committed when this returns; a session another process moved
+        is taken from the store first, and a lost race is handled again once."""
+        rt = self.runtime
+        started = time.perf_counter()
+        key = ev.session
+        if key is not None and rt.stale(key):
+            rt.reload(key)
+        redo = True
+        for _ in range(100):
+            try:
+                if redo:
+                    rt.dispatch(ev)
+                else:  # a timer's commit lost a race: the rest of the queue goes on
+                    rt.run_due()
+                break
+            except Conflict as conflict:  # another process wrote that session first
+                rt.reload(conflict.session)
+                # this input's own handling lost: handle it again on the fresh session
+                redo = conflict.input and not rt.queued(ev)
+        self.metrics.events.labels(ev.vendor).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.sessions.set(len(rt.sessions))
+        self._wake.set()  # a new deadline, perhaps
+
+    def run_due(self) -> None:
+        rt = self.runtime
+        for _ in range(100):  # each lost race reloads one session; then try again
+            try:
+                rt.run_due()
+                return
+            except Conflict as conflict:
+                rt.reload(conflict.session)
+
+    async def timers(self) -> None:
+        """Fire timers on time: sleep until the next deadline or a new input."""
+        while True:
+            self.run_due()
+            due = self.runtime.next_deadline()
+            wait = 60.0 if due is None else max(0.0, min(60.0, due - self.clock.now()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def timers_due(self) -> int:
+        now = self.clock.now()
+        return sum(1 for t in self.runtime.timers if t.due <= now)
+
+
+def _lines(body: bytes) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON) of a body: an object, an array, or JSON Lines."""
+    text = body.strip()
+    if text[:1] in (b"{", b"["):
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            obj = None  # perhaps JSON Lines
+        if isinstance(obj, list):
+            return [(i, x) for i, x in enumerate(obj, start=1)]
+        if obj is not None:
+            return [(1, obj)]
+    out = []
+    for i, raw in enumerate(body.splitlines(), start=1):
+        if raw.strip():
+            out.append((i, raw))
+    return out
+
+
+def parse_events(body: bytes, vendors: frozenset[str] | None = None) -> list[Event]:
+    """Every line of a ``POST /events`` body as an event, or the first TraceError.
+    ``vendors``: the installed vendors' names (read once: it scans the entry points)."""
+    vendors = vendors if vendors is not None else vendor_names()
+    events: list[Event] = []
+    for number, item in _lines(body):
+        raw = item if isinstance(item, bytes) else orjson.dumps(item)
+        record = parse_line(raw, source="POST /events", line=number, vendors=vendors)
+        if record is None:
+            continue
+        if record.kind != "event":
+            raise TraceError(f"kind {record.kind!r} is an output; POST /events takes inputs",
+                             source="POST /events", line=number, field="kind")
+        events.append(parse_event(record.vendor, record.name, record.t, record.data,
+                                  record.session, source="POST /events", line=number,
+                                  id=record.id))
+    return events
+
+
+def _session_view(row_snapshot: dict[str, Any], version: int) -> dict[str, Any]:
+    snap = row_snapshot
+    return {"session": snap["key"], "vendor": snap["vendor"], "machine": snap["machine"],
+            "state": snap["state"], "recording": snap["recording"], "files": snap["files"],
+            "timers": [{"name": t["name"], "due": t["due"]} for t in snap.get("timers", ())],
+            "version": version}
+
+
+def create_app(store: Store, *, clock: Clock | None = None) -> Starlette:
+    """The service's ASGI app (the runtime is made, and recovers, at startup)."""
+    holder: dict[str, Service] = {}
+    vendors = vendor_names()
+
+    def service() -> Service:
+        return holder["service"]
+
+    async def post_events(request: Request) -> Response:
+        body = await request.body()
+        try:
+            events = parse_events(body, vendors)
+        except TraceError as error:
+            return JSONResponse({"error": error.reason, "line": error.line,
+                                 "field": error.field, "applied": 0}, status_code=400)
+        svc = service()
+        for ev in events:
+            svc.handle(ev)
+        return JSONResponse({"applied": len(events)})
+
+    async def get_sessions(request: Request) -> Response:
+        rows = store.load().sessions
+        return JSONResponse({"sessions": [_session_view(r.snapshot, r.version)
+                                          for r in rows]})
+
+    async def get_session(request: Request) -> Response:
+        key = request.path_params["key"]
+        row = store.get(key)
+        if row is None:
+            return JSONResponse({"error": f"no session {key!r}"}, status_code=404)
+        return JSONResponse(_session_view(row.snapshot, row.version))
+
+    async def healthz(request: Request) -> Response:
+        try:
+            store.version("") if hasattr(store, "version") else store.keys()
+        except Exception as exc:
+            return JSONResponse({"status": "failing", "store": repr(store),
+                                 "error": f"{type(exc).__name__}"}, status_code=503)
+        return JSONResponse({"status": "ok", "store": repr(store),
+                             "sessions": len(service().runtime.sessions)})
+
+    async def metrics(request: Request) -> Response:
+        svc = service()
+        svc.metrics.timers_due.set(svc.timers_due())
+        svc.metrics.sessions.set(len(svc.runtime.sessions))
+        return Response(generate_latest(svc.metrics.registry),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = holder["service"] = Service(store, clock=clock)
+        task = asyncio.create_task(svc.timers())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            svc.runtime.flush_store()
+
+    routes = [Route("/events", post_events, methods=["POST"]),
+              Route("/sessions", get_sessions, methods=["GET"]),
+              Route("/sessions/{key:path}", get_session, methods=["GET"]),
+              Route("/healthz", healthz, methods=["GET"]),
+              Route("/metrics", metrics, methods=["GET"]),
+              *_endpoints(service, clock)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _endpoints(service: Callable[[], Service], clock: Clock | None) -> list[Route]:
+    """The vendors' own HTTP endpoints (NetEase's 抄送), found through the
+    ``recstate.endpoints`` entry points: each is ``endpoint(runtime, handle, clock)`` ->
+    ``(path, ASGI app)``, delivering what it receives through ``handle``."""
+    mounts = []
+    for ep in sorted(entry_points(group=ENDPOINTS), key=lambda e: e.name):
+        try:
+            make = ep.load()
+        except Exception as exc:
+            log.error("vendor endpoint %r cannot be loaded and is left out: %s", ep.name, exc)
+            continue
+
+        class Lazy:
+            """Made at the first request: the runtime exists once the app has started."""
+
+            def __init__(self, make: Any) -> None:
+                self.make = make
+                self.app: Any = None
+
+            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+                if self.app is None:
+                    svc = service()
+                    self.app = self.make(svc.runtime, svc.handle, clock or SystemClock())[1]
+                await self.app(scope, receive, send)
+
+        path = make(None, None, None)[0]
+        mounts.append(Route(path, Lazy(make)))  # an ASGI app: it answers every method
+    return mounts
+
+
+def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
+          ready: Callable[[str], None] | None = None) -> None:
+    """Run the service until interrupted (SIGINT/SIGTERM)."""
+    import socket
+
+    import uvicorn
+
+    from recstate.stores import open_store
+
+    store = open_store(url)
+    app = create_app(store)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Answers go out at once (accepted sockets inherit it): without it, a response written
+    # in two parts waits for the client's delayed ACK (40 ms) on a kept-alive connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    bound = sock.getsockname()[1]
+    if ready is not None:
+        ready(f"http://{host}:{bound}")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                           timeout_keep_alive=75))
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        store.close()

@@ -1,0 +1,282 @@
+"""The store protocol: what a runtime keeps so that a restart, a crash or another worker
+loses nothing.
+
+Per session: its snapshot (state, context, files, and its timers as absolute due times), a
+version that every write checks and bumps, and the idempotency keys of the inputs it has
+applied. Runtime-wide: the machines' shared indexes (``Machine.shared``), an outbox of
+commands not yet handed to an adapter, a little metadata (a replay's cursor) and, for replay,
+a journal of what the handlings produced.
+
+Everything one handled input changes is one :class:`Commit`, written atomically by
+:meth:`Store.commit`: that is the only write on the hot path.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from recstate.errors import RecstateError
+
+__all__ = [
+    "DELETED",
+    "Commit",
+    "Conflict",
+    "Loaded",
+    "OutboxRow",
+    "SessionRow",
+    "Store",
+    "StoreError",
+    "TrackedDict",
+    "apply_changes",
+    "partition_of",
+]
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """A stable partition for a partition key (CRC-32: the same in every process)."""
+    return zlib.crc32(key.encode()) % partitions if partitions > 1 else 0
+
+
+class StoreError(RecstateError):
+    """A store cannot be opened or read: the message names the store and what to do."""
+
+
+class Conflict(StoreError):
+    """An update was made on a version that is no longer the stored one: another worker (or
+    a zombie of this one) wrote the session first. Reload it and handle the input again."""
+
+    def __init__(self, session: str, expected: int, found: int | None) -> None:
+        self.session, self.expected, self.found = session, expected, found
+        #: Whether the refused commit was an input's handling (not a timer's): the runtime
+        #: says so, so that a caller knows to hand the input over again.
+        self.input = True
+        super().__init__(f"session {session!r}: expected version {expected}, the store has "
+                         f"{found}; reload the session and handle the input again")
+
+
+@attrs.define(slots=True)
+class SessionRow:
+    """A stored session: its snapshot (``Runtime.snapshot``: timers included), version and
+    the idempotency keys it has applied."""
+
+    key: str
+    snapshot: dict[str, Any]
+    version: int
+    applied: set[str] = attrs.field(factory=set)
+    #: The last trace line (stream entry) delivered to it: a delivery mark, not a set, since
+    #: one session's inputs arrive in line order.
+    delivered: int = 0
+
+
+@attrs.define(slots=True)
+class OutboxRow:
+    """A command written in the handling that asked for it, handed to the adapters after the
+    commit and deleted once handed over. ``id`` is stable across a crash: the adapter's
+    outcome event carries it (its ``id``), so a re-handed command is recognised."""
+
+    id: str
+    session: str
+    vendor: str
+    name: str
+    t: float
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "session": self.session, "vendor": self.vendor,
+                "name": self.name, "t": self.t, "data": self.data}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OutboxRow:
+        return cls(d["id"], d["session"], d["vendor"], d["name"], d["t"], d["data"])
+
+
+#: A deleted entry in a change list of :class:`TrackedDict`.
+DELETED: Any = None
+
+
+@attrs.define(slots=True)
+class Commit:
+    """What one handled input changes, written in ONE transaction.
+
+    - ``session``/``snapshot``/``version``: the session's new snapshot, written only if the
+      stored version is still ``version`` (0: a new session); ``snapshot=None`` writes no
+      session (an unroutable input, an input skipped as a duplicate).
+    - ``applied``: the input's idempotency keys, kept with the session (or runtime-wide,
+      under the session ``""``, when there is none).
+    - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
+      since the last commit (deleted here, saving a transaction of their own).
+    - ``shared``: changes to shared indexes: (machine, path, value or DELETED).
+    - ``meta``: runtime metadata to set (a replay's cursor); ``journal``: what the handling
+      produced, as (input line, trace line bytes), for stores that keep a journal.
+    """
+
+    session: str | None = None
+    snapshot: dict[str, Any] | None = None
+    version: int = 0
+    applied: list[str] = attrs.field(factory=list)
+    #: The input's trace line, when inputs are delivered by line (replay, workers): the
+    #: session's delivery mark (runtime-wide when there is no session).
+    delivered: int | None = None
+    outbox: list[OutboxRow] = attrs.field(factory=list)
+    sent: list[str] = attrs.field(factory=list)
+    shared: list[tuple[str, str, Any]] = attrs.field(factory=list)
+    meta: dict[str, Any] = attrs.field(factory=dict)
+    journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
+    #: The session's partition (stores that spread sessions over workers: Redis).
+    partition: int = 0
+
+    def empty(self) -> bool:
+        return (self.snapshot is None and not self.applied and self.delivered is None
+                and not self.outbox
+                and not self.sent and not self.shared and not self.meta and not self.journal)
+
+
+@attrs.define(slots=True)
+class Loaded:
+    """Everything a runtime needs to recover."""
+
+    sessions: list[SessionRow] = attrs.field(factory=list)
+    #: Idempotency keys and the delivery mark of inputs that reached no session.
+    applied: set[str] = attrs.field(factory=set)
+    delivered: int = 0
+    shared: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    outbox: list[OutboxRow] = attrs.field(factory=list)
+    meta: dict[str, Any] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the runtime needs of a store. See :class:`Commit` for the one write."""
+
+    #: Whether :meth:`commit` keeps ``journal`` rows (replay's resumable report).
+    journal_enabled: bool
+
+    def load(self) -> Loaded:
+        """Every session, shared index, pending outbox row and the metadata."""
+        ...
+
+    def get(self, key: str) -> SessionRow | None:
+        """One session as stored, or None."""
+        ...
+
+    def keys(self) -> list[str]:
+        """The stored sessions' keys, sorted."""
+        ...
+
+    def commit(self, commit: Commit) -> int:
+        """Write ``commit`` atomically; return the session's new version (0 when no session
+        was written). Raises :class:`Conflict` if the session's version moved."""
+        ...
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """Write several commits in one transaction (a group commit), in order."""
+        ...
+
+    def mark_sent(self, ids: Iterable[str]) -> None:
+        """Delete outbox rows that were handed over (outside a handling)."""
+        ...
+
+    def journal(self) -> list[tuple[int | None, bytes]]:
+        """The journal rows in commit order."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def apply_changes(shared: dict[str, Any], changes: Iterable[tuple[str, Any]]) -> None:
+    """Apply (path, value) changes to a plain nested dict. A path is a dict key, or
+    ``"outer\\x1finner"`` for a key of a nested dict (``busy_users`` -> ``alice``)."""
+    for path, value in changes:
+        parts = path.split("\x1f")
+        target = shared
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        if value is DELETED:
+            target.pop(parts[-1], None)
+        else:
+            target[parts[-1]] = value
+
+
+class TrackedDict(dict[str, Any]):
+    """A dict that logs its changes (and those of the dicts it holds) as (path, value) pairs,
+    so a store writes only what a handling changed in a shared index, however large.
+
+    Only the mutations machines use are tracked: item set/delete, ``setdefault``, ``pop``,
+    ``update``, ``clear``. Values are JSON-able; a nested dict becomes a TrackedDict.
+    """
+
+    __slots__ = ("_log", "_prefix")
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *,
+                 log: list[tuple[str, Any]] | None = None, prefix: str = "") -> None:
+        super().__init__()
+        self._log: list[tuple[str, Any]] = log if log is not None else []
+        self._prefix = prefix
+        for k, v in (data or {}).items():
+            dict.__setitem__(self, k, self._wrap(k, v))
+
+    @property
+    def changes(self) -> list[tuple[str, Any]]:
+        return self._log
+
+    def _wrap(self, key: str, value: Any) -> Any:
+        if isinstance(value, dict) and not isinstance(value, TrackedDict):
+            return TrackedDict(value, log=self._log, prefix=f"{self._prefix}{key}\x1f")
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        value = self._wrap(key, value)
+        dict.__setitem__(self, key, value)
+        if isinstance(value, TrackedDict):
+            for path, v in _flatten(value, f"{self._prefix}{key}\x1f"):
+                self._log.append((path, v))
+            if not value:
+                self._log.append((f"{self._prefix}{key}", {}))
+        else:
+            self._log.append((f"{self._prefix}{key}", value))
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self._log.append((f"{self._prefix}{key}", DELETED))
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    _MISSING: Any = object()
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = dict.__getitem__(self, key)
+            del self[key]
+            return value
+        if default is TrackedDict._MISSING:
+            raise KeyError(key)
+        return default
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def clear(self) -> None:
+        for k in list(self):
+            del self[k]
+
+    def plain(self) -> dict[str, Any]:
+        return {k: v.plain() if isinstance(v, TrackedDict) else v for k, v in self.items()}
+
+
+def _flatten(d: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out += _flatten(v, f"{prefix}{k}\x1f")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out

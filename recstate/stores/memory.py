@@ -1,0 +1,87 @@
+"""MemoryStore: today's behaviour (everything lives as long as the process), with the store's
+semantics (versions, idempotency keys, outbox), so that the runtime has one code path."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from recstate.stores.base import Commit, Conflict, Loaded, OutboxRow, SessionRow, apply_changes
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps rows in dicts. Snapshots are kept as given (the runtime hands over fresh dicts)."""
+
+    def __init__(self, *, journal: bool = False) -> None:
+        self.journal_enabled = journal
+        self._sessions: dict[str, SessionRow] = {}
+        self._applied: set[str] = set()
+        self._delivered = 0
+        self._shared: dict[str, dict[str, Any]] = {}
+        self._outbox: dict[str, OutboxRow] = {}
+        self._meta: dict[str, Any] = {}
+        self._journal: list[tuple[int | None, bytes]] = []
+
+    def load(self) -> Loaded:
+        return Loaded(sessions=[SessionRow(r.key, copy.deepcopy(r.snapshot), r.version,
+                                           set(r.applied), r.delivered)
+                                for _, r in sorted(self._sessions.items())],
+                      applied=set(self._applied), delivered=self._delivered,
+                      shared=copy.deepcopy(self._shared),
+                      outbox=list(self._outbox.values()), meta=dict(self._meta))
+
+    def get(self, key: str) -> SessionRow | None:
+        return self._sessions.get(key)
+
+    def keys(self) -> list[str]:
+        return sorted(self._sessions)
+
+    def commit(self, commit: Commit) -> int:
+        version = 0
+        key = commit.session
+        if commit.snapshot is not None and key is not None:
+            row = self._sessions.get(key)
+            found = row.version if row is not None else 0
+            if found != commit.version:
+                raise Conflict(key, commit.version, found)
+            version = found + 1
+            if row is None:
+                row = self._sessions[key] = SessionRow(key, commit.snapshot, version)
+            else:
+                row.snapshot, row.version = commit.snapshot, version
+            row.applied.update(commit.applied)
+            if commit.delivered is not None:
+                row.delivered = max(row.delivered, commit.delivered)
+        else:
+            self._applied.update(commit.applied)
+            if commit.delivered is not None:
+                self._delivered = max(self._delivered, commit.delivered)
+        for ob in commit.outbox:
+            self._outbox[ob.id] = ob
+        for sent in commit.sent:
+            self._outbox.pop(sent, None)
+        for machine, path, value in commit.shared:
+            apply_changes(self._shared.setdefault(machine, {}), [(path, value)])
+        self._meta.update(commit.meta)
+        if self.journal_enabled:
+            self._journal.extend(commit.journal)
+        return version
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        return [self.commit(c) for c in commits]
+
+    def mark_sent(self, ids: Iterable[str]) -> None:
+        for i in ids:
+            self._outbox.pop(i, None)
+
+    def journal(self) -> list[tuple[int | None, bytes]]:
+        return list(self._journal)
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"

@@ -1,0 +1,394 @@
+"""RedisStore: many workers on one Redis, on Redis' own primitives.
+
+Layout under ``prefix`` (``P``), with sessions spread over a fixed number of partitions
+(``P:config`` keeps the count, so every worker agrees):
+
+- ``P:s:<key>``: hash ``snap`` (the snapshot, JSON) and ``v`` (its version);
+  ``P:a:<key>``: set of applied idempotency keys (``P:a:`` for inputs that reached none);
+  ``P:sessions:<p>``: set of the partition's session keys.
+- ``P:timers:<p>``: sorted set, member a session, score its next due time. Workers claim due
+  members atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
+  claim whose worker dies comes due again).
+- ``P:ob:<p>``: hash, the partition's outbox (command id -> row).
+- ``P:shared:<machine>``: hash, path -> value, a machine's shared indexes.
+- ``P:meta``: hash, runtime metadata (each partition's clock ``clock:<p>``, a replay's
+  cursor); ``P:journal``: list, what handlings produced (replay).
+- ``P:in:<p>``: stream of inputs, consumed through the consumer group ``recstate``;
+  ``P:lease:<p>``: the worker owning the partition, with an expiry (SET PX).
+
+Every handled input is ONE script call (:data:`COMMIT`): the session's snapshot is written
+only if its version is still the one read (optimistic), together with its next due time,
+outbox rows, idempotency key, shared-index changes, metadata, journal rows and the stream
+entry's acknowledgement. One round trip per handling; none to read while the worker owns
+the partition (its sessions are in its memory, their versions known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from recstate.stores.base import (
+    DELETED,
+    Commit,
+    Conflict,
+    Loaded,
+    OutboxRow,
+    SessionRow,
+    StoreError,
+    apply_changes,
+    partition_of,
+)
+
+__all__ = ["GROUP", "RedisStore", "partition_of"]
+
+GROUP = "recstate"
+DEFAULT_PARTITIONS = 16
+
+#: KEYS: 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash, 5 partition's
+#: sessions set, 6 meta hash, 7 journal list.
+#: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
+#: 4 next due or "",
+#: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "".
+COMMIT = """
+local newv = 0
+if ARGV[2] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], 'v')
+  cur = cur and tonumber(cur) or 0
+  if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
+  newv = cur + 1
+  redis.call('HSET', KEYS[1], 'snap', ARGV[2], 'v', newv)
+  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[7]) end
+  redis.call('SADD', KEYS[5], ARGV[5])
+  if ARGV[4] ~= '' then
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+  else
+    redis.call('ZREM', KEYS[3], ARGV[5])
+  end
+end
+if ARGV[2] == '' and ARGV[7] ~= '' then
+  local d = redis.call('HGET', KEYS[6], 'delivered')
+  if (not d) or tonumber(d) < tonumber(ARGV[7]) then
+    redis.call('HSET', KEYS[6], 'delivered', ARGV[7])
+  end
+end
+if ARGV[3] ~= '' then
+  for k in string.gmatch(ARGV[3], '[^\\31]+') do redis.call('SADD', KEYS[2], k) end
+end
+if ARGV[6] ~= '' then
+  local rest = cjson.decode(ARGV[6])
+  for _, o in ipairs(rest.o or {}) do redis.call('HSET', KEYS[4], o[1], o[2]) end
+  for _, i in ipairs(rest.x or {}) do redis.call('HDEL', KEYS[4], i) end
+  for _, c in ipairs(rest.sh or {}) do
+    if c[3] == false then
+      redis.call('HDEL', c[1], c[2])
+    else
+      redis.call('HSET', c[1], c[2], c[3])
+    end
+  end
+  for _, m in ipairs(rest.m or {}) do redis.call('HSET', KEYS[6], m[1], m[2]) end
+  for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', KEYS[7], j) end
+  if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+end
+return {newv, 0}
+"""
+
+#: Due members of a timers zset, their scores moved to a lease deadline (atomically: one
+#: worker claims each). KEYS: 1 zset. ARGV: 1 now, 2 lease deadline, 3 limit.
+CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
+return due
+"""
+
+#: Take or renew a partition's lease: free, expired, or already ours. KEYS: 1 lease.
+#: ARGV: 1 worker id, 2 ttl ms.
+ACQUIRE = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisStore:
+    """A store on Redis (redis-py). ``url``: ``redis://host:port/db?prefix=...``."""
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str | None = None,
+                 partitions: int | None = None, journal: bool = False) -> None:
+        try:
+            import redis
+        except ImportError:  # pragma: no cover - the redis extra is not installed
+            raise StoreError("the redis store needs redis-py: pip install 'recstate[redis]'"
+                             ) from None
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        self.prefix = prefix or query.get("prefix", ["recstate"])[0]
+        self.url = parts._replace(query="").geturl()
+        self.journal_enabled = journal
+        # Any: redis-py types every reply as bytes | str; this client always gets bytes.
+        self.redis: Any = redis.Redis.from_url(self.url)
+        self._redis_error = redis.RedisError
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot reach the redis store at {self._safe_url()}: {exc}; "
+                             "start redis-server or fix the URL") from None
+        want = partitions or int(query.get("partitions", [0])[0]) or None
+        config_key = f"{self.prefix}:config"
+        self.redis.hsetnx(config_key, "partitions", want or DEFAULT_PARTITIONS)
+        stored = int(self.redis.hget(config_key, "partitions") or DEFAULT_PARTITIONS)
+        if want is not None and want != stored:
+            raise StoreError(f"redis store {self.prefix!r} was made with {stored} partitions, "
+                             f"not {want}; use the same count (or another prefix)")
+        self.partitions = stored
+        self._commit = self.redis.register_script(COMMIT)
+        self._claim = self.redis.register_script(CLAIM_DUE)
+        self._acquire = self.redis.register_script(ACQUIRE)
+        self._release = self.redis.register_script(RELEASE)
+
+    def _safe_url(self) -> str:
+        parts = urlsplit(self.url)
+        if parts.password:
+            return parts._replace(netloc=f"{parts.username or ''}:***@{parts.hostname}:"
+                                  f"{parts.port or 6379}").geturl()
+        return self.url
+
+    def k(self, *parts: object) -> str:
+        return ":".join((self.prefix, *(str(p) for p in parts)))
+
+    # ---- reading ---------------------------------------------------------------------------
+    def load(self, partitions: Iterable[int] | None = None) -> Loaded:
+        """Everything (or only the sessions and outboxes of ``partitions``)."""
+        r = self.redis
+        which = list(range(self.partitions)) if partitions is None else list(partitions)
+        keys: list[str] = []
+        for p in which:
+            keys += sorted(k.decode() for k in r.smembers(self.k("sessions", p)))
+        pipe = r.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(self.k("s", key), "snap", "v", "d")
+            pipe.smembers(self.k("a", key))
+        got = pipe.execute()
+        sessions = []
+        for i, key in enumerate(keys):
+            (snap, v, d), applied = got[2 * i], got[2 * i + 1]
+            if snap is not None:
+                sessions.append(SessionRow(key, orjson.loads(snap), int(v),
+                                           {a.decode() for a in applied}, int(d or 0)))
+        outbox = []
+        for p in which:
+            for raw in r.hvals(self.k("ob", p)):
+                outbox.append(OutboxRow.from_dict(orjson.loads(raw)))
+        outbox.sort(key=lambda o: (o.t, o.id))
+        shared: dict[str, dict[str, Any]] = {}
+        for hkey in r.scan_iter(match=self.k("shared", "*"), count=1000):
+            machine = hkey.decode()[len(self.k("shared", "")):]
+            items = sorted((f.decode(), orjson.loads(v)) for f, v in r.hgetall(hkey).items())
+            apply_changes(shared.setdefault(machine, {}), items)
+        meta = {k.decode(): orjson.loads(v) for k, v in r.hgetall(self.k("meta")).items()}
+        applied = {a.decode() for a in r.smembers(self.k("a", ""))}
+        return Loaded(sessions=sessions, applied=applied,
+                      delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
+                      meta=meta)
+
+    def get(self, key: str) -> SessionRow | None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.k("s", key), "snap", "v", "d")
+        pipe.smembers(self.k("a", key))
+        (snap, v, d), applied = pipe.execute()
+        if snap is None:
+            return None
+        return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied},
+                          int(d or 0))
+
+    def version(self, key: str) -> int:
+        """The stored version of ``key`` (0: none), in one read (HMGET: a command the
+        scripts never run, so ``INFO commandstats`` counts these reads alone)."""
+        got = self.redis.hmget(self.k("s", key), "v")[0]
+        return int(got) if got is not None else 0
+
+    def keys(self) -> list[str]:
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.partitions):
+            pipe.smembers(self.k("sessions", p))
+        return sorted(k.decode() for members in pipe.execute() for k in members)
+
+    def journal(self) -> list[tuple[int | None, bytes]]:
+        rows = self.redis.lrange(self.k("journal"), 0, -1)
+        out: list[tuple[int | None, bytes]] = []
+        for raw in rows:
+            line, _, rec = raw.partition(b"\t")
+            out.append((int(line) if line else None, rec))
+        return out
+
+    # ---- the one write -----------------------------------------------------------------------
+    def commit(self, commit: Commit, *, ack: tuple[int, str] | None = None) -> int:
+        """Write ``commit`` in one script call; ``ack``: (partition, stream entry id) to
+        acknowledge in the same call."""
+        keys, args = self._script_args(commit, ack)
+        return self._result(commit, self._commit(keys=keys, args=args))
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """The commits' script calls in one MULTI/EXEC: one round trip for the group."""
+        pipe = self.redis.pipeline(transaction=True)
+        for commit in commits:
+            keys, args = self._script_args(commit, None)
+            self._commit(keys=keys, args=args, client=pipe)
+        results = pipe.execute()
+        return [self._result(c, r) for c, r in zip(commits, results, strict=True)]
+
+    @staticmethod
+    def _result(commit: Commit, result: Any) -> int:
+        newv, found = int(result[0]), int(result[1])
+        if newv < 0:
+            raise Conflict(commit.session or "", commit.version, found)
+        return newv
+
+    def _script_args(self, commit: Commit, ack: tuple[int, str] | None
+                     ) -> tuple[list[str], list[Any]]:
+        key = commit.session or ""
+        snap = commit.snapshot
+        p = commit.partition
+        next_due = ""
+        snap_text = b""
+        if snap is not None:
+            timers = snap.get("timers")
+            if timers:
+                next_due = repr(min(t["due"] for t in timers))
+            snap_text = orjson.dumps(snap)
+        rest: dict[str, Any] = {}
+        if commit.outbox:
+            rest["o"] = [[o.id, orjson.dumps(o.to_dict()).decode()] for o in commit.outbox]
+        if commit.sent:
+            rest["x"] = commit.sent
+        if commit.shared:
+            rest["sh"] = [[self.k("shared", m), path,
+                           False if v is DELETED else orjson.dumps(v).decode()]
+                          for m, path, v in commit.shared]
+        meta = dict(commit.meta)
+        if meta:
+            rest["m"] = [[k, orjson.dumps(v).decode()] for k, v in meta.items()]
+        if self.journal_enabled and commit.journal:
+            rest["j"] = [(b"" if line is None else str(line).encode()) + b"\t" + rec
+                         for line, rec in commit.journal]
+            rest["j"] = [j.decode() for j in rest["j"]]
+        if ack is not None:
+            rest["ack"] = [self.k("in", ack[0]), GROUP, ack[1]]
+        return ([self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
+                 self.k("sessions", p), self.k("meta"), self.k("journal")],
+                [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
+                 orjson.dumps(rest) if rest else "",
+                 "" if commit.delivered is None else commit.delivered])
+
+    def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for p in ([partition] if partition is not None else range(self.partitions)):
+            pipe.hdel(self.k("ob", p), *ids)
+        pipe.execute()
+
+    # ---- workers: timers, streams, leases ---------------------------------------------------
+    def claim_due(self, partition: int, now: float, lease_until: float,
+                  limit: int = 1000) -> list[str]:
+        """Sessions of ``partition`` with a timer due at ``now``, claimed until
+        ``lease_until`` (a commit sets their real next due time)."""
+        got = self._claim(keys=[self.k("timers", partition)], args=[now, lease_until, limit])
+        return [g.decode() for g in got]
+
+    def next_due(self, partition: int) -> float | None:
+        got = self.redis.zrange(self.k("timers", partition), 0, 0, withscores=True)
+        return float(got[0][1]) if got else None
+
+    def timers_due(self, now: float) -> int:
+        """How many sessions have a timer due at ``now`` (a metric)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.partitions):
+            pipe.zcount(self.k("timers", p), "-inf", now)
+        return int(sum(pipe.execute()))
+
+    def ensure_group(self, partition: int) -> None:
+        try:
+            self.redis.xgroup_create(self.k("in", partition), GROUP, id="0", mkstream=True)
+        except self._redis_error as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def append(self, entries: Iterable[tuple[int, dict[str, bytes]]]) -> None:
+        """Add inputs to their partitions' streams (pipelined)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for n, (partition, fields) in enumerate(entries, start=1):
+            pipe.xadd(self.k("in", partition), fields)
+            if n % 1000 == 0:
+                pipe.execute()
+        pipe.execute()
+
+    def read(self, partition: int, consumer: str, count: int = 200,
+             pending: bool = False) -> list[tuple[str, dict[bytes, bytes]]]:
+        """New entries of the partition's stream for ``consumer`` (``pending``: those
+        delivered to it and not acknowledged: what it had before a crash)."""
+        got = self.redis.xreadgroup(GROUP, consumer, {self.k("in", partition):
+                                                       "0" if pending else ">"}, count=count)
+        if not got:
+            return []
+        return [(i.decode(), f) for i, f in got[0][1] if f]
+
+    def reclaim(self, partition: int, consumer: str, count: int = 200
+                ) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Entries another consumer was given and did not acknowledge (it died), taken
+        over by ``consumer`` (XAUTOCLAIM: the lease says the old owner is gone)."""
+        out: list[tuple[str, dict[bytes, bytes]]] = []
+        start = "0-0"
+        while True:
+            got = self.redis.xautoclaim(self.k("in", partition), GROUP, consumer,
+                                        min_idle_time=0, start_id=start, count=count)
+            start = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
+            out += [(i.decode(), f) for i, f in got[1] if f]
+            if start == "0-0":
+                return out
+
+    def ack(self, partition: int, entry: str) -> None:
+        self.redis.xack(self.k("in", partition), GROUP, entry)
+
+    def backlog(self, partition: int) -> int:
+        """Entries of the partition not yet acknowledged (pending + never delivered)."""
+        groups = self.redis.xinfo_groups(self.k("in", partition))
+        for g in groups:
+            if g["name"] in (GROUP, GROUP.encode()):
+                lag = g.get("lag") or 0
+                return int(g["pending"]) + int(lag)
+        return int(self.redis.xlen(self.k("in", partition)))
+
+    def acquire(self, partition: int, worker: str, ttl: float) -> bool:
+        return bool(self._acquire(keys=[self.k("lease", partition)],
+                                  args=[worker, int(ttl * 1000)]))
+
+    def release(self, partition: int, worker: str) -> None:
+        self._release(keys=[self.k("lease", partition)], args=[worker])
+
+    def owner(self, partition: int) -> str | None:
+        got = self.redis.get(self.k("lease", partition))
+        return got.decode() if got is not None else None
+
+    def drop(self) -> None:
+        """Delete every key under the prefix (tests, and ``--fresh``)."""
+        for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000):
+            self.redis.delete(key)
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._safe_url()!r}, prefix={self.prefix!r})"

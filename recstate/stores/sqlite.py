@@ -1,0 +1,212 @@
+"""SQLiteStore: the embedded default. One file, WAL, one transaction per handled input.
+
+The session's new snapshot (its timers in it, as absolute due times, and its next due time
+in a column of its own: what is due is one indexed query), its outbox rows and the input's
+idempotency keys and delivery mark go in ONE transaction (:meth:`SQLiteStore.commit`), so a
+crash leaves either all of a handling or none of it (a group commit writes several
+handlings in one). ``synchronous=NORMAL`` in WAL mode: a process killed at any point
+(SIGKILL) loses no committed transaction; a power cut may lose the last few, never
+consistency (``?synchronous=FULL`` in the URL for that too).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recstate.stores.base import (
+    DELETED,
+    Commit,
+    Conflict,
+    Loaded,
+    OutboxRow,
+    SessionRow,
+    StoreError,
+    apply_changes,
+)
+
+__all__ = ["SQLiteStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY, vendor TEXT NOT NULL, machine TEXT NOT NULL, state TEXT NOT NULL,
+    version INTEGER NOT NULL, snapshot BLOB NOT NULL, next_due REAL,
+    delivered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS sessions_next_due ON sessions (next_due);
+CREATE TABLE IF NOT EXISTS applied (
+    session TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (session, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, session TEXT NOT NULL, vendor TEXT NOT NULL, name TEXT NOT NULL,
+    t REAL NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS shared (
+    machine TEXT NOT NULL, path TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (machine, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, line INTEGER, record BLOB NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """A store in one SQLite file (created with its tables if missing)."""
+
+    def __init__(self, path: str | Path, *, journal: bool = False,
+                 synchronous: str = "NORMAL") -> None:
+        self.path = Path(path)
+        self.journal_enabled = journal
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreError(f"sqlite store {self.path}: synchronous={synchronous!r}; use "
+                             "NORMAL (the default) or FULL")
+        try:
+            # isolation_level=None: transactions are ours (BEGIN IMMEDIATE ... COMMIT).
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the sqlite store {self.path}: {exc}; check the "
+                             "path and that its folder exists and is writable") from None
+
+    # ---- reading ---------------------------------------------------------------------------
+    def load(self) -> Loaded:
+        db = self._db
+        applied: dict[str, set[str]] = {}
+        for session, key in db.execute("SELECT session, key FROM applied"):
+            applied.setdefault(session, set()).add(key)
+        sessions = [SessionRow(key, orjson.loads(snap), version, applied.pop(key, set()),
+                               delivered)
+                    for key, version, snap, delivered in db.execute(
+                        "SELECT key, version, snapshot, delivered FROM sessions ORDER BY key")]
+        shared: dict[str, dict[str, Any]] = {}
+        for machine, path, value in db.execute(
+                "SELECT machine, path, value FROM shared ORDER BY machine, path"):
+            apply_changes(shared.setdefault(machine, {}), [(path, orjson.loads(value))])
+        outbox = [OutboxRow(i, s, v, n, t, orjson.loads(d)) for i, s, v, n, t, d in db.execute(
+            "SELECT id, session, vendor, name, t, data FROM outbox ORDER BY rowid")]
+        meta = {name: orjson.loads(value)
+                for name, value in db.execute("SELECT name, value FROM meta")}
+        return Loaded(sessions=sessions, applied=applied.pop("", set()),
+                      delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
+                      meta=meta)
+
+    def get(self, key: str) -> SessionRow | None:
+        row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
+                               "WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        applied = {k for (k,) in self._db.execute(
+            "SELECT key FROM applied WHERE session = ?", (key,))}
+        return SessionRow(key, orjson.loads(row[1]), row[0], applied, row[2])
+
+    def version(self, key: str) -> int:
+        """The stored version of ``key`` (0: none)."""
+        row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def keys(self) -> list[str]:
+        return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY key")]
+
+    def due(self, now: float) -> list[tuple[str, float]]:
+        """(session, next due time) of every session with a timer due at ``now``, in due
+        order."""
+        return list(self._db.execute(
+            "SELECT key, next_due FROM sessions WHERE next_due <= ? ORDER BY next_due, key",
+            (now,)))
+
+    def journal(self) -> list[tuple[int | None, bytes]]:
+        return [(line, bytes(rec)) for line, rec in self._db.execute(
+            "SELECT line, record FROM journal ORDER BY seq")]
+
+    # ---- the one write -----------------------------------------------------------------------
+    def commit(self, commit: Commit) -> int:
+        return self.commit_many([commit])[0]
+
+    def commit_many(self, commits: list[Commit]) -> list[int]:
+        """Every commit in ONE transaction (all or none)."""
+        db = self._db
+        versions = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for commit in commits:
+                versions.append(self._write(db, commit))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return versions
+
+    def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
+        version = 0
+        key = commit.session
+        snap = commit.snapshot
+        if snap is not None and key is not None:
+            version = commit.version + 1
+            timers = snap.get("timers")
+            next_due = min(t["due"] for t in timers) if timers else None
+            delivered = commit.delivered or 0
+            text = orjson.dumps(snap)
+            if commit.version == 0:
+                try:
+                    db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               (key, snap["vendor"], snap["machine"], snap["state"], version,
+                                text, next_due, delivered))
+                except sqlite3.IntegrityError:
+                    raise Conflict(key, 0, self._version(db, key)) from None
+            elif db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ?, "
+                            "next_due = ?, delivered = max(delivered, ?) "
+                            "WHERE key = ? AND version = ?",
+                            (snap["state"], version, text, next_due, delivered, key,
+                             commit.version)).rowcount != 1:
+                raise Conflict(key, commit.version, self._version(db, key))
+        elif commit.delivered is not None:
+            db.execute("INSERT INTO meta VALUES ('delivered', ?) ON CONFLICT (name) DO UPDATE "
+                       "SET value = max(CAST(value AS INTEGER), excluded.value)",
+                       (commit.delivered,))
+        if commit.applied:
+            db.executemany("INSERT OR IGNORE INTO applied VALUES (?, ?)",
+                           [(key or "", a) for a in commit.applied])
+        if commit.outbox:
+            db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)",
+                           [(o.id, o.session, o.vendor, o.name, o.t, orjson.dumps(o.data))
+                            for o in commit.outbox])
+        if commit.sent:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in commit.sent])
+        for machine, path, value in commit.shared:
+            if value is DELETED:
+                db.execute("DELETE FROM shared WHERE machine = ? AND (path = ? OR "
+                           "substr(path, 1, ?) = ?)",
+                           (machine, path, len(path) + 1, path + "\x1f"))
+            else:
+                db.execute("INSERT OR REPLACE INTO shared VALUES (?, ?, ?)",
+                           (machine, path, orjson.dumps(value)))
+        if commit.meta:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(k, orjson.dumps(v)) for k, v in commit.meta.items()])
+        if self.journal_enabled and commit.journal:
+            db.executemany("INSERT INTO journal (line, record) VALUES (?, ?)", commit.journal)
+        return version
+
+    @staticmethod
+    def _version(db: sqlite3.Connection, key: str) -> int | None:
+        row = db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def mark_sent(self, ids: Iterable[str]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"

@@ -1,0 +1,145 @@
+"""The runtime with a store (recstate.durable), on a real SQLite file: timers survive a crash
+and fire at their original due times, commands reach the adapter at least once with a stable
+id and take effect once, and an input delivered again is skipped and said so.
+
+Expected values come from the Tencent documents: 002 §6 (a new MP4 every 90 minutes; the
+server ends the recording 1 minute after its last data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recstate import signals
+from recstate.clock import ManualClock
+from recstate.events.tencent import (
+    EnterRoom,
+    MediaData,
+    RecordParam,
+    RoomInfo,
+    StartOk,
+    StartRecording,
+)
+from recstate.runtime import Runtime
+from recstate.stores import SQLiteStore
+
+T0 = 1_700_000_000.0
+KEY = "1001:7:alice"
+ROOM = RoomInfo(relationId=1001, roomId=7)
+MIN = 60.0
+
+
+def start(rt: Runtime, *, answer: bool = True) -> None:
+    rt.dispatch(EnterRoom(t=T0, session=KEY, relationId=1001, roomId=7, user="alice"))
+    rt.dispatch(StartRecording(t=T0, session=KEY, roomInfo=ROOM,
+                               param=RecordParam(fileName="class-42", classId=1)))
+    if answer:
+        rt.advance(T0 + 1)
+        rt.dispatch(StartOk(t=T0 + 1, session=KEY))
+
+
+def data(rt: Runtime, first: float, until: float) -> float:
+    """A heartbeat every 30 s from ``first`` up to ``until``; the time of the last one."""
+    t = last = first
+    while t <= until:
+        rt.advance(t)
+        rt.dispatch(MediaData(t=t, session=KEY))
+        last, t = t, t + 30
+    return last
+
+
+def durable(path: Path, now: float) -> Runtime:
+    rt = Runtime(ManualClock(now), strict=True, store=SQLiteStore(path))
+    rt.recover()
+    return rt
+
+
+def test_a_rollover_due_after_a_restart_still_ends_the_file_at_90_minutes(tmp_path: Path
+                                                                           ) -> None:
+    db = tmp_path / "r.db"
+    first = durable(db, T0)
+    start(first)
+    data(first, T0 + 31, T0 + 50 * MIN)
+    del first  # the process dies: nothing is closed, nothing more is written
+    again = durable(db, T0 + 50 * MIN + 15)
+    assert again.sessions[KEY].state == "recording"
+    last = data(again, T0 + 50 * MIN + 30, T0 + 100 * MIN)
+    again.advance(T0 + 110 * MIN)
+    files = again.sessions[KEY].files
+    assert [(f.start, f.end) for f in files] == [
+        (T0 + 1, T0 + 1 + 90 * MIN),  # 002 §6: a new file every 90 minutes
+        (T0 + 1 + 90 * MIN, last)]    # ended at the last data by the watchdog
+
+
+def test_a_watchdog_that_fell_due_while_down_ends_the_file_at_the_last_data(tmp_path: Path
+                                                                             ) -> None:
+    db = tmp_path / "w.db"
+    notices: list[tuple[str, float]] = []
+    first = durable(db, T0)
+    start(first)
+    last = data(first, T0 + 31, T0 + 20 * MIN)
+    del first
+    # Down for an hour: the watchdog (last data + 60 s) fell due long ago.
+    again = Runtime(ManualClock(T0 + 80 * MIN), store=SQLiteStore(db))
+
+    def on_error(sender: Any, *, code: Any, t: float, **_: Any) -> None:
+        notices.append((code, t))
+
+    signals.error.connect(on_error, sender=again)
+    try:
+        again.recover()
+        again.run_due()
+    finally:
+        signals.error.disconnect(on_error, sender=again)
+    session = again.sessions[KEY]
+    assert session.recording == "stopped"
+    assert [(f.start, f.end) for f in session.files] == [(T0 + 1, last)]
+    assert notices == [("no-data", last + 60)]  # at its due time, not at the restart
+
+
+def test_a_command_reaches_the_adapter_at_least_once_and_takes_effect_once(tmp_path: Path
+                                                                            ) -> None:
+    db = tmp_path / "c.db"
+    handed: list[tuple[str, str]] = []
+
+    def adapter(sender: Any, *, command: Any, command_id: str, **_: Any) -> None:
+        handed.append((command.name, command_id))
+
+    first = durable(db, T0)
+    signals.commands("tencent").connect(adapter, sender=first)
+    start(first, answer=False)
+    signals.commands("tencent").disconnect(adapter, sender=first)
+    assert handed == [("requestMultiVideoRecorderStart", f"{KEY}/2/0")]
+    # The process dies after the commit and the hand-over, before it could note the
+    # hand-over in the store: on recovery, the command is handed over again, same id.
+    del first
+    again = Runtime(ManualClock(T0 + 1), store=SQLiteStore(db))
+    signals.commands("tencent").connect(adapter, sender=again)
+    try:
+        again.recover()
+    finally:
+        signals.commands("tencent").disconnect(adapter, sender=again)
+    assert handed == [("requestMultiVideoRecorderStart", f"{KEY}/2/0")] * 2
+    # The adapter answers each hand-over; the answer carries the command's id: one applies.
+    errors: list[str] = []
+    signals.error.connect(lambda s, **kw: errors.append(kw["code"]), sender=again, weak=False)
+    for _ in range(2):
+        again.dispatch(StartOk(t=T0 + 1, session=KEY, id=f"{KEY}/2/0"))
+    assert again.sessions[KEY].state == "recording"
+    assert len(again.sessions[KEY].files) == 1
+    assert errors == ["duplicate"]
+    # The hand-over was noted this time: a third life hands nothing over.
+    third = Runtime(ManualClock(T0 + 2), store=SQLiteStore(db))
+    assert third.recover().outbox == []
+
+
+def test_a_store_written_by_another_process_is_a_conflict(tmp_path: Path) -> None:
+    from recstate.stores import Conflict
+
+    db = tmp_path / "x.db"
+    one, two = durable(db, T0), durable(db, T0)
+    start(one, answer=False)
+    with pytest.raises(Conflict, match="expected version 0"):
+        start(two, answer=False)

@@ -1,0 +1,214 @@
+"""The store contract, the same for every store: a real SQLite file and the real Redis at
+127.0.0.1:6379 (a unique key prefix per test), and the in-memory one."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recstate.stores import (
+    Commit,
+    Conflict,
+    MemoryStore,
+    OutboxRow,
+    SQLiteStore,
+    Store,
+    StoreError,
+    TrackedDict,
+    open_store,
+)
+from recstate.stores.redis import RedisStore
+
+T0 = 1_700_000_000.0
+
+
+def redis_url(prefix: str) -> str:
+    return f"redis://127.0.0.1:6379/0?prefix={prefix}"
+
+
+@pytest.fixture
+def redis_store() -> Iterator[RedisStore]:
+    store = RedisStore(redis_url(f"test-{uuid.uuid4().hex}"), journal=True, partitions=4)
+    try:
+        yield store
+    finally:
+        store.drop()
+        store.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore(journal=True)
+    elif request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "store.db", journal=True)
+        yield s
+        s.close()
+    else:
+        yield request.getfixturevalue("redis_store")
+
+
+def snap(key: str, state: str, timers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"key": key, "vendor": "testv", "machine": "testv.Phone", "state": state,
+            "recording": "idle", "context": {"n": 1}, "files": [], "timers": timers or []}
+
+
+def test_a_commit_writes_the_session_its_key_and_its_outbox_together(store: Store) -> None:
+    ob = OutboxRow("a:1:0", "a", "testv", "startRecording", T0, {"room": 7})
+    v = store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0,
+                            applied=["cb-1"], outbox=[ob], journal=[(3, b'{"x":1}')]))
+    assert v == 1
+    loaded = store.load()
+    assert [(r.key, r.version, r.snapshot["state"], r.applied) for r in loaded.sessions] == [
+        ("a", 1, "ringing", {"cb-1"})]
+    assert [o.to_dict() for o in loaded.outbox] == [ob.to_dict()]
+    assert store.journal() == [(3, b'{"x":1}')]
+    row = store.get("a")
+    assert row is not None
+    assert row.version == 1
+    assert row.applied == {"cb-1"}
+    assert store.keys() == ["a"]
+    assert store.get("nobody") is None
+
+
+def test_an_update_on_a_stale_version_is_refused(store: Store) -> None:
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0))
+    assert store.commit(Commit(session="a", snapshot=snap("a", "talking"), version=1)) == 2
+    with pytest.raises(Conflict) as caught:
+        store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=1,
+                            applied=["late"], outbox=[OutboxRow("x", "a", "testv", "n", T0, {})]))
+    assert (caught.value.expected, caught.value.found) == (1, 2)
+    # nothing of the refused commit was written
+    row = store.get("a")
+    assert row is not None
+    assert row.snapshot["state"] == "talking"
+    assert row.applied == set()
+    assert store.load().outbox == []
+    with pytest.raises(Conflict):  # a second creator of the same session loses too
+        store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0))
+
+
+def test_sent_outbox_rows_are_deleted(store: Store) -> None:
+    rows = [OutboxRow(f"a:1:{i}", "a", "testv", "n", T0, {"i": i}) for i in range(3)]
+    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=0, outbox=rows))
+    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=1, sent=["a:1:0"]))
+    assert [o.id for o in store.load().outbox] == ["a:1:1", "a:1:2"]
+    store.mark_sent(["a:1:1"])
+    assert [o.id for o in store.load().outbox] == ["a:1:2"]
+
+
+def test_shared_index_changes_and_metadata(store: Store) -> None:
+    shared = TrackedDict()
+    users = shared.setdefault("busy_users", {})
+    users["alice"] = "1001:7:alice"
+    users["bob"] = "1001:8:bob"
+    del users["bob"]
+    store.commit(Commit(shared=[("tencent.recorder", p, v) for p, v in shared.changes],
+                        meta={"cursor": 12}))
+    loaded = store.load()
+    assert loaded.shared == {"tencent.recorder": {"busy_users": {"alice": "1001:7:alice"}}}
+    assert loaded.meta == {"cursor": 12}
+
+
+def test_an_input_keeps_all_its_keys(store: Store) -> None:
+    keys = ["#12", "netease:6290/6290-bob.aac/", "netease:6290/6290-mix.mp4/"]
+    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=0, applied=keys))
+    row = store.get("a")
+    assert row is not None
+    assert row.applied == set(keys)
+
+
+def test_an_input_that_reached_no_session_keeps_its_key_runtime_wide(store: Store) -> None:
+    store.commit(Commit(applied=["#4"], journal=[(4, b"{}")]))
+    assert store.load().applied == {"#4"}
+
+
+def test_tracked_dict_logs_paths() -> None:
+    d = TrackedDict()
+    d.setdefault("busy", {})["u"] = "k"
+    d["busy"].pop("u")
+    d["flat"] = 3
+    assert d.changes == [("busy", {}), ("busy\x1fu", "k"), ("busy\x1fu", None), ("flat", 3)]
+    assert d.plain() == {"busy": {}, "flat": 3}
+
+
+def test_sqlite_is_one_wal_file_and_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    s = SQLiteStore(path)
+    s.commit(Commit(session="a", snapshot=snap("a", "talking", [
+        {"session": "a", "name": "watchdog", "due": T0 + 60, "payload": None,
+         "every": None}]), version=0))
+    assert s.due(T0 + 59) == []
+    assert s.due(T0 + 60) == [("a", T0 + 60)]
+    s.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+    again = SQLiteStore(path)
+    assert [r.snapshot["state"] for r in again.load().sessions] == ["talking"]
+    again.close()
+
+
+def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(open_store("memory:"), MemoryStore)
+    monkeypatch.chdir(tmp_path)
+    rel = open_store("sqlite:///rel.db")
+    assert isinstance(rel, SQLiteStore)
+    assert rel.path == Path("rel.db")
+    assert (tmp_path / "rel.db").exists()
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")  # four slashes: /tmp/...
+    assert isinstance(absolute, SQLiteStore)
+    assert absolute.path == tmp_path / "abs.db"
+    prefix = f"test-{uuid.uuid4().hex}"
+    r = open_store(redis_url(prefix))
+    assert isinstance(r, RedisStore)
+    assert r.prefix == prefix
+    r.drop()
+    with pytest.raises(StoreError, match="unknown store URL 'postgres'"):
+        open_store("postgres://x")
+    with pytest.raises(StoreError, match="cannot open the sqlite store"):
+        open_store(f"sqlite:///{tmp_path}/no/such/dir/x.db")
+
+
+def test_redis_timers_are_claimed_by_one_worker(redis_store: RedisStore) -> None:
+    p = 2
+    for key, due in (("a", T0 + 10), ("b", T0 + 20), ("c", T0 + 30)):
+        redis_store.commit(Commit(session=key, partition=p, version=0, snapshot=snap(
+            key, "talking", [{"session": key, "name": "w", "due": due, "payload": None,
+                              "every": None}])))
+    assert redis_store.next_due(p) == T0 + 10
+    assert redis_store.timers_due(T0 + 20) == 2
+    first = redis_store.claim_due(p, T0 + 20, lease_until=T0 + 1000)
+    second = redis_store.claim_due(p, T0 + 20, lease_until=T0 + 1000)
+    assert (first, second) == (["a", "b"], [])
+    # a claim whose worker died comes due again at the lease's end
+    assert redis_store.claim_due(p, T0 + 1000, lease_until=T0 + 2000) == ["c", "a", "b"]
+
+
+def test_redis_leases_and_streams(redis_store: RedisStore) -> None:
+    assert redis_store.acquire(0, "w1", ttl=30)
+    assert not redis_store.acquire(0, "w2", ttl=30)
+    assert redis_store.acquire(0, "w1", ttl=30)  # renewing, or reclaiming after a restart
+    assert redis_store.owner(0) == "w1"
+    redis_store.release(0, "w1")
+    assert redis_store.acquire(0, "w2", ttl=30)
+    redis_store.ensure_group(1)
+    redis_store.append([(1, {b"n": b"1"}), (1, {b"n": b"2"})])
+    got = redis_store.read(1, "w1", count=10)
+    assert [f[b"n"] for _, f in got] == [b"1", b"2"]
+    redis_store.ack(1, got[0][0])
+    assert [f[b"n"] for _, f in redis_store.read(1, "w1", pending=True)] == [b"2"]
+    taken = redis_store.reclaim(1, "w2")  # w1 died: w2 takes its unacknowledged entry
+    assert [f[b"n"] for _, f in taken] == [b"2"]
+    redis_store.commit(Commit(), ack=(1, taken[0][0]))
+    assert redis_store.backlog(1) == 0
+
+
+def test_redis_partition_count_is_fixed_per_prefix(redis_store: RedisStore) -> None:
+    with pytest.raises(StoreError, match="made with 4 partitions, not 8"):
+        RedisStore(redis_url(redis_store.prefix), partitions=8)
