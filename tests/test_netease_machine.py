@@ -355,9 +355,24 @@ def test_snapshot_and_restore_keep_the_expected_files_and_the_deadline(h: Harnes
     assert {f.status for f in restored.files} == {"lost"}
 
 
-def test_definition_is_sound() -> None:
-    assert "beCalling" in NetEaseCall.triggers()
-    assert NetEaseCall.definition() is not None
+def test_definition_has_the_documented_states_and_order_of_calls() -> None:
+    """The states of the module docstring; startRtc only after callAccepted (caller) or an
+    accepting response (callee) (000: 在callAccepted事件中调用startRTC / 调用reponse方法后，
+    再调用startRTC): ``connecting`` is entered from ``calling`` and ``responding`` only."""
+    definition = NetEaseCall.definition()
+    assert list(definition.states) == [
+        "idle", "calling", "ringing", "responding", "joining", "connecting", "in_call",
+        "recording", "awaiting_files", "complete", "ended", "failed"]
+    into_connecting = sorted({t.source for event in definition.events.values()
+                              for ts in event.transitions.values() for t in ts
+                              if t.dest == "connecting"})
+    assert into_connecting == ["calling", "responding"]
+    triggers = NetEaseCall.triggers()
+    assert triggers["callAccepted"] == ["calling"]
+    assert triggers["accept"] == ["ringing"]
+    assert triggers["joinChannel"] == ["idle"]
+    assert "idle" not in triggers["startRtc:ok"]
+    assert "startRtc" not in triggers, "startRtc is a command the machine sends, not an event"
 
 
 def test_simulator_end_to_end_with_a_dropped_file(h: Harness) -> None:
@@ -628,22 +643,55 @@ def _start(h: Harness, role: str, record: dict[str, Any], call_type: int,
                                 **({"account": "me"} if account else {})})
 
 
+#: The files a P2P call expects, by (recordType, recordAudio, recordVideo, call type), written
+#: out by hand from 000 (per participant an .aac when audio is recorded and an .mp4 when video
+#: is recorded in a video call, for recordType 0 混单 and 2 只单; a mixed file for 0 and 1 只混,
+#: an .mp4 with video, else an .aac with audio; an audio call has no audio-video file).
+P2P_FILES: dict[tuple[int, bool, bool, int], set[str]] = {
+    (0, True, True, 2): {"caller.aac", "caller.mp4", "callee.aac", "callee.mp4", "mix.mp4"},
+    (0, True, False, 2): {"caller.aac", "callee.aac", "mix.aac"},
+    (0, False, True, 2): {"caller.mp4", "callee.mp4", "mix.mp4"},
+    (0, False, False, 2): set(),
+    (1, True, True, 2): {"mix.mp4"},
+    (1, True, False, 2): {"mix.aac"},
+    (1, False, True, 2): {"mix.mp4"},
+    (1, False, False, 2): set(),
+    (2, True, True, 2): {"caller.aac", "caller.mp4", "callee.aac", "callee.mp4"},
+    (2, True, False, 2): {"caller.aac", "callee.aac"},
+    (2, False, True, 2): {"caller.mp4", "callee.mp4"},
+    (2, False, False, 2): set(),
+    (0, True, True, 1): {"caller.aac", "callee.aac", "mix.aac"},
+    (0, True, False, 1): {"caller.aac", "callee.aac", "mix.aac"},
+    (0, False, True, 1): set(),
+    (0, False, False, 1): set(),
+    (1, True, True, 1): {"mix.aac"},
+    (1, True, False, 1): {"mix.aac"},
+    (1, False, True, 1): set(),
+    (1, False, False, 1): set(),
+    (2, True, True, 1): {"caller.aac", "callee.aac"},
+    (2, True, False, 1): {"caller.aac", "callee.aac"},
+    (2, False, True, 1): set(),
+    (2, False, False, 1): set(),
+}
+
+
+def _p2p_files(record: dict[str, Any], call_type: int) -> set[str]:
+    return P2P_FILES[(int(record["recordType"]), bool(record["recordAudio"]),
+                      bool(record["recordVideo"]), call_type)]
+
+
 def _named(role: str, record: dict[str, Any], call_type: int, account: bool) -> set[str]:
-    """The files expected by name, worked out here from 000 (not by the code under test)."""
-    rt = int(record["recordType"])
-    audio, video = bool(record["recordAudio"]), bool(record["recordVideo"]) and call_type == 2
-    who = ["caller", "callee"] if role != "channel" else (["self"] if account else [])
-    want = set()
-    if rt in (0, 2):
-        for w in who:
-            want |= {f"{w}.aac"} if audio else set()
-            want |= {f"{w}.mp4"} if video else set()
-    if rt in (0, 1) and (audio or video):
-        want.add("mix.mp4" if video else "mix.aac")
-    return want
+    """The files expected by name, from the table above: a channel member's own files are the
+    caller's row under the slot ``self`` (only when joinChannel names the account)."""
+    want = _p2p_files(record, call_type)
+    if role != "channel":
+        return set(want)
+    return {n.replace("caller.", "self.") for n in want
+            if n.startswith("mix.") or (account and n.startswith("caller."))}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(role=ROLES, record=RECORDS, call_type=st.sampled_from([1, 2]),
        steps=st.lists(st.tuples(NOISE, st.floats(0.1, 700)), max_size=14))
 def test_start_rtc_only_after_acceptance_once_per_call(
@@ -678,7 +726,7 @@ def test_start_rtc_only_after_acceptance_once_per_call(
         h.close()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, derandomize=True)
 @given(record=RECORDS, call_type=st.sampled_from([1, 2]))
 def test_expected_files_follow_from_the_record_parameters(record: dict[str, Any],
                                                           call_type: int) -> None:
@@ -688,15 +736,7 @@ def test_expected_files_follow_from_the_record_parameters(record: dict[str, Any]
         h.at(1, "callAccepted")
         h.at(2, "startRtc:ok")
         h.at(9, "hangup")
-        rt = int(record["recordType"])
-        audio, video = bool(record["recordAudio"]), bool(record["recordVideo"]) and call_type == 2
-        want = set()
-        if rt in (0, 2):
-            for who in ("caller", "callee"):
-                want |= {f"{who}.aac"} if audio else set()
-                want |= {f"{who}.mp4"} if video else set()
-        if rt in (0, 1) and (audio or video):
-            want.add("mix.mp4" if video else "mix.aac")
+        want = _p2p_files(record, call_type)
         assert set(h.files()) == want
         assert h.session.state == ("awaiting_files" if want else "ended")
         assert all(s == "expected" for s in h.files().values())
@@ -704,7 +744,7 @@ def test_expected_files_follow_from_the_record_parameters(record: dict[str, Any]
         h.close()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @example(role="channel", record={"recordType": 2, "recordAudio": True, "recordVideo": False},
          call_type=1, account=False, delivered=[], call_len=1.0, late=0.0)
 @example(role="channel", record={"recordType": 0, "recordAudio": False, "recordVideo": True},
