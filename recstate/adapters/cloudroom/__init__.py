@@ -13,7 +13,7 @@
 :func:`run_scenario` runs a named scenario (``recstate simulate cloudroom NAME``).
 """
 
-from recstate.adapters.cloudroom.scenarios import SCENARIOS, run_scenario
+from recstate.adapters.cloudroom.scenarios import SCENARIO_HOOKS, SCENARIOS, run_scenario
 from recstate.adapters.cloudroom.simulator import EIGHT_HOURS, CloudRoomSimulator
 from recstate.adapters.cloudroom.upload import (
     AsyncUploadAdapter,
@@ -30,6 +30,7 @@ from recstate.adapters.cloudroom.upload import (
 __all__ = [
     "EIGHT_HOURS",
     "SCENARIOS",
+    "SCENARIO_HOOKS",
     "AsyncUploadAdapter",
     "AsyncUploader",
     "CloudRoomSimulator",

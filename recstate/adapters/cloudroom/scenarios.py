@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable
 from typing import IO, Any, Final
 
@@ -18,11 +19,15 @@ from recstate.events.cloudroom import (
 )
 from recstate.machines.cloudroom import CloudRoomOptions
 from recstate.runtime import Runtime
+from recstate.scenario import ScenarioHooks
 from recstate.trace import TraceWriter
 
-__all__ = ["MIXER_CFG", "PICTURE_IN_PICTURE", "SCENARIOS", "SIDE_BY_SIDE", "run_scenario"]
+__all__ = ["MIXER_CFG", "PICTURE_IN_PICTURE", "SCENARIOS", "SCENARIO_HOOKS", "SIDE_BY_SIDE",
+           "random_scenario", "run_scenario"]
 
 MINUTE: Final = 60.0
+#: Faults happen at their time (as a scenario file's do), so a built-in and its file in
+#: examples/scenarios write the same trace.
 MIXER: Final = "1"
 
 #: 003 §1: 640 x 360, 8 fps, 350 kbps, QP 28, an I frame every 120 frames.
@@ -111,9 +116,10 @@ def _side_by_side_to_pip(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> Non
 
 
 def _disk_full(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
-    sim.disk_full(t0 + 5 * MINUTE + 30, names=["E:/record/1.mp4"])
     _create(rt, t0)
     _add(rt, t0, _file("D:/record/1.ts"), _file("E:/record/1.mp4"))
+    rt.advance(t0 + 5 * MINUTE + 30)
+    sim.full_disk(["E:/record/1.mp4"])
     _destroy(rt, t0 + 10 * MINUTE)
     rt.advance(t0 + 10 * MINUTE + 1)
 
@@ -121,7 +127,8 @@ def _disk_full(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
 def _crash(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
     _create(rt, t0)
     _add(rt, t0, _file("D:/record/1.flv"), _file("D:/record/1.mp4"))
-    sim.crash([MIXER], at=t0 + 7 * MINUTE + 5)
+    rt.advance(t0 + 7 * MINUTE + 5)
+    sim.crash_now([MIXER])
     rt.advance(t0 + 8 * MINUTE)
 
 
@@ -137,10 +144,11 @@ def _invalid_mixer(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
 
 
 def _android(rt: Runtime, sim: CloudRoomSimulator, t0: float) -> None:
-    sim.fail_output("/sdcard/record/2.ts", 905, at=t0 + 3 * MINUTE + 30)
     _create(rt, t0, platform="android")
     _add(rt, t0, _file("/sdcard/record/1.mp4", isUploadOnRecording=1,
                        serverPathFileName="/2023-11-14/1.mp4"), _file("/sdcard/record/2.ts"))
+    rt.advance(t0 + 3 * MINUTE + 30)
+    sim.output_error("/sdcard/record/2.ts", 905)
     _destroy(rt, t0 + 5 * MINUTE)
     rt.advance(t0 + 5 * MINUTE + 5)
 
@@ -171,3 +179,76 @@ _RUNNERS: Final[dict[str, Callable[[Runtime, CloudRoomSimulator, float], None]]]
     "upload-retry": lambda rt, sim, t0: _upload(rt, sim, t0, 2),
     "upload-fails": lambda rt, sim, t0: _upload(rt, sim, t0, 4),
 }
+
+
+def random_scenario(rng: random.Random) -> dict[str, Any]:
+    """A random scenario in the file's shape (``recstate fuzz cloudroom``): one to three
+    mixers (Windows or Android), side by side or picture in picture, one to three file
+    outputs each (some uploaded as they record), layouts switched, outputs removed, the mixer
+    destroyed or not; faults: output errors, a full disk, a crash, an app gone silent,
+    failing uploads."""
+    steps: list[dict[str, Any]] = []
+    faults: list[dict[str, Any]] = []
+
+    def at(t: float) -> float:
+        return round(max(t, 0.0), 1)
+
+    for n in range(rng.randint(1, 3)):
+        mixer = str(n + 1)
+        android = rng.random() < 0.3
+        root = "/sdcard/record" if android else "D:/record"
+        t = rng.uniform(0, 300)
+        create: dict[str, Any] = {"mixerID": mixer, "mixerCfg": MIXER_CFG,
+                                  "mixerContent": rng.choice((SIDE_BY_SIDE,
+                                                              PICTURE_IN_PICTURE))}
+        if android:
+            create["platform"] = "android"
+        steps.append({"at": at(t), "event": "CreateLocMixer", "data": create})
+        names = [f"{root}/{mixer}-{k}.{rng.choice(('mp4', 'ts', 'flv'))}"
+                 for k in range(rng.randint(1, 3))]
+        outputs: list[dict[str, Any]] = []
+        for name in names:
+            item: dict[str, Any] = {"type": 0, "filename": name}
+            if rng.random() < 0.4:
+                item.update(isUploadOnRecording=1,
+                            serverPathFileName="/" + name.rsplit("/", 1)[-1])
+            outputs.append(item)
+        steps.append({"at": at(t), "event": "AddLocMixerOutput",
+                      "data": {"mixerID": mixer, "outputs": outputs}})
+        if rng.random() < 0.2:
+            faults.append({"at": at(t), "kind": "upload_fails",
+                           "times": rng.randint(1, 4)})
+        for _ in range(rng.randint(0, 3)):
+            t += rng.choice((30.0, 600.0, 3600.0)) * rng.uniform(0.5, 1.5)
+            roll = rng.random()
+            if roll < 0.4:
+                steps.append({"at": at(t), "event": "UpdateLocMixerContent",
+                              "data": {"mixerID": mixer, "mixerContent": rng.choice(
+                                  (SIDE_BY_SIDE, PICTURE_IN_PICTURE))}})
+            elif roll < 0.55:
+                steps.append({"at": at(t), "event": "RmLocMixerOutput",
+                              "data": {"mixerID": mixer, "outputs": [rng.choice(names)]}})
+            elif roll < 0.7:
+                faults.append({"at": at(t), "kind": "error", "name": rng.choice(names),
+                               "code": rng.choice((902, 903, 905))})
+            elif roll < 0.8:
+                faults.append({"at": at(t), "kind": "disk_full"})
+            elif roll < 0.9:
+                faults.append({"at": at(t), "kind": "crash", "mixers": [mixer]})
+            else:
+                faults.append({"at": at(t), "kind": "silent", "mixers": [mixer]})
+        if rng.random() < 0.85:
+            t += rng.uniform(1, 3600)
+            steps.append({"at": at(t), "event": "DestroyLocMixer", "data": {"mixerID": mixer}})
+    last = max(s["at"] for s in steps)
+    return {"vendor": "cloudroom", "start": 1_700_000_000, "until": at(last + 3600),
+            "simulator": {"interval": 60.0}, "steps": steps, "faults": faults}
+
+
+#: ``recstate simulate FILE``: the simulator, and its faults by the name a scenario gives
+#: them (each happens at the fault's ``at``).
+SCENARIO_HOOKS = ScenarioHooks(
+    simulator=CloudRoomSimulator, close="disconnect",
+    faults={"error": "output_error", "disk_full": "full_disk", "crash": "crash_now",
+            "silent": "silent_now", "upload_fails": "fail_upload"},
+    random=random_scenario)

@@ -147,6 +147,24 @@ class CloudRoomSimulator:
         """The next ``times`` uploads fail with ``code`` (1202: 上传失败)."""
         self._upload_failures.extend([code] * times)
 
+    # The faults of a scenario file (``recstate simulate FILE``): armed at the fault's ``at``,
+    # so they happen then; the methods above take the instant themselves.
+    def output_error(self, name: str, code: int, mixer: str | None = None) -> None:
+        """Output ``name`` reports ERR ``code`` now (a scenario's ``error`` fault)."""
+        self.fail_output(name, code, self.runtime.clock.now(), mixer)
+
+    def full_disk(self, names: list[str] | None = None) -> None:
+        """902 now for the named file outputs, or for every one (``disk_full``)."""
+        self.disk_full(self.runtime.clock.now(), names)
+
+    def crash_now(self, mixers: list[str]) -> None:
+        """The app crashes now (``crash``)."""
+        self.crash(mixers, self.runtime.clock.now())
+
+    def silent_now(self, mixers: list[str]) -> None:
+        """The app goes away now without a word (``silent``)."""
+        self.go_silent(mixers, self.runtime.clock.now())
+
     def disconnect(self) -> None:
         self._signal.disconnect(self._on_command, sender=self.runtime)
         for out in self._outputs.values():
