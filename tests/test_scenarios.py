@@ -104,6 +104,22 @@ DOCUMENTED = {
     "netease-files-while-recording.json": {
         "early-files": ("complete", "stopped", ["ready"] * 3),
         "half-files": ("complete", "stopped", ["ready"] * 3)},
+    # 003 §4: a layout change keeps the one file; destroyed (§5): closed, no upload asked
+    "cloudroom-side-by-side-to-pip.toml": {"1": ("destroyed", "stopped", ["closed"])},
+    # 003 §2 "如果输出异常，将自动停止录制": 902 fails the mp4 alone; the ts closes at destroy
+    "cloudroom-disk-full.toml": {"1": ("destroyed", "stopped", ["closed", "failed"])},
+    # a crash: the flv kept up to its last report, the mp4 (never reported) lost
+    "cloudroom-crash.toml": {"1": ("crashed", "failed", ["closed", "lost"])},
+    # 003 §1: 650 wide, 60 fps, a camera off the canvas: refused, nothing created
+    "cloudroom-invalid-mixer.toml": {"1": ("idle", "idle", [])},
+    # 003 §3: the SDK's own upload makes 1.mp4 ready; 905 fails 2.ts
+    "cloudroom-android.toml": {"1": ("destroyed", "stopped", ["ready", "failed"])},
+    # 003 §2: 901 at 8 hours ends the file normally
+    "cloudroom-eight-hours.toml": {"1": ("destroyed", "stopped", ["closed"])},
+    # UploadRecordFile fails twice with 1202, the third attempt succeeds
+    "cloudroom-upload-retry.toml": {"1": ("destroyed", "stopped", ["ready"])},
+    # every attempt fails with 1202: failed after 3 retries
+    "cloudroom-upload-fails.toml": {"1": ("destroyed", "stopped", ["failed"])},
 }
 
 
