@@ -59,6 +59,15 @@ KNOWN_GAPS: dict[str, dict[str, str]] = {
         '#11 callback: connecting -> complete [records, completes_now, not pieces]': _EARLY,
         '#12 callback: connecting -> awaiting_files [records, not pieces]': _EARLY,
     },
+    "cloudroom.mixer": {
+        "#18 silence: created -> (stays)": (
+            "some outputs of a live mixer silent while others still report: the simulator "
+            "stops a mixer's outputs together (a crash or a silent app), and a single output "
+            "goes quiet only with ERR or CLOSED, which ends it"),
+        "#19 silence: idle, destroyed, crashed -> (stays) (ignored)": (
+            "a silence timer due after the mixer ended: ending a mixer cancels it, so only a "
+            "race between the two (a live service's, not a virtual clock's) would reach it"),
+    },
     # The 12-hour recording limit landed in the last merge of main.
     "juphoon.channel": {
         "#27 deadline: disabling -> leaving [is_limited]": _LIMIT,

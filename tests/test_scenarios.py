@@ -120,6 +120,10 @@ DOCUMENTED = {
     "cloudroom-upload-retry.toml": {"1": ("destroyed", "stopped", ["ready"])},
     # every attempt fails with 1202: failed after 3 retries
     "cloudroom-upload-fails.toml": {"1": ("destroyed", "stopped", ["failed"])},
+    # refusals on mixers 2 and 3; mixer 2's removed output closed, the other lost when the
+    # silent app is taken as crashed after silence_timeout
+    "cloudroom-misuse-and-silence.yaml": {"2": ("crashed", "failed", ["closed", "lost"]),
+                                          "3": ("idle", "idle", [])},
 }
 
 
