@@ -204,8 +204,10 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
         if android:
             create["platform"] = "android"
         steps.append({"at": at(t), "event": "CreateLocMixer", "data": create})
-        names = [f"{root}/{mixer}-{k}.{rng.choice(('mp4', 'ts', 'flv'))}"
-                 for k in range(rng.randint(1, 3))]
+        # one output a format: fuzz's invariant wants no two files of one kind and format
+        # of a session to overlap, and a mixer's outputs all record at once
+        names = [f"{root}/{mixer}-{k}.{ext}" for k, ext in enumerate(
+            rng.sample(("mp4", "ts", "flv"), rng.randint(1, 3)))]
         outputs: list[dict[str, Any]] = []
         for name in names:
             item: dict[str, Any] = {"type": 0, "filename": name}
