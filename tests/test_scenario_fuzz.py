@@ -30,7 +30,7 @@ def recstate(*args: str | Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=ROOT, check=False, timeout=300)
 
 
-@pytest.mark.parametrize("vendor", ["tencent", "netease", "juphoon"])
+@pytest.mark.parametrize("vendor", ["tencent", "netease", "juphoon", "cloudroom"])
 def test_random_scenarios_keep_the_invariants(vendor: str) -> None:
     result = recstate("fuzz", vendor, "--runs", "40", "--seed", "11")
     assert result.returncode == 0, result.stdout + result.stderr
