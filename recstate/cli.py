@@ -20,7 +20,7 @@ from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor, vendor_names
 
 #: The environment variable holding `recstate serve --bridge`'s token secret.
-BRIDGE_SECRET_ENV = "RECSTATE_BRIDGE_SECRET"
+BRIDGE_SECRET_ENV = "RECSTATE_BRIDGE_SECRET"  # noqa: S105 (a name, not the secret)
 
 __all__ = ["main"]
 
