@@ -19,6 +19,9 @@ from recstate.stores import StoreError
 from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor, vendor_names
 
+#: The environment variable holding `recstate serve --bridge`'s token secret.
+BRIDGE_SECRET_ENV = "RECSTATE_BRIDGE_SECRET"  # noqa: S105 (a name, not the secret)
+
 __all__ = ["main"]
 
 
@@ -58,12 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
                        description="Serve POST /events, the NetEase callback (抄送) at "
                        "/netease/callback (AppSecret from $RECSTATE_NETEASE_APP_SECRET), "
-                       "GET /sessions, /sessions/{key}, /healthz and /metrics.")
+                       "GET /sessions, /sessions/{key}, /healthz and /metrics; with --bridge, the "
+                       "client bridge at /ws, /client/ and /demo/.")
     p.add_argument("--store", metavar="URL", default="sqlite:///recstate.db",
                    help="memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
                         "redis://host:port/db?prefix=NAME (default sqlite:///recstate.db)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0: any free port")
+    p.add_argument("--bridge", action="store_true",
+                   help="also serve the client bridge (WebSocket /ws, the JS client at "
+                        "/client/, the demo page at /demo/); its token secret comes from "
+                        f"${BRIDGE_SECRET_ENV}, never the command line")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -572,13 +580,29 @@ def _simulate_file(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from recstate.serve import serve
 
+    secret: str | None = None
+    if args.bridge:
+        secret = os.environ.get(BRIDGE_SECRET_ENV) or None
+        if secret is None:
+            print(f"recstate serve: --bridge needs the tokens' secret in the environment "
+                  f"variable {BRIDGE_SECRET_ENV} (at least 16 bytes, e.g. from "
+                  "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`); it is "
+                  "never taken from the command line", file=sys.stderr)
+            return 2
+
     def ready(url: str) -> None:
-        print(f"recstate serve: listening on {url} (store {args.store})", flush=True)
+        bridge = f", bridge at {url.replace('http', 'ws', 1)}/ws" if secret else ""
+        print(f"recstate serve: listening on {url} (store {args.store}){bridge}", flush=True)
 
     try:
-        serve(args.store, host=args.host, port=args.port, ready=ready)
+        serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret)
+    except ValueError as error:  # a bridge secret too short (the message never shows it)
+        print(f"recstate serve: {BRIDGE_SECRET_ENV}: {error}", file=sys.stderr)
+        return 2
     except StoreError as error:
         print(f"recstate serve: {error}", file=sys.stderr)
         return 2

@@ -12,6 +12,10 @@ with a store and the system clock.
   store has them (so every process of the service answers the same).
 - ``GET /healthz``; ``GET /metrics``: Prometheus (events handled, violations, errors, live
   sessions, timers due, handling latency).
+- with a bridge secret (``recstate serve --bridge``, secret from ``RECSTATE_BRIDGE_SECRET``):
+  the client bridge's routes, ``/ws``, ``/client/`` and the ``/demo/`` page
+  (:mod:`recstate.bridge`), its :class:`~recstate.bridge.Bridge` made at startup on this
+  service's runtime and handing the apps' events to :meth:`Service.handle`.
 
 Timers fire on time from a background task. Several ``serve`` processes on one Redis form
 one service: before handling an input a process checks the session's stored version (one
@@ -36,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from recstate import signals
 from recstate.clock import Clock, SystemClock
@@ -195,13 +199,22 @@ def _session_view(row_snapshot: dict[str, Any], version: int) -> dict[str, Any]:
             "version": version}
 
 
-def create_app(store: Store, *, clock: Clock | None = None) -> Starlette:
-    """The service's ASGI app (the runtime is made, and recovers, at startup)."""
-    holder: dict[str, Service] = {}
+def create_app(store: Store, *, clock: Clock | None = None,
+               bridge_secret: str | None = None) -> Starlette:
+    """The service's ASGI app (the runtime is made, and recovers, at startup).
+    ``bridge_secret``: mount the client bridge (``/ws``, ``/client/``, ``/demo/``), its
+    tokens signed with this secret (at least 16 bytes: a ValueError here, not at startup)."""
+    holder: dict[str, Any] = {}
+    bridge_routes: Any = None
+    if bridge_secret is not None:
+        from recstate.bridge.app import bridge_routes
+        from recstate.bridge.tokens import Tokens
+        Tokens(bridge_secret)  # a short secret is refused now, before anything listens
     vendors = vendor_names()
 
     def service() -> Service:
-        return holder["service"]
+        svc: Service = holder["service"]
+        return svc
 
     async def post_events(request: Request) -> Response:
         body = await request.body()
@@ -247,21 +260,29 @@ def create_app(store: Store, *, clock: Clock | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc = holder["service"] = Service(store, clock=clock)
+        bridge = None
+        if bridge_secret is not None:
+            from recstate.bridge.hub import Bridge
+            bridge = holder["bridge"] = Bridge(svc.runtime, bridge_secret, deliver=svc.handle)
         task = asyncio.create_task(svc.timers())
         try:
             yield
         finally:
+            if bridge is not None:
+                bridge.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             svc.runtime.flush_store()
 
-    routes = [Route("/events", post_events, methods=["POST"]),
+    routes: list[BaseRoute] = [Route("/events", post_events, methods=["POST"]),
               Route("/sessions", get_sessions, methods=["GET"]),
               Route("/sessions/{key:path}", get_session, methods=["GET"]),
               Route("/healthz", healthz, methods=["GET"]),
               Route("/metrics", metrics, methods=["GET"]),
               *_endpoints(service, clock)]
+    if bridge_routes is not None:
+        routes += bridge_routes(lambda: holder["bridge"], demo=True)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -296,7 +317,8 @@ def _endpoints(service: Callable[[], Service], clock: Clock | None) -> list[Rout
 
 
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
-          ready: Callable[[str], None] | None = None) -> None:
+          ready: Callable[[str], None] | None = None,
+          bridge_secret: str | None = None) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM)."""
     import socket
 
@@ -305,7 +327,11 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
     from recstate.stores import open_store
 
     store = open_store(url)
-    app = create_app(store)
+    try:
+        app = create_app(store, bridge_secret=bridge_secret)
+    except BaseException:
+        store.close()
+        raise
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
                          socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

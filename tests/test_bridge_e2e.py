@@ -450,3 +450,45 @@ def test_the_bridge_served_alone_runs_the_demo(tmp_path: Path) -> None:
     commands = [r["name"] for r in map(orjson.loads, trace.read_bytes().splitlines())
                 if r.get("kind") == "command"]
     assert commands[:2] == [START, STOP]
+
+
+# ---- recstate serve --bridge, as a process: the demo with a store --------------------------
+
+def test_recstate_serve_with_the_bridge_runs_the_demo(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "serve.db"
+    env = {**os.environ, "RECSTATE_BRIDGE_SECRET": SECRET}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "recstate"), "serve", "--store", f"sqlite:///{db}",
+         "--port", "0", "--bridge"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert banner.startswith("recstate serve: listening on http://127.0.0.1:"), banner
+        url = banner.split("listening on ", 1)[1].split()[0]
+        with playwright.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM)
+            try:
+                page = browser.new_page()
+                page.goto(f"{url}/demo/")
+                page.wait_for_function("document.getElementById('status').dataset.status"
+                                       " === 'connected'", timeout=BOUND_MS)
+                page.click("#enter")
+                page.click("#start")
+                page.wait_for_selector(f'tr[data-session="{ALICE}"][data-state="recording"]',
+                                       timeout=BOUND_MS)
+                page.click("#stop")
+                page.wait_for_selector(f'tr[data-session="{ALICE}"][data-state="stopped"]',
+                                       timeout=BOUND_MS)
+                assert page.evaluate("demo.sdkCalls().map((c) => c.api)") == [START, STOP]
+            finally:
+                browser.close()
+        # the service's store has what the page did (committed before each ack)
+        with httpx.Client(base_url=url) as http:
+            assert http.get(f"/sessions/{ALICE}").json()["state"] == "stopped"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -3,8 +3,8 @@
 A runtime on the wall clock, its asyncio driver running while the server runs, the bridge at
 ``/ws``, the JS client at ``/client/`` and, with ``--demo``, the demo page at ``/demo/``. The
 secret comes from the environment variable named by ``--secret-env`` (never the command line,
-which other users can read); with ``--demo`` and no secret set, a random one is made. Until
-``recstate serve`` mounts the bridge, this is how to try the demo page.
+which other users can read); with ``--demo`` and no secret set, a random one is made.
+``recstate serve --bridge`` serves the same beside the service's endpoints, with a store.
 """
 
 from __future__ import annotations
