@@ -409,6 +409,19 @@ def _cmd_paths(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commit_out(target: OutputFile | None) -> bool:
+    """Move a simulation's written ``--out`` into place; False, after saying why, when it
+    cannot be."""
+    if target is None:
+        return True
+    try:
+        target.commit()
+    except OutputError as error:
+        print(f"recstate simulate: --out {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_machines() -> int:
     for name, cls in sorted(_machines().items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -494,12 +507,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         if target is not None:
             target.discard()
         raise
-    if target is not None:
-        try:
-            target.commit()
-        except OutputError as error:
-            print(f"recstate simulate: --out {error}", file=sys.stderr)
-            return 2
+    if not _commit_out(target):
+        return 2
     write_report(report, sys.stdout, as_json=args.json)
     return report.exit_status
 
@@ -567,12 +576,8 @@ def _simulate_file(args: argparse.Namespace) -> int:
         if target is not None:
             target.discard()
         raise
-    if target is not None:
-        try:
-            target.commit()
-        except OutputError as error:
-            print(f"recstate simulate: --out {error}", file=sys.stderr)
-            return 2
+    if not _commit_out(target):
+        return 2
     if args.html is not None:
         return status
     write_report(report, sys.stdout, as_json=args.json)
