@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Serve POST /events, the NetEase callback (抄送) at "
                        "/netease/callback (AppSecret from $RECSTATE_NETEASE_APP_SECRET), "
                        "GET /sessions, /sessions/{key}, /healthz and /metrics; with --bridge, the "
-                       "client bridge at /ws, /client/ and /demo/.")
+                       "client bridge at /ws and /client/ (and with --bridge-demo its demo page "
+                       "at /demo/).")
     p.add_argument("--store", metavar="URL", default="sqlite:///recstate.db",
                    help="memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
                         "redis://host:port/db?prefix=NAME (default sqlite:///recstate.db)")
@@ -70,8 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="0: any free port")
     p.add_argument("--bridge", action="store_true",
                    help="also serve the client bridge (WebSocket /ws, the JS client at "
-                        "/client/, the demo page at /demo/); its token secret comes from "
-                        f"${BRIDGE_SECRET_ENV}, never the command line")
+                        "/client/); its token secret comes from "
+                        f"${BRIDGE_SECRET_ENV}, never the command line. Apps get tokens from "
+                        "the secret's holder (`python -m recstate.bridge token APP`, or "
+                        "recstate.bridge.Tokens in the app's server)")
+    p.add_argument("--bridge-demo", action="store_true",
+                   help="with the bridge, serve its demo page at /demo/ and the open token "
+                        "endpoint /demo/token it uses: anyone can get a token there, so never "
+                        "in production (implies --bridge)")
+    p.add_argument("--bridge-hold", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds a command waits for the app serving its session before it "
+                        "is withdrawn (default 30)")
+    p.add_argument("--virtual-clock", type=float, metavar="T0",
+                   help="for tests and demos, never production: run on a virtual clock "
+                        "standing at T0 (Unix seconds), moved forward only by the POSTed "
+                        "events' t and by POST /clock {\"to\": t}")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -590,21 +604,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from recstate.serve import serve
 
     secret: str | None = None
-    if args.bridge:
+    if args.bridge_hold <= 0:
+        print(f"recstate serve: --bridge-hold is a duration in seconds > 0, got "
+              f"{args.bridge_hold}", file=sys.stderr)
+        return 2
+    if args.bridge or args.bridge_demo:
         secret = os.environ.get(BRIDGE_SECRET_ENV) or None
         if secret is None:
-            print(f"recstate serve: --bridge needs the tokens' secret in the environment "
+            print(f"recstate serve: --bridge{'-demo' if args.bridge_demo else ''} needs the "
+                  f"tokens' secret in the environment "
                   f"variable {BRIDGE_SECRET_ENV} (at least 16 bytes, e.g. from "
                   "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`); it is "
                   "never taken from the command line", file=sys.stderr)
             return 2
 
+    clock = None
+    if args.virtual_clock is not None:
+        from recstate.clock import ManualClock
+        clock = ManualClock(args.virtual_clock)
+
     def ready(url: str) -> None:
         bridge = f", bridge at {url.replace('http', 'ws', 1)}/ws" if secret else ""
+        if args.bridge_demo:
+            bridge += f", bridge demo at {url}/demo/ (open token endpoint: not for production)"
+        if clock is not None:
+            bridge += f", virtual clock at {args.virtual_clock}"
         print(f"recstate serve: listening on {url} (store {args.store}){bridge}", flush=True)
 
     try:
-        serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret)
+        serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret,
+              bridge_demo=args.bridge_demo, bridge_hold=args.bridge_hold, clock=clock)
     except ValueError as error:  # a bridge secret too short (the message never shows it)
         print(f"recstate serve: {BRIDGE_SECRET_ENV}: {error}", file=sys.stderr)
         return 2

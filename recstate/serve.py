@@ -13,9 +13,14 @@ with a store and the system clock.
 - ``GET /healthz``; ``GET /metrics``: Prometheus (events handled, violations, errors, live
   sessions, timers due, handling latency).
 - with a bridge secret (``recstate serve --bridge``, secret from ``RECSTATE_BRIDGE_SECRET``):
-  the client bridge's routes, ``/ws``, ``/client/`` and the ``/demo/`` page
-  (:mod:`recstate.bridge`), its :class:`~recstate.bridge.Bridge` made at startup on this
-  service's runtime and handing the apps' events to :meth:`Service.handle`.
+  the client bridge's routes, ``/ws`` and ``/client/`` (:mod:`recstate.bridge`), its
+  :class:`~recstate.bridge.Bridge` made at startup on this service's runtime and handing the
+  apps' events to :meth:`Service.handle`; the ``/demo/`` page and its open ``/demo/token``
+  only with ``--bridge-demo`` (a production service hands out no token to anyone: the app's
+  own server issues them with the secret).
+- on a virtual clock (``--virtual-clock T0``, tests and demos only): the clock stands at T0 and
+  moves only forward, to each POSTed event's ``t`` (the timers due on the way fire at their
+  own times first) and by ``POST /clock {"to": t}``; ``GET /clock`` tells its time.
 
 Timers fire on time from a background task. Several ``serve`` processes on one Redis form
 one service: before handling an input a process checks the session's stored version (one
@@ -43,7 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from recstate import signals
-from recstate.clock import Clock, SystemClock
+from recstate.clock import Clock, ManualClock, SystemClock
 from recstate.errors import TraceError, Violation
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
@@ -74,6 +79,10 @@ class Metrics:
                               registry=r)
         self.timers_due = Gauge("recstate_timers_due", "Timers due and not yet fired",
                                 registry=r)
+        self.bridge = Gauge("recstate_bridge", "The client bridge: commands pending for an "
+                            "app, sent again after a reconnect, withdrawn after the hold; "
+                            "events received again (acknowledged, handled once)", ["what"],
+                            registry=r)
         self.latency = Histogram("recstate_handling_seconds", "Time to handle and commit one "
                                  "input", registry=r,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1))
@@ -128,6 +137,18 @@ class Service:
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.sessions.set(len(rt.sessions))
         self._wake.set()  # a new deadline, perhaps
+
+    def advance(self, to: float) -> None:
+        """Move the virtual clock to ``to``, firing each timer due on the way at its time."""
+        rt = self.runtime
+        for _ in range(100):  # each lost race reloads one session; then go on
+            try:
+                rt.advance(to)
+                break
+            except Conflict as conflict:
+                rt.reload(conflict.session)
+        self.metrics.sessions.set(len(rt.sessions))
+        self._wake.set()
 
     def run_due(self) -> None:
         rt = self.runtime
@@ -200,16 +221,23 @@ def _session_view(row_snapshot: dict[str, Any], version: int) -> dict[str, Any]:
 
 
 def create_app(store: Store, *, clock: Clock | None = None,
-               bridge_secret: str | None = None) -> Starlette:
+               bridge_secret: str | None = None, bridge_demo: bool = False,
+               bridge_hold: float | None = 30.0) -> Starlette:
     """The service's ASGI app (the runtime is made, and recovers, at startup).
-    ``bridge_secret``: mount the client bridge (``/ws``, ``/client/``, ``/demo/``), its
-    tokens signed with this secret (at least 16 bytes: a ValueError here, not at startup)."""
+    ``bridge_secret``: mount the client bridge (``/ws``, ``/client/``), its tokens signed with
+    this secret (at least 16 bytes: a ValueError here, not at startup); ``bridge_demo``: and
+    the demo page with its open token endpoint (``/demo/``; never in production);
+    ``bridge_hold``: seconds a command waits for its app. A :class:`ManualClock` makes the
+    clock virtual: events move it to their ``t``, and ``/clock`` reads and moves it."""
     holder: dict[str, Any] = {}
     bridge_routes: Any = None
     if bridge_secret is not None:
         from recstate.bridge.app import bridge_routes
         from recstate.bridge.tokens import Tokens
         Tokens(bridge_secret)  # a short secret is refused now, before anything listens
+    elif bridge_demo:
+        raise ValueError("the bridge's demo page needs the bridge: give bridge_secret too")
+    virtual = clock if isinstance(clock, ManualClock) else None
     vendors = vendor_names()
 
     def service() -> Service:
@@ -225,8 +253,28 @@ def create_app(store: Store, *, clock: Clock | None = None,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
         for ev in events:
+            if virtual is not None and ev.t is not None and ev.t > virtual.now():
+                svc.advance(ev.t)  # virtual time: the events' own time moves the clock
             svc.handle(ev)
         return JSONResponse({"applied": len(events)})
+
+    async def clock_view(request: Request) -> Response:
+        """``GET /clock``: the virtual time; ``POST /clock {"to": t}``: move it forward."""
+        assert virtual is not None
+        if request.method == "POST":
+            try:
+                to = orjson.loads(await request.body())["to"]
+                if isinstance(to, bool) or not isinstance(to, int | float):
+                    raise TypeError
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                return JSONResponse({"error": 'expected a JSON object {"to": <Unix seconds>}',
+                                     "field": "to"}, status_code=400)
+            if to < virtual.now():
+                return JSONResponse({"error": f"the clock is at {virtual.now()} and never "
+                                     f"goes back (to {to}): timers would run out of order",
+                                     "field": "to"}, status_code=409)
+            service().advance(float(to))
+        return JSONResponse({"now": virtual.now(), "virtual": True})
 
     async def get_sessions(request: Request) -> Response:
         rows = store.load().sessions
@@ -252,6 +300,12 @@ def create_app(store: Store, *, clock: Clock | None = None,
     async def metrics(request: Request) -> Response:
         svc = service()
         svc.metrics.timers_due.set(svc.timers_due())
+        bridge = holder.get("bridge")
+        if bridge is not None:
+            for what, value in (("pending", len(bridge.pending)), ("resent", bridge.resent),
+                                ("withdrawn", len(bridge.withdrawn)),
+                                ("duplicate_events", bridge.duplicates)):
+                svc.metrics.bridge.labels(what).set(value)
         svc.metrics.sessions.set(len(svc.runtime.sessions))
         return Response(generate_latest(svc.metrics.registry),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -263,7 +317,8 @@ def create_app(store: Store, *, clock: Clock | None = None,
         bridge = None
         if bridge_secret is not None:
             from recstate.bridge.hub import Bridge
-            bridge = holder["bridge"] = Bridge(svc.runtime, bridge_secret, deliver=svc.handle)
+            bridge = holder["bridge"] = Bridge(svc.runtime, bridge_secret, deliver=svc.handle,
+                                               hold=bridge_hold)
         task = asyncio.create_task(svc.timers())
         try:
             yield
@@ -281,8 +336,10 @@ def create_app(store: Store, *, clock: Clock | None = None,
               Route("/healthz", healthz, methods=["GET"]),
               Route("/metrics", metrics, methods=["GET"]),
               *_endpoints(service, clock)]
+    if virtual is not None:
+        routes.append(Route("/clock", clock_view, methods=["GET", "POST"]))
     if bridge_routes is not None:
-        routes += bridge_routes(lambda: holder["bridge"], demo=True)
+        routes += bridge_routes(lambda: holder["bridge"], demo=bridge_demo)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -318,7 +375,8 @@ def _endpoints(service: Callable[[], Service], clock: Clock | None) -> list[Rout
 
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
           ready: Callable[[str], None] | None = None,
-          bridge_secret: str | None = None) -> None:
+          bridge_secret: str | None = None, bridge_demo: bool = False,
+          bridge_hold: float | None = 30.0, clock: Clock | None = None) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM)."""
     import socket
 
@@ -328,7 +386,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
 
     store = open_store(url)
     try:
-        app = create_app(store, bridge_secret=bridge_secret)
+        app = create_app(store, clock=clock, bridge_secret=bridge_secret,
+                         bridge_demo=bridge_demo, bridge_hold=bridge_hold)
     except BaseException:
         store.close()
         raise

@@ -1,4 +1,6 @@
-"""Serve a bridge on its own: ``python -m recstate.bridge [--demo] [--port 8765]``.
+"""Serve a bridge on its own: ``python -m recstate.bridge [--demo] [--port 8765]``; or issue
+an app's token as the secret's holder: ``python -m recstate.bridge token APP [--ttl 300]
+[--session KEY]...`` (printed on stdout, the secret read from the environment).
 
 A runtime on the wall clock, its asyncio driver running while the server runs, the bridge at
 ``/ws``, the JS client at ``/client/`` and, with ``--demo``, the demo page at ``/demo/``. The
@@ -23,11 +25,44 @@ from starlette.applications import Starlette
 
 from recstate.bridge.app import bridge_routes
 from recstate.bridge.hub import Bridge
+from recstate.bridge.tokens import Tokens
 from recstate.runtime import Runtime
 from recstate.trace import TraceWriter
 
 
+def token(argv: list[str]) -> int:
+    """Print a token for an app, signed with the secret from the environment: what an app's
+    server does with :class:`~recstate.bridge.tokens.Tokens`, from a shell or a deploy script.
+    Valid from now on the system clock (a bridge on a virtual clock checks against its own)."""
+    parser = argparse.ArgumentParser(prog="python -m recstate.bridge token",
+                                     description="issue a bridge token for an app")
+    parser.add_argument("app", help="the app's name (the bridge logs it, never the token)")
+    parser.add_argument("--ttl", type=float, default=300.0,
+                        help="seconds the token stays valid (default 300)")
+    parser.add_argument("--session", action="append", dest="sessions", metavar="KEY",
+                        help="allow only these sessions (repeat); default: any")
+    parser.add_argument("--secret-env", default="RECSTATE_BRIDGE_SECRET",
+                        help="the environment variable holding the tokens' secret")
+    args = parser.parse_args(argv)
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"error: set {args.secret_env} to the bridge's secret (at least 16 bytes)",
+              file=sys.stderr)
+        return 2
+    try:
+        tokens = Tokens(secret)
+        issued = tokens.issue(args.app, ttl=args.ttl, sessions=args.sessions)
+    except ValueError as error:  # a short secret, a bad ttl: the message never shows values
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(issued)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        return token(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m recstate.bridge",
                                      description="serve the recstate client bridge")
     parser.add_argument("--host", default="127.0.0.1")

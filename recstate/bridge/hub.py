@@ -166,9 +166,12 @@ class Bridge:
                     **_: Any) -> None:
         if not self.carries(command):
             return
+        # its wait counts from when the bridge got it: the event's ``t`` if it is ahead of
+        # the clock (virtual time), else now, so an input that arrives late with an old
+        # ``t`` (a queued POST, a delayed callback) does not withdraw its command at once
         out = Outgoing(id=f"c-{self._prefix}-{next(self._ids)}", vendor=command.vendor,
                        session=session.key, name=command.name, data=command.payload(),
-                       created=t)
+                       created=max(t, self.runtime.clock.now()))
         self.pending[out.id] = out
         self.expire()
         conn = self._servers.get(out.session)
