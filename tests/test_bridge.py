@@ -343,3 +343,30 @@ def test_the_bridge_carries_the_sdk_calls_and_leaves_service_side_apis_to_adapte
         assert not only_start.carries(StopCommand(RoomInfo(1, 2)))
     finally:
         only_start.close()
+
+
+def test_a_command_from_a_timer_fired_late_is_held_from_now_not_from_its_due_time(
+        served: Served) -> None:
+    """A timer that fell due while the service could not run it (a restart: timers fire at
+    their own due time, durable.py) fires late; the command it sends waits ``hold`` (10 s)
+    from when the bridge got it. 004: the start's 30 s answer deadline sends the stop."""
+    bridge = hub(served)
+    ws, _ = hello(served, bridge.tokens.issue("shop-app", ttl=600), [ALICE])
+    with ws:
+        served.call(lambda: served.runtime.dispatch(_enter(T0)))
+        served.call(lambda: served.runtime.dispatch(_start(T0)))
+        start, _ = until(ws, "command")
+        send(ws, type="ack", id=start["id"])  # taken; its callback never comes
+
+        def late() -> None:
+            clock = served.runtime.clock
+            assert isinstance(clock, ManualClock)
+            clock.set(T0 + 100)  # the deadline (T0 + 30) is 70 s behind now
+            served.runtime.run_due()
+        served.call(late)
+        stop, _ = until(ws, "command")
+        assert stop["name"] == STOP
+        assert bridge.withdrawn == []
+        commands = served.call(lambda: [(r.name, r.t) for r in served.records
+                                        if r.kind == "command"])
+        assert commands == [(START, T0), (STOP, T0 + 30)]  # the machine's time: the due time

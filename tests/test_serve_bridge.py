@@ -6,7 +6,6 @@ environment is a clear refusal to start."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from serve_process import RECSTATE, environment, recstate_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -26,31 +26,16 @@ SECRET = "serve-bridge-secret-0123456789abcdef"
 KEY = "1001:7:alice"
 ROOM = {"relationId": 1001, "roomId": 7}
 START = "requestMultiVideoRecorderStart"
-RECSTATE = str(Path(sys.executable).parent / "recstate")
-
-
-def _env(secret: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "RECSTATE_BRIDGE_SECRET"}
-    if secret is not None:
-        env["RECSTATE_BRIDGE_SECRET"] = secret
-    return env
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    """The service's base URL; the process is stopped afterwards."""
-    proc = subprocess.Popen([RECSTATE, "serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
-                             "--port", "0", "--bridge"], stdout=subprocess.PIPE, text=True,
-                            env=_env(SECRET))
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith("recstate serve: listening on http://127.0.0.1:"), first
-        assert SECRET not in first
-        yield first.split("listening on ", 1)[1].split()[0].rstrip(",")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """The service's base URL (the bridge without its demo); stopped afterwards."""
+    with recstate_serve(f"sqlite:///{tmp_path / 's.db'}", "--bridge",
+                        env=environment(RECSTATE_BRIDGE_SECRET=SECRET)) as (url, banner):
+        assert SECRET not in banner
+        assert "demo" not in banner
+        yield url
 
 
 def recv(ws: ClientConnection) -> dict[str, Any]:
@@ -103,9 +88,11 @@ def test_a_start_command_goes_to_the_app_and_its_ok_starts_the_recording(served:
         # the live view reached the app too, before the ack
         assert [(m["session"], m["state"]) for m in before if m["type"] == "state"][-1] == (
             KEY, "recording")
-        # the demo page and the JS client are served beside the socket
-        assert http.get("/demo/").status_code == 200
+        # the JS client is served beside the socket; the demo page and its open token
+        # endpoint are not (no --bridge-demo), nor is the virtual clock
         assert http.get("/client/index.js").status_code == 200
+        for path in ("/demo/", "/demo", "/demo/token", "/demo/index.html", "/clock"):
+            assert http.get(path).status_code == 404, path
 
 
 def test_a_wrong_token_is_refused_and_changes_nothing(served: str) -> None:
@@ -127,10 +114,119 @@ def test_bridge_without_a_usable_secret_refuses_to_start(tmp_path: Path,
                                                          secret: str | None) -> None:
     done = subprocess.run([RECSTATE, "serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
                            "--port", "0", "--bridge"], capture_output=True, text=True,
-                          env=_env(secret), timeout=60)
+                          env=environment(RECSTATE_BRIDGE_SECRET=secret), timeout=60)
     assert done.returncode == 2
     assert "RECSTATE_BRIDGE_SECRET" in done.stderr
     assert "listening" not in done.stdout
     if secret:
         assert "16 bytes" in done.stderr
         assert secret not in done.stderr
+
+
+# ---- the demo page only with --bridge-demo ------------------------------------------------
+
+def test_bridge_demo_serves_the_page_and_its_token_endpoint(tmp_path: Path) -> None:
+    with recstate_serve(f"sqlite:///{tmp_path / 's.db'}", "--bridge-demo",
+                        env=environment(RECSTATE_BRIDGE_SECRET=SECRET)) as (url, banner), \
+            httpx.Client(base_url=url) as http:
+        assert "not for production" in banner
+        assert f"demo at {url}/demo/" in banner
+        page = http.get("/demo/")
+        assert page.status_code == 200
+        assert "<script" in page.text
+        answer = http.get("/demo/token")
+        assert answer.headers["cache-control"] == "no-store"
+        token = answer.json()["token"]
+        ws, welcome = hello(url, token, [KEY])  # the page's token opens a connection
+        ws.close()
+        assert (welcome["type"], welcome["app"]) == ("welcome", "demo")
+
+
+def test_bridge_demo_needs_the_secret_too(tmp_path: Path) -> None:
+    done = subprocess.run([RECSTATE, "serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
+                           "--port", "0", "--bridge-demo"], capture_output=True, text=True,
+                          env=environment(), timeout=60)
+    assert done.returncode == 2
+    assert "--bridge-demo needs" in done.stderr
+    assert "RECSTATE_BRIDGE_SECRET" in done.stderr
+
+
+# ---- tokens from the secret's holder ------------------------------------------------------
+
+def issue(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "recstate.bridge", "token", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env=environment(RECSTATE_BRIDGE_SECRET=secret))
+
+
+def test_the_token_command_issues_tokens_the_service_accepts(served: str) -> None:
+    done = issue("shop-app", "--ttl", "60", "--session", KEY)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.startswith("v1.")
+    assert SECRET not in done.stdout + done.stderr
+    ws, welcome = hello(served, token, [KEY])
+    ws.close()
+    assert (welcome["type"], welcome["app"], welcome["sessions"]) == ("welcome", "shop-app",
+                                                                      [KEY])
+    # the token's session list holds: another session is refused
+    other = issue("shop-app", "--ttl", "60", "--session", KEY).stdout.strip()
+    ws, refused = hello(served, other, ["1001:7:bob"])
+    ws.close()
+    assert (refused["type"], refused["code"]) == ("refused", "session-not-allowed")
+    # a token of another secret is wrong
+    forged = issue("shop-app", secret="not-the-service-secret-0123456789").stdout.strip()
+    ws, refused = hello(served, forged, [KEY])
+    ws.close()
+    assert (refused["type"], refused["code"]) == ("refused", "wrong-token")
+
+
+@pytest.mark.parametrize(("secret", "words"), [(None, "set RECSTATE_BRIDGE_SECRET"),
+                                               ("short", "at least 16 bytes")])
+def test_the_token_command_without_a_usable_secret_says_so(secret: str | None,
+                                                          words: str) -> None:
+    done = issue("shop-app", secret=secret)
+    assert done.returncode == 2
+    assert words in done.stderr
+    assert done.stdout == ""
+    if secret:
+        assert secret not in done.stderr
+
+
+# ---- a command's hold counts from when the bridge got it ----------------------------------
+
+def test_an_event_posted_late_with_an_old_t_still_reaches_the_app(tmp_path: Path) -> None:
+    """hold 5 s; the start is POSTed with a ``t`` 12 s old (a queued request): the hold counts
+    from when the service handled it, so its command goes to the app connected for the
+    session rather than being withdrawn on arrival."""
+    with recstate_serve(f"sqlite:///{tmp_path / 's.db'}", "--bridge", "--bridge-hold", "5",
+                        env=environment(RECSTATE_BRIDGE_SECRET=SECRET)) as (url, _), \
+            httpx.Client(base_url=url) as http:
+        ws, welcome = hello(url, Tokens(SECRET).issue("shop-app", ttl=60), [KEY])
+        with ws:
+            assert welcome["type"] == "welcome"
+            old = time.time() - 12
+            body = [{"t": old, "vendor": "tencent", "name": "enterRoom", "session": KEY,
+                     "data": {**ROOM, "user": "alice"}},
+                    {"t": old, "vendor": "tencent", "name": START, "session": KEY,
+                     "data": {"roomInfo": ROOM, "param": {"fileName": "late"}}}]
+            assert http.post("/events", content=orjson.dumps(body)).json() == {"applied": 2}
+            command, _ = until(ws, "command")
+            assert (command["name"], command["data"]["param"]["fileName"]) == (START, "late")
+            ws.send(orjson.dumps({"type": "ack", "id": command["id"]}).decode())
+            send_ping = orjson.dumps({"type": "ping"}).decode()
+            ws.send(send_ping)
+            until(ws, "pong")  # the ack was read before the ping
+            metrics = http.get("/metrics").text
+            assert 'recstate_bridge{what="withdrawn"} 0.0' in metrics
+            assert 'recstate_bridge{what="pending"} 0.0' in metrics
+
+
+@pytest.mark.parametrize("hold", ["0", "-1"])
+def test_a_hold_that_is_not_a_positive_duration_is_refused(tmp_path: Path, hold: str) -> None:
+    done = subprocess.run([RECSTATE, "serve", "--store", f"sqlite:///{tmp_path / 's.db'}",
+                           "--port", "0", "--bridge", f"--bridge-hold={hold}"],
+                          capture_output=True, text=True,
+                          env=environment(RECSTATE_BRIDGE_SECRET=SECRET), timeout=60)
+    assert done.returncode == 2
+    assert "--bridge-hold" in done.stderr

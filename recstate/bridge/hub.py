@@ -166,9 +166,9 @@ class Bridge:
                     **_: Any) -> None:
         if not self.carries(command):
             return
-        # its wait counts from when the bridge got it: the event's ``t`` if it is ahead of
-        # the clock (virtual time), else now, so an input that arrives late with an old
-        # ``t`` (a queued POST, a delayed callback) does not withdraw its command at once
+        # its wait counts from when the bridge got it: ``t`` is the handling's time, which
+        # for a timer is its due time, far behind now when it fired late (after a restart);
+        # counted from there, its command would be withdrawn before any app could take it
         out = Outgoing(id=f"c-{self._prefix}-{next(self._ids)}", vendor=command.vendor,
                        session=session.key, name=command.name, data=command.payload(),
                        created=max(t, self.runtime.clock.now()))
