@@ -65,8 +65,9 @@ export class BridgeClient {
     this.ws = null;
     this.retries = 0;
     this.stopped = true;
-    // testing switches: hold commands unacknowledged; ignore the bridge's acks of events
-    this.debug = { holdCommands: false, dropAcks: false };
+    // testing switches: hold commands unacknowledged (listed in `held`: {id, name}); ignore
+    // the bridge's acks of events
+    this.debug = { holdCommands: false, dropAcks: false, held: [] };
     this.state = this.load();
     for (const s of o.sessions || []) this.state.sessions.includes(s) || this.state.sessions.push(s);
     this.save();
@@ -198,7 +199,10 @@ export class BridgeClient {
   }
 
   async command(cmd) {
-    if (this.debug.holdCommands) return;
+    if (this.debug.holdCommands) {
+      this.debug.held.push({ id: cmd.id, name: cmd.name });
+      return;
+    }
     if (this.state.done.includes(cmd.id)) {
       this.send({ type: "ack", id: cmd.id }); // seen before: acknowledged again, not performed
       return;
