@@ -143,7 +143,7 @@ class Bridge:
         self._vendors = sorted(vendor_names() | set(self._commands))
         for vendor in self._vendors:
             signals.commands(vendor).connect(self._on_command, sender=runtime, weak=False)
-        for signal in (signals.transition, signals.file_changed):
+        for signal in (signals.transition, signals.file_changed, signals.recording_changed):
             signal.connect(self._on_change, sender=runtime, weak=False)
 
     def __repr__(self) -> str:
@@ -154,7 +154,7 @@ class Bridge:
         """Stop listening to the runtime (the connections are the server's to close)."""
         for vendor in self._vendors:
             signals.commands(vendor).disconnect(self._on_command, sender=self.runtime)
-        for signal in (signals.transition, signals.file_changed):
+        for signal in (signals.transition, signals.file_changed, signals.recording_changed):
             signal.disconnect(self._on_change, sender=self.runtime)
 
     # ---- commands out ----
