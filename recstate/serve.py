@@ -38,7 +38,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -56,6 +56,9 @@ from recstate.session import Session
 from recstate.stores.base import Conflict, Store
 from recstate.trace import parse_line
 from recstate.vendors import vendor_names
+
+if TYPE_CHECKING:
+    from recstate.bridge.hub import Bridge
 
 __all__ = ["Service", "create_app"]
 
@@ -97,6 +100,8 @@ class Service:
         self.runtime = Runtime(self.clock, store=store)
         self.metrics = Metrics()
         self._timer_task: asyncio.Task[None] | None = None
+        #: the client bridge, when served: its waiting commands are withdrawn on time too
+        self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
         signals.violation.connect(self._on_violation, sender=self.runtime)
         signals.error.connect(self._on_error, sender=self.runtime)
@@ -147,6 +152,8 @@ class Service:
                 break
             except Conflict as conflict:
                 rt.reload(conflict.session)
+        if self.bridge is not None:
+            self.bridge.expire()
         self.metrics.sessions.set(len(rt.sessions))
         self._wake.set()
 
@@ -164,6 +171,11 @@ class Service:
         while True:
             self.run_due()
             due = self.runtime.next_deadline()
+            if self.bridge is not None:  # a command no app took is withdrawn on time
+                self.bridge.expire()
+                expiry = self.bridge.next_expiry()
+                if expiry is not None:
+                    due = expiry if due is None else min(due, expiry)
             wait = 60.0 if due is None else max(0.0, min(60.0, due - self.clock.now()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -302,6 +314,7 @@ def create_app(store: Store, *, clock: Clock | None = None,
         svc.metrics.timers_due.set(svc.timers_due())
         bridge = holder.get("bridge")
         if bridge is not None:
+            bridge.expire()
             for what, value in (("pending", len(bridge.pending)), ("resent", bridge.resent),
                                 ("withdrawn", len(bridge.withdrawn)),
                                 ("duplicate_events", bridge.duplicates)):
@@ -319,6 +332,7 @@ def create_app(store: Store, *, clock: Clock | None = None,
             from recstate.bridge.hub import Bridge
             bridge = holder["bridge"] = Bridge(svc.runtime, bridge_secret, deliver=svc.handle,
                                                hold=bridge_hold)
+            svc.bridge = bridge
         task = asyncio.create_task(svc.timers())
         try:
             yield

@@ -230,3 +230,56 @@ def test_a_hold_that_is_not_a_positive_duration_is_refused(tmp_path: Path, hold:
                           env=environment(RECSTATE_BRIDGE_SECRET=SECRET), timeout=60)
     assert done.returncode == 2
     assert "--bridge-hold" in done.stderr
+
+
+# ---- a command whose app never connects ---------------------------------------------------
+
+def test_a_netease_callee_whose_app_never_connects_ends_by_the_api_deadline(
+        tmp_path: Path) -> None:
+    """hold 10 s, on a virtual clock. 000: the callee accepts (``accept``), the service sends
+    ``response`` for the app to perform; no app serves the call. The command is withdrawn at
+    10 s, never sent late; the machine's ``api_timeout`` (30 s: the SDK's callback never comes
+    from a client that is gone) hangs up and fails the call; that ``hangup`` is withdrawn in
+    turn. An app that connects afterwards gets the final state and no stale command."""
+    from recstate.clock import ManualClock
+
+    t0 = 1_700_000_000.0
+    cid = "6290737000999815988"
+    with recstate_serve(f"sqlite:///{tmp_path / 's.db'}", "--bridge", "--bridge-hold", "10",
+                        "--virtual-clock", str(t0),
+                        env=environment(RECSTATE_BRIDGE_SECRET=SECRET)) as (url, _), \
+            httpx.Client(base_url=url) as http:
+        def bridge(what: str) -> str:
+            line = f'recstate_bridge{{what="{what}"}} '
+            found = [x for x in http.get("/metrics").text.splitlines() if x.startswith(line)]
+            return found[0].removeprefix(line) if found else "absent"
+
+        def clock(to: float) -> None:
+            assert http.post("/clock", json={"to": to}).json()["now"] == to
+
+        body = [{"t": t0, "vendor": "netease", "name": "beCalling", "session": cid,
+                 "data": {"caller": "ann", "cid": cid, "type": 2}},
+                {"t": t0, "vendor": "netease", "name": "accept", "session": cid,
+                 "data": {"record": {"recordType": "0", "recordAudio": 1,
+                                     "recordVideo": 1}}}]
+        assert http.post("/events", content=orjson.dumps(body)).json() == {"applied": 2}
+        assert http.get(f"/sessions/{cid}").json()["state"] == "responding"
+        assert (bridge("pending"), bridge("withdrawn")) == ("1.0", "0.0")
+        clock(t0 + 9.9)
+        assert (bridge("pending"), bridge("withdrawn")) == ("1.0", "0.0")
+        clock(t0 + 10)  # the hold: the response is withdrawn, the call still waits
+        assert (bridge("pending"), bridge("withdrawn")) == ("0.0", "1.0")
+        assert http.get(f"/sessions/{cid}").json()["state"] == "responding"
+        clock(t0 + 30)  # api_timeout: hang up, failed
+        view = http.get(f"/sessions/{cid}").json()
+        assert (view["state"], view["recording"]) == ("failed", "failed")
+        assert (bridge("pending"), bridge("withdrawn")) == ("1.0", "1.0")  # the hangup
+        clock(t0 + 40)
+        assert (bridge("pending"), bridge("withdrawn")) == ("0.0", "2.0")
+        token = Tokens(SECRET, ManualClock(t0 + 40)).issue("late-app", ttl=60)
+        ws, welcome = hello(url, token, [cid])
+        with ws:
+            assert welcome["type"] == "welcome"
+            ws.send(orjson.dumps({"type": "ping"}).decode())
+            _, before = until(ws, "pong")
+            assert [(m["type"], m.get("state")) for m in before] == [("state", "failed")]

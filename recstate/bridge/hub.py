@@ -199,6 +199,14 @@ class Bridge:
                         out.id, out.name, out.session, self.hold)
         return gone
 
+    def next_expiry(self) -> float | None:
+        """When the next waiting command is withdrawn if no app takes it (runtime clock), or
+        None: a service sleeping until its next deadline wakes then too."""
+        if self.hold is None:
+            return None
+        return min((o.created + self.hold for o in self.pending.values()
+                    if o.conn is None or o.conn.closed), default=None)
+
     # ---- connections ----
     def open(self, text: str | bytes) -> Connection:
         """The first message of a connection: a ``hello``. Returns the connection, its
