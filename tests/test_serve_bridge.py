@@ -283,3 +283,40 @@ def test_a_netease_callee_whose_app_never_connects_ends_by_the_api_deadline(
             ws.send(orjson.dumps({"type": "ping"}).decode())
             _, before = until(ws, "pong")
             assert [(m["type"], m.get("state")) for m in before] == [("state", "failed")]
+
+
+@pytest.mark.parametrize(("case", "code"), [("valid", None), ("wrong", "wrong-token"),
+                                            ("expired", "expired-token"),
+                                            ("replayed", "replayed-token")])
+def test_tokens_at_the_service_on_its_virtual_clock(tmp_path: Path, case: str,
+                                                    code: str | None) -> None:
+    """A token is checked against the service's clock: valid while now < expiry; each opens
+    one connection; another secret's is wrong. A refusal changes nothing."""
+    from recstate.clock import ManualClock
+
+    t0 = 1_700_000_000.0
+    with recstate_serve(f"sqlite:///{tmp_path / 's.db'}", "--bridge", "--virtual-clock",
+                        str(t0), env=environment(RECSTATE_BRIDGE_SECRET=SECRET)) as (url, _), \
+            httpx.Client(base_url=url) as http:
+        secret = "another-secret-0123456789abcdef" if case == "wrong" else SECRET
+        token = Tokens(secret, ManualClock(t0)).issue("shop-app", ttl=5)
+        if case == "expired":
+            http.post("/clock", json={"to": t0 + 5})
+        elif case == "replayed":
+            first, welcome = hello(url, token, [KEY])
+            first.close()
+            assert welcome["type"] == "welcome"
+        else:
+            http.post("/clock", json={"to": t0 + 4.9})
+        ws, answer = hello(url, token, [KEY])
+        with ws:
+            if code is None:
+                assert (answer["type"], answer["app"]) == ("welcome", "shop-app")
+                return
+            assert (answer["type"], answer["code"]) == ("refused", code)
+            assert token not in answer["reason"]
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=20)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == REFUSED
+        assert http.get("/sessions").json() == {"sessions": []}
