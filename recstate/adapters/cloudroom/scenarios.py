@@ -252,5 +252,6 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
 SCENARIO_HOOKS = ScenarioHooks(
     simulator=CloudRoomSimulator, close="disconnect",
     faults={"error": "output_error", "disk_full": "full_disk", "crash": "crash_now",
-            "silent": "silent_now", "upload_fails": "fail_upload"},
+            "silent": "silent_now", "output_silent": "outputs_silent_now",
+            "upload_fails": "fail_upload"},
     random=random_scenario)
