@@ -727,7 +727,8 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
     each as caller, callee or channel member, recorded with random parameters (000: recordType
     0, 1 or 2, audio and video switches), ended by either side after up to four hours; the
     simulator's faults drawn too (API errors, no answer, a reject, files dropped or
-    delivered twice, slow APIs and a late callback service)."""
+    delivered twice, slow APIs and a late callback service, SDK calls never answered, the
+    server's call records, calls ended on the server's side unheard)."""
     steps: list[dict[str, Any]] = []
     apis = ("call", "response", "startRtc", "joinChannel")
     settings: dict[str, Any] = {
@@ -738,7 +739,10 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
         "drop": sorted(rng.sample(("caller", "callee", "self", "mix"), rng.choice((0, 0, 1, 2)))),
         "duplicate": rng.random() < 0.2,
         "errors": {api: [500, "server error"] for api in apis if rng.random() < 0.08},
+        "unanswered": sorted(api for api in apis if rng.random() < 0.05),
+        "call_record_after": rng.choice((None, 5.0, 120.0)),
     }
+    faults: list[dict[str, Any]] = []
 
     def at(t: float) -> float:
         return round(max(t, 0.0), 1)
@@ -776,6 +780,9 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
                 steps.append({"at": at(t + length / 2), "event": "hangup", "session": key,
                               "data": {"account": f"member{n}"}})
         end = t + length
+        if rng.random() < 0.15:  # the call ends on the server's side, unheard here
+            faults.append({"at": at(t + 3 + rng.uniform(0, length)), "kind": "hangup_unseen",
+                           "session_key": key})
         if role == "channel":
             steps.append({"at": at(end), "event": "leaveChannel", "session": key, "data": {}})
         elif rng.random() < 0.5:  # we hang up, else the peer does
@@ -784,8 +791,10 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
             steps.append({"at": at(end), "event": "hangup", "session": key,
                           "data": {"account": f"peer{n}"}})
     last = max(s["at"] for s in steps)
+    if settings["call_record_after"] is None:
+        del settings["call_record_after"]  # a scenario file writes no null
     return {"vendor": "netease", "start": 1_700_000_000, "until": at(last + 3 * 3600),
-            "simulator": settings, "steps": steps}
+            "simulator": settings, "steps": steps, "faults": faults}
 
 
 #: ``recstate simulate FILE``: NetEase's faults are mostly the simulator's settings (``errors``,
