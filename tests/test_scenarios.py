@@ -378,3 +378,25 @@ def test_netease_fault_settings_are_checked(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "field 'faults[0]'" in result.stderr
     assert "no NetEase session 'call-x'" in result.stderr
+
+
+def test_the_servers_call_records(tmp_path: Path) -> None:
+    out = tmp_path / "never-seen.jsonl"
+    result = recstate("simulate", SCENARIO_DIR / "netease-hangups-never-seen.toml", "--out", out)
+    assert result.returncode == 0, result.stderr
+    bodies = {}
+    for line in out.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("name") == "callback" and record["data"].get("eventType") == "5":
+            data = record["data"]
+            bodies[record["session"]] = (record["t"] - T0, data["channelId"], data["duration"],
+                                         data["status"])
+    # one record a call that asked for media (startRtc), call_record_after (5 s) after its
+    # end, lasting from startRtc: sent when response was answered, the accept's time plus
+    # the simulator's delay (0.1 s); for the caller, callAccepted answer_after (2 s) after
+    # the call. The trace keeps the fields the machine reads (durations as seconds).
+    assert bodies == {
+        "6290737000999817011": (605.0, "6290737000999817011", round(600 - 2.1), "SUCCESS"),
+        "6290737000999817012": (305.0, "6290737000999817012", round(300 - 32.1), "SUCCESS"),
+        "call-u": (245.0, "call-u", 240 - 62, "SUCCESS"),
+    }
