@@ -90,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
                        "report it as a replay of the trace it wrote",
                        description="simulate SCENARIO_FILE (TOML, YAML or JSON; see "
-                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario")
+                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario",
+                       epilog=_fault_kinds(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     scenarios = _scenarios()
     p.add_argument("vendor", metavar="SCENARIO_FILE|VENDOR",
                    help="a scenario file, or a vendor with a simulator, one of: "
@@ -144,6 +146,21 @@ def _scenarios() -> dict[str, list[str]]:
         if hasattr(module, "run_scenario"):
             found[name] = list(getattr(module, "SCENARIOS", ()))
     return found
+
+
+def _fault_kinds() -> str:
+    """The ``kind`` a scenario file's [[faults]] may name, a vendor a line."""
+    from recstate.scenario import hooks_for
+
+    lines = []
+    for name in sorted(vendor_names()):
+        try:
+            hooks = hooks_for(name)
+        except Exception:  # noqa: S112 - its adapters cannot load: no simulator
+            continue
+        if hooks is not None:
+            lines.append(f"  {name}: {', '.join(hooks.faults) or '(its [simulator] settings)'}")
+    return "faults a scenario file's [[faults]] may name (kind):\n" + "\n".join(lines)
 
 
 def _progress(path: Path, delay: float = 1.0
