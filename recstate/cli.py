@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="run a vendor simulator scenario in virtual time and "
                        "report it as a replay of the trace it wrote",
                        description="simulate SCENARIO_FILE (TOML, YAML or JSON; see "
-                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario")
+                       "examples/scenarios/), or simulate VENDOR NAME for a built-in scenario",
+                       epilog=_fault_kinds(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     scenarios = _scenarios()
     p.add_argument("vendor", metavar="SCENARIO_FILE|VENDOR",
                    help="a scenario file, or a vendor with a simulator, one of: "
@@ -122,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
                         "written whole, never over a non-empty file without --force")
     p.add_argument("--force", action="store_true",
                    help="let --out replace an existing file")
+    p.add_argument("--check", action="store_true",
+                   help="check the invariants `recstate fuzz` checks after every step and "
+                        "fault; stop at the first broken one and exit 1 naming it "
+                        "(SCENARIO_FILE only: how a scenario fuzz printed is reproduced)")
     _pictures(sub)
     return parser
 
@@ -154,6 +160,21 @@ def _scenarios() -> dict[str, list[str]]:
         if hasattr(module, "run_scenario"):
             found[name] = list(getattr(module, "SCENARIOS", ()))
     return found
+
+
+def _fault_kinds() -> str:
+    """The ``kind`` a scenario file's [[faults]] may name, a vendor a line."""
+    from recstate.scenario import hooks_for
+
+    lines = []
+    for name in sorted(vendor_names()):
+        try:
+            hooks = hooks_for(name)
+        except Exception:  # noqa: S112 - its adapters cannot load: no simulator
+            continue
+        if hooks is not None:
+            lines.append(f"  {name}: {', '.join(hooks.faults) or '(its [simulator] settings)'}")
+    return "faults a scenario file's [[faults]] may name (kind):\n" + "\n".join(lines)
 
 
 def _progress(path: Path, delay: float = 1.0
@@ -486,6 +507,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.scenario is None:
         return _simulate_file(args)
+    if args.check:
+        print("recstate simulate: --check runs a scenario file (recstate simulate FILE "
+              "--check), not a built-in scenario", file=sys.stderr)
+        return 2
 
     spec = load_vendor(args.vendor)
     where = (spec.scenarios if spec is not None else None) or f"recstate.adapters.{args.vendor}"
@@ -543,7 +568,8 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
         print(f"recstate fuzz {args.vendor}: {result.runs} runs (seed {args.seed}), "
               f"{result.checks} checks: every invariant held")
         return 0
-    text = "".join(f"# broken: {b}\n" for b in result.broken) + result.failing
+    text = ("".join(f"# broken: {b}\n" for b in result.broken)
+            + "# reproduce: recstate simulate THIS_FILE --check\n" + result.failing)
     if args.out is not None:
         if not _write(args.out, text, "fuzz"):
             return 2
@@ -573,7 +599,13 @@ def _simulate_file(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             # A fresh file of our own (never unlink what --out names: it may be anything).
             out = target.temp if target is not None else Path(tmp) / f"{path.stem}.jsonl"
-            run_scenario_file(scenario, out=out, seed=args.seed)
+            broken: list[str] = []
+            if args.check:
+                from recstate.fuzz import run_checked
+
+                broken = run_checked(scenario, out=out, seed=args.seed)
+            else:
+                run_scenario_file(scenario, out=out, seed=args.seed)
             if args.html is not None:
                 replay_args = argparse.Namespace(trace=out, strict=False, out=None, force=False,
                                                  skip_bad_lines=False, html=args.html,
@@ -592,10 +624,14 @@ def _simulate_file(args: argparse.Namespace) -> int:
         raise
     if not _commit_out(target):
         return 2
-    if args.html is not None:
-        return status
-    write_report(report, sys.stdout, as_json=args.json)
-    return report.exit_status
+    if args.html is None:
+        write_report(report, sys.stdout, as_json=args.json)
+        status = report.exit_status
+    if broken:
+        print(f"recstate simulate: {path}: an invariant broke (the run stopped there): "
+              + "; ".join(broken), file=sys.stderr)
+        return 1
+    return status
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

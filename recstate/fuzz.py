@@ -12,15 +12,16 @@ runs it, and checks after each step and fault:
 - at the end, which the generator puts hours after the last step, every recording has ended
   by its deadlines: none is still ``starting`` or ``stopping``, no file is still ``expected``.
 
-The first run that breaks one is printed as a scenario file that ``recstate simulate``
-reproduces.
+The first run that breaks one is printed as a scenario file that ``recstate simulate FILE
+--check`` reproduces (:func:`run_checked`: the same run, the same checks).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import random
-from typing import Any
+from typing import IO, Any
 
 import attrs
 
@@ -35,7 +36,7 @@ from recstate.scenario import (
 )
 from recstate.trace import Record
 
-__all__ = ["FuzzResult", "check_invariants", "fuzz"]
+__all__ = ["FuzzResult", "check_invariants", "fuzz", "run_checked"]
 
 
 @attrs.define
@@ -87,7 +88,11 @@ class _Broken(Exception):
         self.broken = broken
 
 
-def _run_one(scn: Scenario, result: FuzzResult) -> list[str]:
+def run_checked(scn: Scenario, *, out: str | os.PathLike[str] | IO[bytes] | None = None,
+                seed: int = 0, result: FuzzResult | None = None) -> list[str]:
+    """Run ``scn`` with the invariants checked after every step and fault (and at the end);
+    what broke first, or nothing. ``out`` gets the trace up to there (``recstate simulate
+    --check``); ``result`` counts the checks."""
     errors: list[Record] = []
 
     def tracer(record: Record) -> None:
@@ -97,13 +102,14 @@ def _run_one(scn: Scenario, result: FuzzResult) -> list[str]:
     end = scn.start + scn.until
 
     def check(runtime: Runtime) -> None:
-        result.checks += 1
+        if result is not None:
+            result.checks += 1
         broken = check_invariants(runtime, errors, final=runtime.clock.now() >= end)
         if broken:
             raise _Broken(broken)
 
     try:
-        run_scenario_file(scn, after_step=check, tracer=tracer)
+        run_scenario_file(scn, out=out, seed=seed, after_step=check, tracer=tracer)
     except _Broken as error:
         return error.broken
     return []
@@ -123,7 +129,7 @@ def fuzz(vendor: str, *, runs: int, seed: int) -> FuzzResult:
         text = scenario_text(data)
         scn = parse_scenario(text, "toml", source=f"fuzz {vendor} seed {seed} run {run}")
         result.runs += 1
-        broken = _run_one(scn, result)
+        broken = run_checked(scn, result=result)
         if broken:
             result.failing, result.broken = text, broken
             break

@@ -31,12 +31,25 @@ from recstate.errors import DefinitionError
 from recstate.events import Command
 from recstate.recording import RECORDING_STATES, FileKind, RecordingFile
 
-__all__ = ["Engine", "Machine", "Outcome", "Rejected", "SessionView", "ignore", "on", "state"]
+__all__ = ["Engine", "Machine", "Moment", "Outcome", "Rejected", "SessionView", "ignore", "on",
+           "state"]
 
 Callbacks = str | Sequence[str] | None
 
 #: The state names a machine's ``finished`` defaults to.
 FINISHED_NAMES: frozenset[str] = frozenset({"stopped", "failed", "complete", "ended"})
+
+
+@attrs.frozen
+class Moment:
+    """Something of a session that the timeline marks beyond its commands, notices, errors and
+    timers (a CloudRoom mixer's layout changes): when, a ``kind`` (the mark's class), a short
+    ``name`` and the ``text`` shown on hover. Plain text: no secret may be in it."""
+
+    t: float
+    kind: str
+    name: str
+    text: str
 
 
 class SessionView(Protocol):
@@ -237,6 +250,12 @@ class Machine:
         errors (a CloudRoom mixer's layout history and outputs): plain JSON-able data, or
         None (the default) for nothing."""
         return None
+
+    @classmethod
+    def moments(cls, session: SessionView) -> list[Moment]:
+        """What the timeline marks of ``session`` beyond what every trace has (commands,
+        notices, errors, timers): a CloudRoom mixer's layout changes. Nothing by default."""
+        return []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} engine model>"

@@ -37,7 +37,11 @@ STATE_COLOURS: Final = {"idle": "#ececec", "starting": "#fbe7a1", "recording": "
                         "stopping": "#fcd2a5", "stopped": "#cdd9ea", "failed": "#f6b8b8"}
 OTHER_STATES: Final = ("#e4dcf0", "#d9ecec", "#f0e0d2", "#e0e8d0", "#f2dce6", "#dde3f0")
 MARK_COLOURS: Final = {"command": "#1f5fa8", "notice": "#e08a00", "error": "#d62728",
-                       "violation": "#b00020", "timer": "#444444"}
+                       "violation": "#b00020", "timer": "#444444", "layout": "#138d90"}
+#: The marks every trace has; any other kind is a vendor's moment (``Machine.moments``).
+BASE_KINDS: Final = frozenset({"command", "notice", "error", "violation", "timer"})
+#: A moment of a kind this module does not know (a vendor's ``Machine.moments``).
+OTHER_MARK: Final = "#7f7f7f"
 
 WIDTH: Final = 1240
 LABEL_W: Final = 230
@@ -83,7 +87,7 @@ class Bar:
 @attrs.define
 class Mark:
     t: float
-    kind: str  # command | notice | error | violation | timer
+    kind: str  # command | notice | error | violation | timer | layout | a vendor's moment
     name: str
     text: str
 
@@ -216,6 +220,10 @@ def build(obs: Observation, *, title: str = "", sessions: Sequence[str] | None =
                                    f"violation{where}: {v['name']} in {v['state']}: "
                                    f"{v['reason']}"))
         lane.marks += ticks.get(key, [])
+        session = obs.runtime.sessions.get(key) if obs.runtime is not None else None
+        if session is not None:
+            lane.marks += [Mark(m.t, m.kind, m.name, m.text)
+                           for m in session.machine.moments(session)]
         lane.marks.sort(key=lambda m: m.t)
         lanes.append(lane)
     return Timeline(title, start, end, lanes, report)
@@ -266,7 +274,7 @@ def _tip(text: str) -> str:
 
 def _mark(tl: Timeline, mark: Mark, y: float) -> str:
     x = tl.x(mark.t)
-    colour = MARK_COLOURS[mark.kind]
+    colour = MARK_COLOURS.get(mark.kind, OTHER_MARK)
     tip = _tip(f"{_when(mark.t)}  {mark.text}")
     cls = f'class="mark mark-{mark.kind}" data-name="{_e(mark.name)}"'
     if mark.kind == "command":
@@ -277,6 +285,9 @@ def _mark(tl: Timeline, mark: Mark, y: float) -> str:
     if mark.kind == "violation":
         return (f'<path {cls} d="M{x - 4:.1f},{y:.1f}l8,8m0,-8l-8,8" stroke="{colour}" '
                 f'stroke-width="2.5" fill="none"{tip}</path>')
+    if mark.kind not in ("notice", "error"):  # a layout, or another vendor moment: a diamond
+        return (f'<path {cls} d="M{x:.1f},{y - 1:.1f}l5,5l-5,5l-5,-5z" fill="{colour}" '
+                f'stroke="#ffffff" stroke-width="0.5"{tip}</path>')
     return (f'<circle {cls} cx="{x:.1f}" cy="{y + 4:.1f}" r="4" fill="{colour}"{tip}'
             '</circle>')
 
@@ -320,6 +331,10 @@ def _lane(tl: Timeline, lane: Lane, gridlines: Iterable[float]) -> str:
             out.append(f'<rect class="alert" x="{tl.x(mark.t) - 1:.1f}" y="{BAND_Y}" width="2" '
                        f'height="{BAND_H}" fill="{MARK_COLOURS[mark.kind]}" '
                        'pointer-events="none"/>')
+    # A vendor's moments (CloudRoom's layout changes) sit on the band: they change what the
+    # session records, and a collapsed lane still shows them.
+    out.append('</g><g class="moments">')
+    out += [_mark(tl, mark, BAND_Y + 4) for mark in lane.marks if mark.kind not in BASE_KINDS]
     out.append('</g><g class="files">')
     top = BAND_Y + BAND_H + 6
     for bar in lane.bars:
@@ -334,7 +349,7 @@ def _lane(tl: Timeline, lane: Lane, gridlines: Iterable[float]) -> str:
                    f'{dash}{_tip(_bar_tip(bar))}</rect>')
     out.append('</g><g class="marks">')
     ym = top + lane.rows * (ROW_H + ROW_GAP) + 2
-    out += [_mark(tl, mark, ym) for mark in lane.marks]
+    out += [_mark(tl, mark, ym) for mark in lane.marks if mark.kind in BASE_KINDS]
     out.append(f'</g><line x1="0" x2="{WIDTH}" y1="{h - 0.5}" y2="{h - 0.5}" '
                'stroke="#dddddd"/></g>')
     return "".join(out)
@@ -373,6 +388,8 @@ def _legend() -> tuple[str, int]:
 
 def _mark_swatch(kind: str, x: float) -> str:
     c = MARK_COLOURS[kind]
+    if kind == "layout":
+        return f'<path d="M{x + 4},4l5,5l-5,5l-5,-5z" fill="{c}"/>'
     if kind == "command":
         return f'<path d="M{x},5h8l-4,7z" fill="{c}"/>'
     if kind == "timer":
@@ -411,7 +428,7 @@ h1{font-size:18px;margin:0 0 6px} .summary{margin:0 0 10px;color:#444}
 .lane{cursor:pointer} .lane svg{display:block}
 .lane.collapsed svg{height:COLLAPSEDpx} .lane.hidden{display:none}
 #tip{position:fixed;display:none;background:#222;color:#fff;padding:6px 8px;font-size:12px;
-white-space:pre;border-radius:4px;pointer-events:none;z-index:3;max-width:720px}
+white-space:pre-wrap;border-radius:4px;pointer-events:none;z-index:3;max-width:720px}
 pre.report{background:#f7f7f7;padding:10px;overflow-x:auto;font-size:12px}
 """.replace("COLLAPSED", str(COLLAPSED_H))
 
@@ -443,7 +460,10 @@ _SCRIPT: Final = """
     tip.textContent=t.getAttribute('data-tip'); tip.style.display='block';
   });
   document.addEventListener('mousemove',function(e){
-    tip.style.left=(e.clientX+14)+'px'; tip.style.top=(e.clientY+14)+'px';});
+    var x=e.clientX+14, y=e.clientY+14;
+    if(x+tip.offsetWidth>window.innerWidth){x=Math.max(0,e.clientX-14-tip.offsetWidth);}
+    if(y+tip.offsetHeight>window.innerHeight){y=Math.max(0,e.clientY-14-tip.offsetHeight);}
+    tip.style.left=x+'px'; tip.style.top=y+'px';});
   show();
 })();
 """

@@ -3,6 +3,8 @@ breaks one is caught, and the scenario printed reproduces it."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import subprocess
 import sys
@@ -105,3 +107,120 @@ def test_fuzz_cli_errors() -> None:
     assert "no random scenario generator" in unknown.stderr
     zero = recstate("fuzz", "tencent", "--runs", "0")
     assert zero.returncode == 2
+
+
+# ---- a third party's vendor, installed through its entry point: the CLI end to end -----------
+BUGV = '''"""bugv: a recorder that forgets to close its file when it was paused before the stop."""
+import json
+import os
+import random
+from typing import Any
+
+import attrs
+
+from recstate.events import Event, event
+from recstate.machine import Machine, on
+from recstate.scenario import ScenarioHooks
+from recstate.vendors import Vendor
+
+VENDOR = "bugv"
+
+
+@event(VENDOR, "start")
+@attrs.frozen(kw_only=True)
+class Start(Event):
+    pass
+
+
+@event(VENDOR, "pause")
+@attrs.frozen(kw_only=True)
+class Pause(Event):
+    pass
+
+
+@event(VENDOR, "stop")
+@attrs.frozen(kw_only=True)
+class Stop(Event):
+    pass
+
+
+class Recorder(Machine):
+    vendor = VENDOR
+    machine_name = "recorder"
+    initial = "idle"
+    states = ("idle", "recording", "paused", "stopped")
+    recording_states = {"idle": "idle", "recording": "recording", "paused": "recording",
+                        "stopped": "stopped"}
+    transitions = (
+        on("start", "idle", "recording", after="open_it"),
+        on("pause", "recording", "paused"),
+        on("stop", "recording", "stopped", after="close_it"),
+        on("stop", "paused", "stopped"),  # the bug
+    )
+
+    def open_it(self, ev: Any) -> None:
+        self.open_file(id=self.session.key + ".mp4", kind="video", format="mp4")
+
+    def close_it(self, ev: Any) -> None:
+        self.close_file(self.files[-1])
+
+
+class Quiet:
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def close(self) -> None:
+        self.runtime = None
+
+
+def random_scenario(rng: random.Random) -> dict[str, Any]:
+    steps = [{"at": 0, "event": "start", "session": "r1"}]
+    if rng.random() < 0.3:
+        steps.append({"at": round(rng.uniform(1, 50), 1), "event": "pause", "session": "r1"})
+    steps.append({"at": 60, "event": "stop", "session": "r1"})
+    return {"vendor": VENDOR, "until": 100, "steps": steps}
+
+
+SCENARIO_HOOKS = ScenarioHooks(simulator=Quiet, close="close", faults={},
+                               random=random_scenario)
+VENDOR_SPEC = Vendor(name=VENDOR, machines=(Recorder,), machine_for=lambda ev: Recorder,
+                     session_key=lambda ev: None, scenarios="bugv")
+'''
+
+
+def test_a_failing_scenario_fuzz_prints_is_reproduced_by_simulate(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "bugv-1.0.dist-info").mkdir(parents=True)
+    (site / "bugv.py").write_text(BUGV)
+    (site / "bugv-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: bugv\nVersion: 1.0\n")
+    (site / "bugv-1.0.dist-info" / "entry_points.txt").write_text(
+        "[recstate.vendors]\nbugv = bugv:VENDOR_SPEC\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "recstate.cli", *map(str, args)],
+                              capture_output=True, text=True, cwd=ROOT, check=False,
+                              timeout=300, env=env)
+
+    printed = tmp_path / "failing.toml"
+    fuzzed = cli("fuzz", "bugv", "--runs", "50", "--seed", "3", "--out", printed)
+    assert fuzzed.returncode == 1, fuzzed.stderr
+    open_after_stop = "r1: recording is stopped but files are still open: r1.mp4"
+    assert open_after_stop in fuzzed.stderr
+    text = printed.read_text()
+    assert text.startswith(f"# broken: {open_after_stop}\n")
+    assert "# reproduce: recstate simulate THIS_FILE --check" in text
+    assert 'event = "pause"' in text  # the scenario holds what breaks it
+    checked = cli("simulate", printed, "--check")
+    assert checked.returncode == 1
+    assert f"an invariant broke (the run stopped there): {open_after_stop}" in checked.stderr
+    # without --check: the same run, its report shows it (stopped, the file still open)
+    report = json.loads(cli("simulate", printed, "--json").stdout)
+    (session,) = report["sessions"]
+    assert (session["recording"], [f["status"] for f in session["files"]]) == (
+        "stopped", ["open"])
+    builtin = cli("simulate", "tencent", "crash", "--check")
+    assert builtin.returncode == 2
+    assert "--check runs a scenario file" in builtin.stderr

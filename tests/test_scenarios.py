@@ -124,7 +124,104 @@ DOCUMENTED = {
     # silent app is taken as crashed after silence_timeout
     "cloudroom-misuse-and-silence.yaml": {"2": ("crashed", "failed", ["closed", "lost"]),
                                           "3": ("idle", "idle", [])},
+    # Ways out (issue 9), each scenario a fault the simulator injects. A ring never answered
+    # ends, nothing recorded; an unanswered response or joinChannel fails; an unanswered
+    # startRtc of a recorded call expects its files (the server may have recorded: here it
+    # did, recordType 2, audio: each side's aac), of an unrecorded one fails.
+    "netease-unanswered-apis.toml": {
+        "6290737000999817001": ("ended", "idle", []),
+        "6290737000999817002": ("failed", "failed", []),
+        "silent-room": ("failed", "failed", []),
+        "call-r": ("complete", "stopped", ["ready", "ready"]),
+        "call-s": ("failed", "failed", []),
+        "call-t": ("complete", "stopped", ["ready", "ready"])},
+    # the server's call record ends calls whose hang-up was lost: 000's five files of a
+    # recorded video call (recordType 0), nothing for an unrecorded one
+    "netease-hangups-never-seen.toml": {
+        "6290737000999817011": ("complete", "stopped", ["ready"] * 5),
+        "6290737000999817012": ("ended", "idle", []),
+        "call-u": ("complete", "stopped", ["ready", "ready"])},
+    # files before startRtc's answer: recordType 2 (each side's aac) all there; recordType 0
+    # in an audio call adds the mixed aac, dropped: lost at the files deadline
+    "netease-files-before-startrtc-answer.toml": {
+        "call-v": ("complete", "stopped", ["ready", "ready"]),
+        "call-w": ("complete", "stopped", ["ready", "ready", "lost"])},
+    # max_record_duration (12 h): a file each, closed at the limit, ready after stat
+    "juphoon-twelve-hours.toml": {"night-a": ("left", "stopped", ["ready"]),
+                                  "night-b": ("left", "stopped", ["ready"])},
+    # the hung output closed by silence_timeout, the other at destroy (003 §5)
+    "cloudroom-one-output-silent.toml": {"1": ("destroyed", "stopped", ["closed", "closed"])},
 }
+
+T0 = 1_700_000_000.0
+ANSWER_TIMEOUT = 60.0  # NetEaseOptions.answer_timeout: a callee rings at most this long
+API_TIMEOUT = 30.0  # NetEaseOptions.api_timeout: response / startRtc / joinChannel answered
+FILES_DEADLINE = 30 * 60.0  # NetEaseOptions.files_deadline, from the end of the call
+TWELVE_HOURS = 12 * 3600.0  # JuphoonOptions.max_record_duration
+ENABLE_TIMEOUT = 30.0  # JuphoonOptions.enable_timeout
+SILENCE = 8 * 3600.0 + 10 * 60.0  # CloudRoomOptions.silence_timeout
+
+#: file -> (session, notice code, seconds from the start): when each way out is taken, from
+#: the scenario's own times and the machines' documented deadlines.
+WHEN = {
+    "netease-unanswered-apis.toml": [
+        ("6290737000999817001", "no-answer", 0 + ANSWER_TIMEOUT),  # rang at 0 s
+        ("6290737000999817002", "no-answer", 3 + API_TIMEOUT),  # response at 3 s
+        ("silent-room", "no-answer", 5 + API_TIMEOUT),  # joinChannel at 5 s
+        # call at 10 s, accepted answer_after (2 s) later: startRtc at 12 s
+        ("call-r", "no-answer", 12 + API_TIMEOUT),
+        ("call-s", "no-answer", 17 + API_TIMEOUT),
+        # ended unseen at 30 s, the record call_record_after (5 s) later: before startRtc's
+        # deadline (22 + 30 s)
+        ("call-t", "ended-by-server", 35)],
+    "netease-hangups-never-seen.toml": [
+        ("6290737000999817011", "ended-by-server", 600 + 5),
+        ("6290737000999817012", "ended-by-server", 300 + 5),
+        ("call-u", "server-record", 240 + 5)],  # hung up at 4 min: the record comes after
+    "netease-files-before-startrtc-answer.toml": [
+        ("call-v", "ended-by-files", 8 + 10),  # ended unseen at 8 s, files_after 10 s
+        ("call-w", "ended-by-files", 8 + 10),
+        ("call-w", "files-missing", 8 + 10 + FILES_DEADLINE)],
+    "juphoon-twelve-hours.toml": [
+        # Running reported 0.2 s (the simulator's delay) after enableRecord at 1 min
+        ("night-a", "max-duration", 60 + 0.2 + TWELVE_HOURS),
+        ("night-b", "max-duration", 2 + 0.2 + TWELVE_HOURS),
+        # enableRecord(false) at 11:59:54, unanswered: the deadline leaves
+        ("night-b", "no-property-change", 11 * 3600 + 59 * 60 + 54 + ENABLE_TIMEOUT)],
+    "cloudroom-one-output-silent.toml": [
+        ("1", "output-silent", 600 + SILENCE)],  # its last report at minute 10
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHEN))
+def test_ways_out_are_taken_at_their_deadlines(name: str) -> None:
+    result = recstate("simulate", SCENARIO_DIR / name, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    said = {(s["session"], e["code"]): round(e["t"] - T0, 1)
+            for s in report["sessions"] for e in s["errors"]}
+    for session, code, at in WHEN[name]:
+        assert said.get((session, code)) == pytest.approx(at), (session, code)
+
+
+def test_a_juphoon_recording_ends_at_twelve_hours(tmp_path: Path) -> None:
+    report = json.loads(recstate("simulate", SCENARIO_DIR / "juphoon-twelve-hours.toml",
+                                 "--json").stdout)
+    files = {s["session"]: s["files"] for s in report["sessions"]}
+    (a,), (b,) = files["night-a"], files["night-b"]
+    # night-a: the stop sent at the limit is answered 0.2 s later: 12 h and 0.2 s of file
+    assert a["end"] - a["start"] == pytest.approx(TWELVE_HOURS + 0.2)
+    # night-b: closed when the client is taken as gone, at the deadline of its stop
+    assert b["end"] - T0 == pytest.approx(11 * 3600 + 59 * 60 + 54 + ENABLE_TIMEOUT)
+
+
+def test_a_silent_cloudroom_output_ends_at_its_last_report() -> None:
+    report = json.loads(recstate("simulate", SCENARIO_DIR / "cloudroom-one-output-silent.toml",
+                                 "--json").stdout)
+    (mixer,) = report["sessions"]
+    mp4, flv = mixer["files"]
+    assert (mp4["id"], mp4["end"] - T0) == ("E:/nas/1.mp4", 600)  # its last WRITING
+    assert (flv["id"], flv["end"] - T0) == ("D:/record/1.flv", 8 * 3600 + 30 * 60)
 
 
 def test_every_example_scenario_is_documented_here() -> None:
@@ -263,3 +360,43 @@ def test_simulate_html(tmp_path: Path) -> None:
     text = page.read_text()
     assert 'class="lane"' in text
     assert text.count('class="file file-ready"') == 2
+
+
+def test_netease_fault_settings_are_checked(tmp_path: Path) -> None:
+    bad = write(tmp_path, "bad.toml", 'vendor = "netease"\n\n[simulator]\n'
+                'unanswered = ["hangup"]\n\n[[steps]]\nat = 0\nevent = "beCalling"\n'
+                'data = { caller = "a", cid = "1", type = 1 }\n')
+    result = recstate("simulate", bad)
+    assert result.returncode == 2
+    assert "field 'simulator'" in result.stderr
+    assert "unanswered is a list of SDK calls (call, response, startRtc, joinChannel)" \
+        in result.stderr
+    early = write(tmp_path, "early.toml", 'vendor = "netease"\n\n[[faults]]\nat = 0\n'
+                  'kind = "hangup_unseen"\nsession_key = "call-x"\n\n[[steps]]\nat = 1\n'
+                  'event = "beCalling"\ndata = { caller = "a", cid = "1", type = 1 }\n')
+    result = recstate("simulate", early)
+    assert result.returncode == 2
+    assert "field 'faults[0]'" in result.stderr
+    assert "no NetEase session 'call-x'" in result.stderr
+
+
+def test_the_servers_call_records(tmp_path: Path) -> None:
+    out = tmp_path / "never-seen.jsonl"
+    result = recstate("simulate", SCENARIO_DIR / "netease-hangups-never-seen.toml", "--out", out)
+    assert result.returncode == 0, result.stderr
+    bodies = {}
+    for line in out.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("name") == "callback" and record["data"].get("eventType") == "5":
+            data = record["data"]
+            bodies[record["session"]] = (record["t"] - T0, data["channelId"], data["duration"],
+                                         data["status"])
+    # one record a call that asked for media (startRtc), call_record_after (5 s) after its
+    # end, lasting from startRtc: sent when response was answered, the accept's time plus
+    # the simulator's delay (0.1 s); for the caller, callAccepted answer_after (2 s) after
+    # the call. The trace keeps the fields the machine reads (durations as seconds).
+    assert bodies == {
+        "6290737000999817011": (605.0, "6290737000999817011", round(600 - 2.1), "SUCCESS"),
+        "6290737000999817012": (305.0, "6290737000999817012", round(300 - 32.1), "SUCCESS"),
+        "call-u": (245.0, "call-u", 240 - 62, "SUCCESS"),
+    }

@@ -64,3 +64,16 @@ def test_simulate_a_vendor_without_scenarios_exits_2() -> None:
     result = recstate("simulate", "no-such-vendor", "x")
     assert result.returncode == 2
     assert "has no simulator scenarios" in result.stderr
+
+
+def test_simulate_help_names_each_vendors_faults() -> None:
+    result = subprocess.run([sys.executable, "-m", "recstate.cli", "simulate", "--help"],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0
+    faults = result.stdout.split("faults a scenario file's [[faults]] may name (kind):\n")[1]
+    by_vendor = dict(line.strip().split(": ", 1) for line in faults.splitlines())
+    assert sorted(by_vendor) == ["cloudroom", "juphoon", "netease", "tencent"]
+    assert by_vendor["netease"] == "hangup_unseen"  # the rest are [simulator] settings
+    assert "output_silent" in by_vendor["cloudroom"].split(", ")
+    assert "silent" in by_vendor["juphoon"].split(", ")  # never_answer_next (001)
+    assert "crash" in by_vendor["tencent"].split(", ")

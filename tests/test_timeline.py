@@ -241,3 +241,68 @@ def test_replay_html_has_the_report_and_the_timeline(browser: object, tmp_path: 
         assert ink > 0.02
     finally:
         page.close()
+
+
+# ---- CloudRoom: layout changes as marks ------------------------------------------------------
+SCENARIOS = ROOT / "examples" / "scenarios"
+
+
+def simulate_to(scenario: str, out: Path) -> Path:
+    result = recstate("simulate", SCENARIOS / scenario, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_cloudroom_layouts_are_marks_on_the_mixers_lane(tmp_path: Path) -> None:
+    # 003 §1 creates the mixer side by side, §4 switches it to picture in picture at minute
+    # 10 (the scenario's one UpdateLocMixerContent): two layouts, one file
+    trace = simulate_to("cloudroom-side-by-side-to-pip.toml", tmp_path / "pip.jsonl")
+    (lane,) = lanes(svg_of(trace))
+    assert lane.get("data-session") == "1"
+    layouts = marks(lane, "layout")
+    assert [m.get("data-name") for m in layouts] == ["CreateLocMixer", "UpdateLocMixerContent"]
+    assert len(bars(lane)) == 1
+    create, update = (m.findtext(f"{SVG}title") or "" for m in layouts)
+    assert create.startswith("2023-11-14 22:13:20Z")
+    assert "camera user1.1 at 0,90 320x180; camera user2.1 at 320,90 320x180" in create
+    assert update.startswith("2023-11-14 22:23:20Z")  # minute 10
+    assert "camera user2.1 at 475,265 160x90" in update  # the small picture, bottom right
+    # the update sits halfway along the 20 minutes the trace spans
+    x = [float((m.get("d") or "").split(",")[0][1:]) for m in layouts]
+    assert x[1] - x[0] == pytest.approx((1240 - 230 - 16) * 600 / 1200, abs=2)
+
+
+def test_a_refused_layout_is_a_notice_not_a_layout(tmp_path: Path) -> None:
+    # mixer 2: created, its update off the canvas refused (003 §1: the rectangle must fit);
+    # mixer 3 never exists: its update refused too. One layout in all: mixer 2's at create.
+    trace = simulate_to("cloudroom-misuse-and-silence.yaml", tmp_path / "misuse.jsonl")
+    by_key = {lane.get("data-session"): lane for lane in lanes(svg_of(trace))}
+    assert [m.get("data-name") for m in marks(by_key["2"], "layout")] == ["CreateLocMixer"]
+    assert marks(by_key["3"], "layout") == []
+    said = marks(by_key["2"], "error") + marks(by_key["2"], "notice")
+    assert [m.get("data-name") for m in said].count("invalid-layout") == 1
+
+
+def test_cloudroom_layouts_in_the_browser(browser: object, tmp_path: Path) -> None:
+    trace = simulate_to("cloudroom-side-by-side-to-pip.toml", tmp_path / "pip.jsonl")
+    page_path = tmp_path / "pip.html"
+    assert recstate("timeline", trace, "-o", page_path).returncode == 0
+    page = Opened(browser, page_path)
+    try:
+        assert page.errors == []
+        assert all(u.startswith("file:") for u in page.requests)
+        layouts = page.page.locator(".mark-layout")
+        assert layouts.count() == 2
+        box = layouts.nth(1).bounding_box()
+        assert box is not None
+        assert box["width"] > 5
+        layouts.nth(1).hover()
+        tip = page.page.locator("#tip")
+        assert tip.is_visible()
+        assert "UpdateLocMixerContent" in tip.inner_text()
+        assert "camera user2.1 at 475,265 160x90" in tip.inner_text()
+        colours, ink = page.screenshot_stats()
+        assert colours >= 20
+        assert ink > 0.02
+    finally:
+        page.close()

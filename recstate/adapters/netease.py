@@ -54,6 +54,7 @@ from recstate.events.netease import (
     VENDOR,
     Callback,
     expected_files,
+    records,
     session_key,
     split_callback,
 )
@@ -488,6 +489,13 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
 
 
 # ---- the simulator -----------------------------------------------------------------------------
+#: The SDK calls the simulator answers (``unanswered`` names some of them).
+APIS = ("call", "response", "startRtc", "joinChannel")
+#: A call under way (media may flow), and a call over: the server's record goes between them.
+_LIVE = frozenset({"calling", "ringing", "responding", "joining", "connecting", "in_call",
+                   "recording"})
+_AFTER = frozenset({"awaiting_files", "complete", "ended", "failed"})
+
 
 @attrs.define
 class NetEaseSimulator:
@@ -505,7 +513,18 @@ class NetEaseSimulator:
       ``piece_length`` seconds of the call: each cut piece is delivered ``files_after``
       seconds after its cut, during the call if it lasts, and the last piece after the end,
       every item with its ``pieceindex`` (cuts are looked ahead ``max_call`` seconds);
-    - ``whiteboard``: the final body also carries a whiteboard data file (``gz``, no vid).
+    - ``whiteboard``: the final body also carries a whiteboard data file (``gz``, no vid);
+    - ``unanswered``: SDK calls (``call``, ``response``, ``startRtc``, ``joinChannel``) whose
+      answer never comes: the mini-program's callback is lost, or its client crashed (a
+      ``call`` left unanswered is never accepted either);
+    - ``call_record_after``: when set, the server's call record (抄送 eventType 5, 音视频时长:
+      ``channelId``, ``createtime``, ``duration``, ``status``) is delivered that many seconds
+      after each call that asked for media (``startRtc`` or ``joinChannel``) ends, however
+      it ended; unset, the service subscribes to no such record (the default).
+
+    Fault (a scenario's ``hangup_unseen``): :meth:`end_unseen`, the call ends on NetEase's side
+    (the peer hung up, or the server ended it) and the client never hears of it; the server
+    still sends its call record and, for a recorded call, the files.
 
     Bodies are in NetEase's shape (the 抄送 field table): ``caller`` only on the caller's
     files (absent, not false, elsewhere), ``user`` ``"0"`` on a mixed file, ``size`` and
@@ -523,9 +542,24 @@ class NetEaseSimulator:
     piece_length: float | None = None
     max_call: float = 6 * 3600.0
     whiteboard: bool = False
+    unanswered: Collection[str] = attrs.field(default=())
+    call_record_after: float | None = None
     delivered: list[Event] = attrs.field(factory=list)
     #: session key -> the piece cuts armed during its call: (timer name, cut time, event).
     _cuts: dict[str, list[tuple[str, float, Event]]] = attrs.field(factory=dict, init=False)
+    #: session key -> when its media was asked for (startRtc / joinChannel): the server's
+    #: call runs from there.
+    _since: dict[str, float] = attrs.field(factory=dict, init=False)
+    #: Sessions whose end the server has had: its record sent, its files scheduled.
+    _recorded: set[str] = attrs.field(factory=set, init=False)
+    _filed: set[str] = attrs.field(factory=set, init=False)
+
+    @unanswered.validator
+    def _check_unanswered(self, attribute: Any, value: Collection[str]) -> None:
+        unknown = sorted(set(value) - set(APIS))
+        if isinstance(value, str) or unknown:
+            raise ValueError(f"unanswered is a list of SDK calls ({', '.join(APIS)}); got "
+                             f"{value!r}")
 
     def __attrs_post_init__(self) -> None:
         signals.commands(VENDOR).connect(self._on_command, sender=self.runtime, weak=False)
@@ -539,6 +573,8 @@ class NetEaseSimulator:
                        dst: str, t: float) -> None:
         if session.vendor != VENDOR:
             return
+        if dst in _AFTER and src in _LIVE:
+            self._call_record(session, t)
         if dst == "recording" and src != "recording" and self.piece_length:
             self._arm_cuts(session, t)
         elif dst == "awaiting_files":
@@ -552,6 +588,8 @@ class NetEaseSimulator:
         self.runtime.deliver_at(t, ev)
 
     def _api(self, name: str, session: str) -> bool:
+        if name in self.unanswered:
+            return False  # the callback is lost: nothing comes
         error = self.errors.get(name)
         if error is not None:
             self._at(self.delay, f"{name}:error", session, {"code": error[0], "desc": error[1]})
@@ -567,7 +605,40 @@ class NetEaseSimulator:
                 reply = "callAccepted" if self.answer == "accept" else "callRejected"
                 self._at(self.answer_after, reply, key, {"account": command.callee})
         elif name in ("response", "startRtc", "joinChannel"):
+            if name != "response":
+                self._since.setdefault(key, t)
             self._api(name, key)
+
+    # ---- the end of a call, as NetEase's server sees it ---------------------------------------
+    def end_unseen(self, session_key: str, status: str = "SUCCESS") -> None:
+        """The call of ``session_key`` ends now on NetEase's side (the peer hung up, or the
+        server ended it) and the client never hears of it: no ``hangup`` arrives. The server
+        does what it does at the end of any call: its call record after
+        ``call_record_after`` (when set), and the files of a recorded call after
+        ``files_after``."""
+        session = self.runtime.sessions.get(session_key)
+        if session is None:
+            raise ValueError(f"no NetEase session {session_key!r} (yet): the fault names a "
+                             "session a step starts earlier")
+        now = self.runtime.clock.now()
+        ctx: NetEaseContext = session.context
+        self._call_record(session, now, status)
+        if session_key in self._since and records(ctx.record, ctx.type,
+                                                  channel=ctx.role == "channel"):
+            self._files(session, now, recorded=True)
+
+    def _call_record(self, session: Session, end: float, status: str = "SUCCESS") -> None:
+        """The server's call record (抄送 eventType 5) of a call that asked for media, once."""
+        key = session.key
+        since = self._since.get(key)
+        if self.call_record_after is None or since is None or key in self._recorded:
+            return
+        self._recorded.add(key)
+        ctx: NetEaseContext = session.context
+        self._at(end - self.runtime.clock.now() + self.call_record_after, CALLBACK, key, {
+            "eventType": CALL_EVENT_TYPE, "channelId": ctx.cid or key,
+            "createtime": str(int(since * 1000)), "duration": str(round(end - since)),
+            "status": status})
 
     def _body(self, session: Session, piece: int | None, t: float, *,
               whiteboard: bool = False) -> dict[str, Any] | None:
@@ -628,10 +699,11 @@ class NetEaseSimulator:
             cuts.append((name, cut, ev))
             k += 1
 
-    def _files(self, session: Session, end: float) -> None:
+    def _files(self, session: Session, end: float, *, recorded: bool = False) -> None:
         ctx: NetEaseContext = session.context
-        if not ctx.recorded:
+        if not (ctx.recorded or recorded) or session.key in self._filed:
             return
+        self._filed.add(session.key)
         piece: int | None = None
         if self.piece_length:
             piece = 0
@@ -644,9 +716,10 @@ class NetEaseSimulator:
         body = self._body(session, piece, end + self.files_after, whiteboard=self.whiteboard)
         if body is None:
             return
-        self._at(self.files_after, CALLBACK, session.key, body)
+        after = end - self.runtime.clock.now() + self.files_after
+        self._at(after, CALLBACK, session.key, body)
         if self.duplicate:
-            self._at(self.files_after + 5, CALLBACK, session.key, body)
+            self._at(after + 5, CALLBACK, session.key, body)
 
 
 def random_scenario(rng: random.Random) -> dict[str, Any]:
@@ -654,7 +727,8 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
     each as caller, callee or channel member, recorded with random parameters (000: recordType
     0, 1 or 2, audio and video switches), ended by either side after up to four hours; the
     simulator's faults drawn too (API errors, no answer, a reject, files dropped or
-    delivered twice, slow APIs and a late callback service)."""
+    delivered twice, slow APIs and a late callback service, SDK calls never answered, the
+    server's call records, calls ended on the server's side unheard)."""
     steps: list[dict[str, Any]] = []
     apis = ("call", "response", "startRtc", "joinChannel")
     settings: dict[str, Any] = {
@@ -665,7 +739,10 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
         "drop": sorted(rng.sample(("caller", "callee", "self", "mix"), rng.choice((0, 0, 1, 2)))),
         "duplicate": rng.random() < 0.2,
         "errors": {api: [500, "server error"] for api in apis if rng.random() < 0.08},
+        "unanswered": sorted(api for api in apis if rng.random() < 0.05),
+        "call_record_after": rng.choice((None, 5.0, 120.0)),
     }
+    faults: list[dict[str, Any]] = []
 
     def at(t: float) -> float:
         return round(max(t, 0.0), 1)
@@ -703,6 +780,9 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
                 steps.append({"at": at(t + length / 2), "event": "hangup", "session": key,
                               "data": {"account": f"member{n}"}})
         end = t + length
+        if rng.random() < 0.15:  # the call ends on the server's side, unheard here
+            faults.append({"at": at(t + 3 + rng.uniform(0, length)), "kind": "hangup_unseen",
+                           "session_key": key})
         if role == "channel":
             steps.append({"at": at(end), "event": "leaveChannel", "session": key, "data": {}})
         elif rng.random() < 0.5:  # we hang up, else the peer does
@@ -711,14 +791,17 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
             steps.append({"at": at(end), "event": "hangup", "session": key,
                           "data": {"account": f"peer{n}"}})
     last = max(s["at"] for s in steps)
+    if settings["call_record_after"] is None:
+        del settings["call_record_after"]  # a scenario file writes no null
     return {"vendor": "netease", "start": 1_700_000_000, "until": at(last + 3 * 3600),
-            "simulator": settings, "steps": steps}
+            "simulator": settings, "steps": steps, "faults": faults}
 
 
-#: ``recstate simulate FILE``: NetEase's faults are the simulator's settings (``errors``,
-#: ``answer``, ``drop``, ``duplicate``, ``delay``...), given in the scenario's [simulator] table.
-SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close", faults={},
-                               random=random_scenario)
+#: ``recstate simulate FILE``: NetEase's faults are mostly the simulator's settings (``errors``,
+#: ``answer``, ``drop``, ``duplicate``, ``delay``, ``unanswered``...), given in the scenario's
+#: [simulator] table; ``hangup_unseen`` (``session_key``, ``status``) happens at its ``at``.
+SCENARIO_HOOKS = ScenarioHooks(simulator=NetEaseSimulator, close="close",
+                               faults={"hangup_unseen": "end_unseen"}, random=random_scenario)
 
 
 # ---- recstate serve ----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ __all__ = [
     "content_problems",
     "describe",
     "file_format",
+    "layout_text",
     "mixer_problems",
     "normal_platform",
     "numbering",
@@ -388,6 +389,30 @@ def _param_problems(kind: int, param: Any, where: str) -> list[Problem]:
         if area is not None and (not isinstance(area, str) or not _AREA.match(area)):
             out.append(Problem(f"{where}.area", area, "'x,y,w,h' (如 \"10,20,400,800\")"))
     return out
+
+
+def layout_text(content: Any) -> str:
+    """A layout in a line, for the timeline's hover: each item's type, what it shows and its
+    rectangle (``camera user1.1 at 0,90 320x180``). A text item's words and a picture's
+    resource are not repeated: only what places the item."""
+    if not isinstance(content, list | tuple):
+        return "no items"
+    parts = []
+    for item in content:
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        word = CONTENT_TYPES[kind][1] if isinstance(kind, int) and kind in CONTENT_TYPES \
+            else f"type {kind}"
+        param = item.get("param")
+        what = ""
+        if isinstance(param, Mapping):
+            what = next((f" {param[k]}" for k in ("camid", "screenid", "area")
+                         if isinstance(param.get(k), str | int)), "")
+        parts.append(f"{word}{what} at {item.get('left', '?')},{item.get('top', '?')} "
+                     f"{item.get('width', '?')}x{item.get('height', '?')}")
+    return f"{len(parts)} item{'s' if len(parts) != 1 else ''}" + (
+        f": {'; '.join(parts)}" if parts else "")
 
 
 @attrs.frozen

@@ -71,6 +71,7 @@ from recstate.events.cloudroom import (
     UploadRecordFileCommand,
     content_problems,
     describe,
+    layout_text,
     mixer_problems,
     normal_platform,
     numbering,
@@ -81,7 +82,7 @@ from recstate.events.cloudroom import (
     split,
     vendor_error,
 )
-from recstate.machine import Machine, SessionView, ignore, on
+from recstate.machine import Machine, Moment, SessionView, ignore, on
 from recstate.recording import RecordingFile
 from recstate.vendors import Vendor
 
@@ -667,6 +668,18 @@ class CloudRoomMixer(Machine):
                              "errCode": o.errCode, "encryptType": o.encryptType,
                              "upload": o.upload, "url": o.url}
                             for o in ctx.outputs.values()]}
+
+    @classmethod
+    def moments(cls, session: SessionView) -> list[Moment]:
+        """The layouts the mixer had (003 §1 at create, §4 each update that was sent): a
+        mark each on the timeline; a refused update is a notice, not a layout."""
+        ctx: CloudRoomContext = session.context
+        out = []
+        for i, layout in enumerate(ctx.layouts):
+            what = "layout at create" if layout.cause == CREATE else f"layout change #{i}"
+            out.append(Moment(layout.t, "layout", layout.cause,
+                              f"{what} ({layout.cause}): {layout_text(layout.mixerContent)}"))
+        return out
 
 
 def _machine_for(ev: Event) -> type[Machine]:

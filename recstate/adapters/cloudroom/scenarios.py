@@ -185,8 +185,8 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
     """A random scenario in the file's shape (``recstate fuzz cloudroom``): one to three
     mixers (Windows or Android), side by side or picture in picture, one to three file
     outputs each (some uploaded as they record), layouts switched, outputs removed, the mixer
-    destroyed or not; faults: output errors, a full disk, a crash, an app gone silent,
-    failing uploads."""
+    destroyed or not; faults: output errors, a full disk, a crash, an app gone silent, an
+    output gone silent, failing uploads."""
     steps: list[dict[str, Any]] = []
     faults: list[dict[str, Any]] = []
 
@@ -237,8 +237,11 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
                 faults.append({"at": at(t), "kind": "disk_full"})
             elif roll < 0.9:
                 faults.append({"at": at(t), "kind": "crash", "mixers": [mixer]})
-            else:
+            elif roll < 0.95:
                 faults.append({"at": at(t), "kind": "silent", "mixers": [mixer]})
+            else:
+                faults.append({"at": at(t), "kind": "output_silent",
+                               "names": [rng.choice(names)], "mixer": mixer})
         if rng.random() < 0.85:
             t += rng.uniform(1, 3600)
             steps.append({"at": at(t), "event": "DestroyLocMixer", "data": {"mixerID": mixer}})
@@ -252,5 +255,6 @@ def random_scenario(rng: random.Random) -> dict[str, Any]:
 SCENARIO_HOOKS = ScenarioHooks(
     simulator=CloudRoomSimulator, close="disconnect",
     faults={"error": "output_error", "disk_full": "full_disk", "crash": "crash_now",
-            "silent": "silent_now", "upload_fails": "fail_upload"},
+            "silent": "silent_now", "output_silent": "outputs_silent_now",
+            "upload_fails": "fail_upload"},
     random=random_scenario)

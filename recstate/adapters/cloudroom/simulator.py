@@ -68,6 +68,7 @@ class CloudRoomSimulator:
     Faults: :meth:`fail_output` (an ERR code at a time: 902 is a full disk), :meth:`disk_full`,
     :meth:`crash` (the app ends: reports stop, ``appCrashed`` is delivered),
     :meth:`go_silent` (the app goes away without a word: reports stop, nothing is delivered),
+    :meth:`silence_outputs` (some outputs hang: their reports stop, the others go on),
     :meth:`fail_upload` (the next uploads fail with 1202, or a given code),
     ``upload_seconds`` (a slow upload).
     """
@@ -143,6 +144,18 @@ class CloudRoomSimulator:
                 self._cancel_from(out, at)
                 out.ended = at
 
+    def silence_outputs(self, names: Iterable[str], at: float, mixer: str | None = None
+                        ) -> None:
+        """Outputs ``names`` (of any mixer unless ``mixer``) report nothing from ``at`` on
+        while the mixer's other outputs go on: a writer that hangs (a network share that
+        stopped answering) gets no CLOSED or ERR either. The machine's ``silence_timeout``
+        is what ends them."""
+        for name in names:
+            for out in self._matching(mixer, name):
+                if out.ended is None or out.ended > at:
+                    self._cancel_from(out, at)
+                    out.ended = at
+
     def fail_upload(self, times: int = 1, code: int = 1202) -> None:
         """The next ``times`` uploads fail with ``code`` (1202: 上传失败)."""
         self._upload_failures.extend([code] * times)
@@ -164,6 +177,10 @@ class CloudRoomSimulator:
     def silent_now(self, mixers: list[str]) -> None:
         """The app goes away now without a word (``silent``)."""
         self.go_silent(mixers, self.runtime.clock.now())
+
+    def outputs_silent_now(self, names: list[str], mixer: str | None = None) -> None:
+        """The named outputs go quiet now, the others report on (``output_silent``)."""
+        self.silence_outputs(names, self.runtime.clock.now(), mixer)
 
     def disconnect(self) -> None:
         self._signal.disconnect(self._on_command, sender=self.runtime)
