@@ -1,0 +1,52 @@
+"""Secrets inside a nested attrs payload (issue 8): an event whose field is another attrs
+class with a secret-named field must not be marked clean, or the trace would skip the scan
+that writes the secret as ``***``."""
+
+from __future__ import annotations
+
+import attrs
+
+from recstate import ManualClock, Runtime
+from recstate.events import Event, event
+from recstate.trace import REDACTED, TraceWriter, may_hold_secret
+
+T0 = 1_700_000_000.0
+
+
+@attrs.frozen(kw_only=True)
+class Credentials:
+    user: str = ""
+    accessToken: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Envelope:
+    room: str = ""
+    creds: Credentials = attrs.field(factory=Credentials)
+
+
+@event("testv", "nestedLogin")
+@attrs.frozen(kw_only=True)
+class NestedLogin(Event):
+    envelope: Envelope = attrs.field(factory=Envelope)
+
+
+@event("testv", "nestedPlain")
+@attrs.frozen(kw_only=True)
+class NestedPlain(Event):
+    room: str = ""
+    inner: tuple[int, ...] = ()
+
+
+def test_a_secret_two_attrs_levels_down_is_written_as_stars(tmp_path):
+    assert may_hold_secret(NestedLogin)  # through Envelope, then Credentials.accessToken
+    assert not may_hold_secret(NestedPlain)  # strings, ints and a tuple of ints only
+    path = tmp_path / "t.jsonl"
+    with TraceWriter(path) as writer:
+        rt = Runtime(ManualClock(T0), tracer=writer)
+        rt.dispatch(NestedLogin(t=T0, session="s1", envelope=Envelope(
+            room="r1", creds=Credentials(user="alice", accessToken="AT-CLEAR-777"))))
+    text = path.read_text()
+    assert "AT-CLEAR-777" not in text
+    assert f'"accessToken":"{REDACTED}"' in text
+    assert '"user":"alice"' in text and '"room":"r1"' in text
