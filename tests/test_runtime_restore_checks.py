@@ -124,7 +124,8 @@ def test_a_restored_finished_session_is_retired_after_the_retention_period(tv):
     rt.dispatch(tv.Dial(t=T0, number="a"))
     rt.dispatch(tv.Hangup(t=T0, session="a"))
     snap = rt.snapshot("a")
-    assert snap["state"] == "ended" and snap["timers"] == []
+    assert snap["state"] == "ended"
+    assert snap["timers"] == []
     kept = Runtime(ManualClock(T0 + 100), strict=True, retention=50)
     kept.restore(snap)
     kept.advance(T0 + 149)
@@ -152,7 +153,8 @@ def test_close_session_cancels_its_timers_and_tells_session_closed(tv, listen):
     rt.dispatch(tv.Dial(t=T0, number="a"))
     rt.dispatch(tv.Answer(t=T0, session="a"))
     session = rt.close_session("a")
-    assert session is not None and session.key == "a"
+    assert session is not None
+    assert session.key == "a"
     assert [(c["session"].key, c["reason"], c["t"]) for c in closed] == [("a", "closed", T0)]
     assert rt.timers.for_session("a") == []
     assert rt.close_session("a") is None  # unknown now: nothing told
