@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from recstate import signals
+from recstate.clock import ManualClock
+from recstate.errors import Violation
 from recstate.runtime import Runtime
 
 T0 = 1_700_000_000.0
@@ -31,3 +35,45 @@ def test_an_event_dispatched_during_a_timer_fired_handling_waits_for_it_to_finis
         runtime.advance(T0 + 10)
     assert seen_at_open == [[f"rollover@{T0 + 10}"]]  # nested, the ping would be logged here
     assert runtime.sessions["a"].context.log == [f"rollover@{T0 + 10}", f"ping@{T0 + 10}"]
+
+
+def test_a_timer_due_at_the_instant_of_an_input_fires_first(runtime, tv):
+    """docs/architecture.md, Time: a timer due at the same instant as an input fires first."""
+    runtime.dispatch(tv.Dial(t=T0, number="a"))
+    runtime.dispatch(tv.Schedule(t=T0, session="a", names=["alarm_a"], delays=[5]))
+    runtime.clock.set(T0 + 5)  # the clock reached the deadline; nothing has fired yet
+    runtime.dispatch(tv.Ping(t=T0 + 5, session="a", seq=1))
+    assert runtime.sessions["a"].context.log == [f"alarm_a@{T0 + 5}", f"ping@{T0 + 5}"]
+
+
+def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(tv):
+    """Nothing is lost when the tracer fails: the error reaches the caller, and the inputs
+    still queued behind the one being traced are handled with the next dispatch."""
+    fail_on = {"answer"}
+
+    def tracer(record: Any) -> None:
+        if record.kind == "event" and record.name in fail_on:
+            fail_on.discard(record.name)
+            raise OSError("the trace disk is full")
+
+    rt = Runtime(ManualClock(T0), tracer=tracer)
+
+    def on_command(sender: Any, *, session: Any, command: Any, **_: Any) -> None:
+        if command.name == "ring":  # answered at once: two inputs queued behind the dial
+            rt.dispatch(tv.Answer(t=T0, session=session.key))
+            rt.dispatch(tv.Ping(t=T0, session=session.key, seq=1))
+
+    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt):
+        with pytest.raises(OSError, match="disk is full"):
+            rt.dispatch(tv.Dial(t=T0, number="a"))
+        assert rt.sessions["a"].context.log == []  # the ping waits behind the failure
+        rt.dispatch(tv.Ping(t=T0, session="a", seq=2))
+    assert rt.sessions["a"].context.log == [f"ping@{T0}", f"ping@{T0}"]
+
+
+def test_a_strict_violation_is_raised_once(runtime, tv):
+    with pytest.raises(Violation, match="kick"):
+        runtime.dispatch(tv.Kick(t=T0, session="a"))
+    runtime.dispatch(tv.Dial(t=T0, number="b"))  # nothing left over to raise again
+    runtime.run_due()
+    assert runtime.sessions["b"].state == "ringing"
