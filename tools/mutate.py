@@ -218,9 +218,14 @@ def mutants_of(module: str) -> list[Mutant]:
     lines = text.splitlines()
     tree = ast.parse(text)
     skip = _skipped_nodes(tree)
-    in_functions = {id(n) for f in ast.walk(tree)
-                    if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-                    for n in ast.walk(f)}
+    functions = [f for f in ast.walk(tree)
+                 if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+    # an argument's default is evaluated where the function is defined (at import for one at
+    # module level or in a class body), not when it runs: the def line's coverage has no test
+    defaults = {id(n) for f in functions if not isinstance(f, ast.Lambda)
+                for d in (*f.args.defaults, *f.args.kw_defaults) if d is not None
+                for n in ast.walk(d)}
+    in_functions = {id(n) for f in functions for n in ast.walk(f)} - defaults
     spans = _Spans(text)
     found: list[Mutant] = []
     for node in ast.walk(tree):
