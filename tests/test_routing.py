@@ -6,6 +6,7 @@ trace."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from recstate.clock import ManualClock
 from recstate.events import Command, Event, command, event
 from recstate.machine import Machine, on
 from recstate.runtime import Runtime
+from recstate.stores import MemoryStore
 from recstate.trace import REDACTED, Record
 from recstate.vendors import Vendor
 
@@ -142,3 +144,36 @@ def test_an_unroutable_input_read_from_a_trace_is_scanned_whatever_its_class(tv)
     assert event_line["data"] == {"seq": 1, "token": REDACTED}
     assert records[1].data is not None
     assert records[1].data["code"] == "unroutable"
+
+
+def test_an_unroutable_input_with_a_store_is_committed_traced_and_applied_once(tv):
+    """With a store an unroutable input is a handling of its own: committed, then traced
+    (the input and its ``unroutable`` error); delivered again with the same id it is
+    acknowledged and skipped."""
+    records: list[Record] = []
+    rt = Runtime(ManualClock(T0), store=MemoryStore(), tracer=records.append)
+    rt.dispatch(tv.Ping(t=T0, seq=1, id="ping-1"))
+    rt.dispatch(tv.Ping(t=T0, seq=1, id="ping-1"))  # the vendor delivers it again
+    rt.dispatch(tv.Ping(t=T0, seq=2, id="ping-2"))
+    assert [(r.kind, r.name, r.data.get("seq", r.data.get("code"))) for r in records
+            if r.data is not None] == [
+        ("event", "ping", 1), ("error", "ping", "unroutable"),
+        ("event", "ping", 2), ("error", "ping", "unroutable")]
+
+
+async def test_an_input_dispatched_while_a_sent_one_waits_for_the_driver_is_not_its_answer(
+        tv):
+    """``send`` through a running driver waits for its input's turn; an input dispatched
+    meanwhile from elsewhere on the loop is handled at once, as an ordinary input."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    driver = asyncio.create_task(rt.run())
+    await asyncio.sleep(0)
+    sending = asyncio.create_task(rt.send(tv.Dial(t=T0, number="a")))
+    await asyncio.sleep(0)  # handed to the driver's inbox, not handled yet
+    assert "a" not in rt.sessions
+    rt.dispatch(tv.Dial(t=T0, number="b"))
+    assert rt.sessions["b"].state == "ringing"
+    answer = await asyncio.wait_for(sending, timeout=5)
+    assert (answer.session, answer.state) == ("a", "ringing")
+    rt.stop()
+    await asyncio.wait_for(driver, timeout=5)
