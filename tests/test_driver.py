@@ -118,6 +118,15 @@ async def test_running_is_true_only_while_run_serves_the_runtime(tv):
     assert not rt.running
     await asyncio.wait_for(rt.run(until=T0), timeout=5)  # returns at once: until is now
     assert not rt.running
+    with signals.transition.connected_to(on_transition, sender=rt):
+        driver = asyncio.create_task(rt.run())  # served again after it stopped
+        await turns()
+        rt.submit(tv.Dial(t=T0, number="again"))
+        await turns()
+        rt.stop()
+        await asyncio.wait_for(driver, timeout=5)
+    assert seen == [False, True, True]
+    assert not rt.running
 
 
 async def test_settle_hands_in_what_a_task_started_by_a_receiver_submits(tv):
