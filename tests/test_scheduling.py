@@ -12,6 +12,7 @@ from recstate import signals
 from recstate.clock import ManualClock
 from recstate.errors import Violation
 from recstate.runtime import Runtime
+from recstate.stores import MemoryStore
 
 T0 = 1_700_000_000.0
 
@@ -77,3 +78,27 @@ def test_a_strict_violation_is_raised_once(runtime, tv):
     runtime.dispatch(tv.Dial(t=T0, number="b"))  # nothing left over to raise again
     runtime.run_due()
     assert runtime.sessions["b"].state == "ringing"
+
+
+def test_a_closed_sessions_retention_timer_finds_nothing_to_retire(tv):
+    rt = Runtime(ManualClock(T0), strict=True, retention=60)
+    rt.dispatch(tv.Dial(t=T0, number="a"))
+    rt.dispatch(tv.Hangup(t=T0, session="a"))  # ended: retired 60 s later
+    rt.close_session("a")  # closed by hand first
+    rt.advance(T0 + 120)  # the retention timer falls due and finds no session
+    assert rt.sessions == {}
+
+
+def test_a_timer_fired_handling_is_committed_to_the_store(tv):
+    """With a store each handling ends in one commit, a timer's too: a runtime that recovers
+    from the store has the rollover the timer did."""
+    store = MemoryStore()
+    rt = Runtime(ManualClock(T0), strict=True, store=store)
+    rt.dispatch(tv.Dial(t=T0, number="a"))
+    rt.dispatch(tv.Answer(t=T0, session="a"))
+    rt.advance(T0 + 10)  # the 10 s rollover
+    assert rt.sessions["a"].context.rollovers == 1
+    again = Runtime(ManualClock(T0 + 10), strict=True, store=store)
+    again.recover()
+    assert again.sessions["a"].context.rollovers == 1
+    assert [f.id for f in again.sessions["a"].files] == ["a-1", "a-2"]
