@@ -8,7 +8,7 @@ import attrs
 
 from recstate import ManualClock, Runtime
 from recstate.events import Event, event
-from recstate.trace import REDACTED, TraceWriter, may_hold_secret
+from recstate.trace import REDACTED, Record, TraceWriter, may_hold_secret
 
 T0 = 1_700_000_000.0
 
@@ -51,3 +51,13 @@ def test_a_secret_two_attrs_levels_down_is_written_as_stars(tmp_path):
     assert f'"accessToken":"{REDACTED}"' in text
     assert '"user":"alice"' in text
     assert '"room":"r1"' in text
+
+
+def test_a_signed_url_in_a_list_of_strings_is_redacted():
+    """A list of addresses (a vendor's file URLs) each signed with a token in its query."""
+    record = Record(T0, "testv", "files", "s1",
+                    {"urls": ["https://cdn.example/a.mp4?size=1&token=TK-CLEAR-9"]}, "event")
+    line = record.dumps().decode()
+    assert "TK-CLEAR-9" not in line
+    assert f"token={REDACTED}" in line
+    assert "size=1" in line
