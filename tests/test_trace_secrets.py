@@ -5,10 +5,13 @@ that writes the secret as ``***``."""
 from __future__ import annotations
 
 import attrs
+import orjson
+import pytest
 
 from recstate import ManualClock, Runtime
+from recstate.errors import TraceError
 from recstate.events import Event, event
-from recstate.trace import REDACTED, Record, TraceWriter, may_hold_secret
+from recstate.trace import REDACTED, Record, TraceWriter, may_hold_secret, parse_line
 
 T0 = 1_700_000_000.0
 
@@ -61,3 +64,30 @@ def test_a_signed_url_in_a_list_of_strings_is_redacted():
     assert "TK-CLEAR-9" not in line
     assert f"token={REDACTED}" in line
     assert "size=1" in line
+
+
+def test_flush_every_n_records_flushes_after_each_nth(tmp_path):
+    flushed: list[int] = []
+    writer = TraceWriter(tmp_path / "t.jsonl", flush_every=2, flush_interval=None,
+                         on_flush=lambda: flushed.append(1))
+    for i in range(5):
+        writer(Record(T0 + i, "testv", "ping", "s1", {"seq": i}))
+    assert len(flushed) == 2  # after the 2nd and the 4th
+    writer.close()
+
+
+def test_a_trace_is_rotated_when_it_reaches_rotate_bytes_exactly(tmp_path):
+    record = Record(T0, "testv", "ping", "s1", {"seq": 1})
+    size = len(record.dumps()) + 1  # its line, newline included
+    writer = TraceWriter(tmp_path / "t.jsonl", rotate_bytes=size, flush_interval=None)
+    writer(record)
+    assert len(writer.rotated) == 1
+    writer.close()
+
+
+@pytest.mark.parametrize(("length", "shown"), [(40, "k" * 40), (41, "k" * 40 + "...")])
+def test_an_unknown_field_is_named_whole_up_to_40_characters(length, shown):
+    with pytest.raises(TraceError) as caught:
+        parse_line(orjson.dumps({"t": 1, "vendor": "testv", "name": "ping",
+                                 "k" * length: 1}))
+    assert caught.value.field == shown
