@@ -1,6 +1,6 @@
 """Mutation testing for recstate: does the suite notice when the code is wrong?
 
-    python3 dev.py mutate [MODULE ...] [--sample N] [--jobs J] [--list]
+    python3 dev.py mutate [MODULE ...] [--sample N] [--jobs J] [--again] [--list]
 
 A small runner of our own rather than mutmut or cosmic-ray: mutmut 3 runs the tests against a
 copy under ``mutants/`` that an editable install bypasses, and cosmic-ray wants a session
@@ -9,10 +9,16 @@ database and a config per module. This one is a few hundred lines we can read:
 * mutants come from the module's AST (operators, comparisons, boolean logic, constants, negated
   conditions, ``return None``, removed calls), each applied as a text replacement of the node's
   own span, so every other line keeps its number;
-* each mutant runs only the tests that cover its lines (per-test line coverage, recorded once by
+* each mutant runs only the tests that cover its lines (per-test line coverage, recorded by
   pytest-cov with ``--cov-context=test``), stopping at the first failure; a run over the time
   limit counts as killed (the mutant hung the suite);
-* each worker mutates its own copy of the tree, so the working tree is never touched;
+* that coverage is cached in ``.mutation-coverage.json``, per test file, under a digest of the
+  package, the test helpers and the file: a new test only re-records its own file, an edit to
+  the package re-records everything (``--fresh-coverage`` forces it);
+* each worker mutates its own copy of the tree, so the working tree is never touched; its
+  pytest loads ``tools/mutation_profile.py``, so hypothesis does not shrink a killing example;
+* ``--tests GLOB ...`` records coverage for, and runs mutants against, those test files only: a
+  quicker run on a loaded machine, whose score can only be lower than the whole suite's;
 * results go to ``bench/mutation/<module>.json``; ``bench/MUTATION.md`` is rendered from all of
   them, so a run over one module keeps the others' rows;
 * mutants that cannot change behaviour are listed, with the reason, in
@@ -26,6 +32,7 @@ import argparse
 import ast
 import concurrent.futures
 import copy
+import hashlib
 import json
 import os
 import queue
@@ -103,6 +110,7 @@ class ModuleResult:
     total: int  # mutants the module has
     sampled: int
     results: list[Result] = field(default_factory=list)
+    digest: str = ""  # of the module's source, so that --again knows its mutants are the same
 
 
 # ---- making mutants --------------------------------------------------------------------------
@@ -210,9 +218,14 @@ def mutants_of(module: str) -> list[Mutant]:
     lines = text.splitlines()
     tree = ast.parse(text)
     skip = _skipped_nodes(tree)
-    in_functions = {id(n) for f in ast.walk(tree)
-                    if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
-                    for n in ast.walk(f)}
+    functions = [f for f in ast.walk(tree)
+                 if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)]
+    # an argument's default is evaluated where the function is defined (at import for one at
+    # module level or in a class body), not when it runs: the def line's coverage has no test
+    defaults = {id(n) for f in functions if not isinstance(f, ast.Lambda)
+                for d in (*f.args.defaults, *f.args.kw_defaults) if d is not None
+                for n in ast.walk(d)}
+    in_functions = {id(n) for f in functions for n in ast.walk(f)} - defaults
     spans = _Spans(text)
     found: list[Mutant] = []
     for node in ast.walk(tree):
@@ -255,31 +268,97 @@ def even_sample(items: list[Mutant], n: int | None) -> list[Mutant]:
 
 # ---- which tests cover what --------------------------------------------------------------------
 EVERY_TEST = "*"  # a line run at import time (module level, class bodies): every test
+#: --tests: the test files coverage is recorded for and mutants run against (None: all)
+SELECTED: list[str] | None = None
 
 
-def coverage_map(python: str) -> dict[str, dict[int, set[str]]]:
-    """Per module, per line, the test node ids that run it (one coverage run of the suite)."""
+COVERAGE_CACHE = ROOT / ".mutation-coverage.json"
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _coverage_keys() -> dict[str, str]:
+    """Per test file, a digest of what its coverage depends on: the package (every file, since
+    a line number moves with any edit), the test helpers (conftest and friends), pyproject.toml
+    and the test file itself. A test file whose key is unchanged keeps its cached coverage."""
+    package = sorted(p for p in (ROOT / "recstate").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts)
+    helpers = sorted(p for p in (ROOT / "tests").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts
+                     and not p.name.startswith("test_"))
+    common = _digest([*package, *helpers, ROOT / "pyproject.toml"])
+    return {str(p.relative_to(ROOT)): _digest([p]) + common
+            for p in sorted((ROOT / "tests").rglob("test_*.py"))}
+
+
+def _record(python: str, files: list[str]) -> dict[str, dict[str, dict[int, set[str]]]]:
+    """Per test file, per module, per line, the test node ids of ``files`` that run it."""
     data_file = ROOT / ".mutation-coverage"
-    print("+ recording per-test coverage (one run of the suite)", flush=True)
     subprocess.run(  # noqa: S603 - our own interpreter and arguments
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=recstate",
-         "--cov-context=test", "--cov-report=", "-x"],
+         "--cov-context=test", "--cov-report=", "-x", *files],
         cwd=ROOT, check=True, env={**os.environ, "COVERAGE_FILE": str(data_file)},
     )
     import coverage  # only the mutation extra has it
 
     data = coverage.CoverageData(basename=str(data_file))
     data.read()
-    out: dict[str, dict[int, set[str]]] = {}
+    out: dict[str, dict[str, dict[int, set[str]]]] = {f: {} for f in files}
     for path in data.measured_files():
         rel = str(Path(path).resolve().relative_to(ROOT))
-        per_line: dict[int, set[str]] = {}
         for line, contexts in data.contexts_by_lineno(path).items():
-            tests = {c.rsplit("|", 1)[0] if c else EVERY_TEST for c in contexts}
-            if tests:
-                per_line[line] = tests
-        out[rel] = per_line
+            for context in contexts:
+                test = context.rsplit("|", 1)[0] if context else EVERY_TEST
+                # an import-time line (no test context) is kept under every file recorded
+                owners = [test.split("::")[0]] if test != EVERY_TEST else files
+                for owner in owners:
+                    if owner in out:
+                        out[owner].setdefault(rel, {}).setdefault(line, set()).add(test)
     data_file.unlink(missing_ok=True)
+    return out
+
+
+def coverage_map(python: str, *, fresh: bool = False, only: list[str] | None = None,
+                 ) -> dict[str, dict[int, set[str]]]:
+    """Per module, per line, the test node ids that run it. Recorded with pytest-cov, cached in
+    ``.mutation-coverage.json`` per test file: only the test files whose key changed (or all of
+    them, when the package changed) are run again. ``only``: these test files alone (--tests);
+    the cache keeps the others' entries."""
+    keys = _coverage_keys()
+    if only is not None:
+        keys = {f: key for f, key in keys.items() if f in only}
+    cached: dict[str, dict[str, object]] = {}
+    if COVERAGE_CACHE.exists() and not fresh:
+        cached = json.loads(COVERAGE_CACHE.read_text())
+    stale = [f for f, key in keys.items() if cached.get(f, {}).get("key") != key]
+    per_file: dict[str, dict[str, dict[int, set[str]]]] = {}
+    for f in keys:
+        if f not in stale:
+            lines = cached[f]["lines"]
+            assert isinstance(lines, dict)
+            per_file[f] = {module: {int(n): set(tests) for n, tests in by_line.items()}
+                           for module, by_line in lines.items()}
+    if stale:
+        print(f"+ recording per-test coverage of {len(stale)} test file(s) "
+              f"({len(keys) - len(stale)} cached)", flush=True)
+        per_file.update(_record(python, stale))
+        COVERAGE_CACHE.write_text(json.dumps({**cached, **{
+            f: {"key": keys[f], "lines": {module: {str(n): sorted(tests)
+                                                   for n, tests in by_line.items()}
+                                          for module, by_line in per_file[f].items()}}
+            for f in keys}}))
+    else:
+        print(f"+ per-test coverage: all {len(keys)} test files cached", flush=True)
+    out: dict[str, dict[int, set[str]]] = {}
+    for modules in per_file.values():
+        for module, by_line in modules.items():
+            for line, tests in by_line.items():
+                out.setdefault(module, {}).setdefault(line, set()).update(tests)
     return out
 
 
@@ -291,19 +370,26 @@ def _copy_tree(dest: Path) -> Path:
     return dest
 
 
-def _ordered(module: str, tests: set[str]) -> list[str]:
-    """The tests to run, those of a test file named after the module first (most likely to
-    kill, and ``-x`` stops there); every test when the line runs at import time."""
+def _ordered(module: str, tests: set[str], rank: dict[str, int] | None = None) -> list[str]:
+    """The tests to run, most likely killers first (``-x`` stops at the first failure): those
+    of a test file named after the module, then the files that run most of the module's lines
+    (``rank``: lines covered, per test file); every test file when the line runs at import
+    time."""
     stem = Path(module).stem
+    rank = rank or {}
+
+    def key(test: str) -> tuple[bool, int, str]:
+        f = test.split("::")[0]
+        return (stem not in Path(f).name, -rank.get(f, 0), test)
+
     if EVERY_TEST in tests:
-        # every test file, those named after the module first: ``-x`` stops at the first
-        # failure, which for a mutant of this module is most likely there
-        files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py"))
-        return sorted(files, key=lambda f: stem not in Path(f).name)
-    return sorted(tests, key=lambda t: (stem not in t.split("::")[0], t))
+        files = SELECTED or [str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")]
+        return sorted(files, key=key)
+    return sorted(tests, key=key)
 
 
-def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str]) -> Result:
+def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str],
+               rank: dict[str, int] | None = None) -> Result:
     if not tests:
         return Result(m.line, m.code, m.mutation, "uncovered")
     target = tree / m.module
@@ -313,8 +399,9 @@ def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str]) -> Result:
     try:
         proc = subprocess.run(  # noqa: S603
             [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
-             *_ordered(m.module, tests)],
-            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"},
+             "-p", "mutation_profile", *_ordered(m.module, tests, rank)],
+            cwd=tree, env={**os.environ, "PYTHONHASHSEED": "0",
+                           "PYTHONPATH": os.pathsep.join((str(tree), str(tree / "tools")))},
             capture_output=True, check=False,
             timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT,
         )
@@ -334,17 +421,47 @@ def load_equivalents() -> dict[tuple[str, str, str], str]:
     return {(e["module"], e["code"], e["mutation"]): e["why"] for e in table.get("equivalent", [])}
 
 
+def _result_path(module: str) -> Path:
+    return RESULTS / (module.replace("/", ".").removesuffix(".py") + ".json")
+
+
+def _source_digest(module: str) -> str:
+    return hashlib.sha256((ROOT / module).read_bytes()).hexdigest()
+
+
+def _earlier(module: str) -> dict[tuple[int, str, str], Result]:
+    """The last run's results of the module, for --again: only while its source is the same
+    (otherwise line numbers and mutants differ, and everything runs again)."""
+    path = _result_path(module)
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("digest") != _source_digest(module):
+        print("  (the source changed since the last run: every mutant runs again)", flush=True)
+        return {}
+    return {(r["line"], r["code"], r["mutation"]): Result(**r) for r in data["results"]}
+
+
 def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
-               trees: queue.Queue[Path], jobs: int, sample: int | None) -> ModuleResult:
+               trees: queue.Queue[Path], jobs: int, sample: int | None,
+               again: bool = False) -> ModuleResult:
     everything = mutants_of(module)
     chosen = even_sample(everything, sample)
     equivalents = load_equivalents()
-    result = ModuleResult(module, len(everything), len(chosen))
+    earlier = _earlier(module) if again else {}
+    result = ModuleResult(module, len(everything), len(chosen), digest=_source_digest(module))
     lines = cov.get(module, {})
+    rank: dict[str, int] = {}
+    for tests in lines.values():
+        for f in {t.split("::")[0] for t in tests}:
+            rank[f] = rank.get(f, 0) + 1
 
     def one(m: Mutant) -> Result:
         if m.key in equivalents:
             return Result(m.line, m.code, m.mutation, "equivalent", why=equivalents[m.key])
+        before = earlier.get((m.line, m.code, m.mutation))
+        if before is not None and before.outcome in ("killed", "timeout"):
+            return before  # a test added since cannot bring a killed mutant back
         # what runs at import time ran before coverage started (the pytest plugin imports
         # recstate): every test may depend on it
         tests: set[str] = {EVERY_TEST} if m.at_import else set()
@@ -352,7 +469,7 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
             tests |= lines.get(line, set())
         tree = trees.get()
         try:
-            return run_mutant(python, tree, m, tests)
+            return run_mutant(python, tree, m, tests, rank)
         finally:
             trees.put(tree)
 
@@ -362,6 +479,8 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
             mark = {"killed": ".", "timeout": "T", "survived": "S", "uncovered": "U",
                     "equivalent": "E"}[r.outcome]
             print(mark, end="" if i % 60 else "\n", flush=True)
+            if r.outcome in ("survived", "uncovered"):
+                print(f"\n  {r.outcome}: {module}:{r.line}: {r.mutation}: {r.code}", flush=True)
     print(flush=True)
     return result
 
@@ -434,15 +553,31 @@ def main(argv: list[str] | None = None) -> None:
                         help="an even sample of N mutants a module (default: all)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--again", action="store_true",
+                        help="run only the mutants the module's last run left alive (survived "
+                        "or uncovered), keeping its killed ones, while its source is unchanged")
+    parser.add_argument("--fresh-coverage", action="store_true",
+                        help="record per-test coverage anew instead of reusing the cache")
+    parser.add_argument("--tests", nargs="+", metavar="GLOB",
+                        help="only these test files (globs under the project root, e.g. "
+                        "'tests/test_juphoon_*.py'): coverage is recorded for them and mutants "
+                        "run against them alone, a quicker run whose score can only be lower "
+                        "than the whole suite's")
     args = parser.parse_args(argv)
     modules = expand(args.modules or list(DEFAULT_MODULES))
+    global SELECTED
+    if args.tests:
+        SELECTED = sorted({str(p.relative_to(ROOT)) for g in args.tests for p in ROOT.glob(g)
+                           if p.name.startswith("test_") and p.suffix == ".py"})
+        if not SELECTED:
+            sys.exit(f"mutate: no test file matches {args.tests}")
     if args.list:
         for module in modules:
             for m in even_sample(mutants_of(module), args.sample):
                 print(f"{m.module}:{m.line}: {m.mutation}: {m.code}")
         return
     python = sys.executable
-    cov = coverage_map(python)
+    cov = coverage_map(python, fresh=args.fresh_coverage, only=SELECTED)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recstate-mutate-") as tmp:
         trees: queue.Queue[Path] = queue.Queue()
@@ -450,9 +585,10 @@ def main(argv: list[str] | None = None) -> None:
             trees.put(_copy_tree(Path(tmp) / f"tree{i}"))
         for module in modules:
             print(f"+ {module}", flush=True)
-            res = run_module(python, module, cov, trees, args.jobs, args.sample)
-            out = RESULTS / (module.replace("/", ".").removesuffix(".py") + ".json")
-            out.write_text(json.dumps(asdict(res), indent=1, ensure_ascii=False) + "\n")
+            res = run_module(python, module, cov, trees, args.jobs, args.sample, args.again)
+            _result_path(module).write_text(
+                json.dumps(asdict(res), indent=1, ensure_ascii=False) + "\n")
+            REPORT.write_text(render_report())  # after each module: a long run shows progress
     REPORT.write_text(render_report())
     print(f"+ wrote {REPORT.relative_to(ROOT)}")
 
