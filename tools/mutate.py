@@ -260,6 +260,8 @@ def even_sample(items: list[Mutant], n: int | None) -> list[Mutant]:
 
 # ---- which tests cover what --------------------------------------------------------------------
 EVERY_TEST = "*"  # a line run at import time (module level, class bodies): every test
+#: --tests: the test files coverage is recorded for and mutants run against (None: all)
+SELECTED: list[str] | None = None
 
 
 COVERAGE_CACHE = ROOT / ".mutation-coverage.json"
@@ -313,11 +315,15 @@ def _record(python: str, files: list[str]) -> dict[str, dict[str, dict[int, set[
     return out
 
 
-def coverage_map(python: str, *, fresh: bool = False) -> dict[str, dict[int, set[str]]]:
+def coverage_map(python: str, *, fresh: bool = False, only: list[str] | None = None,
+                 ) -> dict[str, dict[int, set[str]]]:
     """Per module, per line, the test node ids that run it. Recorded with pytest-cov, cached in
     ``.mutation-coverage.json`` per test file: only the test files whose key changed (or all of
-    them, when the package changed) are run again."""
+    them, when the package changed) are run again. ``only``: these test files alone (--tests);
+    the cache keeps the others' entries."""
     keys = _coverage_keys()
+    if only is not None:
+        keys = {f: key for f, key in keys.items() if f in only}
     cached: dict[str, dict[str, object]] = {}
     if COVERAGE_CACHE.exists() and not fresh:
         cached = json.loads(COVERAGE_CACHE.read_text())
@@ -333,11 +339,11 @@ def coverage_map(python: str, *, fresh: bool = False) -> dict[str, dict[int, set
         print(f"+ recording per-test coverage of {len(stale)} test file(s) "
               f"({len(keys) - len(stale)} cached)", flush=True)
         per_file.update(_record(python, stale))
-        COVERAGE_CACHE.write_text(json.dumps({
+        COVERAGE_CACHE.write_text(json.dumps({**cached, **{
             f: {"key": keys[f], "lines": {module: {str(n): sorted(tests)
                                                    for n, tests in by_line.items()}
                                           for module, by_line in per_file[f].items()}}
-            for f in keys}))
+            for f in keys}}))
     else:
         print(f"+ per-test coverage: all {len(keys)} test files cached", flush=True)
     out: dict[str, dict[int, set[str]]] = {}
@@ -369,7 +375,7 @@ def _ordered(module: str, tests: set[str], rank: dict[str, int] | None = None) -
         return (stem not in Path(f).name, -rank.get(f, 0), test)
 
     if EVERY_TEST in tests:
-        files = [str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")]
+        files = SELECTED or [str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")]
         return sorted(files, key=key)
     return sorted(tests, key=key)
 
@@ -543,15 +549,26 @@ def main(argv: list[str] | None = None) -> None:
                         "or uncovered), keeping its killed ones, while its source is unchanged")
     parser.add_argument("--fresh-coverage", action="store_true",
                         help="record per-test coverage anew instead of reusing the cache")
+    parser.add_argument("--tests", nargs="+", metavar="GLOB",
+                        help="only these test files (globs under the project root, e.g. "
+                        "'tests/test_juphoon_*.py'): coverage is recorded for them and mutants "
+                        "run against them alone, a quicker run whose score can only be lower "
+                        "than the whole suite's")
     args = parser.parse_args(argv)
     modules = expand(args.modules or list(DEFAULT_MODULES))
+    global SELECTED
+    if args.tests:
+        SELECTED = sorted({str(p.relative_to(ROOT)) for g in args.tests for p in ROOT.glob(g)
+                           if p.name.startswith("test_") and p.suffix == ".py"})
+        if not SELECTED:
+            sys.exit(f"mutate: no test file matches {args.tests}")
     if args.list:
         for module in modules:
             for m in even_sample(mutants_of(module), args.sample):
                 print(f"{m.module}:{m.line}: {m.mutation}: {m.code}")
         return
     python = sys.executable
-    cov = coverage_map(python, fresh=args.fresh_coverage)
+    cov = coverage_map(python, fresh=args.fresh_coverage, only=SELECTED)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="recstate-mutate-") as tmp:
         trees: queue.Queue[Path] = queue.Queue()
