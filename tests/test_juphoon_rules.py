@@ -1,0 +1,148 @@
+"""Juphoon rules that mutation testing (tools/mutate.py, issue 8) found unpinned, each with its
+expected values written from 001 or from the options' documented defaults, not from output:
+the Qiniu stat schedule, the formats a file name gives, the refusal hints, the stat answers."""
+
+from __future__ import annotations
+
+import pytest
+from test_juphoon_machine import C, T0, Channel, params, recording_channel
+
+from recstate.events.juphoon import StatError, StatOk
+
+#: JuphoonOptions' documented default: a stat 5 s after the close, then again after 15, 30,
+#: 60, 120 and 300 s while Qiniu answers 612 (not there yet); six stats in all, then lost.
+SCHEDULE = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0)
+
+
+def closed_at_10(name: str = "gone.mp4") -> Channel:
+    ch = recording_channel(name)
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")  # the file closes at T0 + 10.2
+    return ch
+
+
+def stat_times(ch: Channel) -> list[float]:
+    return [round(c.t - T0, 6) for c in ch.commands("stat")]
+
+
+def test_the_stat_schedule_is_5_15_30_60_120_300_s_then_lost() -> None:
+    ch = closed_at_10()
+    answered = 10.2
+    expected = []
+    for delay in SCHEDULE:
+        asked = answered + delay
+        expected.append(round(asked, 6))
+        ch.rt.advance(T0 + asked - 0.01)
+        assert len(ch.commands("stat")) == len(expected) - 1, f"not before {asked}"
+        ch.rt.advance(T0 + asked)
+        assert len(ch.commands("stat")) == len(expected), f"asked at {asked}"
+        answered = asked + 1  # Qiniu answers 612 a second later
+        ch.at(answered, StatError, fileId="gone.mp4", key="gone.mp4", code=612,
+              desc="no such file or directory")
+    assert stat_times(ch) == expected
+    ch.rt.advance(T0 + answered + 3600)
+    assert len(ch.commands("stat")) == 6  # no seventh
+    f = ch.session.files[0]
+    assert f.status == "lost"
+    assert ch.codes()[-1] == "file-lost"
+    # sum of the delays: 5 + 15 + 30 + 60 + 120 + 300 = 530 s
+    assert "after 6 stats over 530 s" in ch.errors("file-lost")[0]
+    # each 612 before the last says how many were asked, of six
+    infos = ch.errors(612)
+    assert len(infos) == 5
+    assert [m.split("(")[-1] for m in infos] == [f"{n} of 6 asked)" for n in range(1, 6)]
+
+
+def test_a_stat_failing_otherwise_leaves_the_file_closed_without_an_address() -> None:
+    ch = closed_at_10("err.mp4")
+    answered = 10.2
+    for delay in SCHEDULE:
+        ch.rt.advance(T0 + answered + delay)
+        answered += delay + 1
+        ch.at(answered, StatError, fileId="err.mp4", key="err.mp4", code=401,
+              desc="bad token")
+    f = ch.session.files[0]
+    assert (f.status, f.url) == ("closed", None)  # not lost: Qiniu never said 612
+    assert "file-lost" not in ch.codes()
+    last = ch.errors(401)[-1]
+    assert "qiniu://bkt/err.mp4: stat failed: 401 bad token, 6 times" in last
+    assert len(ch.commands("stat")) == 6
+
+
+def test_a_stat_answer_for_a_file_not_asked_about_changes_nothing() -> None:
+    ch = closed_at_10("a.mp4")
+    ch.at(11, StatError, fileId="a.mp4", key="a.mp4", code=612, desc="")  # not asked yet
+    ch.rt.advance(T0 + 15.2)  # the first stat, still at close + 5 s
+    assert stat_times(ch) == [15.2]
+    assert ch.errors(612) == []
+
+
+def test_a_stat_found_answer_makes_the_file_ready_once_and_ends_the_schedule() -> None:
+    ch = closed_at_10("a.mp4")
+    ch.rt.advance(T0 + 15.2)
+    ch.at(16, StatOk, fileId="a.mp4", key="a.mp4", fsize=10, hash="Fh", url="https://d/a.mp4")
+    ch.at(17, StatOk, fileId="a.mp4", key="a.mp4", fsize=10, hash="Fh", url="https://d/a.mp4")
+    updates = [r for r in ch.records if r.kind == "file" and r.name == "ready"]
+    assert len(updates) == 1
+    ch.rt.advance(T0 + 10_000)
+    assert len(ch.commands("stat")) == 1
+
+
+def test_a_stat_for_an_open_or_unknown_file_is_ignored_with_a_warning() -> None:
+    ch = recording_channel("open.mp4")
+    ch.at(5, StatOk, fileId="open.mp4", key="open.mp4", fsize=1, hash="h", url="u")
+    ch.at(6, StatOk, fileId="other.mp4", key="other.mp4", fsize=1, hash="h", url="u")
+    msgs = ch.errors("unknown-file")
+    assert len(msgs) == 2
+    assert "still being recorded" in msgs[0]
+    assert "a file this channel does not have" in msgs[1]
+    assert ch.session.files[0].status == "open"
+
+
+@pytest.mark.parametrize(("name", "video", "kind", "fmt"), [
+    ("a.mp4", True, "video", "mp4"),
+    ("a.flv", True, "video", "flv"),
+    ("a.MKV", True, "video", "mkv"),
+    ("a.webm", True, "video", "webm"),
+    ("a.avi", True, "video", "mp4"),  # not a format Qiniu's recording names: mp4
+    ("talk", True, "video", "mp4"),
+    ("talk.aac", False, "audio", "aac"),
+    ("talk.mp4", False, "audio", "m4a"),  # audio-only: the audio_format option
+    ("talk", False, "audio", "m4a"),
+])
+def test_the_file_format_follows_the_name_and_the_kind(name: str, video: bool, kind: str,
+                                                       fmt: str) -> None:
+    ch = Channel()
+    ch.join(0, params(name, video=video))
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    ch.state(1.2, "Running")
+    (f,) = ch.session.files
+    assert (f.id, f.kind, f.format) == (name, kind, fmt)
+
+
+def test_a_file_name_used_twice_gets_a_second_entry_and_a_warning() -> None:
+    ch = recording_channel("same.mp4")
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")
+    ch.enable(20, True)
+    ch.state(20.2, "Running")
+    assert [f.id for f in ch.session.files] == ["same.mp4", "same.mp4#2"]
+    assert len(ch.errors("file-name-reused")) == 1
+    assert ch.session.context.spans == 2
+
+
+def test_a_span_without_record_parameters_is_named_after_the_channel_and_never_stated() -> None:
+    """Joined without joinParam.record, yet the vendor reports Ready and Running: the file is
+    followed, named after the channel, and with no bucket nothing is asked of Qiniu."""
+    ch = Channel()
+    ch.join(0, None)
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    ch.state(1.2, "Running")
+    ch.enable(5, False)
+    ch.state(5.2, "Ready")
+    ch.rt.advance(T0 + 3600)
+    assert [(f.id, f.status) for f in ch.session.files] == [(C, "closed")]
+    assert ch.commands("stat") == []
+    assert ch.errors("file-name-reused") == []
