@@ -5,7 +5,7 @@ the Qiniu stat schedule, the formats a file name gives, the refusal hints, the s
 from __future__ import annotations
 
 import pytest
-from test_juphoon_machine import C, T0, Channel, params, recording_channel
+from test_juphoon_machine import T0, C, Channel, params, recording_channel
 
 from recstate.events.juphoon import StatError, StatOk
 

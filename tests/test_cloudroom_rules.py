@@ -1,0 +1,78 @@
+"""CloudRoom rules that mutation testing (tools/mutate.py, issue 8) found unpinned, each with its
+expected values written from 003, CloudRoom's Constant.md or the options' documented defaults,
+not from output: the default upload retries, what an upload's answers do to the file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from test_cloudroom_acceptance import RATE, T0, Live, add, create, f, info, line, writing
+
+
+def upload_err(t: float, name: str, code: int = 1202) -> dict[str, Any]:
+    # Constant.md: 1202 上传失败 (retryable); 1201 录制文件不存在
+    return line(t, "UploadRecordFile:error", {"mixerID": "1", "filename": name, "code": code,
+                                              "desc": "HTTP 503"})
+
+
+def uploads(live: Live) -> list[tuple[float, int]]:
+    return [(round(r.t - T0, 6), r.data["attempt"]) for r in live.of("command")
+            if r.name == "UploadRecordFile" and r.data is not None]
+
+
+def test_by_default_a_1202_is_retried_3_times_after_2_4_and_8_s() -> None:
+    """CloudRoomOptions: upload_retries 3, upload_backoff 2 s, doubling: attempts at the
+    close (61), then 2 s, 4 s and 8 s after each failure; the fourth failure is final."""
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.mp4", isUploadOnRecording=1)),
+              writing(60, "D:/1.mp4", 60), info(61, "D:/1.mp4", 2, 61_000, 61 * RATE))
+    assert uploads(live) == [(61, 1)]
+    live.feed(upload_err(62, "D:/1.mp4"))
+    live.at(63.9)
+    assert uploads(live) == [(61, 1)]
+    live.at(64)
+    live.feed(upload_err(65, "D:/1.mp4"))
+    live.at(68.9)
+    assert len(uploads(live)) == 2
+    live.at(69)
+    live.feed(upload_err(70, "D:/1.mp4"))
+    live.at(77.9)
+    assert len(uploads(live)) == 3
+    live.at(78)
+    assert uploads(live) == [(61, 1), (64, 2), (69, 3), (78, 4)]
+    assert live.file("D:/1.mp4").status == "uploading"
+    live.feed(upload_err(79, "D:/1.mp4"))
+    live.at(3600)
+    assert len(uploads(live)) == 4
+    assert live.file("D:/1.mp4").status == "failed"
+    messages = [e["message"] for e in live.errors()]
+    assert [m.split("; ")[-1] for m in messages[:3]] == [
+        "retry 1 of 3 in 2 s", "retry 2 of 3 in 4 s", "retry 3 of 3 in 8 s"]
+    assert "the upload failed after 4 attempts" in messages[3]
+    assert [e["level"] for e in live.errors()] == ["warning", "warning", "warning", "error"]
+
+
+def test_an_upload_that_succeeds_on_a_retry_makes_the_file_ready_with_its_url() -> None:
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.ts", isUploadOnRecording=1)),
+              info(30, "D:/1.ts", 2, 30_000, 30 * RATE), upload_err(31, "D:/1.ts"))
+    live.at(33)  # 31 + 2 s
+    live.feed(line(34, "UploadRecordFile:ok", {"mixerID": "1", "filename": "D:/1.ts",
+                                               "url": "https://files.example.com/1.ts"}))
+    x = live.file("D:/1.ts")
+    assert (x.status, x.url, x.size, x.end) == ("ready", "https://files.example.com/1.ts",
+                                                30 * RATE, T0 + 30)
+    assert live.session().context.outputs["D:/1.ts"].retry_at is None
+    live.at(3600)
+    assert len(uploads(live)) == 2  # nothing more
+
+
+def test_an_upload_answer_while_a_retry_waits_is_a_violation_and_changes_nothing() -> None:
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.ts", isUploadOnRecording=1)),
+              info(30, "D:/1.ts", 2, 30_000, 30 * RATE), upload_err(31, "D:/1.ts"),
+              line(32, "UploadRecordFile:ok", {"mixerID": "1", "filename": "D:/1.ts",
+                                               "url": "https://x/1.ts"}))
+    assert len(live.violations()) == 1
+    assert "not being uploaded" in live.violations()[0]
+    assert live.file("D:/1.ts").status == "uploading"
