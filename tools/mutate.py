@@ -15,7 +15,10 @@ database and a config per module. This one is a few hundred lines we can read:
 * that coverage is cached in ``.mutation-coverage.json``, per test file, under a digest of the
   package, the test helpers and the file: a new test only re-records its own file, an edit to
   the package re-records everything (``--fresh-coverage`` forces it);
-* each worker mutates its own copy of the tree, so the working tree is never touched;
+* each worker mutates its own copy of the tree, so the working tree is never touched; its
+  pytest loads ``tools/mutation_profile.py``, so hypothesis does not shrink a killing example;
+* ``--tests GLOB ...`` records coverage for, and runs mutants against, those test files only: a
+  quicker run on a loaded machine, whose score can only be lower than the whole suite's;
 * results go to ``bench/mutation/<module>.json``; ``bench/MUTATION.md`` is rendered from all of
   them, so a run over one module keeps the others' rows;
 * mutants that cannot change behaviour are listed, with the reason, in
@@ -391,8 +394,9 @@ def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str],
     try:
         proc = subprocess.run(  # noqa: S603
             [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header",
-             *_ordered(m.module, tests, rank)],
-            cwd=tree, env={**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"},
+             "-p", "mutation_profile", *_ordered(m.module, tests, rank)],
+            cwd=tree, env={**os.environ, "PYTHONHASHSEED": "0",
+                           "PYTHONPATH": os.pathsep.join((str(tree), str(tree / "tools")))},
             capture_output=True, check=False,
             timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT,
         )
