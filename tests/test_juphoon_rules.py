@@ -146,3 +146,61 @@ def test_a_span_without_record_parameters_is_named_after_the_channel_and_never_s
     assert [(f.id, f.status) for f in ch.session.files] == [(C, "closed")]
     assert ch.commands("stat") == []
     assert ch.errors("file-name-reused") == []
+
+
+# ---- the record state going None while enableRecord(true) waits (001 §获取录制状态: None,
+# 无法进行视频录制): the channel cannot record; nothing was recorded by that enable ----------------
+def test_none_while_the_first_enable_waits_goes_back_to_joined() -> None:
+    ch = Channel()
+    ch.join(0, params("a.mp4"))
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    assert ch.session.state == "enabling"
+    ch.state(2, "None")
+    assert ch.session.state == "joined"  # in the channel, nothing recorded yet
+    assert ch.session.context.record_state == "None"
+    assert ch.session.context.asked is None
+    assert len(ch.errors("enable-ended")) == 1
+    assert ch.session.files == []
+    ch.rt.advance(T0 + 1 + 60)  # the enable's 30 s deadline is gone with the state
+    assert ch.errors("no-property-change") == []
+    assert ch.session.state == "joined"
+
+
+def test_none_while_an_enable_waits_after_one_recording_goes_back_to_stopped() -> None:
+    ch = recording_channel("a.mp4")  # one span: Running at 1.2
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")
+    assert ch.session.state == "stopped"
+    ch.enable(20, True, params("b.mp4"))
+    assert ch.session.state == "enabling"
+    ch.state(21, "None")
+    assert ch.session.state == "stopped"  # a recording has ended in this channel
+    assert ch.changes[-1] == ("starting", "stopped")
+    assert [f.id for f in ch.session.files] == ["a.mp4"]
+
+
+def test_an_enable_unanswered_after_one_recording_goes_back_to_stopped() -> None:
+    ch = recording_channel("a.mp4")
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")
+    ch.enable(20, True, params("b.mp4"))
+    ch.rt.advance(T0 + 20 + 30)  # enable_timeout: 30 s
+    assert ch.session.state == "stopped"
+    assert len(ch.errors("no-property-change")) == 1
+
+
+# ---- a second join (001: one channel per MediaChannel) ---------------------------------------
+def test_a_second_join_is_refused_saying_to_leave_first_or_to_wait_for_on_leave() -> None:
+    from recstate.events.juphoon import Join, JoinParam, Leave
+
+    ch = Channel()
+    ch.join(0, params("a.mp4"))
+    ch.at(1, Join, joinParam=JoinParam(record=params("b.mp4")))
+    ch.at(2, Leave)
+    assert ch.session.state == "leaving"
+    ch.at(3, Join, joinParam=JoinParam(record=params("b.mp4")))
+    first, second = ch.errors("already-joined")
+    assert "(joined); leave it first, then join again" in first
+    assert "(leaving); wait for onLeave, then join again" in second
+    assert [c.name for c in ch.commands()] == ["join", "leave"]
