@@ -204,3 +204,17 @@ def test_a_second_join_is_refused_saying_to_leave_first_or_to_wait_for_on_leave(
     assert "(joined); leave it first, then join again" in first
     assert "(leaving); wait for onLeave, then join again" in second
     assert [c.name for c in ch.commands()] == ["join", "leave"]
+
+
+def test_a_join_without_record_parameters_says_so_once_at_on_join() -> None:
+    """001 §设置录制参数: the parameters are given before joining (在加入频道之前 ... 传入录制参数);
+    a join without them is allowed, and said (info) when onJoin accepts it."""
+    ch = Channel()
+    ch.join(0, None)
+    (notice,) = [r.data for r in ch.kind("error")
+                 if r.data is not None and r.data["code"] == "no-record-params"]
+    assert notice["level"] == "info"
+    assert "joinParam.record" in notice["message"]
+    with_params = Channel()
+    with_params.join(0, params("a.mp4"))
+    assert with_params.errors("no-record-params") == []
