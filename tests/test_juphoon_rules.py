@@ -218,3 +218,45 @@ def test_a_join_without_record_parameters_says_so_once_at_on_join() -> None:
     with_params = Channel()
     with_params.join(0, params("a.mp4"))
     assert with_params.errors("no-record-params") == []
+
+
+def test_an_enable_refused_while_another_waits_names_the_one_waiting() -> None:
+    ch = Channel()
+    ch.join(0, params())
+    ch.state(0.4, "Ready")
+    ch.enable(1, True)
+    ch.enable(2, False)  # enabling: the true is waiting
+    ch.state(3, "Running")
+    ch.enable(4, False)
+    ch.enable(5, True)  # disabling: the false is waiting
+    while_enabling, while_disabling = ch.errors("enable-refused")
+    assert "(enabling)" in while_enabling
+    assert "enableRecord(true) is waiting for the vendor's onMediaChannelPropertyChange; wait " \
+           "for it (at most 30 s)" in while_enabling
+    assert "(disabling)" in while_disabling
+    assert "enableRecord(false) is waiting for the vendor's onMediaChannelPropertyChange" \
+           in while_disabling
+    assert [c.data["enable"] for c in ch.commands("enableRecord")] == [  # type: ignore[index]
+        True, False]
+
+
+def test_the_limit_says_whether_it_sends_the_stop_or_awaits_the_one_asked() -> None:
+    sends = Channel(max_record_duration=3600)
+    sends.join(0, params())
+    sends.state(0.4, "Ready")
+    sends.enable(1, True)
+    sends.state(1.2, "Running")
+    sends.rt.advance(T0 + 1.2 + 3600)
+    (sent,) = sends.errors("max-duration")
+    assert "3600 s" in sent
+    assert "enableRecord(false) is sent" in sent
+    awaits = Channel(max_record_duration=3600)
+    awaits.join(0, params())
+    awaits.state(0.4, "Ready")
+    awaits.enable(1, True)
+    awaits.state(1.2, "Running")
+    awaits.enable(3600, False)  # asked 1.2 s before the limit, unanswered
+    awaits.rt.advance(T0 + 1.2 + 3600)
+    (awaited,) = awaits.errors("max-duration")
+    assert "the enableRecord(false) already asked is awaited" in awaited
+    assert len(awaits.commands("enableRecord")) == 2  # no second false
