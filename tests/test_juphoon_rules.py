@@ -260,3 +260,28 @@ def test_the_limit_says_whether_it_sends_the_stop_or_awaits_the_one_asked() -> N
     (awaited,) = awaits.errors("max-duration")
     assert "the enableRecord(false) already asked is awaited" in awaited
     assert len(awaits.commands("enableRecord")) == 2  # no second false
+
+
+def test_ready_after_the_disable_deadline_is_followed_late_and_closes_the_file_then() -> None:
+    ch = recording_channel("a.mp4")
+    ch.enable(10, False)
+    ch.rt.advance(T0 + 10 + 30)  # enable_timeout: the vendor still says Running
+    assert ch.session.state == "recording"
+    ch.state(45, "Ready")
+    assert ch.session.state == "stopped"
+    (late,) = ch.errors("late-property-change")
+    assert "Ready reported after the 30 s deadline of enableRecord(false)" in late
+    assert ch.kind("violation") == []  # it was asked: late, not unasked
+    (f,) = ch.session.files
+    assert (f.end, f.status) == (T0 + 45, "closed")
+
+
+def test_a_closed_recording_leaves_no_timer_behind() -> None:
+    """The span's max_record_duration watch ends with the span: once Qiniu has the file,
+    nothing is due any more."""
+    ch = recording_channel("a.mp4")  # max_record_duration: 12 h by default
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")
+    ch.rt.advance(T0 + 15.2)
+    ch.at(16, StatOk, fileId="a.mp4", key="a.mp4", fsize=10, hash="Fh", url="https://d/a.mp4")
+    assert ch.rt.next_deadline() is None
