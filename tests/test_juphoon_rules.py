@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from test_juphoon_machine import T0, C, Channel, params, recording_channel
 
-from recstate.events.juphoon import StatError, StatOk
+from recstate.events.juphoon import EnableRecord, StatError, StatOk
 
 #: JuphoonOptions' documented default: a stat 5 s after the close, then again after 15, 30,
 #: 60, 120 and 300 s while Qiniu answers 612 (not there yet); six stats in all, then lost.
@@ -285,3 +285,28 @@ def test_a_closed_recording_leaves_no_timer_behind() -> None:
     ch.rt.advance(T0 + 15.2)
     ch.at(16, StatOk, fileId="a.mp4", key="a.mp4", fsize=10, hash="Fh", url="https://d/a.mp4")
     assert ch.rt.next_deadline() is None
+
+
+def test_two_closed_files_are_each_asked_5_s_after_their_own_close() -> None:
+    ch = recording_channel("a.mp4")
+    ch.enable(10, False)
+    ch.state(10.2, "Ready")  # a.mp4 closes: asked at 15.2
+    ch.enable(11, True, params("b.mp4"))
+    ch.state(11.2, "Running")
+    ch.at(12, EnableRecord, channelId=C, enable=False)
+    ch.state(12.5, "Ready")  # b.mp4 closes: asked at 17.5
+    ch.rt.advance(T0 + 20)  # nobody answers yet
+    assert [(c.data["key"], round(c.t - T0, 6)) for c in ch.commands("stat")] == [  # type: ignore[index]
+        ("a.mp4", 15.2), ("b.mp4", 17.5)]
+
+
+def test_a_stat_error_after_the_file_was_found_changes_nothing() -> None:
+    ch = closed_at_10("a.mp4")
+    ch.rt.advance(T0 + 15.2)
+    ch.at(16, StatOk, fileId="a.mp4", key="a.mp4", fsize=10, hash="Fh", url="https://d/a.mp4")
+    ch.at(17, StatError, fileId="a.mp4", key="a.mp4", code=612, desc="late, out of order")
+    ch.rt.advance(T0 + 3600)
+    f = ch.session.files[0]
+    assert (f.status, f.url) == ("ready", "https://d/a.mp4")
+    assert len(ch.commands("stat")) == 1
+    assert ch.errors(612) == []
