@@ -310,3 +310,18 @@ def test_a_stat_error_after_the_file_was_found_changes_nothing() -> None:
     assert (f.status, f.url) == ("ready", "https://d/a.mp4")
     assert len(ch.commands("stat")) == 1
     assert ch.errors(612) == []
+
+
+def test_a_612_after_the_file_was_given_up_as_lost_changes_nothing() -> None:
+    ch = closed_at_10("gone.mp4")
+    answered = 10.2
+    for delay in SCHEDULE:
+        ch.rt.advance(T0 + answered + delay)
+        answered += delay + 1
+        ch.at(answered, StatError, fileId="gone.mp4", key="gone.mp4", code=612, desc="")
+    assert ch.session.files[0].status == "lost"
+    ch.at(answered + 1, StatError, fileId="gone.mp4", key="gone.mp4", code=612, desc="again")
+    ch.rt.advance(T0 + answered + 3600)
+    assert len(ch.errors("file-lost")) == 1
+    assert len(ch.commands("stat")) == 6
+    assert len([r for r in ch.records if r.kind == "file" and r.name == "lost"]) == 1
