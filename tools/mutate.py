@@ -292,8 +292,16 @@ def _coverage_keys() -> dict[str, str]:
 
 
 def _record(python: str, files: list[str]) -> dict[str, dict[str, dict[int, set[str]]]]:
-    """Per test file, per module, per line, the test node ids of ``files`` that run it."""
-    data_file = ROOT / ".mutation-coverage"
+    """Per test file, per module, per line, the test node ids of ``files`` that run it. The
+    data file lives in a directory of its own: coverage's combine step deletes every
+    ``<data file>.*`` beside it, which in the project root took the cache
+    (``.mutation-coverage.json``) with it, and a run beside another took the other's data."""
+    with tempfile.TemporaryDirectory(prefix="recstate-coverage-") as tmp:
+        return _record_in(python, files, Path(tmp) / "coverage")
+
+
+def _record_in(python: str, files: list[str], data_file: Path,
+               ) -> dict[str, dict[str, dict[int, set[str]]]]:
     subprocess.run(  # noqa: S603 - our own interpreter and arguments
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=recstate",
          "--cov-context=test", "--cov-report=", "-x", *files],
