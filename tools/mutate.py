@@ -111,6 +111,9 @@ class ModuleResult:
     sampled: int
     results: list[Result] = field(default_factory=list)
     digest: str = ""  # of the module's source, so that --again knows its mutants are the same
+    #: the test files the mutants ran against (--tests; with --again, the earlier runs' too);
+    #: empty: the whole suite
+    tests: list[str] = field(default_factory=list)
 
 
 # ---- making mutants --------------------------------------------------------------------------
@@ -453,6 +456,11 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
     equivalents = load_equivalents()
     earlier = _earlier(module) if again else {}
     result = ModuleResult(module, len(everything), len(chosen), digest=_source_digest(module))
+    if SELECTED is not None:
+        before: list[str] = []
+        if earlier and _result_path(module).exists():
+            before = json.loads(_result_path(module).read_text()).get("tests", [])
+        result.tests = sorted({*SELECTED, *before})
     lines = cov.get(module, {})
     rank: dict[str, int] = {}
     for tests in lines.values():
@@ -492,6 +500,7 @@ def render_report() -> str:
     rows = []
     survivors = []
     equivalents = []
+    selections = []
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
         results = [Result(**r) for r in data["results"]]
@@ -500,6 +509,9 @@ def render_report() -> str:
         live = len(results) - count["equivalent"]
         dead = count["killed"] + count["timeout"]
         score = f"{100 * dead / live:.0f}%" if live else "n/a"
+        if data.get("tests"):
+            selections.append(f"- `{data['module']}`: " + ", ".join(
+                f"`{Path(t).name}`" for t in data["tests"]))
         rows.append(f"| `{data['module']}` | {data['total']} | {len(results)} | {dead} | "
                     f"{count['equivalent']} | {count['survived'] + count['uncovered']} | "
                     f"**{score}** |")
@@ -522,6 +534,9 @@ def render_report() -> str:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *(["Rows run against chosen test files (`--tests`, quicker on a loaded machine; a "
+           "mutant the rest of the suite would kill counts as a survivor there):", "",
+           *selections, ""] if selections else []),
         "## Equivalent mutants (cannot change behaviour)",
         "",
         "| where | mutation | why |",
