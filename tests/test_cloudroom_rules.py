@@ -76,3 +76,19 @@ def test_an_upload_answer_while_a_retry_waits_is_a_violation_and_changes_nothing
     assert len(live.violations()) == 1
     assert "not being uploaded" in live.violations()[0]
     assert live.file("D:/1.ts").status == "uploading"
+
+
+def test_android_none_is_said_and_changes_nothing() -> None:
+    """Android's MIXER_OUTPUT_STATE numbers NONE (没有创建) 0, CREATED 1: a NONE report is
+    said (info) and the output stays as it was, still open."""
+    live = Live()
+    live.feed(create(0, platform="android"), add(0, f("/sdcard/1.mp4")),
+              info(1, "/sdcard/1.mp4", 0))
+    (none,) = [e for e in live.errors() if e["code"] == "output-none"]
+    assert none["level"] == "info"
+    assert "NONE" in none["message"]
+    assert live.session().context.outputs["/sdcard/1.mp4"].state == "added"
+    assert live.file("/sdcard/1.mp4").status == "open"
+    assert live.violations() == []
+    live.feed(info(2, "/sdcard/1.mp4", 1, 0, 0))  # CREATED on Android
+    assert live.session().context.outputs["/sdcard/1.mp4"].state == "created"
