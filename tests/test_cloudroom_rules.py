@@ -92,3 +92,20 @@ def test_android_none_is_said_and_changes_nothing() -> None:
     assert live.violations() == []
     live.feed(info(2, "/sdcard/1.mp4", 1, 0, 0))  # CREATED on Android
     assert live.session().context.outputs["/sdcard/1.mp4"].state == "created"
+
+
+def test_a_crash_ends_a_live_stream_and_names_it_apart_from_the_files() -> None:
+    """003 功能介绍: a crash keeps flv and ts, loses mp4; a live stream is no file: it ends."""
+    rtmp = "rtmp://live.example.com/app/stream"
+    live = Live()
+    live.feed(create(0), add(0, {"type": 1, "liveUrl": rtmp}, f("D:/1.mp4"), f("D:/1.flv")),
+              writing(10, "D:/1.flv", 10), writing(10, "D:/1.mp4", 10),
+              info(10, rtmp, 1, 10_000, 1000), line(20, "appCrashed", {"mixerID": "1"}))
+    assert live.session().state == "crashed"
+    outputs = live.session().context.outputs
+    assert (outputs[rtmp].state, outputs[rtmp].closed_by) == ("closed", "crash")
+    (crash,) = [e["message"] for e in live.errors() if e["code"] == "app-crashed"]
+    assert crash.endswith(f"; live streams ended: {[rtmp]}")
+    assert f"files kept (flv/ts survive a crash, 003): {['D:/1.flv']}" in crash
+    assert f"lost (mp4/avi/mp3 are unusable after a crash): {['D:/1.mp4']}" in crash
+    assert [x.id for x in live.session().files] == ["D:/1.mp4", "D:/1.flv"]
