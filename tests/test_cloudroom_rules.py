@@ -109,3 +109,19 @@ def test_a_crash_ends_a_live_stream_and_names_it_apart_from_the_files() -> None:
     assert f"files kept (flv/ts survive a crash, 003): {['D:/1.flv']}" in crash
     assert f"lost (mp4/avi/mp3 are unusable after a crash): {['D:/1.mp4']}" in crash
     assert [x.id for x in live.session().files] == ["D:/1.mp4", "D:/1.flv"]
+
+
+def test_a_mixer_writing_nothing_is_taken_as_gone_after_the_silence_since_the_apps_word() -> None:
+    """No output open, so no LocMixerOutputInfo to wait for: the mixer waits silence_timeout
+    from the app's last word (here the removal at 10 s), and says how long that was."""
+    from recstate.machines.cloudroom import CloudRoomOptions
+
+    live = Live(CloudRoomOptions(silence_timeout=60))
+    live.feed(create(0), add(0, f("D:/1.mp4")),
+              line(10, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/1.mp4"]}))
+    live.at(69.9)
+    assert live.session().state == "created"
+    live.at(70)
+    assert live.session().state == "crashed"
+    (gone,) = [e["message"] for e in live.errors() if e["code"] == "app-silent"]
+    assert "which writes no output, for 60 s (silence_timeout 60 s)" in gone

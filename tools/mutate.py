@@ -65,6 +65,8 @@ DEFAULT_MODULES = (
 # times what they take on a loaded 2-core machine (the whole suite: 20 s idle, 100 s loaded).
 TIMEOUT = 90.0
 TIMEOUT_WHOLE_SUITE = 600.0
+#: --slower: TIMEOUT times this (a machine shared with other work runs the same tests slower)
+SLOWER = 1.0
 
 BINOP_SWAP: dict[type[ast.operator], type[ast.operator]] = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
@@ -409,7 +411,7 @@ def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str],
             cwd=tree, env={**os.environ, "PYTHONHASHSEED": "0",
                            "PYTHONPATH": os.pathsep.join((str(tree), str(tree / "tools")))},
             capture_output=True, check=False,
-            timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT,
+            timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT * SLOWER,
         )
         outcome = "survived" if proc.returncode == 0 else "killed"
     except subprocess.TimeoutExpired:
@@ -471,8 +473,9 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
         if m.key in equivalents:
             return Result(m.line, m.code, m.mutation, "equivalent", why=equivalents[m.key])
         before = earlier.get((m.line, m.code, m.mutation))
-        if before is not None and before.outcome in ("killed", "timeout"):
+        if before is not None and before.outcome == "killed":
             return before  # a test added since cannot bring a killed mutant back
+        # a timeout runs again: on a loaded machine the tests may simply have been slow
         # what runs at import time ran before coverage started (the pytest plugin imports
         # recstate): every test may depend on it
         tests: set[str] = {EVERY_TEST} if m.at_import else set()
@@ -572,8 +575,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--again", action="store_true",
-                        help="run only the mutants the module's last run left alive (survived "
-                        "or uncovered), keeping its killed ones, while its source is unchanged")
+                        help="run only the mutants the module's last run did not kill outright "
+                        "(survived, uncovered or timed out), keeping its killed ones, while its "
+                        "source is unchanged")
     parser.add_argument("--fresh-coverage", action="store_true",
                         help="record per-test coverage anew instead of reusing the cache")
     parser.add_argument("--tests", nargs="+", metavar="GLOB",
@@ -581,9 +585,14 @@ def main(argv: list[str] | None = None) -> None:
                         "'tests/test_juphoon_*.py'): coverage is recorded for them and mutants "
                         "run against them alone, a quicker run whose score can only be lower "
                         "than the whole suite's")
+    parser.add_argument("--slower", type=float, default=1.0, metavar="X",
+                        help=f"allow X times the {TIMEOUT:g} s a mutant's tests may take before "
+                        "it counts as hanging them (on a loaded machine; --again re-runs the "
+                        "timeouts)")
     args = parser.parse_args(argv)
     modules = expand(args.modules or list(DEFAULT_MODULES))
-    global SELECTED
+    global SELECTED, SLOWER
+    SLOWER = args.slower
     if args.tests:
         SELECTED = sorted({str(p.relative_to(ROOT)) for g in args.tests for p in ROOT.glob(g)
                            if p.name.startswith("test_") and p.suffix == ".py"})
