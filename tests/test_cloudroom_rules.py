@@ -125,3 +125,42 @@ def test_a_mixer_writing_nothing_is_taken_as_gone_after_the_silence_since_the_ap
     assert live.session().state == "crashed"
     (gone,) = [e["message"] for e in live.errors() if e["code"] == "app-silent"]
     assert "which writes no output, for 60 s (silence_timeout 60 s)" in gone
+
+
+def test_removing_an_unknown_output_names_it_and_a_known_one_is_not_called_unknown() -> None:
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.mp4")),
+              line(10, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/9.mp4"]}))
+    (unknown,) = [e["message"] for e in live.errors() if e["code"] == "unknown-output"]
+    assert "['D:/9.mp4'] are not outputs of mixer '1'" in unknown
+    live.feed(line(20, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/1.mp4"]}))
+    assert len([e for e in live.errors() if e["code"] == "unknown-output"]) == 1
+    assert live.commands().count("RmLocMixerOutput") == 1  # the unknown one sent nothing
+
+
+def test_the_sdks_closed_after_a_removal_gives_the_file_its_final_size() -> None:
+    """003 §5 / RmLocMixerOutput: the output ends at the app's call; the SDK's CLOSED that
+    follows carries the final figures, which the file takes."""
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.mp4")), writing(30, "D:/1.mp4", 30),
+              line(30, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/1.mp4"]}),
+              info(30, "D:/1.mp4", 2, 30_500, 31 * RATE))  # CLOSED, at the same instant
+    x = live.file("D:/1.mp4")
+    assert (x.status, x.end, x.size) == ("closed", T0 + 30, 31 * RATE)
+
+
+def test_every_open_output_silent_is_a_gone_app_even_after_a_layout_change() -> None:
+    """A layout change is the app's word, not the SDK's report: when every open output has
+    been silent for silence_timeout the app is taken as gone all the same."""
+    from test_cloudroom_acceptance import PIP
+
+    from recstate.machines.cloudroom import CloudRoomOptions
+
+    live = Live(CloudRoomOptions(silence_timeout=60))
+    live.feed(create(0), add(0, f("D:/1.ts")), writing(10, "D:/1.ts", 10),
+              line(65, "UpdateLocMixerContent", {"mixerID": "1", "mixerContent": PIP}))
+    live.at(70)  # 60 s after the last report
+    assert live.session().state == "crashed"
+    assert [e["code"] for e in live.errors()].count("app-silent") == 1
+    x = live.file("D:/1.ts")
+    assert (x.status, x.end, x.size) == ("closed", T0 + 10, 10 * RATE)
