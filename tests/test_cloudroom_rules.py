@@ -164,3 +164,13 @@ def test_every_open_output_silent_is_a_gone_app_even_after_a_layout_change() -> 
     assert [e["code"] for e in live.errors()].count("app-silent") == 1
     x = live.file("D:/1.ts")
     assert (x.status, x.end, x.size) == ("closed", T0 + 10, 10 * RATE)
+
+
+def test_the_sdks_closed_after_a_removal_ends_the_file_at_that_report() -> None:
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.mp4")), writing(20, "D:/1.mp4", 20),
+              line(30, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/1.mp4"]}))
+    assert live.file("D:/1.mp4").end == T0 + 20  # the last report, until the SDK says more
+    live.feed(info(35, "D:/1.mp4", 2, 20_000, 20 * RATE))  # CLOSED, same figures, later
+    x = live.file("D:/1.mp4")
+    assert (x.status, x.end, x.size) == ("closed", T0 + 35, 20 * RATE)
