@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from loopback import Loopback, Request
 
 from recstate import ManualClock, Runtime, TraceError, parse_event
 from recstate.adapters.cloudroom import CloudRoomSimulator, UploadAdapter, Uploader
@@ -780,41 +779,16 @@ def test_the_mobile_uploading_state_is_visible_while_it_lasts() -> None:
     assert live.file("/sdcard/1.mp4").status == "uploading"
 
 
-class _Store(BaseHTTPRequestHandler):
-    """A plain HTTP server on loopback that answers 503 to the first ``fail`` PUTs."""
-
-    fail = 2
-    puts: list[tuple[str, bytes]] = []
-
-    def do_PUT(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        type(self).puts.append((self.path, body))
-        if len(type(self).puts) <= type(self).fail:
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def store() -> Iterator[str]:
-    handler = type("Store", (_Store,), {"puts": [], "fail": 2})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/rec/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-    store.puts = handler.puts  # type: ignore[attr-defined]
+    """A plain HTTP server on loopback that answers 503 to the first two PUTs."""
+
+    def answer(request: Request) -> tuple[int, bytes]:
+        puts = [r for r in server.requests if r.method == "PUT"]
+        return (503 if len(puts) <= 2 else 200), b""
+
+    with Loopback(answer) as server:
+        yield f"{server.url}/rec/"
 
 
 def test_a_real_upload_that_fails_twice_then_succeeds(store: str, tmp_path: Path) -> None:

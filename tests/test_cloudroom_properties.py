@@ -34,7 +34,7 @@ from recstate.trace import Record
 T0 = 1_700_000_000.0
 OPEN = {"added", "created", "writing"}
 FAIL_CODES = (900, 902, 903, 904, 905, 906, 907, 908)
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import Loopback, Request
 
 from recstate import signals
 from recstate.adapters.cloudroom import (
@@ -108,35 +107,21 @@ class FakeStore:
         self.s3 = s3
         self.requests: list[dict[str, Any]] = []
         self.objects: dict[str, bytes] = {}
-        store = self
+        self.http = Loopback(self._answer)
+        self.url = self.http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                store.requests.append({"path": self.path, "headers": headers, "body": body})
-                status = 200
-                if store.s3 and not store.signed_right(self.command, self.path, headers, body):
-                    status = 403
-                elif store.failures != 0:
-                    store.failures -= 1
-                    status = 500
-                else:
-                    store.objects[self.path] = body
-                reply = b"" if status == 200 else b"<Error>try again</Error>"
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> tuple[int, bytes]:
+        body, headers = request.body, request.lower
+        self.requests.append({"path": request.path, "headers": headers, "body": body})
+        status = 200
+        if self.s3 and not self.signed_right(request.method, request.path, headers, body):
+            status = 403
+        elif self.failures != 0:
+            self.failures -= 1
+            status = 500
+        else:
+            self.objects[request.path] = body
+        return status, b"" if status == 200 else b"<Error>try again</Error>"
 
     def signed_right(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bool:
         match = re.match(r"AWS4-HMAC-SHA256 Credential=([^/]+)/\d{8}/([^/]+)/s3/aws4_request, "
@@ -153,9 +138,7 @@ class FakeStore:
         return again.signature == match[4]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture

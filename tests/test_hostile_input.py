@@ -492,25 +492,33 @@ def test_11_an_echoed_request_leaves_no_signature_or_secret_id_in_the_error(kind
 
 
 def test_11_the_blocking_adapter_answers_and_scrubs_an_unexpected_failure() -> None:
+    """A failure that is not httpx's (here a response hook of the application's HTTP client
+    that breaks, quoting the signed header and the key) is answered as SearchMedia:error
+    ClientError.Unexpected, scrubbed; the request is real, to the VOD fake on loopback."""
     import httpx
-    from test_tencent_vod import NOW, SECRET_ID, SECRET_KEY, run_recording
+    from test_tencent_vod import NOW, SECRET_ID, SECRET_KEY, FakeVod, run_recording
 
     from recstate import signals
     from recstate.adapters.tencent import TencentSimulator, VodAdapter, VodClient
 
-    def broken(request: httpx.Request) -> httpx.Response:
-        raise RuntimeError(f"proxy broke on {request.headers['Authorization']} "
+    def broken(response: httpx.Response) -> None:
+        raise RuntimeError(f"proxy broke on {response.request.headers['Authorization']} "
                            f"with {SECRET_KEY}")
 
+    vod = FakeVod()
     records: list[Record] = []
     rt = Runtime(ManualClock(NOW), tracer=records.append)
     errors: list[dict[str, Any]] = []
     signals.error.connect(lambda sender, **kw: errors.append(kw), sender=rt, weak=False)
     sim = TencentSimulator(rt, answer_search=False)
-    client = VodClient(SECRET_ID, SECRET_KEY, clock=rt.clock,
-                       http=httpx.Client(transport=httpx.MockTransport(broken)))
+    client = VodClient(SECRET_ID, SECRET_KEY, clock=rt.clock, endpoint=vod.url,
+                       http=httpx.Client(event_hooks={"response": [broken]}))
     adapter = VodAdapter(rt, client)
-    run_recording(rt, 10)
+    try:
+        run_recording(rt, 10)
+    finally:
+        vod.close()
+    assert len(vod.requests) >= 1  # the request went out over HTTP
     answers = [r for r in records if r.name == "SearchMedia:error"]
     assert len(answers) >= 1
     assert answers[0].data is not None

@@ -631,30 +631,15 @@ def test_tencent_a_stop_id_found_as_basic_info_vid(tmp_path: Path) -> None:
 
 def test_tencent_sub_app_id_reaches_the_command_and_the_wire() -> None:
     """Point 9: SubAppId is a first-class option, on the command and in the request."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from loopback import Loopback, Request
 
     from recstate.machines.tencent import TencentOptions
 
-    got: list[dict[str, Any]] = []
+    def answer(request: Request) -> tuple[int, bytes]:
+        return 200, orjson.dumps({"Response": {"TotalCount": 0, "MediaInfoSet": [],
+                                               "RequestId": "r"}})
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(orjson.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            out = orjson.dumps({"Response": {"TotalCount": 0, "MediaInfoSet": [],
-                                             "RequestId": "r"}})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with Loopback(answer) as server:
         rt = Runtime(ManualClock(T0), strict=False,
                      options={"tencent": TencentOptions(sub_app_id=1500012345)})
         sent: list[Any] = []
@@ -664,16 +649,13 @@ def test_tencent_sub_app_id_reaches_the_command_and_the_wire() -> None:
         rt.advance(T0 + 200)
         [search] = [c for c in sent if c.name == "SearchMedia"]
         assert search.subAppId == 1500012345
-        with VodClient("AKIDacceptance", "acceptance-key", endpoint=f"http://127.0.0.1:"
-                       f"{server.server_address[1]}", clock=ManualClock(T0)) as client:
+        with VodClient("AKIDacceptance", "acceptance-key", endpoint=server.url,
+                       clock=ManualClock(T0)) as client:
             client.search_media(search.namePrefix, search.fileIds,
                                 sub_app_id=search.subAppId)
+        got = [orjson.loads(r.body) for r in server.requests]
         assert got[0]["SubAppId"] == 1500012345
         assert got[0]["NamePrefixes"] == ["lesson-7"]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_example_traces_replay_with_no_mismatch(tmp_path: Path) -> None:

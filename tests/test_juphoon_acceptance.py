@@ -19,15 +19,14 @@ import hmac
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from loopback import Loopback, Request
 
 from recstate import (
     ManualClock,
@@ -793,43 +792,27 @@ class Bucket:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.asked: list[str] = []
-        bucket = self
+        self.http = Loopback(self._stat)
+        self.url = self.http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host = self.headers["Host"]
-                signed_qiniu = "GET " + self.path + "\nHost: " + host + "\n\n"
-                signed_qbox = self.path + "\n"
-                good = (f"Qiniu {AK}:{qiniu_sign(SK, signed_qiniu)}",
-                        f"QBox {AK}:{qiniu_sign(SK, signed_qbox)}")
-                entry = base64.urlsafe_b64decode(self.path.removeprefix("/stat/")).decode()
-                bucket.asked.append(entry)
-                if self.headers.get("Authorization") not in good:
-                    status, body = 401, {"error": "bad token"}
-                elif entry in bucket.objects:
-                    status, body = 200, bucket.objects[entry]
-                else:
-                    status, body = 612, {"error": "no such file or directory"}
-                raw = orjson.dumps(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+    def _stat(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        path, host = request.path, request.headers["Host"]
+        signed_qiniu = "GET " + path + "\nHost: " + host + "\n\n"
+        signed_qbox = path + "\n"
+        good = (f"Qiniu {AK}:{qiniu_sign(SK, signed_qiniu)}",
+                f"QBox {AK}:{qiniu_sign(SK, signed_qbox)}")
+        entry = base64.urlsafe_b64decode(path.removeprefix("/stat/")).decode()
+        self.asked.append(entry)
+        if request.headers.get("Authorization") not in good:
+            status, body = 401, {"error": "bad token"}
+        elif entry in self.objects:
+            status, body = 200, self.objects[entry]
+        else:
+            status, body = 612, {"error": "no such file or directory"}
+        return status, orjson.dumps(body), {"Content-Type": "application/json"}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture

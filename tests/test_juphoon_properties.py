@@ -110,7 +110,8 @@ def check_open_and_canonical(rt: Runtime) -> None:
             session.state, session.recording, [f.to_dict() for f in session.files])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
 @given(steps)
 def test_invariants_hold_for_any_sequence(seq: list[tuple[str, float, tuple[str, Any]]]
                                           ) -> None:

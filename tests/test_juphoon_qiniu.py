@@ -25,14 +25,12 @@ import base64
 import hashlib
 import hmac
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import orjson
 import pytest
+from loopback import Loopback, Request
 
 from recstate import ManualClock, Runtime
 from recstate.adapters.juphoon import (
@@ -144,46 +142,28 @@ class FakeQiniu:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.status_override: tuple[int, bytes] | None = None
-        fake = self
+        self.http = Loopback(self._answer)
+        self.url = self.http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                headers = dict(self.headers.items())
-                fake.requests.append({"path": self.path, "headers": headers})
-                host = headers["Host"]
-                auth = headers.get("Authorization", "")
-                if auth not in (expected_qiniu_auth("GET", self.path, host),
-                                expected_qbox_auth(self.path)):
-                    self.reply(401, {"error": "bad token"})
-                    return
-                if fake.status_override is not None:
-                    status, body = fake.status_override
-                    self.reply(status, body)
-                    return
-                entry = base64.urlsafe_b64decode(self.path.removeprefix("/stat/")).decode()
-                bucket, _, key = entry.partition(":")
-                obj = fake.objects.get((bucket, key))
-                if obj is None:
-                    self.reply(612, {"error": "no such file or directory"})
-                else:
-                    self.reply(200, obj)
+    def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        self.requests.append({"path": request.path, "headers": request.headers})
+        status, body = self._stat(request)
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        return status, raw, {"Content-Type": "application/json"}
 
-            def reply(self, status: int, body: Any) -> None:
-                raw = body if isinstance(body, bytes) else orjson.dumps(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+    def _stat(self, request: Request) -> tuple[int, Any]:
+        auth = request.headers.get("Authorization", "")
+        if auth not in (expected_qiniu_auth("GET", request.path, request.headers["Host"]),
+                        expected_qbox_auth(request.path)):
+            return 401, {"error": "bad token"}
+        if self.status_override is not None:
+            return self.status_override
+        entry = base64.urlsafe_b64decode(request.path.removeprefix("/stat/")).decode()
+        bucket, _, key = entry.partition(":")
+        obj = self.objects.get((bucket, key))
+        if obj is None:
+            return 612, {"error": "no such file or directory"}
+        return 200, obj
 
     def put(self, bucket: str, key: str, fsize: int, hash_: str = "FmDZwqadA4-ib_15hYfQpb7UXUYR",
             ) -> None:
@@ -191,9 +171,7 @@ class FakeQiniu:
                                        "putTime": 17000000000000000, "type": 0}
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture
@@ -275,16 +253,18 @@ def test_a_refused_connection_is_code_0(kind: str) -> None:
     assert SK not in str(err.value)
 
 
-def test_a_timeout_says_so() -> None:
-    def timeout(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    http = httpx.Client(transport=httpx.MockTransport(timeout))
-    with QiniuClient(AK, SK, http=http, timeout=3) as client, pytest.raises(
-            QiniuError, match="timed out after 3 s") as err:
+def test_a_timeout_says_so(qiniu: FakeQiniu) -> None:
+    """A server that takes the request and never answers in time: the client gives up after
+    its ``timeout`` (a real read timeout on loopback; the server is held, not slept)."""
+    qiniu.http.hold()
+    with QiniuClient(AK, SK, rs_host=qiniu.url, timeout=0.25) as client, pytest.raises(
+            QiniuError, match=r"stat recs:a\.mp4 at http://127\.0\.0\.1:\d+ timed out "
+                              r"after 0\.25 s") as err:
         client.stat("recs", "a.mp4")
+    qiniu.http.release()
     assert err.value.code == 0
-    http.close()
+    assert len(qiniu.http.requests) == 1  # it did reach the server
+    assert SK not in str(err.value)
 
 
 def test_download_urls_public_and_private() -> None:

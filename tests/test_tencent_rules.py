@@ -780,3 +780,29 @@ def test_a_vod_file_created_before_the_start_was_sent_is_an_earlier_recordings()
         VodFile(fileId="OLD", name="rec", url="https://vod.example/old.mp4",
                 createTime=iso(T0 - 1)),))  # one second before the start
     assert r.files() == [("rec#1", "closed", 0.0, 600.0)]
+
+
+# ---- the vendor's registration: partitions and the meaning of codes ---------------------------
+def test_sessions_are_partitioned_by_user_so_one_users_rooms_meet_in_one_worker() -> None:
+    """002 §2: one recording per user at a time, across rooms: every session of a user (key
+    ``{relationId}:{roomId}:{user}``) has the user as its partition key."""
+    from recstate.machines.tencent import VENDOR_SPEC
+
+    part = VENDOR_SPEC.partition_key
+    assert part is not None
+    assert part("15000:7:alice") == "alice"
+    assert part("15000:8:alice") == "alice"
+    assert part("15000:7:bob") == "bob"
+    assert part("15000:7:a:b") == "a:b"  # a user name may hold a colon: only two are split
+
+
+def test_explain_gives_004s_meaning_of_a_code_and_nothing_for_the_machines_own_words() -> None:
+    from recstate.machines.tencent import VENDOR_SPEC
+
+    assert VENDOR_SPEC.explain is not None
+    known = VENDOR_SPEC.explain(30000002)
+    # 004 §5: 30000002 SDK请求解析失败-没有录制文件名字段, 【录制请求字段填写是否完整】
+    assert known.code == 30000002
+    assert known.meaning.startswith("SDK请求解析失败-没有录制文件名字段")
+    assert "录制请求字段填写是否完整" in known.advice
+    assert VENDOR_SPEC.explain("not-in-room") is None

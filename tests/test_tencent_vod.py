@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from loopback import Loopback, Request
 
 from recstate import signals
 from recstate.adapters.tencent import (
@@ -155,59 +154,35 @@ class FakeVod:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.responder: Responder = lambda body: ok([])
-        self.arrived = threading.Event()
-        self._gate: threading.Event | None = None
-        fake = self
+        self.http = Loopback(self._answer)
+        self.url = self.http.url
+        self.arrived = self.http.arrived
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k: v for k, v in self.headers.items()}
-                fake.requests.append({"headers": headers, "body": raw})
-                fake.arrived.set()
-                gate = fake._gate
-                if gate is not None:
-                    gate.wait(10)  # a guard against a hung test, not a poll
-                expected = tc3_sign(
-                    secret_id=SECRET_ID, secret_key=SECRET_KEY, service="vod",
-                    timestamp=int(headers["X-TC-Timestamp"]), payload=raw,
-                    headers={"Content-Type": headers["Content-Type"],
-                             "Host": headers["Host"],
-                             "X-TC-Action": headers["X-TC-Action"]})
-                if headers.get("Authorization") != expected.authorization:
-                    status, body = 200, orjson.dumps({"Response": {"Error": {
-                        "Code": "AuthFailure.SignatureFailure",
-                        "Message": "The provided credentials could not be validated."},
-                        "RequestId": "req-sig"}})
-                else:
-                    status, body = fake.responder(orjson.loads(raw))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
-        self.thread.start()
+    def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        headers, raw = request.headers, request.body
+        self.requests.append({"headers": headers, "body": raw})
+        expected = tc3_sign(
+            secret_id=SECRET_ID, secret_key=SECRET_KEY, service="vod",
+            timestamp=int(headers["X-TC-Timestamp"]), payload=raw,
+            headers={"Content-Type": headers["Content-Type"], "Host": headers["Host"],
+                     "X-TC-Action": headers["X-TC-Action"]})
+        if headers.get("Authorization") != expected.authorization:
+            status, body = 200, orjson.dumps({"Response": {"Error": {
+                "Code": "AuthFailure.SignatureFailure",
+                "Message": "The provided credentials could not be validated."},
+                "RequestId": "req-sig"}})
+        else:
+            status, body = self.responder(orjson.loads(raw))
+        return status, body, {"Content-Type": "application/json"}
 
     def hold(self) -> None:
-        self._gate = threading.Event()
+        self.http.hold()
 
     def release(self) -> None:
-        if self._gate is not None:
-            self._gate.set()
+        self.http.release()
 
     def close(self) -> None:
-        self.release()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.http.close()
 
 
 @pytest.fixture

@@ -202,7 +202,7 @@ def netease_faults(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
-          database=None)
+          database=None, derandomize=True)
 @given(netease_faults())
 def test_1_no_netease_session_is_stuck_24_h_after_its_data_stops(f: dict[str, Any]) -> None:
     rt = Runtime(ManualClock(T0), options={"netease": NetEaseOptions(
@@ -253,7 +253,7 @@ def tencent_faults(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck),
-          database=None)
+          database=None, derandomize=True)
 @given(tencent_faults())
 def test_1_no_tencent_session_is_stuck_24_h_after_its_data_stops(f: dict[str, Any]) -> None:
     from recstate.events.tencent import (

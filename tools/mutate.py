@@ -65,6 +65,8 @@ DEFAULT_MODULES = (
 # times what they take on a loaded 2-core machine (the whole suite: 20 s idle, 100 s loaded).
 TIMEOUT = 90.0
 TIMEOUT_WHOLE_SUITE = 600.0
+#: --slower: TIMEOUT times this (a machine shared with other work runs the same tests slower)
+SLOWER = 1.0
 
 BINOP_SWAP: dict[type[ast.operator], type[ast.operator]] = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
@@ -111,6 +113,9 @@ class ModuleResult:
     sampled: int
     results: list[Result] = field(default_factory=list)
     digest: str = ""  # of the module's source, so that --again knows its mutants are the same
+    #: the test files the mutants ran against (--tests; with --again, the earlier runs' too);
+    #: empty: the whole suite
+    tests: list[str] = field(default_factory=list)
 
 
 # ---- making mutants --------------------------------------------------------------------------
@@ -297,8 +302,16 @@ def _coverage_keys() -> dict[str, str]:
 
 
 def _record(python: str, files: list[str]) -> dict[str, dict[str, dict[int, set[str]]]]:
-    """Per test file, per module, per line, the test node ids of ``files`` that run it."""
-    data_file = ROOT / ".mutation-coverage"
+    """Per test file, per module, per line, the test node ids of ``files`` that run it. The
+    data file lives in a directory of its own: coverage's combine step deletes every
+    ``<data file>.*`` beside it, which in the project root took the cache
+    (``.mutation-coverage.json``) with it, and a run beside another took the other's data."""
+    with tempfile.TemporaryDirectory(prefix="recstate-coverage-") as tmp:
+        return _record_in(python, files, Path(tmp) / "coverage")
+
+
+def _record_in(python: str, files: list[str], data_file: Path,
+               ) -> dict[str, dict[str, dict[int, set[str]]]]:
     subprocess.run(  # noqa: S603 - our own interpreter and arguments
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=recstate",
          "--cov-context=test", "--cov-report=", "-x", *files],
@@ -403,7 +416,7 @@ def run_mutant(python: str, tree: Path, m: Mutant, tests: set[str],
             cwd=tree, env={**os.environ, "PYTHONHASHSEED": "0",
                            "PYTHONPATH": os.pathsep.join((str(tree), str(tree / "tools")))},
             capture_output=True, check=False,
-            timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT,
+            timeout=TIMEOUT_WHOLE_SUITE if EVERY_TEST in tests else TIMEOUT * SLOWER,
         )
         outcome = "survived" if proc.returncode == 0 else "killed"
     except subprocess.TimeoutExpired:
@@ -450,6 +463,11 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
     equivalents = load_equivalents()
     earlier = _earlier(module) if again else {}
     result = ModuleResult(module, len(everything), len(chosen), digest=_source_digest(module))
+    if SELECTED is not None:
+        before: list[str] = []
+        if earlier and _result_path(module).exists():
+            before = json.loads(_result_path(module).read_text()).get("tests", [])
+        result.tests = sorted({*SELECTED, *before})
     lines = cov.get(module, {})
     rank: dict[str, int] = {}
     for tests in lines.values():
@@ -460,8 +478,9 @@ def run_module(python: str, module: str, cov: dict[str, dict[int, set[str]]],
         if m.key in equivalents:
             return Result(m.line, m.code, m.mutation, "equivalent", why=equivalents[m.key])
         before = earlier.get((m.line, m.code, m.mutation))
-        if before is not None and before.outcome in ("killed", "timeout"):
+        if before is not None and before.outcome == "killed":
             return before  # a test added since cannot bring a killed mutant back
+        # a timeout runs again: on a loaded machine the tests may simply have been slow
         # what runs at import time ran before coverage started (the pytest plugin imports
         # recstate): every test may depend on it
         tests: set[str] = {EVERY_TEST} if m.at_import else set()
@@ -489,6 +508,7 @@ def render_report() -> str:
     rows = []
     survivors = []
     equivalents = []
+    selections = []
     for path in sorted(RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
         results = [Result(**r) for r in data["results"]]
@@ -497,6 +517,9 @@ def render_report() -> str:
         live = len(results) - count["equivalent"]
         dead = count["killed"] + count["timeout"]
         score = f"{100 * dead / live:.0f}%" if live else "n/a"
+        if data.get("tests"):
+            selections.append(f"- `{data['module']}`: " + ", ".join(
+                f"`{Path(t).name}`" for t in data["tests"]))
         rows.append(f"| `{data['module']}` | {data['total']} | {len(results)} | {dead} | "
                     f"{count['equivalent']} | {count['survived'] + count['uncovered']} | "
                     f"**{score}** |")
@@ -519,6 +542,9 @@ def render_report() -> str:
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *(["Rows run against chosen test files (`--tests`, quicker on a loaded machine; a "
+           "mutant the rest of the suite would kill counts as a survivor there):", "",
+           *selections, ""] if selections else []),
         "## Equivalent mutants (cannot change behaviour)",
         "",
         "| where | mutation | why |",
@@ -554,8 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--again", action="store_true",
-                        help="run only the mutants the module's last run left alive (survived "
-                        "or uncovered), keeping its killed ones, while its source is unchanged")
+                        help="run only the mutants the module's last run did not kill outright "
+                        "(survived, uncovered or timed out), keeping its killed ones, while its "
+                        "source is unchanged")
     parser.add_argument("--fresh-coverage", action="store_true",
                         help="record per-test coverage anew instead of reusing the cache")
     parser.add_argument("--tests", nargs="+", metavar="GLOB",
@@ -563,9 +590,14 @@ def main(argv: list[str] | None = None) -> None:
                         "'tests/test_juphoon_*.py'): coverage is recorded for them and mutants "
                         "run against them alone, a quicker run whose score can only be lower "
                         "than the whole suite's")
+    parser.add_argument("--slower", type=float, default=1.0, metavar="X",
+                        help=f"allow X times the {TIMEOUT:g} s a mutant's tests may take before "
+                        "it counts as hanging them (on a loaded machine; --again re-runs the "
+                        "timeouts)")
     args = parser.parse_args(argv)
     modules = expand(args.modules or list(DEFAULT_MODULES))
-    global SELECTED
+    global SELECTED, SLOWER
+    SLOWER = args.slower
     if args.tests:
         SELECTED = sorted({str(p.relative_to(ROOT)) for g in args.tests for p in ROOT.glob(g)
                            if p.name.startswith("test_") and p.suffix == ".py"})
