@@ -29,7 +29,7 @@ The guarantee, precisely:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal
@@ -54,6 +54,30 @@ from recstate.vendors import Vendor
 __all__ = ["Durability"]
 
 Tracer = Any
+
+
+class _Carrier:
+    """A session's part of the group being gathered: one small object per session and
+    group; its :class:`Commit` is made when the group is written."""
+
+    __slots__ = ("applied", "delivered", "handlings", "outbox", "session", "timer",
+                 "version")
+
+    def __init__(self, session: Session, version: int) -> None:
+        self.session = session
+        self.version = version
+        self.handlings = 1
+        self.applied: list[str] | None = None
+        self.delivered: int | None = None
+        self.outbox: list[OutboxRow] | None = None
+        self.timer = False
+
+    def commit(self, runtime: Durability) -> Commit:
+        session = self.session
+        return Commit(session=session.key, snapshot=runtime._snapshot_of(session),
+                      version=self.version, handlings=self.handlings,
+                      applied=self.applied or [], delivered=self.delivered,
+                      outbox=self.outbox or [], partition=runtime._partition(session))
 
 
 class Durability:
@@ -103,8 +127,15 @@ class Durability:
         self._sent: list[str] = []
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
-        self._group: list[tuple[Commit, list[Record], list[Any]]] = []
-        self._timer_commits: dict[int, bool] = {}
+        # The group being gathered (see _commit): a commit per session (by key, and in
+        # order), the rest, the records to trace and the commands to hand over once
+        # written, and how many handlings it holds.
+        self._carriers: dict[str, _Carrier] = {}
+        self._carrier_list: list[_Carrier] = []
+        self._rest = Commit()
+        self._group_records: list[Record] = []
+        self._handing: list[tuple[OutboxRow, tuple[Session, str, float, Command]]] = []
+        self._group_size = 0
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -173,77 +204,131 @@ class Durability:
 
     def _commit(self, session: Session | None, line: int | None, *, timer: bool = False
                 ) -> None:
-        """What this handling did, as one :class:`Commit`: written now (or with its group),
-        then traced and its commands handed over."""
+        """What this handling did, added to the group: written now (or when the group is
+        full, or at ``flush_store``), then traced and its commands handed over.
+
+        A group is written as one :class:`Commit` per session it touched (its row written
+        once: version checked once and moved by its ``handlings``, its applied keys and
+        delivery mark, its outbox rows in order, and the snapshot taken when the group is
+        written: the state after the group's last handling of it, which is what the
+        transaction must leave) and one for the rest (journal and shared-index rows in
+        handling order, outbox deletions, inputs that reached no session). So a group
+        snapshots and writes each session once; a handling makes no container that lives
+        until the write but its journal rows (fewer collections by the garbage collector,
+        which was a third of a store's cost)."""
         store = self.store
         assert store is not None
-        commit = Commit(applied=self._input_keys, sent=self._sent,
-                        delivered=self._input_line)
-        self._input_keys, self._sent, self._input_line = [], [], None
-        pending = self._outbox or []
-        self._outbox = []
+        rest = self._rest
+        keys, delivered = self._input_keys, self._input_line
+        if keys:
+            self._input_keys = []
+        self._input_line = None
+        if self._sent:
+            rest.sent += self._sent
+            self._sent = []
+        pending = self._outbox
         if session is not None:
             key = session.key
             version = self._versions.get(key, 0)
-            commit.session, commit.version = key, version
-            commit.snapshot = self.snapshot(key)
-            commit.partition = self._partition(session)
-            commit.outbox = [OutboxRow(f"{key}/{version + 1}/{i}", key, session.vendor,
-                                       cmd.name, t, cmd.payload())
-                             for i, (_, _, t, cmd) in enumerate(pending)]
+            self._versions[key] = version + 1  # the version this handling makes
+            carrier = self._carriers.get(key)
+            if carrier is not None and carrier.session is session:
+                carrier.handlings += 1
+            else:
+                carrier = self._carriers[key] = _Carrier(session, version)
+                self._carrier_list.append(carrier)
+            if keys:
+                carrier.applied = [*(carrier.applied or ()), *keys]
+                self._applied.setdefault(key, set()).update(keys)
+            if delivered is not None:
+                carrier.delivered = delivered
+                self._delivered[key] = delivered
+            if timer:
+                carrier.timer = True
+            if pending:
+                self._outbox = []
+                rows = carrier.outbox
+                if rows is None:
+                    rows = carrier.outbox = []
+                handing = self._handing
+                for i, item in enumerate(pending):
+                    cmd = item[3]
+                    row = OutboxRow(f"{key}/{version + 1}/{i}", key, session.vendor,
+                                    cmd.name, item[2], cmd.payload())
+                    rows.append(row)
+                    handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
             if isinstance(shared, TrackedDict) and shared.changes:
                 name = session.machine.qualified_name()
-                commit.shared = [(name, path, value) for path, value in shared.changes]
+                rest.shared += [(name, path, value) for path, value in shared.changes]
                 shared.changes.clear()
-        records = self._records[:]
-        self._records.clear()
-        if store.journal_enabled:
-            commit.journal = [(line, r.dumps()) for r in records]
-        if session is not None:  # the version this commit makes, if it is written
-            self._versions[session.key] = commit.version + 1
-            if commit.applied:
-                self._applied.setdefault(session.key, set()).update(commit.applied)
-            if commit.delivered is not None:
-                self._delivered[session.key] = commit.delivered
         else:
-            self._applied_anywhere.update(commit.applied)
-            if commit.delivered is not None:
-                self._delivered_anywhere = max(self._delivered_anywhere, commit.delivered)
-        group = self._group
-        group.append((commit, records, pending))
-        self._timer_commits[id(commit)] = timer
-        if len(group) >= self.group_commits:
+            if keys:
+                rest.applied += keys
+                self._applied_anywhere.update(keys)
+            if delivered is not None:
+                rest.delivered = max(rest.delivered or 0, delivered)
+                self._delivered_anywhere = max(self._delivered_anywhere, delivered)
+        records = self._records
+        if records:
+            if store.journal_enabled:
+                journal = rest.journal
+                for record in records:
+                    journal.append((line, record.dumps()))
+            self._group_records += records
+            records.clear()
+        self._group_size += 1
+        if self._group_size >= self.group_commits:
             self._write_group()
 
     def _write_group(self) -> None:
-        """Write the commits made since the last write in one transaction; then trace what
-        they did and hand their commands over (never before: at-least-once needs the
+        """Write the handlings made since the last write in one transaction; then trace
+        what they did and hand their commands over (never before: at-least-once needs the
         commit first)."""
-        group, self._group = self._group, []
-        if not group:
+        if not self._group_size:
             return
         store = self.store
         assert store is not None
-        timers, self._timer_commits = self._timer_commits, {}
+        carriers, rest = self._carrier_list, self._rest
+        records, handing = self._group_records, self._handing
+        self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
+        self._carriers.clear()
+        self._group_size = 0
         try:
-            if len(group) == 1:
-                store.commit(group[0][0])
+            if len(carriers) + (not rest.empty()) == 1:
+                store.commit(carriers[0].commit(self) if carriers else rest)
             else:
-                store.commit_many([c for c, _, _ in group])
+                store.commit_many(self._commits(carriers, rest))
         except Conflict as conflict:
-            conflict.input = not any(timers.get(id(c)) for c, _, _ in group
-                                     if c.session == conflict.session)
+            conflict.input = not any(c.timer for c in carriers
+                                     if c.session.key == conflict.session)
             raise
         sink = self._sink
-        for commit, records, pending in group:
-            if sink is not None:
-                for record in records:
-                    sink(record)
-            # What handing over records (a receiver's error) goes with the next commit.
-            for row, (sess, trigger, t, cmd) in zip(commit.outbox, pending, strict=True):
-                self._hand_over(row, sess, trigger, t, cmd)
+        if sink is not None:
+            for record in records:
+                sink(record)
+        # What handing over records (a receiver's error) goes with the next commit.
+        for row, (sess, trigger, t, cmd) in handing:
+            self._hand_over(row, sess, trigger, t, cmd)
+
+    def _commits(self, carriers: list[_Carrier], rest: Commit) -> Iterator[Commit]:
+        """The group's commits, each session's snapshot taken as the store comes to it
+        and let go once the store has it (never a group's worth of snapshots at once)."""
+        for carrier in carriers:
+            commit = carrier.commit(self)
+            yield commit
+            commit.snapshot = None
+        if not rest.empty():
+            yield rest
+
+    def _snapshot_of(self, session: Session) -> dict[str, Any]:
+        """``Runtime.snapshot`` of a session object (which may have left ``sessions``
+        since its handling: closed, or retired, in the same group)."""
+        data = session.snapshot()
+        data["timers"] = [{**t.to_dict(), "seq": t.seq}
+                          for t in self.timers.for_session(session.key)]
+        return data
 
     def _hand_over(self, row: OutboxRow, session: Session, trigger: str, t: float,
                    cmd: Command) -> None:

@@ -40,7 +40,8 @@ def progress(url: str) -> int:
             return 0
         db = sqlite3.connect(path)
         try:
-            return int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
+            return int(db.execute("SELECT coalesce(sum(records), 0) FROM journal"
+                                  ).fetchone()[0])
         except sqlite3.OperationalError:
             return 0
         finally:

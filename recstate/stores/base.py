@@ -103,8 +103,10 @@ class Commit:
     """What one handled input changes, written in ONE transaction.
 
     - ``session``/``snapshot``/``version``: the session's new snapshot, written only if the
-      stored version is still ``version`` (0: a new session); ``snapshot=None`` writes no
-      session (an unroutable input, an input skipped as a duplicate).
+      stored version is still ``version`` (0: a new session), which becomes ``version +
+      handlings`` (a group commit writes a session once for all its handlings in the
+      group); ``snapshot=None`` writes no session (an unroutable input, an input skipped
+      as a duplicate, a handling whose session another commit of its group carries).
     - ``applied``: the input's idempotency keys, kept with the session (or runtime-wide,
       under the session ``""``, when there is none).
     - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
@@ -128,6 +130,8 @@ class Commit:
     journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
     #: The session's partition (stores that spread sessions over workers: Redis).
     partition: int = 0
+    #: How many handlings this session write stands for (its version moves by as many).
+    handlings: int = 1
 
     def empty(self) -> bool:
         return (self.snapshot is None and not self.applied and self.delivered is None
@@ -172,8 +176,10 @@ class Store(Protocol):
         was written). Raises :class:`Conflict` if the session's version moved."""
         ...
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
-        """Write several commits in one transaction (a group commit), in order."""
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        """Write several commits in one transaction (a group commit), in order.
+        ``commits`` may be an iterator that lets a commit's snapshot go once the next is
+        asked for: a store encodes (or keeps) each snapshot as it comes to it."""
         ...
 
     def mark_sent(self, ids: Iterable[str]) -> None:

@@ -47,7 +47,7 @@ class MemoryStore:
             found = row.version if row is not None else 0
             if found != commit.version:
                 raise Conflict(key, commit.version, found)
-            version = found + 1
+            version = found + commit.handlings
             if row is None:
                 row = self._sessions[key] = SessionRow(key, commit.snapshot, version)
             else:
@@ -70,7 +70,7 @@ class MemoryStore:
             self._journal.extend(commit.journal)
         return version
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         return [self.commit(c) for c in commits]
 
     def mark_sent(self, ids: Iterable[str]) -> None:

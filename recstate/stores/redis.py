@@ -52,14 +52,15 @@ DEFAULT_PARTITIONS = 16
 #: sessions set, 6 meta hash, 7 journal list.
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
-#: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "".
+#: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
+#: version moves by as many).
 COMMIT = """
 local newv = 0
 if ARGV[2] ~= '' then
   local cur = redis.call('HGET', KEYS[1], 'v')
   cur = cur and tonumber(cur) or 0
   if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
-  newv = cur + 1
+  newv = cur + tonumber(ARGV[8])
   redis.call('HSET', KEYS[1], 'snap', ARGV[2], 'v', newv)
   if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[7]) end
   redis.call('SADD', KEYS[5], ARGV[5])
@@ -239,14 +240,18 @@ class RedisStore:
         keys, args = self._script_args(commit, ack)
         return self._result(commit, self._commit(keys=keys, args=args))
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
-        """The commits' script calls in one MULTI/EXEC: one round trip for the group."""
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        """The commits' script calls in one MULTI/EXEC: one round trip for the group
+        (each snapshot encoded as it comes)."""
         pipe = self.redis.pipeline(transaction=True)
+        sent: list[tuple[str | None, int]] = []
         for commit in commits:
             keys, args = self._script_args(commit, None)
             self._commit(keys=keys, args=args, client=pipe)
+            sent.append((commit.session, commit.version))
         results = pipe.execute()
-        return [self._result(c, r) for c, r in zip(commits, results, strict=True)]
+        return [self._result(Commit(session=key, version=v), r)
+                for (key, v), r in zip(sent, results, strict=True)]
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
@@ -289,7 +294,7 @@ class RedisStore:
                  self.k("sessions", p), self.k("meta"), self.k("journal")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
-                 "" if commit.delivered is None else commit.delivered])
+                 "" if commit.delivered is None else commit.delivered, commit.handlings])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)
