@@ -132,10 +132,14 @@ class Commit:
     partition: int = 0
     #: How many handlings this session write stands for (its version moves by as many).
     handlings: int = 1
+    #: Delete the session ``session`` (closed or retired): its row, applied keys, delivery
+    #: mark, and where the store keeps them its next due time and partition membership.
+    #: Nothing else in a deleting commit is about the session.
+    delete: bool = False
 
     def empty(self) -> bool:
-        return (self.snapshot is None and not self.applied and self.delivered is None
-                and not self.outbox
+        return (self.snapshot is None and not self.delete and not self.applied
+                and self.delivered is None and not self.outbox
                 and not self.sent and not self.shared and not self.meta and not self.journal)
 
 

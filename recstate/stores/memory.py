@@ -42,6 +42,8 @@ class MemoryStore:
     def commit(self, commit: Commit) -> int:
         version = 0
         key = commit.session
+        if commit.delete and key is not None:
+            self._sessions.pop(key, None)
         if commit.snapshot is not None and key is not None:
             row = self._sessions.get(key)
             found = row.version if row is not None else 0

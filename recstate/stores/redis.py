@@ -53,9 +53,14 @@ DEFAULT_PARTITIONS = 16
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
-#: version moves by as many).
+#: version moves by as many), 9 "1" to delete the session first (closed or retired).
 COMMIT = """
 local newv = 0
+if ARGV[9] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('SREM', KEYS[5], ARGV[5])
+  redis.call('ZREM', KEYS[3], ARGV[5])
+end
 if ARGV[2] ~= '' then
   local cur = redis.call('HGET', KEYS[1], 'v')
   cur = cur and tonumber(cur) or 0
@@ -294,7 +299,8 @@ class RedisStore:
                  self.k("sessions", p), self.k("meta"), self.k("journal")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
-                 "" if commit.delivered is None else commit.delivered, commit.handlings])
+                 "" if commit.delivered is None else commit.delivered, commit.handlings,
+                 "1" if commit.delete else ""])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)

@@ -162,6 +162,9 @@ class SQLiteStore:
     def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
         version = 0
         key = commit.session
+        if commit.delete and key is not None:  # closed or retired: nothing of it is kept
+            db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+            db.execute("DELETE FROM applied WHERE session = ?", (key,))
         snap = commit.snapshot
         if snap is not None and key is not None:
             version = commit.version + commit.handlings
