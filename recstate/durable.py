@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from blinker import NamedSignal
 
 from recstate import signals
-from recstate.events import Command, Event, command_class, converter
+from recstate.clock import Clock, ManualClock
+from recstate.events import Command, Event, command_class, converter, parse_event
 from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.stores.base import (
@@ -47,7 +48,7 @@ from recstate.stores.base import (
     TrackedDict,
     partition_of,
 )
-from recstate.timers import TimerQueue
+from recstate.timers import Timer, TimerQueue
 from recstate.trace import Record
 from recstate.vendors import Vendor
 
@@ -92,6 +93,8 @@ class Durability:
     _command_signals: dict[str, NamedSignal]
     _engines: dict[type[Machine], Engine]
     timers: TimerQueue
+    clock: Clock
+    _deliveries: int
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
 
     if TYPE_CHECKING:  # the other rooms' methods this one calls
@@ -134,7 +137,11 @@ class Durability:
         self._delivered_anywhere = 0
         self._input_keys: list[str] = []
         self._input_line: int | None = None
-        self._sent: list[str] = []
+        #: Outbox rows handed over since the last commit: (id, partition of its session:
+        #: where a partitioned store keeps it).
+        self._sent: list[tuple[str, int]] = []
+        #: Those of them going with the group being gathered, by partition.
+        self._group_sent: dict[int, list[str]] = {}
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
         # The group being gathered (see _commit): a commit per session (by key, and in
@@ -146,6 +153,10 @@ class Durability:
         self._group_records: list[Record] = []
         self._handing: list[tuple[OutboxRow, tuple[Session, str, float, Command]]] = []
         self._group_size = 0
+        #: Delayed deliveries fired whose input is queued (id of the event -> name), and
+        #: the one the input being handled came from: deleted with its handling's commit.
+        self._delivering: dict[int, str] = {}
+        self._input_delivery: str | None = None
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -234,8 +245,12 @@ class Durability:
             self._input_keys = []
         self._input_line = None
         if self._sent:
-            rest.sent += self._sent
+            for sent, p in self._sent:
+                self._group_sent.setdefault(p, []).append(sent)
             self._sent = []
+        if self._input_delivery is not None:
+            rest.deliveries_done.append(self._input_delivery)
+            self._input_delivery = None
         pending = self._outbox
         if session is not None:
             key = session.key
@@ -302,6 +317,10 @@ class Durability:
         assert store is not None
         carriers, rest = self._carrier_list, self._rest
         records, handing = self._group_records, self._handing
+        sent, self._group_sent = self._group_sent, {}
+        rest.sent = sent.pop(0, [])
+        for p, ids in sorted(sent.items()):  # outbox rows live in their partition's hash
+            carriers.append(Commit(sent=ids, partition=p))
         self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
         self._carriers.clear()
         self._group_size = 0
@@ -352,7 +371,53 @@ class Durability:
         if sig.receivers:
             self._tell(sig, session, trigger, t, command=cmd,
                        command_id=row.id)
-        self._sent.append(row.id)
+        self._sent.append((row.id, self._partition(session)))
+
+    # ---- delayed deliveries (simulators' answers) --------------------------------------
+    def deliver_at(self, t: float | None, event: Event) -> None:
+        """Dispatch ``event`` at ``t`` (see ``Scheduling.deliver_at``); with a store the
+        delivery is kept (in the commit of the handling that asked for it, or the next one)
+        until its input's handling is committed, so a killed run delivers it on recovery."""
+        super().deliver_at(t, event)  # type: ignore[misc]
+        if self.store is None:
+            return
+        name = f"deliver#{self._deliveries}"
+        timer = self.timers.get(None, name)
+        if timer is None:
+            return
+        self._rest.deliveries.append({
+            "name": name, "due": timer.due, "seq": timer.seq,
+            "event": {"vendor": event.vendor, "name": event.name, "t": event.t,
+                      "session": event.session, "id": event.id, "data": event.payload()}})
+
+    def _fire(self, timer: Timer) -> None:
+        if (self.store is not None and timer.session is None
+                and timer.name.startswith("deliver#") and isinstance(timer.payload, Event)):
+            self._delivering[id(timer.payload)] = timer.name
+        super()._fire(timer)  # type: ignore[misc]
+
+    def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None
+                      ) -> None:
+        delivering = self._delivering
+        if not delivering:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+            return
+        name = delivering.pop(id(ev), None)
+        if name is None:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+            return
+        queued = len(self._queue)
+        self._input_delivery = name
+        try:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+        finally:
+            if self._input_delivery == name:  # not committed with a handling
+                self._input_delivery = None
+                grown = len(self._queue) - queued
+                if grown > 0:  # split into parts: done with the last part's handling
+                    delivering[id(self._queue[grown - 1][0])] = name
+                else:
+                    self._rest.deliveries_done.append(name)
 
     # ---- sessions that end ---------------------------------------------------------------
     def _retire(self, key: str, now: float) -> None:
@@ -411,12 +476,23 @@ class Durability:
         for engine in self._engines.values():
             if isinstance(engine.model.shared, TrackedDict):
                 engine.model.shared.changes.clear()  # restored() re-entered what was stored
+        for d in loaded.deliveries:  # delayed deliveries, each in its place
+            e = d["event"]
+            event = parse_event(e["vendor"], e["name"], e["t"], e["data"], e["session"],
+                                id=e["id"], source="the store's deliveries")
+            self.timers.arm(None, d["name"], d["due"], payload=event, seq=d["seq"])
+            number = d["name"].partition("#")[2]
+            if number.isdigit():
+                self._deliveries = max(self._deliveries, int(number))
         handed = []
+        clock = self.clock
         for ob in loaded.outbox:
             owner = self.sessions.get(ob.session)
             kind = command_class(ob.vendor, ob.name)
             if owner is None or kind is None:
                 continue
+            if isinstance(clock, ManualClock) and clock.now() < ob.t:
+                clock.set(ob.t)  # in virtual time, handed over again at its own time
             self._hand_over(ob, owner, "recovery", ob.t, converter.structure(ob.data, kind))
             handed.append(ob.id)
         self._sent.clear()
@@ -471,7 +547,7 @@ class Durability:
             return
         self._write_group()
         if self._sent:
-            self.store.mark_sent(self._sent)
+            self.store.mark_sent([i for i, _ in self._sent])
             self._sent = []
 
     def version(self, key: str) -> int:

@@ -8,6 +8,7 @@ run, to draw from).
 
     python tests/crash_child.py N K replay TRACE --store URL --json
     python tests/crash_child.py N K worker URL --worker 0 --of 2   # one of replay --workers
+    python tests/crash_child.py N K simulated URL CALLS   # tests/simulated_run.py
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 from recstate.cli import main
 from recstate.durable import Durability
 from recstate.workers import main as worker_main
+from simulated_run import main as simulated_main  # beside this file
 
 #: One call per handling (its commit is made; written with its group).
 COMMITS = {Durability._commit.__code__}
@@ -40,7 +42,8 @@ def run() -> int:
     sys.setprofile(count)
     try:
         args = sys.argv[3:]
-        status = worker_main(args[1:]) if args[0] == "worker" else main(args)
+        status = (worker_main(args[1:]) if args[0] == "worker"
+                  else simulated_main(args[1:]) if args[0] == "simulated" else main(args))
     finally:
         sys.setprofile(None)
     sys.stdout.flush()

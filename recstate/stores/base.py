@@ -136,11 +136,17 @@ class Commit:
     #: mark, and where the store keeps them its next due time and partition membership.
     #: Nothing else in a deleting commit is about the session.
     delete: bool = False
+    #: Delayed deliveries armed (``Runtime.deliver_at``: a simulator's answer), each
+    #: ``{"name", "due", "seq", "event": {"vendor", "name", "t", "session", "id", "data"}}``,
+    #: and the names of those whose input was handled (deleted after the new ones are set).
+    deliveries: list[dict[str, Any]] = attrs.field(factory=list)
+    deliveries_done: list[str] = attrs.field(factory=list)
 
     def empty(self) -> bool:
         return (self.snapshot is None and not self.delete and not self.applied
                 and self.delivered is None and not self.outbox
-                and not self.sent and not self.shared and not self.meta and not self.journal)
+                and not self.sent and not self.shared and not self.meta and not self.journal
+                and not self.deliveries and not self.deliveries_done)
 
 
 @attrs.define(slots=True)
@@ -154,6 +160,8 @@ class Loaded:
     shared: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     outbox: list[OutboxRow] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)
+    #: Delayed deliveries armed and not yet handled (see :attr:`Commit.deliveries`).
+    deliveries: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @runtime_checkable

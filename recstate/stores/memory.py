@@ -24,6 +24,7 @@ class MemoryStore:
         self._outbox: dict[str, OutboxRow] = {}
         self._meta: dict[str, Any] = {}
         self._journal: list[tuple[int | None, bytes]] = []
+        self._deliveries: dict[str, dict[str, Any]] = {}
 
     def load(self) -> Loaded:
         return Loaded(sessions=[SessionRow(r.key, copy.deepcopy(r.snapshot), r.version,
@@ -31,7 +32,8 @@ class MemoryStore:
                                 for _, r in sorted(self._sessions.items())],
                       applied=set(self._applied), delivered=self._delivered,
                       shared=copy.deepcopy(self._shared),
-                      outbox=list(self._outbox.values()), meta=dict(self._meta))
+                      outbox=list(self._outbox.values()), meta=dict(self._meta),
+                      deliveries=copy.deepcopy(list(self._deliveries.values())))
 
     def get(self, key: str) -> SessionRow | None:
         return self._sessions.get(key)
@@ -68,6 +70,10 @@ class MemoryStore:
         for machine, path, value in commit.shared:
             apply_changes(self._shared.setdefault(machine, {}), [(path, value)])
         self._meta.update(commit.meta)
+        for d in commit.deliveries:
+            self._deliveries[d["name"]] = d
+        for name in commit.deliveries_done:
+            self._deliveries.pop(name, None)
         if self.journal_enabled:
             self._journal.extend(commit.journal)
         return version

@@ -12,7 +12,8 @@ Layout under ``prefix`` (``P``), with sessions spread over a fixed number of par
 - ``P:ob:<p>``: hash, the partition's outbox (command id -> row).
 - ``P:shared:<machine>``: hash, path -> value, a machine's shared indexes.
 - ``P:meta``: hash, runtime metadata (each partition's clock ``clock:<p>``, a replay's
-  cursor); ``P:journal``: list, what handlings produced (replay).
+  cursor); ``P:journal``: list, what handlings produced (replay); ``P:deliveries``: hash,
+  delayed deliveries armed and not yet handled (simulators' answers).
 - ``P:in:<p>``: stream of inputs, consumed through the consumer group ``recstate``;
   ``P:lease:<p>``: the worker owning the partition, with an expiry (SET PX).
 
@@ -49,7 +50,7 @@ GROUP = "recstate"
 DEFAULT_PARTITIONS = 16
 
 #: KEYS: 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash, 5 partition's
-#: sessions set, 6 meta hash, 7 journal list.
+#: sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash.
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
@@ -97,6 +98,8 @@ if ARGV[6] ~= '' then
   end
   for _, m in ipairs(rest.m or {}) do redis.call('HSET', KEYS[6], m[1], m[2]) end
   for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', KEYS[7], j) end
+  for _, d in ipairs(rest.dl or {}) do redis.call('HSET', KEYS[8], d[1], d[2]) end
+  for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', KEYS[8], n) end
   if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
 end
 return {newv, 0}
@@ -204,9 +207,11 @@ class RedisStore:
             apply_changes(shared.setdefault(machine, {}), items)
         meta = {k.decode(): orjson.loads(v) for k, v in r.hgetall(self.k("meta")).items()}
         applied = {a.decode() for a in r.smembers(self.k("a", ""))}
+        deliveries = sorted((orjson.loads(v) for v in r.hvals(self.k("deliveries"))),
+                            key=lambda d: (d["due"], d["seq"]))
         return Loaded(sessions=sessions, applied=applied,
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
-                      meta=meta)
+                      meta=meta, deliveries=deliveries)
 
     def get(self, key: str) -> SessionRow | None:
         pipe = self.redis.pipeline(transaction=False)
@@ -293,10 +298,15 @@ class RedisStore:
             rest["j"] = [(b"" if line is None else str(line).encode()) + b"\t" + rec
                          for line, rec in commit.journal]
             rest["j"] = [j.decode() for j in rest["j"]]
+        if commit.deliveries:
+            rest["dl"] = [[d["name"], orjson.dumps(d).decode()] for d in commit.deliveries]
+        if commit.deliveries_done:
+            rest["dx"] = commit.deliveries_done
         if ack is not None:
             rest["ack"] = [self.k("in", ack[0]), GROUP, ack[1]]
         return ([self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
-                 self.k("sessions", p), self.k("meta"), self.k("journal")],
+                 self.k("sessions", p), self.k("meta"), self.k("journal"),
+                 self.k("deliveries")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
                  "" if commit.delivered is None else commit.delivered, commit.handlings,

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS shared (
     machine TEXT NOT NULL, path TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (machine, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY, records INTEGER NOT NULL, block BLOB NOT NULL);
 """
@@ -105,9 +106,11 @@ class SQLiteStore:
             "SELECT id, session, vendor, name, t, data FROM outbox ORDER BY rowid")]
         meta = {name: orjson.loads(value)
                 for name, value in db.execute("SELECT name, value FROM meta")}
+        deliveries = [orjson.loads(d) for (d,) in db.execute(
+            "SELECT data FROM deliveries ORDER BY rowid")]
         return Loaded(sessions=sessions, applied=applied.pop("", set()),
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
-                      meta=meta)
+                      meta=meta, deliveries=deliveries)
 
     def get(self, key: str) -> SessionRow | None:
         row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
@@ -206,6 +209,12 @@ class SQLiteStore:
             else:
                 db.execute("INSERT OR REPLACE INTO shared VALUES (?, ?, ?)",
                            (machine, path, orjson.dumps(value)))
+        if commit.deliveries:
+            db.executemany("INSERT OR REPLACE INTO deliveries VALUES (?, ?)",
+                           [(d["name"], orjson.dumps(d)) for d in commit.deliveries])
+        if commit.deliveries_done:
+            db.executemany("DELETE FROM deliveries WHERE name = ?",
+                           [(n,) for n in commit.deliveries_done])
         if commit.meta:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [(k, orjson.dumps(v)) for k, v in commit.meta.items()])
