@@ -17,10 +17,11 @@ import os
 import signal
 import sys
 
+from simulated_run import main as simulated_main  # beside this file
+
 from recstate.cli import main
 from recstate.durable import Durability
 from recstate.workers import main as worker_main
-from simulated_run import main as simulated_main  # beside this file
 
 #: One call per handling (its commit is made; written with its group).
 COMMITS = {Durability._commit.__code__}
