@@ -101,20 +101,40 @@ def test_a_group_waits_for_four_handlings_a_session(tmp_path: Path) -> None:
     assert [row.version if row is not None else None for row in rows] == [4, 4, 4]
 
 
-def test_a_conflict_in_a_group_writes_nothing_of_it(tmp_path: Path) -> None:
-    db = tmp_path / "c.db"
-    one = Runtime(ManualClock(T0), store=SQLiteStore(db))
-    two = Runtime(ManualClock(T0), store=SQLiteStore(db))
-    one.group_commits = 100
-    start(one, 1)
-    start(one, 2)
-    start(two, 2)  # another process writes session 2 first
-    two.flush_store()
-    with pytest.raises(Conflict, match="expected version 0"):
-        one.flush_store()
-    reader = SQLiteStore(db)
-    assert reader.keys() == [key(2)]  # session 1 was in the refused transaction
-    assert reader.get(key(2)).version == 3  # type: ignore[union-attr]
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_conflict_in_a_group_writes_nothing_of_it(tmp_path: Path, kind: str) -> None:
+    """All or nothing: a group in which one session moved under it writes none of its
+    sessions, journal rows or anything else (on Redis too, where a MULTI/EXEC would have run
+    the other scripts)."""
+    prefix = f"groups-{uuid.uuid4().hex}"
+
+    def opened() -> Store:
+        if kind == "sqlite":
+            return SQLiteStore(tmp_path / "c.db", journal=True)
+        return RedisStore(f"redis://127.0.0.1:6379/0?prefix={prefix}", journal=True)
+
+    first, second, reader = opened(), opened(), opened()
+    try:
+        one = Runtime(ManualClock(T0), store=first)
+        two = Runtime(ManualClock(T0), store=second)
+        one.group_commits = 100
+        start(one, 1)
+        start(one, 2)
+        start(two, 2)  # another process writes session 2 first
+        two.flush_store()
+        journal = reader.journal()
+        assert {orjson.loads(r)["session"] for _, r in journal} == {key(2)}  # two's
+        with pytest.raises(Conflict, match="expected version 0"):
+            one.flush_store()
+        assert reader.keys() == [key(2)]  # session 1 was in the refused group
+        assert reader.get(key(2)).version == 3  # type: ignore[union-attr]
+        assert reader.journal() == journal  # nothing of the refused group's records
+        assert {o.session for o in reader.load().outbox} <= {key(2)}
+    finally:
+        if isinstance(reader, RedisStore):
+            reader.drop()
+        for s in (first, second, reader):
+            s.close()
 
 
 def test_an_older_sqlite_file_is_refused_with_what_to_do(tmp_path: Path) -> None:

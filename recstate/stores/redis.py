@@ -55,54 +55,91 @@ DEFAULT_PARTITIONS = 16
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
 #: version moves by as many), 9 "1" to delete the session first (closed or retired).
-COMMIT = """
-local newv = 0
-if ARGV[9] == '1' then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  redis.call('SREM', KEYS[5], ARGV[5])
-  redis.call('ZREM', KEYS[3], ARGV[5])
-end
-if ARGV[2] ~= '' then
-  local cur = redis.call('HGET', KEYS[1], 'v')
-  cur = cur and tonumber(cur) or 0
-  if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
-  newv = cur + tonumber(ARGV[8])
-  redis.call('HSET', KEYS[1], 'snap', ARGV[2], 'v', newv)
-  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[7]) end
-  redis.call('SADD', KEYS[5], ARGV[5])
-  if ARGV[4] ~= '' then
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  else
-    redis.call('ZREM', KEYS[3], ARGV[5])
+#: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
+_APPLY = """
+local function apply(K, A)
+  local newv = 0
+  if A[9] == '1' then
+    redis.call('DEL', K[1], K[2])
+    redis.call('SREM', K[5], A[5])
+    redis.call('ZREM', K[3], A[5])
   end
-end
-if ARGV[2] == '' and ARGV[7] ~= '' then
-  local d = redis.call('HGET', KEYS[6], 'delivered')
-  if (not d) or tonumber(d) < tonumber(ARGV[7]) then
-    redis.call('HSET', KEYS[6], 'delivered', ARGV[7])
-  end
-end
-if ARGV[3] ~= '' then
-  for k in string.gmatch(ARGV[3], '[^\\31]+') do redis.call('SADD', KEYS[2], k) end
-end
-if ARGV[6] ~= '' then
-  local rest = cjson.decode(ARGV[6])
-  for _, o in ipairs(rest.o or {}) do redis.call('HSET', KEYS[4], o[1], o[2]) end
-  for _, i in ipairs(rest.x or {}) do redis.call('HDEL', KEYS[4], i) end
-  for _, c in ipairs(rest.sh or {}) do
-    if c[3] == false then
-      redis.call('HDEL', c[1], c[2])
+  if A[2] ~= '' then
+    local cur = redis.call('HGET', K[1], 'v')
+    cur = cur and tonumber(cur) or 0
+    if cur ~= tonumber(A[1]) then return {-1, cur} end
+    newv = cur + tonumber(A[8])
+    redis.call('HSET', K[1], 'snap', A[2], 'v', newv)
+    if A[7] ~= '' then redis.call('HSET', K[1], 'd', A[7]) end
+    redis.call('SADD', K[5], A[5])
+    if A[4] ~= '' then
+      redis.call('ZADD', K[3], A[4], A[5])
     else
-      redis.call('HSET', c[1], c[2], c[3])
+      redis.call('ZREM', K[3], A[5])
     end
   end
-  for _, m in ipairs(rest.m or {}) do redis.call('HSET', KEYS[6], m[1], m[2]) end
-  for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', KEYS[7], j) end
-  for _, d in ipairs(rest.dl or {}) do redis.call('HSET', KEYS[8], d[1], d[2]) end
-  for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', KEYS[8], n) end
-  if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+  if A[2] == '' and A[7] ~= '' then
+    local d = redis.call('HGET', K[6], 'delivered')
+    if (not d) or tonumber(d) < tonumber(A[7]) then
+      redis.call('HSET', K[6], 'delivered', A[7])
+    end
+  end
+  if A[3] ~= '' then
+    for k in string.gmatch(A[3], '[^\\31]+') do redis.call('SADD', K[2], k) end
+  end
+  if A[6] ~= '' then
+    local rest = cjson.decode(A[6])
+    for _, o in ipairs(rest.o or {}) do redis.call('HSET', K[4], o[1], o[2]) end
+    for _, i in ipairs(rest.x or {}) do redis.call('HDEL', K[4], i) end
+    for _, c in ipairs(rest.sh or {}) do
+      if c[3] == false then
+        redis.call('HDEL', c[1], c[2])
+      else
+        redis.call('HSET', c[1], c[2], c[3])
+      end
+    end
+    for _, m in ipairs(rest.m or {}) do redis.call('HSET', K[6], m[1], m[2]) end
+    for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', K[7], j) end
+    for _, d in ipairs(rest.dl or {}) do redis.call('HSET', K[8], d[1], d[2]) end
+    for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', K[8], n) end
+    if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+  end
+  return {newv, 0}
 end
-return {newv, 0}
+"""
+
+COMMIT = _APPLY + """
+return apply(KEYS, ARGV)
+"""
+
+#: A group's commits in ONE script: every version is checked first (a session deleted then
+#: made again in the group counts from 0), and if one moved nothing is written; otherwise
+#: each is applied in order. KEYS and ARGV: each commit's 8 keys and 9 arguments in turn.
+#: Returns each commit's new version, or {-1, found, index} for the first that conflicts.
+COMMIT_MANY = _APPLY + """
+local n = #KEYS / 8
+local seen = {}
+for i = 0, n - 1 do
+  local key, a = ARGV[i * 9 + 5], i * 9
+  if ARGV[a + 9] == '1' then seen[key] = 0 end
+  if ARGV[a + 2] ~= '' then
+    local cur = seen[key]
+    if cur == nil then
+      cur = redis.call('HGET', KEYS[i * 8 + 1], 'v')
+      cur = cur and tonumber(cur) or 0
+    end
+    if cur ~= tonumber(ARGV[a + 1]) then return {-1, cur, i} end
+    seen[key] = cur + tonumber(ARGV[a + 8])
+  end
+end
+local out = {}
+for i = 0, n - 1 do
+  local k, a = {}, {}
+  for j = 1, 8 do k[j] = KEYS[i * 8 + j] end
+  for j = 1, 9 do a[j] = ARGV[i * 9 + j] end
+  out[i + 1] = apply(k, a)[1]
+end
+return out
 """
 
 #: Due members of a timers zset, their scores moved to a lease deadline (atomically: one
@@ -162,6 +199,7 @@ class RedisStore:
                              f"not {want}; use the same count (or another prefix)")
         self.partitions = stored
         self._commit = self.redis.register_script(COMMIT)
+        self._commit_many = self.redis.register_script(COMMIT_MANY)
         self._claim = self.redis.register_script(CLAIM_DUE)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
@@ -251,17 +289,24 @@ class RedisStore:
         return self._result(commit, self._commit(keys=keys, args=args))
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
-        """The commits' script calls in one MULTI/EXEC: one round trip for the group
+        """The commits in one script call: all or nothing (a MULTI/EXEC would run the
+        scripts after one whose version check failed), one round trip for the group
         (each snapshot encoded as it comes)."""
-        pipe = self.redis.pipeline(transaction=True)
+        keys: list[str] = []
+        args: list[Any] = []
         sent: list[tuple[str | None, int]] = []
         for commit in commits:
-            keys, args = self._script_args(commit, None)
-            self._commit(keys=keys, args=args, client=pipe)
+            k, a = self._script_args(commit, None)
+            keys += k
+            args += a
             sent.append((commit.session, commit.version))
-        results = pipe.execute()
-        return [self._result(Commit(session=key, version=v), r)
-                for (key, v), r in zip(sent, results, strict=True)]
+        if not sent:
+            return []
+        result = self._commit_many(keys=keys, args=args)
+        if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
+            key, version = sent[int(result[2])]
+            raise Conflict(key or "", version, int(result[1]))
+        return [int(v) for v in result]
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
