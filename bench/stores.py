@@ -7,13 +7,16 @@
 - and with ``--workers 1`` and ``--workers 2`` on Redis (the CLI, timed end to end: process
   start-ups, feeding the streams and lease waits included).
 
-µs per input line (best of the repeats), and for Redis the commands the server executed per
+µs per input line (best of the repeats, run round robin: every configuration once a repeat),
+wall clock and this process's CPU time (steadier on a
+shared machine; it leaves out what the process waits for: SQLite's fsyncs at checkpoints, Redis'
+answers), and for Redis the commands the server executed per
 handled input (``INFO commandstats`` before and after; a handled input is one commit: an input
 or a timer falling due) and the round trips per handled input (script calls, plus reads,
 acknowledgements and lease renewals each counted once, since a pipeline or a script is one
 round trip; counted from the same stats).
 
-    .venv/bin/python bench/stores.py [--sessions 200] [--repeats 3] [--markdown]
+    .venv/bin/python bench/stores.py [--sessions 200] [--repeats 3] [--markdown] [--no-workers]
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def count_commits(store: RedisStore) -> int:
     return total + len(store.load().applied)
 
 
-def run(sessions: int, repeats: int) -> list[dict[str, Any]]:
+def run(sessions: int, repeats: int, workers_too: bool = True) -> list[dict[str, Any]]:
     tmp = Path(tempfile.mkdtemp())
     trace = write_mixed(tmp / "workload.jsonl", sessions)
     lines = sum(1 for x in trace.read_text().splitlines() if x.startswith("{"))
@@ -113,30 +116,11 @@ def run(sessions: int, repeats: int) -> list[dict[str, Any]]:
     client = redis.Redis.from_url(URL)
     rows: list[dict[str, Any]] = []
 
-    def best(make: Any) -> tuple[float, Any]:
-        times, last = [], None
-        for _ in range(repeats):
-            setup = make()
-            started = time.perf_counter()
-            last = setup()
-            times.append(time.perf_counter() - started)
-        return min(times), last
-
-    seconds, _ = best(lambda: lambda: replay(trace))
-    rows.append({"store": "none (in-memory runtime)", "us": seconds / lines * 1e6})
-    base = seconds
-
-    seconds, got = best(lambda: lambda: replay(trace, store=MemoryStore(journal=True)))
-    assert got.dumps() == reference
-    rows.append({"store": "memory:", "us": seconds / lines * 1e6, "x": seconds / base})
-
     def sqlite() -> Any:
         path = tmp / f"{uuid.uuid4().hex}.db"
         return lambda: replay(trace, store=SQLiteStore(path, journal=True))
-    seconds, got = best(sqlite)
-    assert got.dumps() == reference
-    rows.append({"store": "sqlite (WAL, group commit)", "us": seconds / lines * 1e6,
-                 "x": seconds / base})
+
+    stats: dict[str, Any] = {}
 
     def on_redis() -> Any:
         store = RedisStore(f"{URL}?prefix=bench-{uuid.uuid4().hex}", journal=True)
@@ -151,15 +135,37 @@ def run(sessions: int, repeats: int) -> list[dict[str, Any]]:
             store.drop()
             return report
         return go
-    stats: dict[str, Any] = {}
-    seconds, got = best(on_redis)
-    assert got.dumps() == reference
-    handled = stats["handled"]
-    rows.append({"store": "redis (one process)", "us": seconds / lines * 1e6,
-                 "x": seconds / base, "commands": sum(stats["calls"].values()) / handled,
-                 "rtt": stats["trips"] / handled, "calls": stats["calls"]})
 
-    for workers in (1, 2):
+    # Round robin: each repeat runs every configuration once, so that all see the same
+    # conditions on a shared machine; the best of each is kept.
+    configs: list[tuple[str, Any]] = [
+        ("none (in-memory runtime)", lambda: lambda: replay(trace)),
+        ("memory:", lambda: lambda: replay(trace, store=MemoryStore(journal=True))),
+        ("sqlite (WAL, group commit)", sqlite),
+        ("redis (one process)", on_redis)]
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, make in configs:
+            go = make()
+            started, started_cpu = time.perf_counter(), time.process_time()
+            got = go()
+            wall[name] = min(wall.get(name, 1e9), time.perf_counter() - started)
+            cpu[name] = min(cpu.get(name, 1e9), time.process_time() - started_cpu)
+            assert got.dumps() == reference
+    base, base_cpu = wall[configs[0][0]], cpu[configs[0][0]]
+    for name, _ in configs:
+        row: dict[str, Any] = {"store": name, "us": wall[name] / lines * 1e6,
+                               "cpu": cpu[name] / lines * 1e6, "xcpu": cpu[name] / base_cpu}
+        if name != configs[0][0]:
+            row["x"] = wall[name] / base
+        if name.startswith("redis"):
+            handled = stats["handled"]
+            row.update(commands=sum(stats["calls"].values()) / handled,
+                       rtt=stats["trips"] / handled, calls=stats["calls"])
+        rows.append(row)
+
+    for workers in ((1, 2) if workers_too else ()):
         prefix = f"bench-{uuid.uuid4().hex}"
         started = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "recstate.cli", "replay", "--json",
@@ -179,13 +185,16 @@ def run(sessions: int, repeats: int) -> list[dict[str, Any]]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    out = ["| replay with | µs per input line | × no store | Redis commands per handled "
-           "input | round trips per handled input |", "|---|---|---|---|---|"]
+    out = ["| replay with | µs per input line | × no store | CPU µs per input line | CPU × "
+           "no store | Redis commands per handled input | round trips per handled input |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
         x = f"{r['x']:.2f}×" if "x" in r else "1×"
+        cpu = f"{r['cpu']:.0f}" if "cpu" in r else "-"
+        xcpu = f"{r['xcpu']:.2f}×" if "xcpu" in r else "-"
         cmds = f"{r['commands']:.2f}" if "commands" in r else "-"
         rtt = f"{r['rtt']:.2f}" if "rtt" in r else "-"
-        out.append(f"| {r['store']} | {r['us']:.0f} | {x} | {cmds} | {rtt} |")
+        out.append(f"| {r['store']} | {r['us']:.0f} | {x} | {cpu} | {xcpu} | {cmds} | {rtt} |")
     return "\n".join(out)
 
 
@@ -194,8 +203,10 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--no-workers", action="store_true",
+                        help="leave out the --workers rows (the CLI end to end: slow)")
     args = parser.parse_args()
-    rows = run(args.sessions, args.repeats)
+    rows = run(args.sessions, args.repeats, workers_too=not args.no_workers)
     print(f"{rows[0]['lines']} input lines, {args.sessions} extra recordings")
     print(markdown(rows) if args.markdown else "\n".join(str(r) for r in rows))
 

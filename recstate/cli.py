@@ -294,7 +294,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             from recstate.workers import replay_with_workers
 
             report = replay_with_workers(args.trace, args.store, args.workers, until=until,
-                                         out=args.out, skip_bad_lines=args.skip_bad_lines)
+                                         out=args.out, skip_bad_lines=args.skip_bad_lines,
+                                         force=args.force)
         else:
             report = replay(args.trace, strict=args.strict, until=until, out=args.out,
                             skip_bad_lines=args.skip_bad_lines, force=args.force,

@@ -29,13 +29,14 @@ The guarantee, precisely:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal
 
 from recstate import signals
-from recstate.events import Command, Event, command_class, converter
+from recstate.clock import Clock, ManualClock
+from recstate.events import Command, Event, command_class, converter, parse_event
 from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.stores.base import (
@@ -47,13 +48,40 @@ from recstate.stores.base import (
     TrackedDict,
     partition_of,
 )
-from recstate.timers import TimerQueue
+from recstate.timers import Timer, TimerQueue
 from recstate.trace import Record
 from recstate.vendors import Vendor
 
 __all__ = ["Durability"]
 
 Tracer = Any
+
+#: How far ``group_per_session`` may stretch a group: this many times ``group_commits``.
+GROUP_STRETCH = 8
+
+
+class _Carrier:
+    """A session's part of the group being gathered: one small object per session and
+    group; its :class:`Commit` is made when the group is written."""
+
+    __slots__ = ("applied", "delivered", "handlings", "outbox", "session", "timer",
+                 "version")
+
+    def __init__(self, session: Session, version: int) -> None:
+        self.session = session
+        self.version = version
+        self.handlings = 1
+        self.applied: list[str] | None = None
+        self.delivered: int | None = None
+        self.outbox: list[OutboxRow] | None = None
+        self.timer = False
+
+    def commit(self, runtime: Durability) -> Commit:
+        session = self.session
+        return Commit(session=session.key, snapshot=runtime._snapshot_of(session),
+                      version=self.version, handlings=self.handlings,
+                      applied=self.applied or [], delivered=self.delivered,
+                      outbox=self.outbox or [], partition=runtime._partition(session))
 
 
 class Durability:
@@ -65,6 +93,8 @@ class Durability:
     _command_signals: dict[str, NamedSignal]
     _engines: dict[type[Machine], Engine]
     timers: TimerQueue
+    clock: Clock
+    _deliveries: int
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
 
     if TYPE_CHECKING:  # the other rooms' methods this one calls
@@ -84,6 +114,13 @@ class Durability:
     #: their records and commands go out only once written, so the guarantee holds, and a
     #: crash loses only handlings nobody was told of (they are done again on recovery).
     group_commits: int = 1
+    #: With group commits (``group_commits`` > 1), a group also waits until it holds this
+    #: many handlings per session it touched (at most ``group_commits`` x
+    #: ``GROUP_STRETCH`` handlings): a group writes each session once, so the cost of a
+    #: handling is that write shared by the session's handlings in the group. Replaying
+    #: 152 recordings with heartbeats, groups of 256 held 1.7 handlings per session; 4 make
+    #: the store's cost per event about half (bench/RESULTS.md).
+    group_per_session: int = 4
 
     def _durable_init(self, store: Store | None) -> None:
         self.store = store
@@ -100,11 +137,26 @@ class Durability:
         self._delivered_anywhere = 0
         self._input_keys: list[str] = []
         self._input_line: int | None = None
-        self._sent: list[str] = []
+        #: Outbox rows handed over since the last commit: (id, partition of its session:
+        #: where a partitioned store keeps it).
+        self._sent: list[tuple[str, int]] = []
+        #: Those of them going with the group being gathered, by partition.
+        self._group_sent: dict[int, list[str]] = {}
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         self._partition_cache: dict[str, int] = {}
-        self._group: list[tuple[Commit, list[Record], list[Any]]] = []
-        self._timer_commits: dict[int, bool] = {}
+        # The group being gathered (see _commit): a commit per session (by key, and in
+        # order), the rest, the records to trace and the commands to hand over once
+        # written, and how many handlings it holds.
+        self._carriers: dict[str, _Carrier] = {}
+        self._carrier_list: list[_Carrier | Commit] = []  # a Commit: a session deleted
+        self._rest = Commit()
+        self._group_records: list[Record] = []
+        self._handing: list[tuple[OutboxRow, tuple[Session, str, float, Command]]] = []
+        self._group_size = 0
+        #: Delayed deliveries fired whose input is queued (id of the event -> name), and
+        #: the one the input being handled came from: deleted with its handling's commit.
+        self._delivering: dict[int, str] = {}
+        self._input_delivery: str | None = None
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -173,77 +225,143 @@ class Durability:
 
     def _commit(self, session: Session | None, line: int | None, *, timer: bool = False
                 ) -> None:
-        """What this handling did, as one :class:`Commit`: written now (or with its group),
-        then traced and its commands handed over."""
+        """What this handling did, added to the group: written now (or when the group is
+        full, or at ``flush_store``), then traced and its commands handed over.
+
+        A group is written as one :class:`Commit` per session it touched (its row written
+        once: version checked once and moved by its ``handlings``, its applied keys and
+        delivery mark, its outbox rows in order, and the snapshot taken when the group is
+        written: the state after the group's last handling of it, which is what the
+        transaction must leave) and one for the rest (journal and shared-index rows in
+        handling order, outbox deletions, inputs that reached no session). So a group
+        snapshots and writes each session once; a handling makes no container that lives
+        until the write but its journal rows (fewer collections by the garbage collector,
+        which was a third of a store's cost)."""
         store = self.store
         assert store is not None
-        commit = Commit(applied=self._input_keys, sent=self._sent,
-                        delivered=self._input_line)
-        self._input_keys, self._sent, self._input_line = [], [], None
-        pending = self._outbox or []
-        self._outbox = []
+        rest = self._rest
+        keys, delivered = self._input_keys, self._input_line
+        if keys:
+            self._input_keys = []
+        self._input_line = None
+        if self._sent:
+            for sent, p in self._sent:
+                self._group_sent.setdefault(p, []).append(sent)
+            self._sent = []
+        if self._input_delivery is not None:
+            rest.deliveries_done.append(self._input_delivery)
+            self._input_delivery = None
+        pending = self._outbox
         if session is not None:
             key = session.key
             version = self._versions.get(key, 0)
-            commit.session, commit.version = key, version
-            commit.snapshot = self.snapshot(key)
-            commit.partition = self._partition(session)
-            commit.outbox = [OutboxRow(f"{key}/{version + 1}/{i}", key, session.vendor,
-                                       cmd.name, t, cmd.payload())
-                             for i, (_, _, t, cmd) in enumerate(pending)]
+            self._versions[key] = version + 1  # the version this handling makes
+            carrier = self._carriers.get(key)
+            if carrier is not None and carrier.session is session:
+                carrier.handlings += 1
+            else:
+                carrier = self._carriers[key] = _Carrier(session, version)
+                self._carrier_list.append(carrier)
+            if keys:
+                carrier.applied = [*(carrier.applied or ()), *keys]
+                self._applied.setdefault(key, set()).update(keys)
+            if delivered is not None:
+                carrier.delivered = delivered
+                self._delivered[key] = delivered
+            if timer:
+                carrier.timer = True
+            if pending:
+                self._outbox = []
+                rows = carrier.outbox
+                if rows is None:
+                    rows = carrier.outbox = []
+                handing = self._handing
+                for i, item in enumerate(pending):
+                    cmd = item[3]
+                    row = OutboxRow(f"{key}/{version + 1}/{i}", key, session.vendor,
+                                    cmd.name, item[2], cmd.payload())
+                    rows.append(row)
+                    handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
             if isinstance(shared, TrackedDict) and shared.changes:
                 name = session.machine.qualified_name()
-                commit.shared = [(name, path, value) for path, value in shared.changes]
+                rest.shared += [(name, path, value) for path, value in shared.changes]
                 shared.changes.clear()
-        records = self._records[:]
-        self._records.clear()
-        if store.journal_enabled:
-            commit.journal = [(line, r.dumps()) for r in records]
-        if session is not None:  # the version this commit makes, if it is written
-            self._versions[session.key] = commit.version + 1
-            if commit.applied:
-                self._applied.setdefault(session.key, set()).update(commit.applied)
-            if commit.delivered is not None:
-                self._delivered[session.key] = commit.delivered
         else:
-            self._applied_anywhere.update(commit.applied)
-            if commit.delivered is not None:
-                self._delivered_anywhere = max(self._delivered_anywhere, commit.delivered)
-        group = self._group
-        group.append((commit, records, pending))
-        self._timer_commits[id(commit)] = timer
-        if len(group) >= self.group_commits:
+            if keys:
+                rest.applied += keys
+                self._applied_anywhere.update(keys)
+            if delivered is not None:
+                rest.delivered = max(rest.delivered or 0, delivered)
+                self._delivered_anywhere = max(self._delivered_anywhere, delivered)
+        records = self._records
+        if records:
+            if store.journal_enabled:
+                journal = rest.journal
+                for record in records:
+                    journal.append((line, record.dumps()))
+            self._group_records += records
+            records.clear()
+        self._group_size += 1
+        if self._group_full():
             self._write_group()
 
     def _write_group(self) -> None:
-        """Write the commits made since the last write in one transaction; then trace what
-        they did and hand their commands over (never before: at-least-once needs the
+        """Write the handlings made since the last write in one transaction; then trace
+        what they did and hand their commands over (never before: at-least-once needs the
         commit first)."""
-        group, self._group = self._group, []
-        if not group:
+        if not self._group_size:
             return
         store = self.store
         assert store is not None
-        timers, self._timer_commits = self._timer_commits, {}
+        carriers, rest = self._carrier_list, self._rest
+        records, handing = self._group_records, self._handing
+        sent, self._group_sent = self._group_sent, {}
+        rest.sent = sent.pop(0, [])
+        for p, ids in sorted(sent.items()):  # outbox rows live in their partition's hash
+            carriers.append(Commit(sent=ids, partition=p))
+        self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
+        self._carriers.clear()
+        self._group_size = 0
         try:
-            if len(group) == 1:
-                store.commit(group[0][0])
+            if len(carriers) + (not rest.empty()) == 1:
+                one = carriers[0] if carriers else rest
+                store.commit(one.commit(self) if isinstance(one, _Carrier) else one)
             else:
-                store.commit_many([c for c, _, _ in group])
+                store.commit_many(self._commits(carriers, rest))
         except Conflict as conflict:
-            conflict.input = not any(timers.get(id(c)) for c, _, _ in group
-                                     if c.session == conflict.session)
+            conflict.input = not any(c.timer for c in carriers if isinstance(c, _Carrier)
+                                     and c.session.key == conflict.session)
             raise
         sink = self._sink
-        for commit, records, pending in group:
-            if sink is not None:
-                for record in records:
-                    sink(record)
-            # What handing over records (a receiver's error) goes with the next commit.
-            for row, (sess, trigger, t, cmd) in zip(commit.outbox, pending, strict=True):
-                self._hand_over(row, sess, trigger, t, cmd)
+        if sink is not None:
+            for record in records:
+                sink(record)
+        # What handing over records (a receiver's error) goes with the next commit.
+        for row, (sess, trigger, t, cmd) in handing:
+            self._hand_over(row, sess, trigger, t, cmd)
+
+    def _commits(self, carriers: list[_Carrier | Commit], rest: Commit) -> Iterator[Commit]:
+        """The group's commits, each session's snapshot taken as the store comes to it
+        and let go once the store has it (never a group's worth of snapshots at once)."""
+        for carrier in carriers:
+            if not isinstance(carrier, _Carrier):  # a deletion
+                yield carrier
+                continue
+            commit = carrier.commit(self)
+            yield commit
+            commit.snapshot = None
+        if not rest.empty():
+            yield rest
+
+    def _snapshot_of(self, session: Session) -> dict[str, Any]:
+        """``Runtime.snapshot`` of a session object (which may have left ``sessions``
+        since its handling: closed, or retired, in the same group)."""
+        data = session.snapshot()
+        data["timers"] = [{**t.to_dict(), "seq": t.seq}
+                          for t in self.timers.for_session(session.key)]
+        return data
 
     def _hand_over(self, row: OutboxRow, session: Session, trigger: str, t: float,
                    cmd: Command) -> None:
@@ -253,7 +371,86 @@ class Durability:
         if sig.receivers:
             self._tell(sig, session, trigger, t, command=cmd,
                        command_id=row.id)
-        self._sent.append(row.id)
+        self._sent.append((row.id, self._partition(session)))
+
+    # ---- delayed deliveries (simulators' answers) --------------------------------------
+    def deliver_at(self, t: float | None, event: Event) -> None:
+        """Dispatch ``event`` at ``t`` (see ``Scheduling.deliver_at``); with a store the
+        delivery is kept (in the commit of the handling that asked for it, or the next one)
+        until its input's handling is committed, so a killed run delivers it on recovery."""
+        super().deliver_at(t, event)  # type: ignore[misc]
+        if self.store is None:
+            return
+        name = f"deliver#{self._deliveries}"
+        timer = self.timers.get(None, name)
+        if timer is None:
+            return
+        self._rest.deliveries.append({
+            "name": name, "due": timer.due, "seq": timer.seq,
+            "event": {"vendor": event.vendor, "name": event.name, "t": event.t,
+                      "session": event.session, "id": event.id, "data": event.payload()}})
+
+    def _fire(self, timer: Timer) -> None:
+        if (self.store is not None and timer.session is None
+                and timer.name.startswith("deliver#") and isinstance(timer.payload, Event)):
+            self._delivering[id(timer.payload)] = timer.name
+        super()._fire(timer)  # type: ignore[misc]
+
+    def _handle_input(self, ev: Event, line: int | None, data: dict[str, Any] | None
+                      ) -> None:
+        delivering = self._delivering
+        if not delivering:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+            return
+        name = delivering.pop(id(ev), None)
+        if name is None:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+            return
+        queued = len(self._queue)
+        self._input_delivery = name
+        try:
+            super()._handle_input(ev, line, data)  # type: ignore[misc]
+        finally:
+            if self._input_delivery == name:  # not committed with a handling
+                self._input_delivery = None
+                grown = len(self._queue) - queued
+                if grown > 0:  # split into parts: done with the last part's handling
+                    delivering[id(self._queue[grown - 1][0])] = name
+                else:
+                    self._rest.deliveries_done.append(name)
+
+    # ---- sessions that end ---------------------------------------------------------------
+    def _retire(self, key: str, now: float) -> None:
+        session = self.sessions.get(key)
+        super()._retire(key, now)  # type: ignore[misc]
+        if session is not None and key not in self.sessions:
+            self._forget(key, session)
+
+    def _forget(self, key: str, session: Session | None) -> None:
+        """A session was closed or retired: drop what this runtime kept of it, and delete it
+        from the store (its row, applied keys and delivery mark; its timers and partition
+        membership on Redis) in the group's order, after the group's last write of it. So a
+        service that runs for months keeps in its store only the sessions it has not
+        retired."""
+        self._versions.pop(key, None)
+        self._applied.pop(key, None)
+        self._delivered.pop(key, None)
+        if session is None or self.store is None:  # nothing of it here to delete
+            self._partition_cache.pop(key, None)
+            return
+        partition = self._partition(session)
+        self._partition_cache.pop(key, None)
+        self._carriers.pop(key, None)  # a new session under this key starts a new carrier
+        self._carrier_list.append(Commit(session=key, delete=True, partition=partition))
+        self._group_size += 1
+        if self._group_full():
+            self._write_group()
+
+    def _group_full(self) -> bool:
+        size, least = self._group_size, self.group_commits
+        return size >= least and (least == 1
+                                  or size >= self.group_per_session * len(self._carriers)
+                                  or size >= least * GROUP_STRETCH)
 
     # ---- recovery ------------------------------------------------------------------------------
     def recover(self, partitions: Iterable[int] | None = None) -> Loaded:
@@ -279,12 +476,23 @@ class Durability:
         for engine in self._engines.values():
             if isinstance(engine.model.shared, TrackedDict):
                 engine.model.shared.changes.clear()  # restored() re-entered what was stored
+        for d in loaded.deliveries:  # delayed deliveries, each in its place
+            e = d["event"]
+            event = parse_event(e["vendor"], e["name"], e["t"], e["data"], e["session"],
+                                id=e["id"], source="the store's deliveries")
+            self.timers.arm(None, d["name"], d["due"], payload=event, seq=d["seq"])
+            number = d["name"].partition("#")[2]
+            if number.isdigit():
+                self._deliveries = max(self._deliveries, int(number))
         handed = []
+        clock = self.clock
         for ob in loaded.outbox:
             owner = self.sessions.get(ob.session)
             kind = command_class(ob.vendor, ob.name)
             if owner is None or kind is None:
                 continue
+            if isinstance(clock, ManualClock) and clock.now() < ob.t:
+                clock.set(ob.t)  # in virtual time, handed over again at its own time
             self._hand_over(ob, owner, "recovery", ob.t, converter.structure(ob.data, kind))
             handed.append(ob.id)
         self._sent.clear()
@@ -339,7 +547,7 @@ class Durability:
             return
         self._write_group()
         if self._sent:
-            self.store.mark_sent(self._sent)
+            self.store.mark_sent([i for i, _ in self._sent])
             self._sent = []
 
     def version(self, key: str) -> int:

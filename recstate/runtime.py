@@ -114,10 +114,12 @@ class Runtime(Durability, Lifecycle):
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:
-        """Forget a session and its timers now (a store keeps what is worth keeping); a
-        finished one is closed by itself after ``retention``."""
+        """Forget a session and its timers now, in memory and in the store (its row and
+        applied keys are deleted with the next commit); a finished one is closed by itself
+        after ``retention``."""
         self.timers.cancel_session(key)
         session = self.sessions.pop(key, None)
+        self._forget(key, session)
         if session is not None and signals.session_closed.receivers:
             self._tell(signals.session_closed, session, "close", self.clock.now(),
                        reason="closed")

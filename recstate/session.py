@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
+
+import attrs
 
 from recstate.events import converter
 from recstate.machine import Machine
@@ -65,14 +69,64 @@ class Session:
 
 
 _hooks: dict[type, Any] = {}
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _unstructure(cls: type) -> Any:
-    """The converter's unstructure function for a context class, looked up once (a store
-    snapshots a session after every handling; the generic dispatch costs as much as the
-    work)."""
+    """The unstructure function for a context class, made once (a store snapshots a session
+    after every handling; cattrs' generic dispatch cost as much as the work)."""
     hook = _hooks.get(cls)
     if hook is None:
-        hook = _hooks[cls] = converter.get_unstructure_hook(cls)
+        hook = _hooks[cls] = _compile(cls)
     return hook
 
+
+def _kind(tp: Any) -> str:
+    """``scalar`` (taken as is), ``list`` (a list of scalars: copied), ``optional`` (None
+    or one type's hook) or ``hook``."""
+    if tp in _SCALARS:
+        return "scalar"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and all(a in _SCALARS for a in args):
+        return "scalar"
+    if origin is typing.Literal and all(type(a) in _SCALARS for a in args):
+        return "scalar"
+    if origin is list and len(args) == 1 and args[0] in _SCALARS:
+        return "list"
+    if (origin in (typing.Union, types.UnionType) and len(args) == 2
+            and type(None) in args):
+        return "optional"
+    return "hook"
+
+
+def _compile(cls: type) -> Any:
+    """A dict display of the context's fields, as cattrs' own function gives it: a scalar or
+    optional scalar field as is, a list of scalars copied, any other field through the
+    converter's hook for its type (nested classes, enums, the vendors' own hooks). About
+    four times faster than cattrs' generated function, whose optional fields each go
+    through a dispatch; ``tests/test_durable_runtime.py`` checks both give the same."""
+    own = converter.get_unstructure_hook(cls)
+    code = getattr(own, "__code__", None)
+    if not attrs.has(cls) or code is None or not code.co_filename.startswith(
+            "<cattrs generated"):  # a hook of the vendor's own: it decides
+        return own
+    attrs.resolve_types(cls)
+    env: dict[str, Any] = {}
+    items = []
+    for i, field in enumerate(attrs.fields(cls)):
+        kind = _kind(field.type)
+        if kind == "scalar":
+            value = f"o.{field.name}"
+        elif kind == "list":
+            value = f"list(o.{field.name})"
+        elif kind == "optional":
+            inner = next(a for a in typing.get_args(field.type) if a is not type(None))
+            env[f"h{i}"] = converter.get_unstructure_hook(inner)
+            value = f"None if o.{field.name} is None else h{i}(o.{field.name})"
+        else:
+            env[f"h{i}"] = converter.get_unstructure_hook(field.type)
+            value = f"h{i}(o.{field.name})"
+        items.append(f"{field.name!r}: {value}")
+    source = f"def unstructure(o):\n    return {{{', '.join(items)}}}\n"
+    exec(compile(source, f"<recstate unstructure {cls.__qualname__}>", "exec"), env)  # noqa: S102 - field names from attrs, no input
+    return env["unstructure"]

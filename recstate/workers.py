@@ -39,13 +39,13 @@ from typing import IO, Any
 import orjson
 
 from recstate.clock import ManualClock
-from recstate.errors import TraceError
+from recstate.errors import OutputError, TraceError
 from recstate.events import Event, parse_event
 from recstate.replay import Report, claim_store, compare_records, from_journal, session_reports
 from recstate.runtime import Runtime
 from recstate.stores.base import Commit, Conflict, partition_of
 from recstate.stores.redis import RedisStore
-from recstate.trace import OUTPUT_KINDS, Record, TraceReader, TraceWriter
+from recstate.trace import OUTPUT_KINDS, OutputFile, Record, TraceReader, TraceWriter
 from recstate.vendors import get_vendor, vendor_names
 
 __all__ = ["Worker", "replay_with_workers"]
@@ -146,26 +146,40 @@ def feed(store: RedisStore, trace: Path, *, until: float | None,
 def replay_with_workers(trace: str | os.PathLike[str], url: str, workers: int, *,
                         until: float | None = None,
                         out: str | os.PathLike[str] | IO[bytes] | None = None,
-                        skip_bad_lines: bool = False, lease: float = LEASE) -> Report:
+                        skip_bad_lines: bool = False, lease: float = LEASE,
+                        force: bool = False) -> Report:
     """Replay ``trace`` over ``workers`` processes sharing the Redis store at ``url``; run
     again after a crash, it resumes (the trace is fed once; workers take their partitions
-    back)."""
+    back). ``out`` as a path is written whole or not at all, as ``replay``'s (an
+    :class:`~recstate.trace.OutputFile`: refused before anything runs if it is the trace,
+    a directory or a non-empty file without ``force``; moved into place at the end)."""
     path = Path(trace)
-    store = RedisStore(url, journal=True)
+    target = OutputFile(out, force=force, inputs=(path,)) if isinstance(
+        out, str | os.PathLike) else None
     try:
-        claim_store(store, str(path))
-        report, logged = feed(store, path, until=until, skip_bad_lines=skip_bad_lines)
-        procs = [subprocess.Popen([sys.executable, "-m", "recstate.workers", url,  # noqa: S603
-                                   "--worker", str(i), "--of", str(workers),
-                                   "--lease", repr(lease)])
-                 for i in range(workers)]
-        codes = [p.wait() for p in procs]
-        if not _all_done(store):
-            raise RuntimeError(f"the workers stopped before the end (exit codes {codes}); "
-                               "run the same command again to resume")
-        return build_report(store, report, logged, out)
-    finally:
-        store.close()
+        store = RedisStore(url, journal=True)
+        try:
+            claim_store(store, str(path))
+            report, logged = feed(store, path, until=until, skip_bad_lines=skip_bad_lines)
+            procs = [subprocess.Popen([sys.executable, "-m", "recstate.workers",  # noqa: S603
+                                       url, "--worker", str(i), "--of", str(workers),
+                                       "--lease", repr(lease)])
+                     for i in range(workers)]
+            codes = [p.wait() for p in procs]
+            if not _all_done(store):
+                raise RuntimeError(f"the workers stopped before the end (exit codes "
+                                   f"{codes}); run the same command again to resume")
+            report = build_report(store, report, logged,
+                                  target.temp if target is not None else out)
+        finally:
+            store.close()
+    except BaseException:
+        if target is not None:
+            target.discard()
+        raise
+    if target is not None:
+        target.commit()
+    return report
 
 
 def _all_done(store: RedisStore) -> bool:
@@ -181,9 +195,14 @@ def build_report(store: RedisStore, report: Report, logged: list[Record],
         runtime.restore(row.snapshot)
     produced, violations, report.unrouted = from_journal(store)
     if out is not None:
-        with TraceWriter(out) as writer:
-            for record in produced:
-                writer(record)
+        try:
+            with TraceWriter(out) as writer:
+                for record in produced:
+                    writer(record)
+        except OSError as exc:  # a full disk: said as replay says it
+            where = getattr(out, "name", out)
+            raise OutputError(str(where), f"cannot be written: {exc.strerror or exc}"
+                              ) from None
     if logged:
         report.mismatches = compare_records(logged, produced)
     report.sessions = session_reports(runtime, produced, violations)

@@ -8,6 +8,7 @@ run, to draw from).
 
     python tests/crash_child.py N K replay TRACE --store URL --json
     python tests/crash_child.py N K worker URL --worker 0 --of 2   # one of replay --workers
+    python tests/crash_child.py N K simulated URL CALLS   # tests/simulated_run.py
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+
+from simulated_run import main as simulated_main  # beside this file
 
 from recstate.cli import main
 from recstate.durable import Durability
@@ -40,7 +43,8 @@ def run() -> int:
     sys.setprofile(count)
     try:
         args = sys.argv[3:]
-        status = worker_main(args[1:]) if args[0] == "worker" else main(args)
+        status = (worker_main(args[1:]) if args[0] == "worker"
+                  else simulated_main(args[1:]) if args[0] == "simulated" else main(args))
     finally:
         sys.setprofile(None)
     sys.stdout.flush()

@@ -212,3 +212,17 @@ def test_redis_leases_and_streams(redis_store: RedisStore) -> None:
 def test_redis_partition_count_is_fixed_per_prefix(redis_store: RedisStore) -> None:
     with pytest.raises(StoreError, match="made with 4 partitions, not 8"):
         RedisStore(redis_url(redis_store.prefix), partitions=8)
+
+
+def test_delayed_deliveries_are_kept_until_handled(store: Store) -> None:
+    def delivery(n: int, due: float) -> dict[str, Any]:
+        return {"name": f"deliver#{n}", "due": due, "seq": n,
+                "event": {"vendor": "netease", "name": "call:ok", "t": due, "session": "c",
+                          "id": None, "data": {"cid": None}}}
+
+    store.commit(Commit(deliveries=[delivery(1, T0 + 2), delivery(2, T0 + 1)]))
+    assert sorted(d["name"] for d in store.load().deliveries) == ["deliver#1", "deliver#2"]
+    # armed and handled in the same transaction: set first, then deleted
+    store.commit(Commit(deliveries=[delivery(3, T0 + 3)],
+                        deliveries_done=["deliver#1", "deliver#3"]))
+    assert store.load().deliveries == [delivery(2, T0 + 1)]

@@ -136,3 +136,39 @@ def test_all_workers_killed_then_the_same_command_resumes_at_once(
     assert again.returncode == 0, again.stderr
     assert again.stdout == reference
     store.close()
+
+
+def test_workers_out_is_written_whole_through_an_output_file(
+        workload: tuple[Path, str], url: str, tmp_path: Path) -> None:
+    """``--workers N --out FILE`` writes as every other ``--out`` does (an OutputFile):
+    an existing file is refused without --force before anything runs, replaced (never
+    appended to) with it, and no temporary file is left beside it."""
+    trace, _ = workload
+    single = tmp_path / "single.jsonl"
+    ref = run(RECSTATE, "replay", "--json", trace, "--out", single)
+    assert ref.returncode == 0, ref.stderr
+    want = sorted(single.read_text().splitlines())
+    assert len(want) > 500
+
+    out = tmp_path / "out.jsonl"
+    out.write_text("an earlier file\n")
+    refused = run(RECSTATE, "replay", "--json", trace, "--store", url, "--workers", "1",
+                  "--out", out)
+    assert refused.returncode == 2
+    assert "exists; pass --force" in refused.stderr
+    assert out.read_text() == "an earlier file\n"
+    store = RedisStore(url)
+    try:  # refused before anything ran: nothing fed, nothing claimed
+        assert store.load().meta == {}
+    finally:
+        store.close()
+
+    for _ in range(2):  # the second run finds the store complete and writes the file again
+        got = run(RECSTATE, "replay", "--json", trace, "--store", url, "--workers", "2",
+                  "--out", out, "--force")
+        assert got.returncode == 0, got.stderr
+        assert sorted(out.read_text().splitlines()) == want  # replaced, not appended to
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "single.jsonl"]
+
+    assert run(RECSTATE, "replay", "--json", trace, "--store", url, "--workers", "1",
+               "--out", trace, "--force").returncode == 2  # never over the trace read

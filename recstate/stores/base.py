@@ -103,8 +103,10 @@ class Commit:
     """What one handled input changes, written in ONE transaction.
 
     - ``session``/``snapshot``/``version``: the session's new snapshot, written only if the
-      stored version is still ``version`` (0: a new session); ``snapshot=None`` writes no
-      session (an unroutable input, an input skipped as a duplicate).
+      stored version is still ``version`` (0: a new session), which becomes ``version +
+      handlings`` (a group commit writes a session once for all its handlings in the
+      group); ``snapshot=None`` writes no session (an unroutable input, an input skipped
+      as a duplicate, a handling whose session another commit of its group carries).
     - ``applied``: the input's idempotency keys, kept with the session (or runtime-wide,
       under the session ``""``, when there is none).
     - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
@@ -128,11 +130,23 @@ class Commit:
     journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
     #: The session's partition (stores that spread sessions over workers: Redis).
     partition: int = 0
+    #: How many handlings this session write stands for (its version moves by as many).
+    handlings: int = 1
+    #: Delete the session ``session`` (closed or retired): its row, applied keys, delivery
+    #: mark, and where the store keeps them its next due time and partition membership.
+    #: Nothing else in a deleting commit is about the session.
+    delete: bool = False
+    #: Delayed deliveries armed (``Runtime.deliver_at``: a simulator's answer), each
+    #: ``{"name", "due", "seq", "event": {"vendor", "name", "t", "session", "id", "data"}}``,
+    #: and the names of those whose input was handled (deleted after the new ones are set).
+    deliveries: list[dict[str, Any]] = attrs.field(factory=list)
+    deliveries_done: list[str] = attrs.field(factory=list)
 
     def empty(self) -> bool:
-        return (self.snapshot is None and not self.applied and self.delivered is None
-                and not self.outbox
-                and not self.sent and not self.shared and not self.meta and not self.journal)
+        return (self.snapshot is None and not self.delete and not self.applied
+                and self.delivered is None and not self.outbox
+                and not self.sent and not self.shared and not self.meta and not self.journal
+                and not self.deliveries and not self.deliveries_done)
 
 
 @attrs.define(slots=True)
@@ -146,6 +160,8 @@ class Loaded:
     shared: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     outbox: list[OutboxRow] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)
+    #: Delayed deliveries armed and not yet handled (see :attr:`Commit.deliveries`).
+    deliveries: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 @runtime_checkable
@@ -172,8 +188,10 @@ class Store(Protocol):
         was written). Raises :class:`Conflict` if the session's version moved."""
         ...
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
-        """Write several commits in one transaction (a group commit), in order."""
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        """Write several commits in one transaction (a group commit), in order.
+        ``commits`` may be an iterator that lets a commit's snapshot go once the next is
+        asked for: a store encodes (or keeps) each snapshot as it comes to it."""
         ...
 
     def mark_sent(self, ids: Iterable[str]) -> None:

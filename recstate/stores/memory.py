@@ -24,6 +24,7 @@ class MemoryStore:
         self._outbox: dict[str, OutboxRow] = {}
         self._meta: dict[str, Any] = {}
         self._journal: list[tuple[int | None, bytes]] = []
+        self._deliveries: dict[str, dict[str, Any]] = {}
 
     def load(self) -> Loaded:
         return Loaded(sessions=[SessionRow(r.key, copy.deepcopy(r.snapshot), r.version,
@@ -31,7 +32,8 @@ class MemoryStore:
                                 for _, r in sorted(self._sessions.items())],
                       applied=set(self._applied), delivered=self._delivered,
                       shared=copy.deepcopy(self._shared),
-                      outbox=list(self._outbox.values()), meta=dict(self._meta))
+                      outbox=list(self._outbox.values()), meta=dict(self._meta),
+                      deliveries=copy.deepcopy(list(self._deliveries.values())))
 
     def get(self, key: str) -> SessionRow | None:
         return self._sessions.get(key)
@@ -42,12 +44,14 @@ class MemoryStore:
     def commit(self, commit: Commit) -> int:
         version = 0
         key = commit.session
+        if commit.delete and key is not None:
+            self._sessions.pop(key, None)
         if commit.snapshot is not None and key is not None:
             row = self._sessions.get(key)
             found = row.version if row is not None else 0
             if found != commit.version:
                 raise Conflict(key, commit.version, found)
-            version = found + 1
+            version = found + commit.handlings
             if row is None:
                 row = self._sessions[key] = SessionRow(key, commit.snapshot, version)
             else:
@@ -66,11 +70,15 @@ class MemoryStore:
         for machine, path, value in commit.shared:
             apply_changes(self._shared.setdefault(machine, {}), [(path, value)])
         self._meta.update(commit.meta)
+        for d in commit.deliveries:
+            self._deliveries[d["name"]] = d
+        for name in commit.deliveries_done:
+            self._deliveries.pop(name, None)
         if self.journal_enabled:
             self._journal.extend(commit.journal)
         return version
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         return [self.commit(c) for c in commits]
 
     def mark_sent(self, ids: Iterable[str]) -> None:

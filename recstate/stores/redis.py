@@ -12,7 +12,8 @@ Layout under ``prefix`` (``P``), with sessions spread over a fixed number of par
 - ``P:ob:<p>``: hash, the partition's outbox (command id -> row).
 - ``P:shared:<machine>``: hash, path -> value, a machine's shared indexes.
 - ``P:meta``: hash, runtime metadata (each partition's clock ``clock:<p>``, a replay's
-  cursor); ``P:journal``: list, what handlings produced (replay).
+  cursor); ``P:journal``: list, what handlings produced (replay); ``P:deliveries``: hash,
+  delayed deliveries armed and not yet handled (simulators' answers).
 - ``P:in:<p>``: stream of inputs, consumed through the consumer group ``recstate``;
   ``P:lease:<p>``: the worker owning the partition, with an expiry (SET PX).
 
@@ -49,51 +50,96 @@ GROUP = "recstate"
 DEFAULT_PARTITIONS = 16
 
 #: KEYS: 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash, 5 partition's
-#: sessions set, 6 meta hash, 7 journal list.
+#: sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash.
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
-#: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "".
-COMMIT = """
-local newv = 0
-if ARGV[2] ~= '' then
-  local cur = redis.call('HGET', KEYS[1], 'v')
-  cur = cur and tonumber(cur) or 0
-  if cur ~= tonumber(ARGV[1]) then return {-1, cur} end
-  newv = cur + 1
-  redis.call('HSET', KEYS[1], 'snap', ARGV[2], 'v', newv)
-  if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'd', ARGV[7]) end
-  redis.call('SADD', KEYS[5], ARGV[5])
-  if ARGV[4] ~= '' then
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  else
-    redis.call('ZREM', KEYS[3], ARGV[5])
+#: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
+#: version moves by as many), 9 "1" to delete the session first (closed or retired).
+#: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
+_APPLY = """
+local function apply(K, A)
+  local newv = 0
+  if A[9] == '1' then
+    redis.call('DEL', K[1], K[2])
+    redis.call('SREM', K[5], A[5])
+    redis.call('ZREM', K[3], A[5])
   end
-end
-if ARGV[2] == '' and ARGV[7] ~= '' then
-  local d = redis.call('HGET', KEYS[6], 'delivered')
-  if (not d) or tonumber(d) < tonumber(ARGV[7]) then
-    redis.call('HSET', KEYS[6], 'delivered', ARGV[7])
-  end
-end
-if ARGV[3] ~= '' then
-  for k in string.gmatch(ARGV[3], '[^\\31]+') do redis.call('SADD', KEYS[2], k) end
-end
-if ARGV[6] ~= '' then
-  local rest = cjson.decode(ARGV[6])
-  for _, o in ipairs(rest.o or {}) do redis.call('HSET', KEYS[4], o[1], o[2]) end
-  for _, i in ipairs(rest.x or {}) do redis.call('HDEL', KEYS[4], i) end
-  for _, c in ipairs(rest.sh or {}) do
-    if c[3] == false then
-      redis.call('HDEL', c[1], c[2])
+  if A[2] ~= '' then
+    local cur = redis.call('HGET', K[1], 'v')
+    cur = cur and tonumber(cur) or 0
+    if cur ~= tonumber(A[1]) then return {-1, cur} end
+    newv = cur + tonumber(A[8])
+    redis.call('HSET', K[1], 'snap', A[2], 'v', newv)
+    if A[7] ~= '' then redis.call('HSET', K[1], 'd', A[7]) end
+    redis.call('SADD', K[5], A[5])
+    if A[4] ~= '' then
+      redis.call('ZADD', K[3], A[4], A[5])
     else
-      redis.call('HSET', c[1], c[2], c[3])
+      redis.call('ZREM', K[3], A[5])
     end
   end
-  for _, m in ipairs(rest.m or {}) do redis.call('HSET', KEYS[6], m[1], m[2]) end
-  for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', KEYS[7], j) end
-  if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+  if A[2] == '' and A[7] ~= '' then
+    local d = redis.call('HGET', K[6], 'delivered')
+    if (not d) or tonumber(d) < tonumber(A[7]) then
+      redis.call('HSET', K[6], 'delivered', A[7])
+    end
+  end
+  if A[3] ~= '' then
+    for k in string.gmatch(A[3], '[^\\31]+') do redis.call('SADD', K[2], k) end
+  end
+  if A[6] ~= '' then
+    local rest = cjson.decode(A[6])
+    for _, o in ipairs(rest.o or {}) do redis.call('HSET', K[4], o[1], o[2]) end
+    for _, i in ipairs(rest.x or {}) do redis.call('HDEL', K[4], i) end
+    for _, c in ipairs(rest.sh or {}) do
+      if c[3] == false then
+        redis.call('HDEL', c[1], c[2])
+      else
+        redis.call('HSET', c[1], c[2], c[3])
+      end
+    end
+    for _, m in ipairs(rest.m or {}) do redis.call('HSET', K[6], m[1], m[2]) end
+    for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', K[7], j) end
+    for _, d in ipairs(rest.dl or {}) do redis.call('HSET', K[8], d[1], d[2]) end
+    for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', K[8], n) end
+    if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+  end
+  return {newv, 0}
 end
-return {newv, 0}
+"""
+
+COMMIT = _APPLY + """
+return apply(KEYS, ARGV)
+"""
+
+#: A group's commits in ONE script: every version is checked first (a session deleted then
+#: made again in the group counts from 0), and if one moved nothing is written; otherwise
+#: each is applied in order. KEYS and ARGV: each commit's 8 keys and 9 arguments in turn.
+#: Returns each commit's new version, or {-1, found, index} for the first that conflicts.
+COMMIT_MANY = _APPLY + """
+local n = #KEYS / 8
+local seen = {}
+for i = 0, n - 1 do
+  local key, a = ARGV[i * 9 + 5], i * 9
+  if ARGV[a + 9] == '1' then seen[key] = 0 end
+  if ARGV[a + 2] ~= '' then
+    local cur = seen[key]
+    if cur == nil then
+      cur = redis.call('HGET', KEYS[i * 8 + 1], 'v')
+      cur = cur and tonumber(cur) or 0
+    end
+    if cur ~= tonumber(ARGV[a + 1]) then return {-1, cur, i} end
+    seen[key] = cur + tonumber(ARGV[a + 8])
+  end
+end
+local out = {}
+for i = 0, n - 1 do
+  local k, a = {}, {}
+  for j = 1, 8 do k[j] = KEYS[i * 8 + j] end
+  for j = 1, 9 do a[j] = ARGV[i * 9 + j] end
+  out[i + 1] = apply(k, a)[1]
+end
+return out
 """
 
 #: Due members of a timers zset, their scores moved to a lease deadline (atomically: one
@@ -153,6 +199,7 @@ class RedisStore:
                              f"not {want}; use the same count (or another prefix)")
         self.partitions = stored
         self._commit = self.redis.register_script(COMMIT)
+        self._commit_many = self.redis.register_script(COMMIT_MANY)
         self._claim = self.redis.register_script(CLAIM_DUE)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
@@ -198,9 +245,11 @@ class RedisStore:
             apply_changes(shared.setdefault(machine, {}), items)
         meta = {k.decode(): orjson.loads(v) for k, v in r.hgetall(self.k("meta")).items()}
         applied = {a.decode() for a in r.smembers(self.k("a", ""))}
+        deliveries = sorted((orjson.loads(v) for v in r.hvals(self.k("deliveries"))),
+                            key=lambda d: (d["due"], d["seq"]))
         return Loaded(sessions=sessions, applied=applied,
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
-                      meta=meta)
+                      meta=meta, deliveries=deliveries)
 
     def get(self, key: str) -> SessionRow | None:
         pipe = self.redis.pipeline(transaction=False)
@@ -239,14 +288,25 @@ class RedisStore:
         keys, args = self._script_args(commit, ack)
         return self._result(commit, self._commit(keys=keys, args=args))
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
-        """The commits' script calls in one MULTI/EXEC: one round trip for the group."""
-        pipe = self.redis.pipeline(transaction=True)
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        """The commits in one script call: all or nothing (a MULTI/EXEC would run the
+        scripts after one whose version check failed), one round trip for the group
+        (each snapshot encoded as it comes)."""
+        keys: list[str] = []
+        args: list[Any] = []
+        sent: list[tuple[str | None, int]] = []
         for commit in commits:
-            keys, args = self._script_args(commit, None)
-            self._commit(keys=keys, args=args, client=pipe)
-        results = pipe.execute()
-        return [self._result(c, r) for c, r in zip(commits, results, strict=True)]
+            k, a = self._script_args(commit, None)
+            keys += k
+            args += a
+            sent.append((commit.session, commit.version))
+        if not sent:
+            return []
+        result = self._commit_many(keys=keys, args=args)
+        if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
+            key, version = sent[int(result[2])]
+            raise Conflict(key or "", version, int(result[1]))
+        return [int(v) for v in result]
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
@@ -283,13 +343,19 @@ class RedisStore:
             rest["j"] = [(b"" if line is None else str(line).encode()) + b"\t" + rec
                          for line, rec in commit.journal]
             rest["j"] = [j.decode() for j in rest["j"]]
+        if commit.deliveries:
+            rest["dl"] = [[d["name"], orjson.dumps(d).decode()] for d in commit.deliveries]
+        if commit.deliveries_done:
+            rest["dx"] = commit.deliveries_done
         if ack is not None:
             rest["ack"] = [self.k("in", ack[0]), GROUP, ack[1]]
         return ([self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
-                 self.k("sessions", p), self.k("meta"), self.k("journal")],
+                 self.k("sessions", p), self.k("meta"), self.k("journal"),
+                 self.k("deliveries")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
-                 "" if commit.delivered is None else commit.delivered])
+                 "" if commit.delivered is None else commit.delivered, commit.handlings,
+                 "1" if commit.delete else ""])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)

@@ -46,8 +46,14 @@ CREATE TABLE IF NOT EXISTS shared (
     machine TEXT NOT NULL, path TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (machine, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, line INTEGER, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries (name TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY, records INTEGER NOT NULL, block BLOB NOT NULL);
 """
+
+#: ``PRAGMA user_version`` of a file with this schema. 2: the journal is kept in blocks (one
+#: row per transaction: ``line<TAB>record<LF>`` per record), not a row per record.
+SCHEMA_VERSION = 2
 
 
 class SQLiteStore:
@@ -67,7 +73,17 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA busy_timeout=10000")
+            found = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = "
+                                      "'table' AND name = 'sessions'").fetchone()[0]
+            if found != SCHEMA_VERSION and (tables or found):
+                self._db.close()
+                raise StoreError(f"sqlite store {self.path} was made by another version of "
+                                 f"recstate (schema {found}, this one reads "
+                                 f"{SCHEMA_VERSION}); finish or replay it with that "
+                                 "version, or use a new file")
             self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the sqlite store {self.path}: {exc}; check the "
                              "path and that its folder exists and is writable") from None
@@ -90,9 +106,11 @@ class SQLiteStore:
             "SELECT id, session, vendor, name, t, data FROM outbox ORDER BY rowid")]
         meta = {name: orjson.loads(value)
                 for name, value in db.execute("SELECT name, value FROM meta")}
+        deliveries = [orjson.loads(d) for (d,) in db.execute(
+            "SELECT data FROM deliveries ORDER BY rowid")]
         return Loaded(sessions=sessions, applied=applied.pop("", set()),
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
-                      meta=meta)
+                      meta=meta, deliveries=deliveries)
 
     def get(self, key: str) -> SessionRow | None:
         row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
@@ -119,14 +137,18 @@ class SQLiteStore:
             (now,)))
 
     def journal(self) -> list[tuple[int | None, bytes]]:
-        return [(line, bytes(rec)) for line, rec in self._db.execute(
-            "SELECT line, record FROM journal ORDER BY seq")]
+        out: list[tuple[int | None, bytes]] = []
+        for (block,) in self._db.execute("SELECT block FROM journal ORDER BY seq"):
+            for row in bytes(block).split(b"\n")[:-1]:
+                line, _, record = row.partition(b"\t")
+                out.append((int(line) if line else None, record))
+        return out
 
     # ---- the one write -----------------------------------------------------------------------
     def commit(self, commit: Commit) -> int:
         return self.commit_many([commit])[0]
 
-    def commit_many(self, commits: list[Commit]) -> list[int]:
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         """Every commit in ONE transaction (all or none)."""
         db = self._db
         versions = []
@@ -143,9 +165,12 @@ class SQLiteStore:
     def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
         version = 0
         key = commit.session
+        if commit.delete and key is not None:  # closed or retired: nothing of it is kept
+            db.execute("DELETE FROM sessions WHERE key = ?", (key,))
+            db.execute("DELETE FROM applied WHERE session = ?", (key,))
         snap = commit.snapshot
         if snap is not None and key is not None:
-            version = commit.version + 1
+            version = commit.version + commit.handlings
             timers = snap.get("timers")
             next_due = min(t["due"] for t in timers) if timers else None
             delivered = commit.delivered or 0
@@ -184,11 +209,22 @@ class SQLiteStore:
             else:
                 db.execute("INSERT OR REPLACE INTO shared VALUES (?, ?, ?)",
                            (machine, path, orjson.dumps(value)))
+        if commit.deliveries:
+            db.executemany("INSERT OR REPLACE INTO deliveries VALUES (?, ?)",
+                           [(d["name"], orjson.dumps(d)) for d in commit.deliveries])
+        if commit.deliveries_done:
+            db.executemany("DELETE FROM deliveries WHERE name = ?",
+                           [(n,) for n in commit.deliveries_done])
         if commit.meta:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [(k, orjson.dumps(v)) for k, v in commit.meta.items()])
         if self.journal_enabled and commit.journal:
-            db.executemany("INSERT INTO journal (line, record) VALUES (?, ?)", commit.journal)
+            # One row for the commit's records (a JSON line holds no raw tab or newline):
+            # a row per record cost as much as the rest of the transaction.
+            block = b"".join(b"%s\t%s\n" % (b"" if line is None else b"%d" % line, record)
+                             for line, record in commit.journal)
+            db.execute("INSERT INTO journal (records, block) VALUES (?, ?)",
+                       (len(commit.journal), block))
         return version
 
     @staticmethod
