@@ -20,6 +20,7 @@ from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.events import TimerEvent
 from recstate.logs import get_logger
 from recstate.machine import Engine, Machine, Rejected
+from recstate.receivers import ReceiverCache
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret, redact_message
@@ -55,6 +56,7 @@ class Effects:
     timers: TimerQueue
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
+    _receivers: ReceiverCache
     _to_raise: list[RecstateError]
     _outbox: list[tuple[Session, str, float, Any]] | None
     _answering: Pending | None
@@ -177,9 +179,13 @@ class Effects:
         """Send a signal; a receiver that raises (an adapter whose API call failed, an
         observer's bug) is recorded against the session, and the handling carries on."""
         try:
-            # receivers_for() and a direct call: Signal.send() inspects every receiver for
-            # coroutine-ness on every send, which costs more than the rest of a handling.
-            for receiver in signal.receivers_for(self):
+            # The receivers found for this runtime last time (recstate.receivers), called
+            # directly: Signal.send() inspects every receiver for coroutine-ness on every send,
+            # and receivers_for() costs more than the rest of a handling.
+            for get in self._receivers.get(signal, self):
+                receiver = get()
+                if receiver is None:  # a weakly connected receiver that died meanwhile
+                    continue
                 result = receiver(self, session=session, t=now, **kwargs)
                 if result is not None and inspect.iscoroutine(result):
                     result.close()
