@@ -17,6 +17,7 @@ import attrs
 import cattrs
 from cattrs.cols import is_sequence
 
+from recstate.decode import Decode, decoder
 from recstate.errors import PayloadError, TraceError, UnknownEventError
 
 __all__ = [
@@ -268,6 +269,10 @@ def _format(exc: BaseException, tp: type | None) -> str:
     return cattrs.v.format_exception(exc, tp)
 
 
+#: Each event class's generated decoder (recstate.events.decode), made on its first payload.
+_decoders: dict[type[Event], Decode] = {}
+
+
 def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
                 session: str | None = None, *, source: str = "<trace>",
                 line: int | None = None, id: str | None = None) -> Event:
@@ -290,6 +295,13 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
     if not isinstance(data, dict):
         raise TraceError(f"expected a JSON object, got {type(data).__name__}",
                          source=source, line=line, field="data")
+    decode = _decoders.get(cls)
+    if decode is None:
+        decode = _decoders[cls] = decoder(cls, converter)
+    try:
+        return decode(data, t, session, id)  # type: ignore[no-any-return]
+    except Exception:  # noqa: S110 - not sure: cattrs decides, and words any error
+        pass
     try:
         return converter.structure({**data, "t": t, "session": session, "id": id}, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
