@@ -24,7 +24,7 @@ from recstate.receivers import ReceiverCache
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret, redact_message
-from recstate.undo import clone
+from recstate.undo import checkpoint, checkpoints
 
 __all__ = ["FAILED_STATE", "Effects", "Retire", "Tracer"]
 
@@ -66,13 +66,17 @@ class Effects:
         if engine is None:
             engine = self._engine(session.machine)
         old = session.state
-        saved = clone(session.context) if self.restore_context else None
+        if self.restore_context:
+            context = session.context
+            found = checkpoints.get(type(context))
+            save, restore = found if found is not None else checkpoint(type(context))
+            saved = save(context)
         try:
             result = engine.handle(session, ev, name, now)
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
-            if saved is not None:  # what callbacks changed before raising is undone too
-                session.context = saved
+            if self.restore_context:  # what callbacks changed before raising is undone too
+                session.context = restore(context, saved)
             self._handling_error(session, name, old, exc, now)
             if isinstance(ev, TimerEvent):
                 self._timer_failed(session, engine, name, old, exc, now)
@@ -103,7 +107,7 @@ class Effects:
                 if sig.receivers:
                     self._tell(sig, session, name, now, command=cmd)
             elif what == "arm":
-                self.timers.arm(key, effect[1], effect[2], effect[3], effect[4])
+                self.timers.arm(key, *effect[1:])
             elif what == "cancel":
                 self.timers.cancel(key, effect[1])
             elif what == "notice":

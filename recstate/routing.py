@@ -107,7 +107,8 @@ class Routing(Effects):
         store = self.store
         seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
         if store is not None or ev.id is not None or (
-                self.vendor(vendor_name).idempotency_keys is not None):
+                (self._vendors.get(vendor_name) or self.vendor(vendor_name)).idempotency_keys
+                is not None):
             seen = self._duplicate(session, ev, line, now)
             if seen == "again":
                 return

@@ -44,7 +44,10 @@ class Scheduling(Routing):
             return
         self._busy = True  # the common case: nothing queued, nothing due
         try:
-            self._handle_input(event, line, data)
+            if self._watching:
+                self._handle_input(event, line, data)
+            else:  # (what _handle_input does when no input handed in with send() waits)
+                self._route(event, line, data)
         finally:
             self._busy = False
         if self._queue or self._to_raise:

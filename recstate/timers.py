@@ -78,7 +78,9 @@ class TimerQueue:
             raise ValueError(f"timer {name!r}: a repeating timer needs every > 0, got {every}")
         if seq is None:
             seq = self._seq
-        self._seq = max(self._seq, seq + 1)
+            self._seq = seq + 1
+        elif seq >= self._seq:
+            self._seq = seq + 1
         due = float(due)
         named = self._by_session.get(session)
         if named is None:
