@@ -44,6 +44,11 @@ class Timer:
         return {"session": self.session, "name": self.name, "due": self.due,
                 "payload": self.payload, "every": self.every}
 
+    def __lt__(self, other: Timer) -> bool:
+        """Reached only when two heap entries tie on (due, seq), which only restored
+        timers can (a snapshot's seq kept): such ties keep no order among themselves."""
+        return False
+
 
 def _order(timer: Timer) -> tuple[float, int]:
     return timer.due, timer.seq
@@ -56,12 +61,14 @@ class TimerQueue:
     The heap holds ``(due, seq, timer)`` tuples: ordering them is a C comparison of a float
     and then an int (seq is unique), never a call into Python."""
 
-    __slots__ = ("_by_session", "_heap", "_seq", "on_sooner", "wake_before")
+    __slots__ = ("_by_session", "_dead", "_heap", "_seq", "on_sooner", "wake_before")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []
         self._by_session: dict[str | None, dict[str, Timer]] = {}
         self._seq = 0
+        #: Heap entries of cancelled timers not yet popped (see :meth:`_buried`).
+        self._dead = 0
         #: A timer armed due before ``wake_before`` calls ``on_sooner``: the asyncio driver,
         #: waiting for the deadline it computed, sets both so that an input handed in from
         #: elsewhere (a request handler's ``dispatch``) that arms an earlier timer wakes it.
@@ -95,6 +102,7 @@ class TimerQueue:
                     self.on_sooner()
                 return old
             old.cancelled = True
+            self._buried(1)
         timer = Timer(session, name, due, payload, every, seq)
         named[name] = timer
         heapq.heappush(self._heap, (due, seq, timer))
@@ -110,6 +118,7 @@ class TimerQueue:
         timer.cancelled = True
         if not named:
             del self._by_session[session]
+        self._buried(1)
         return True
 
     def cancel_session(self, session: str) -> int:
@@ -117,7 +126,20 @@ class TimerQueue:
         named = self._by_session.pop(session, {})
         for timer in named.values():
             timer.cancelled = True
+        if named:
+            self._buried(len(named))
         return len(named)
+
+    def _buried(self, n: int) -> None:
+        """``n`` more dead entries: once they are over a quarter of the heap (a session whose
+        timers were cancelled leaves them until they reach the top, an hour later for a
+        retention timer), the heap is rebuilt without them. O(1) a cancel, amortised."""
+        self._dead += n
+        heap = self._heap
+        if self._dead > 64 and self._dead * 4 > len(heap):
+            heap[:] = [entry for entry in heap if not entry[2].cancelled]
+            heapq.heapify(heap)
+            self._dead = 0
 
     def get(self, session: str | None, name: str) -> Timer | None:
         named = self._by_session.get(session)
@@ -132,6 +154,7 @@ class TimerQueue:
             timer = top[2]
             if timer.cancelled:
                 heapq.heappop(heap)
+                self._dead -= 1
             elif top[1] != timer.seq or top[0] != timer.due:
                 heapq.heapreplace(heap, (timer.due, timer.seq, timer))
             else:

@@ -127,8 +127,18 @@ def _restore_copy(value: Any, saved: Any) -> Any:
     return saved
 
 
+def _nothing(value: Any) -> None:
+    return None
+
+
+def _restore_same(value: Any, saved: Any) -> Any:
+    return value
+
+
 def _checkpoint(kind: type) -> Checkpoint:
-    if not attrs.has(kind) or _is_frozen(kind) or not attrs.fields(kind):
+    if attrs.has(kind) and not attrs.fields(kind):  # NoContext: nothing to keep
+        return _nothing, _restore_same
+    if not attrs.has(kind) or _is_frozen(kind):
         return clone, _restore_copy
     try:
         hints = typing.get_type_hints(kind)

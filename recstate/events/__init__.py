@@ -78,6 +78,20 @@ def _array_only(cl: Any) -> Callable[[Any, Any], Any]:
 converter.register_structure_hook_factory(is_sequence, _array_only)
 
 
+#: Each message class's unstructure function, looked up in the converter once (its generic
+#: dispatch costs as much as the work, and an input is traced on every heartbeat).
+_unstructurers: dict[type, Callable[[Any], Any]] = {}
+#: Event classes with no field of their own (their payload is ``{}``).
+_bare: set[type] = set()
+
+
+def _unstructurer(cls: type) -> Callable[[Any], Any]:
+    hook = _unstructurers.get(cls)
+    if hook is None:
+        hook = _unstructurers[cls] = converter.get_unstructure_hook(cls)
+    return hook
+
+
 @attrs.frozen(kw_only=True)
 class Message:
     """What events and commands share: the vendor and the vendor's own name."""
@@ -88,7 +102,7 @@ class Message:
 
     def payload(self) -> dict[str, Any]:
         """The vendor's payload with the vendor's field names."""
-        data: dict[str, Any] = converter.unstructure(self)
+        data: dict[str, Any] = _unstructurer(type(self))(self)
         return data
 
 
@@ -112,8 +126,13 @@ class Event(Message):
     id: str | None = None
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = converter.unstructure(self)
+        cls = type(self)
+        if cls in _bare:  # nothing but t, session and id: traced on every heartbeat
+            return {}
+        data: dict[str, Any] = _unstructurer(cls)(self)
         del data["t"], data["session"], data["id"]
+        if not data and {f.name for f in attrs.fields(cls)} <= {"t", "session", "id"}:
+            _bare.add(cls)
         return data
 
 
