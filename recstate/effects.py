@@ -107,7 +107,7 @@ class Effects:
                 if sig.receivers:
                     self._tell(sig, session, name, now, command=cmd)
             elif what == "arm":
-                self.timers.arm(key, *effect[1:])
+                self.timers.arm(key, effect[1], effect[2], effect[3], effect[4])
             elif what == "cancel":
                 self.timers.cancel(key, effect[1])
             elif what == "notice":
