@@ -9,7 +9,8 @@ converter's own hook for its type (nested classes, sequences, a vendor's registe
 and the class is made with its ``__init__`` (converters and validators run as always).
 
 Anything it is not sure of is handed to cattrs: a value of another type, a missing field, a
-hook or validator that raises. :func:`recstate.events.parse_event` then structures the
+hook or validator that raises, and every payload of a class the converter has a hook of its
+own for (one cattrs did not generate). :func:`recstate.events.parse_event` then structures the
 payload with the converter, which accepts it the same way or raises the error naming the
 field path: errors are cattrs' own, word for word. The classes stay plain attrs classes.
 """
@@ -61,6 +62,10 @@ def _scalar(tp: Any) -> tuple[type, bool] | None:
 
 Decode = Callable[[dict[str, Any], Any, Any, Any], Any]
 
+
+def _unsure(data: dict[str, Any], t: Any, session: Any, id: Any) -> Any:
+    raise Fallback
+
 #: Fields whose value is given beside the payload (the trace line's own), not read from it.
 _GIVEN = ("t", "session", "id")
 
@@ -70,6 +75,9 @@ def decoder(cls: type, converter: cattrs.Converter) -> Decode:
     ``t``, ``session`` and ``id`` given (what is under those keys in ``data`` is not read,
     as cattrs is given them over the payload's); raises :class:`Fallback` when cattrs should
     decide."""
+    if getattr(converter.get_structure_hook(cls), "__name__", "") != (
+            f"structure_{cls.__name__}"):
+        return _unsure  # a hook registered for the class itself: it decides, always
     hints = typing.get_type_hints(cls)
     scope: dict[str, Any] = {"_cls": cls, "_MISSING": _MISSING, "_Fallback": Fallback}
     lines = ["def decode(data, t, session, id):", "    kw = {}", "    get = data.get"]

@@ -66,7 +66,8 @@ class Runtime(Durability, Lifecycle):
       (a service) and None on a ManualClock (simulation, tests and replay inspect sessions
       after the fact); give a number to have it on a ManualClock too.
     - ``restore_context``: a handling that raises leaves the session's context as it was, as
-      well as its state (a copy is taken before each handling: about 1 µs, bench/RESULTS.md).
+      well as its state (:func:`recstate.undo.checkpoint`: its field values are kept before
+      each handling and written back if it raised).
     - ``gc_freeze``: ``gc.freeze()`` once 1,000 sessions were created and each time that
       number doubles (:mod:`recstate.gcfreeze`: the collector then leaves the long-lived
       heap alone). It acts on the whole process; None (the default) follows

@@ -39,7 +39,10 @@ def test_every_example_input_decodes_to_what_cattrs_makes(path: Path):
         data = row.get("data") or {}
         t, session, ident = parse_time(row["t"]), row.get("session"), row.get("id")
         want = converter.structure({**data, "t": t, "session": session, "id": ident}, cls)
-        got = decoder(cls, converter)(data, t, session, ident)
+        try:
+            got = decoder(cls, converter)(data, t, session, ident)
+        except Fallback:  # a class with a hook of its own (NetEase's call, callback)
+            got = parse_event(row["vendor"], row["name"], t, data, session, id=ident)
         assert type(got) is cls
         assert got == want
         checked += 1
@@ -80,3 +83,21 @@ def test_errors_still_name_the_field_path():
         parse_event("tencent", "requestMultiVideoRecorderStart", 1.0,
                     {"roomInfo": {"relationId": 1, "roomId": "x"}, "param": {}}, line=5)
     assert info.value.field.startswith("data.roomInfo.roomId")
+
+
+def test_a_class_with_a_hook_of_its_own_is_always_left_to_that_hook():
+    import attrs
+
+    from recstate.events import Event, event
+
+    @event("decodetest", "own-hook")
+    @attrs.frozen(kw_only=True)
+    class Custom(Event):
+        n: int = 0
+
+    converter.register_structure_hook(
+        Custom, lambda d, _: Custom(t=d["t"], session=d["session"], n=len(d.get("s", ""))))
+    with pytest.raises(Fallback):
+        decoder(Custom, converter)({"n": 1}, 1.0, "k", None)
+    ev = parse_event("decodetest", "own-hook", 1.0, {"s": "abc"}, "k")
+    assert ev.n == 3
