@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import orjson
 
+from recstate import gcfreeze
 from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
@@ -686,10 +687,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return _cmd_serve(args)
-    if args.command == "replay":
-        return _cmd_replay(args)
+    if args.command in ("serve", "replay"):
+        with gcfreeze.on():  # the process is this runtime: gc.freeze() after warm-up
+            return _cmd_serve(args) if args.command == "serve" else _cmd_replay(args)
     if args.command == "machines":
         return _cmd_machines()
     if args.command == "diagram":

@@ -20,10 +20,11 @@ from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.events import TimerEvent
 from recstate.logs import get_logger
 from recstate.machine import Engine, Machine, Rejected
+from recstate.receivers import ReceiverCache
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import Record, may_hold_secret, redact_message
-from recstate.undo import clone
+from recstate.undo import checkpoint, checkpoints
 
 __all__ = ["FAILED_STATE", "Effects", "Retire", "Tracer"]
 
@@ -55,6 +56,7 @@ class Effects:
     timers: TimerQueue
     _engines: dict[type[Machine], Engine]
     _command_signals: dict[str, NamedSignal]
+    _receivers: ReceiverCache
     _to_raise: list[RecstateError]
     _outbox: list[tuple[Session, str, float, Any]] | None
     _answering: Pending | None
@@ -64,13 +66,17 @@ class Effects:
         if engine is None:
             engine = self._engine(session.machine)
         old = session.state
-        saved = clone(session.context) if self.restore_context else None
+        if self.restore_context:
+            context = session.context
+            found = checkpoints.get(type(context))
+            save, restore = found if found is not None else checkpoint(type(context))
+            saved = save(context)
         try:
             result = engine.handle(session, ev, name, now)
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
-            if saved is not None:  # what callbacks changed before raising is undone too
-                session.context = saved
+            if self.restore_context:  # what callbacks changed before raising is undone too
+                session.context = restore(context, saved)
             self._handling_error(session, name, old, exc, now)
             if isinstance(ev, TimerEvent):
                 self._timer_failed(session, engine, name, old, exc, now)
@@ -177,9 +183,13 @@ class Effects:
         """Send a signal; a receiver that raises (an adapter whose API call failed, an
         observer's bug) is recorded against the session, and the handling carries on."""
         try:
-            # receivers_for() and a direct call: Signal.send() inspects every receiver for
-            # coroutine-ness on every send, which costs more than the rest of a handling.
-            for receiver in signal.receivers_for(self):
+            # The receivers found for this runtime last time (recstate.receivers), called
+            # directly: Signal.send() inspects every receiver for coroutine-ness on every send,
+            # and receivers_for() costs more than the rest of a handling.
+            for get in self._receivers.get(signal, self):
+                receiver = get()
+                if receiver is None:  # a weakly connected receiver that died meanwhile
+                    continue
                 result = receiver(self, session=session, t=now, **kwargs)
                 if result is not None and inspect.iscoroutine(result):
                     result.close()

@@ -197,7 +197,7 @@ class Machine:
             ) -> None:
         """Arm (or re-arm) this session's timer ``name`` to fall due ``after`` seconds from now.
         When it falls due, the machine receives the trigger ``name``."""
-        self.arm_at(name, self.now + after, payload, every)
+        self._outcome.effects.append(("arm", name, self.now + after, payload, every))
 
     def arm_at(self, name: str, due: float, payload: Any = None, every: float | None = None
                ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from recstate import signals
+from recstate import gcfreeze, signals
 from recstate.answers import Pending
 from recstate.clock import Clock
 from recstate.effects import Effects
@@ -38,6 +38,8 @@ class Routing(Effects):
     _queue: deque[tuple[Event, int | None, dict[str, Any] | None]]
     store: Store | None
     _watching: dict[int, tuple[Event, Pending]]
+    _created: int
+    _freeze_at: float
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
@@ -105,7 +107,8 @@ class Routing(Effects):
         store = self.store
         seen = None  # "again": the same delivery re-offered; "applied": a vendor's repeat
         if store is not None or ev.id is not None or (
-                self.vendor(vendor_name).idempotency_keys is not None):
+                (self._vendors.get(vendor_name) or self.vendor(vendor_name)).idempotency_keys
+                is not None):
             seen = self._duplicate(session, ev, line, now)
             if seen == "again":
                 return
@@ -167,4 +170,8 @@ class Routing(Effects):
     def _create(self, key: str, vendor_name: str, ev: Event) -> Session:
         session = Session(key, self.vendor(vendor_name).machine_for(ev))
         self.sessions[key] = session
+        self._created += 1
+        if self._created >= self._freeze_at:  # Runtime(gc_freeze=True): warm, then doubled
+            self._freeze_at = self._created * 2
+            gcfreeze.freeze()
         return session

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from blinker import NamedSignal
 
-from recstate import signals
+from recstate import gcfreeze, signals
 from recstate.answers import Pending
 from recstate.clock import Clock, ManualClock, SystemClock
 from recstate.durable import Durability
@@ -32,6 +32,7 @@ from recstate.errors import RecstateError, RestoreError
 from recstate.events import Event, converter
 from recstate.lifecycle import Lifecycle
 from recstate.machine import Engine, Machine
+from recstate.receivers import ReceiverCache
 from recstate.session import Session
 from recstate.stores.base import Store
 from recstate.timers import TimerQueue
@@ -65,7 +66,12 @@ class Runtime(Durability, Lifecycle):
       (a service) and None on a ManualClock (simulation, tests and replay inspect sessions
       after the fact); give a number to have it on a ManualClock too.
     - ``restore_context``: a handling that raises leaves the session's context as it was, as
-      well as its state (a copy is taken before each handling: about 1 µs, bench/RESULTS.md).
+      well as its state (:func:`recstate.undo.checkpoint`: its field values are kept before
+      each handling and written back if it raised).
+    - ``gc_freeze``: ``gc.freeze()`` once 1,000 sessions were created and each time that
+      number doubles (:mod:`recstate.gcfreeze`: the collector then leaves the long-lived
+      heap alone). It acts on the whole process; None (the default) follows
+      ``recstate.gcfreeze.enable()`` (``recstate replay`` and ``recstate serve`` turn it on).
 
     Embedded in an asyncio service::
 
@@ -78,7 +84,8 @@ class Runtime(Durability, Lifecycle):
                  vendors: Mapping[str, Vendor] | None = None, compiled: bool = True,
                  store: Store | None = None, close_timeout: float = 5.0,
                  restore_context: bool = True,
-                 retention: float | Literal["auto"] | None = "auto") -> None:
+                 retention: float | Literal["auto"] | None = "auto",
+                 gc_freeze: bool | None = None) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.strict = strict
         self.tracer = tracer
@@ -89,6 +96,7 @@ class Runtime(Durability, Lifecycle):
         self._vendors: dict[str, Vendor] = dict(vendors or {})
         self._engines: dict[type[Machine], Engine] = {}
         self._command_signals: dict[str, NamedSignal] = {}
+        self._receivers = ReceiverCache()
         self._queue: deque[tuple[Event, int | None, dict[str, Any] | None]] = deque()
         self._busy = False
         self._to_raise: list[RecstateError] = []
@@ -111,6 +119,9 @@ class Runtime(Durability, Lifecycle):
         self.closed = False
         self._driver_task: asyncio.Task[None] | None = None
         self._closers: list[Callable[[], Any]] = []
+        self._created = 0
+        self._freeze_at = (gcfreeze.WARM_UP if (gcfreeze.enabled() if gc_freeze is None
+                                                else gc_freeze) else math.inf)
 
     # ---- sessions ----------------------------------------------------------------------------
     def close_session(self, key: str) -> Session | None:

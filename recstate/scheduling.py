@@ -38,14 +38,16 @@ class Scheduling(Routing):
             if not self._busy:
                 self._drain()
             return
-        due = self.timers.next_due()
-        if due is not None and due <= self.clock.now():  # due timers go first
+        if self.timers.any_due(self.clock.now()):  # due timers go first
             self._queue.append((event, line, data))
             self._drain()
             return
         self._busy = True  # the common case: nothing queued, nothing due
         try:
-            self._handle_input(event, line, data)
+            if self._watching:
+                self._handle_input(event, line, data)
+            else:  # (what _handle_input does when no input handed in with send() waits)
+                self._route(event, line, data)
         finally:
             self._busy = False
         if self._queue or self._to_raise:
@@ -57,18 +59,21 @@ class Scheduling(Routing):
             self._drain()
 
     def advance(self, to: float) -> None:
-        """Move a ManualClock to ``to``, firing each timer at its own due time on the way."""
+        """Move a ManualClock to ``to``, firing each timer at its own due time on the way
+        (returning at once when none is due)."""
         clock = self.clock
         if not isinstance(clock, ManualClock):
             raise TypeError(f"advance() moves a ManualClock; this runtime runs on {clock!r}. "
                             "Use run_due() with a live clock (freezegun moves SystemClock)")
-        while (due := self.timers.next_due()) is not None and due <= to:
+        timers = self.timers
+        while (due := timers.next_due()) is not None and due <= to:
             if due > clock.now():
                 clock.set(due)
             self.run_due()
         if to > clock.now():
             clock.set(to)
-        self.run_due()
+        if self._queue or self._to_raise or timers.any_due(clock.now()):
+            self.run_due()  # (nothing is due by ``to``: then nothing else to run)
 
     def deliver_at(self, t: float | None, event: Event) -> None:
         """Dispatch ``event`` when the clock reaches ``t`` (simulators answer with delays;

@@ -371,26 +371,40 @@ def parse_time(value: Any, *, source: str = "<trace>", line: int | None = None,
     return t
 
 
+#: The fields of a trace v1 line.
+_FIELDS: Final = frozenset({"t", "vendor", "name", "session", "data", "kind", "id"})
+
+
 def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None = None,
                vendors: frozenset[str] | None = None) -> Record | None:
     """One trace line to a Record (None for a blank or ``#`` line); a TraceError otherwise.
     A value that might be a secret in the wrong field (``vendor``, ``kind``, ``session``)
-    is described, never echoed."""
-    stripped = text.strip()
-    if not stripped or stripped[:1] in ("#", b"#"):
-        return None
-    if len(stripped) > MAX_LINE:
+    is described, never echoed.
+
+    A well-formed line is checked without copies: orjson reads it with its newline, the
+    fields are looked up in place; the stripped copy, the set of unknown fields and the depth
+    walk are made only for a line that needs them (blank, a comment, bad JSON, an unknown
+    field, nested data)."""
+    if len(text) > MAX_LINE and len(text.strip()) > MAX_LINE:
         raise TraceError(f"line longer than {MAX_LINE} bytes", source=source, line=line)
     try:
-        obj = orjson.loads(stripped)
-    except orjson.JSONDecodeError as exc:
-        raise TraceError(f"not valid JSON ({exc})", source=source, line=line) from None
-    if not isinstance(obj, dict):
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        stripped = text.strip()
+        if not stripped or stripped[:1] in ("#", b"#"):
+            return None
+        try:  # (and its error, with positions in the stripped line, as always)
+            obj = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise TraceError(f"not valid JSON ({exc})", source=source, line=line) from None
+    if type(obj) is not dict:
         raise TraceError(f"expected a JSON object, got {type(obj).__name__}", source=source,
                          line=line)
-    for field in ("t", "vendor", "name"):
-        if field not in obj:
-            raise TraceError("required field is missing", source=source, line=line, field=field)
+    if "t" not in obj or "vendor" not in obj or "name" not in obj:
+        for field in ("t", "vendor", "name"):
+            if field not in obj:
+                raise TraceError("required field is missing", source=source, line=line,
+                                 field=field)
     t = parse_time(obj["t"], source=source, line=line)
     vendor, name = obj["vendor"], obj["name"]
     if not isinstance(vendor, str) or (vendors is not None and vendor not in vendors):
@@ -409,18 +423,23 @@ def parse_line(text: str | bytes, *, source: str = "<trace>", line: int | None =
         raise TraceError(f"expected a string session key, got {type(session).__name__}",
                          source=source, line=line, field="session")
     data = obj.get("data")
-    if data is not None and not isinstance(data, dict):
-        raise TraceError(f"expected a JSON object, got {type(data).__name__}", source=source,
-                         line=line, field="data")
-    if data and depth(data) > MAX_DEPTH:
-        raise TraceError(f"nested more than {MAX_DEPTH} levels deep (objects and arrays); "
-                         "no vendor payload is", source=source, line=line, field="data")
+    if data is not None:
+        if type(data) is not dict:
+            raise TraceError(f"expected a JSON object, got {type(data).__name__}",
+                             source=source, line=line, field="data")
+        for value in data.values():
+            if isinstance(value, _CONTAINERS):  # nested: only then is the depth walked
+                if depth(data) > MAX_DEPTH:
+                    raise TraceError(f"nested more than {MAX_DEPTH} levels deep (objects and "
+                                     "arrays); no vendor payload is", source=source,
+                                     line=line, field="data")
+                break
     ident = obj.get("id")
     if ident is not None and (not isinstance(ident, str) or not ident):
         raise TraceError(f"expected the input's idempotency key, a non-empty string, got "
                          f"{ident!r}"[:200], source=source, line=line, field="id")
-    unknown = set(obj) - {"t", "vendor", "name", "session", "data", "kind", "id"}
-    if unknown:
+    if not _FIELDS.issuperset(obj):
+        unknown = set(obj) - _FIELDS
         shown = sorted(k if len(k) <= 40 else k[:40] + "..." for k in unknown)
         raise TraceError(f"unknown fields {shown[:5]}; trace v1 has t, vendor, name, data, "
                          "session, kind, id", source=source, line=line, field=shown[0])

@@ -20,10 +20,17 @@ from typing import Any
 
 import attrs
 
-__all__ = ["clone"]
+__all__ = ["Checkpoint", "checkpoint", "checkpoints", "clone"]
 
 _SCALARS: frozenset[type] = frozenset({str, int, float, bool, type(None), bytes, complex})
 _copiers: dict[type, Callable[[Any], Any]] = {}
+
+#: ``(save, restore)``: ``save(ctx)`` keeps what a handling may change, ``restore(ctx,
+#: saved)`` gives the context as it was.
+Checkpoint = tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]
+#: The checkpoints made so far, by class (what :func:`checkpoint` looks in first; a hot path
+#: may read it directly).
+checkpoints: dict[type, Checkpoint] = {}
 
 
 def clone(value: Any) -> Any:
@@ -101,3 +108,55 @@ def _attrs_copier(kind: type) -> Callable[[Any], Any]:
     exec("\n".join(lines), scope)  # noqa: S102 - source made here from attrs field names
     copier: Callable[[Any], Any] = scope["copier"]
     return copier
+
+
+def checkpoint(kind: type) -> Checkpoint:
+    """How the Runtime keeps a context of class ``kind`` before a handling, cheaper than a
+    :func:`clone`: for a mutable attrs class, ``save`` is one tuple of its field values (a
+    list of immutable items sliced, anything else mutable cloned as :func:`clone` would),
+    and ``restore`` writes them back into the same object. A heartbeat's handling, which
+    changes nothing of it if it does not raise, then pays no object and no stores. Any
+    other class: ``save`` is :func:`clone` and ``restore`` gives that copy."""
+    found = checkpoints.get(kind)
+    if found is None:
+        found = checkpoints[kind] = _checkpoint(kind)
+    return found
+
+
+def _restore_copy(value: Any, saved: Any) -> Any:
+    return saved
+
+
+def _nothing(value: Any) -> None:
+    return None
+
+
+def _restore_same(value: Any, saved: Any) -> Any:
+    return value
+
+
+def _checkpoint(kind: type) -> Checkpoint:
+    if attrs.has(kind) and not attrs.fields(kind):  # NoContext: nothing to keep
+        return _nothing, _restore_same
+    if not attrs.has(kind) or _is_frozen(kind):
+        return clone, _restore_copy
+    try:
+        hints = typing.get_type_hints(kind)
+    except Exception:  # annotations it cannot resolve: clone every field
+        hints = {}
+    names, values = [], []
+    for field in attrs.fields(kind):
+        name = field.name
+        tp = hints.get(name, Any)
+        names.append(f"v.{name}")
+        if _immutable(tp):
+            values.append(f"v.{name}")
+        elif typing.get_origin(tp) is list and all(_immutable(a) for a in typing.get_args(tp)):
+            values.append(f"v.{name}[:]")
+        else:
+            values.append(f"_clone(v.{name})")
+    lines = ["def save(v):", f"    return ({', '.join(values)},)",
+             "def restore(v, saved):", f"    {', '.join(names)}, = saved", "    return v"]
+    scope: dict[str, Any] = {"_clone": clone}
+    exec("\n".join(lines), scope)  # noqa: S102 - source made here from attrs field names
+    return scope["save"], scope["restore"]

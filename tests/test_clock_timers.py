@@ -368,3 +368,120 @@ async def test_system_clock_sleep_of_zero_returns_at_once():
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+# ---- lazy re-arming (issue 12): a heartbeat's watchdog reset is not a heap push --------------
+def test_rearming_later_keeps_one_heap_entry_for_the_timer():
+    q = TimerQueue()
+    q.arm("s", "watchdog", 60)
+    for beat in range(1, 1001):  # a heartbeat every 5 s, each resetting the 60 s watchdog
+        q.arm("s", "watchdog", 60 + 5 * beat)
+    assert len(q._heap) == 1  # the one entry, still keyed at 60
+    assert q.get("s", "watchdog").due == 5060
+    assert q.next_due() == 5060  # what the queue says is the timer's own deadline
+    assert drain(q, 5059.9) == []
+    assert drain(q, 5060) == [("watchdog", 5060)]
+    assert len(q._heap) == 0
+
+
+def test_rearming_earlier_replaces_the_deadline():
+    q = TimerQueue()
+    q.arm("s", "watchdog", 60)
+    q.arm("s", "watchdog", 90)
+    q.arm("s", "watchdog", 30)
+    assert q.next_due() == 30
+    assert drain(q, 100) == [("watchdog", 30)]
+
+
+def test_a_timer_rearmed_to_the_same_instant_goes_after_those_armed_meanwhile():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.arm("s", "b", 10)
+    q.arm("s", "a", 10)  # re-armed: its place is now after b
+    assert drain(q, 10) == [("b", 10), ("a", 10)]
+
+
+def test_a_repeating_timer_reports_each_period_even_when_rearmed_lazily_before():
+    q = TimerQueue()
+    q.arm("s", "tick", 5)
+    q.arm("s", "tick", 10, every=10)  # later, and now repeating
+    fired = []
+    while (timer := q.pop_due(35)) is not None:
+        fired.append((timer.name, timer.due, timer.every))
+    assert fired == [("tick", 10, 10), ("tick", 20, 10), ("tick", 30, 10)]
+    assert q.get("s", "tick").due == 40
+
+
+class EagerQueue:
+    """The reference: every arm is a new deadline, the earliest (due, arming order) fires;
+    written as a plain list, with nothing of TimerQueue's heap or laziness."""
+
+    def __init__(self) -> None:
+        self.live: dict[tuple[str, str], tuple[float, int, float | None]] = {}
+        self.n = 0
+
+    def arm(self, session: str, name: str, due: float, every: float | None) -> None:
+        self.live[(session, name)] = (due, self.n, every)
+        self.n += 1
+
+    def cancel(self, session: str, name: str) -> None:
+        self.live.pop((session, name), None)
+
+    def cancel_session(self, session: str) -> None:
+        for k in [k for k in self.live if k[0] == session]:
+            del self.live[k]
+
+    def next_due(self) -> float | None:
+        return min((v[0] for v in self.live.values()), default=None)
+
+    def pop_due(self, now: float) -> tuple[str, str, float] | None:
+        if not self.live:
+            return None
+        k, (due, _, every) = min(self.live.items(), key=lambda kv: kv[1][:2])
+        if due > now:
+            return None
+        del self.live[k]
+        if every is not None:
+            self.arm(k[0], k[1], due + every, every)
+        return (k[0], k[1], due)
+
+
+_op = st.one_of(
+    st.tuples(st.just("arm"), st.sampled_from("xy"), st.sampled_from("abc"),
+              st.integers(0, 40), st.sampled_from([None, None, None, 7])),
+    st.tuples(st.just("cancel"), st.sampled_from("xy"), st.sampled_from("abc")),
+    st.tuples(st.just("drop"), st.sampled_from("xy")),
+    st.tuples(st.just("pop"), st.integers(0, 5)),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(_op, max_size=60))
+def test_lazy_rearming_fires_what_eager_rearming_fires(ops):
+    """Any mix of arming (later, earlier, the same instant), cancelling and firing: the same
+    timers fire at the same deadlines in the same order as the eager reference, and the
+    queue tells the same next deadline and the same due times at every step."""
+    q, ref = TimerQueue(), EagerQueue()
+    now = 0.0
+    for op in ops:
+        if op[0] == "arm":
+            _, session, name, delay, every = op
+            q.arm(session, name, now + delay, every=every)
+            ref.arm(session, name, now + delay, every)
+        elif op[0] == "cancel":
+            q.cancel(op[1], op[2])
+            ref.cancel(op[1], op[2])
+        elif op[0] == "drop":
+            q.cancel_session(op[1])
+            ref.cancel_session(op[1])
+        else:
+            now += op[1]
+            while True:
+                got = q.pop_due(now)
+                want = ref.pop_due(now)
+                assert (None if got is None else (got.session, got.name, got.due)) == want
+                if want is None:
+                    break
+        assert q.next_due() == ref.next_due()
+        assert sorted((t.session, t.name, t.due) for t in q) == sorted(
+            (k[0], k[1], v[0]) for k, v in ref.live.items())

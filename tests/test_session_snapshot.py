@@ -146,3 +146,22 @@ def test_a_session_snapshot_leaves_timers_to_the_runtime(tv):
 def test_snapshot_of_an_unknown_session_is_a_key_error(runtime):
     with pytest.raises(KeyError):
         runtime.snapshot("nobody")
+
+
+def test_a_snapshot_keeps_the_watchdog_at_the_last_data_plus_its_timeout(runtime, tv):
+    """Heartbeats re-arm the watchdog lazily (no heap push, issue 12): the snapshot still
+    says the effective deadline, and a restored session's watchdog fires there."""
+    talking(runtime, tv)
+    for t in (T0 + 20, T0 + 40, T0 + 55):  # data; the rollover (every 10 s) fires between
+        runtime.advance(t)
+        runtime.dispatch(tv.MediaData(t=t, session="a", size=1))
+    data = through_json(runtime.snapshot("a"))
+    assert {t["name"]: t["due"] for t in data["timers"]}["watchdog"] == T0 + 55 + 60
+    fresh = Runtime(ManualClock(T0 + 56), strict=True)
+    fresh.restore(data)
+    assert fresh.timers.get("a", "watchdog").due == T0 + 115
+    fresh.advance(T0 + 114.9)
+    assert fresh.sessions["a"].state == "talking"
+    fresh.advance(T0 + 120)
+    assert fresh.sessions["a"].state == "ended"
+    assert fresh.sessions["a"].context.log[-1] == f"watchdog@{T0 + 115}"

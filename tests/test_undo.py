@@ -42,3 +42,32 @@ def test_a_clone_is_equal_and_shares_nothing_mutable():
     assert ctx.inner.seen == ["x"]
     assert ctx.anything == {"k": ["v"]}
     assert copy.room is ctx.room  # frozen: shared
+
+
+def test_a_checkpoint_brings_the_context_back_in_place():
+    from recstate.undo import checkpoint
+
+    ctx = Ctx("alice", 3, Room(7, ("a",)), ["f1"], {"f1": [1]}, Inner(["x"]), {"k": ["v"]})
+    before = clone(ctx)
+    save, restore = checkpoint(Ctx)
+    saved = save(ctx)
+    ctx.user, ctx.count, ctx.room = "bob", 4, None
+    ctx.ids.append("f2")
+    ctx.by_id["f1"].append(2)
+    ctx.inner.seen.append("y")
+    ctx.anything["k"].append("w")  # type: ignore[index]
+    assert restore(ctx, saved) is ctx
+    assert ctx == before
+
+
+def test_a_checkpoint_of_a_frozen_or_plain_value_is_a_copy():
+    from recstate.undo import checkpoint
+
+    save, restore = checkpoint(Room)
+    room = Room(7, ("a",))
+    assert restore(room, save(room)) == room
+    save, restore = checkpoint(dict)
+    value = {"k": [1]}
+    saved = save(value)
+    value["k"].append(2)
+    assert restore(value, saved) == {"k": [1]}

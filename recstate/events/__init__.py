@@ -17,6 +17,7 @@ import attrs
 import cattrs
 from cattrs.cols import is_sequence
 
+from recstate.decode import Decode, decoder
 from recstate.errors import PayloadError, TraceError, UnknownEventError
 
 __all__ = [
@@ -77,6 +78,20 @@ def _array_only(cl: Any) -> Callable[[Any, Any], Any]:
 converter.register_structure_hook_factory(is_sequence, _array_only)
 
 
+#: Each message class's unstructure function, looked up in the converter once (its generic
+#: dispatch costs as much as the work, and an input is traced on every heartbeat).
+_unstructurers: dict[type, Callable[[Any], Any]] = {}
+#: Event classes with no field of their own (their payload is ``{}``).
+_bare: set[type] = set()
+
+
+def _unstructurer(cls: type) -> Callable[[Any], Any]:
+    hook = _unstructurers.get(cls)
+    if hook is None:
+        hook = _unstructurers[cls] = converter.get_unstructure_hook(cls)
+    return hook
+
+
 @attrs.frozen(kw_only=True)
 class Message:
     """What events and commands share: the vendor and the vendor's own name."""
@@ -87,7 +102,7 @@ class Message:
 
     def payload(self) -> dict[str, Any]:
         """The vendor's payload with the vendor's field names."""
-        data: dict[str, Any] = converter.unstructure(self)
+        data: dict[str, Any] = _unstructurer(type(self))(self)
         return data
 
 
@@ -111,8 +126,13 @@ class Event(Message):
     id: str | None = None
 
     def payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = converter.unstructure(self)
+        cls = type(self)
+        if cls in _bare:  # nothing but t, session and id: traced on every heartbeat
+            return {}
+        data: dict[str, Any] = _unstructurer(cls)(self)
         del data["t"], data["session"], data["id"]
+        if not data and {f.name for f in attrs.fields(cls)} <= {"t", "session", "id"}:
+            _bare.add(cls)
         return data
 
 
@@ -268,6 +288,10 @@ def _format(exc: BaseException, tp: type | None) -> str:
     return cattrs.v.format_exception(exc, tp)
 
 
+#: Each event class's generated decoder (recstate.events.decode), made on its first payload.
+_decoders: dict[type[Event], Decode] = {}
+
+
 def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
                 session: str | None = None, *, source: str = "<trace>",
                 line: int | None = None, id: str | None = None) -> Event:
@@ -290,6 +314,13 @@ def parse_event(vendor: str, name: str, t: float, data: dict[str, Any] | None,
     if not isinstance(data, dict):
         raise TraceError(f"expected a JSON object, got {type(data).__name__}",
                          source=source, line=line, field="data")
+    decode = _decoders.get(cls)
+    if decode is None:
+        decode = _decoders[cls] = decoder(cls, converter)
+    try:
+        return decode(data, t, session, id)  # type: ignore[no-any-return]
+    except Exception:  # noqa: S110 - not sure: cattrs decides, and words any error
+        pass
     try:
         return converter.structure({**data, "t": t, "session": session, "id": id}, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
