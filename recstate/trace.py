@@ -442,7 +442,15 @@ class TraceReader:
         self.vendors = vendors
         self.max_line = max_line
         self.errors: list[TraceError] = []
+        #: Bad lines past the first :data:`MAX_ERRORS`, counted and not kept.
+        self.errors_left_out = 0
         self.lines = 0
+
+    def _bad(self, error: TraceError) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+        else:
+            self.errors_left_out += 1
 
     def __iter__(self) -> Iterator[Record]:
         source = str(self.path)
@@ -468,7 +476,7 @@ class TraceReader:
                                        source=source, line=number)
                     if not self.skip_bad:
                         raise error
-                    self.errors.append(error)
+                    self._bad(error)
                     if not _skip_line(handle):
                         raise TraceError(f"the line runs on for over {MAX_SKIP} bytes without "
                                          "a newline; stopped reading", source=source,
@@ -480,19 +488,21 @@ class TraceReader:
                     error = TraceError("not UTF-8 text", source=source, line=number)
                     if not self.skip_bad:
                         raise error from None
-                    self.errors.append(error)
+                    self._bad(error)
                     continue
                 try:
                     record = parse_line(text, source=source, line=number, vendors=self.vendors)
                 except TraceError as error:
                     if not self.skip_bad:
                         raise
-                    self.errors.append(error)
+                    self._bad(error)
                     continue
                 if record is not None:
                     yield record
 
 
+#: Bad lines a reader keeps (it counts the others): a report lists as many.
+MAX_ERRORS: Final = 10_000
 #: How far past an over-long line the reader looks for its end when skipping bad lines.
 MAX_SKIP: Final = 64 * 1024 * 1024
 
@@ -571,7 +581,10 @@ class TraceWriter:
             self._flusher.start()
 
     def __call__(self, record: Record) -> None:
-        line = record.dumps() + b"\n"
+        self.write_line(record.dumps() + b"\n")
+
+    def write_line(self, line: bytes) -> None:
+        """Write one encoded line (``record.dumps() + b"\\n"``, or a clean line as read)."""
         self._write(line)
         self._dirty = True
         if self._checks:
