@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import os
+import types
+import typing
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import attrs
 import orjson
@@ -22,7 +24,7 @@ import orjson
 from recstate import signals
 from recstate.clock import ManualClock
 from recstate.errors import OutputError, TraceError, Violation
-from recstate.events import Event, parse_event
+from recstate.events import Event, event_class, parse_event
 from recstate.report import LISTED_TOP, Conformance, Listed, SessionNotes, compare, line_key
 from recstate.runtime import Runtime
 from recstate.session import Session
@@ -33,11 +35,12 @@ from recstate.trace import (
     Record,
     TraceReader,
     TraceWriter,
+    may_hold_secret,
     parse_line,
     parse_time,
     redact,
 )
-from recstate.vendors import vendor_names
+from recstate.vendors import get_vendor, vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
 
@@ -71,9 +74,9 @@ class Report:
 
     @property
     def violations(self) -> int:
-        return (sum(len(s["violations"]) + s.get("left_out", {}).get("violations", 0)
-                    for s in self.sessions)
-                + len(self.unrouted) + self.left_out.get("unrouted", 0))
+        listed: int = sum(len(s["violations"]) + s.get("left_out", {}).get("violations", 0)
+                          for s in self.sessions)
+        return listed + len(self.unrouted) + self.left_out.get("unrouted", 0)
 
     @property
     def handling_errors(self) -> int:
@@ -246,6 +249,10 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
         diff.window = math.inf  # the journal is read at the end
     settle_at = SETTLE_EVERY
+    # Data-only inputs (a heartbeat in recording) skip building their event: not with a
+    # store (which journals every handling) nor when watched (the coverage counts them).
+    fast_path = store is None and observe is None and compiled
+    event: Event | None = None
     try:
         for record in records:
             if until is not None and record.t > until:
@@ -255,32 +262,43 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if record.kind in OUTPUT_KINDS:
                 diff.logged(record)
                 continue
-            try:
-                event = _event(record, source)
-                if record.line is not None and record.line < cursor:
-                    report.events += 1  # handled before the store's run stopped
+            fast = (fast_path and runtime is not None and record.session is not None
+                    and record.id is None and record.t >= runtime.clock.now()
+                    and _data_only(record))
+            if not fast:
+                try:
+                    event = _event(record, source)
+                    if record.line is not None and record.line < cursor:
+                        report.events += 1  # handled before the store's run stopped
+                        continue
+                    if runtime is None:
+                        # retention=None: the report shows every session the trace had
+                        runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
+                                          options=options, compiled=compiled, retention=None)
+                        signals.violation.connect(on_violation, sender=runtime, weak=False)
+                        if observe is not None:
+                            observe(runtime)
+                    if record.t < runtime.clock.now():
+                        raise TraceError(f"time goes back from {runtime.clock.now()} to "
+                                         f"{record.t}; a trace is in time order",
+                                         source=source, line=record.line, field="t")
+                except TraceError as error:
+                    if not skip_bad_lines:
+                        raise
+                    bad_lines.append({"line": error.line, "field": error.field,
+                                      "error": error.reason})
                     continue
-                if runtime is None:
-                    # retention=None: the report shows every session the trace had
-                    runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options, compiled=compiled, retention=None)
-                    signals.violation.connect(on_violation, sender=runtime, weak=False)
-                    if observe is not None:
-                        observe(runtime)
-                if record.t < runtime.clock.now():
-                    raise TraceError(f"time goes back from {runtime.clock.now()} to "
-                                     f"{record.t}; a trace is in time order", source=source,
-                                     line=record.line, field="t")
-            except TraceError as error:
-                if not skip_bad_lines:
-                    raise
-                bad_lines.append({"line": error.line, "field": error.field,
-                                  "error": error.reason})
-                continue
+            assert runtime is not None
             report.events += 1
             try:
                 runtime.advance(record.t)
-                runtime.dispatch(event, line=record.line, data=record.data)
+                if not fast or not runtime.note_data(record.vendor, record.name,
+                                                     record.session,  # type: ignore[arg-type]
+                                                     record.line, record.data, clean=True):
+                    if fast:  # another state: the event after all (its data checked)
+                        event = _event(record, source)
+                    assert event is not None
+                    runtime.dispatch(event, line=record.line, data=record.data)
             except Violation as violation:  # strict mode: stop at the first
                 report.stopped = str(violation)
                 break
@@ -407,6 +425,78 @@ def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, A
             unrouted.append({"line": line, "t": record.t, "name": record.name, "state": "",
                              "reason": record.data.get("message")})
     return produced, violations, unrouted
+
+
+_UNCHECKED: Final = object()
+#: (vendor, name) -> what tells whether a line's data is a valid, clean payload of a
+#: data-only event, or None when the event is never data-only.
+_checkers: dict[tuple[str, str], Callable[[dict[str, Any] | None], bool] | None] = {}
+_SCALARS: Final[dict[Any, tuple[type, ...]]] = {
+    int: (int,), str: (str,), float: (int, float), bool: (bool,)}
+
+
+def _data_only(record: Record) -> bool:
+    """Whether ``record`` may take the data-only fast path: its event is data-only in some
+    machine of its vendor (:class:`~recstate.machine.DataOnly`) and its data is what
+    building the event would accept, with nothing a redaction would change (so its trace
+    line is what the full path writes, byte for byte)."""
+    key = (record.vendor, record.name)
+    check = _checkers.get(key, _UNCHECKED)
+    if check is _UNCHECKED:
+        check = _checkers[key] = _checker(*key)
+    return check is not None and check(record.data)  # type: ignore[operator]
+
+
+def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] | None:
+    """A check of a payload's fields made once per event class: plain scalar fields only
+    (``int``, ``str``, ``float``, ``bool``, optional or not), no validator, converter or
+    post-init; anything else takes the full path."""
+    try:
+        machines = get_vendor(vendor).machines
+    except Exception:  # an unknown vendor: the full path says what is wrong
+        return None
+    if not any(name in m.data_only for m in machines):
+        return None
+    cls = event_class(vendor, name)
+    if cls is None or may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
+        return None
+    hints = typing.get_type_hints(cls)
+    allowed: dict[str, tuple[type, ...]] = {}
+    required: set[str] = set()
+    for f in attrs.fields(cls):
+        if f.name in ("t", "session", "id"):
+            continue
+        if f.validator is not None or f.converter is not None:
+            return None
+        tp = hints.get(f.name)
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union,
+                                                               types.UnionType) else (tp,)
+        kinds: tuple[type, ...] = ()
+        for arg in args:
+            if arg is type(None):
+                kinds += (type(None),)
+            elif arg in _SCALARS:
+                kinds += _SCALARS[arg]
+            else:
+                return None
+        allowed[f.name] = kinds
+        if f.default is attrs.NOTHING:
+            required.add(f.name)
+    ignored = frozenset(("t", "session", "id"))  # the line's own, whatever the data says
+
+    def check(data: dict[str, Any] | None) -> bool:
+        if data is None:  # traced as the event's payload: the full path builds it
+            return False
+        for k, v in data.items():
+            kinds = allowed.get(k)
+            if kinds is None:
+                if k in ignored:
+                    continue
+                return False  # a field the class does not have: the full path scans it
+            if type(v) not in kinds or (type(v) is str and ("=" in v or '"' in v)):
+                return False
+        return required.issubset(data)
+    return check
 
 
 def _event(record: Record, source: str) -> Event:
