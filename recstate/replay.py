@@ -14,7 +14,7 @@ import os
 import types
 import typing
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
@@ -30,6 +30,8 @@ from recstate.runtime import Runtime
 from recstate.session import Session
 from recstate.stores import Commit, Store, StoreError, open_store
 from recstate.trace import (
+    MAX_TIME,
+    MIN_TIME,
     OUTPUT_KINDS,
     OutputFile,
     Record,
@@ -141,12 +143,14 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
         out, str | os.PathLike) else None
     opened = open_store(store, journal=True) if isinstance(store, str) else store
     try:
-        records: Iterable[Record] = reader if progress is None else _counted(reader, progress)
-        report = replay_records(records, source=str(path), strict=strict, until=until,
+        reader.progress = progress
+        report = replay_records(reader, source=str(path), strict=strict, until=until,
                                 out=target.temp if target is not None else out,
                                 skip_bad_lines=skip_bad_lines, options=options,
                                 compiled=compiled, store=opened, observe=observe)
         report.lines = reader.lines
+        if progress is not None:
+            progress(reader.lines)
         bad = sorted([*report.bad_lines, *({"line": e.line, "field": e.field,
                                             "error": e.reason} for e in reader.errors)],
                      key=lambda b: (b["line"] or 0))
@@ -172,14 +176,6 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
     if target is not None:
         target.commit()
     return report
-
-
-def _counted(reader: TraceReader, progress: Callable[[int], None]) -> Iterator[Record]:
-    for n, record in enumerate(reader, start=1):
-        if n % 1000 == 0:
-            progress(reader.lines)
-        yield record
-    progress(reader.lines)
 
 
 def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
@@ -252,7 +248,44 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     # Data-only inputs (a heartbeat in recording) skip building their event: not with a
     # store (which journals every handling) nor when watched (the coverage counts them).
     fast_path = store is None and observe is None and compiled
+    fast_reader: TraceReader | None = None
     event: Event | None = None
+    checkers = _checkers
+    if fast_path and not strict and isinstance(records, TraceReader) and (
+            records.vendors is not None):
+        vendors = records.vendors
+
+        def fast_line(obj: dict[str, Any], line: int) -> bool:
+            """A well-formed data-only line, handled from its JSON object: what parse_line
+            would check of it (fields, types, the time's range), then note_data."""
+            nonlocal last_t, settle_at
+            if not _LINE_FIELDS.issuperset(obj) or runtime is None:
+                return False
+            t, vendor, name, session = (obj.get("t"), obj.get("vendor"), obj.get("name"),
+                                        obj.get("session"))
+            if (type(t) is not float or type(vendor) is not str or type(name) is not str
+                    or type(session) is not str or vendor not in vendors
+                    or not MIN_TIME <= t <= MAX_TIME or t < runtime.clock.now()
+                    or (until is not None and t > until)):
+                return False
+            check = checkers.get((vendor, name), _UNCHECKED)
+            if check is _UNCHECKED:
+                check = checkers[(vendor, name)] = _checker(vendor, name)
+            data = obj.get("data")
+            if check is None or not check(data):  # type: ignore[operator]
+                return False
+            runtime.advance(t)
+            if not runtime.note_data(vendor, name, session, line, data, clean=True):
+                return False  # the full path goes on from here (the clock is there)
+            last_t = t if last_t is None else max(last_t, t)
+            report.events += 1
+            if report.events >= settle_at:
+                settle_at = report.events + SETTLE_EVERY
+                diff.settle(min(runtime.clock.now(), last_t))
+            return True
+
+        records.fast = fast_line
+        fast_reader = records
     try:
         for record in records:
             if until is not None and record.t > until:
@@ -321,6 +354,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:
                 report.stopped = str(error)
     finally:
+        if fast_reader is not None:
+            fast_reader.fast = None
         if runtime is not None:
             if store is None:
                 signals.violation.disconnect(on_violation, sender=runtime)
@@ -428,6 +463,8 @@ def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, A
 
 
 _UNCHECKED: Final = object()
+#: The fields a data-only line may have (an ``event``: no ``kind``; no ``id`` to keep).
+_LINE_FIELDS: Final = frozenset(("t", "vendor", "name", "session", "data"))
 #: (vendor, name) -> what tells whether a line's data is a valid, clean payload of a
 #: data-only event, or None when the event is never data-only.
 _checkers: dict[tuple[str, str], Callable[[dict[str, Any] | None], bool] | None] = {}
@@ -482,20 +519,19 @@ def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] 
         allowed[f.name] = kinds
         if f.default is attrs.NOTHING:
             required.add(f.name)
-    ignored = frozenset(("t", "session", "id"))  # the line's own, whatever the data says
+    known = frozenset(allowed)
+    plain = frozenset(k for k, kinds in allowed.items() if str not in kinds)
 
     def check(data: dict[str, Any] | None) -> bool:
         if data is None:  # traced as the event's payload: the full path builds it
             return False
+        if not known.issuperset(data):  # a field the class lacks: the full path scans it
+            return False
         for k, v in data.items():
-            kinds = allowed.get(k)
-            if kinds is None:
-                if k in ignored:
-                    continue
-                return False  # a field the class does not have: the full path scans it
-            if type(v) not in kinds or (type(v) is str and ("=" in v or '"' in v)):
+            if type(v) not in allowed[k] or (k not in plain and type(v) is str and (
+                    "=" in v or '"' in v)):
                 return False
-        return required.issubset(data)
+        return required.issubset(data) if required else True
     return check
 
 

@@ -134,14 +134,12 @@ class Routing(Effects):
         when it must be dispatched instead: another state, no such session, something
         queued or due first, a store, an answer or idempotency keys to keep. The replay's
         fast path (``recstate.replay``) calls it after ``advance``."""
-        if self._busy or self._queue or self.store is not None or self._watching or (
-                self._answering is not None):
-            return False
         session = self.sessions.get(key)
-        if session is None or session.vendor != vendor:
+        if session is None or self._busy or self._queue or self._watching or (
+                self.store is not None or self._answering is not None):
             return False
         only = session.machine.data_only.get(name)
-        if only is None or session.state != only.state:
+        if only is None or session.state != only.state or session.vendor != vendor:
             return False
         engine = self._engines.get(session.machine)
         known = self._vendors.get(vendor)
@@ -156,7 +154,7 @@ class Routing(Effects):
         setattr(session.context, only.field, now)
         after = only.after
         self.timers.arm(key, only.timer, now + (getattr(engine.model.opts, after)
-                                               if isinstance(after, str) else after))
+                                               if type(after) is str else after))
         return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
