@@ -3,6 +3,7 @@
     .venv/bin/python bench/replay.py                 # 1,000 x 4 h and 100 x 4 h Tencent traces
     .venv/bin/python bench/replay.py --small-only    # only the 10x smaller one (development)
     .venv/bin/python bench/replay.py --long          # also the 10x longer memory check
+    .venv/bin/python bench/replay.py --long-only     # only that one
 
 The trace: ``--recordings`` Tencent recordings of ``--hours`` each, a ``mediaData`` every 3 s
 (the full trace a live run logs: inputs and outputs), starts spread over the first hour. It
@@ -12,7 +13,7 @@ moved on by whole seconds (exact in a double at these magnitudes), merged in tim
 replay checks that nothing mismatched (the trace is what the machines do).
 
 Each figure is taken in a fresh process (``python -c`` on this file's ``_child``), its peak
-RSS from ``wait4``'s ``ru_maxrss``:
+RSS its ``VmHWM`` at the end:
 
 - *floor*: read the file line by line, ``orjson.loads`` each, and a dict-table FSM step per
   line (state by session, next state by (state, name)): what any replay must do at least;
@@ -242,6 +243,16 @@ def _stages(path: str, limit: int = 200_000) -> dict[str, Any]:
             "dispatch": dispatch_s / len(inputs) * 1e6, "dumps": dumps_s / len(every) * 1e6}
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (``VmHWM``; ``ru_maxrss`` would count the
+    parent's memory that the fork copied before the exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(what: str, path: str, out: str | None = None) -> None:
     t, cpu = time.perf_counter(), time.process_time()
     if what == "floor":
@@ -252,22 +263,21 @@ def _child(what: str, path: str, out: str | None = None) -> None:
         result = _stages(path)
     result["seconds"] = time.perf_counter() - t
     result["cpu"] = time.process_time() - cpu
+    result["rss_mb"] = _peak_rss_mb()
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
 def measure(what: str, path: Path, out: Path | None = None) -> dict[str, Any]:
-    """Run ``what`` in a fresh Python; its result with its peak RSS (MB)."""
+    """Run ``what`` in a fresh Python; its result, with its peak RSS (MB, ``VmHWM``)."""
     args = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
             "import replay; replay._child(*sys.argv[2:])", str(Path(__file__).parent), what,
             str(path)] + ([str(out)] if out is not None else [])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, cwd=ROOT)
     assert proc.stdout is not None
     text = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{what} on {path} failed ({status})")
+    if proc.wait() != 0:
+        raise SystemExit(f"{what} on {path} failed ({proc.returncode})")
     result: dict[str, Any] = orjson.loads(text)
-    result["rss_mb"] = usage.ru_maxrss / 1024
     return result
 
 
@@ -335,6 +345,7 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=4.0)
     p.add_argument("--small-only", action="store_true", help="only the 10x smaller trace")
     p.add_argument("--long", action="store_true", help="also the 10x longer memory check")
+    p.add_argument("--long-only", action="store_true", help="only the 10x longer one")
     args = p.parse_args()
     load = os.getloadavg()
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -345,6 +356,8 @@ def main() -> None:
         sizes = [(args.recordings // 10, args.hours)]
         if not args.small_only:
             sizes.append((args.recordings, args.hours))
+        if args.long_only:
+            sizes, args.long = [], True
         for recordings, hours in sizes:
             print()
             print("\n".join(run_size(Path(tmp), recordings, hours)), flush=True)
