@@ -153,8 +153,9 @@ class Routing(Effects):
             self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
         setattr(session.context, only.field, now)
         after = only.after
-        self.timers.arm(key, only.timer, now + (getattr(engine.model.opts, after)
-                                               if type(after) is str else after))
+        seconds: float = (getattr(engine.model.opts, after) if isinstance(after, str)
+                          else after)
+        self.timers.arm(key, only.timer, now + seconds)
         return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
