@@ -206,9 +206,12 @@ def _filtered(report: Report, keys: list[str]) -> Report | str:
         return (f"no session {', '.join(map(repr, missing))} in the trace; its sessions: "
                 f"{', '.join(known) or 'none'}")
     chosen = set(keys)
+    # What the report-wide lists left out cannot be told per session: the mismatches' count
+    # stays (it says the list is cut), the unrouted inputs go with their list.
+    left_out = {k: v for k, v in report.left_out.items() if k != "unrouted"}
     return attrs.evolve(report, sessions=[s for s in report.sessions if s["session"] in chosen],
                         mismatches=[m for m in report.mismatches if m["session"] in chosen],
-                        unrouted=[])
+                        unrouted=[], left_out=left_out, exceptions=None)
 def _pictures(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("timeline", help="draw a trace: one lane per session, states, files, "
                        "commands, notices, violations and timers over time",

@@ -31,8 +31,8 @@ from recstate.errors import DefinitionError
 from recstate.events import Command
 from recstate.recording import RECORDING_STATES, FileKind, RecordingFile
 
-__all__ = ["Engine", "Machine", "Moment", "Outcome", "Rejected", "SessionView", "ignore", "on",
-           "state"]
+__all__ = ["DataOnly", "Engine", "Machine", "Moment", "Outcome", "Rejected", "SessionView",
+           "ignore", "on", "state"]
 
 Callbacks = str | Sequence[str] | None
 
@@ -108,6 +108,22 @@ def state(name: str, *, timers: Mapping[str, float | str] | None = None,
     return StateSpec(name, dict(timers or {}), names(on_enter), names(on_exit))
 
 
+@attrs.frozen
+class DataOnly:
+    """What an event does in ``state`` when it only says that data arrived (a media
+    heartbeat): the context field ``field`` takes the handling's time and the timer ``timer``
+    is armed again ``after`` seconds later (or the options field of that name), nothing
+    else: no command, notice, file or change of state. Declared in a machine's
+    ``data_only`` so that a replay can handle such an event without building it
+    (:meth:`recstate.routing.Routing.note_data`); the machine's own transition must do just
+    that, which the tests hold by replaying every example trace both ways."""
+
+    state: str
+    field: str
+    timer: str
+    after: float | str
+
+
 @attrs.define(slots=True)
 class Rejected:
     """Why an event was not taken: no transition from this state, or every guard said no."""
@@ -160,6 +176,8 @@ class Machine:
     recording_states: ClassVar[Mapping[str, str]] = {}
     context: ClassVar[type[Any]] = NoContext
     options: ClassVar[type[Any]] = NoOptions
+    #: Events that in one state only note that data arrived (:class:`DataOnly`), by name.
+    data_only: ClassVar[Mapping[str, DataOnly]] = {}
     #: The states in which a session is finished: once in one with no timer left, the
     #: Runtime closes it after its retention period. None: those named ``stopped``,
     #: ``failed``, ``complete`` or ``ended``.
@@ -383,6 +401,19 @@ def _check_definition(cls: type[Machine]) -> None:
                               f"one of {RECORDING_STATES}")
     if not attrs.has(cls.context) or not attrs.has(cls.options):
         raise DefinitionError(f"{where}: context and options must be attrs classes")
+    for name, only in cls.data_only.items():
+        rows = [t for t in cls.transitions if t.get("trigger") == name
+                and only.state in sources_of(t, specs)]
+        if len(rows) != 1 or rows[0].get("dest") is not None or any(
+                rows[0].get(k) for k in ("conditions", "unless", "before", "prepare")):
+            raise DefinitionError(f"{where}: data_only {name!r} needs one internal transition "
+                                  f"from {only.state!r} with no guard")
+        if only.field not in attrs.fields_dict(cls.context) or (
+                isinstance(only.after, str) and only.after not in attrs.fields_dict(
+                    cls.options)):
+            raise DefinitionError(f"{where}: data_only {name!r}: {only.field!r} must be a "
+                                  f"field of {cls.context.__name__} and {only.after!r} one of "
+                                  f"{cls.options.__name__} (or seconds)")
     cls._state_specs = specs
     cls._accepts = {k: frozenset(v) for k, v in accepts.items()}
     if not cls.machine_name:

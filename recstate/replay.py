@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+import types
+import typing
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import attrs
 import orjson
@@ -22,27 +24,33 @@ import orjson
 from recstate import signals
 from recstate.clock import ManualClock
 from recstate.errors import OutputError, TraceError, Violation
-from recstate.events import Event, parse_event
+from recstate.events import Event, event_class, parse_event
+from recstate.report import LISTED_TOP, Conformance, Listed, SessionNotes, compare, line_key
 from recstate.runtime import Runtime
 from recstate.session import Session
 from recstate.stores import Commit, Store, StoreError, open_store
 from recstate.trace import (
+    MAX_TIME,
+    MIN_TIME,
     OUTPUT_KINDS,
     OutputFile,
     Record,
     TraceReader,
     TraceWriter,
+    may_hold_secret,
     parse_line,
     parse_time,
     redact,
 )
-from recstate.vendors import vendor_names
+from recstate.vendors import get_vendor, vendor_names
 
 __all__ = ["Report", "replay", "replay_records"]
 
 #: Handlings per store transaction in a replay with a store: nothing outside the replay is
 #: told of a handling before it is written, so a crash loses only work that is done again.
 GROUP_COMMITS = 256
+#: Inputs between two settlings of the conformance diff's window.
+SETTLE_EVERY = 4096
 
 
 @attrs.define
@@ -59,13 +67,23 @@ class Report:
     #: ``until`` when given, and how many lines after it were left out of the replay.
     until: float | None = None
     after_until: int = 0
+    #: What the report-wide lists left out (``mismatches``, ``unrouted``, ``bad_lines``:
+    #: each keeps its first :data:`~recstate.report.LISTED_TOP`); a session's own count is
+    #: its ``left_out``.
+    left_out: dict[str, int] = attrs.field(factory=dict)
+    #: Handling errors (code ``exception``), listed or not; None: count the listed ones.
+    exceptions: int | None = None
 
     @property
     def violations(self) -> int:
-        return sum(len(s["violations"]) for s in self.sessions) + len(self.unrouted)
+        listed: int = sum(len(s["violations"]) + s.get("left_out", {}).get("violations", 0)
+                          for s in self.sessions)
+        return listed + len(self.unrouted) + self.left_out.get("unrouted", 0)
 
     @property
     def handling_errors(self) -> int:
+        if self.exceptions is not None:
+            return self.exceptions
         return sum(1 for s in self.sessions for e in s["errors"] if e["code"] == "exception")
 
     @property
@@ -88,6 +106,8 @@ class Report:
         if self.after_until:
             out["until"] = self.until
             out["after_until"] = self.after_until
+        if self.left_out:
+            out["left_out"] = self.left_out
         return out
 
     def dumps(self) -> bytes:
@@ -123,16 +143,22 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
         out, str | os.PathLike) else None
     opened = open_store(store, journal=True) if isinstance(store, str) else store
     try:
-        records: Iterable[Record] = reader if progress is None else _counted(reader, progress)
-        report = replay_records(records, source=str(path), strict=strict, until=until,
+        reader.progress = progress
+        report = replay_records(reader, source=str(path), strict=strict, until=until,
                                 out=target.temp if target is not None else out,
                                 skip_bad_lines=skip_bad_lines, options=options,
                                 compiled=compiled, store=opened, observe=observe)
         report.lines = reader.lines
-        report.bad_lines = sorted(
-            [*report.bad_lines, *({"line": e.line, "field": e.field, "error": e.reason}
-                                  for e in reader.errors)],
-            key=lambda b: (b["line"] or 0))
+        if progress is not None:
+            progress(reader.lines)
+        bad = sorted([*report.bad_lines, *({"line": e.line, "field": e.field,
+                                            "error": e.reason} for e in reader.errors)],
+                     key=lambda b: (b["line"] or 0))
+        left = report.left_out.get("bad_lines", 0) + reader.errors_left_out + max(
+            0, len(bad) - LISTED_TOP)
+        report.bad_lines = bad[:LISTED_TOP]
+        if left:
+            report.left_out["bad_lines"] = left
         if not report.events and report.after_until and not report.bad_lines:
             raise TraceError(f"--until {until} is before the trace's first line: nothing to "
                              "replay", source=str(path))
@@ -152,14 +178,6 @@ def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float |
     return report
 
 
-def _counted(reader: TraceReader, progress: Callable[[int], None]) -> Iterator[Record]:
-    for n, record in enumerate(reader, start=1):
-        if n % 1000 == 0:
-            progress(reader.lines)
-        yield record
-    progress(reader.lines)
-
-
 def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict: bool = False,
                    until: float | None = None,
                    out: str | os.PathLike[str] | IO[bytes] | None = None,
@@ -169,9 +187,13 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                    observe: Callable[[Runtime], None] | None = None) -> Report:
     """Replay ``records``; ``until`` cuts the replay there: lines after it are neither
     dispatched nor compared (counted in ``after_until``), and the clock runs to it. ``out``
-    (a path is appended to, or a binary file) receives the full trace; a failure to write
-    it is an :class:`~recstate.errors.OutputError` once the replay is done. ``observe``: see
-    :func:`replay`."""
+    (a path is appended to, or a binary file) receives the full trace as it is produced; a
+    failure to write it is an :class:`~recstate.errors.OutputError` once the replay is done.
+    ``observe``: see :func:`replay`.
+
+    Memory stays flat with the trace's length (:mod:`recstate.report`): what was produced is
+    written and noted as it goes, never kept, and the logged lines are compared on a
+    sliding window."""
     if store is not None:
         if not store.journal_enabled:
             raise StoreError(f"{store!r}: replay needs a store that keeps a journal "
@@ -179,20 +201,27 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         claim_store(store, source)
     report = Report(until=until)
     # With a store, the journal is the record of what was produced: --out is written from
-    # it at the end (a resumed run then writes everything, not only what it did itself).
+    # it at the end (a resumed run then writes everything, not only what it did itself), and
+    # the report is made from it.
     writer = TraceWriter(out) if out is not None and store is None else None
     write_error: list[OSError] = []
-    produced: list[Record] = []
-    logged: list[Record] = []
-    violations: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    notes = SessionNotes()
+    diff = Conformance()
+    unrouted = Listed(LISTED_TOP)
+    bad_lines = Listed(LISTED_TOP)
+    write = writer.write_line if writer is not None else None
 
     def collect(record: Record) -> None:
-        produced.append(record)
-        if writer is not None and not write_error:
+        nonlocal write
+        if write is not None:
             try:
-                writer(record)
+                write(record.dumps() + b"\n")
             except OSError as exc:  # a full disk: the replay goes on, the error is raised after
                 write_error.append(exc)
+                write = None
+        if record.kind != "event":
+            notes.record(record)
+            diff.produced(record)
 
     runtime: Runtime | None = None
 
@@ -200,24 +229,63 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         entry = {"line": violation.line, "t": violation.t, "name": violation.name,
                  "state": violation.state, "reason": violation.reason}
         if session is None:
-            report.unrouted.append(entry)
+            unrouted.append(entry)
         else:
-            violations[session.key].append(entry)
+            notes.violation(session.key, entry)
 
     last_t: float | None = None
     cursor = 0  # with a store: lines before it were handled by an earlier run
     if store is not None:
-        runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=collect,
+        runtime = Runtime(ManualClock(-math.inf), strict=strict, tracer=None,
                           options=options, compiled=compiled, store=store, retention=None)
         runtime.keys_from_lines = True
         runtime.group_commits = GROUP_COMMITS
-        # What earlier runs on this store produced; this run's records follow as they are
-        # written (the tracer is called after each commit), its violations by the signal.
-        produced[:], earlier, report.unrouted = from_journal(store)
-        violations.update(earlier)
-        signals.violation.connect(on_violation, sender=runtime, weak=False)
+        # its violations are in the journal, read at the end with what it produced
         loaded = runtime.recover()
         cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
+        diff.window = math.inf  # the journal is read at the end
+    settle_at = SETTLE_EVERY
+    # Data-only inputs (a heartbeat in recording) skip building their event: not with a
+    # store (which journals every handling) nor when watched (the coverage counts them).
+    fast_path = store is None and observe is None and compiled
+    fast_reader: TraceReader | None = None
+    event: Event | None = None
+    checkers = _checkers
+    if fast_path and not strict and isinstance(records, TraceReader) and (
+            records.vendors is not None):
+        vendors = records.vendors
+
+        def fast_line(obj: dict[str, Any], line: int) -> bool:
+            """A well-formed data-only line, handled from its JSON object: what parse_line
+            would check of it (fields, types, the time's range), then note_data."""
+            nonlocal last_t, settle_at
+            if not _LINE_FIELDS.issuperset(obj) or runtime is None:
+                return False
+            t, vendor, name, session = (obj.get("t"), obj.get("vendor"), obj.get("name"),
+                                        obj.get("session"))
+            if (type(t) is not float or type(vendor) is not str or type(name) is not str
+                    or type(session) is not str or vendor not in vendors
+                    or not MIN_TIME <= t <= MAX_TIME or t < runtime.clock.now()
+                    or (until is not None and t > until)):
+                return False
+            check = checkers.get((vendor, name), _UNCHECKED)
+            if check is _UNCHECKED:
+                check = checkers[(vendor, name)] = _checker(vendor, name)
+            data = obj.get("data")
+            if check is None or not check(data):  # type: ignore[operator]
+                return False
+            runtime.advance(t)
+            if not runtime.note_data(vendor, name, session, line, data, clean=True):
+                return False  # the full path goes on from here (the clock is there)
+            last_t = t if last_t is None else max(last_t, t)
+            report.events += 1
+            if report.events >= settle_at:
+                settle_at = report.events + SETTLE_EVERY
+                diff.settle(min(runtime.clock.now(), last_t))
+            return True
+
+        records.fast = fast_line
+        fast_reader = records
     try:
         for record in records:
             if until is not None and record.t > until:
@@ -225,34 +293,45 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 continue
             last_t = record.t if last_t is None else max(last_t, record.t)
             if record.kind in OUTPUT_KINDS:
-                logged.append(record)
+                diff.logged(record)
                 continue
-            try:
-                event = _event(record, source)
-                if record.line is not None and record.line < cursor:
-                    report.events += 1  # handled before the store's run stopped
+            fast = (fast_path and runtime is not None and record.session is not None
+                    and record.id is None and record.t >= runtime.clock.now()
+                    and _data_only(record))
+            if not fast:
+                try:
+                    event = _event(record, source)
+                    if record.line is not None and record.line < cursor:
+                        report.events += 1  # handled before the store's run stopped
+                        continue
+                    if runtime is None:
+                        # retention=None: the report shows every session the trace had
+                        runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
+                                          options=options, compiled=compiled, retention=None)
+                        signals.violation.connect(on_violation, sender=runtime, weak=False)
+                        if observe is not None:
+                            observe(runtime)
+                    if record.t < runtime.clock.now():
+                        raise TraceError(f"time goes back from {runtime.clock.now()} to "
+                                         f"{record.t}; a trace is in time order",
+                                         source=source, line=record.line, field="t")
+                except TraceError as error:
+                    if not skip_bad_lines:
+                        raise
+                    bad_lines.append({"line": error.line, "field": error.field,
+                                      "error": error.reason})
                     continue
-                if runtime is None:
-                    # retention=None: the report shows every session the trace had
-                    runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
-                                      options=options, compiled=compiled, retention=None)
-                    signals.violation.connect(on_violation, sender=runtime, weak=False)
-                    if observe is not None:
-                        observe(runtime)
-                if record.t < runtime.clock.now():
-                    raise TraceError(f"time goes back from {runtime.clock.now()} to "
-                                     f"{record.t}; a trace is in time order", source=source,
-                                     line=record.line, field="t")
-            except TraceError as error:
-                if not skip_bad_lines:
-                    raise
-                report.bad_lines.append({"line": error.line, "field": error.field,
-                                         "error": error.reason})
-                continue
+            assert runtime is not None
             report.events += 1
             try:
                 runtime.advance(record.t)
-                runtime.dispatch(event, line=record.line, data=record.data)
+                if not fast or not runtime.note_data(record.vendor, record.name,
+                                                     record.session,  # type: ignore[arg-type]
+                                                     record.line, record.data, clean=True):
+                    if fast:  # another state: the event after all (its data checked)
+                        event = _event(record, source)
+                    assert event is not None
+                    runtime.dispatch(event, line=record.line, data=record.data)
             except Violation as violation:  # strict mode: stop at the first
                 report.stopped = str(violation)
                 break
@@ -261,6 +340,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
+            if report.events >= settle_at:
+                settle_at = report.events + SETTLE_EVERY
+                diff.settle(min(runtime.clock.now(), last_t))
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
         end = max(t for t in (until, last_t) if t is not None) if last_t is not None else None
@@ -272,30 +354,77 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:
                 report.stopped = str(error)
     finally:
+        if fast_reader is not None:
+            fast_reader.fast = None
         if runtime is not None:
-            signals.violation.disconnect(on_violation, sender=runtime)
+            if store is None:
+                signals.violation.disconnect(on_violation, sender=runtime)
             runtime.flush_store()
         if writer is not None:
             try:
                 writer.close()
             except OSError as exc:
                 write_error.append(exc)
-    if store is not None and out is not None:
-        try:
-            with TraceWriter(out) as full:
-                for record in produced:
-                    full(record)
-        except OSError as exc:
-            write_error.append(exc)
+    if store is not None:
+        _from_journal(store, notes, diff, unrouted, out, write_error)
     if write_error:
         where = getattr(out, "name", out)
         reason = write_error[0].strerror or str(write_error[0])
         raise OutputError(str(where), f"cannot be written: {reason}")
-    if logged:
-        report.mismatches = _compare(logged, produced)
+    report.mismatches = diff.finish()
+    report.unrouted = unrouted.items
+    report.bad_lines = bad_lines.items
+    for name, count in (("mismatches", diff.left_out), ("unrouted", unrouted.left_out),
+                        ("bad_lines", bad_lines.left_out)):
+        if count:
+            report.left_out[name] = count
+    report.exceptions = notes.exceptions
     if runtime is not None:
-        report.sessions = _sessions(runtime, produced, violations)
+        report.sessions = _summaries(runtime, notes)
     return report
+
+
+def _from_journal(store: Store, notes: SessionNotes, diff: Conformance, unrouted: Listed,
+                  out: str | os.PathLike[str] | IO[bytes] | None,
+                  write_error: list[OSError]) -> None:
+    """What every run on ``store`` produced, as its journal has it: noted, compared, and
+    written to ``out``."""
+    try:
+        full = TraceWriter(out) if out is not None else None
+    except OSError as exc:
+        write_error.append(exc)
+        full = None
+    try:
+        for line, raw in store.journal():
+            record = parse_line(raw)
+            if record is None:
+                continue
+            record.line = line if record.kind == "event" else None
+            if full is not None and not write_error:
+                try:
+                    full(record)
+                except OSError as exc:
+                    write_error.append(exc)
+            if record.kind == "event":
+                continue
+            notes.record(record)
+            diff.produced(record)
+            if record.kind != "error" or record.data is None:
+                continue
+            code = record.data.get("code")
+            if code == "violation" and record.session is not None:
+                notes.violation(record.session, {
+                    "line": line, "t": record.t, "name": record.name,
+                    "state": record.data.get("state"), "reason": record.data.get("message")})
+            elif code == "unroutable" and record.session is None:
+                unrouted.append({"line": line, "t": record.t, "name": record.name,
+                                 "state": "", "reason": record.data.get("message")})
+    finally:
+        if full is not None:
+            try:
+                full.close()
+            except OSError as exc:
+                write_error.append(exc)
 
 
 def claim_store(store: Store, source: str) -> None:
@@ -333,27 +462,90 @@ def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, A
     return produced, violations, unrouted
 
 
+_UNCHECKED: Final = object()
+#: The fields a data-only line may have (an ``event``: no ``kind``; no ``id`` to keep).
+_LINE_FIELDS: Final = frozenset(("t", "vendor", "name", "session", "data"))
+#: (vendor, name) -> what tells whether a line's data is a valid, clean payload of a
+#: data-only event, or None when the event is never data-only.
+_checkers: dict[tuple[str, str], Callable[[dict[str, Any] | None], bool] | None] = {}
+_SCALARS: Final[dict[Any, tuple[type, ...]]] = {
+    int: (int,), str: (str,), float: (int, float), bool: (bool,)}
+
+
+def _data_only(record: Record) -> bool:
+    """Whether ``record`` may take the data-only fast path: its event is data-only in some
+    machine of its vendor (:class:`~recstate.machine.DataOnly`) and its data is what
+    building the event would accept, with nothing a redaction would change (so its trace
+    line is what the full path writes, byte for byte)."""
+    key = (record.vendor, record.name)
+    check = _checkers.get(key, _UNCHECKED)
+    if check is _UNCHECKED:
+        check = _checkers[key] = _checker(*key)
+    return check is not None and check(record.data)  # type: ignore[operator]
+
+
+def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] | None:
+    """A check of a payload's fields made once per event class: plain scalar fields only
+    (``int``, ``str``, ``float``, ``bool``, optional or not), no validator, converter or
+    post-init; anything else takes the full path."""
+    try:
+        machines = get_vendor(vendor).machines
+    except Exception:  # an unknown vendor: the full path says what is wrong
+        return None
+    if not any(name in m.data_only for m in machines):
+        return None
+    cls = event_class(vendor, name)
+    if cls is None or may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
+        return None
+    hints = typing.get_type_hints(cls)
+    allowed: dict[str, tuple[type, ...]] = {}
+    required: set[str] = set()
+    for f in attrs.fields(cls):
+        if f.name in ("t", "session", "id"):
+            continue
+        if f.validator is not None or f.converter is not None:
+            return None
+        tp = hints.get(f.name)
+        args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union,
+                                                               types.UnionType) else (tp,)
+        kinds: tuple[type, ...] = ()
+        for arg in args:
+            if arg is type(None):
+                kinds += (type(None),)
+            elif arg in _SCALARS:
+                kinds += _SCALARS[arg]
+            else:
+                return None
+        allowed[f.name] = kinds
+        if f.default is attrs.NOTHING:
+            required.add(f.name)
+    known = frozenset(allowed)
+    plain = frozenset(k for k, kinds in allowed.items() if str not in kinds)
+
+    def check(data: dict[str, Any] | None) -> bool:
+        if data is None:  # traced as the event's payload: the full path builds it
+            return False
+        if not known.issuperset(data):  # a field the class lacks: the full path scans it
+            return False
+        for k, v in data.items():
+            if type(v) not in allowed[k] or (k not in plain and type(v) is str and (
+                    "=" in v or '"' in v)):
+                return False
+        return required.issubset(data) if required else True
+    return check
+
+
 def _event(record: Record, source: str) -> Event:
     return parse_event(record.vendor, record.name, record.t, record.data, record.session,
                        source=source, line=record.line, id=record.id)
 
 
-def _sessions(runtime: Runtime, produced: list[Record],
-              violations: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    commands: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
-    errors: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
-    for record in produced:
-        data = redact(record.data) if record.data is not None else {}
-        if record.kind == "command":
-            commands[record.session].append({"t": record.t, "name": record.name, "data": data})
-        elif record.kind == "error" and data.get("code") != "violation":
-            errors[record.session].append({"t": record.t, "code": data.get("code"),
-                                           "message": data.get("message"),
-                                           "level": data.get("level", "error")})
+def _summaries(runtime: Runtime, notes: SessionNotes) -> list[dict[str, Any]]:
     out = []
     for key in sorted(runtime.sessions):
         session = runtime.sessions[key]
         summary = session.machine.summary(session)
+        lists, left = notes.listed(key)
         out.append({
             "session": key,
             "vendor": session.vendor,
@@ -361,127 +553,29 @@ def _sessions(runtime: Runtime, produced: list[Record],
             "state": session.state,
             "recording": session.recording,
             "files": [redact(f.to_dict()) for f in session.files],
-            "commands": commands.get(key, []),
-            "errors": errors.get(key, []),
-            "violations": violations.get(key, []),
+            **lists,
         })
         if summary is not None:
             out[-1]["summary"] = redact(summary)
+        if left:
+            out[-1]["left_out"] = left
     return out
 
 
-def _key(record: Record) -> bytes:
-    data = redact(record.data) if record.data is not None else None
-    return orjson.dumps([record.kind, record.session, record.name, record.t, data],
-                        option=orjson.OPT_SORT_KEYS)
-
-
-def _show(record: Record) -> dict[str, Any]:
-    shown = record.to_json()
-    shown["kind"] = record.kind
-    return shown
-
-
-def _compare(logged: list[Record], produced: list[Record]) -> list[dict[str, Any]]:
-    """Every difference between what was logged and what the replay produced, per session:
-    a logged line not produced, a produced line not logged, one that differs, or one that
-    came in another order.
-
-    Keyed alignment, linear in the lines (a sequence diff is quadratic: 16,000 lines took
-    about a minute): the k-th logged copy of a line pairs with the k-th produced copy of the
-    same bytes; what is left pairs by (kind, name, t) as ``differs``; the rest is logged but
-    not produced, or produced but not logged. Exact pairs whose order disagrees (outside
-    the longest run in the same order) are ``out of order``. Reported in time order."""
-    want: dict[str | None, list[Record]] = defaultdict(list)
-    got: dict[str | None, list[Record]] = defaultdict(list)
-    for record in logged:
-        want[record.session].append(record)
+def _sessions(runtime: Runtime, produced: Iterable[Record],
+              violations: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The sessions' part of the report from whole lists (``recstate.workers``)."""
+    notes = SessionNotes()
     for record in produced:
-        if record.kind in OUTPUT_KINDS:
-            got[record.session].append(record)
-    mismatches: list[tuple[tuple[float, int, int], dict[str, Any]]] = []
-
-    def add(session: str | None, what: str, expected: Record | None, actual: Record | None,
-            order: tuple[float, int, int]) -> None:
-        mismatches.append((order, {
-            "line": expected.line if expected is not None else None,
-            "session": session,
-            "what": what,
-            "expected": _show(expected) if expected is not None else None,
-            "got": _show(actual) if actual is not None else None,
-        }))
-
-    for n, session in enumerate(sorted(set(want) | set(got), key=lambda s: s or "")):
-        a, b = want.get(session, []), got.get(session, [])
-        copies: dict[bytes, deque[int]] = defaultdict(deque)
-        for j, record in enumerate(b):
-            copies[_key(record)].append(j)
-        pairs: list[tuple[int, int]] = []
-        left: list[int] = []
-        taken = [False] * len(b)
-        for i, record in enumerate(a):
-            queue = copies.get(_key(record))
-            if queue:
-                j = queue.popleft()
-                taken[j] = True
-                pairs.append((i, j))
-            else:
-                left.append(i)
-        in_order = _longest_increasing(pairs)
-        for i, j in pairs:
-            if (i, j) not in in_order:
-                add(session, "out of order", a[i], b[j], (a[i].t, n, i))
-        same: dict[tuple[str, str, float], deque[int]] = defaultdict(deque)
-        for j, record in enumerate(b):
-            if not taken[j]:
-                same[(record.kind, record.name, record.t)].append(j)
-        for i in left:
-            record = a[i]
-            queue = same.get((record.kind, record.name, record.t))
-            if queue:
-                j = queue.popleft()
-                taken[j] = True
-                add(session, "differs", record, b[j], (record.t, n, i))
-            else:
-                add(session, "logged but not produced", record, None, (record.t, n, i))
-        for j, record in enumerate(b):
-            if not taken[j]:
-                add(session, "produced but not logged", None, record, (record.t, n, len(a) + j))
-    mismatches.sort(key=lambda m: (m[0][1], m[0][0], m[0][2]))
-    return [m for _, m in mismatches]
+        notes.record(record)
+    for key, entries in violations.items():
+        for entry in entries:
+            notes.violation(key, entry)
+    return _summaries(runtime, notes)
 
 
-def _longest_increasing(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
-    """The pairs (in ``i`` order) on a longest run whose ``j`` increase too: O(n log n)."""
-    if all(pairs[k][1] < pairs[k + 1][1] for k in range(len(pairs) - 1)):
-        return set(pairs)  # the usual case: everything in order
-    tails: list[int] = []  # tails[L] = index in pairs of the smallest tail of a run of L + 1
-    parent = [-1] * len(pairs)
-    for k, (_, j) in enumerate(pairs):
-        at = _bisect(pairs, tails, j)
-        if at > 0:
-            parent[k] = tails[at - 1]
-        if at == len(tails):
-            tails.append(k)
-        else:
-            tails[at] = k
-    keep: set[tuple[int, int]] = set()
-    k = tails[-1] if tails else -1
-    while k >= 0:
-        keep.add(pairs[k])
-        k = parent[k]
-    return keep
-
-
-def _bisect(pairs: list[tuple[int, int]], tails: list[int], j: int) -> int:
-    lo, hi = 0, len(tails)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if pairs[tails[mid]][1] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+_key = line_key
+_compare = compare
 
 
 # ---- the readable report ------------------------------------------------------------------------
@@ -539,6 +633,8 @@ def format_report(report: Report) -> str:
             rows = [[f"line {v['line']}" if v["line"] is not None else "-", _time(v["t"]),
                      v["name"], v["state"], v["reason"]] for v in s["violations"]]
             lines += ["  violations:", *_table(rows)]
+        for what, count in s.get("left_out", {}).items():
+            lines.append(f"  ... and {count} more {what} left out of the report")
         lines.append("")
     for v in report.unrouted:
         lines.append(f"unrouted: line {v['line']} {v['name']}: {v['reason']}")
@@ -552,10 +648,13 @@ def format_report(report: Report) -> str:
     for b in report.bad_lines:
         lines.append(f"skipped bad line {b['line']}: {b['error']}"
                      + (f" (field {b['field']!r})" if b["field"] else ""))
+    for what, count in report.left_out.items():
+        lines.append(f"... and {count} more {what.replace('_', ' ')} left out of the report")
     if report.stopped:
         lines.append(f"stopped (strict): {report.stopped}")
     lines.append(f"{report.lines} lines, {report.events} events, {len(report.sessions)} "
-                 f"sessions, {report.violations} violations, {len(report.mismatches)} "
+                 f"sessions, {report.violations} violations, "
+                 f"{len(report.mismatches) + report.left_out.get('mismatches', 0)} "
                  f"mismatches: {'OK' if report.exit_status == 0 else 'FAILED'}")
     return "\n".join(lines) + "\n"
 

@@ -40,6 +40,7 @@ class Routing(Effects):
     _watching: dict[int, tuple[Event, Pending]]
     _created: int
     _freeze_at: float
+    _busy: bool
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
@@ -125,6 +126,40 @@ class Routing(Effects):
         self._run(session, ev, ev.name, now, line)
         if store is not None:
             self._commit(session, line)
+
+    def note_data(self, vendor: str, name: str, key: str, line: int | None = None,
+                  data: dict[str, Any] | None = None, *, clean: bool = False) -> bool:
+        """Handle the input ``name`` of session ``key`` at the clock's now without building
+        its event, when its machine declares it data-only in the session's state
+        (:class:`~recstate.machine.DataOnly`: a heartbeat in ``recording``): it is traced
+        (``data`` as read, at ``line``; ``clean``: nothing in it to redact), the context
+        field takes the time and the timer is armed again, as dispatching it would. False
+        when it must be dispatched instead: another state, no such session, something
+        queued or due first, a store, an answer or idempotency keys to keep. The replay's
+        fast path (``recstate.replay``) calls it after ``advance``."""
+        session = self.sessions.get(key)
+        if session is None or self._busy or self._queue or self._watching or (
+                self.store is not None or self._answering is not None):
+            return False
+        only = session.machine.data_only.get(name)
+        if only is None or session.state != only.state or session.vendor != vendor:
+            return False
+        engine = self._engines.get(session.machine)
+        known = self._vendors.get(vendor)
+        if engine is None or known is None or known.idempotency_keys is not None:
+            return False
+        now = self.clock.now()
+        due = self.timers.next_due()
+        if due is not None and due <= now:
+            return False
+        if self.tracer is not None:
+            self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
+        setattr(session.context, only.field, now)
+        after = only.after
+        seconds: float = (getattr(engine.model.opts, after) if isinstance(after, str)
+                          else after)
+        self.timers.arm(key, only.timer, now + seconds)
+        return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
                     now: float, cause: str | None = None) -> None:

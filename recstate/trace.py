@@ -461,7 +461,22 @@ class TraceReader:
         self.vendors = vendors
         self.max_line = max_line
         self.errors: list[TraceError] = []
+        #: A consumer's fast path (the replay's): called with each line's JSON object and
+        #: its number before a Record is made; True when it handled the line, which is then
+        #: not yielded. Lines it declines, and lines that are not a JSON object, take the
+        #: full path.
+        self.fast: Callable[[dict[str, Any], int], bool] | None = None
+        #: Called with the number of lines read every 1000 lines (a progress bar).
+        self.progress: Callable[[int], None] | None = None
+        #: Bad lines past the first :data:`MAX_ERRORS`, counted and not kept.
+        self.errors_left_out = 0
         self.lines = 0
+
+    def _bad(self, error: TraceError) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+        else:
+            self.errors_left_out += 1
 
     def __iter__(self) -> Iterator[Record]:
         source = str(self.path)
@@ -469,6 +484,7 @@ class TraceReader:
             handle = self.path.open("rb")
         except OSError as exc:
             raise TraceError(f"cannot open the trace: {exc.strerror}", source=source) from None
+        fast, loads = self.fast, orjson.loads
         with handle:
             number = 0
             while True:
@@ -481,13 +497,22 @@ class TraceReader:
                     return
                 number += 1
                 self.lines = number
+                if number % 1000 == 0 and self.progress is not None:
+                    self.progress(number)
+                if fast is not None and len(raw) <= self.max_line:
+                    try:
+                        obj = loads(raw)
+                    except orjson.JSONDecodeError:
+                        obj = None
+                    if type(obj) is dict and fast(obj, number):
+                        continue
                 if len(raw) > self.max_line and not raw.endswith(b"\n"):
                     error = TraceError(f"line longer than {self.max_line} bytes; a trace line "
                                        "is one JSON object (is this a trace file?)",
                                        source=source, line=number)
                     if not self.skip_bad:
                         raise error
-                    self.errors.append(error)
+                    self._bad(error)
                     if not _skip_line(handle):
                         raise TraceError(f"the line runs on for over {MAX_SKIP} bytes without "
                                          "a newline; stopped reading", source=source,
@@ -499,19 +524,21 @@ class TraceReader:
                     error = TraceError("not UTF-8 text", source=source, line=number)
                     if not self.skip_bad:
                         raise error from None
-                    self.errors.append(error)
+                    self._bad(error)
                     continue
                 try:
                     record = parse_line(text, source=source, line=number, vendors=self.vendors)
                 except TraceError as error:
                     if not self.skip_bad:
                         raise
-                    self.errors.append(error)
+                    self._bad(error)
                     continue
                 if record is not None:
                     yield record
 
 
+#: Bad lines a reader keeps (it counts the others): a report lists as many.
+MAX_ERRORS: Final = 10_000
 #: How far past an over-long line the reader looks for its end when skipping bad lines.
 MAX_SKIP: Final = 64 * 1024 * 1024
 
@@ -590,7 +617,10 @@ class TraceWriter:
             self._flusher.start()
 
     def __call__(self, record: Record) -> None:
-        line = record.dumps() + b"\n"
+        self.write_line(record.dumps() + b"\n")
+
+    def write_line(self, line: bytes) -> None:
+        """Write one encoded line (``record.dumps() + b"\\n"``, or a clean line as read)."""
         self._write(line)
         self._dirty = True
         if self._checks:

@@ -54,7 +54,7 @@ from recstate.events.tencent import (
     session_key,
     vendor_error,
 )
-from recstate.machine import Machine, SessionView, ignore, on, state
+from recstate.machine import DataOnly, Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
 from recstate.vendors import Vendor
 
@@ -137,6 +137,8 @@ class TencentRecorder(Machine):
         state("stopped", on_enter="release_user"),
         state("failed", on_enter="release_user"),
     )
+    #: A heartbeat in ``recording`` only notes the time and resets the watchdog (``feed``).
+    data_only = {"mediaData": DataOnly("recording", "last_data", "watchdog", "no_data_timeout")}
     recording_states = {"idle": "idle", "starting": "starting", "retry_wait": "starting",
                         "recording": "recording", "stopping": "stopping",
                         "stopped": "stopped", "failed": "failed"}
