@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -72,6 +73,12 @@ def test_a_killed_workers_partitions_are_finished_by_the_other(
     # over once w0's 1-second lease has expired.
     w0 = subprocess.Popen([sys.executable, str(CHILD), "40", "3", "worker", url,
                            "--worker", "0", "--of", "2", "--lease", "1"], cwd=ROOT)
+    # w1 starts once w0 holds its partitions (else, on a loaded machine, w1 could take
+    # every partition while w0 is still starting, and w0 would have nothing to die in)
+    deadline = time.monotonic() + 120
+    while store.owner(0) != "w0" and w0.poll() is None:
+        assert time.monotonic() < deadline, "w0 took no partition"
+        time.sleep(0.05)  # waiting for a subprocess to start, not timing the code
     w1 = subprocess.Popen([sys.executable, "-m", "recstate.workers", url, "--worker", "1",
                            "--of", "2", "--lease", "1"], cwd=ROOT)
     assert w0.wait(timeout=300) == -signal.SIGKILL
