@@ -77,7 +77,8 @@ def test_heartbeats_on_the_fast_path_give_the_full_paths_trace_and_report(tmp_pa
     assert fast.events == sum(1 for x in trace.read_text().splitlines() if '"kind"' not in x)
 
 
-def test_a_heartbeat_whose_data_may_hide_a_secret_takes_the_full_path(tmp_path: Path) -> None:
+def recording_bob(tmp_path: Path, heartbeats: list[str]) -> Path:
+    """A trace in which bob records in room 2 from T0 + 1, then the given heartbeat lines."""
     room = {"relationId": 1, "roomId": 2}
     trace = tmp_path / "t.jsonl"
     trace.write_text("\n".join([
@@ -85,10 +86,17 @@ def test_a_heartbeat_whose_data_may_hide_a_secret_takes_the_full_path(tmp_path: 
         tencent(T0, "requestMultiVideoRecorderStart", {"roomInfo": room,
                                                        "param": {"fileName": "x"}}),
         tencent(T0 + 1, "requestMultiVideoRecorderStart:ok", {}),
+        *heartbeats,
+    ]) + "\n")
+    return trace
+
+
+def test_a_heartbeat_whose_data_may_hide_a_secret_takes_the_full_path(tmp_path: Path) -> None:
+    trace = recording_bob(tmp_path, [
         tencent(T0 + 2, "mediaData", {"user": "https://h/p?sign=abcdef123"}),
         tencent(T0 + 3, "mediaData", {"user": "bob", "token": "tok-98765"}),
         tencent(T0 + 4, "mediaData", {"user": "bob", "bytes": 10}),
-    ]) + "\n")
+    ])
     out = tmp_path / "out.jsonl"
     assert replay(trace, out=out).exit_status == 0
     heartbeats = [json.loads(x) for x in out.read_text().splitlines() if "mediaData" in x]
@@ -100,15 +108,7 @@ def test_a_heartbeat_whose_data_may_hide_a_secret_takes_the_full_path(tmp_path: 
 
 
 def test_a_heartbeat_with_data_of_the_wrong_type_is_a_bad_line(tmp_path: Path) -> None:
-    room = {"relationId": 1, "roomId": 2}
-    trace = tmp_path / "t.jsonl"
-    trace.write_text("\n".join([
-        tencent(T0, "enterRoom", {**room, "user": "bob"}),
-        tencent(T0, "requestMultiVideoRecorderStart", {"roomInfo": room,
-                                                       "param": {"fileName": "x"}}),
-        tencent(T0 + 1, "requestMultiVideoRecorderStart:ok", {}),
-        tencent(T0 + 2, "mediaData", {"bytes": "many"}),
-    ]) + "\n")
+    trace = recording_bob(tmp_path, [tencent(T0 + 2, "mediaData", {"bytes": "many"})])
     result = recstate("replay", trace)
     assert result.returncode == 2
     assert f"{trace}:4" in result.stderr
