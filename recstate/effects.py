@@ -66,6 +66,18 @@ class Effects:
         if engine is None:
             engine = self._engine(session.machine)
         old = session.state
+        quick = engine.quick.get(name)
+        if quick is not None and old in quick:
+            # An internal transition with nothing to run, or a heartbeat that only notes the
+            # time and resets its timer (Engine.quick): what the engine would do, without
+            # the engine, the context's checkpoint or an outcome.
+            only = quick[old]
+            if only is not None:
+                setattr(session.context, only[0], now)
+                self.timers.arm(session.key, only[1], now + only[2])
+            if self._answering is not None:
+                self._gather(self._answering, session, ())
+            return
         if self.restore_context:
             context = session.context
             found = checkpoints.get(type(context))
@@ -119,8 +131,8 @@ class Effects:
         if self._answering is not None:
             self._gather(self._answering, session, result.effects)
 
-    def _gather(self, pending: Pending, session: Session, effects: list[tuple[Any, ...]]
-                ) -> None:
+    def _gather(self, pending: Pending, session: Session,
+                effects: list[tuple[Any, ...]] | tuple[()]) -> None:
         """What the handling of an input handed in with ``send`` did, for its answer."""
         pending.session, pending.state = session.key, session.state
         for effect in effects:

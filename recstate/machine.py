@@ -439,8 +439,8 @@ class Engine:
     callbacks, or a machine with machine-level callbacks, always takes transitions' path.
     """
 
-    __slots__ = ("cls", "compiled", "events", "finished", "machine", "model", "recording_states",
-                 "table")
+    __slots__ = ("cls", "compiled", "events", "finished", "machine", "model", "quick",
+                 "recording_states", "table")
 
     def __init__(self, cls: type[Machine], options: Any = None, *, compiled: bool = True
                  ) -> None:
@@ -471,6 +471,30 @@ class Engine:
         self.compiled = compiled
         self.table: dict[tuple[str, str], tuple[Row, ...] | None] = (
             self._compile() if compiled else {})
+        #: What the runtime may do without the engine (compiled only): by trigger, the
+        #: states in which it is an internal transition with no guard and no callback
+        #: (``None``: nothing happens) or the machine's :class:`DataOnly` for it (the field
+        #: takes the time and the timer is armed that many seconds later: ``(field, timer,
+        #: seconds)``). ``recstate.observe`` empties it when it instruments the table.
+        self.quick: dict[str, dict[str, tuple[str, str, float] | None]] = (
+            self._quick() if compiled else {})
+
+    def _quick(self) -> dict[str, dict[str, tuple[str, str, float] | None]]:
+        quick: dict[str, dict[str, tuple[str, str, float] | None]] = {}
+        for (source, name), rows in self.table.items():
+            if rows is None or len(rows) != 1:
+                continue
+            conditions, before, leave, dest, enter, after = rows[0]
+            if conditions or before or dest is not None:
+                continue
+            only = self.cls.data_only.get(name)
+            if only is not None and only.state == source:
+                seconds = float(getattr(self.model.opts, only.after)
+                                if isinstance(only.after, str) else only.after)
+                quick.setdefault(name, {})[source] = (only.field, only.timer, seconds)
+            elif not after:
+                quick.setdefault(name, {})[source] = None
+        return quick
 
     def _compile(self) -> dict[tuple[str, str], tuple[Row, ...] | None]:
         machine, model = self.machine, self.model

@@ -97,6 +97,7 @@ def instrument(engine: Engine, sink: list[Taken]) -> None:
     instrumented: a transition with ``prepare`` callbacks (transitions' own path) is not
     seen, and none of the machines has one."""
     order = declaration_order(engine.cls)
+    engine.quick = {}  # every transition through the (instrumented) table
     for key, rows in engine.table.items():
         if rows is None:
             continue

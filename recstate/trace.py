@@ -43,6 +43,7 @@ __all__ = [
     "TraceReader",
     "TraceWriter",
     "depth",
+    "encode",
     "is_secret_key",
     "parse_time",
     "read_trace",
@@ -281,20 +282,8 @@ class Record:
     id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"t": self.t, "vendor": self.vendor, "name": self.name}
-        if self.session is not None:
-            out["session"] = self.session
-        if self.id is not None:
-            out["id"] = self.id
-        if self.data is not None:
-            # A live transition's data is the runtime's own {src, dst}: nothing to redact;
-            # one read from a trace may hold anything.
-            secret = (not self.clean and (self.kind != "transition" or self.line is not None)
-                      and _has_secret(self.data))
-            out["data"] = redact(self.data) if secret else self.data
-        if self.kind != "event":
-            out["kind"] = self.kind
-        return out
+        return _to_json(self.t, self.vendor, self.name, self.session, self.data, self.kind,
+                        self.line, self.clean, self.id)
 
     def __repr__(self) -> str:
         data: Any = redact(self.data) if self.data is not None else None
@@ -306,7 +295,41 @@ class Record:
 
     def dumps(self) -> bytes:
         """The line, redacted, keys in a fixed order: the same record gives the same bytes."""
-        return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+        return _dumps(_to_json(self.t, self.vendor, self.name, self.session, self.data,
+                               self.kind, self.line, self.clean, self.id), option=_SORTED)
+
+
+_dumps: Final = orjson.dumps
+_SORTED: Final = orjson.OPT_SORT_KEYS
+
+
+def _to_json(t: float, vendor: str, name: str, session: str | None, data: Any, kind: str,
+             line: int | None, clean: bool, id: str | None) -> dict[str, Any]:
+    """A record's JSON object (:meth:`Record.to_json`), from its fields."""
+    out: dict[str, Any] = {"t": t, "vendor": vendor, "name": name}
+    if session is not None:
+        out["session"] = session
+    if id is not None:
+        out["id"] = id
+    if data is not None:
+        # A live transition's data is the runtime's own {src, dst}: nothing to redact;
+        # one read from a trace may hold anything.
+        secret = (not clean and (kind != "transition" or line is not None)
+                  and _has_secret(data))
+        out["data"] = redact(data) if secret else data
+    if kind != "event":
+        out["kind"] = kind
+    return out
+
+
+def encode(t: float, vendor: str, name: str, session: str | None = None, data: Any = None,
+           kind: str = "event", line: int | None = None, clean: bool = False,
+           id: str | None = None) -> bytes:
+    """``Record(t, vendor, name, ...).dumps() + b"\\n"`` without the Record: what the
+    Runtime writes to a :class:`TraceWriter` for each record it makes (making the Record
+    object cost as much as encoding it). The same bytes, by the same code."""
+    return _dumps(_to_json(t, vendor, name, session, data, kind, line, clean, id),
+                  option=_SORTED) + b"\n"
 
 
 def _brief(value: Any, limit: int = 40) -> str:
