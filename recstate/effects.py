@@ -23,7 +23,15 @@ from recstate.machine import Engine, Machine, Rejected
 from recstate.receivers import ReceiverCache
 from recstate.session import Session
 from recstate.timers import TimerQueue
-from recstate.trace import Record, may_hold_secret, redact_message
+from recstate.trace import (
+    COMMAND_LINES,
+    Record,
+    TraceWriter,
+    encode,
+    line_encoder,
+    may_hold_secret,
+    redact_message,
+)
 from recstate.undo import checkpoint, checkpoints
 
 __all__ = ["FAILED_STATE", "Effects", "Retire", "Tracer"]
@@ -108,8 +116,13 @@ class Effects:
             if what == "command":
                 cmd = effect[1]
                 if tracer is not None:
-                    tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command", None,
-                                  not may_hold_secret(type(cmd))))
+                    if tracer.__class__ is TraceWriter:
+                        cls = cmd.__class__
+                        write = COMMAND_LINES.get(cls) or line_encoder(cls, "command")
+                        tracer.write_line(write(cmd, now, vendor, key))
+                    else:
+                        tracer(Record(now, vendor, cmd.name, key, cmd.payload(), "command",
+                                      None, not may_hold_secret(type(cmd))))
                 if self._outbox is not None:  # a store: handed over after the commit
                     self._outbox.append((session, name, now, cmd))
                     continue
@@ -131,6 +144,19 @@ class Effects:
         if self._answering is not None:
             self._gather(self._answering, session, result.effects)
 
+    def _trace(self, t: float, vendor: str, name: str, session: str | None, data: Any,
+               kind: str = "event", line: int | None = None, clean: bool = False,
+               id: str | None = None) -> None:
+        """Give the tracer a record; a :class:`TraceWriter` gets its line, encoded as the
+        Record would encode itself (:func:`recstate.trace.encode`), without the Record."""
+        tracer = self.tracer
+        if tracer is None:
+            return
+        if tracer.__class__ is TraceWriter:
+            tracer.write_line(encode(t, vendor, name, session, data, kind, line, clean, id))
+        else:
+            tracer(Record(t, vendor, name, session, data, kind, line, clean, id))
+
     def _gather(self, pending: Pending, session: Session,
                 effects: list[tuple[Any, ...]] | tuple[()]) -> None:
         """What the handling of an input handed in with ``send`` did, for its answer."""
@@ -147,9 +173,15 @@ class Effects:
     def _moved(self, session: Session, engine: Engine, name: str, old: str, new: str,
                now: float) -> None:
         """What a change of state tells: the trace, the signal, the canonical recording."""
-        if self.tracer is not None:
-            self.tracer(Record(now, session.vendor, name, session.key,
-                               {"src": old, "dst": new}, "transition"))
+        tracer = self.tracer
+        if tracer is not None:
+            if tracer.__class__ is TraceWriter:
+                # clean: the runtime's own {src, dst} is never scanned (Record.to_json)
+                tracer.write_line(encode(now, session.vendor, name, session.key,
+                                         {"src": old, "dst": new}, "transition", None, True))
+            else:
+                tracer(Record(now, session.vendor, name, session.key, {"src": old, "dst": new},
+                              "transition"))
         if signals.transition.receivers:
             self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
         if new in engine.finished and self.retention is not None:
@@ -236,7 +268,7 @@ class Effects:
         if not any(x is f for x in files):  # a file opened by this handling
             files.append(f)
         if self.tracer is not None:
-            self.tracer(Record(now, session.vendor, change, session.key, f.to_dict(), "file"))
+            self._trace(now, session.vendor, change, session.key, f.to_dict(), "file")
         if signals.file_changed.receivers:
             self._tell(signals.file_changed, session, change, now, file=f, change=change,
                        previous_id=previous_id)
@@ -247,7 +279,7 @@ class Effects:
         vendor = session.vendor if session is not None else (vendor or "")
         data = {"code": code, "message": message, "level": level}
         if self.tracer is not None:
-            self.tracer(Record(now, vendor, name, key, data, "error"))
+            self._trace(now, vendor, name, key, data, "error")
         if signals.error.receivers:
             signals.error.send(self, session=session, name=name, code=code, message=message,
                                level=level, t=now)
@@ -257,9 +289,8 @@ class Effects:
         violation = Violation(session=session.key, name=name, state=state, reason=reason,
                               line=line, t=now)
         if self.tracer is not None:
-            self.tracer(Record(now, session.vendor, name, session.key,
-                               {"code": "violation", "message": reason, "state": state},
-                               "error"))
+            self._trace(now, session.vendor, name, session.key,
+                        {"code": "violation", "message": reason, "state": state}, "error")
         if self._answering is not None and self._answering.violation is None:
             self._answering.violation = violation
         if signals.violation.receivers:

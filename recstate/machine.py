@@ -484,7 +484,7 @@ class Engine:
         for (source, name), rows in self.table.items():
             if rows is None or len(rows) != 1:
                 continue
-            conditions, before, leave, dest, enter, after = rows[0]
+            conditions, before, _leave, dest, _enter, after = rows[0]
             if conditions or before or dest is not None:
                 continue
             only = self.cls.data_only.get(name)

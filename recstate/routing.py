@@ -21,7 +21,15 @@ from recstate.events import Event
 from recstate.logs import get_logger
 from recstate.session import Session
 from recstate.stores.base import Store
-from recstate.trace import Record, may_hold_secret, redact_message
+from recstate.trace import (
+    EVENT_LINES,
+    Record,
+    TraceWriter,
+    encode,
+    line_encoder,
+    may_hold_secret,
+    redact_message,
+)
 from recstate.vendors import Vendor, get_vendor
 
 __all__ = ["Routing"]
@@ -73,10 +81,13 @@ class Routing(Effects):
                 vendor = self._vendors.get(ev.vendor)
                 pending.done(pending.answer(vendor.explain if vendor is not None else None))
 
-    def _route(self, ev: Event, line: int | None, data: dict[str, Any] | None) -> None:
+    def _route(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+               now: float | None = None) -> None:
+        """``now``: the time dispatch read (the clock is read once per input)."""
         vendor_name = ev.vendor
         key = ev.session
-        now = self.clock.now()
+        if now is None:
+            now = self.clock.now()
         if ev.t is None:  # a live input that left its time out: stamped with the handling's
             object.__setattr__(ev, "t", now)
         try:
@@ -113,13 +124,25 @@ class Routing(Effects):
             seen = self._duplicate(session, ev, line, now)
             if seen == "again":
                 return
-        if self.tracer is not None:
-            if data is None:
-                self.tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
-                                   not may_hold_secret(type(ev)), ev.id))
-            else:  # as read from a trace: anything may be in it
-                self.tracer(Record(now, vendor_name, ev.name, key, data, "event", line,
-                                   id=ev.id))
+        tracer = self.tracer
+        if tracer is not None:
+            if tracer.__class__ is TraceWriter:
+                if data is None and ev.id is None:  # the common case: one call per line
+                    cls = ev.__class__
+                    write = EVENT_LINES.get(cls) or line_encoder(cls, "event")
+                    tracer.write_line(write(ev, now, vendor_name, key))
+                elif data is None:
+                    tracer.write_line(encode(now, vendor_name, ev.name, key, ev.payload(),
+                                             "event", line, not may_hold_secret(type(ev)),
+                                             ev.id))
+                else:  # as read from a trace: anything may be in it
+                    tracer.write_line(encode(now, vendor_name, ev.name, key, data, "event",
+                                             line, False, ev.id))
+            elif data is None:
+                tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
+                              not may_hold_secret(type(ev)), ev.id))
+            else:
+                tracer(Record(now, vendor_name, ev.name, key, data, "event", line, id=ev.id))
         if seen == "applied":
             self._skip(session, ev, line, now)
             return
@@ -153,7 +176,7 @@ class Routing(Effects):
         if due is not None and due <= now:
             return False
         if self.tracer is not None:
-            self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
+            self._trace(now, vendor, name, key, data, "event", line, clean)
         setattr(session.context, only.field, now)
         after = only.after
         seconds: float = (getattr(engine.model.opts, after) if isinstance(after, str)
@@ -184,8 +207,8 @@ class Routing(Effects):
                 payload = ev.payload() if data is None else data
             except Exception:  # an event that cannot even be unstructured: its name only
                 payload = None
-            self.tracer(Record(now, ev.vendor, ev.name, ev.session, payload, "event", line,
-                               data is None and not may_hold_secret(type(ev))))
+            self._trace(now, ev.vendor, ev.name, ev.session, payload, "event", line,
+                        data is None and not may_hold_secret(type(ev)))
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)

@@ -38,7 +38,8 @@ class Scheduling(Routing):
             if not self._busy:
                 self._drain()
             return
-        if self.timers.any_due(self.clock.now()):  # due timers go first
+        now = self.clock.now()
+        if self.timers.any_due(now):  # due timers go first
             self._queue.append((event, line, data))
             self._drain()
             return
@@ -47,7 +48,7 @@ class Scheduling(Routing):
             if self._watching:
                 self._handle_input(event, line, data)
             else:  # (what _handle_input does when no input handed in with send() waits)
-                self._route(event, line, data)
+                self._route(event, line, data, now)
         finally:
             self._busy = False
         if self._queue or self._to_raise:
