@@ -264,8 +264,10 @@ class Effects:
             if field == "id" and value != f.id:
                 previous_id = f.id
             setattr(f, field, value)
-        files = session.files
-        if not any(x is f for x in files):  # a file opened by this handling
+        files = session._files
+        if files is None:  # the session's first file: a list of one (no room to grow)
+            session._files = [f]
+        elif not any(x is f for x in files):  # a file opened by this handling
             files.append(f)
         if self.tracer is not None:
             self._trace(now, session.vendor, change, session.key, f.to_dict(), "file")

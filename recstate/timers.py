@@ -28,7 +28,7 @@ import attrs
 __all__ = ["Timer", "TimerQueue"]
 
 
-@attrs.define(slots=True, eq=False, repr=True)
+@attrs.define(slots=True, eq=False, repr=True, weakref_slot=False)
 class Timer:
     """One armed deadline. ``every`` makes it repeat (the 90-minute rollover)."""
 
@@ -39,6 +39,9 @@ class Timer:
     every: float | None = None
     seq: int = 0
     cancelled: bool = False
+    #: The next timer of the same session (a session's timers are a short chain, not a
+    #: dict each: see :class:`TimerQueue`).
+    next: Timer | None = attrs.field(default=None, init=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"session": self.session, "name": self.name, "due": self.due,
@@ -54,18 +57,32 @@ def _order(timer: Timer) -> tuple[float, int]:
     return timer.due, timer.seq
 
 
+def _later(due: float, seq: int, timer: Timer) -> bool:
+    """Whether (due, seq) comes after the timer's own deadline and arming number."""
+    return due > timer.due or (due == timer.due and seq > timer.seq)
+
+
 class TimerQueue:
     """A heap of timers, indexed by session and name: arming a name again replaces the old
     one, and forgetting a session touches only that session's timers.
 
     The heap holds ``(due, seq, timer)`` tuples: ordering them is a C comparison of a float
-    and then an int (seq is unique), never a call into Python."""
+    and then an int (seq is unique), never a call into Python.
 
-    __slots__ = ("_by_session", "_dead", "_heap", "_seq", "on_sooner", "wake_before")
+    A session's timers are a chain (``Timer.next``) from ``_by_session[key]``: a session has
+    a handful, and a dict each cost more memory than its timers. The chain also holds the
+    session's cancelled timers whose heap entries are not popped yet: arming a timer due no
+    earlier than one of them takes it over (its entry, keyed no later than the new deadline,
+    is pushed again where it belongs when it reaches the top, as a lazily re-armed one is),
+    so a state's timer cancelled on exit and the next state's armed on entry leave no dead
+    entry behind. Timers of no session (the runtime's own) are in a dict by name."""
+
+    __slots__ = ("_by_session", "_dead", "_global", "_heap", "_seq", "on_sooner", "wake_before")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Timer]] = []
-        self._by_session: dict[str | None, dict[str, Timer]] = {}
+        self._by_session: dict[str, Timer] = {}
+        self._global: dict[str, Timer] = {}
         self._seq = 0
         #: Heap entries of cancelled timers not yet popped (see :meth:`_buried`).
         self._dead = 0
@@ -89,46 +106,108 @@ class TimerQueue:
         elif seq >= self._seq:
             self._seq = seq + 1
         due = float(due)
-        named = self._by_session.get(session)
-        if named is None:
-            named = self._by_session[session] = {}
-        old = named.get(name)
+        if session is None:
+            old = self._global.get(name)
+            spare = None
+        else:
+            old = spare = None
+            timer = self._by_session.get(session)
+            while timer is not None:
+                if not timer.cancelled:
+                    if timer.name == name:
+                        old = timer
+                        break
+                elif spare is None and _later(due, seq, timer):
+                    spare = timer
+                timer = timer.next
         if old is not None:
-            if due > old.due or (due == old.due and seq > old.seq):
+            if _later(due, seq, old):
                 # Later than it stands: its heap entry (keyed at or before its deadline)
                 # stays, and is pushed again at the new deadline when it reaches the top.
                 old.due, old.seq, old.payload, old.every = due, seq, payload, every
                 if due < self.wake_before and self.on_sooner is not None:
                     self.on_sooner()
                 return old
-            old.cancelled = True
+            old.cancelled = True  # earlier: replaced (it stays in the chain, a spare)
+            if session is None:
+                del self._global[name]
+        if spare is not None:  # a cancelled timer of this session takes the new deadline
+            spare.name, spare.due, spare.seq, spare.payload, spare.every = (
+                name, due, seq, payload, every)
+            spare.cancelled = False
+            self._dead -= 1
+            timer = spare
+        else:
+            timer = Timer(session, name, due, payload, every, seq)
+            if session is None:
+                self._global[name] = timer
+            else:
+                timer.next = self._by_session.get(session)
+                self._by_session[session] = timer
+            heapq.heappush(self._heap, (due, seq, timer))
+        if old is not None:  # after the spare is taken: a rebuild drops dead entries
             self._buried(1)
-        timer = Timer(session, name, due, payload, every, seq)
-        named[name] = timer
-        heapq.heappush(self._heap, (due, seq, timer))
         if due < self.wake_before and self.on_sooner is not None:
             self.on_sooner()
         return timer
 
+    def _find(self, session: str | None, name: str) -> Timer | None:
+        if session is None:
+            return self._global.get(name)
+        timer = self._by_session.get(session)
+        while timer is not None and (timer.cancelled or timer.name != name):
+            timer = timer.next
+        return timer
+
+    def _unlink(self, timer: Timer) -> None:
+        """Take ``timer`` out of its session's chain (or the dict of no session's)."""
+        session = timer.session
+        if session is None:
+            if self._global.get(timer.name) is timer:
+                del self._global[timer.name]
+            return
+        head = self._by_session.get(session)
+        if head is timer:
+            if timer.next is None:
+                del self._by_session[session]
+            else:
+                self._by_session[session] = timer.next
+        else:
+            while head is not None and head.next is not timer:
+                head = head.next
+            if head is not None:
+                head.next = timer.next
+        timer.next = None
+
     def cancel(self, session: str | None, name: str) -> bool:
-        named = self._by_session.get(session)
-        timer = named.pop(name, None) if named is not None else None
+        timer = self._find(session, name)
         if timer is None:
             return False
-        timer.cancelled = True
-        if not named:
-            del self._by_session[session]
+        timer.cancelled = True  # it stays in its session's chain while its entry is heaped
+        if session is None:
+            del self._global[name]
         self._buried(1)
         return True
 
     def cancel_session(self, session: str) -> int:
         """Cancel every timer of ``session``: O(its timers), whatever the number of sessions."""
-        named = self._by_session.pop(session, {})
-        for timer in named.values():
-            timer.cancelled = True
-        if named:
-            self._buried(len(named))
-        return len(named)
+        if session is None:  # the runtime's own timers: all of them
+            named, self._global = list(self._global.values()), {}
+            for timer in named:
+                timer.cancelled = True
+            if named:
+                self._buried(len(named))
+            return len(named)
+        timer = self._by_session.pop(session, None)
+        count = 0
+        while timer is not None:
+            if not timer.cancelled:
+                timer.cancelled = True
+                count += 1
+            timer.next, timer = None, timer.next
+        if count:
+            self._buried(count)
+        return count
 
     def _buried(self, n: int) -> None:
         """``n`` more dead entries: once they are over a quarter of the heap (a session whose
@@ -137,13 +216,18 @@ class TimerQueue:
         self._dead += n
         heap = self._heap
         if self._dead > 64 and self._dead * 4 > len(heap):
-            heap[:] = [entry for entry in heap if not entry[2].cancelled]
+            live = []
+            for entry in heap:
+                if entry[2].cancelled:
+                    self._unlink(entry[2])
+                else:
+                    live.append(entry)
+            heap[:] = live
             heapq.heapify(heap)
             self._dead = 0
 
     def get(self, session: str | None, name: str) -> Timer | None:
-        named = self._by_session.get(session)
-        return named.get(name) if named is not None else None
+        return self._find(session, name)
 
     def _settle(self) -> tuple[float, int, Timer] | None:
         """The top entry once it is live and keyed at its timer's deadline: dead entries are
@@ -155,6 +239,8 @@ class TimerQueue:
             if timer.cancelled:
                 heapq.heappop(heap)
                 self._dead -= 1
+                if timer.session is not None:
+                    self._unlink(timer)
             elif top[1] != timer.seq or top[0] != timer.due:
                 heapq.heapreplace(heap, (timer.due, timer.seq, timer))
             else:
@@ -184,23 +270,32 @@ class TimerQueue:
             return None
         heapq.heappop(heap)
         timer = top[2]
-        named = self._by_session.get(timer.session)
-        if named is not None and named.get(timer.name) is timer:
-            del named[timer.name]
-            if not named and timer.every is None:
-                del self._by_session[timer.session]
+        self._unlink(timer)
         if timer.every is not None:  # the next one is a new timer: this one keeps its due
             timer.cancelled = True
             self.arm(timer.session, timer.name, timer.due + timer.every, timer.payload,
                      timer.every)
         return timer
 
+    def _live(self, session: str | None) -> list[Timer]:
+        if session is None:
+            return list(self._global.values())
+        out = []
+        timer = self._by_session.get(session)
+        while timer is not None:
+            if not timer.cancelled:
+                out.append(timer)
+            timer = timer.next
+        return out
+
     def for_session(self, session: str) -> list[Timer]:
-        return sorted(self._by_session.get(session, {}).values(), key=_order)
+        return sorted(self._live(session), key=_order)
 
     def __iter__(self) -> Iterator[Timer]:
-        return iter(sorted((t for named in self._by_session.values() for t in named.values()),
-                           key=_order))
+        every = list(self._global.values())
+        for session in self._by_session:
+            every.extend(self._live(session))
+        return iter(sorted(every, key=_order))
 
     def __len__(self) -> int:
-        return sum(len(named) for named in self._by_session.values())
+        return len(self._global) + sum(len(self._live(s)) for s in self._by_session)

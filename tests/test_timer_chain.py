@@ -1,0 +1,149 @@
+"""A session's timers are a chain, and its cancelled ones are taken over by the next timer it
+arms (issue 12: an idle recording session in under 1 KiB). What fires, when and in which
+order stays what a plain list of deadlines gives; the heap does not keep dead entries that a
+later timer could take over."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recstate.timers import TimerQueue
+
+
+def drain(q: TimerQueue, now: float) -> list[tuple[str | None, str, float]]:
+    out = []
+    while (timer := q.pop_due(now)) is not None:
+        out.append((timer.session, timer.name, timer.due))
+    return out
+
+
+def test_a_state_timer_cancelled_on_exit_leaves_no_entry_when_the_next_is_armed():
+    q = TimerQueue()
+    q.arm("s", "answer", 30)  # starting: the answer timeout
+    assert q.cancel("s", "answer")  # start answered: leaving starting
+    q.arm("s", "watchdog", 60)  # recording: the no-data watchdog
+    q.arm("s", "rollover", 5400, every=5400)
+    assert len(q._heap) == 2  # the watchdog took the answer's entry
+    assert len(q) == 2
+    assert q.get("s", "answer") is None
+    assert [t.name for t in q.for_session("s")] == ["watchdog", "rollover"]
+    assert drain(q, 5400) == [("s", "watchdog", 60.0), ("s", "rollover", 5400.0)]
+
+
+def test_a_cancelled_timer_due_later_than_the_new_one_is_not_taken_over():
+    q = TimerQueue()
+    q.arm("s", "late", 100)
+    q.cancel("s", "late")
+    q.arm("s", "early", 50)  # earlier than the dead entry's key: a new entry
+    assert len(q._heap) == 2
+    assert q.next_due() == 50
+    assert drain(q, 200) == [("s", "early", 50.0)]
+    assert len(q._heap) == 0
+
+
+def test_a_taken_over_timer_keeps_its_place_among_timers_due_at_the_same_instant():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.cancel("s", "a")
+    q.arm("t", "b", 20)
+    q.arm("s", "c", 20)  # takes a's entry (keyed at 10); armed after b: fires after it
+    assert drain(q, 20) == [("t", "b", 20.0), ("s", "c", 20.0)]
+
+
+def test_another_sessions_cancelled_timer_is_never_taken_over():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.cancel("s", "a")
+    q.arm("t", "b", 20)
+    assert len(q._heap) == 2
+    assert q.cancel_session("s") == 0  # nothing live left in s
+    assert drain(q, 30) == [("t", "b", 20.0)]
+
+
+def test_cancel_session_counts_its_live_timers_only():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.arm("s", "b", 20)
+    q.cancel("s", "a")
+    assert q.cancel_session("s") == 1
+    assert q.for_session("s") == []
+    assert drain(q, 100) == []
+
+
+def test_timers_of_no_session_are_kept_by_name():
+    q = TimerQueue()
+    q.arm(None, "deliver#1", 5, payload="x")
+    q.arm(None, "deliver#2", 3)
+    q.arm(None, "deliver#1", 7, payload="y")  # re-armed later
+    assert q.get(None, "deliver#1").payload == "y"
+    assert len(q) == 2
+    assert q.cancel(None, "deliver#2")
+    assert not q.cancel(None, "deliver#2")
+    assert drain(q, 10) == [(None, "deliver#1", 7.0)]
+
+
+def test_the_heap_rebuilt_without_dead_entries_leaves_no_cancelled_timer_to_take_over():
+    q = TimerQueue()
+    for i in range(200):
+        q.arm(f"s{i}", "a", 1000 + i)
+    for i in range(200):
+        q.cancel(f"s{i}", "a")  # the 65th cancel rebuilds the heap (65 dead of 200)
+    assert len(q._heap) < 200
+    for i in range(200):
+        q.arm(f"s{i}", "b", 2000 + i)  # a timer whose entry was dropped must not be reused
+    assert len(q) == 200
+    fired = drain(q, 3000)
+    assert fired == [(f"s{i}", "b", 2000.0 + i) for i in range(200)]
+
+
+class Reference:
+    """Every arm a new deadline; the earliest (due, arming order) fires. A plain dict."""
+
+    def __init__(self) -> None:
+        self.live: dict[tuple[str, str], tuple[float, int]] = {}
+        self.n = 0
+
+    def arm(self, session: str, name: str, due: float) -> None:
+        self.live[(session, name)] = (float(due), self.n)
+        self.n += 1
+
+    def drain(self, now: float) -> list[tuple[str | None, str, float]]:
+        due = sorted((v, k) for k, v in self.live.items() if v[0] <= now)
+        for _, k in due:
+            del self.live[k]
+        return [(k[0], k[1], v[0]) for v, k in due]
+
+
+_ops = st.lists(st.tuples(st.sampled_from(["arm", "arm", "arm", "cancel", "cancel", "drop",
+                                           "pop"]),
+                          st.integers(0, 59), st.sampled_from("abcd"), st.integers(0, 500)),
+                min_size=100, max_size=600)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_ops)
+def test_many_sessions_with_sweeps_fire_what_a_plain_list_fires(ops):
+    """Enough sessions and cancels that the heap is rebuilt without its dead entries (over
+    64 of them, over a quarter of the heap) while chains hold cancelled timers."""
+    q, ref = TimerQueue(), Reference()
+    now = 0.0
+    for what, n, name, delay in ops:
+        session = f"s{n}"
+        if what == "arm":
+            q.arm(session, name, now + delay)
+            ref.arm(session, name, now + delay)
+        elif what == "cancel":
+            assert q.cancel(session, name) is ((session, name) in ref.live)
+            ref.live.pop((session, name), None)
+        elif what == "drop":
+            count = sum(1 for k in ref.live if k[0] == session)
+            assert q.cancel_session(session) == count
+            ref.live = {k: v for k, v in ref.live.items() if k[0] != session}
+        else:
+            now += delay / 25
+            assert drain(q, now) == ref.drain(now)
+        assert len(q) == len(ref.live)
+        assert q._dead >= 0
+    assert drain(q, now + 1000) == ref.drain(now + 1000)
+    assert len(q) == 0
