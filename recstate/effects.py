@@ -86,8 +86,10 @@ class Effects:
             if self._answering is not None:
                 self._gather(self._answering, session, ())
             return
-        if self.restore_context:
-            context = session.context
+        context = session.context
+        # (a context with no field, as the machine's class declares it, has nothing to keep)
+        keep = self.restore_context and context.__class__ is not engine.bare_context
+        if keep:
             found = checkpoints.get(type(context))
             save, restore = found if found is not None else checkpoint(type(context))
             saved = save(context)
@@ -95,13 +97,13 @@ class Effects:
             result = engine.handle(session, ev, name, now)
         except Exception as exc:  # a machine's bug must not take other sessions down
             session.state = old
-            if self.restore_context:  # what callbacks changed before raising is undone too
+            if keep:  # what callbacks changed before raising is undone too
                 session.context = restore(context, saved)
             self._handling_error(session, name, old, exc, now)
             if isinstance(ev, TimerEvent):
                 self._timer_failed(session, engine, name, old, exc, now)
             return
-        if isinstance(result, Rejected):
+        if type(result) is Rejected:
             self._violation(session, name, old, result.reason, now, line)
             if self._answering is not None:
                 self._answering.session, self._answering.state = session.key, old

@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, final
 
 import attrs
 import transitions
@@ -124,6 +124,7 @@ class DataOnly:
     after: float | str
 
 
+@final
 @attrs.define(slots=True)
 class Rejected:
     """Why an event was not taken: no transition from this state, or every guard said no."""
@@ -439,8 +440,8 @@ class Engine:
     callbacks, or a machine with machine-level callbacks, always takes transitions' path.
     """
 
-    __slots__ = ("cls", "compiled", "events", "finished", "machine", "model", "quick",
-                 "recording_states", "table")
+    __slots__ = ("bare_context", "cls", "compiled", "events", "finished", "machine", "model",
+                 "quick", "recording_states", "table")
 
     def __init__(self, cls: type[Machine], options: Any = None, *, compiled: bool = True
                  ) -> None:
@@ -469,6 +470,9 @@ class Engine:
             cls.finished if cls.finished is not None
             else (s for s in cls._state_specs if s in FINISHED_NAMES))
         self.compiled = compiled
+        #: The machine's context class when it has no field (nothing for a handling to
+        #: change, so nothing to keep before one), else None.
+        self.bare_context: type | None = None if attrs.fields(cls.context) else cls.context
         self.table: dict[tuple[str, str], tuple[Row, ...] | None] = (
             self._compile() if compiled else {})
         #: What the runtime may do without the engine (compiled only): by trigger, the
