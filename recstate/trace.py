@@ -378,7 +378,24 @@ def _line_encoder(cls: type, kind: str) -> LineEncoder:
         def clean(message: Any, t: float, vendor: str, session: str) -> bytes:
             return _dumps({"t": t, "vendor": vendor, "name": name, "session": session,
                            "data": message.payload()}, option=_LINE)
-        return clean
+        own = [f for f in attrs.fields(cls) if f.name not in ("t", "session", "id")]
+        if own or getattr(getattr(cls, "payload", None), "__qualname__", "") != (
+                "Event.payload"):
+            return clean
+        empty: dict[str, Any] = {}
+
+        def bare(message: Any, t: float, vendor: str, session: str) -> bytes:
+            return _dumps({"t": t, "vendor": vendor, "name": name, "session": session,
+                           "data": empty}, option=_LINE)
+
+        def first(message: Any, t: float, vendor: str, session: str) -> bytes:
+            # An event with no field of its own (a heartbeat): Event.payload gives {} for
+            # it from the first time its unstructure hook did, and so does this, unasked.
+            data = message.payload()
+            EVENT_LINES[cls] = clean if data else bare
+            return _dumps({"t": t, "vendor": vendor, "name": name, "session": session,
+                           "data": data}, option=_LINE)
+        return first
 
     def other(message: Any, t: float, vendor: str, session: str) -> bytes:
         return _dumps({"t": t, "vendor": vendor, "name": name, "session": session,
@@ -685,6 +702,12 @@ class TraceWriter:
         self._checks = flush_every is not None or rotate_bytes is not None or (
             rotate_interval is not None)
         self._dirty = False
+        try:
+            self._seekable = self._file.seekable()
+            self._flushed_at = self._file.tell() if self._seekable else 0
+        except (OSError, ValueError):
+            self._seekable, self._flushed_at = False, 0
+        self._bind()
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
@@ -696,8 +719,20 @@ class TraceWriter:
     def __call__(self, record: Record) -> None:
         self.write_line(record.dumps() + b"\n")
 
-    def write_line(self, line: bytes) -> None:
-        """Write one encoded line (``record.dumps() + b"\\n"``, or a clean line as read)."""
+    #: Write one encoded line (``record.dumps() + b"\\n"``, or a clean line as read).
+    write_line: Callable[[bytes], object]
+
+    def _bind(self) -> None:
+        """``write_line`` is the file's own ``write`` when nothing is to be done per line (no
+        ``flush_every``, no rotation) and the file tells its position (the periodic flush
+        then sees that something was written by the position moving): a line then costs
+        no Python call of this class, which is most of what writing it costs."""
+        if not self._checks and self._seekable:
+            self.write_line = self._write
+        else:
+            self.write_line = self._write_checked
+
+    def _write_checked(self, line: bytes) -> None:
         self._write(line)
         self._dirty = True
         if self._checks:
@@ -720,17 +755,23 @@ class TraceWriter:
         with self._lock:
             self._dirty = False
             self._file.flush()
+            if self._seekable:
+                self._flushed_at = self._file.tell()
         if self.on_flush is not None:
             self.on_flush()
+
+    def _written(self) -> bool:
+        """Whether something was written since the last flush."""
+        return self._dirty or (self._seekable and self._file.tell() != self._flushed_at)
 
     def _flush_periodically(self) -> None:
         interval = self.flush_interval or 1.0
         while not self._closed.wait(interval):
-            if self._dirty:
-                try:
+            try:
+                if self._written():
                     self.flush()
-                except ValueError:  # closed meanwhile
-                    return
+            except ValueError:  # closed meanwhile
+                return
 
     def rotate(self) -> Path:
         """Start a new file now; returns the name the full one was given."""
@@ -750,6 +791,8 @@ class TraceWriter:
             self._size = 0
             self._opened = time.time()
             self._dirty = False
+            self._flushed_at = self._file.tell() if self._seekable else 0
+            self._bind()
         self.rotated.append(done)
         return done
 
