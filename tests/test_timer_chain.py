@@ -87,14 +87,96 @@ def test_the_heap_rebuilt_without_dead_entries_leaves_no_cancelled_timer_to_take
     q = TimerQueue()
     for i in range(200):
         q.arm(f"s{i}", "a", 1000 + i)
-    for i in range(200):
-        q.cancel(f"s{i}", "a")  # the 65th cancel rebuilds the heap (65 dead of 200)
-    assert len(q._heap) < 200
+    for i in range(64):
+        q.cancel(f"s{i}", "a")
+    assert len(q._heap) == 200  # 64 dead: not over 64 yet
+    q.cancel("s64", "a")  # the 65th: over 64 and over a quarter of the heap
+    assert len(q._heap) == 135
+    assert q._dead == 0
+    for i in range(65, 129):
+        q.cancel(f"s{i}", "a")
+    assert len(q._heap) == 135  # 64 dead again (counted from 0 after the rebuild)
+    q.cancel("s129", "a")
+    assert len(q._heap) == 70
+    for i in range(130, 200):
+        q.cancel(f"s{i}", "a")
     for i in range(200):
         q.arm(f"s{i}", "b", 2000 + i)  # a timer whose entry was dropped must not be reused
     assert len(q) == 200
     fired = drain(q, 3000)
     assert fired == [(f"s{i}", "b", 2000.0 + i) for i in range(200)]
+
+
+def test_the_heap_is_rebuilt_once_its_dead_entries_are_over_a_quarter_of_it():
+    q = TimerQueue()
+    for i in range(400):
+        q.arm(f"s{i}", "a", 1000 + i)
+    for i in range(100):
+        q.cancel(f"s{i}", "a")
+    assert len(q._heap) == 400  # 100 dead of 400: a quarter, not over it
+    q.cancel("s100", "a")
+    assert len(q._heap) == 299
+    assert len(q) == 299
+
+
+def test_timers_are_numbered_in_arming_order_from_zero_and_after_a_restored_one():
+    q = TimerQueue()
+    assert [q.arm("s", n, 10).seq for n in "abc"] == [0, 1, 2]  # a snapshot keeps these
+    assert q.arm("t", "r", 10, seq=7).seq == 7  # a restored timer keeps its number
+    assert q.arm("t", "x", 10).seq == 8  # and later ones come after it
+    assert q.arm("t", "y", 10, seq=3).seq == 3  # an older number moves nothing on
+    assert q.arm("t", "z", 10).seq == 9
+
+
+def test_a_restored_timer_numbered_before_a_cancelled_one_does_not_take_it_over():
+    q = TimerQueue()
+    q.arm("s", "a", 10, seq=5)
+    q.cancel("s", "a")  # its entry stays keyed at (10, 5)
+    q.arm("t", "b", 10, seq=4)
+    q.arm("s", "c", 10, seq=3)  # (10, 3) is before (10, 5): a new entry, so it fires first
+    assert drain(q, 10) == [("s", "c", 10.0), ("t", "b", 10.0)]
+
+
+def test_rearming_earlier_counts_the_replaced_entry_as_dead():
+    q = TimerQueue()
+    for i in range(100):
+        q.arm(f"s{i}", "a", 1000 + i)
+    for i in range(64):
+        q.arm(f"s{i}", "a", 500 + i)  # earlier: a new entry, the old one dead
+    assert len(q._heap) == 164
+    q.arm("s64", "a", 564)  # the 65th dead entry: the heap is rebuilt without them
+    assert len(q._heap) == 100
+    assert drain(q, 2000)[:2] == [("s0", "a", 500.0), ("s1", "a", 501.0)]
+
+
+def test_timers_due_at_the_same_instant_with_the_same_number_all_fire():
+    q = TimerQueue()  # two restored timers may share (due, seq): their order is not kept
+    q.arm("s", "a", 10, seq=2)
+    q.arm("t", "b", 10, seq=2)
+    q.arm("u", "c", 5)
+    fired = drain(q, 10)
+    assert fired[0] == ("u", "c", 5.0)
+    assert sorted(fired[1:]) == [("s", "a", 10.0), ("t", "b", 10.0)]
+
+
+def test_cancel_session_of_none_cancels_the_runtimes_own_timers():
+    q = TimerQueue()
+    q.arm(None, "deliver#1", 5)
+    q.arm(None, "~retire:s", 9)
+    q.arm("s", "a", 7)
+    assert q.cancel_session(None) == 2  # type: ignore[arg-type]
+    assert q.cancel_session(None) == 0  # type: ignore[arg-type]
+    assert drain(q, 10) == [("s", "a", 7.0)]
+
+
+def test_a_watchdog_reset_past_now_is_not_due_although_its_entry_is_keyed_earlier():
+    q = TimerQueue()
+    q.arm("s", "watchdog", 60)
+    q.arm("s", "watchdog", 120)  # reset lazily: its entry stays keyed at 60
+    assert not q.any_due(90)
+    assert q.pop_due(90) is None
+    assert q.next_due() == 120
+    assert q.any_due(120)
 
 
 class Reference:
