@@ -748,6 +748,11 @@ def goals(disp: dict[str, dict[str, float]], create: dict[str, dict[str, float]]
         f"(best repeats: mixed {r_mixed:.2f}x, every event changes state {r_changes:.2f}x; "
         f"repeat by repeat: {disp[c]['mixed_c_b_paired']:.2f}x, "
         f"{disp[c]['changes_c_b_paired']:.2f}x)",
+        f"- issue 12: mixed >= 2x raw transitions (tracing to a file, signals on): "
+        f"{mark(r_mixed >= 2.0 and disp[c]['mixed_c_b_paired'] >= 2.0)} (best repeats "
+        f"{r_mixed:.2f}x, repeat by repeat {disp[c]['mixed_c_b_paired']:.2f}x); every event "
+        f"changing state >= 1.0x: "
+        f"{mark(r_changes >= 1.0 and disp[c]['changes_c_b_paired'] >= 1.0)}",
         f"- a live idle session <= 1 KiB: {mark(mem[c] <= 1024)} ({mem[c]:,.0f} bytes)",
         f"- create at {hi // 1000}k live within 20% of {lo // 1000}k: "
         f"{mark(abs(growth - 1) <= 0.2)} "

@@ -166,6 +166,11 @@ def test_cancel_session_of_none_cancels_the_runtimes_own_timers():
     q.arm("s", "a", 7)
     assert q.cancel_session(None) == 2  # type: ignore[arg-type]
     assert q.cancel_session(None) == 0  # type: ignore[arg-type]
+    for i in range(100):
+        q.arm(None, f"deliver#{i + 2}", 20 + i)
+    assert len(q._heap) == 103  # the two cancelled ones are still there
+    assert q.cancel_session(None) == 100  # type: ignore[arg-type]
+    assert len(q._heap) == 1  # 102 dead of 103: the heap was rebuilt without them
     assert drain(q, 10) == [("s", "a", 7.0)]
 
 
