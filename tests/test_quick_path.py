@@ -1,0 +1,119 @@
+"""What the runtime does without the engine (Engine.quick, issue 12): a Tencent heartbeat in
+``recording`` (002 §6: the recorder stops a recording whose client sent no data for 60 s)
+notes the time and pushes the watchdog back; an event a state ignores changes nothing. Both
+as the machine would: the answer of ``send``, the context, the timer, the trace, and secrets
+redacted in the records the runtime writes to a TraceWriter."""
+
+from __future__ import annotations
+
+import io
+
+import attrs
+
+from recstate import ManualClock, Runtime
+from recstate.events import Event, event
+from recstate.events.tencent import (
+    EnterRoom,
+    MediaData,
+    RecordParam,
+    RoomInfo,
+    StartOk,
+    StartRecording,
+    key_for,
+)
+from recstate.machine import Machine, on
+from recstate.trace import Record, TraceWriter
+from recstate.vendors import Vendor, register_vendor
+
+T0 = 1_700_000_000.0
+KEY = key_for(1400, 7, "alice")
+
+
+def recording(rt: Runtime) -> None:
+    info = RoomInfo(relationId=1400, roomId=7)
+    rt.dispatch(EnterRoom(relationId=1400, roomId=7, user="alice"))
+    rt.dispatch(StartRecording(roomInfo=info, param=RecordParam(fileName="f"), user="alice"))
+    rt.dispatch(StartOk(session=KEY))
+
+
+def test_a_heartbeat_notes_its_time_and_pushes_the_watchdog_back() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    clock.set(T0 + 45)
+    rt.dispatch(MediaData(session=KEY, bytes=100))
+    assert rt.sessions[KEY].context.last_data == T0 + 45
+    assert rt.timers.get(KEY, "watchdog").due == T0 + 45 + 60  # no_data_timeout: 60 s
+    rt.advance(T0 + 104)
+    assert rt.sessions[KEY].state == "recording"
+    rt.advance(T0 + 105)
+    assert rt.sessions[KEY].state == "stopped"  # the client is gone
+
+
+def test_send_answers_a_heartbeat_with_its_session_and_state() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    answer = rt.send_sync(MediaData(session=KEY, bytes=1))
+    assert answer.status == "accepted"
+    assert (answer.session, answer.state) == (KEY, "recording")
+    assert answer.commands == ()
+
+
+def test_send_answers_an_ignored_heartbeat_with_the_state_it_left_alone() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    rt.dispatch(EnterRoom(relationId=1400, roomId=7, user="alice"))
+    answer = rt.send_sync(MediaData(session=KEY, bytes=1))  # idle ignores mediaData
+    assert answer.status == "accepted"
+    assert (answer.session, answer.state) == (KEY, "idle")
+    assert rt.sessions[KEY].context.last_data is None
+
+
+VENDOR = "quick-test"
+
+
+@event(VENDOR, "finish")
+@attrs.frozen(kw_only=True)
+class Finish(Event):
+    url: str = ""
+
+
+@attrs.define
+class FileContext:
+    n: int = 0
+
+
+class Uploader(Machine):
+    """Opens a file, gives it a signed address and says so in a notice."""
+
+    vendor = VENDOR
+    states = ("idle", "done")
+    initial = "idle"
+    context = FileContext
+    transitions = (on("finish", "idle", "done", after="publish"),)
+
+    def publish(self, ev: Finish) -> None:
+        f = self.open_file(id="a.mp4", kind="video", format="mp4")
+        self.update_file(f, "ready", url=ev.url, status="ready")
+        self.notice("uploaded", f"ready at {ev.url}", level="info")
+
+
+register_vendor(Vendor(name=VENDOR, machines=(Uploader,), machine_for=lambda ev: Uploader,
+                       session_key=lambda ev: ev.session))
+
+
+def test_file_and_notice_records_written_as_lines_are_redacted_as_records_are() -> None:
+    url = "https://cdn.example/a.mp4?sign=S3CRET&t=1"
+    buffer = io.BytesIO()
+    writer = TraceWriter(buffer, flush_interval=None)
+    rt = Runtime(ManualClock(T0), tracer=writer)
+    rt.dispatch(Finish(session="u1", url=url))
+    writer.close()
+    kept: list[Record] = []
+    rt2 = Runtime(ManualClock(T0), tracer=kept.append)
+    rt2.dispatch(Finish(session="u1", url=url))
+    written = buffer.getvalue()
+    assert b"S3CRET" not in written
+    assert written.count(b"sign=***") == 3  # the input, the file made ready, the notice
+    assert written == b"".join(r.dumps() + b"\n" for r in kept)
