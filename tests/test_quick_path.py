@@ -117,3 +117,13 @@ def test_file_and_notice_records_written_as_lines_are_redacted_as_records_are() 
     assert b"S3CRET" not in written
     assert written.count(b"sign=***") == 3  # the input, the file made ready, the notice
     assert written == b"".join(r.dumps() + b"\n" for r in kept)
+
+
+def test_send_answers_the_notices_of_a_refused_start() -> None:
+    rt = Runtime(ManualClock(T0))
+    rt.dispatch(EnterRoom(relationId=1400, roomId=7, user="alice", roomType="pair"))
+    answer = rt.send_sync(StartRecording(roomInfo=RoomInfo(relationId=1400, roomId=7),
+                                         param=RecordParam(fileName="f"), user="alice"))
+    assert answer.commands == ()  # 004 §4: a two-person room cannot record
+    assert [(n.code, n.level) for n in answer.notices] == [("pair-room", "error")]
+    assert answer.notices[0].message.startswith("start refused: a two-person room")
