@@ -92,3 +92,27 @@ def test_encode_gives_the_bytes_of_record_dumps(t: float, vendor: str, name: str
     record = Record(t, vendor, name, session, data, kind, line, clean, ident)
     assert encode(t, vendor, name, session, data, kind, line, clean, ident) == (
         record.dumps() + b"\n")
+
+
+def test_an_input_with_an_id_or_its_data_as_read_is_written_as_its_record_dumps() -> None:
+    from recstate.events.tencent import MediaData
+
+    def run(tracer: Any) -> None:
+        rt = Runtime(ManualClock(100.0), tracer=tracer)
+        rt.dispatch(MediaData(session="r1", bytes=5, id="delivery-1"))  # an idempotency key
+        rt.dispatch(MediaData(session="r1", bytes=6), line=7,  # as read from a trace
+                    data={"bytes": 6, "note": "https://h/x?token=T0KEN"})
+
+    buffer = io.BytesIO()
+    writer = TraceWriter(buffer, flush_interval=None)
+    run(writer)
+    writer.close()
+    kept: list[Record] = []
+    run(kept.append)
+    written = buffer.getvalue()
+    assert written == b"".join(r.dumps() + b"\n" for r in kept)
+    lines = written.splitlines()
+    assert lines[0].startswith(b'{"data":{"bytes":5,"relationId":null,"roomId":null,'
+                               b'"user":null},"id":"delivery-1","name":"mediaData"')
+    assert b"T0KEN" not in written  # data as read is scanned: anything may be in it
+    assert b'"note":"https://h/x?token=***"' in written
