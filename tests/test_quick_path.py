@@ -127,3 +127,35 @@ def test_send_answers_the_notices_of_a_refused_start() -> None:
     assert answer.commands == ()  # 004 §4: a two-person room cannot record
     assert [(n.code, n.level) for n in answer.notices] == [("pair-room", "error")]
     assert answer.notices[0].message.startswith("start refused: a two-person room")
+
+
+def test_note_data_notes_a_heartbeat_without_its_event() -> None:
+    clock = ManualClock(T0)
+    buffer = io.BytesIO()
+    writer = TraceWriter(buffer, flush_interval=None)
+    rt = Runtime(clock, tracer=writer)
+    recording(rt)
+    clock.set(T0 + 30)
+    assert rt.note_data("tencent", "mediaData", KEY, line=9, data={"bytes": 1})
+    assert rt.sessions[KEY].context.last_data == T0 + 30
+    assert rt.timers.get(KEY, "watchdog").due == T0 + 90
+    writer.close()
+    assert buffer.getvalue().splitlines()[-1] == (
+        b'{"data":{"bytes":1},"name":"mediaData","session":"' + KEY.encode()
+        + b'","t":1700000030.0,"vendor":"tencent"}')
+
+
+def test_note_data_declines_what_dispatch_must_handle() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    rt.dispatch(EnterRoom(relationId=1400, roomId=7, user="bob"))
+    bob = key_for(1400, 7, "bob")
+    recording(rt)
+    assert not rt.note_data("tencent", "mediaData", "no-such-session")
+    assert not rt.note_data("tencent", "mediaData", bob)  # idle: not data-only there
+    assert not rt.note_data("tencent", "enterRoom", KEY)  # not a data-only event
+    assert not rt.note_data("netease", "mediaData", KEY)  # not this session's vendor
+    clock.set(T0 + 60)  # the watchdog falls due now: it fires first, so dispatch
+    assert not rt.note_data("tencent", "mediaData", KEY)
+    assert rt.sessions[KEY].context.last_data == T0
+    assert rt.sessions[bob].context.last_data is None
