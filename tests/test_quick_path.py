@@ -21,7 +21,7 @@ from recstate.events.tencent import (
     StartRecording,
     key_for,
 )
-from recstate.machine import Machine, on
+from recstate.machine import DataOnly, Machine, on
 from recstate.trace import Record, TraceWriter
 from recstate.vendors import Vendor, register_vendor
 
@@ -159,3 +159,60 @@ def test_note_data_declines_what_dispatch_must_handle() -> None:
     assert not rt.note_data("tencent", "mediaData", KEY)
     assert rt.sessions[KEY].context.last_data == T0
     assert rt.sessions[bob].context.last_data is None
+
+
+def test_note_data_scans_data_it_is_not_told_is_clean() -> None:
+    clock = ManualClock(T0)
+    buffer = io.BytesIO()
+    writer = TraceWriter(buffer, flush_interval=None)
+    rt = Runtime(clock, tracer=writer)
+    recording(rt)
+    assert rt.note_data("tencent", "mediaData", KEY, data={"bytes": 1, "token": "T0K"})
+    writer.close()
+    assert b"T0K" not in buffer.getvalue()
+    assert b'"token":"***"' in buffer.getvalue()
+
+
+@attrs.define
+class BeatContext:
+    last: float | None = None
+
+
+class Beats(Machine):
+    vendor = "quick-keys"
+    states = ("on",)
+    initial = "on"
+    context = BeatContext
+    transitions = (on("beat", "on", None, after="feed"),)
+    data_only = {"beat": DataOnly("on", "last", "dog", 60)}
+
+    def feed(self, ev: Event) -> None:
+        self.ctx.last = self.now
+        self.arm("dog", 60)
+
+
+@event("quick-keys", "beat")
+@attrs.frozen(kw_only=True)
+class Beat(Event):
+    pass
+
+
+register_vendor(Vendor(name="quick-keys", machines=(Beats,), machine_for=lambda ev: Beats,
+                       session_key=lambda ev: ev.session,
+                       idempotency_keys=lambda ev: (f"beat@{ev.t}",)))
+
+
+def test_note_data_declines_a_vendor_whose_inputs_have_idempotency_keys() -> None:
+    rt = Runtime(ManualClock(T0))
+    rt.dispatch(Beat(session="b1"))
+    assert rt.sessions["b1"].context.last == T0
+    assert not rt.note_data("quick-keys", "beat", "b1")  # its key must be kept: dispatch
+
+
+def test_an_input_keeps_the_time_it_was_given_and_one_without_gets_the_handlings() -> None:
+    rt = Runtime(ManualClock(T0))
+    recording(rt)
+    given, bare = MediaData(session=KEY, bytes=1, t=5.0), MediaData(session=KEY, bytes=1)
+    rt.dispatch(given)
+    rt.dispatch(bare)
+    assert (given.t, bare.t) == (5.0, T0)
