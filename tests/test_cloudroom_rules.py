@@ -174,3 +174,28 @@ def test_the_sdks_closed_after_a_removal_ends_the_file_at_that_report() -> None:
     live.feed(info(35, "D:/1.mp4", 2, 20_000, 20 * RATE))  # CLOSED, same figures, later
     x = live.file("D:/1.mp4")
     assert (x.status, x.end, x.size) == ("closed", T0 + 35, 20 * RATE)
+
+
+def test_an_upload_answer_for_a_file_the_mobile_sdk_uploads_is_a_violation_and_retries_nothing(
+) -> None:
+    """Android record.md: with isUploadOnRecording the SDK uploads the file itself and says so
+    (UPLOADING 5, UPLOADSUCCESS 6, UPLOADERR 7); recstate sends no UploadRecordFile for it, so
+    an UploadRecordFile answer for that file answers nothing recstate asked: a violation, no
+    retry ever sent, and the file goes on following the SDK's own upload."""
+    name = "/sdcard/1.mp4"
+    live = Live()
+    live.feed(create(0, platform="android"), add(0, f(name, isUploadOnRecording=1)),
+              info(1, name, 1, 0, 0), info(30, name, 3, 30_000, 30 * RATE),
+              info(31, name, 5, 30_000, 30 * RATE), upload_err(32, name))
+    assert len(live.violations()) == 1
+    assert "not being uploaded" in live.violations()[0]
+    assert [e for e in live.errors() if e["code"] == 1202] == []
+    live.at(3600)  # past every default retry (2, 4, 8 s)
+    assert uploads(live) == []
+    assert live.file(name).status == "uploading"
+    live.feed(line(3601, "UploadRecordFile:ok", {"mixerID": "1", "filename": name,
+                                                 "url": "https://x/1.mp4"}))
+    assert len(live.violations()) == 2
+    assert live.file(name).status == "uploading"
+    live.feed(info(3602, name, 6, 30_000, 30 * RATE))  # UPLOADSUCCESS: the SDK's own word
+    assert (live.file(name).status, live.file(name).url) == ("ready", name)
