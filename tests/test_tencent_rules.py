@@ -777,32 +777,24 @@ def test_sub_app_id_goes_with_every_search() -> None:
     assert TencentOptions().sub_app_id is None
 
 
-def test_a_vod_file_created_before_a_local_file_began_is_not_that_file() -> None:
-    r = Rec()
-    crashed_after(r, NINETY_MINUTES + 100.0)  # rec#1 [0, 5400], rec#2 [5400, 5500]
-    w = VodFile(fileId="W", name="rec", url="https://vod.example/w.mp4",
-                createTime=iso(T0 + NINETY_MINUTES - 3))
-    x = VodFile(fileId="X", name="rec", url="https://vod.example/x.mp4",
-                createTime=iso(T0 + NINETY_MINUTES - 2))  # 2 s before rec#2 began
-    r.at(NINETY_MINUTES + 170.0, SearchMediaOk, files=(w, x))
-    assert r.files() == [("W", "ready", 0.0, NINETY_MINUTES),
-                         ("rec#2", "closed", NINETY_MINUTES, NINETY_MINUTES + 100.0)]
-
-
-def test_a_vod_file_created_one_whole_second_before_a_local_file_began_may_be_that_file(
-) -> None:
+@pytest.mark.parametrize(("before", "rec2"), [
+    (2, ("rec#2", "closed")),  # created 2 s before rec#2 began: not that file
+    (1, ("X", "ready")),  # 1 s before, in whole seconds: may be that file
+])
+def test_a_vod_file_created_before_a_local_file_began_is_not_that_file(
+        before: int, rec2: tuple[str, str]) -> None:
     """SearchMedia's CreateTime is in whole seconds ("2020-12-11T07:25:52Z"): a VOD file whose
     CreateTime is 1 s before a local file began may be that file (the second is cut, and
-    the two clocks differ); 2 s before is not (the test above)."""
+    the two clocks differ); 2 s before it is an earlier file's."""
     r = Rec()
     crashed_after(r, NINETY_MINUTES + 100.0)  # rec#1 [0, 5400], rec#2 [5400, 5500]
     w = VodFile(fileId="W", name="rec", url="https://vod.example/w.mp4",
                 createTime=iso(T0 + NINETY_MINUTES - 3))
     x = VodFile(fileId="X", name="rec", url="https://vod.example/x.mp4",
-                createTime=iso(T0 + NINETY_MINUTES - 1))  # 1 s before rec#2 began
+                createTime=iso(T0 + NINETY_MINUTES - before))
     r.at(NINETY_MINUTES + 170.0, SearchMediaOk, files=(w, x))
     assert r.files() == [("W", "ready", 0.0, NINETY_MINUTES),
-                         ("X", "ready", NINETY_MINUTES, NINETY_MINUTES + 100.0)]
+                         (*rec2, NINETY_MINUTES, NINETY_MINUTES + 100.0)]
 
 
 def test_a_vod_file_named_by_its_vid_is_taken_when_ids_and_files_do_not_pair() -> None:
