@@ -384,7 +384,7 @@ class TencentRecorder(Machine):
                     "until it is stopped", level="warning")
         self.begin_recording(ev, start=since)
 
-    def _open_next(self, start: float | None = None) -> RecordingFile:
+    def _open_next(self, start: float | None = None) -> None:
         ctx = self.ctx
         ctx.file_seq += 1
         assert ctx.param is not None
@@ -393,7 +393,6 @@ class TencentRecorder(Machine):
                            format="mp4", participant=ctx.user, start=start)
         ctx.open_file = f.id
         ctx.recording_files.append(f.id)
-        return f
 
     def _current(self) -> RecordingFile | None:
         wanted = self.ctx.open_file
