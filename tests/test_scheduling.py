@@ -72,6 +72,33 @@ def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(
     assert rt.sessions["a"].context.log == [f"ping@{T0}", f"ping@{T0}"]
 
 
+def test_inputs_left_queued_by_a_failing_tracer_are_handled_by_the_next_advance(tv):
+    """The same failure, and then no input comes but the clock moves (advance, with no timer
+    due on the way): what is still queued is handled then, not left waiting for an input,
+    at the clock's now (docs/architecture.md, Time: input handling happens at clock.now())."""
+    fail_on = {"answer"}
+
+    def tracer(record: Any) -> None:
+        if record.kind == "event" and record.name in fail_on:
+            fail_on.discard(record.name)
+            raise OSError("the trace disk is full")
+
+    rt = Runtime(ManualClock(T0), tracer=tracer)
+
+    def on_command(sender: Any, *, session: Any, command: Any, **_: Any) -> None:
+        if command.name == "ring":
+            rt.dispatch(tv.Answer(t=T0, session=session.key))
+            rt.dispatch(tv.Ping(t=T0, session=session.key, seq=1))
+
+    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt):
+        with pytest.raises(OSError, match="disk is full"):
+            rt.dispatch(tv.Dial(t=T0, number="a"))
+        assert rt.sessions["a"].context.log == []
+        assert rt.next_deadline() is None or rt.next_deadline() > T0 + 1  # nothing due
+        rt.advance(T0 + 1)
+    assert rt.sessions["a"].context.log == [f"ping@{T0 + 1}"]
+
+
 def test_a_strict_violation_is_raised_once(runtime, tv):
     with pytest.raises(Violation, match="kick"):
         runtime.dispatch(tv.Kick(t=T0, session="a"))
