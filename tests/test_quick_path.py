@@ -23,7 +23,7 @@ from recstate.events.tencent import (
 )
 from recstate.machine import DataOnly, Machine, on
 from recstate.trace import Record, TraceWriter
-from recstate.vendors import Vendor, register_vendor
+from recstate.vendors import Vendor
 
 T0 = 1_700_000_000.0
 KEY = key_for(1400, 7, "alice")
@@ -99,19 +99,21 @@ class Uploader(Machine):
         self.notice("uploaded", f"ready at {ev.url}", level="info")
 
 
-register_vendor(Vendor(name=VENDOR, machines=(Uploader,), machine_for=lambda ev: Uploader,
-                       session_key=lambda ev: ev.session))
+#: Handed to each Runtime (``vendors=``), not registered: the registry is every installed
+#: vendor's (test_scenarios looks for their adapters).
+UPLOADER = {VENDOR: Vendor(name=VENDOR, machines=(Uploader,), machine_for=lambda ev: Uploader,
+                           session_key=lambda ev: ev.session)}
 
 
 def test_file_and_notice_records_written_as_lines_are_redacted_as_records_are() -> None:
     url = "https://cdn.example/a.mp4?sign=S3CRET&t=1"
     buffer = io.BytesIO()
     writer = TraceWriter(buffer, flush_interval=None)
-    rt = Runtime(ManualClock(T0), tracer=writer)
+    rt = Runtime(ManualClock(T0), tracer=writer, vendors=UPLOADER)
     rt.dispatch(Finish(session="u1", url=url))
     writer.close()
     kept: list[Record] = []
-    rt2 = Runtime(ManualClock(T0), tracer=kept.append)
+    rt2 = Runtime(ManualClock(T0), tracer=kept.append, vendors=UPLOADER)
     rt2.dispatch(Finish(session="u1", url=url))
     written = buffer.getvalue()
     assert b"S3CRET" not in written
@@ -197,13 +199,13 @@ class Beat(Event):
     pass
 
 
-register_vendor(Vendor(name="quick-keys", machines=(Beats,), machine_for=lambda ev: Beats,
-                       session_key=lambda ev: ev.session,
-                       idempotency_keys=lambda ev: (f"beat@{ev.t}",)))
+KEYED = {"quick-keys": Vendor(name="quick-keys", machines=(Beats,),
+                             machine_for=lambda ev: Beats, session_key=lambda ev: ev.session,
+                             idempotency_keys=lambda ev: (f"beat@{ev.t}",))}
 
 
 def test_note_data_declines_a_vendor_whose_inputs_have_idempotency_keys() -> None:
-    rt = Runtime(ManualClock(T0))
+    rt = Runtime(ManualClock(T0), vendors=KEYED)
     rt.dispatch(Beat(session="b1"))
     assert rt.sessions["b1"].context.last == T0
     assert not rt.note_data("quick-keys", "beat", "b1")  # its key must be kept: dispatch
