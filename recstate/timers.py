@@ -50,7 +50,7 @@ class Timer:
     def __lt__(self, other: Timer) -> bool:
         """Reached only when two heap entries tie on (due, seq), which only restored
         timers can (a snapshot's seq kept): such ties keep no order among themselves."""
-        return False
+        return False  # a tie: neither is before the other
 
 
 def _order(timer: Timer) -> tuple[float, int]:
