@@ -44,6 +44,7 @@ from recstate.stores.base import (
     Conflict,
     Loaded,
     OutboxRow,
+    SharedConflict,
     Store,
     TrackedDict,
     partition_of,
@@ -143,6 +144,8 @@ class Durability:
         #: Those of them going with the group being gathered, by partition.
         self._group_sent: dict[int, list[str]] = {}
         self._shared_loaded: dict[str, dict[str, Any]] = {}
+        #: Shared entries written by the group being gathered: (machine, path).
+        self._group_written: set[tuple[str, str]] = set()
         self._partition_cache: dict[str, int] = {}
         # The group being gathered (see _commit): a commit per session (by key, and in
         # order), the rest, the records to trace and the commands to hand over once
@@ -284,10 +287,17 @@ class Durability:
                     handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
-            if isinstance(shared, TrackedDict) and shared.changes:
+            if isinstance(shared, TrackedDict) and (shared.changes or shared.reads):
                 name = session.machine.qualified_name()
-                rest.shared += [(name, path, value) for path, value in shared.changes]
-                shared.changes.clear()
+                written = self._group_written
+                if shared.reads:  # entries a handling before it in the group wrote are its own
+                    rest.shared_read += [(name, path, value)
+                                         for path, value in shared.reads.items()
+                                         if (name, path) not in written]
+                for path, value in shared.changes:
+                    rest.shared.append((name, path, value))
+                    written.add((name, path))
+                shared.clear_log()
         else:
             if keys:
                 rest.applied += keys
@@ -324,6 +334,7 @@ class Durability:
         self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
         self._carriers.clear()
         self._group_size = 0
+        self._group_written = set()
         try:
             if len(carriers) + (not rest.empty()) == 1:
                 one = carriers[0] if carriers else rest
@@ -331,8 +342,14 @@ class Durability:
             else:
                 store.commit_many(self._commits(carriers, rest))
         except Conflict as conflict:
-            conflict.input = not any(c.timer for c in carriers if isinstance(c, _Carrier)
-                                     and c.session.key == conflict.session)
+            if isinstance(conflict, SharedConflict):  # the handlings' sessions go back too
+                conflict.sessions = [c.session.key for c in carriers
+                                     if isinstance(c, _Carrier)]
+                conflict.session = conflict.sessions[0] if conflict.sessions else ""
+            conflict.input = (isinstance(conflict, SharedConflict) or not any(
+                c.timer for c in carriers if isinstance(c, _Carrier)
+                and c.session.key == conflict.session))
+            self._refresh_shared(rest, conflict)
             raise
         sink = self._sink
         if sink is not None:
@@ -341,6 +358,28 @@ class Durability:
         # What handing over records (a receiver's error) goes with the next commit.
         for row, (sess, trigger, t, cmd) in handing:
             self._hand_over(row, sess, trigger, t, cmd)
+
+    def _refresh_shared(self, rest: Commit, conflict: Conflict) -> None:
+        """A refused group's shared entries (read or written) as the store has them now:
+        what another process wrote replaces what the refused handlings did, so that the
+        input handled again decides on the stored values."""
+        touched = {(m, path) for m, path, _ in (*rest.shared, *rest.shared_read)}
+        if not touched:
+            return
+        current = dict(conflict.current) if isinstance(conflict, SharedConflict) else {}
+        missing = touched - current.keys()
+        if missing:
+            assert self.store is not None
+            current.update(self.store.shared_values(sorted(missing)))
+        by_machine: dict[str, dict[str, Any]] = {}
+        for (m, path), value in current.items():
+            by_machine.setdefault(m, {})[path] = value
+        for cls, engine in self._engines.items():
+            values = by_machine.get(cls.qualified_name())
+            shared = engine.model.shared
+            if values and isinstance(shared, TrackedDict):
+                shared.refresh(values)
+                shared.clear_log()
 
     def _commits(self, carriers: list[_Carrier | Commit], rest: Commit) -> Iterator[Commit]:
         """The group's commits, each session's snapshot taken as the store comes to it
@@ -475,7 +514,7 @@ class Durability:
         self._delivered_anywhere = max(self._delivered_anywhere, loaded.delivered)
         for engine in self._engines.values():
             if isinstance(engine.model.shared, TrackedDict):
-                engine.model.shared.changes.clear()  # restored() re-entered what was stored
+                engine.model.shared.clear_log()  # restored() re-entered what was stored
         for d in loaded.deliveries:  # delayed deliveries, each in its place
             e = d["event"]
             event = parse_event(e["vendor"], e["name"], e["t"], e["data"], e["session"],
@@ -518,6 +557,11 @@ class Durability:
             self._applied.pop(key, None)
             return None
         session = self.restore(row.snapshot)
+        # restored() re-entered the stored session into the shared indexes: that is this
+        # process's cache, not a change to write (another process may have moved on).
+        engine = self._engines.get(session.machine)
+        if engine is not None and isinstance(engine.model.shared, TrackedDict):
+            engine.model.shared.clear_log()
         self._versions[key], self._applied[key] = row.version, set(row.applied)
         self._delivered[key] = row.delivered
         return session

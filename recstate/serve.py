@@ -47,14 +47,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from recstate import signals
 from recstate.clock import Clock, ManualClock, SystemClock
-from recstate.errors import TraceError, Violation
+from recstate.errors import TraceError
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
-from recstate.session import Session
-from recstate.stores.base import Conflict, Store
-from recstate.trace import parse_line
+from recstate.stores.base import Conflict, SharedConflict, Store, StoreError
+from recstate.trace import Record, parse_line
 from recstate.vendors import vendor_names
 
 if TYPE_CHECKING:
@@ -64,6 +62,13 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger("recstate.serve")
 ENDPOINTS = "recstate.endpoints"
+#: Races an input may lose in a row (each reloads what another process wrote) before it is
+#: refused: a bound, so that a hot session or index never spins a request for ever.
+RETRIES = 20
+
+
+class Contended(StoreError):
+    """An input lost :data:`RETRIES` races in a row: nothing of it was applied."""
 
 
 class Metrics:
@@ -82,6 +87,9 @@ class Metrics:
                               registry=r)
         self.timers_due = Gauge("recstate_timers_due", "Timers due and not yet fired",
                                 registry=r)
+        self.conflicts = Counter("recstate_conflicts", "Commits refused because another "
+                                 "process wrote first (kind: version of a session, or "
+                                 "shared entries read)", ["kind"], registry=r)
         self.bridge = Gauge("recstate_bridge", "The client bridge: commands pending for an "
                             "app, sent again after a reconnect, withdrawn after the hold; "
                             "events received again (acknowledged, handled once)", ["what"],
@@ -97,47 +105,65 @@ class Service:
     def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
         self.store = store
         self.clock = clock or SystemClock()
-        self.runtime = Runtime(self.clock, store=store)
+        self.runtime = Runtime(self.clock, store=store, tracer=self._committed)
         self.metrics = Metrics()
         self._timer_task: asyncio.Task[None] | None = None
         #: the client bridge, when served: its waiting commands are withdrawn on time too
         self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
-        signals.violation.connect(self._on_violation, sender=self.runtime)
-        signals.error.connect(self._on_error, sender=self.runtime)
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
-    def _on_violation(self, sender: Any, *, violation: Violation, session: Session | None,
-                      **_: Any) -> None:
-        self.metrics.violations.labels(session.vendor if session else "").inc()
-
-    def _on_error(self, sender: Any, *, session: Session | None, code: Any, level: str,
-                  **_: Any) -> None:
-        if level == "error":
-            self.metrics.errors.labels(session.vendor if session else "", str(code)).inc()
+    def _committed(self, record: Record) -> None:
+        """The runtime's tracer: told each record once its handling is committed (never of
+        a handling taken back after a lost race), so the metrics count what was applied."""
+        if record.kind != "error" or record.data is None:
+            return
+        data = record.data
+        if data.get("code") == "violation" and "level" not in data:
+            self.metrics.violations.labels(record.vendor).inc()
+        elif data.get("level") == "error":
+            self.metrics.errors.labels(record.vendor, str(data.get("code"))).inc()
 
     # ---- handling ------------------------------------------------------------------------
+    def _lost(self, conflict: Conflict) -> None:
+        """A commit lost a race to another process sharing the store: take back what it
+        wrote first (the sessions; the shared entries the runtime has already taken)."""
+        kind = "shared" if isinstance(conflict, SharedConflict) else "version"
+        self.metrics.conflicts.labels(kind).inc()
+        keys = conflict.sessions if isinstance(conflict, SharedConflict) else [
+            conflict.session]
+        for key in keys:
+            if key:
+                self.runtime.reload(key)
+
     def handle(self, ev: Event) -> None:
         """Dispatch ``ev``, committed when this returns; a session another process moved
-        is taken from the store first, and a lost race is handled again once."""
+        is taken from the store first, and a lost race (its session, or a shared entry
+        its handling read, written by another process first) is handled again, at most
+        :data:`RETRIES` times (then :class:`Contended`: nothing of it was applied)."""
         rt = self.runtime
         started = time.perf_counter()
         key = ev.session
         if key is not None and rt.stale(key):
             rt.reload(key)
         redo = True
-        for _ in range(100):
+        for _ in range(RETRIES):
             try:
                 if redo:
                     rt.dispatch(ev)
                 else:  # a timer's commit lost a race: the rest of the queue goes on
                     rt.run_due()
                 break
-            except Conflict as conflict:  # another process wrote that session first
-                rt.reload(conflict.session)
+            except Conflict as conflict:  # another process wrote first
+                self._lost(conflict)
                 # this input's own handling lost: handle it again on the fresh session
                 redo = conflict.input and not rt.queued(ev)
+        else:
+            raise Contended(f"event {ev.name!r} of session {key or '(routed)'} lost "
+                            f"{RETRIES} races in a row to other processes sharing the "
+                            f"store: not applied; send it again (its id makes a second "
+                            f"delivery harmless)")
         self.metrics.events.labels(ev.vendor).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.sessions.set(len(rt.sessions))
@@ -146,12 +172,12 @@ class Service:
     def advance(self, to: float) -> None:
         """Move the virtual clock to ``to``, firing each timer due on the way at its time."""
         rt = self.runtime
-        for _ in range(100):  # each lost race reloads one session; then go on
+        for _ in range(RETRIES):  # each lost race reloads one session; then go on
             try:
                 rt.advance(to)
                 break
             except Conflict as conflict:
-                rt.reload(conflict.session)
+                self._lost(conflict)
         if self.bridge is not None:
             self.bridge.expire()
         self.metrics.sessions.set(len(rt.sessions))
@@ -159,12 +185,12 @@ class Service:
 
     def run_due(self) -> None:
         rt = self.runtime
-        for _ in range(100):  # each lost race reloads one session; then try again
+        for _ in range(RETRIES):  # each lost race reloads one session; then try again
             try:
                 rt.run_due()
                 return
             except Conflict as conflict:
-                rt.reload(conflict.session)
+                self._lost(conflict)
 
     async def timers(self) -> None:
         """Fire timers on time: sleep until the next deadline or a new input."""
@@ -264,10 +290,14 @@ def create_app(store: Store, *, clock: Clock | None = None,
             return JSONResponse({"error": error.reason, "line": error.line,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
-        for ev in events:
+        for n, ev in enumerate(events):
             if virtual is not None and ev.t is not None and ev.t > virtual.now():
                 svc.advance(ev.t)  # virtual time: the events' own time moves the clock
-            svc.handle(ev)
+            try:
+                svc.handle(ev)
+            except Contended as error:
+                return JSONResponse({"error": str(error), "line": n + 1, "applied": n},
+                                    status_code=503)
         return JSONResponse({"applied": len(events)})
 
     async def clock_view(request: Request) -> Response:

@@ -7,7 +7,16 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from recstate.stores.base import Commit, Conflict, Loaded, OutboxRow, SessionRow, apply_changes
+from recstate.stores.base import (
+    Commit,
+    Conflict,
+    Loaded,
+    OutboxRow,
+    SessionRow,
+    SharedConflict,
+    apply_changes,
+    lookup,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -42,6 +51,8 @@ class MemoryStore:
         return sorted(self._sessions)
 
     def commit(self, commit: Commit) -> int:
+        if commit.shared_read:
+            self._check_reads(commit)
         version = 0
         key = commit.session
         if commit.delete and key is not None:
@@ -79,7 +90,22 @@ class MemoryStore:
         return version
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        commits = list(commits)
+        for c in commits:  # the shared entries read are checked before any write
+            if c.shared_read:
+                self._check_reads(c)
         return [self.commit(c) for c in commits]
+
+    def _check_reads(self, commit: Commit) -> None:
+        current = {(m, path): lookup(self._shared.get(m, {}), path)
+                   for m, path, _ in commit.shared_read}
+        if any(current[m, path] != seen for m, path, seen in commit.shared_read):
+            raise SharedConflict(current)
+
+    def shared_values(self, entries: Iterable[tuple[str, str]]
+                      ) -> dict[tuple[str, str], Any]:
+        return {(m, path): copy.deepcopy(lookup(self._shared.get(m, {}), path))
+                for m, path in entries}
 
     def mark_sent(self, ids: Iterable[str]) -> None:
         for i in ids:

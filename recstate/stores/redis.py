@@ -33,12 +33,14 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from recstate.stores.base import (
+    ABSENT,
     DELETED,
     Commit,
     Conflict,
     Loaded,
     OutboxRow,
     SessionRow,
+    SharedConflict,
     StoreError,
     apply_changes,
     partition_of,
@@ -54,9 +56,22 @@ DEFAULT_PARTITIONS = 16
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
-#: version moves by as many), 9 "1" to delete the session first (closed or retired).
+#: version moves by as many), 9 "1" to delete the session first (closed or retired),
+#: 10 the shared entries the handling read, JSON [[hash, path, JSON seen or "" (absent)]],
+#: or "": ``check`` returns their stored values if one differs (nothing may be written).
 #: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
 _APPLY = """
+local function check(A)
+  if A[10] == '' then return nil end
+  local cur, bad = {}, false
+  for i, r in ipairs(cjson.decode(A[10])) do
+    local v = redis.call('HGET', r[1], r[2]) or ''
+    cur[i] = v
+    if v ~= r[3] then bad = true end
+  end
+  if bad then return cur end
+  return nil
+end
 local function apply(K, A)
   local newv = 0
   if A[9] == '1' then
@@ -109,18 +124,27 @@ end
 """
 
 COMMIT = _APPLY + """
+local cur = check(ARGV)
+if cur then return {-2, 0, unpack(cur)} end
 return apply(KEYS, ARGV)
 """
 
 #: A group's commits in ONE script: every version is checked first (a session deleted then
 #: made again in the group counts from 0), and if one moved nothing is written; otherwise
-#: each is applied in order. KEYS and ARGV: each commit's 8 keys and 9 arguments in turn.
-#: Returns each commit's new version, or {-1, found, index} for the first that conflicts.
+#: each is applied in order. KEYS and ARGV: each commit's 8 keys and 10 arguments in turn.
+#: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
+#: or {-2, index, stored values...} for the first whose shared entries read were changed.
 COMMIT_MANY = _APPLY + """
 local n = #KEYS / 8
 local seen = {}
 for i = 0, n - 1 do
-  local key, a = ARGV[i * 9 + 5], i * 9
+  local key, a = ARGV[i * 10 + 5], i * 10
+  if ARGV[a + 10] ~= '' then
+    local r = {}
+    r[10] = ARGV[a + 10]
+    local cur = check(r)
+    if cur then return {-2, i, unpack(cur)} end
+  end
   if ARGV[a + 9] == '1' then seen[key] = 0 end
   if ARGV[a + 2] ~= '' then
     local cur = seen[key]
@@ -136,7 +160,7 @@ local out = {}
 for i = 0, n - 1 do
   local k, a = {}, {}
   for j = 1, 8 do k[j] = KEYS[i * 8 + j] end
-  for j = 1, 9 do a[j] = ARGV[i * 9 + j] end
+  for j = 1, 10 do a[j] = ARGV[i * 10 + j] end
   out[i + 1] = apply(k, a)[1]
 end
 return out
@@ -286,7 +310,10 @@ class RedisStore:
         """Write ``commit`` in one script call; ``ack``: (partition, stream entry id) to
         acknowledge in the same call."""
         keys, args = self._script_args(commit, ack)
-        return self._result(commit, self._commit(keys=keys, args=args))
+        result = self._commit(keys=keys, args=args)
+        if int(result[0]) == -2:
+            raise self._shared_conflict(commit, result[2:])
+        return self._result(commit, result)
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         """The commits in one script call: all or nothing (a MULTI/EXEC would run the
@@ -295,18 +322,39 @@ class RedisStore:
         keys: list[str] = []
         args: list[Any] = []
         sent: list[tuple[str | None, int]] = []
+        reads: dict[int, list[tuple[str, str, Any]]] = {}
         for commit in commits:
             k, a = self._script_args(commit, None)
+            if commit.shared_read:
+                reads[len(sent)] = commit.shared_read
             keys += k
             args += a
             sent.append((commit.session, commit.version))
         if not sent:
             return []
         result = self._commit_many(keys=keys, args=args)
+        if int(result[0]) == -2:
+            raise self._shared_conflict(Commit(shared_read=reads[int(result[1])]), result[2:])
         if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
             key, version = sent[int(result[2])]
             raise Conflict(key or "", version, int(result[1]))
         return [int(v) for v in result]
+
+    @staticmethod
+    def _shared_conflict(commit: Commit, stored: list[bytes]) -> SharedConflict:
+        return SharedConflict({(m, path): orjson.loads(v) if v else ABSENT
+                               for (m, path, _), v in zip(commit.shared_read, stored,
+                                                          strict=True)})
+
+    def shared_values(self, entries: Iterable[tuple[str, str]]
+                      ) -> dict[tuple[str, str], Any]:
+        """The stored values of shared entries, in one round trip (a pipeline)."""
+        entries = list(entries)
+        pipe = self.redis.pipeline(transaction=False)
+        for m, path in entries:
+            pipe.hget(self.k("shared", m), path)
+        return {e: ABSENT if v is None else orjson.loads(v)
+                for e, v in zip(entries, pipe.execute(), strict=True)}
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
@@ -355,7 +403,11 @@ class RedisStore:
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
                  "" if commit.delivered is None else commit.delivered, commit.handlings,
-                 "1" if commit.delete else ""])
+                 "1" if commit.delete else "",
+                 orjson.dumps([[self.k("shared", m), path,
+                                "" if seen is ABSENT else orjson.dumps(seen).decode()]
+                               for m, path, seen in commit.shared_read])
+                 if commit.shared_read else ""])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)

@@ -19,12 +19,14 @@ from typing import Any
 import orjson
 
 from recstate.stores.base import (
+    ABSENT,
     DELETED,
     Commit,
     Conflict,
     Loaded,
     OutboxRow,
     SessionRow,
+    SharedConflict,
     StoreError,
     apply_changes,
 )
@@ -163,6 +165,12 @@ class SQLiteStore:
         return versions
 
     def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
+        if commit.shared_read:  # before anything of this commit is written
+            stored = self._shared(db, [(m, p) for m, p, _ in commit.shared_read])
+            if any(stored[m, p] != (ABSENT if seen is ABSENT else orjson.dumps(seen))
+                   for m, p, seen in commit.shared_read):
+                raise SharedConflict({k: ABSENT if v is ABSENT else orjson.loads(v)
+                                      for k, v in stored.items()})
         version = 0
         key = commit.session
         if commit.delete and key is not None:  # closed or retired: nothing of it is kept
@@ -226,6 +234,22 @@ class SQLiteStore:
             db.execute("INSERT INTO journal (records, block) VALUES (?, ?)",
                        (len(commit.journal), block))
         return version
+
+    @staticmethod
+    def _shared(db: sqlite3.Connection, entries: Iterable[tuple[str, str]]
+                ) -> dict[tuple[str, str], Any]:
+        """The stored JSON of shared entries (bytes), or ABSENT."""
+        out: dict[tuple[str, str], Any] = {}
+        for m, p in entries:
+            row = db.execute("SELECT value FROM shared WHERE machine = ? AND path = ?",
+                             (m, p)).fetchone()
+            out[m, p] = ABSENT if row is None else bytes(row[0])
+        return out
+
+    def shared_values(self, entries: Iterable[tuple[str, str]]
+                      ) -> dict[tuple[str, str], Any]:
+        return {k: ABSENT if v is ABSENT else orjson.loads(v)
+                for k, v in self._shared(self._db, entries).items()}
 
     @staticmethod
     def _version(db: sqlite3.Connection, key: str) -> int | None:
