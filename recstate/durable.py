@@ -44,6 +44,7 @@ from recstate.stores.base import (
     Conflict,
     Loaded,
     OutboxRow,
+    SessionRow,
     SharedConflict,
     Store,
     TrackedDict,
@@ -545,16 +546,33 @@ class Durability:
         store = self.store
         if store is None:
             raise TypeError("reload() needs a runtime made with a store (store=...)")
+        return self._take(key, store.get(key))
+
+    def freshen(self, keys: Iterable[str]) -> list[str]:
+        """Take from the store the sessions of ``keys`` that another process sharing it has
+        moved (their stored version is not the one held here), in one read (Redis: one
+        round trip for them all): a process of a ``serve`` fleet keeps no stale session.
+        Returns the keys taken."""
+        store = self.store
+        if store is None:
+            return []
+        known = {key: self._versions.get(key, 0) for key in dict.fromkeys(keys)}
+        moved = store.fresh(known)
+        for key, row in moved.items():
+            self._take(key, row)
+        return list(moved)
+
+    def _take(self, key: str, row: SessionRow | None) -> Session | None:
         self.timers.cancel_session(key)
         self.sessions.pop(key, None)
         self._records.clear()
         if self._outbox:
             self._outbox.clear()
         self._input_keys = []
-        row = store.get(key)
         if row is None:
             self._versions.pop(key, None)
             self._applied.pop(key, None)
+            self._delivered.pop(key, None)
             return None
         session = self.restore(row.snapshot)
         # restored() re-entered the stored session into the shared indexes: that is this

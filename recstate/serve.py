@@ -90,6 +90,9 @@ class Metrics:
         self.conflicts = Counter("recstate_conflicts", "Commits refused because another "
                                  "process wrote first (kind: version of a session, or "
                                  "shared entries read)", ["kind"], registry=r)
+        self.round_trips = Gauge("recstate_store_round_trips", "Requests this process has "
+                                 "sent to its store on the hot paths (Redis: a script call "
+                                 "or a pipeline is one)", registry=r)
         self.bridge = Gauge("recstate_bridge", "The client bridge: commands pending for an "
                             "app, sent again after a reconnect, withdrawn after the hold; "
                             "events received again (acknowledged, handled once)", ["what"],
@@ -137,16 +140,22 @@ class Service:
             if key:
                 self.runtime.reload(key)
 
-    def handle(self, ev: Event) -> None:
+    def freshen(self, events: list[Event]) -> None:
+        """Take from the store the sessions these events name that another process moved:
+        one read for a whole request (Redis: one round trip)."""
+        self.runtime.freshen(ev.session for ev in events if ev.session is not None)
+
+    def handle(self, ev: Event, *, fresh: bool = False) -> None:
         """Dispatch ``ev``, committed when this returns; a session another process moved
-        is taken from the store first, and a lost race (its session, or a shared entry
+        is taken from the store first (unless ``fresh``: :meth:`freshen` just did), and a
+        lost race (its session, or a shared entry
         its handling read, written by another process first) is handled again, at most
         :data:`RETRIES` times (then :class:`Contended`: nothing of it was applied)."""
         rt = self.runtime
         started = time.perf_counter()
         key = ev.session
-        if key is not None and rt.stale(key):
-            rt.reload(key)
+        if key is not None and not fresh:
+            rt.freshen((key,))
         redo = True
         for _ in range(RETRIES):
             try:
@@ -290,11 +299,12 @@ def create_app(store: Store, *, clock: Clock | None = None,
             return JSONResponse({"error": error.reason, "line": error.line,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
+        svc.freshen(events)  # one read for the request's sessions
         for n, ev in enumerate(events):
             if virtual is not None and ev.t is not None and ev.t > virtual.now():
                 svc.advance(ev.t)  # virtual time: the events' own time moves the clock
             try:
-                svc.handle(ev)
+                svc.handle(ev, fresh=True)
             except Contended as error:
                 return JSONResponse({"error": str(error), "line": n + 1, "applied": n},
                                     status_code=503)
@@ -350,6 +360,9 @@ def create_app(store: Store, *, clock: Clock | None = None,
                                 ("duplicate_events", bridge.duplicates)):
                 svc.metrics.bridge.labels(what).set(value)
         svc.metrics.sessions.set(len(svc.runtime.sessions))
+        trips = getattr(store, "round_trips", None)
+        if trips is not None:
+            svc.metrics.round_trips.set(trips)
         return Response(generate_latest(svc.metrics.registry),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 

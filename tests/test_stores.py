@@ -272,3 +272,18 @@ def test_a_commit_whose_shared_reads_moved_is_refused_whole(store: Store) -> Non
     # read as stored: written
     assert store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=1,
                                shared_read=[(M, ALICE, "1001:7:alice")])) == 2
+
+
+def test_fresh_gives_the_sessions_another_process_moved(store: Store) -> None:
+    store.commit(Commit(session="a", snapshot=snap("a", "idle"), version=0, applied=["#1"],
+                        delivered=3))
+    store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=0))
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1))
+    moved = store.fresh({"a": 1, "b": 1, "c": 0, "gone": 4})
+    assert sorted(moved) == ["a", "gone"]
+    row = moved["a"]
+    assert row is not None
+    assert (row.version, row.snapshot["state"], row.applied, row.delivered) == (
+        2, "ringing", {"#1"}, 3)
+    assert moved["gone"] is None
+    assert store.fresh({"a": 2, "b": 1}) == {}

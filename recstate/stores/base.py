@@ -245,6 +245,12 @@ class Store(Protocol):
         """The journal rows in commit order."""
         ...
 
+    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` (key -> the version a process holds) whose stored
+        version is another, as stored now (None: no longer stored): what another process
+        sharing the store changed, read at once (Redis: one round trip)."""
+        ...
+
     def shared_values(self, entries: Iterable[tuple[str, str]]
                       ) -> dict[tuple[str, str], Any]:
         """The stored values of shared-index entries (machine, path): a value, or

@@ -4,7 +4,7 @@ semantics (versions, idempotency keys, outbox), so that the runtime has one code
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from recstate.stores.base import (
@@ -95,6 +95,14 @@ class MemoryStore:
             if c.shared_read:
                 self._check_reads(c)
         return [self.commit(c) for c in commits]
+
+    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+        out: dict[str, SessionRow | None] = {}
+        for key, version in known.items():
+            row = self._sessions.get(key)
+            if (row.version if row is not None else 0) != version:
+                out[key] = row
+        return out
 
     def _check_reads(self, commit: Commit) -> None:
         current = {(m, path): lookup(self._shared.get(m, {}), path)

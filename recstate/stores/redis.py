@@ -26,7 +26,7 @@ the partition (its sessions are in its memory, their versions known).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -174,6 +174,20 @@ for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
 return due
 """
 
+#: A session as stored if its version is not the one a process holds (a serve process's
+#: read before handling): {} when it is, {0} when the session is not stored (and was
+#: held), else {version, snapshot, delivery mark, applied keys...}. KEYS: 1 session hash,
+#: 2 applied set (one slot: the session's). ARGV: 1 the version held.
+FRESH = """
+local got = redis.call('HMGET', KEYS[1], 'v', 'snap', 'd')
+local v = got[1] and tonumber(got[1]) or 0
+if v == tonumber(ARGV[1]) then return {} end
+if not got[1] then return {0} end
+local out = {v, got[2], got[3] or '0'}
+for _, a in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = a end
+return out
+"""
+
 #: Take or renew a partition's lease: free, expired, or already ours. KEYS: 1 lease.
 #: ARGV: 1 worker id, 2 ttl ms.
 ACQUIRE = """
@@ -225,6 +239,10 @@ class RedisStore:
         self._commit = self.redis.register_script(COMMIT)
         self._commit_many = self.redis.register_script(COMMIT_MANY)
         self._claim = self.redis.register_script(CLAIM_DUE)
+        self._fresh = self.redis.register_script(FRESH)
+        #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
+        #: call is one): what ``recstate serve`` reports as round trips.
+        self.round_trips = 0
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
 
@@ -285,6 +303,29 @@ class RedisStore:
         return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied},
                           int(d or 0))
 
+    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` whose stored version moved, as stored now (None: gone):
+        one round trip (a pipeline of one :data:`FRESH` script call per session, each on its
+        own session's keys)."""
+        if not known:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        keys = list(known)
+        for key in keys:
+            self._fresh(keys=[self.k("s", key), self.k("a", key)], args=[known[key]],
+                        client=pipe)
+        self.round_trips += 1
+        out: dict[str, SessionRow | None] = {}
+        for key, got in zip(keys, pipe.execute(), strict=True):
+            if not got:
+                continue
+            if len(got) == 1:
+                out[key] = None
+                continue
+            out[key] = SessionRow(key, orjson.loads(got[1]), int(got[0]),
+                                  {a.decode() for a in got[3:]}, int(got[2]))
+        return out
+
     def version(self, key: str) -> int:
         """The stored version of ``key`` (0: none), in one read (HMGET: a command the
         scripts never run, so ``INFO commandstats`` counts these reads alone)."""
@@ -311,6 +352,7 @@ class RedisStore:
         acknowledge in the same call."""
         keys, args = self._script_args(commit, ack)
         result = self._commit(keys=keys, args=args)
+        self.round_trips += 1
         if int(result[0]) == -2:
             raise self._shared_conflict(commit, result[2:])
         return self._result(commit, result)
@@ -333,6 +375,7 @@ class RedisStore:
         if not sent:
             return []
         result = self._commit_many(keys=keys, args=args)
+        self.round_trips += 1
         if int(result[0]) == -2:
             raise self._shared_conflict(Commit(shared_read=reads[int(result[1])]), result[2:])
         if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
@@ -353,6 +396,7 @@ class RedisStore:
         pipe = self.redis.pipeline(transaction=False)
         for m, path in entries:
             pipe.hget(self.k("shared", m), path)
+        self.round_trips += 1
         return {e: ABSENT if v is None else orjson.loads(v)
                 for e, v in zip(entries, pipe.execute(), strict=True)}
 

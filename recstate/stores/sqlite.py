@@ -12,7 +12,7 @@ consistency (``?synchronous=FULL`` in the URL for that too).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,13 @@ class SQLiteStore:
         """The stored version of ``key`` (0: none)."""
         row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row is not None else 0
+
+    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+        out: dict[str, SessionRow | None] = {}
+        for key, version in known.items():
+            if self.version(key) != version:
+                out[key] = self.get(key)
+        return out
 
     def keys(self) -> list[str]:
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY key")]
