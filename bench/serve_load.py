@@ -8,9 +8,10 @@ Reports events/s, request latency p50/p99 (client side, loopback HTTP included),
 processes' resident memory at the end, and for Redis the script calls per event from
 ``INFO commandstats`` (the commits, and the per-session freshness reads, which a request
 pipelines) and the round trips per event the serve processes' Redis clients counted
-(``recstate_store_round_trips``: a script call or a pipeline is one): SQLite with one process, Redis with
-one and with two processes (the client sends each request to the next process in turn, as a
-load balancer would: a session moves between processes all the time, the worst case).
+(``recstate_store_round_trips``: a script call or a pipeline is one): SQLite with one
+process, Redis with one and with two processes (the client sends each request to the next
+process in turn, as a load balancer would: a session moves between processes all the time,
+the worst case).
 
     .venv/bin/python bench/serve_load.py [--recordings 10000] [--beats 3] [--concurrency 64]
                                          [--seconds 300] [--only sqlite|redis1|redis2]
