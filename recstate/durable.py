@@ -161,6 +161,16 @@ class Durability:
         #: the one the input being handled came from: deleted with its handling's commit.
         self._delivering: dict[int, str] = {}
         self._input_delivery: str | None = None
+        #: A fleet sharing a store that hands out timers (``serve`` on Redis): the sessions
+        #: whose due timers this process fires now (those it claimed from the store, and
+        #: the one whose input it handles). A due timer of another session is not this
+        #: process's to fire: the session is evicted from memory instead (it may have moved
+        #: in the store; its next input takes it from there). None: every session's.
+        self.firing: set[str] | None = None
+        #: Timer handlings committed, by timer name (a metric of ``serve``).
+        self.fired: dict[str, int] = {}
+        self._firing_name: str | None = None
+        self._group_fired: list[str] = []
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -274,6 +284,8 @@ class Durability:
                 self._delivered[key] = delivered
             if timer:
                 carrier.timer = True
+                if self._firing_name is not None:
+                    self._group_fired.append(self._firing_name)
             if pending:
                 self._outbox = []
                 rows = carrier.outbox
@@ -336,6 +348,7 @@ class Durability:
         self._carriers.clear()
         self._group_size = 0
         self._group_written = set()
+        fired, self._group_fired = self._group_fired, []
         try:
             if len(carriers) + (not rest.empty()) == 1:
                 one = carriers[0] if carriers else rest
@@ -352,6 +365,8 @@ class Durability:
                 and c.session.key == conflict.session))
             self._refresh_shared(rest, conflict)
             raise
+        for name in fired:
+            self.fired[name] = self.fired.get(name, 0) + 1
         sink = self._sink
         if sink is not None:
             for record in records:
@@ -431,6 +446,18 @@ class Durability:
                       "session": event.session, "id": event.id, "data": event.payload()}})
 
     def _fire(self, timer: Timer) -> None:
+        firing = self.firing
+        if timer.session is not None:
+            if firing is not None and timer.session not in firing:
+                self.evict(timer.session)
+                return
+            if self.store is not None:
+                self._firing_name = timer.name
+                try:
+                    super()._fire(timer)  # type: ignore[misc]
+                finally:
+                    self._firing_name = None
+                return
         if (self.store is not None and timer.session is None
                 and timer.name.startswith("deliver#") and isinstance(timer.payload, Event)):
             self._delivering[id(timer.payload)] = timer.name
@@ -547,6 +574,17 @@ class Durability:
         if store is None:
             raise TypeError("reload() needs a runtime made with a store (store=...)")
         return self._take(key, store.get(key))
+
+    def evict(self, key: str) -> None:
+        """Forget session ``key`` here (its state, timers, version), leaving the store as it
+        is: the next input of it takes it from the store. A fleet's process does this to a
+        session whose timer another process fires."""
+        self.timers.cancel_session(key)
+        self.sessions.pop(key, None)
+        self._versions.pop(key, None)
+        self._applied.pop(key, None)
+        self._delivered.pop(key, None)
+        self._partition_cache.pop(key, None)
 
     def freshen(self, keys: Iterable[str]) -> list[str]:
         """Take from the store the sessions of ``keys`` that another process sharing it has

@@ -62,6 +62,11 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger("recstate.serve")
 ENDPOINTS = "recstate.endpoints"
+#: Seconds a claim on a session's due timers lasts (``--timer-lease``): a process that dies
+#: while firing them loses them then, and another process fires them.
+TIMER_LEASE = 30.0
+#: Sessions a claim takes at most, a partition.
+CLAIM = 32
 #: Races an input may lose in a row (each reloads what another process wrote) before it is
 #: refused: a bound, so that a hot session or index never spins a request for ever.
 RETRIES = 20
@@ -87,6 +92,8 @@ class Metrics:
                               registry=r)
         self.timers_due = Gauge("recstate_timers_due", "Timers due and not yet fired",
                                 registry=r)
+        self.fired = Counter("recstate_timers_fired", "Timers fired and committed by this "
+                             "process", ["timer"], registry=r)
         self.conflicts = Counter("recstate_conflicts", "Commits refused because another "
                                  "process wrote first (kind: version of a session, or "
                                  "shared entries read)", ["kind"], registry=r)
@@ -105,10 +112,18 @@ class Metrics:
 class Service:
     """The runtime of one ``serve`` process, its store and its metrics."""
 
-    def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, *, clock: Clock | None = None,
+                 timer_lease: float = TIMER_LEASE) -> None:
         self.store = store
         self.clock = clock or SystemClock()
         self.runtime = Runtime(self.clock, store=store, tracer=self._committed)
+        #: A store that hands out due timers (Redis): the processes sharing it form a fleet
+        #: in which each timer is fired by the one process that claimed its session.
+        self.claims: Any = store if hasattr(store, "claim_due_all") else None
+        self.timer_lease = timer_lease
+        if self.claims is not None:
+            self.runtime.firing = set()
+        self._fired_told: dict[str, int] = {}
         self.metrics = Metrics()
         self._timer_task: asyncio.Task[None] | None = None
         #: the client bridge, when served: its waiting commands are withdrawn on time too
@@ -143,7 +158,19 @@ class Service:
     def freshen(self, events: list[Event]) -> None:
         """Take from the store the sessions these events name that another process moved:
         one read for a whole request (Redis: one round trip)."""
-        self.runtime.freshen(ev.session for ev in events if ev.session is not None)
+        keys = (self.session_of(ev) for ev in events)
+        self.runtime.freshen(key for key in keys if key is not None)
+
+    def session_of(self, ev: Event) -> str | None:
+        """The session ``ev`` goes to: its own, or the one its vendor's routing names (a
+        NetEase callback item: by channel); None when that cannot be told beforehand (an
+        input split into parts, a bad one: the handling says so)."""
+        if ev.session is not None:
+            return ev.session
+        try:
+            return self.runtime.vendor(ev.vendor).session_key(ev)
+        except Exception:  # a routing rule that raises: the handling reports it
+            return None
 
     def handle(self, ev: Event, *, fresh: bool = False) -> None:
         """Dispatch ``ev``, committed when this returns; a session another process moved
@@ -153,9 +180,23 @@ class Service:
         :data:`RETRIES` times (then :class:`Contended`: nothing of it was applied)."""
         rt = self.runtime
         started = time.perf_counter()
-        key = ev.session
+        key = self.session_of(ev)
         if key is not None and not fresh:
             rt.freshen((key,))
+        if rt.firing is not None:  # its own due timers go first, as in one process
+            rt.firing = {key} if key is not None else set()
+        try:
+            self._handle(ev, key)
+        finally:
+            if rt.firing is not None:
+                rt.firing = set()
+        self.metrics.events.labels(ev.vendor).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.sessions.set(len(rt.sessions))
+        self._wake.set()  # a new deadline, perhaps
+
+    def _handle(self, ev: Event, key: str | None) -> None:
+        rt = self.runtime
         redo = True
         for _ in range(RETRIES):
             try:
@@ -173,20 +214,23 @@ class Service:
                             f"{RETRIES} races in a row to other processes sharing the "
                             f"store: not applied; send it again (its id makes a second "
                             f"delivery harmless)")
-        self.metrics.events.labels(ev.vendor).inc()
-        self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.sessions.set(len(rt.sessions))
-        self._wake.set()  # a new deadline, perhaps
 
     def advance(self, to: float) -> None:
-        """Move the virtual clock to ``to``, firing each timer due on the way at its time."""
+        """Move the virtual clock to ``to``, firing each timer due on the way at its time
+        (in a fleet: those of the sessions this process claims, at their due times)."""
         rt = self.runtime
-        for _ in range(RETRIES):  # each lost race reloads one session; then go on
-            try:
-                rt.advance(to)
-                break
-            except Conflict as conflict:
-                self._lost(conflict)
+        if self.claims is not None:
+            clock = self.clock
+            if isinstance(clock, ManualClock) and to > clock.now():
+                clock.set(to)
+            self.fire_claimed()
+        else:
+            for _ in range(RETRIES):  # each lost race reloads one session; then go on
+                try:
+                    rt.advance(to)
+                    break
+                except Conflict as conflict:
+                    self._lost(conflict)
         if self.bridge is not None:
             self.bridge.expire()
         self.metrics.sessions.set(len(rt.sessions))
@@ -201,11 +245,45 @@ class Service:
             except Conflict as conflict:
                 self._lost(conflict)
 
+    def fire_claimed(self) -> int:
+        """In a fleet: claim the sessions with a timer due (atomically, at most
+        :data:`CLAIM` a partition, for ``timer_lease`` seconds: a process that dies holding
+        a claim loses it then), take them from the store, fire their due timers, give the
+        claims back; again until nothing is due. Returns how many sessions it claimed."""
+        store, rt = self.claims, self.runtime
+        claimed = 0
+        for _ in range(10_000):  # bounded: each pass fires what is due by now
+            now = self.clock.now()
+            until = now + self.timer_lease
+            claims = store.claim_due_all(now, until, CLAIM)
+            if not claims:
+                break
+            claimed += len(claims)
+            keys = [key for _, key in claims]
+            rt.freshen(keys)
+            rt.firing = set(keys)
+            try:
+                self.run_due()
+            finally:
+                rt.firing = set()
+            store.unclaim([(p, key, self._next_due(key)) for p, key in claims], until)
+        return claimed
+
+    def _next_due(self, key: str) -> float | None:
+        timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
+        return min(t.due for t in timers) if timers else None
+
     async def timers(self) -> None:
-        """Fire timers on time: sleep until the next deadline or a new input."""
+        """Fire timers on time: sleep until the next deadline or a new input (in a fleet:
+        the store's next due time, whichever process's session it is)."""
         while True:
-            self.run_due()
-            due = self.runtime.next_deadline()
+            if self.claims is not None:
+                self.run_due()  # evicts sessions whose timers came due: not this one's
+                self.fire_claimed()
+                due = self.claims.next_due_all()
+            else:
+                self.run_due()
+                due = self.runtime.next_deadline()
             if self.bridge is not None:  # a command no app took is withdrawn on time
                 self.bridge.expire()
                 expiry = self.bridge.next_expiry()
@@ -268,6 +346,7 @@ def _session_view(row_snapshot: dict[str, Any], version: int) -> dict[str, Any]:
 
 
 def create_app(store: Store, *, clock: Clock | None = None,
+               timer_lease: float = TIMER_LEASE,
                bridge_secret: str | None = None, bridge_demo: bool = False,
                bridge_hold: float | None = 30.0) -> Starlette:
     """The service's ASGI app (the runtime is made, and recovers, at startup).
@@ -360,6 +439,11 @@ def create_app(store: Store, *, clock: Clock | None = None,
                                 ("duplicate_events", bridge.duplicates)):
                 svc.metrics.bridge.labels(what).set(value)
         svc.metrics.sessions.set(len(svc.runtime.sessions))
+        for name, n in svc.runtime.fired.items():
+            told = svc._fired_told.get(name, 0)
+            if n > told:
+                svc.metrics.fired.labels(name).inc(n - told)
+                svc._fired_told[name] = n
         trips = getattr(store, "round_trips", None)
         if trips is not None:
             svc.metrics.round_trips.set(trips)
@@ -369,7 +453,7 @@ def create_app(store: Store, *, clock: Clock | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        svc = holder["service"] = Service(store, clock=clock)
+        svc = holder["service"] = Service(store, clock=clock, timer_lease=timer_lease)
         bridge = None
         if bridge_secret is not None:
             from recstate.bridge.hub import Bridge
@@ -433,7 +517,8 @@ def _endpoints(service: Callable[[], Service], clock: Clock | None) -> list[Rout
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
           ready: Callable[[str], None] | None = None,
           bridge_secret: str | None = None, bridge_demo: bool = False,
-          bridge_hold: float | None = 30.0, clock: Clock | None = None) -> None:
+          bridge_hold: float | None = 30.0, clock: Clock | None = None,
+          timer_lease: float = TIMER_LEASE) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM)."""
     import socket
 
@@ -443,7 +528,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
 
     store = open_store(url)
     try:
-        app = create_app(store, clock=clock, bridge_secret=bridge_secret,
+        app = create_app(store, clock=clock, timer_lease=timer_lease,
+                         bridge_secret=bridge_secret,
                          bridge_demo=bridge_demo, bridge_hold=bridge_hold)
     except BaseException:
         store.close()

@@ -9,9 +9,14 @@ records in room A via process 1, must be refused with 30000415 as in one process
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -124,3 +129,88 @@ def test_a_fleet_refuses_as_one_process_does(redis_url: str) -> None:
             store.close()
     assert views[0] == views[1]
     assert refusals == [2, 2]
+
+
+# ---- timers: each fires once across the fleet ---------------------------------------------
+#: Tencent closes a recording that gets no data for 60 s (002 §6: 1分钟没收到数据会自动关闭录制):
+#: the machine's watchdog, armed when the recording starts.
+RECORDINGS = 300
+CHILD = str(Path(__file__).parent / "crash_child.py")
+
+
+def recordings(n: int) -> list[bytes]:
+    """n recordings of n users in n rooms, each started at T0 + 1 and sent no data."""
+    out = []
+    for i in range(n):
+        room, key = {"relationId": 2000, "roomId": i}, f"2000:{i}:u{i}"
+        out.append(b"[" + b",".join([
+            ev(T0, key, "enterRoom", {**room, "roomType": "multi", "user": f"u{i}"}),
+            ev(T0, key, START, {"roomInfo": room, "param": {"fileName": f"r{i}"}}),
+            ev(T0 + 1, key, f"{START}:ok", {})]) + b"]")
+    return out
+
+
+def fired(http: httpx.Client, timer: str = "watchdog") -> float:
+    m = re.search(rf'recstate_timers_fired_total\{{timer="{timer}"\}} (\S+)',
+                  http.get("/metrics").text)
+    return float(m.group(1)) if m else 0.0
+
+
+def stored(url: str) -> dict[str, tuple[str, int]]:
+    store = RedisStore(url)
+    try:
+        return {row.key: (row.snapshot["state"], row.version)
+                for row in store.load().sessions}
+    finally:
+        store.close()
+
+
+def test_300_watchdogs_fire_once_each_across_two_processes(redis_url: str) -> None:
+    with ExitStack() as stack:
+        procs = fleet(redis_url, 2, stack)
+        for i, body in enumerate(recordings(RECORDINGS)):
+            post(procs[i % 2], body)
+        assert fired(procs[0]) + fired(procs[1]) == 0
+        # both clocks pass the watchdogs' due time (T0 + 61) at once
+        with ThreadPoolExecutor(2) as pool:
+            moved = list(pool.map(lambda h: h.post("/clock", json={"to": T0 + 100}), procs))
+        assert [m.status_code for m in moved] == [200, 200]
+        assert fired(procs[0]) + fired(procs[1]) == RECORDINGS
+    # each session: enterRoom, start, start:ok, and ONE watchdog (a second would be a 5th)
+    assert stored(redis_url) == {f"2000:{i}:u{i}": ("stopped", 4) for i in range(RECORDINGS)}
+
+
+def test_a_process_killed_while_firing_leaves_its_timers_to_the_other(
+        redis_url: str) -> None:
+    handled = RECORDINGS * 3
+    # process 1 is SIGKILLed when its 51st watchdog handling begins to commit: 50 fired
+    killed = subprocess.Popen(
+        [sys.executable, CHILD, str(handled + 51), "1", "serve", "--store", redis_url,
+         "--port", "0", "--virtual-clock", str(T0), "--timer-lease", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
+    try:
+        assert killed.stdout is not None
+        banner = killed.stdout.readline()
+        assert "listening on " in banner, banner + (killed.stderr.read() if killed.stderr
+                                                    else "")
+        base = banner.split("listening on ", 1)[1].split()[0]
+        with ExitStack() as stack:
+            p1 = stack.enter_context(httpx.Client(base_url=base, timeout=60))
+            (p2,) = fleet(redis_url, 1, stack, "--timer-lease", "30")
+            for body in recordings(RECORDINGS):
+                post(p1, body)
+            with pytest.raises(httpx.TransportError):  # killed while firing
+                p1.post("/clock", json={"to": T0 + 100})
+            assert killed.wait(timeout=60) == -signal.SIGKILL
+            states_now = stored(redis_url)
+            assert sum(1 for s, _ in states_now.values() if s == "stopped") == 50
+            # the dead process's claims last until its clock + lease (T0 + 130)
+            p2.post("/clock", json={"to": T0 + 129})
+            assert fired(p2) == 0
+            p2.post("/clock", json={"to": T0 + 131})
+            assert fired(p2) == RECORDINGS - 50
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+            killed.wait()
+    assert stored(redis_url) == {f"2000:{i}:u{i}": ("stopped", 4) for i in range(RECORDINGS)}

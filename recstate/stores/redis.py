@@ -188,6 +188,18 @@ for _, a in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = a end
 return out
 """
 
+#: Give a claim back (the claimer fired what was due, or found nothing to fire): the
+#: member's score goes back to the session's next due time (none: removed), unless it is no
+#: longer the claim's deadline (a commit already set it). KEYS: 1 zset. ARGV: 1 member,
+#: 2 the claim's deadline, 3 next due or "".
+UNCLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
+"""
+
 #: Take or renew a partition's lease: free, expired, or already ours. KEYS: 1 lease.
 #: ARGV: 1 worker id, 2 ttl ms.
 ACQUIRE = """
@@ -240,6 +252,7 @@ class RedisStore:
         self._commit_many = self.redis.register_script(COMMIT_MANY)
         self._claim = self.redis.register_script(CLAIM_DUE)
         self._fresh = self.redis.register_script(FRESH)
+        self._unclaim = self.redis.register_script(UNCLAIM)
         #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
         #: call is one): what ``recstate serve`` reports as round trips.
         self.round_trips = 0
@@ -469,6 +482,43 @@ class RedisStore:
         ``lease_until`` (a commit sets their real next due time)."""
         got = self._claim(keys=[self.k("timers", partition)], args=[now, lease_until, limit])
         return [g.decode() for g in got]
+
+    def claim_due_all(self, now: float, lease_until: float, limit: int = 32
+                      ) -> list[tuple[int, str]]:
+        """(partition, session) of every partition's sessions with a timer due at ``now``,
+        at most ``limit`` a partition, claimed until ``lease_until``: one round trip (a
+        pipeline of one claim script call a partition)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.partitions):
+            self._claim(keys=[self.k("timers", p)], args=[now, lease_until, limit],
+                        client=pipe)
+        self.round_trips += 1
+        return [(p, m.decode()) for p, got in enumerate(pipe.execute()) for m in got]
+
+    def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
+                ) -> None:
+        """Give claims back: (partition, session, its next due time or None), each set
+        only if its score is still the claim's deadline ``lease_until``; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for p, key, due in claims:
+            self._unclaim(keys=[self.k("timers", p)],
+                          args=[key, lease_until, "" if due is None else repr(due)],
+                          client=pipe)
+            n += 1
+        if n:
+            pipe.execute()
+            self.round_trips += 1
+
+    def next_due_all(self) -> float | None:
+        """The earliest score of every partition's timers (a due time, or a claim's
+        deadline): one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.partitions):
+            pipe.zrange(self.k("timers", p), 0, 0, withscores=True)
+        self.round_trips += 1
+        scores = [float(got[0][1]) for got in pipe.execute() if got]
+        return min(scores) if scores else None
 
     def next_due(self, partition: int) -> float | None:
         got = self.redis.zrange(self.k("timers", partition), 0, 0, withscores=True)
