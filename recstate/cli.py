@@ -295,8 +295,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.html is not None:
             return _replay_html(args, until)
         if args.workers:
-            if not args.store or not args.store.startswith(("redis://", "rediss://")):
-                print("recstate replay: --workers needs a redis store (--store redis://...)",
+            if not args.store or not args.store.startswith(("redis://", "rediss://",
+                                                            "redis+cluster://")):
+                print("recstate replay: --workers needs a redis store (--store redis://... "
+                      "or redis+cluster://...)",
                       file=sys.stderr)
                 return 2
             from recstate.workers import replay_with_workers

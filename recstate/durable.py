@@ -29,7 +29,7 @@ The guarantee, precisely:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal
@@ -147,6 +147,10 @@ class Durability:
         self._shared_loaded: dict[str, dict[str, Any]] = {}
         #: Shared entries written by the group being gathered: (machine, path).
         self._group_written: set[tuple[str, str]] = set()
+        #: A store on a Redis Cluster: a group holds one partition's handlings (one script
+        #: in one slot), written when a handling of another partition comes.
+        self._cluster = bool(getattr(store, "cluster", False))
+        self._group_p: int | None = None
         self._partition_cache: dict[str, int] = {}
         # The group being gathered (see _commit): a commit per session (by key, and in
         # order), the rest, the records to trace and the commands to hand over once
@@ -253,6 +257,12 @@ class Durability:
         which was a third of a store's cost)."""
         store = self.store
         assert store is not None
+        if self._cluster:  # a group is one slot: one partition's handlings
+            p = self._partition(session) if session is not None else self._group_p
+            if self._group_size and p is not None and p != self._group_p:
+                self._write_group()
+            self._group_p = p if p is not None else self._group_p or 0
+            self._rest.partition = self._group_p
         rest = self._rest
         keys, delivered = self._input_keys, self._input_line
         if keys:
@@ -341,9 +351,13 @@ class Durability:
         carriers, rest = self._carrier_list, self._rest
         records, handing = self._group_records, self._handing
         sent, self._group_sent = self._group_sent, {}
-        rest.sent = sent.pop(0, [])
+        rest.sent = sent.pop(rest.partition, [])
         for p, ids in sorted(sent.items()):  # outbox rows live in their partition's hash
-            carriers.append(Commit(sent=ids, partition=p))
+            if self._cluster:  # another slot: deleted on their own (handed over already)
+                store.mark_sent(ids, partition=p)  # type: ignore[call-arg]
+            else:
+                carriers.append(Commit(sent=ids, partition=p))
+        self._group_p = None
         self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
         self._carriers.clear()
         self._group_size = 0
@@ -386,7 +400,8 @@ class Durability:
         missing = touched - current.keys()
         if missing:
             assert self.store is not None
-            current.update(self.store.shared_values(sorted(missing)))
+            current.update(self.store.shared_values(sorted(missing),
+                                                    partition=rest.partition))
         by_machine: dict[str, dict[str, Any]] = {}
         for (m, path), value in current.items():
             by_machine.setdefault(m, {})[path] = value
@@ -507,6 +522,11 @@ class Durability:
             return
         partition = self._partition(session)
         self._partition_cache.pop(key, None)
+        if self._cluster:  # a group is one slot: one partition's
+            if self._group_size and partition != self._group_p:
+                self._write_group()
+            self._group_p = partition
+            self._rest.partition = partition
         self._carriers.pop(key, None)  # a new session under this key starts a new carrier
         self._carrier_list.append(Commit(session=key, delete=True, partition=partition))
         self._group_size += 1
@@ -573,7 +593,17 @@ class Durability:
         store = self.store
         if store is None:
             raise TypeError("reload() needs a runtime made with a store (store=...)")
-        return self._take(key, store.get(key))
+        session = self.sessions.get(key)
+        partition = self._partition(session) if session is not None else None
+        return self._take(key, store.get(key, partition))
+
+    def partition_for(self, key: str, vendor: str) -> int:
+        """The partition of session ``key`` of ``vendor`` (its vendor's partition key)."""
+        n = getattr(self.store, "partitions", 1)
+        if n <= 1:
+            return 0
+        v = self.vendor(vendor)
+        return partition_of(v.partition_key(key) if v.partition_key is not None else key, n)
 
     def evict(self, key: str) -> None:
         """Forget session ``key`` here (its state, timers, version), leaving the store as it
@@ -586,16 +616,25 @@ class Durability:
         self._delivered.pop(key, None)
         self._partition_cache.pop(key, None)
 
-    def freshen(self, keys: Iterable[str]) -> list[str]:
+    def freshen(self, keys: Iterable[str], vendors: Mapping[str, str] | None = None
+                ) -> list[str]:
         """Take from the store the sessions of ``keys`` that another process sharing it has
         moved (their stored version is not the one held here), in one read (Redis: one
         round trip for them all): a process of a ``serve`` fleet keeps no stale session.
-        Returns the keys taken."""
+        ``vendors``: the vendor of each key (where it is not held here), so that a
+        partitioned store reads each where it is. Returns the keys taken."""
         store = self.store
         if store is None:
             return []
         known = {key: self._versions.get(key, 0) for key in dict.fromkeys(keys)}
-        moved = store.fresh(known)
+        partitions: dict[str, int] = {}
+        for key in known:
+            session = self.sessions.get(key)
+            if session is not None:
+                partitions[key] = self._partition(session)
+            elif vendors is not None and key in vendors:
+                partitions[key] = self.partition_for(key, vendors[key])
+        moved = store.fresh(known, partitions)
         for key, row in moved.items():
             self._take(key, row)
         return list(moved)
@@ -633,11 +672,9 @@ class Durability:
         store = self.store
         if store is None:
             return False
-        version = getattr(store, "version", None)
-        if version is not None:
-            return bool(version(key) != self._versions.get(key, 0))
-        row = store.get(key)
-        return (row.version if row is not None else 0) != self._versions.get(key, 0)
+        session = self.sessions.get(key)
+        partitions = {key: self._partition(session)} if session is not None else None
+        return bool(store.fresh({key: self._versions.get(key, 0)}, partitions))
 
     def flush_store(self) -> None:
         """Write the handlings waiting for a group commit, and delete the outbox rows

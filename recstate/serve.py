@@ -158,8 +158,12 @@ class Service:
     def freshen(self, events: list[Event]) -> None:
         """Take from the store the sessions these events name that another process moved:
         one read for a whole request (Redis: one round trip)."""
-        keys = (self.session_of(ev) for ev in events)
-        self.runtime.freshen(key for key in keys if key is not None)
+        vendors = {}
+        for ev in events:
+            key = self.session_of(ev)
+            if key is not None:
+                vendors[key] = ev.vendor
+        self.runtime.freshen(vendors, vendors)
 
     def session_of(self, ev: Event) -> str | None:
         """The session ``ev`` goes to: its own, or the one its vendor's routing names (a
@@ -182,7 +186,7 @@ class Service:
         started = time.perf_counter()
         key = self.session_of(ev)
         if key is not None and not fresh:
-            rt.freshen((key,))
+            rt.freshen((key,), {key: ev.vendor})
         if rt.firing is not None:  # its own due timers go first, as in one process
             rt.firing = {key} if key is not None else set()
         try:

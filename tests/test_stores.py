@@ -206,7 +206,7 @@ def test_redis_leases_and_streams(redis_store: RedisStore) -> None:
     assert [f[b"n"] for _, f in redis_store.read(1, "w1", pending=True)] == [b"2"]
     taken = redis_store.reclaim(1, "w2")  # w1 died: w2 takes its unacknowledged entry
     assert [f[b"n"] for _, f in taken] == [b"2"]
-    redis_store.commit(Commit(), ack=(1, taken[0][0]))
+    redis_store.commit(Commit(partition=1), ack=(1, taken[0][0]))
     assert redis_store.backlog(1) == 0
 
 

@@ -218,8 +218,9 @@ class Store(Protocol):
         """Every session, shared index, pending outbox row and the metadata."""
         ...
 
-    def get(self, key: str) -> SessionRow | None:
-        """One session as stored, or None."""
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
+        """One session as stored, or None (``partition``: where a partitioned store keeps
+        it, when the caller knows)."""
         ...
 
     def keys(self) -> list[str]:
@@ -245,16 +246,18 @@ class Store(Protocol):
         """The journal rows in commit order."""
         ...
 
-    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
         """The sessions of ``known`` (key -> the version a process holds) whose stored
         version is another, as stored now (None: no longer stored): what another process
         sharing the store changed, read at once (Redis: one round trip)."""
         ...
 
-    def shared_values(self, entries: Iterable[tuple[str, str]]
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
                       ) -> dict[tuple[str, str], Any]:
         """The stored values of shared-index entries (machine, path): a value, or
-        :data:`ABSENT` (after a conflict, to take what another process wrote)."""
+        :data:`ABSENT` (after a conflict, to take what another process wrote);
+        ``partition``: where a partitioned store keeps those the refused commit carried."""
         ...
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ class MemoryStore:
                       outbox=list(self._outbox.values()), meta=dict(self._meta),
                       deliveries=copy.deepcopy(list(self._deliveries.values())))
 
-    def get(self, key: str) -> SessionRow | None:
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
         return self._sessions.get(key)
 
     def keys(self) -> list[str]:
@@ -96,7 +96,8 @@ class MemoryStore:
                 self._check_reads(c)
         return [self.commit(c) for c in commits]
 
-    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
         out: dict[str, SessionRow | None] = {}
         for key, version in known.items():
             row = self._sessions.get(key)
@@ -110,7 +111,7 @@ class MemoryStore:
         if any(current[m, path] != seen for m, path, seen in commit.shared_read):
             raise SharedConflict(current)
 
-    def shared_values(self, entries: Iterable[tuple[str, str]]
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
                       ) -> dict[tuple[str, str], Any]:
         return {(m, path): copy.deepcopy(lookup(self._shared.get(m, {}), path))
                 for m, path in entries}

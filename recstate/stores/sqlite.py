@@ -114,7 +114,7 @@ class SQLiteStore:
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
                       meta=meta, deliveries=deliveries)
 
-    def get(self, key: str) -> SessionRow | None:
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
         row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
                                "WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -128,7 +128,8 @@ class SQLiteStore:
         row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row is not None else 0
 
-    def fresh(self, known: Mapping[str, int]) -> dict[str, SessionRow | None]:
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
         out: dict[str, SessionRow | None] = {}
         for key, version in known.items():
             if self.version(key) != version:
@@ -253,7 +254,7 @@ class SQLiteStore:
             out[m, p] = ABSENT if row is None else bytes(row[0])
         return out
 
-    def shared_values(self, entries: Iterable[tuple[str, str]]
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
                       ) -> dict[tuple[str, str], Any]:
         return {k: ABSENT if v is ABSENT else orjson.loads(v)
                 for k, v in self._shared(self._db, entries).items()}
