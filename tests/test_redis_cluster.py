@@ -114,3 +114,45 @@ def test_an_older_key_layout_is_refused_with_what_to_do() -> None:
         import redis
 
         redis.Redis().delete(f"{prefix}:config")
+
+
+def test_a_serve_fleet_on_the_cluster_refuses_a_busy_user_and_fires_timers_once(
+        url: str) -> None:
+    from contextlib import ExitStack
+
+    from test_serve_fleet import (
+        A,
+        B,
+        ROOM_A,
+        ROOM_B,
+        START,
+        T0,
+        busy_refusals,
+        enter,
+        ev,
+        fired,
+        fleet,
+        post,
+        recordings,
+        start,
+        states,
+        stored,
+    )
+    with ExitStack() as stack:
+        p1, p2 = fleet(url, 2, stack)
+        post(p1, enter(T0, A, ROOM_A))
+        post(p2, enter(T0, B, ROOM_B))
+        post(p1, start(T0 + 1, A, ROOM_A))
+        post(p1, ev(T0 + 1, A, f"{START}:ok", {}))
+        post(p2, start(T0 + 1, B, ROOM_B))  # p2 never saw A start
+        assert busy_refusals(p2) == 1
+        assert states(p2) == {A: "recording", B: "idle"}
+        for i, body in enumerate(recordings(40)):
+            post((p1, p2)[i % 2], body)
+        p1.post("/clock", json={"to": T0 + 100})
+        p2.post("/clock", json={"to": T0 + 100})
+        assert fired(p1) + fired(p2) == 41  # the 40 recordings' watchdogs and A's
+    got = stored(url)
+    assert {k: v for k, v in got.items() if k not in (A, B)} == {
+        f"2000:{i}:u{i}": ("stopped", 4) for i in range(40)}
+    assert got[A] == ("stopped", 4)
