@@ -121,12 +121,12 @@ def test_a_serve_fleet_on_the_cluster_refuses_a_busy_user_and_fires_timers_once(
     from contextlib import ExitStack
 
     from test_serve_fleet import (
-        A,
-        B,
         ROOM_A,
         ROOM_B,
         START,
         T0,
+        A,
+        B,
         busy_refusals,
         enter,
         ev,
