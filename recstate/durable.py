@@ -616,25 +616,26 @@ class Durability:
         self._delivered.pop(key, None)
         self._partition_cache.pop(key, None)
 
-    def freshen(self, keys: Iterable[str], vendors: Mapping[str, str] | None = None
-                ) -> list[str]:
+    def freshen(self, keys: Iterable[str], vendors: Mapping[str, str] | None = None,
+                partitions: Mapping[str, int] | None = None) -> list[str]:
         """Take from the store the sessions of ``keys`` that another process sharing it has
         moved (their stored version is not the one held here), in one read (Redis: one
         round trip for them all): a process of a ``serve`` fleet keeps no stale session.
-        ``vendors``: the vendor of each key (where it is not held here), so that a
-        partitioned store reads each where it is. Returns the keys taken."""
+        ``vendors``: the vendor of each key (where it is not held here), or ``partitions``
+        (where the caller knows them), so that a partitioned store reads each where it is.
+        Returns the keys taken."""
         store = self.store
         if store is None:
             return []
         known = {key: self._versions.get(key, 0) for key in dict.fromkeys(keys)}
-        partitions: dict[str, int] = {}
+        where: dict[str, int] = dict(partitions or {})
         for key in known:
             session = self.sessions.get(key)
             if session is not None:
-                partitions[key] = self._partition(session)
+                where[key] = self._partition(session)
             elif vendors is not None and key in vendors:
-                partitions[key] = self.partition_for(key, vendors[key])
-        moved = store.fresh(known, partitions)
+                where[key] = self.partition_for(key, vendors[key])
+        moved = store.fresh(known, where)
         for key, row in moved.items():
             self._take(key, row)
         return list(moved)

@@ -65,6 +65,9 @@ ENDPOINTS = "recstate.endpoints"
 #: Seconds a claim on a session's due timers lasts (``--timer-lease``): a process that dies
 #: while firing them loses them then, and another process fires them.
 TIMER_LEASE = 30.0
+#: Longest sleep of a fleet process's timer task: the store's timers are looked at at least
+#: this often (a deadline armed by another process is that one's to wake for).
+FLEET_WAKE = 5.0
 #: Sessions a claim takes at most, a partition.
 CLAIM = 32
 #: Races an input may lose in a row (each reloads what another process wrote) before it is
@@ -129,6 +132,9 @@ class Service:
         #: the client bridge, when served: its waiting commands are withdrawn on time too
         self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
+        #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
+        #: it only for a deadline before that (each wake costs a claim and a read).
+        self._asleep_until: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
@@ -197,7 +203,7 @@ class Service:
         self.metrics.events.labels(ev.vendor).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.sessions.set(len(rt.sessions))
-        self._wake.set()  # a new deadline, perhaps
+        self._poke()  # a new deadline, perhaps
 
     def _handle(self, ev: Event, key: str | None) -> None:
         rt = self.runtime
@@ -238,7 +244,7 @@ class Service:
         if self.bridge is not None:
             self.bridge.expire()
         self.metrics.sessions.set(len(rt.sessions))
-        self._wake.set()
+        self._poke()
 
     def run_due(self) -> None:
         rt = self.runtime
@@ -253,25 +259,32 @@ class Service:
         """In a fleet: claim the sessions with a timer due (atomically, at most
         :data:`CLAIM` a partition, for ``timer_lease`` seconds: a process that dies holding
         a claim loses it then), take them from the store, fire their due timers, give the
-        claims back; again until nothing is due. Returns how many sessions it claimed."""
+        claims back; again until nothing is due. Returns how many sessions it fired (whose
+        firing committed)."""
         store, rt = self.claims, self.runtime
-        claimed = 0
+        fired = 0
         for _ in range(10_000):  # bounded: each pass fires what is due by now
             now = self.clock.now()
             until = now + self.timer_lease
             claims = store.claim_due_all(now, until, CLAIM)
             if not claims:
                 break
-            claimed += len(claims)
             keys = [key for _, key in claims]
-            rt.freshen(keys)
+            rt.freshen(keys, partitions={key: p for p, key in claims})
+            before = {key: rt.version(key) for key in keys}
             rt.firing = set(keys)
             try:
                 self.run_due()
             finally:
                 rt.firing = set()
-            store.unclaim([(p, key, self._next_due(key)) for p, key in claims], until)
-        return claimed
+            # a session whose firing committed had its claim replaced by its next due time
+            moved = [key for key in keys if rt.version(key) != before[key]]
+            store.unclaim([(p, key, self._next_due(key)) for p, key in claims
+                           if rt.version(key) == before[key]], until)
+            fired += len(moved)
+            if not moved:  # nothing could be fired (claimed, not due here): no spinning
+                break
+        return fired
 
     def _next_due(self, key: str) -> float | None:
         timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
@@ -283,8 +296,11 @@ class Service:
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                self.fire_claimed()
+                fired = self.fire_claimed()
                 due = self.claims.next_due_all()
+                if due is not None and due <= self.clock.now() and not fired:
+                    due = self.clock.now() + 1.0  # due, and not for this process to fire
+                    # now (another's claim about to be replaced): look again in a second
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()
@@ -293,10 +309,30 @@ class Service:
                 expiry = self.bridge.next_expiry()
                 if expiry is not None:
                     due = expiry if due is None else min(due, expiry)
-            wait = 60.0 if due is None else max(0.0, min(60.0, due - self.clock.now()))
+            # in a fleet, at most FLEET_WAKE: a deadline another process armed (and died
+            # before firing) is seen that late at worst
+            longest = 60.0 if self.claims is None else FLEET_WAKE
+            wait = longest if due is None else max(0.0, min(longest, due - self.clock.now()))
             self._wake.clear()
+            self._asleep_until = self.clock.now() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+            self._asleep_until = None
+
+    def _poke(self) -> None:
+        """Wake the timer task if what was just handled may have armed a deadline before
+        the one it sleeps until (in a fleet; otherwise always: that costs nothing)."""
+        until = self._asleep_until
+        if self.claims is None or until is None:
+            self._wake.set()
+            return
+        due = self.runtime.next_deadline()
+        if self.bridge is not None:
+            expiry = self.bridge.next_expiry()
+            if expiry is not None:
+                due = expiry if due is None else min(due, expiry)
+        if due is not None and due < until:
+            self._wake.set()
 
     def timers_due(self) -> int:
         now = self.clock.now()
