@@ -136,6 +136,13 @@ def round_trips(url: str) -> float:
     return 0.0
 
 
+def timers_fired(url: str) -> float:
+    """recstate_timers_fired_total of one serve process, every timer."""
+    return sum(float(line.split()[-1])
+               for line in httpx.get(f"{url}/metrics").text.splitlines()
+               if line.startswith("recstate_timers_fired_total{"))
+
+
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     processes = 2 if kind == "redis2" else 1
@@ -151,6 +158,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         after = commandstats(client)
         memory = [rss_mb(p.pid) for p, _ in served]
         trips = sum(round_trips(u) for _, u in served)
+        fired = sum(timers_fired(u) for _, u in served)
     finally:
         for p, _ in served:
             p.terminate()
@@ -170,6 +178,8 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     if kind != "sqlite":
         row["scripts"] = calls.get("evalsha", 0) / sent
         row["trips"] = trips / sent
+        row["fired"] = fired
+        row["per_handling"] = trips / (sent + fired)
     return row
 
 
@@ -189,13 +199,15 @@ def main() -> None:
           f"at most {args.seconds:g} s each; "
           f"{os.cpu_count()} cores")
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
-          "script calls/event (commandstats) | round trips/event (client) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "script calls/event (commandstats) | round trips/event (client) | timers fired | "
+          "round trips/handling (events + timers) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
         print(f"| {r['store']} | {r['events']} | {r['rate']:.0f} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
-              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} |",
+              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} | "
+              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} |",
               flush=True)
 
 

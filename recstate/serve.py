@@ -68,6 +68,11 @@ TIMER_LEASE = 30.0
 #: Longest sleep of a fleet process's timer task: the store's timers are looked at at least
 #: this often (a deadline armed by another process is that one's to wake for).
 FLEET_WAKE = 5.0
+#: Shortest sleep of a fleet process's timer task: timers coming due one after another are
+#: claimed and fired together, at most this late (a pass costs a claim, a read of the
+#: claimed sessions and a look at the next due time, whatever it fires). Each timer is
+#: handled at its own due time all the same (``TimerEvent.t``).
+FLEET_TICK = 0.25
 #: Sessions a claim takes at most, a partition.
 CLAIM = 32
 #: Races an input may lose in a row (each reloads what another process wrote) before it is
@@ -297,7 +302,14 @@ class Service:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
                 fired = self.fire_claimed()
-                due = self.claims.next_due_all()
+                # the store's next due time as the last claim saw it (after the firings
+                # before it: their new deadlines), and this process's own deadlines
+                due = self.claims.next_seen
+                if due is None:
+                    due = self.claims.next_due_all()
+                local = self.runtime.next_deadline()
+                if local is not None and (due is None or local < due):
+                    due = local
                 if due is not None and due <= self.clock.now() and not fired:
                     due = self.clock.now() + 1.0  # due, and not for this process to fire
                     # now (another's claim about to be replaced): look again in a second
@@ -312,7 +324,9 @@ class Service:
             # in a fleet, at most FLEET_WAKE: a deadline another process armed (and died
             # before firing) is seen that late at worst
             longest = 60.0 if self.claims is None else FLEET_WAKE
-            wait = longest if due is None else max(0.0, min(longest, due - self.clock.now()))
+            shortest = 0.0 if self.claims is None else FLEET_TICK
+            wait = longest if due is None else max(shortest,
+                                                   min(longest, due - self.clock.now()))
             self._wake.clear()
             self._asleep_until = self.clock.now() + wait
             with contextlib.suppress(TimeoutError):

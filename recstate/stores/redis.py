@@ -305,6 +305,9 @@ class RedisStore:
         #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
         #: call is one): what ``recstate serve`` reports as round trips.
         self.round_trips = 0
+        #: The earliest timer score seen by the last :meth:`claim_due_all` (after its
+        #: claims), or None (nothing, or not looked at).
+        self.next_seen: float | None = None
         #: The order of this client's journal rows (continued from what is stored).
         self._seq = self._last_seq() if journal else 0
 
@@ -653,20 +656,27 @@ class RedisStore:
                       ) -> list[tuple[int, str]]:
         """(partition, session) of every partition's sessions with a timer due at ``now``,
         at most ``limit`` a partition, claimed until ``lease_until``: one round trip on one
-        node (a pipeline of one claim script call a partition); on a cluster one pipelined
-        look for the partitions with something due, then a claim in each of those."""
+        node (a pipeline of one claim script call a partition, each followed by a look at
+        the partition's earliest score: :attr:`next_seen` is their minimum afterwards); on
+        a cluster one pipelined look for the partitions with something due, then a claim in
+        each of those (and :attr:`next_seen` is None: ask :meth:`next_due_all`)."""
         if not self.cluster:
             pipe = self._pipe()
             for p in range(self.partitions):
                 self._claim(keys=[self.pk(p, "timers")], args=[now, lease_until, limit],
                             client=pipe)
+                pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
             self.round_trips += 1
-            return [(p, m.decode()) for p, got in enumerate(pipe.execute()) for m in got]
+            got = pipe.execute()
+            scores = [float(first[0][1]) for first in got[1::2] if first]
+            self.next_seen = min(scores) if scores else None
+            return [(p, m.decode()) for p, claimed in enumerate(got[0::2]) for m in claimed]
         pipe = self._pipe()
         for p in range(self.partitions):
             pipe.zcount(self.pk(p, "timers"), "-inf", now)
         self.round_trips += 1
         due = [p for p, n in enumerate(pipe.execute()) if n]
+        self.next_seen = None
         return [(p, key) for p in due for key in self.claim_due(p, now, lease_until, limit)]
 
     def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
