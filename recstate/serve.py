@@ -23,11 +23,14 @@ with a store and the system clock.
   own times first) and by ``POST /clock {"to": t}``; ``GET /clock`` tells its time.
 
 Timers fire on time from a background task. Several ``serve`` processes on one Redis form
-one service: before handling an input a process checks the session's stored version (one
-read) and takes the stored session when another process has moved it; a commit that loses a
-race (:class:`~recstate.stores.Conflict`) is taken back, the session reloaded and the input
-handled again, and a timer two processes both fire is committed by one (the other's commit
-is refused on the version and it reloads the session).
+one service (a fleet): before handling a request a process reads, in one round trip, the
+stored versions of the sessions it names and takes those another process has moved; a
+commit that loses a race (:class:`~recstate.stores.Conflict`: the session moved, or
+:class:`~recstate.stores.base.SharedConflict`: a shared-index entry the handling read, such
+as Tencent's busy users, moved) is taken back, what moved is taken from the store and the
+input handled again (at most :data:`RETRIES` times); and each due timer is fired by the one
+process that claimed its session from the store (``--timer-lease``: a process that dies
+holding claims loses them then).
 """
 
 from __future__ import annotations
