@@ -19,7 +19,7 @@ import pytest
 from recstate.clock import ManualClock
 from recstate.events import parse_event
 from recstate.runtime import Runtime
-from recstate.stores.base import SharedConflict
+from recstate.stores.base import SharedConflict, TrackedDict
 from recstate.stores.redis import RedisStore
 from recstate.trace import Record
 
@@ -70,6 +70,7 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
     enter(p2, B, ROOM_B)
     start(p1, T0 + 1, A, ROOM_A)
     cache = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
+    assert isinstance(cache, TrackedDict)
     assert "alice" not in cache.plain().get("busy_users", {})  # p2's cache: alice is free
     with pytest.raises(SharedConflict) as caught:
         start(p2, T0 + 2, B, ROOM_B)
@@ -79,6 +80,7 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
     assert conflict.session == B
     assert conflict.input  # the input's own handling lost: it is handled again
     shared = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
+    assert isinstance(shared, TrackedDict)
     assert shared.plain()["busy_users"]["alice"] == A  # the stored value, taken
     assert (shared.changes, shared.reads) == ([], {})
     assert p2.notices == []  # nothing of the refused handling was told
