@@ -19,7 +19,7 @@ import pytest
 from recstate.clock import ManualClock
 from recstate.events import parse_event
 from recstate.runtime import Runtime
-from recstate.stores.base import SharedConflict, TrackedDict
+from recstate.stores.base import Conflict, SharedConflict, TrackedDict
 from recstate.stores.redis import RedisStore
 from recstate.trace import Record
 
@@ -87,7 +87,9 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
     row = p2.store.get(B, p2.rt.partition_for(B, "tencent"))
     assert row is not None
     assert (row.snapshot["state"], row.version) == ("idle", 1)  # nothing written
-    p2.rt.reload(B)
+    taken = p2.rt.reload(B)
+    assert taken is p2.rt.sessions[B]
+    assert taken.state == "idle"
     start(p2, T0 + 2, B, ROOM_B)
     assert p2.notices == [(B, 30000415)]
     assert p2.rt.sessions[B].state == "idle"
@@ -97,9 +99,14 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
 
 def test_freshen_takes_what_another_process_moved_and_nothing_else(url: str) -> None:
     p1, p2 = Process(url), Process(url)
-    enter(p1, A, ROOM_A)
+    p1.rt.dispatch(parse_event("tencent", "enterRoom", T0,
+                               {**ROOM_A, "roomType": "multi", "user": "alice"}, A,
+                               id="enter-1"))
     assert not p1.rt.stale(A)
+    trips = p2.store.round_trips
     assert p2.rt.freshen([A], {A: "tencent"}) == [A]  # never seen here
+    # its vendor says where it is: one round trip (without, one more to look for it)
+    assert p2.store.round_trips == trips + 1
     assert p2.rt.sessions[A].state == "idle"
     assert p2.rt.version(A) == 1
     start(p1, T0 + 1, A, ROOM_A)
@@ -113,6 +120,12 @@ def test_freshen_takes_what_another_process_moved_and_nothing_else(url: str) -> 
     assert p2.rt.freshen([A]) == [A]  # gone from the store: gone here
     assert A not in p2.rt.sessions
     assert p2.rt.version(A) == 0
+    # and so are the inputs it applied: a new session under the key takes that id anew
+    p2.rt.dispatch(parse_event("tencent", "enterRoom", T0 + 5,
+                               {**ROOM_A, "roomType": "multi", "user": "alice"}, A,
+                               id="enter-1"))
+    assert (A, "duplicate") not in p2.notices
+    assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("idle", 1)
 
 
 def test_in_a_fleet_a_runtime_fires_only_the_timers_it_was_given(url: str) -> None:
@@ -141,3 +154,28 @@ def test_in_a_fleet_a_runtime_fires_only_the_timers_it_was_given(url: str) -> No
     assert (A, "no-data") in p1.notices
     assert p2.rt.freshen([A], {A: "tencent"}) == [A]  # the next input takes it from there
     assert p2.rt.sessions[A].state == "stopped"
+
+
+def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
+    p1, p2 = Process(url), Process(url)
+    enter(p1, A, ROOM_A)
+    start(p1, T0 + 1, A, ROOM_A)
+    p1.send(T0 + 2, A, f"{START}:ok", {})
+    p2.rt.freshen([A], {A: "tencent"})
+    for p in (p1, p2):
+        p.rt.firing = {A}
+        assert isinstance(p.rt.clock, ManualClock)
+        p.rt.clock.set(T0 + 100)
+    p1.rt.run_due()
+    with pytest.raises(Conflict) as caught:  # p2 fired the same watchdog: refused
+        p2.rt.run_due()
+    assert caught.value.session == A
+    assert not caught.value.input  # a timer's handling lost, not an input's
+    assert p2.rt.fired == {}
+    p2.rt.reload(A)
+    p2.rt.run_due()  # nothing left to fire: the stored session has no watchdog
+    assert p2.rt.fired == {}
+    assert p1.rt.fired == {"watchdog": 1}
+    row = p1.store.get(A)
+    assert row is not None
+    assert row.version == 4

@@ -342,6 +342,7 @@ class RedisStore:
         pipe = self._pipe()
         for p in range(self.partitions):
             pipe.exists(self.pk(p, "s", key))
+        self.round_trips += 1
         for p, found in enumerate(pipe.execute()):
             if found:
                 return p
