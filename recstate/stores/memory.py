@@ -7,6 +7,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from recstate.stores.base import (
     Commit,
     Conflict,
@@ -90,7 +92,8 @@ class MemoryStore:
         return version
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
-        commits = list(commits)
+        # copies: the runtime lets a commit's snapshot go once the next one is asked for
+        commits = [attrs.evolve(c) for c in commits]
         for c in commits:  # the shared entries read are checked before any write
             if c.shared_read:
                 self._check_reads(c)
