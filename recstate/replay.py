@@ -250,38 +250,51 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     fast_path = store is None and observe is None and compiled
     fast_reader: TraceReader | None = None
     event: Event | None = None
-    checkers = _checkers
     if fast_path and not strict and isinstance(records, TraceReader) and (
             records.vendors is not None):
-        vendors = records.vendors
+        # vendor -> {data-only event name: the check of its payload}
+        checks_of = {vendor: _vendor_checks(vendor) for vendor in sorted(records.vendors)}
+        latest = MAX_TIME if until is None else min(until, MAX_TIME)
+        dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
 
         def fast_line(obj: dict[str, Any], line: int) -> bool:
             """A well-formed data-only line, handled from its JSON object: what parse_line
-            would check of it (fields, types, the time's range), then note_data."""
-            nonlocal last_t, settle_at
-            if not _LINE_FIELDS.issuperset(obj) or runtime is None:
+            would check of it (exactly the fields t, vendor, name, session and data, their
+            types, the time's range), the payload's check, then note_data. Its trace line
+            is the object encoded as Record.dumps would (the same five keys, sorted)."""
+            nonlocal last_t, settle_at, write
+            t, data = obj.get("t"), obj.get("data")
+            if type(t) is not float or type(data) is not dict or len(obj) != 5 or (
+                    runtime is None):
                 return False
-            t, vendor, name, session = (obj.get("t"), obj.get("vendor"), obj.get("name"),
-                                        obj.get("session"))
-            if (type(t) is not float or type(vendor) is not str or type(name) is not str
-                    or type(session) is not str or vendor not in vendors
-                    or not MIN_TIME <= t <= MAX_TIME or t < runtime.clock.now()
-                    or (until is not None and t > until)):
+            vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
+            if type(vendor) is not str or type(name) is not str or type(session) is not str:
                 return False
-            check = checkers.get((vendor, name), _UNCHECKED)
-            if check is _UNCHECKED:
-                check = checkers[(vendor, name)] = _checker(vendor, name)
-            data = obj.get("data")
-            if check is None or not check(data):  # type: ignore[operator]
+            checks = checks_of.get(vendor)
+            check = checks.get(name) if checks is not None else None
+            clock = runtime.clock
+            # (the clock starts at a line's time, never before MIN_TIME)
+            if check is None or not check(data) or not clock.now() <= t <= latest:
                 return False
-            runtime.advance(t)
-            if not runtime.note_data(vendor, name, session, line, data, clean=True):
+            if runtime.timers.any_due(t):
+                runtime.advance(t)
+            else:
+                clock.set(t)
+            if not runtime.note_data(vendor, name, session, line, data, clean=True,
+                                     trace=False):
                 return False  # the full path goes on from here (the clock is there)
-            last_t = t if last_t is None else max(last_t, t)
+            if write is not None:
+                try:
+                    write(dumps(obj, option=sort_keys) + b"\n")
+                except OSError as exc:
+                    write_error.append(exc)
+                    write = None
+            if last_t is None or t > last_t:
+                last_t = t
             report.events += 1
             if report.events >= settle_at:
                 settle_at = report.events + SETTLE_EVERY
-                diff.settle(min(runtime.clock.now(), last_t))
+                diff.settle(min(clock.now(), last_t))
             return True
 
         records.fast = fast_line
@@ -463,11 +476,9 @@ def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, A
 
 
 _UNCHECKED: Final = object()
-#: The fields a data-only line may have (an ``event``: no ``kind``; no ``id`` to keep).
-_LINE_FIELDS: Final = frozenset(("t", "vendor", "name", "session", "data"))
-#: (vendor, name) -> what tells whether a line's data is a valid, clean payload of a
-#: data-only event, or None when the event is never data-only.
-_checkers: dict[tuple[str, str], Callable[[dict[str, Any] | None], bool] | None] = {}
+#: vendor -> {name: what tells whether a line's data is a valid, clean payload of that
+#: data-only event} (:func:`_vendor_checks`).
+_checkers: dict[str, dict[str, Callable[[dict[str, Any] | None], bool]]] = {}
 _SCALARS: Final[dict[Any, tuple[type, ...]]] = {
     int: (int,), str: (str,), float: (int, float), bool: (bool,)}
 
@@ -477,23 +488,33 @@ def _data_only(record: Record) -> bool:
     machine of its vendor (:class:`~recstate.machine.DataOnly`) and its data is what
     building the event would accept, with nothing a redaction would change (so its trace
     line is what the full path writes, byte for byte)."""
-    key = (record.vendor, record.name)
-    check = _checkers.get(key, _UNCHECKED)
-    if check is _UNCHECKED:
-        check = _checkers[key] = _checker(*key)
-    return check is not None and check(record.data)  # type: ignore[operator]
+    check = _vendor_checks(record.vendor).get(record.name)
+    return check is not None and check(record.data)
+
+
+def _vendor_checks(vendor: str) -> dict[str, Callable[[dict[str, Any] | None], bool]]:
+    """The payload checks of a vendor's data-only events, by name, made once per vendor
+    (an unknown vendor has none, and is not remembered: the full path says what is
+    wrong)."""
+    found = _checkers.get(vendor)
+    if found is None:
+        try:
+            machines = get_vendor(vendor).machines
+        except Exception:
+            return {}
+        found = {}
+        for name in sorted({name for m in machines for name in m.data_only}):
+            check = _checker(vendor, name)
+            if check is not None:
+                found[name] = check
+        _checkers[vendor] = found
+    return found
 
 
 def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] | None:
     """A check of a payload's fields made once per event class: plain scalar fields only
     (``int``, ``str``, ``float``, ``bool``, optional or not), no validator, converter or
-    post-init; anything else takes the full path."""
-    try:
-        machines = get_vendor(vendor).machines
-    except Exception:  # an unknown vendor: the full path says what is wrong
-        return None
-    if not any(name in m.data_only for m in machines):
-        return None
+    post-init; anything else (None) takes the full path."""
     cls = event_class(vendor, name)
     if cls is None or may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
         return None
@@ -519,19 +540,32 @@ def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] 
         allowed[f.name] = kinds
         if f.default is attrs.NOTHING:
             required.add(f.name)
-    known = frozenset(allowed)
-    plain = frozenset(k for k, kinds in allowed.items() if str not in kinds)
-
-    def check(data: dict[str, Any] | None) -> bool:
-        if data is None:  # traced as the event's payload: the full path builds it
-            return False
-        if not known.issuperset(data):  # a field the class lacks: the full path scans it
-            return False
-        for k, v in data.items():
-            if type(v) not in allowed[k] or (k not in plain and type(v) is str and (
-                    "=" in v or '"' in v)):
-                return False
-        return required.issubset(data) if required else True
+    # Generated once per class: one lookup and one exact type test per field, and the
+    # count of the fields seen against the payload's size (a field the class lacks, which
+    # the full path would scan, makes them differ).
+    scope: dict[str, Any] = {"_M": _UNCHECKED}
+    code = ["def check(data):", "    if type(data) is not dict:",
+            "        return False  # None: traced as the event's payload; the full path",
+            "    n = 0"]
+    for field, kinds in allowed.items():
+        tests = []
+        if type(None) in kinds:
+            tests.append("v is None")
+        if bool in kinds:
+            tests.append("v is True or v is False")
+        if int in kinds:
+            tests.append("type(v) is int")
+        if float in kinds:
+            tests.append("type(v) is float")
+        if str in kinds:  # nothing a redaction would change
+            tests.append("(type(v) is str and '=' not in v and '\"' not in v)")
+        code += [f"    v = data.get({field!r}, _M)", "    if v is _M:",
+                 "        return False" if field in required else "        pass",
+                 f"    elif {' or '.join(tests)}:", "        n += 1", "    else:",
+                 "        return False"]
+    code.append("    return n == len(data)")
+    exec("\n".join(code), scope)  # noqa: S102 - made here from attrs field names
+    check: Callable[[dict[str, Any] | None], bool] = scope["check"]
     return check
 
 

@@ -128,7 +128,8 @@ class Routing(Effects):
             self._commit(session, line)
 
     def note_data(self, vendor: str, name: str, key: str, line: int | None = None,
-                  data: dict[str, Any] | None = None, *, clean: bool = False) -> bool:
+                  data: dict[str, Any] | None = None, *, clean: bool = False,
+                  trace: bool = True) -> bool:
         """Handle the input ``name`` of session ``key`` at the clock's now without building
         its event, when its machine declares it data-only in the session's state
         (:class:`~recstate.machine.DataOnly`: a heartbeat in ``recording``): it is traced
@@ -136,7 +137,8 @@ class Routing(Effects):
         field takes the time and the timer is armed again, as dispatching it would. False
         when it must be dispatched instead: another state, no such session, something
         queued or due first, a store, an answer or idempotency keys to keep. The replay's
-        fast path (``recstate.replay``) calls it after ``advance``."""
+        fast path (``recstate.replay``) calls it after ``advance``, with ``trace=False``
+        when it writes the input's line itself (nothing else is traced here)."""
         session = self.sessions.get(key)
         if session is None or self._busy or self._queue or self._watching or (
                 self.store is not None or self._answering is not None):
@@ -149,10 +151,9 @@ class Routing(Effects):
         if engine is None or known is None or known.idempotency_keys is not None:
             return False
         now = self.clock.now()
-        due = self.timers.next_due()
-        if due is not None and due <= now:
+        if self.timers.any_due(now):
             return False
-        if self.tracer is not None:
+        if trace and self.tracer is not None:
             self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
         setattr(session.context, only.field, now)
         after = only.after
