@@ -516,7 +516,14 @@ def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] 
     (``int``, ``str``, ``float``, ``bool``, optional or not), no validator, converter or
     post-init; anything else (None) takes the full path."""
     cls = event_class(vendor, name)
-    if cls is None or may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
+    return None if cls is None else payload_check(cls)
+
+
+def payload_check(cls: type) -> Callable[[dict[str, Any] | None], bool] | None:
+    """What tells whether a line's ``data`` is a payload the full path would build ``cls``
+    from without changing it (no redaction, no conversion) and would trace as read; None
+    when ``cls`` is not that plain (a secret, a nested or converted field, a validator)."""
+    if may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
         return None
     hints = typing.get_type_hints(cls)
     allowed: dict[str, tuple[type, ...]] = {}
@@ -540,31 +547,31 @@ def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] 
         allowed[f.name] = kinds
         if f.default is attrs.NOTHING:
             required.add(f.name)
-    # Generated once per class: one lookup and one exact type test per field, and the
-    # count of the fields seen against the payload's size (a field the class lacks, which
-    # the full path would scan, makes them differ).
-    scope: dict[str, Any] = {"_M": _UNCHECKED}
-    code = ["def check(data):", "    if type(data) is not dict:",
-            "        return False  # None: traced as the event's payload; the full path",
-            "    n = 0"]
+    # Generated once per class, one expression: the payload's keys are fields of the class,
+    # and each field is what its type accepts (exact types), missing only if it has a
+    # default (a field the class lacks would be scanned by the full path).
+    tests = ["type(data) is dict", "data.keys() <= _known"]
     for field, kinds in allowed.items():
-        tests = []
-        if type(None) in kinds:
-            tests.append("v is None")
+        ok = []
         if bool in kinds:
-            tests.append("v is True or v is False")
+            ok.append("v is True or v is False")
         if int in kinds:
-            tests.append("type(v) is int")
+            ok.append("type(v) is int")
         if float in kinds:
-            tests.append("type(v) is float")
+            ok.append("type(v) is float")
         if str in kinds:  # nothing a redaction would change
-            tests.append("(type(v) is str and '=' not in v and '\"' not in v)")
-        code += [f"    v = data.get({field!r}, _M)", "    if v is _M:",
-                 "        return False" if field in required else "        pass",
-                 f"    elif {' or '.join(tests)}:", "        n += 1", "    else:",
-                 "        return False"]
-    code.append("    return n == len(data)")
-    exec("\n".join(code), scope)  # noqa: S102 - made here from attrs field names
+            ok.append("(type(v) is str and '=' not in v and '\"' not in v)")
+        if type(None) in kinds:  # (a missing field is None here: required ones are counted)
+            tests.append(f"((v := data.get({field!r})) is None or {' or '.join(ok)})")
+        else:  # missing: _M, which no test accepts
+            tests.append(f"((v := data.get({field!r}, _M)) is _M and {field not in required}"
+                         f" or {' or '.join(ok)})")
+    needed = sorted(required)
+    if needed:
+        tests.append(f"{frozenset(needed)!r} <= data.keys()")
+    scope: dict[str, Any] = {"_M": _UNCHECKED, "_known": frozenset(allowed)}
+    source = "def check(data):\n    return bool(" + "\n        and ".join(tests) + ")"
+    exec(source, scope)  # noqa: S102 - made here from attrs field names
     check: Callable[[dict[str, Any] | None], bool] = scope["check"]
     return check
 

@@ -140,26 +140,33 @@ class Routing(Effects):
         fast path (``recstate.replay``) calls it after ``advance``, with ``trace=False``
         when it writes the input's line itself (nothing else is traced here)."""
         session = self.sessions.get(key)
-        if session is None or self._busy or self._queue or self._watching or (
-                self.store is not None or self._answering is not None):
+        if session is None:
             return False
-        only = session.machine.data_only.get(name)
-        if only is None or session.state != only.state or session.vendor != vendor:
+        machine = session.machine
+        only = machine.data_only.get(name)
+        if (only is None or session.state != only.state or session.vendor != vendor
+                or self._busy or self._queue or self._watching
+                or self._answering is not None or self.store is not None):
             return False
-        engine = self._engines.get(session.machine)
-        known = self._vendors.get(vendor)
-        if engine is None or known is None or known.idempotency_keys is not None:
-            return False
+        # The timer's duration, once its engine and vendor are known (neither changes
+        # once made) and the vendor keeps no idempotency keys; None: dispatch instead.
+        seconds = self._data_only_after.get((machine, vendor, name))
+        if seconds is None:
+            engine = self._engines.get(machine)
+            known = self._vendors.get(vendor)
+            if engine is None or known is None or known.idempotency_keys is not None:
+                return False
+            after = only.after
+            seconds = self._data_only_after[(machine, vendor, name)] = float(
+                getattr(engine.model.opts, after) if isinstance(after, str) else after)
         now = self.clock.now()
-        if self.timers.any_due(now):
+        timers = self.timers
+        if timers.any_due(now):
             return False
         if trace and self.tracer is not None:
             self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
         setattr(session.context, only.field, now)
-        after = only.after
-        seconds: float = (getattr(engine.model.opts, after) if isinstance(after, str)
-                          else after)
-        self.timers.arm(key, only.timer, now + seconds)
+        timers.arm(key, only.timer, now + seconds)
         return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
