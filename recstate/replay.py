@@ -31,7 +31,6 @@ from recstate.session import Session
 from recstate.stores import Commit, Store, StoreError, open_store
 from recstate.trace import (
     MAX_TIME,
-    MIN_TIME,
     OUTPUT_KINDS,
     OutputFile,
     Record,
@@ -224,6 +223,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             diff.produced(record)
 
     runtime: Runtime | None = None
+    manual = ManualClock(0.0)  # the runtime's clock once there is a runtime
 
     def on_violation(sender: Any, violation: Violation, session: Session | None) -> None:
         entry = {"line": violation.line, "t": violation.t, "name": violation.name,
@@ -245,6 +245,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
         diff.window = math.inf  # the journal is read at the end
     settle_at = SETTLE_EVERY
+    events = 0  # inputs replayed (report.events)
     # Data-only inputs (a heartbeat in recording) skip building their event: not with a
     # store (which journals every handling) nor when watched (the coverage counts them).
     fast_path = store is None and observe is None and compiled
@@ -255,46 +256,96 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         # vendor -> {data-only event name: the check of its payload}
         checks_of = {vendor: _vendor_checks(vendor) for vendor in sorted(records.vendors)}
         latest = MAX_TIME if until is None else min(until, MAX_TIME)
-        dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+        loads, dumps = orjson.loads, orjson.dumps
+        canonical = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+        # Templates of heartbeat lines: a session's last canonical data-only line that was
+        # handled, cut before the value of its "t" -> [vendor, name, session, what follows
+        # the time, matched since made, lines missed]; one per session (``template_of``).
+        templates: dict[bytes, list[Any]] = {}
+        template_of: dict[str, bytes] = {}
 
-        def fast_line(obj: dict[str, Any], line: int) -> bool:
-            """A well-formed data-only line, handled from its JSON object: what parse_line
-            would check of it (exactly the fields t, vendor, name, session and data, their
-            types, the time's range), the payload's check, then note_data. Its trace line
-            is the object encoded as Record.dumps would (the same five keys, sorted)."""
-            nonlocal last_t, settle_at, write
+        def noted(vendor: str, name: str, session: str, t: float, line: int) -> bool:
+            """The data-only input at ``t``, if the session takes it as one (note_data)."""
+            nonlocal last_t, settle_at, events
+            clock = manual  # the runtime's (there is one: see fast_line)
+            # (the clock starts at a line's time, never before MIN_TIME)
+            if not clock.now() <= t <= latest:
+                return False
+            if runtime.timers.any_due(t):  # type: ignore[union-attr]
+                runtime.advance(t)  # type: ignore[union-attr]
+            else:
+                clock.set(t)
+            if not runtime.note_data(vendor, name, session, line,  # type: ignore[union-attr]
+                                     clean=True, trace=False):
+                return False  # the full path goes on from here (the clock is there)
+            if last_t is None or t > last_t:
+                last_t = t
+            events += 1
+            if events >= settle_at:
+                settle_at = events + SETTLE_EVERY
+                diff.settle(min(clock.now(), last_t))
+            return True
+
+        def fast_line(raw: bytes, line: int) -> bool:
+            """A well-formed data-only line, handled without its Record or event: True when
+            handled, False for the full path.
+
+            A line that is a session's template with another time (the same bytes before
+            and after the value of ``"t"``, and that value a JSON float) is the template's
+            input at that time, nothing else to check; with ``--out`` the time must be
+            written as orjson writes it, and the line is written as read (it is then what
+            Record.dumps gives). Any other line is parsed and checked as parse_line would
+            (exactly the fields t, vendor, name, session and data, their types), and its
+            payload by the class's check; it is written encoded (the same five keys,
+            sorted), and becomes its session's template when that is the line as read."""
+            nonlocal write
+            if runtime is None:
+                return False
+            at = raw.rfind(b',"t":')
+            if at > 0:
+                known = templates.get(raw[:at + 5])
+                if known is not None and raw.endswith(known[3]):
+                    number = raw[at + 5:len(raw) - len(known[3])]
+                    try:
+                        t = loads(number)
+                    except orjson.JSONDecodeError:
+                        t = None
+                    if type(t) is float and (write is None or dumps(t) == number):
+                        if not noted(known[0], known[1], known[2], t, line):
+                            return False
+                        known[4] = True  # (matched: see _template)
+                        if write is not None:
+                            try:
+                                write(raw)
+                            except OSError as exc:
+                                write_error.append(exc)
+                                write = None
+                        return True
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                return False
+            if type(obj) is not dict:
+                return False
             t, data = obj.get("t"), obj.get("data")
-            if type(t) is not float or type(data) is not dict or len(obj) != 5 or (
-                    runtime is None):
+            if type(t) is not float or type(data) is not dict or len(obj) != 5:
                 return False
             vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
             if type(vendor) is not str or type(name) is not str or type(session) is not str:
                 return False
             checks = checks_of.get(vendor)
             check = checks.get(name) if checks is not None else None
-            clock = runtime.clock
-            # (the clock starts at a line's time, never before MIN_TIME)
-            if check is None or not check(data) or not clock.now() <= t <= latest:
+            if check is None or not check(data) or not noted(vendor, name, session, t, line):
                 return False
-            if runtime.timers.any_due(t):
-                runtime.advance(t)
-            else:
-                clock.set(t)
-            if not runtime.note_data(vendor, name, session, line, data, clean=True,
-                                     trace=False):
-                return False  # the full path goes on from here (the clock is there)
+            encoded = dumps(obj, option=canonical)
             if write is not None:
                 try:
-                    write(dumps(obj, option=sort_keys) + b"\n")
+                    write(encoded)
                 except OSError as exc:
                     write_error.append(exc)
                     write = None
-            if last_t is None or t > last_t:
-                last_t = t
-            report.events += 1
-            if report.events >= settle_at:
-                settle_at = report.events + SETTLE_EVERY
-                diff.settle(min(clock.now(), last_t))
+            if encoded == raw:
+                _template(templates, template_of, raw, vendor, name, session, t)
             return True
 
         records.fast = fast_line
@@ -315,11 +366,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 try:
                     event = _event(record, source)
                     if record.line is not None and record.line < cursor:
-                        report.events += 1  # handled before the store's run stopped
+                        events += 1  # handled before the store's run stopped
                         continue
                     if runtime is None:
                         # retention=None: the report shows every session the trace had
-                        runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
+                        manual = ManualClock(record.t)
+                        runtime = Runtime(manual, strict=strict, tracer=collect,
                                           options=options, compiled=compiled, retention=None)
                         signals.violation.connect(on_violation, sender=runtime, weak=False)
                         if observe is not None:
@@ -335,7 +387,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                                       "error": error.reason})
                     continue
             assert runtime is not None
-            report.events += 1
+            events += 1
             try:
                 runtime.advance(record.t)
                 if not fast or not runtime.note_data(record.vendor, record.name,
@@ -353,8 +405,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
-            if report.events >= settle_at:
-                settle_at = report.events + SETTLE_EVERY
+            if events >= settle_at:
+                settle_at = events + SETTLE_EVERY
                 diff.settle(min(runtime.clock.now(), last_t))
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
@@ -378,6 +430,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 writer.close()
             except OSError as exc:
                 write_error.append(exc)
+    report.events = events
     if store is not None:
         _from_journal(store, notes, diff, unrouted, out, write_error)
     if write_error:
@@ -574,6 +627,28 @@ def payload_check(cls: type) -> Callable[[dict[str, Any] | None], bool] | None:
     exec(source, scope)  # noqa: S102 - made here from attrs field names
     check: Callable[[dict[str, Any] | None], bool] = scope["check"]
     return check
+
+
+def _template(templates: dict[bytes, list[Any]], template_of: dict[str, bytes], raw: bytes,
+              vendor: str, name: str, session: str, t: float) -> None:
+    """Make the canonical line ``raw`` (keys sorted: ``t`` then ``vendor`` last) the
+    template of ``session`` in place of its last one, unless that one has not matched yet
+    and missed fewer than 8 lines (a payload that changes with every line is not worth a
+    template a line)."""
+    old = template_of.get(session)
+    if old is not None:
+        entry = templates[old]
+        if not entry[4] and entry[5] < 8:
+            entry[5] += 1
+            return
+        del templates[old]
+    after = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
+    cut = len(raw) - len(after) - len(orjson.dumps(t))
+    if raw[:cut].endswith(b',"t":') and raw.endswith(after):
+        templates[raw[:cut]] = [vendor, name, session, after, False, 0]
+        template_of[session] = raw[:cut]
+    elif old is not None:
+        del template_of[session]
 
 
 def _event(record: Record, source: str) -> Event:

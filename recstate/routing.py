@@ -24,6 +24,9 @@ from recstate.stores.base import Store
 from recstate.trace import Record, may_hold_secret, redact_message
 from recstate.vendors import Vendor, get_vendor
 
+if TYPE_CHECKING:
+    from recstate.machine import Machine
+
 __all__ = ["Routing"]
 
 log = get_logger("recstate.runtime")
@@ -41,6 +44,7 @@ class Routing(Effects):
     _created: int
     _freeze_at: float
     _busy: bool
+    _data_only_after: dict[tuple[type[Machine], str, str], float]
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
