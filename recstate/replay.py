@@ -264,28 +264,6 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         templates: dict[bytes, list[Any]] = {}
         template_of: dict[str, bytes] = {}
 
-        def noted(vendor: str, name: str, session: str, t: float, line: int) -> bool:
-            """The data-only input at ``t``, if the session takes it as one (note_data)."""
-            nonlocal last_t, settle_at, events
-            clock = manual  # the runtime's (there is one: see fast_line)
-            # (the clock starts at a line's time, never before MIN_TIME)
-            if not clock.now() <= t <= latest:
-                return False
-            if runtime.timers.any_due(t):  # type: ignore[union-attr]
-                runtime.advance(t)  # type: ignore[union-attr]
-            else:
-                clock.set(t)
-            if not runtime.note_data(vendor, name, session, line,  # type: ignore[union-attr]
-                                     clean=True, trace=False):
-                return False  # the full path goes on from here (the clock is there)
-            if last_t is None or t > last_t:
-                last_t = t
-            events += 1
-            if events >= settle_at:
-                settle_at = events + SETTLE_EVERY
-                diff.settle(min(clock.now(), last_t))
-            return True
-
         def fast_line(raw: bytes, line: int) -> bool:
             """A well-formed data-only line, handled without its Record or event: True when
             handled, False for the full path.
@@ -297,55 +275,73 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             Record.dumps gives). Any other line is parsed and checked as parse_line would
             (exactly the fields t, vendor, name, session and data, their types), and its
             payload by the class's check; it is written encoded (the same five keys,
-            sorted), and becomes its session's template when that is the line as read."""
-            nonlocal write
+            sorted), and becomes its session's template when that is the line as read.
+            Then the time's range, and note_data after any timer due by then."""
+            nonlocal write, last_t, settle_at, events
             if runtime is None:
                 return False
+            obj: dict[str, Any] | None = None
             at = raw.rfind(b',"t":')
-            if at > 0:
-                known = templates.get(raw[:at + 5])
-                if known is not None and raw.endswith(known[3]):
-                    number = raw[at + 5:len(raw) - len(known[3])]
-                    try:
-                        t = loads(number)
-                    except orjson.JSONDecodeError:
-                        t = None
-                    if type(t) is float and (write is None or dumps(t) == number):
-                        if not noted(known[0], known[1], known[2], t, line):
-                            return False
-                        known[4] = True  # (matched: see _template)
-                        if write is not None:
-                            try:
-                                write(raw)
-                            except OSError as exc:
-                                write_error.append(exc)
-                                write = None
-                        return True
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
+            known = templates.get(raw[:at + 5]) if at > 0 else None
+            if known is not None and raw.endswith(known[3]):
+                number = raw[at + 5:len(raw) - len(known[3])]
+                try:
+                    t = loads(number)
+                except orjson.JSONDecodeError:
+                    t = None
+                if type(t) is not float or (write is not None and dumps(t) != number):
+                    known = None
+                else:
+                    vendor, name, session = known[0], known[1], known[2]
+            else:
+                known = None
+            if known is None:
+                try:
+                    obj = loads(raw)
+                except orjson.JSONDecodeError:
+                    return False
+                if type(obj) is not dict:
+                    return False
+                t, data = obj.get("t"), obj.get("data")
+                if type(t) is not float or type(data) is not dict or len(obj) != 5:
+                    return False
+                vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
+                if type(vendor) is not str or type(name) is not str or (
+                        type(session) is not str):
+                    return False
+                checks = checks_of.get(vendor)
+                check = checks.get(name) if checks is not None else None
+                if check is None or not check(data):
+                    return False
+            clock = manual  # the runtime's
+            # (the clock starts at a line's time, never before MIN_TIME)
+            if not clock.now() <= t <= latest:
                 return False
-            if type(obj) is not dict:
-                return False
-            t, data = obj.get("t"), obj.get("data")
-            if type(t) is not float or type(data) is not dict or len(obj) != 5:
-                return False
-            vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
-            if type(vendor) is not str or type(name) is not str or type(session) is not str:
-                return False
-            checks = checks_of.get(vendor)
-            check = checks.get(name) if checks is not None else None
-            if check is None or not check(data) or not noted(vendor, name, session, t, line):
-                return False
-            encoded = dumps(obj, option=canonical)
+            if runtime.timers.any_due(t):
+                runtime.advance(t)
+            else:
+                clock.set(t)
+            if not runtime.note_data(vendor, name, session, line, clean=True, trace=False):
+                return False  # the full path goes on from here (the clock is there)
+            if known is not None:
+                known[4] = True  # (matched: see _template)
+                encoded = raw
+            else:
+                encoded = dumps(obj, option=canonical)
+                if encoded == raw:
+                    _template(templates, template_of, raw, vendor, name, session, t)
             if write is not None:
                 try:
                     write(encoded)
                 except OSError as exc:
                     write_error.append(exc)
                     write = None
-            if encoded == raw:
-                _template(templates, template_of, raw, vendor, name, session, t)
+            if last_t is None or t > last_t:
+                last_t = t
+            events += 1
+            if events >= settle_at:
+                settle_at = events + SETTLE_EVERY
+                diff.settle(min(clock.now(), last_t))
             return True
 
         records.fast = fast_line
