@@ -317,12 +317,14 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             # (the clock starts at a line's time, never before MIN_TIME)
             if not clock.now() <= t <= latest:
                 return False
-            if runtime.timers.any_due(t):
-                runtime.advance(t)
-            else:
-                clock.set(t)
-            if not runtime.note_data(vendor, name, session, line, clean=True, trace=False):
-                return False  # the full path goes on from here (the clock is there)
+            if not runtime.note_data(vendor, name, session, line, clean=True, trace=False,
+                                     at=t):
+                if not runtime.timers.any_due(t):
+                    return False  # not data-only now: the full path
+                runtime.advance(t)  # timers first, then the line again
+                if not runtime.note_data(vendor, name, session, line, clean=True,
+                                         trace=False, at=t):
+                    return False  # the full path goes on from here (the clock is there)
             if known is not None:
                 known[4] = True  # (matched: see _template)
                 encoded = raw

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from recstate import gcfreeze, signals
 from recstate.answers import Pending
-from recstate.clock import Clock
+from recstate.clock import Clock, ManualClock
 from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
@@ -133,7 +133,7 @@ class Routing(Effects):
 
     def note_data(self, vendor: str, name: str, key: str, line: int | None = None,
                   data: dict[str, Any] | None = None, *, clean: bool = False,
-                  trace: bool = True) -> bool:
+                  trace: bool = True, at: float | None = None) -> bool:
         """Handle the input ``name`` of session ``key`` at the clock's now without building
         its event, when its machine declares it data-only in the session's state
         (:class:`~recstate.machine.DataOnly`: a heartbeat in ``recording``): it is traced
@@ -141,8 +141,10 @@ class Routing(Effects):
         field takes the time and the timer is armed again, as dispatching it would. False
         when it must be dispatched instead: another state, no such session, something
         queued or due first, a store, an answer or idempotency keys to keep. The replay's
-        fast path (``recstate.replay``) calls it after ``advance``, with ``trace=False``
-        when it writes the input's line itself (nothing else is traced here)."""
+        fast path (``recstate.replay``) calls it with ``trace=False`` when it writes the
+        input's line itself (nothing else is traced here), and ``at``, the input's time,
+        where its ManualClock is moved when the input is taken (False, and nothing changed,
+        when a timer is due by then: ``advance`` first)."""
         session = self.sessions.get(key)
         if session is None:
             return False
@@ -163,10 +165,15 @@ class Routing(Effects):
             after = only.after
             seconds = self._data_only_after[(machine, vendor, name)] = float(
                 getattr(engine.model.opts, after) if isinstance(after, str) else after)
-        now = self.clock.now()
+        clock = self.clock
+        now = clock.now() if at is None else at
         timers = self.timers
         if timers.any_due(now):
             return False
+        if at is not None:
+            if not isinstance(clock, ManualClock):
+                return False
+            clock.set(at)  # (never back: a ValueError)
         if trace and self.tracer is not None:
             self.tracer(Record(now, vendor, name, key, data, "event", line, clean))
         setattr(session.context, only.field, now)
