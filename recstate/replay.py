@@ -50,6 +50,8 @@ __all__ = ["Report", "replay", "replay_records"]
 GROUP_COMMITS = 256
 #: Inputs between two settlings of the conformance diff's window.
 SETTLE_EVERY = 4096
+#: --out lines written in one go.
+OUT_BATCH = 512
 
 
 @attrs.define
@@ -208,16 +210,28 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     diff = Conformance()
     unrouted = Listed(LISTED_TOP)
     bad_lines = Listed(LISTED_TOP)
+    # Lines for --out gather here and are written together (every OUT_BATCH lines, when the
+    # diff settles, at the end); ``write`` is None once a write failed.
     write = writer.write_line if writer is not None else None
+    pending: list[bytes] = []
 
-    def collect(record: Record) -> None:
+    def flush() -> None:
+        """Write the gathered lines: a full disk ends the writing, the replay goes on and
+        the error is raised after."""
         nonlocal write
-        if write is not None:
+        if write is not None and pending:
             try:
-                write(record.dumps() + b"\n")
-            except OSError as exc:  # a full disk: the replay goes on, the error is raised after
+                write(b"".join(pending))
+            except OSError as exc:
                 write_error.append(exc)
                 write = None
+        pending.clear()
+
+    def collect(record: Record) -> None:
+        if write is not None:
+            pending.append(record.dumps() + b"\n")
+            if len(pending) >= OUT_BATCH:
+                flush()
         if record.kind != "event":
             notes.record(record)
             diff.produced(record)
@@ -277,7 +291,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             payload by the class's check; it is written encoded (the same five keys,
             sorted), and becomes its session's template when that is the line as read.
             Then the time's range, and note_data after any timer due by then."""
-            nonlocal write, last_t, settle_at, events
+            nonlocal last_t, settle_at, events
             if runtime is None:
                 return False
             obj: dict[str, Any] | None = None
@@ -333,11 +347,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 if encoded == raw:
                     _template(templates, template_of, raw, vendor, name, session, t)
             if write is not None:
-                try:
-                    write(encoded)
-                except OSError as exc:
-                    write_error.append(exc)
-                    write = None
+                pending.append(encoded)
+                if len(pending) >= OUT_BATCH:
+                    flush()
             if last_t is None or t > last_t:
                 last_t = t
             events += 1
@@ -406,6 +418,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
                 diff.settle(min(runtime.clock.now(), last_t))
+                flush()
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
         end = max(t for t in (until, last_t) if t is not None) if last_t is not None else None
@@ -424,6 +437,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 signals.violation.disconnect(on_violation, sender=runtime)
             runtime.flush_store()
         if writer is not None:
+            flush()
             try:
                 writer.close()
             except OSError as exc:
