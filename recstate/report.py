@@ -106,10 +106,13 @@ class SessionNotes:
 
 
 def line_key(record: Record) -> bytes:
-    """What the diff compares of a line: kind, session, name, time and redacted data."""
+    """What the diff compares of a line: kind, session, name, time and redacted data.
+
+    A copy of orjson's bytes: the object orjson returns keeps the whole buffer it wrote
+    into (4 KiB at least, whatever the line's length), and these wait in the window."""
     data = redact(record.data) if record.data is not None else None
-    return orjson.dumps([record.kind, record.session, record.name, record.t, data],
-                        option=orjson.OPT_SORT_KEYS)
+    return memoryview(orjson.dumps([record.kind, record.session, record.name, record.t, data],
+                                   option=orjson.OPT_SORT_KEYS)).tobytes()
 
 
 def _show(record: Record) -> dict[str, Any]:
