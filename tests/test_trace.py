@@ -442,3 +442,17 @@ def test_a_writer_may_flush_after_every_record(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(ValueError, match="flush_every"):
         TraceWriter(path, flush_every=0)
+
+
+def test_scalars_pass_redaction_unchanged_and_an_unreadable_class_is_scanned() -> None:
+    import attrs
+
+    from recstate.trace import may_hold_secret
+
+    assert [redact(v) for v in (5, 1.5, None, True)] == [5, 1.5, None, True]
+
+    @attrs.define
+    class Odd:
+        x: NoSuchType  # type: ignore[name-defined]  # noqa: F821 - cannot be resolved
+
+    assert may_hold_secret(Odd)
