@@ -456,3 +456,20 @@ def test_scalars_pass_redaction_unchanged_and_an_unreadable_class_is_scanned() -
         x: NoSuchType  # type: ignore[name-defined]  # noqa: F821 - cannot be resolved
 
     assert may_hold_secret(Odd)
+
+
+def test_an_output_file_is_readable_by_others_once_written_and_discarding_twice_is_fine(
+        tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from recstate.trace import OutputFile
+
+    done = OutputFile(tmp_path / "out.jsonl")
+    done.temp.write_bytes(b"x\n")
+    done.commit()
+    assert stat.S_IMODE(os.stat(tmp_path / "out.jsonl").st_mode) == 0o644
+    gone = OutputFile(tmp_path / "other.jsonl")
+    gone.temp.unlink()  # removed behind its back: discarding is still quiet
+    gone.discard()
+    assert not (tmp_path / "other.jsonl").exists()
