@@ -420,6 +420,7 @@ def test_a_line_of_exactly_the_longest_length_is_read() -> None:
     assert record is not None
     assert record.data is not None
     assert len(record.data["pad"]) == MAX_LINE - len(head) - len(tail)
+    assert parse_line(line + b"\n") is not None  # the newline is not the line's
     with pytest.raises(TraceError, match="longer than"):
         parse_line(line[:-3] + b'x"}}')
 
@@ -428,6 +429,7 @@ def test_text_redaction_of_urls_json_texts_and_messages() -> None:
     from recstate.trace import redact_message, redact_text
 
     assert redact_text("https://h/v.mp4?sign=abc123&t=5") == "https://h/v.mp4?sign=***&t=5"
+    assert redact_text("https://h/v.mp4?sign=abc123") == "https://h/v.mp4?sign=***"
     assert redact_text("https://h/v.mp4?a=1&b=2") == "https://h/v.mp4?a=1&b=2"
     assert redact_text('{"token": "abc123", "n": 1}') == '{"token": "***", "n": 1}'
     assert redact_text('{"user": "bob", "n": 1}') == '{"user": "bob", "n": 1}'
