@@ -4,6 +4,7 @@
     .venv/bin/python bench/replay.py --small-only    # only the 10x smaller one (development)
     .venv/bin/python bench/replay.py --long          # also the 10x longer memory check
     .venv/bin/python bench/replay.py --long-only     # only that one
+    .venv/bin/python bench/replay.py --long-only --denser   # 10x the lines by heartbeats
 
 The trace: ``--recordings`` Tencent recordings of ``--hours`` each, a ``mediaData`` every 3 s
 (the full trace a live run logs: inputs and outputs), starts spread over the first hour. It
@@ -26,7 +27,9 @@ Rates are lines per CPU second of the child (``time.process_time``): on a shared
 wall clock measures the load. The ratios to the floor are what count.
 
 The 10x longer trace (``--long``) is not written to disk: a child process generates it into
-a FIFO that the replay reads, so its memory is the replay's alone.
+a FIFO that the replay reads, so its memory is the replay's alone. It is the same recordings
+10x as long (more files each), or with ``--denser`` heartbeats 10x as often (the same files
+and outputs: 10x the lines alone).
 Generated traces live in a temporary directory, removed at the end.
 """
 
@@ -57,7 +60,7 @@ KEY = f"15000:{ROOM}:{USER}"
 
 
 # ---- the trace ---------------------------------------------------------------------------------
-def template(hours: float) -> list[dict[str, Any]]:
+def template(hours: float, interval: float = 3.0) -> list[dict[str, Any]]:
     """One recording's full trace, from the Tencent simulator in virtual time."""
     from recstate.scenario import parse_scenario, run_scenario_file, scenario_text
 
@@ -70,7 +73,7 @@ def template(hours: float) -> list[dict[str, Any]]:
          "data": {"roomInfo": room, "user": USER}},
     ]
     text = scenario_text({"vendor": "tencent", "until": hours * 3600 + 5,
-                          "simulator": {"data_interval": 3.0}, "steps": steps})
+                          "simulator": {"data_interval": interval}, "steps": steps})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "one.jsonl"
         run_scenario_file(parse_scenario(text, "toml"), out=path)
@@ -160,9 +163,9 @@ def recording(compiled: list[tuple[float, int, list[Any]]], i: int, count: int
         yield t + shift, rank, i, n, b"".join(out)
 
 
-def generate(out: Any, recordings: int, hours: float) -> int:
+def generate(out: Any, recordings: int, hours: float, interval: float = 3.0) -> int:
     """Write the merged trace to the binary file ``out``; returns its line count."""
-    lines = template(hours)
+    lines = template(hours, interval)
     compiled = compile_template(lines)
     first = b"".join(line for *_, line in recording(compiled, -1, recordings))
     assert first == b"".join(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
@@ -323,19 +326,20 @@ def run_size(tmp: Path, recordings: int, hours: float) -> list[str]:
     return rows
 
 
-def run_long(tmp: Path, recordings: int, hours: float) -> list[str]:
+def run_long(tmp: Path, recordings: int, hours: float, interval: float = 3.0) -> list[str]:
     """The replay of a trace generated into a FIFO by another process (not on disk)."""
     fifo = tmp / "long.fifo"
     os.mkfifo(fifo)
     writer = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import replay; "
-         "replay.generate(open(sys.argv[2], 'wb'), int(sys.argv[3]), float(sys.argv[4]))",
-         str(Path(__file__).parent), str(fifo), str(recordings), str(hours)], cwd=ROOT)
+         "replay.generate(open(sys.argv[2], 'wb'), int(sys.argv[3]), float(sys.argv[4]), "
+         "float(sys.argv[5]))", str(Path(__file__).parent), str(fifo), str(recordings),
+         str(hours), str(interval)], cwd=ROOT)
     result = measure("replay", fifo)
     writer.wait()
     rate = result["lines"] / result["cpu"]
-    return [f"### {recordings:,} recordings x {hours:g} h, streamed through a FIFO: "
-            f"{result['lines']:,} lines", "",
+    return [f"### {recordings:,} recordings x {hours:g} h, a heartbeat every {interval:g} s, "
+            f"streamed through a FIFO: {result['lines']:,} lines", "",
             f"replay: {rate:,.0f} lines per CPU second, peak RSS {result['rss_mb']:.0f} MB, "
             f"{result['mismatches']} mismatches, exit {result['status']}"]
 
@@ -347,6 +351,9 @@ def main() -> None:
     p.add_argument("--small-only", action="store_true", help="only the 10x smaller trace")
     p.add_argument("--long", action="store_true", help="also the 10x longer memory check")
     p.add_argument("--long-only", action="store_true", help="only the 10x longer one")
+    p.add_argument("--denser", action="store_true",
+                   help="the 10x longer trace by heartbeats 10x as often (the same recordings, "
+                   "files and outputs), not recordings 10x as long")
     args = p.parse_args()
     load = os.getloadavg()
     print(f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -364,7 +371,10 @@ def main() -> None:
             print("\n".join(run_size(Path(tmp), recordings, hours)), flush=True)
         if args.long:
             print()
-            print("\n".join(run_long(Path(tmp), args.recordings, args.hours * 10)))
+            if args.denser:
+                print("\n".join(run_long(Path(tmp), args.recordings, args.hours, 0.3)))
+            else:
+                print("\n".join(run_long(Path(tmp), args.recordings, args.hours * 10)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n(peak RSS of this process, which generates the traces: {peak:.0f} MB)")
 

@@ -31,7 +31,6 @@ from recstate.session import Session
 from recstate.stores import Commit, Store, StoreError, open_store
 from recstate.trace import (
     MAX_TIME,
-    MIN_TIME,
     OUTPUT_KINDS,
     OutputFile,
     Record,
@@ -51,6 +50,8 @@ __all__ = ["Report", "replay", "replay_records"]
 GROUP_COMMITS = 256
 #: Inputs between two settlings of the conformance diff's window.
 SETTLE_EVERY = 4096
+#: --out lines written in one go.
+OUT_BATCH = 512
 
 
 @attrs.define
@@ -209,21 +210,34 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     diff = Conformance()
     unrouted = Listed(LISTED_TOP)
     bad_lines = Listed(LISTED_TOP)
+    # Lines for --out gather here and are written together (every OUT_BATCH lines, when the
+    # diff settles, at the end); ``write`` is None once a write failed.
     write = writer.write_line if writer is not None else None
+    pending: list[bytes] = []
 
-    def collect(record: Record) -> None:
+    def flush() -> None:
+        """Write the gathered lines: a full disk ends the writing, the replay goes on and
+        the error is raised after."""
         nonlocal write
-        if write is not None:
+        if write is not None and pending:
             try:
-                write(record.dumps() + b"\n")
-            except OSError as exc:  # a full disk: the replay goes on, the error is raised after
+                write(b"".join(pending))
+            except OSError as exc:
                 write_error.append(exc)
                 write = None
+        pending.clear()
+
+    def collect(record: Record) -> None:
+        if write is not None:
+            pending.append(record.dumps() + b"\n")
+            if len(pending) >= OUT_BATCH:
+                flush()
         if record.kind != "event":
             notes.record(record)
             diff.produced(record)
 
     runtime: Runtime | None = None
+    manual = ManualClock(0.0)  # the runtime's clock once there is a runtime
 
     def on_violation(sender: Any, violation: Violation, session: Session | None) -> None:
         entry = {"line": violation.line, "t": violation.t, "name": violation.name,
@@ -245,43 +259,103 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
         diff.window = math.inf  # the journal is read at the end
     settle_at = SETTLE_EVERY
+    events = 0  # inputs replayed (report.events)
     # Data-only inputs (a heartbeat in recording) skip building their event: not with a
     # store (which journals every handling) nor when watched (the coverage counts them).
     fast_path = store is None and observe is None and compiled
     fast_reader: TraceReader | None = None
     event: Event | None = None
-    checkers = _checkers
     if fast_path and not strict and isinstance(records, TraceReader) and (
             records.vendors is not None):
-        vendors = records.vendors
+        # vendor -> {data-only event name: the check of its payload}
+        checks_of = {vendor: _vendor_checks(vendor) for vendor in sorted(records.vendors)}
+        latest = MAX_TIME if until is None else min(until, MAX_TIME)
+        loads, dumps = orjson.loads, orjson.dumps
+        canonical = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+        # Templates of heartbeat lines: a session's last canonical data-only line that was
+        # handled, cut before the value of its "t" -> [vendor, name, session, what follows
+        # the time, matched since made, lines missed]; one per session (``template_of``).
+        templates: dict[bytes, list[Any]] = {}
+        template_of: dict[str, bytes] = {}
 
-        def fast_line(obj: dict[str, Any], line: int) -> bool:
-            """A well-formed data-only line, handled from its JSON object: what parse_line
-            would check of it (fields, types, the time's range), then note_data."""
-            nonlocal last_t, settle_at
-            if not _LINE_FIELDS.issuperset(obj) or runtime is None:
+        def fast_line(raw: bytes, line: int) -> bool:
+            """A well-formed data-only line, handled without its Record or event: True when
+            handled, False for the full path.
+
+            A line that is a session's template with another time (the same bytes before
+            and after the value of ``"t"``, and that value a JSON float) is the template's
+            input at that time, nothing else to check; with ``--out`` the time must be
+            written as orjson writes it, and the line is written as read (it is then what
+            Record.dumps gives). Any other line is parsed and checked as parse_line would
+            (exactly the fields t, vendor, name, session and data, their types), and its
+            payload by the class's check; it is written encoded (the same five keys,
+            sorted), and becomes its session's template when that is the line as read.
+            Then the time's range, and note_data after any timer due by then."""
+            nonlocal last_t, settle_at, events
+            if runtime is None:
                 return False
-            t, vendor, name, session = (obj.get("t"), obj.get("vendor"), obj.get("name"),
-                                        obj.get("session"))
-            if (type(t) is not float or type(vendor) is not str or type(name) is not str
-                    or type(session) is not str or vendor not in vendors
-                    or not MIN_TIME <= t <= MAX_TIME or t < runtime.clock.now()
-                    or (until is not None and t > until)):
+            obj: dict[str, Any] | None = None
+            at = raw.rfind(b',"t":')
+            known = templates.get(raw[:at + 5]) if at > 0 else None
+            if known is not None and raw.endswith(known[3]):
+                number = raw[at + 5:len(raw) - len(known[3])]
+                try:
+                    t = loads(number)
+                except orjson.JSONDecodeError:
+                    t = None
+                if type(t) is not float or (write is not None and dumps(t) != number):
+                    known = None
+                else:
+                    vendor, name, session = known[0], known[1], known[2]
+            else:
+                known = None
+            if known is None:
+                try:
+                    obj = loads(raw)
+                except orjson.JSONDecodeError:
+                    return False
+                if type(obj) is not dict:
+                    return False
+                t, data = obj.get("t"), obj.get("data")
+                if type(t) is not float or type(data) is not dict or len(obj) != 5:
+                    return False
+                vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
+                if type(vendor) is not str or type(name) is not str or (
+                        type(session) is not str):
+                    return False
+                checks = checks_of.get(vendor)
+                check = checks.get(name) if checks is not None else None
+                if check is None or not check(data):
+                    return False
+            clock = manual  # the runtime's
+            # (the clock starts at a line's time, never before MIN_TIME)
+            if not clock.now() <= t <= latest:
                 return False
-            check = checkers.get((vendor, name), _UNCHECKED)
-            if check is _UNCHECKED:
-                check = checkers[(vendor, name)] = _checker(vendor, name)
-            data = obj.get("data")
-            if check is None or not check(data):  # type: ignore[operator]
-                return False
-            runtime.advance(t)
-            if not runtime.note_data(vendor, name, session, line, data, clean=True):
-                return False  # the full path goes on from here (the clock is there)
-            last_t = t if last_t is None else max(last_t, t)
-            report.events += 1
-            if report.events >= settle_at:
-                settle_at = report.events + SETTLE_EVERY
-                diff.settle(min(runtime.clock.now(), last_t))
+            if not runtime.note_data(vendor, name, session, line, clean=True, trace=False,
+                                     at=t):
+                if not runtime.timers.any_due(t):
+                    return False  # not data-only now: the full path
+                runtime.advance(t)  # timers first, then the line again
+                if not runtime.note_data(vendor, name, session, line, clean=True,
+                                         trace=False, at=t):
+                    return False  # the full path goes on from here (the clock is there)
+            if known is not None:
+                known[4] = True  # (matched: see _template)
+                encoded = raw
+            else:
+                encoded = dumps(obj, option=canonical)
+                if encoded == raw:
+                    _template(templates, template_of, raw, vendor, name, session, t)
+            if write is not None:
+                pending.append(encoded)
+                if len(pending) >= OUT_BATCH:
+                    flush()
+            if last_t is None or t > last_t:
+                last_t = t
+            events += 1
+            if events >= settle_at:
+                settle_at = events + SETTLE_EVERY
+                diff.settle(min(clock.now(), last_t))
             return True
 
         records.fast = fast_line
@@ -302,11 +376,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 try:
                     event = _event(record, source)
                     if record.line is not None and record.line < cursor:
-                        report.events += 1  # handled before the store's run stopped
+                        events += 1  # handled before the store's run stopped
                         continue
                     if runtime is None:
                         # retention=None: the report shows every session the trace had
-                        runtime = Runtime(ManualClock(record.t), strict=strict, tracer=collect,
+                        manual = ManualClock(record.t)
+                        runtime = Runtime(manual, strict=strict, tracer=collect,
                                           options=options, compiled=compiled, retention=None)
                         signals.violation.connect(on_violation, sender=runtime, weak=False)
                         if observe is not None:
@@ -322,7 +397,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                                       "error": error.reason})
                     continue
             assert runtime is not None
-            report.events += 1
+            events += 1
             try:
                 runtime.advance(record.t)
                 if not fast or not runtime.note_data(record.vendor, record.name,
@@ -340,9 +415,10 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             except Exception as error:  # strict mode: a handling error
                 report.stopped = str(error)
                 break
-            if report.events >= settle_at:
-                settle_at = report.events + SETTLE_EVERY
+            if events >= settle_at:
+                settle_at = events + SETTLE_EVERY
                 diff.settle(min(runtime.clock.now(), last_t))
+                flush()
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
         end = max(t for t in (until, last_t) if t is not None) if last_t is not None else None
@@ -361,10 +437,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 signals.violation.disconnect(on_violation, sender=runtime)
             runtime.flush_store()
         if writer is not None:
+            flush()
             try:
                 writer.close()
             except OSError as exc:
                 write_error.append(exc)
+    report.events = events
     if store is not None:
         _from_journal(store, notes, diff, unrouted, out, write_error)
     if write_error:
@@ -463,11 +541,9 @@ def from_journal(store: Store) -> tuple[list[Record], dict[str, list[dict[str, A
 
 
 _UNCHECKED: Final = object()
-#: The fields a data-only line may have (an ``event``: no ``kind``; no ``id`` to keep).
-_LINE_FIELDS: Final = frozenset(("t", "vendor", "name", "session", "data"))
-#: (vendor, name) -> what tells whether a line's data is a valid, clean payload of a
-#: data-only event, or None when the event is never data-only.
-_checkers: dict[tuple[str, str], Callable[[dict[str, Any] | None], bool] | None] = {}
+#: vendor -> {name: what tells whether a line's data is a valid, clean payload of that
+#: data-only event} (:func:`_vendor_checks`).
+_checkers: dict[str, dict[str, Callable[[dict[str, Any] | None], bool]]] = {}
 _SCALARS: Final[dict[Any, tuple[type, ...]]] = {
     int: (int,), str: (str,), float: (int, float), bool: (bool,)}
 
@@ -477,25 +553,42 @@ def _data_only(record: Record) -> bool:
     machine of its vendor (:class:`~recstate.machine.DataOnly`) and its data is what
     building the event would accept, with nothing a redaction would change (so its trace
     line is what the full path writes, byte for byte)."""
-    key = (record.vendor, record.name)
-    check = _checkers.get(key, _UNCHECKED)
-    if check is _UNCHECKED:
-        check = _checkers[key] = _checker(*key)
-    return check is not None and check(record.data)  # type: ignore[operator]
+    check = _vendor_checks(record.vendor).get(record.name)
+    return check is not None and check(record.data)
+
+
+def _vendor_checks(vendor: str) -> dict[str, Callable[[dict[str, Any] | None], bool]]:
+    """The payload checks of a vendor's data-only events, by name, made once per vendor
+    (an unknown vendor has none, and is not remembered: the full path says what is
+    wrong)."""
+    found = _checkers.get(vendor)
+    if found is None:
+        try:
+            machines = get_vendor(vendor).machines
+        except Exception:
+            return {}
+        found = {}
+        for name in sorted({name for m in machines for name in m.data_only}):
+            check = _checker(vendor, name)
+            if check is not None:
+                found[name] = check
+        _checkers[vendor] = found
+    return found
 
 
 def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] | None:
     """A check of a payload's fields made once per event class: plain scalar fields only
     (``int``, ``str``, ``float``, ``bool``, optional or not), no validator, converter or
-    post-init; anything else takes the full path."""
-    try:
-        machines = get_vendor(vendor).machines
-    except Exception:  # an unknown vendor: the full path says what is wrong
-        return None
-    if not any(name in m.data_only for m in machines):
-        return None
+    post-init; anything else (None) takes the full path."""
     cls = event_class(vendor, name)
-    if cls is None or may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
+    return None if cls is None else payload_check(cls)
+
+
+def payload_check(cls: type) -> Callable[[dict[str, Any] | None], bool] | None:
+    """What tells whether a line's ``data`` is a payload the full path would build ``cls``
+    from without changing it (no redaction, no conversion) and would trace as read; None
+    when ``cls`` is not that plain (a secret, a nested or converted field, a validator)."""
+    if may_hold_secret(cls) or hasattr(cls, "__attrs_post_init__"):
         return None
     hints = typing.get_type_hints(cls)
     allowed: dict[str, tuple[type, ...]] = {}
@@ -519,20 +612,55 @@ def _checker(vendor: str, name: str) -> Callable[[dict[str, Any] | None], bool] 
         allowed[f.name] = kinds
         if f.default is attrs.NOTHING:
             required.add(f.name)
-    known = frozenset(allowed)
-    plain = frozenset(k for k, kinds in allowed.items() if str not in kinds)
-
-    def check(data: dict[str, Any] | None) -> bool:
-        if data is None:  # traced as the event's payload: the full path builds it
-            return False
-        if not known.issuperset(data):  # a field the class lacks: the full path scans it
-            return False
-        for k, v in data.items():
-            if type(v) not in allowed[k] or (k not in plain and type(v) is str and (
-                    "=" in v or '"' in v)):
-                return False
-        return required.issubset(data) if required else True
+    # Generated once per class, one expression: the payload's keys are fields of the class,
+    # and each field is what its type accepts (exact types), missing only if it has a
+    # default (a field the class lacks would be scanned by the full path).
+    tests = ["type(data) is dict", "data.keys() <= _known"]
+    for field, kinds in allowed.items():
+        ok = []
+        if bool in kinds:
+            ok.append("v is True or v is False")
+        if int in kinds:
+            ok.append("type(v) is int")
+        if float in kinds:
+            ok.append("type(v) is float")
+        if str in kinds:  # nothing a redaction would change
+            ok.append("(type(v) is str and '=' not in v and '\"' not in v)")
+        if type(None) in kinds:  # (a missing field is None here: required ones are counted)
+            tests.append(f"((v := data.get({field!r})) is None or {' or '.join(ok)})")
+        else:  # missing: _M, which no test accepts
+            tests.append(f"((v := data.get({field!r}, _M)) is _M and {field not in required}"
+                         f" or {' or '.join(ok)})")
+    needed = sorted(required)
+    if needed:
+        tests.append(f"{frozenset(needed)!r} <= data.keys()")
+    scope: dict[str, Any] = {"_M": _UNCHECKED, "_known": frozenset(allowed)}
+    source = "def check(data):\n    return bool(" + "\n        and ".join(tests) + ")"
+    exec(source, scope)  # noqa: S102 - made here from attrs field names
+    check: Callable[[dict[str, Any] | None], bool] = scope["check"]
     return check
+
+
+def _template(templates: dict[bytes, list[Any]], template_of: dict[str, bytes], raw: bytes,
+              vendor: str, name: str, session: str, t: float) -> None:
+    """Make the canonical line ``raw`` (keys sorted: ``t`` then ``vendor`` last) the
+    template of ``session`` in place of its last one, unless that one has not matched yet
+    and missed fewer than 8 lines (a payload that changes with every line is not worth a
+    template a line)."""
+    old = template_of.get(session)
+    if old is not None:
+        entry = templates[old]
+        if not entry[4] and entry[5] < 8:
+            entry[5] += 1
+            return
+        del templates[old]
+    after = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
+    cut = len(raw) - len(after) - len(orjson.dumps(t))
+    if raw[:cut].endswith(b',"t":') and raw.endswith(after):
+        templates[raw[:cut]] = [vendor, name, session, after, False, 0]
+        template_of[session] = raw[:cut]
+    elif old is not None:
+        del template_of[session]
 
 
 def _event(record: Record, source: str) -> Event:

@@ -106,10 +106,13 @@ class SessionNotes:
 
 
 def line_key(record: Record) -> bytes:
-    """What the diff compares of a line: kind, session, name, time and redacted data."""
+    """What the diff compares of a line: kind, session, name, time and redacted data.
+
+    A copy of orjson's bytes: the object orjson returns keeps the whole buffer it wrote
+    into (4 KiB at least, whatever the line's length), and these wait in the window."""
     data = redact(record.data) if record.data is not None else None
-    return orjson.dumps([record.kind, record.session, record.name, record.t, data],
-                        option=orjson.OPT_SORT_KEYS)
+    return memoryview(orjson.dumps([record.kind, record.session, record.name, record.t, data],
+                                   option=orjson.OPT_SORT_KEYS)).tobytes()
 
 
 def _show(record: Record) -> dict[str, Any]:
@@ -124,8 +127,15 @@ def mismatch_key(session: str | None) -> str:
 
 
 #: One line waiting in the window: (t, its index among its session's logged or produced
-#: lines, the record, its comparison key).
-_Entry = tuple[float, int, Record, bytes]
+#: lines, its comparison key, kind, name, the line it was read from, and what a mismatch
+#: shows of it as JSON). Not the Record: its data as objects is several times the bytes,
+#: and a burst of file records (every recording ending at once) waits here together.
+_Entry = tuple[float, int, bytes, str, str, int | None, bytes]
+
+
+def _entry(record: Record, index: int, key: bytes) -> _Entry:
+    return (record.t, index, key, record.kind, record.name, record.line,
+            memoryview(orjson.dumps(_show(record))).tobytes())
 
 
 class Conformance:
@@ -165,18 +175,42 @@ class Conformance:
 
     def logged(self, record: Record) -> None:
         self.any_logged = True
-        counts = self._counts[record.session]
-        self._logged[record.session].append((record.t, counts[0], record, line_key(record)))
-        counts[0] += 1
-        self.waiting += 1
+        session = record.session
+        counts = self._counts[session]
+        index = counts[0]
+        counts[0] = index + 1
+        key = line_key(record)
+        if not self._paired(session, key, self._produced, self._logged):
+            self._logged[session].append(_entry(record, index, key))
+            self.waiting += 1
 
     def produced(self, record: Record) -> None:
         if record.kind not in OUTPUT_KINDS:
             return
-        counts = self._counts[record.session]
-        self._produced[record.session].append((record.t, counts[1], record, line_key(record)))
-        counts[1] += 1
-        self.waiting += 1
+        session = record.session
+        counts = self._counts[session]
+        index = counts[1]
+        counts[1] = index + 1
+        key = line_key(record)
+        if not self.any_logged or not self._paired(session, key, self._logged,
+                                                   self._produced):
+            self._produced[session].append(_entry(record, index, key))
+            self.waiting += 1
+
+    def _paired(self, session: str | None, key: bytes, other: dict[str | None, deque[_Entry]],
+                mine: dict[str | None, deque[_Entry]]) -> bool:
+        """Whether the line of ``key`` pairs at once with the first line waiting on the
+        other side: the same key, and nothing waiting before it on its own side. Such a
+        pair, first in both lists, is an exact pair in order in the whole diff whatever
+        follows (the k-th copies of a key pair, and it comes before every other pair in
+        both lists), and the rest of the diff is the same without it: it is dropped, and
+        a conforming replay keeps its window nearly empty."""
+        theirs = other.get(session)
+        if theirs and theirs[0][2] == key and not mine.get(session):
+            theirs.popleft()
+            self.waiting -= 1
+            return True
+        return False
 
     def settle(self, now: float) -> None:
         """Compare what is more than ``window`` seconds before ``now``."""
@@ -226,11 +260,11 @@ class Conformance:
             assert actual is not None
             order = (mismatch_key(session), actual[0], 1, actual[1])
         self._found.append((order, {
-            "line": expected[2].line if expected is not None else None,
+            "line": expected[5] if expected is not None else None,
             "session": session,
             "what": what,
-            "expected": _show(expected[2]) if expected is not None else None,
-            "got": _show(actual[2]) if actual is not None else None,
+            "expected": orjson.loads(expected[6]) if expected is not None else None,
+            "got": orjson.loads(actual[6]) if actual is not None else None,
         }))
         if len(self._found) >= 2 * self.limit:
             self._trim()
@@ -244,12 +278,12 @@ class Conformance:
     def _compare(self, session: str | None, a: list[_Entry], b: list[_Entry]) -> None:
         copies: dict[bytes, deque[int]] = defaultdict(deque)
         for j, entry in enumerate(b):
-            copies[entry[3]].append(j)
+            copies[entry[2]].append(j)
         pairs: list[tuple[int, int]] = []
         left: list[int] = []
         taken = [False] * len(b)
         for i, entry in enumerate(a):
-            queue = copies.get(entry[3])
+            queue = copies.get(entry[2])
             if queue:
                 j = queue.popleft()
                 taken[j] = True
@@ -263,10 +297,9 @@ class Conformance:
         same: dict[tuple[str, str, float], deque[int]] = defaultdict(deque)
         for j, entry in enumerate(b):
             if not taken[j]:
-                same[(entry[2].kind, entry[2].name, entry[0])].append(j)
+                same[(entry[3], entry[4], entry[0])].append(j)
         for i in left:
-            record = a[i][2]
-            queue = same.get((record.kind, record.name, record.t))
+            queue = same.get((a[i][3], a[i][4], a[i][0]))
             if queue:
                 j = queue.popleft()
                 taken[j] = True

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from recstate import gcfreeze, signals
 from recstate.answers import Pending
-from recstate.clock import Clock
+from recstate.clock import Clock, ManualClock
 from recstate.effects import Effects
 from recstate.errors import Violation
 from recstate.events import Event
@@ -31,6 +31,9 @@ from recstate.trace import (
     redact_message,
 )
 from recstate.vendors import Vendor, get_vendor
+
+if TYPE_CHECKING:
+    from recstate.machine import Machine
 
 __all__ = ["Routing"]
 
@@ -49,6 +52,7 @@ class Routing(Effects):
     _created: int
     _freeze_at: float
     _busy: bool
+    _data_only_after: dict[tuple[type[Machine], str, str], float]
 
     if TYPE_CHECKING:  # the durability room's (recstate.durable), which Runtime inherits
         def _duplicate(self, session: Session | None, ev: Event, line: int | None,
@@ -151,7 +155,8 @@ class Routing(Effects):
             self._commit(session, line)
 
     def note_data(self, vendor: str, name: str, key: str, line: int | None = None,
-                  data: dict[str, Any] | None = None, *, clean: bool = False) -> bool:
+                  data: dict[str, Any] | None = None, *, clean: bool = False,
+                  trace: bool = True, at: float | None = None) -> bool:
         """Handle the input ``name`` of session ``key`` at the clock's now without building
         its event, when its machine declares it data-only in the session's state
         (:class:`~recstate.machine.DataOnly`: a heartbeat in ``recording``): it is traced
@@ -159,29 +164,43 @@ class Routing(Effects):
         field takes the time and the timer is armed again, as dispatching it would. False
         when it must be dispatched instead: another state, no such session, something
         queued or due first, a store, an answer or idempotency keys to keep. The replay's
-        fast path (``recstate.replay``) calls it after ``advance``."""
+        fast path (``recstate.replay``) calls it with ``trace=False`` when it writes the
+        input's line itself (nothing else is traced here), and ``at``, the input's time,
+        where its ManualClock is moved when the input is taken (False, and nothing changed,
+        when a timer is due by then: ``advance`` first)."""
         session = self.sessions.get(key)
-        if session is None or self._busy or self._queue or self._watching or (
-                self.store is not None or self._answering is not None):
+        if session is None:
             return False
-        only = session.machine.data_only.get(name)
-        if only is None or session.state != only.state or session.vendor != vendor:
+        machine = session.machine
+        only = machine.data_only.get(name)
+        if (only is None or session.state != only.state or session.vendor != vendor
+                or self._busy or self._queue or self._watching
+                or self._answering is not None or self.store is not None):
             return False
-        engine = self._engines.get(session.machine)
-        known = self._vendors.get(vendor)
-        if engine is None or known is None or known.idempotency_keys is not None:
+        # The timer's duration, once its engine and vendor are known (neither changes
+        # once made) and the vendor keeps no idempotency keys; None: dispatch instead.
+        seconds = self._data_only_after.get((machine, vendor, name))
+        if seconds is None:
+            engine = self._engines.get(machine)
+            known = self._vendors.get(vendor)
+            if engine is None or known is None or known.idempotency_keys is not None:
+                return False
+            after = only.after
+            seconds = self._data_only_after[(machine, vendor, name)] = float(
+                getattr(engine.model.opts, after) if isinstance(after, str) else after)
+        clock = self.clock
+        now = clock.now() if at is None else at
+        timers = self.timers
+        if timers.any_due(now):
             return False
-        now = self.clock.now()
-        due = self.timers.next_due()
-        if due is not None and due <= now:
-            return False
-        if self.tracer is not None:
+        if at is not None:
+            if not isinstance(clock, ManualClock):
+                return False
+            clock.set(at)  # (never back: a ValueError)
+        if trace and self.tracer is not None:
             self._trace(now, vendor, name, key, data, "event", line, clean)
         setattr(session.context, only.field, now)
-        after = only.after
-        seconds: float = (getattr(engine.model.opts, after) if isinstance(after, str)
-                          else after)
-        self.timers.arm(key, only.timer, now + seconds)
+        timers.arm(key, only.timer, now + seconds)
         return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,

@@ -95,6 +95,8 @@ class Runtime(Durability, Lifecycle):
         self.timers = TimerQueue()
         self._vendors: dict[str, Vendor] = dict(vendors or {})
         self._engines: dict[type[Machine], Engine] = {}
+        #: (machine, vendor, data-only input) -> its timer's seconds (routing.note_data).
+        self._data_only_after: dict[tuple[type[Machine], str, str], float] = {}
         self._command_signals: dict[str, NamedSignal] = {}
         self._receivers = ReceiverCache()
         self._queue: deque[tuple[Event, int | None, dict[str, Any] | None]] = deque()

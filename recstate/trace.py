@@ -555,11 +555,11 @@ class TraceReader:
         self.vendors = vendors
         self.max_line = max_line
         self.errors: list[TraceError] = []
-        #: A consumer's fast path (the replay's): called with each line's JSON object and
-        #: its number before a Record is made; True when it handled the line, which is then
-        #: not yielded. Lines it declines, and lines that are not a JSON object, take the
-        #: full path.
-        self.fast: Callable[[dict[str, Any], int], bool] | None = None
+        #: A consumer's fast path (the replay's): called with each line as read (bytes, its
+        #: newline included) and its number before anything is made of it; True when it
+        #: handled the line, which is then not yielded. Lines it declines take the full
+        #: path (and get its errors).
+        self.fast: Callable[[bytes, int], bool] | None = None
         #: Called with the number of lines read every 1000 lines (a progress bar).
         self.progress: Callable[[int], None] | None = None
         #: Bad lines past the first :data:`MAX_ERRORS`, counted and not kept.
@@ -578,57 +578,62 @@ class TraceReader:
             handle = self.path.open("rb")
         except OSError as exc:
             raise TraceError(f"cannot open the trace: {exc.strerror}", source=source) from None
-        fast, loads = self.fast, orjson.loads
-        with handle:
-            number = 0
-            while True:
-                try:
-                    raw = handle.readline(self.max_line + 1)
-                except OSError as exc:
-                    raise TraceError(f"cannot read the trace: {exc.strerror}", source=source,
-                                     line=number + 1) from None
-                if not raw:
-                    return
-                number += 1
-                self.lines = number
-                if number % 1000 == 0 and self.progress is not None:
-                    self.progress(number)
-                if fast is not None and len(raw) <= self.max_line:
+        fast, max_line = self.fast, self.max_line
+        readline, limit = handle.readline, max_line + 1
+        number = 0
+        try:
+            with handle:
+                while True:
                     try:
-                        obj = loads(raw)
-                    except orjson.JSONDecodeError:
-                        obj = None
-                    if type(obj) is dict and fast(obj, number):
+                        raw = readline(limit)
+                    except OSError as exc:
+                        raise TraceError(f"cannot read the trace: {exc.strerror}",
+                                         source=source, line=number + 1) from None
+                    if not raw:
+                        return
+                    number += 1
+                    if number % 1000 == 0:
+                        self.lines = number
+                        if self.progress is not None:
+                            self.progress(number)
+                    if fast is not None and len(raw) <= max_line and fast(raw, number):
                         continue
-                if len(raw) > self.max_line and not raw.endswith(b"\n"):
-                    error = TraceError(f"line longer than {self.max_line} bytes; a trace line "
-                                       "is one JSON object (is this a trace file?)",
-                                       source=source, line=number)
-                    if not self.skip_bad:
-                        raise error
-                    self._bad(error)
-                    if not _skip_line(handle):
-                        raise TraceError(f"the line runs on for over {MAX_SKIP} bytes without "
-                                         "a newline; stopped reading", source=source,
-                                         line=number)
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    error = TraceError("not UTF-8 text", source=source, line=number)
-                    if not self.skip_bad:
-                        raise error from None
-                    self._bad(error)
-                    continue
-                try:
-                    record = parse_line(text, source=source, line=number, vendors=self.vendors)
-                except TraceError as error:
-                    if not self.skip_bad:
-                        raise
-                    self._bad(error)
-                    continue
-                if record is not None:
-                    yield record
+                    self.lines = number
+                    record = self._full(raw, number, handle, source)
+                    if record is not None:
+                        yield record
+        finally:
+            self.lines = number  # (lines the fast path took are counted here)
+
+    def _full(self, raw: bytes, number: int, handle: IO[bytes], source: str) -> Record | None:
+        """Line ``number`` read as ``raw``, the full way: its Record, None for a blank or
+        ``#`` line or a bad line skipped (kept in :attr:`errors`), or its error."""
+        if len(raw) > self.max_line and not raw.endswith(b"\n"):
+            error = TraceError(f"line longer than {self.max_line} bytes; a trace line "
+                               "is one JSON object (is this a trace file?)",
+                               source=source, line=number)
+            if not self.skip_bad:
+                raise error
+            self._bad(error)
+            if not _skip_line(handle):
+                raise TraceError(f"the line runs on for over {MAX_SKIP} bytes without "
+                                 "a newline; stopped reading", source=source, line=number)
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            error = TraceError("not UTF-8 text", source=source, line=number)
+            if not self.skip_bad:
+                raise error from None
+            self._bad(error)
+            return None
+        try:
+            return parse_line(text, source=source, line=number, vendors=self.vendors)
+        except TraceError as error:
+            if not self.skip_bad:
+                raise
+            self._bad(error)
+            return None
 
 
 #: Bad lines a reader keeps (it counts the others): a report lists as many.

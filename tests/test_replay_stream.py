@@ -115,6 +115,154 @@ def test_a_heartbeat_with_data_of_the_wrong_type_is_a_bad_line(tmp_path: Path) -
     assert "data.bytes" in result.stderr
 
 
+def canonical(t: float, data: dict[str, Any], session: str = "1:2:bob") -> str:
+    """A heartbeat line as recstate writes it (keys sorted, no spaces)."""
+    return orjson.dumps({"t": float(t), "vendor": "tencent", "name": "mediaData",
+                         "session": session, "data": data},
+                        option=orjson.OPT_SORT_KEYS).decode()
+
+
+BEAT = {"bytes": 300, "relationId": 1, "roomId": 2, "user": "bob"}
+
+
+def both_ways(trace: Path, tmp_path: Path, **options: Any) -> tuple[bytes, bytes]:
+    """The --out and the JSON report of the fast path, checked equal to the full path's
+    (a watched replay takes the full path for every line); returned for more checks."""
+    fast_out, full_out = tmp_path / "fast.jsonl", tmp_path / "full-path.jsonl"
+    for stale in (fast_out, full_out):
+        stale.unlink(missing_ok=True)
+    fast = replay(trace, out=fast_out, **options)
+    full = replay(trace, out=full_out, observe=lambda runtime: None, **options)
+    assert fast_out.read_bytes() == full_out.read_bytes()
+    assert fast.dumps() == full.dumps()
+    assert replay(trace, **options).dumps() == fast.dumps()  # and without --out
+    return fast_out.read_bytes(), fast.dumps()
+
+
+def test_heartbeats_written_any_way_replay_as_on_the_full_path(tmp_path: Path) -> None:
+    """A session's heartbeat lines that are the same but for the time are recognised from
+    their bytes; any other way of writing one (spaces, another number form, an integer or
+    ISO time, another key order, another payload, an extra field) is read in full, and the
+    trace and the report are the full path's."""
+    changed = {**BEAT, "bytes": 301}
+    lines = [canonical(T0 + 2 + i * 3, BEAT) for i in range(5)]  # a template, then matches
+    lines += [
+        canonical(T0 + 20, BEAT).replace('"t":1700000020.0', '"t":1700000020.50'),
+        canonical(T0 + 21, BEAT).replace('"t":1700000021.0', '"t":17000000.21e2'),
+        canonical(T0 + 22, BEAT).replace('"t":1700000022.0', '"t":1700000022'),
+        canonical(T0 + 23, BEAT).replace('"t":1700000023.0', '"t":"2023-11-14T22:13:43Z"'),
+        canonical(T0 + 24, BEAT).replace(",", ", "),
+        json.dumps({"vendor": "tencent", "t": T0 + 25.0, "name": "mediaData",
+                    "session": "1:2:bob", "data": BEAT}),
+        canonical(T0 + 26, changed), canonical(T0 + 27, changed),  # the new template
+        canonical(T0 + 28, BEAT),
+        canonical(T0 + 29, BEAT)[:-1] + ',"id":"beat-29"}',
+        canonical(T0 + 30, {"bytes": 302}),
+        canonical(T0 + 31, changed),
+    ]
+    trace = recording_bob(tmp_path, lines)
+    out, report = both_ways(trace, tmp_path)
+    written = out.decode().splitlines()
+    beats = [orjson.loads(x) for x in written if "mediaData" in x]
+    assert [b["t"] for b in beats] == [T0 + 2 + i * 3 for i in range(5)] + [
+        T0 + 20.5, T0 + 21, T0 + 22, T0 + 23, T0 + 24, T0 + 25, T0 + 26, T0 + 27, T0 + 28,
+        T0 + 29, T0 + 30, T0 + 31]
+    # canonical lines are written as read; the others as recstate writes them
+    assert [x for x in written if "mediaData" in x][:5] == lines[:5]
+    assert canonical(T0 + 20.5, BEAT) in written
+    assert canonical(T0 + 25, BEAT) in written
+    assert json.loads(report)["events"] == 3 + len(lines)
+
+
+def test_a_template_heartbeat_of_an_earlier_time_is_refused_as_on_the_full_path(
+        tmp_path: Path) -> None:
+    trace = recording_bob(tmp_path, [canonical(T0 + 5, BEAT), canonical(T0 + 8, BEAT),
+                                     canonical(T0 + 6, BEAT)])
+    result = recstate("replay", trace)
+    assert result.returncode == 2
+    assert f"{trace}:6" in result.stderr
+    assert "time goes back" in result.stderr
+
+
+def test_heartbeats_after_until_are_left_out_as_on_the_full_path(tmp_path: Path) -> None:
+    trace = recording_bob(tmp_path, [canonical(T0 + 2 + i, BEAT) for i in range(10)])
+    _, report = both_ways(trace, tmp_path, until=T0 + 6.5)
+    assert (json.loads(report)["until"], json.loads(report)["after_until"]) == (T0 + 6.5, 5)
+
+
+def test_a_heartbeat_outside_recording_or_of_another_session_takes_the_full_path(
+        tmp_path: Path) -> None:
+    stop = tencent(T0 + 10, "requestMultiVideoRecorderStop", {"roomInfo": {
+        "relationId": 1, "roomId": 2}})
+    lines = [canonical(T0 + 2, BEAT), canonical(T0 + 3, BEAT),
+             canonical(T0 + 4, BEAT, session="1:2:eve"),  # no such session: unroutable
+             stop, canonical(T0 + 11, BEAT), canonical(T0 + 12, BEAT),  # stopping
+             tencent(T0 + 13, "requestMultiVideoRecorderStop:ok", {}),
+             canonical(T0 + 200, BEAT)]  # stopped, after the watchdog's time
+    trace = recording_bob(tmp_path, lines)
+    _, report = both_ways(trace, tmp_path)
+    session = json.loads(report)["sessions"][0]
+    assert session["state"] == "stopped"
+
+
+def test_the_payload_check_accepts_what_building_the_event_accepts() -> None:
+    """Exact types (an int is no float's bool, a bool no int), a float field takes an
+    int, None only where the type says so, a missing field only where it has a default,
+    no field the class lacks, and no text a redaction could change."""
+    import attrs
+
+    from recstate.replay import payload_check
+
+    @attrs.define
+    class Beat:
+        count: int
+        level: float | None
+        user: str = "x"
+        on: bool | None = None
+
+    check = payload_check(Beat)
+    assert check is not None
+    good: list[dict[str, Any]] = [
+        {"count": 1, "level": 1.5}, {"count": 1, "level": None}, {"count": 0, "level": 2},
+        {"count": 1, "level": 0.0, "user": "bob", "on": True},
+        {"count": 1, "level": 0.0, "on": None}, {"count": -5, "level": 1e9, "on": False}]
+    bad: list[Any] = [
+        None, [], "x", {}, {"level": 1.0}, {"count": 1}, {"count": True, "level": 1.0},
+        {"count": 1.0, "level": 1.0}, {"count": None, "level": 1.0},
+        {"count": 1, "level": "1"}, {"count": 1, "level": True},
+        {"count": 1, "level": 1.0, "user": None}, {"count": 1, "level": 1.0, "user": 3},
+        {"count": 1, "level": 1.0, "user": "a=b"}, {"count": 1, "level": 1.0, "user": 'a"b'},
+        {"count": 1, "level": 1.0, "on": 1}, {"count": 1, "level": 1.0, "other": 1},
+        {"count": 1, "level": 1.0, "t": 5.0}]
+    assert [check(d) for d in good] == [True] * len(good)
+    assert [check(d) for d in bad] == [False] * len(bad)
+
+
+def test_a_class_that_may_hold_a_secret_or_converts_has_no_payload_check() -> None:
+    import attrs
+
+    from recstate.replay import payload_check
+
+    @attrs.define
+    class Signed:
+        token: str
+
+    @attrs.define
+    class Nested:
+        items: list[int]
+
+    @attrs.define
+    class Converted:
+        n: int = attrs.field(converter=int)
+
+    @attrs.define
+    class Plain:
+        n: int
+
+    assert [payload_check(c) for c in (Signed, Nested, Converted)] == [None, None, None]
+    assert payload_check(Plain) is not None
+
+
 def test_data_only_must_be_an_unguarded_internal_transition() -> None:
     import attrs
 

@@ -375,3 +375,103 @@ def test_payloads_that_can_hold_secrets_are_still_redacted_through_the_runtime(t
     assert "AK-654321" not in text
     assert '"token":"***"' in text
     assert '"text":"hello"' in text
+
+
+# ---- the reader's edges, and text redaction (issue 12's reader) ------------------------------
+def test_a_last_line_without_a_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"t":1700000000.0,"vendor":"tencent","name":"a"}\n'
+                     b'{"t":1700000001.0,"vendor":"tencent","name":"b"}')
+    reader = TraceReader(path)
+    assert [(r.line, r.name) for r in reader] == [(1, "a"), (2, "b")]
+    assert reader.lines == 2
+
+
+def test_lines_a_fast_path_takes_are_counted_and_not_yielded(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(b'{"t":%d.0,"vendor":"tencent","name":"n%d"}\n' % (T0 + i, i)
+                              for i in range(2500)))
+    seen: list[int] = []
+    reader = TraceReader(path)
+    reader.fast = lambda raw, number: number % 2 == 0 and raw.endswith(b"}\n")
+    reader.progress = seen.append
+    assert [r.line for r in reader][:3] == [1, 3, 5]
+    assert reader.lines == 2500
+    assert seen == [1000, 2000]
+
+
+def test_a_line_over_the_cap_running_on_for_megabytes_is_skipped_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    good = b'{"t":1700000000.0,"vendor":"tencent","name":"a"}\n'
+    path.write_bytes(b"x" * (3 * 1024 * 1024) + b"\n" + good)
+    reader = TraceReader(path, skip_bad=True, max_line=1000)
+    assert [r.line for r in reader] == [2]
+    assert [e.line for e in reader.errors] == [1]
+
+
+def test_a_line_of_exactly_the_longest_length_is_read() -> None:
+    from recstate.trace import MAX_LINE, parse_line
+
+    head = b'{"t":1700000000.0,"vendor":"tencent","name":"a","data":{"pad":"'
+    tail = b'"}}'
+    line = head + b"x" * (MAX_LINE - len(head) - len(tail)) + tail
+    assert len(line) == MAX_LINE
+    record = parse_line(line)
+    assert record is not None
+    assert record.data is not None
+    assert len(record.data["pad"]) == MAX_LINE - len(head) - len(tail)
+    assert parse_line(line + b"\n") is not None  # the newline is not the line's
+    with pytest.raises(TraceError, match="longer than"):
+        parse_line(line[:-3] + b'x"}}')
+
+
+def test_text_redaction_of_urls_json_texts_and_messages() -> None:
+    from recstate.trace import redact_message, redact_text
+
+    assert redact_text("https://h/v.mp4?sign=abc123&t=5") == "https://h/v.mp4?sign=***&t=5"
+    assert redact_text("https://h/v.mp4?sign=abc123") == "https://h/v.mp4?sign=***"
+    assert redact_text("https://h/v.mp4?a=1&b=2") == "https://h/v.mp4?a=1&b=2"
+    assert redact_text('{"token": "abc123", "n": 1}') == '{"token": "***", "n": 1}'
+    assert redact_text('{"user": "bob", "n": 1}') == '{"user": "bob", "n": 1}'
+    assert redact_message("login failed: password=hunter2") == "login failed: password=***"
+
+
+def test_a_writer_may_flush_after_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    writer = TraceWriter(path, flush_every=1, flush_interval=None)
+    writer(Record(T0, "tencent", "a"))
+    assert path.read_bytes() == b'{"name":"a","t":1700000000.0,"vendor":"tencent"}\n'
+    writer.close()
+    with pytest.raises(ValueError, match="flush_every"):
+        TraceWriter(path, flush_every=0)
+
+
+def test_scalars_pass_redaction_unchanged_and_an_unreadable_class_is_scanned() -> None:
+    import attrs
+
+    from recstate.trace import may_hold_secret
+
+    assert [redact(v) for v in (5, 1.5, None, True)] == [5, 1.5, None, True]
+
+    @attrs.define
+    class Odd:
+        x: NoSuchType  # type: ignore[name-defined]  # noqa: F821 - cannot be resolved
+
+    assert may_hold_secret(Odd)
+
+
+def test_an_output_file_is_readable_by_others_once_written_and_discarding_twice_is_fine(
+        tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from recstate.trace import OutputFile
+
+    done = OutputFile(tmp_path / "out.jsonl")
+    done.temp.write_bytes(b"x\n")
+    done.commit()
+    assert stat.S_IMODE(os.stat(tmp_path / "out.jsonl").st_mode) == 0o644
+    gone = OutputFile(tmp_path / "other.jsonl")
+    gone.temp.unlink()  # removed behind its back: discarding is still quiet
+    gone.discard()
+    assert not (tmp_path / "other.jsonl").exists()
