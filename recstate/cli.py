@@ -16,7 +16,7 @@ from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import Report, replay, write_report
-from recstate.stores import StoreError
+from recstate.stores import StoreError, safe_url
 from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor, vendor_names
 
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep every handling in a store (memory:, sqlite:///relative.db, "
                         "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
                         "run again after a crash, the replay resumes where it stopped")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=_positive, default=0, metavar="N",
                    help="with a redis store: spread the sessions over N worker processes")
 
     p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
@@ -268,6 +268,17 @@ def _machines() -> dict[str, type[Machine]]:
         print(f"recstate: vendor {name!r} cannot be loaded and is left out: {reason}",
               file=sys.stderr)
     return {m.qualified_name(): m for v in vendors.values() for m in v.machines}
+
+
+def _positive(text: str) -> int:
+    """A count of at least 1 (``--workers 0`` or ``-1`` would start no worker)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _until(text: str) -> float:
@@ -670,7 +681,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             bridge += f", bridge demo at {url}/demo/ (open token endpoint: not for production)"
         if clock is not None:
             bridge += f", virtual clock at {args.virtual_clock}"
-        print(f"recstate serve: listening on {url} (store {args.store}){bridge}", flush=True)
+        print(f"recstate serve: listening on {url} (store {safe_url(args.store)}){bridge}",
+              flush=True)
 
     try:
         serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret,

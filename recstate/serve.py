@@ -64,6 +64,8 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger("recstate.serve")
 ENDPOINTS = "recstate.endpoints"
+#: The largest ``POST /events`` body read (bytes): a bigger one is a 413, read no further.
+MAX_BODY = 16 * 1024 * 1024
 
 
 class Metrics:
@@ -257,7 +259,20 @@ def create_app(store: Store, *, clock: Clock | None = None,
         return svc
 
     async def post_events(request: Request) -> Response:
-        body = await request.body()
+        too_big = JSONResponse({"error": f"the body is over {MAX_BODY} bytes: post the lines "
+                                "in several requests", "line": None, "field": None,
+                                "applied": 0}, status_code=413)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY:
+            return too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return too_big
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             events = parse_events(body, vendors)
         except TraceError as error:
