@@ -205,7 +205,8 @@ def test_serve_refuses_a_bad_store_url_clearly(tmp_path: Path, url: str) -> None
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
     assert url in done.stderr
-    assert "memory:" in done.stderr and "sqlite:///" in done.stderr
+    assert "memory:" in done.stderr
+    assert "sqlite:///" in done.stderr
 
 
 def test_a_password_in_a_redis_url_never_shows(tmp_path: Path) -> None:
@@ -329,13 +330,14 @@ def test_workers_on_a_mixed_trace_of_many_sessions(tmp_path: Path, prefix: str) 
 
 @pytest.mark.parametrize("store", [None, "memory:", "sqlite:///w.db"])
 def test_workers_without_redis_are_refused(tmp_path: Path, store: str | None) -> None:
-    args = ["replay", example("tencent-crash.jsonl"), "--workers", "2"]
+    args: list[str | Path] = ["replay", example("tencent-crash.jsonl"), "--workers", "2"]
     if store is not None:
         args += ["--store", store]
     done = recstate(*args, cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert "--workers" in done.stderr and "redis" in done.stderr
+    assert "--workers" in done.stderr
+    assert "redis" in done.stderr
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
@@ -368,7 +370,8 @@ def test_a_redelivered_netease_callback_is_acknowledged_and_skipped(tmp_path: Pa
     assert sum(s["violations"] if isinstance(s["violations"], int) else len(s["violations"])
                for s in got["sessions"]) == 0
     new = [e for e in _duplicates(got) if e["t"] == T0 + 5000]
-    assert len(new) == 1 and new[0]["level"] == "info"
+    assert len(new) == 1
+    assert new[0]["level"] == "info"
     # the trace says so too
     notes = [r for r in records(tmp_path / "full.jsonl")
              if r.get("t") == T0 + 5000 and "duplicate" in json.dumps(r)
@@ -393,7 +396,9 @@ def test_a_repeated_generic_id_is_acknowledged_and_skipped(tmp_path: Path,
     got = json.loads(done.stdout)
     assert got["sessions"][0]["files"] == base["sessions"][0]["files"]
     dup = _duplicates(got)
-    assert len(dup) == 1 and dup[0]["level"] == "info" and dup[0]["t"] == repeat["t"]
+    assert len(dup) == 1
+    assert dup[0]["level"] == "info"
+    assert dup[0]["t"] == repeat["t"]
 
 
 # ---- recstate serve ------------------------------------------------------------------------------
@@ -485,8 +490,8 @@ def _netease_call(http: httpx.Client) -> tuple[str, dict[str, Any]]:
 
 
 def _signed(body: bytes, cur: int, secret: str = SECRET) -> dict[str, str]:
-    md5 = hashlib.md5(body).hexdigest()  # noqa: S324 - NetEase's scheme
-    checksum = hashlib.sha1((secret + md5 + str(cur)).encode()).hexdigest()  # noqa: S324
+    md5 = hashlib.md5(body).hexdigest()
+    checksum = hashlib.sha1((secret + md5 + str(cur)).encode()).hexdigest()
     return {"AppKey": "appkey-1", "CurTime": str(cur), "MD5": md5, "CheckSum": checksum,
             "Content-Type": "application/json"}
 
