@@ -297,6 +297,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except TraceError as error:
         print(f"recstate replay: {error}", file=sys.stderr)
         return 2
+    refused = ("--html replays in memory: run it without --store and --workers"
+               if args.html is not None and (args.store or args.workers) else
+               "--strict stops at the first violation in the trace's order, which workers "
+               "handling partitions side by side do not share: run it without --workers"
+               if args.strict and args.workers else None)
+    if refused:
+        print(f"recstate replay: {refused}", file=sys.stderr)
+        return 2
     progress, done = _progress(args.trace)
     try:
         if args.html is not None:
