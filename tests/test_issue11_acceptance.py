@@ -134,6 +134,15 @@ def test_the_examples_command_lists_every_shipped_trace() -> None:
         assert name in listed
 
 
+def test_python_m_recstate_is_the_cli(tmp_path: Path) -> None:
+    trace = example("tencent-crash.jsonl")
+    by_module = subprocess.run([sys.executable, "-m", "recstate", "replay", "--json",
+                                str(trace), "--store", "sqlite:///m.db"], cwd=tmp_path,
+                               capture_output=True, text=True, check=False)
+    assert by_module.returncode == 0, by_module.stderr
+    assert json.loads(by_module.stdout) == report(trace)
+
+
 def test_memory_url(tmp_path: Path) -> None:
     trace = example("tencent-200min.jsonl")
     assert report(trace, "--store", "memory:", cwd=tmp_path) == report(trace, cwd=tmp_path)
