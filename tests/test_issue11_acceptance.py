@@ -352,7 +352,52 @@ def test_a_worker_killed_mid_run_changes_nothing(tmp_path: Path, prefix: str) ->
     assert json.loads(out) == json.loads(expected.stdout)
 
 
+@pytest.mark.parametrize("name", ["tencent-200min.jsonl", "netease-pieces.jsonl",
+                                  "juphoon-two-files.jsonl", "cloudroom-crash.jsonl"])
+def test_replay_on_redis_twice_equals_replay_without_a_store(tmp_path: Path, prefix: str,
+                                                             name: str) -> None:
+    trace = example(name)
+    url = f"redis://127.0.0.1:6379/0?prefix={prefix}"
+    plain = recstate("replay", "--json", trace, cwd=tmp_path)
+    first = recstate("replay", "--json", trace, "--store", url, cwd=tmp_path)
+    second = recstate("replay", "--json", trace, "--store", url, cwd=tmp_path)
+    assert plain.returncode in (0, 1), plain.stderr
+    assert first.stdout == second.stdout == plain.stdout
+    assert first.returncode == second.returncode == plain.returncode
+
+
 # ---- many workers on Redis ---------------------------------------------------------------------
+def test_workers_all_killed_then_run_again_give_the_same_report(tmp_path: Path,
+                                                               prefix: str) -> None:
+    trace = many_recordings(tmp_path / "many.jsonl", beats=300)
+    expected = recstate("replay", "--json", trace, cwd=tmp_path)
+    assert expected.returncode == 0, expected.stderr
+    args = [RECSTATE, "replay", "--json", str(trace), "--store",
+            f"redis://127.0.0.1:6379/0?prefix={prefix}", "--workers", "2"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    client = redis.Redis.from_url(REDIS)
+    killed = False
+    try:  # once the workers have committed something, SIGKILL the command and its workers
+        for _ in range(100_000):
+            if proc.poll() is not None:
+                break
+            workers = children(proc.pid)
+            if len(workers) == 2 and client.exists(f"{prefix}:journal"):
+                for pid in [proc.pid, *workers]:
+                    os.kill(pid, 9)
+                killed = True
+                break
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait(timeout=60)
+    assert killed, "the workers finished before they could be killed"
+    again = recstate(*args[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(expected.stdout)
+
+
 @pytest.mark.parametrize(("name", "workers"), [("tencent-200min.jsonl", 2),
                                                 ("netease-multiparty-channel.jsonl", 2),
                                                 ("tencent-duplicate-start.jsonl", 3),
@@ -756,3 +801,43 @@ def test_the_readme_serve_command_keeps_its_file_in_the_working_directory(tmp_pa
     with serving("sqlite:///recstate.db", cwd=tmp_path) as http:  # README: one command
         assert http.get("/healthz").json()["status"] == "ok"
     assert (tmp_path / "recstate.db").is_file()
+
+
+def test_metrics_count_violations_errors_and_sessions(tmp_path: Path) -> None:
+    with serving("memory:", "--virtual-clock", str(T0), cwd=tmp_path) as http:
+        assert http.post("/events", json=[ENTER, START, STARTED]).status_code == 200
+        # a second success of the start, once recording: not accepted (a violation)
+        http.post("/events", json=tencent(START_OK + 5, "requestMultiVideoRecorderStart:ok",
+                                          {}))
+        # no data for a minute (002 §6): the watchdog closes the recording, an error notice
+        assert http.post("/clock", json={"to": START_OK + 120}).status_code == 200
+        text = http.get("/metrics").text
+        view = http.get(f"/sessions/{KEY}").json()
+    assert view["recording"] != "recording"
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples['recstate_violations_total{vendor="tencent"}'] == 1
+    errors = {k: v for k, v in samples.items() if k.startswith("recstate_errors_total{")}
+    assert sum(errors.values()) >= 1, errors
+    assert samples["recstate_live_sessions"] == 1
+    assert samples["recstate_timers_due"] == 0  # whatever fell due has fired
+
+
+def test_an_applied_id_is_remembered_across_a_restart(tmp_path: Path) -> None:
+    stop = tencent(START_OK + 40, "requestMultiVideoRecorderStop", {"roomInfo": ROOM})
+    stop_ok = {**tencent(START_OK + 41, "requestMultiVideoRecorderStop:ok",
+                         {"fileIds": ["5285890781763144364"]}), "id": "stop-ok-8"}
+    with serving("sqlite:///s.db", "--virtual-clock", str(T0), cwd=tmp_path) as http:
+        assert http.post("/events", json=[ENTER, START, STARTED, stop, stop_ok]
+                         ).status_code == 200
+        once = http.get(f"/sessions/{KEY}").json()
+    with serving("sqlite:///s.db", "--virtual-clock", str(START_OK + 41), cwd=tmp_path) as http:
+        r = http.post("/events", json={**stop_ok, "t": START_OK + 50})
+        assert r.status_code == 200, r.text
+        again = http.get(f"/sessions/{KEY}").json()
+        metrics = http.get("/metrics").text
+    assert (again["state"], again["files"]) == (once["state"], once["files"])
+    assert 'recstate_violations_total{vendor="tencent"}' not in metrics
