@@ -180,6 +180,7 @@ def test_redis_url_with_db_and_prefix(tmp_path: Path, prefix: str) -> None:
     assert all(k.startswith(f"{prefix}:".encode()) for k in keys)
 
 
+BAD = "acc11-badurl"  # a prefix nothing else uses: a bad URL must write nothing under it
 BAD_URLS = [
     "sqlite://relative.db",  # two slashes: not SQLAlchemy's form
     "sqlite:/relative.db",
@@ -187,15 +188,31 @@ BAD_URLS = [
     "postgres://127.0.0.1/recstate",
     "memory:anything",
     "mysql:///x.db",
-    "redis://127.0.0.1:6379/notadb?prefix=acc11-bad",
-    "redis://127.0.0.1:99999/0?prefix=acc11-bad",
-    "redis://127.0.0.1:port/0?prefix=acc11-bad",
-    "redis://127.0.0.1:6379/0?prefix=acc11-bad&partitions=many",
-    "redis://[::1/0?prefix=acc11-bad",
+    f"redis://127.0.0.1:6379/notadb?prefix={BAD}",
+    f"redis://127.0.0.1:99999/0?prefix={BAD}",
+    f"redis://127.0.0.1:port/0?prefix={BAD}",
+    f"redis://127.0.0.1:6379/0?prefix={BAD}&partitions=many",
+    f"redis://[::1/0?prefix={BAD}",
 ]
 
 
+@pytest.fixture
+def bad_prefix() -> Iterator[str]:
+    """BAD, empty before the test and after it."""
+    def clear() -> None:
+        client = redis.Redis.from_url(REDIS)
+        keys = list(client.scan_iter(match=f"{BAD}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+    clear()
+    yield BAD
+    clear()
+
+
 @pytest.mark.parametrize("url", BAD_URLS)
+@pytest.mark.usefixtures("bad_prefix")
 def test_a_bad_store_url_is_a_clear_error(tmp_path: Path, url: str) -> None:
     done = recstate("replay", example("tencent-crash.jsonl"), "--store", url, cwd=tmp_path)
     assert done.returncode == 2, (done.returncode, done.stderr)
@@ -204,7 +221,7 @@ def test_a_bad_store_url_is_a_clear_error(tmp_path: Path, url: str) -> None:
     assert url in done.stderr  # it names the URL as given
     for form in ("memory:", "sqlite:///", "redis://"):  # and what is accepted
         assert form in done.stderr, done.stderr
-    assert redis_keys("acc11-bad") == []
+    assert redis_keys(BAD) == []
     assert list(tmp_path.iterdir()) == []
 
 
@@ -218,8 +235,9 @@ def test_serve_refuses_a_bad_store_url_clearly(tmp_path: Path, url: str) -> None
     assert "sqlite:///" in done.stderr
 
 
+@pytest.mark.usefixtures("bad_prefix")
 def test_a_password_in_a_redis_url_never_shows(tmp_path: Path) -> None:
-    url = "redis://:hunter2-secret@127.0.0.1:1/0?prefix=acc11-bad"  # nothing listens on :1
+    url = f"redis://:hunter2-secret@127.0.0.1:1/0?prefix={BAD}"  # nothing listens on :1
     done = recstate("replay", example("tencent-crash.jsonl"), "--store", url, cwd=tmp_path)
     assert done.returncode == 2
     assert "hunter2-secret" not in done.stderr + done.stdout
