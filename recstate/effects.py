@@ -141,7 +141,9 @@ class Effects:
         if signals.transition.receivers:
             self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
         if new in engine.finished and self.retention is not None:
-            self._retire_at(session.key, now + self.retention)
+            # from when this runtime saw it finish: a timer fired late (a restart) handles at
+            # its old due time, and the session must not be retired before anyone saw it
+            self._retire_at(session.key, max(now, self.clock.now()) + self.retention)
         canonical = engine.recording_states.get(new)
         if canonical is not None and canonical != session.recording:
             previous, session.recording = session.recording, canonical

@@ -859,3 +859,26 @@ def test_an_applied_id_is_remembered_across_a_restart(tmp_path: Path) -> None:
         metrics = http.get("/metrics").text
     assert (again["state"], again["files"]) == (once["state"], once["files"])
     assert 'recstate_violations_total{vendor="tencent"}' not in metrics
+
+
+def test_serve_on_the_system_clock_fires_what_fell_due_and_keeps_the_session(tmp_path: Path
+                                                                              ) -> None:
+    """A store written in 2023 (replay) taken up by serve on today's clock: every timer fell
+    due while 'down'. Each fires at its own due time (002 §6: the 90-minute rollover, then the
+    watchdog closing the recording at the last data), and the finished session stays to be
+    seen (it was retired at once: its retention counted from 2023)."""
+    last = START_OK + 5370
+    trace = write_trace(tmp_path / "part.jsonl", _recording_until(last))
+    report(trace, "--store", "sqlite:///h.db", cwd=tmp_path)
+    with serving("sqlite:///h.db", cwd=tmp_path) as http:
+        for _ in range(500):  # the timers run at startup; look until they have
+            r = http.get(f"/sessions/{KEY}")
+            assert r.status_code == 200, r.text
+            view = r.json()
+            if view["recording"] != "recording":
+                break
+    assert view["state"] == "stopped"
+    files = [(f["start"], f["end"], f["status"]) for f in view["files"]]
+    # the data stopped 30 s before the rollover: the first file ends at the last data, and
+    # the one the rollover opened has nothing in it
+    assert files == [(START_OK, last, "closed"), (START_OK + 5400, START_OK + 5400, "lost")]
