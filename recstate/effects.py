@@ -16,6 +16,7 @@ from blinker import NamedSignal
 
 from recstate import signals
 from recstate.answers import Notice, Pending
+from recstate.clock import Clock
 from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.events import TimerEvent
 from recstate.logs import get_logger
@@ -48,6 +49,7 @@ class Effects:
     """Handles an event or timer for one session and applies the effects it asked for."""
 
     strict: bool
+    clock: Clock
     tracer: Tracer | None
     options: Mapping[str, Any]
     compiled: bool
