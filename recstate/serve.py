@@ -88,8 +88,8 @@ class Metrics:
                             "app, sent again after a reconnect, withdrawn after the hold; "
                             "events received again (acknowledged, handled once)", ["what"],
                             registry=r)
-        self.latency = Histogram("recstate_handling_seconds", "Time to handle and commit one "
-                                 "input", registry=r,
+        self.latency = Histogram("recstate_handling_seconds", "Handling latency: time to "
+                                 "handle and commit one input", registry=r,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1))
 
 
