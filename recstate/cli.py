@@ -16,7 +16,7 @@ from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import Report, replay, write_report
-from recstate.stores import StoreError, safe_url
+from recstate.stores import StoreError, check_redis_url, safe_url
 from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor, vendor_names
 
@@ -316,9 +316,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 return 2
             from recstate.workers import replay_with_workers
 
-            report = replay_with_workers(args.trace, args.store, args.workers, until=until,
-                                         out=args.out, skip_bad_lines=args.skip_bad_lines,
-                                         force=args.force)
+            check_redis_url(args.store)
+            try:
+                report = replay_with_workers(args.trace, args.store, args.workers,
+                                             until=until, out=args.out,
+                                             skip_bad_lines=args.skip_bad_lines,
+                                             force=args.force)
+            except RuntimeError as error:  # the workers died before the end
+                print(f"recstate replay: {error}", file=sys.stderr)
+                return 2
         else:
             report = replay(args.trace, strict=args.strict, until=until, out=args.out,
                             skip_bad_lines=args.skip_bad_lines, force=args.force,

@@ -225,6 +225,17 @@ def test_a_bad_store_url_is_a_clear_error(tmp_path: Path, url: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("url", [u for u in BAD_URLS if u.startswith("redis")])
+@pytest.mark.usefixtures("bad_prefix")
+def test_a_bad_redis_url_with_workers_is_a_clear_error(tmp_path: Path, url: str) -> None:
+    done = recstate("replay", example("tencent-crash.jsonl"), "--store", url, "--workers", "2",
+                    cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert url in done.stderr
+    assert redis_keys(BAD) == []
+
+
 @pytest.mark.parametrize("url", ["sqlite://relative.db", "redis://127.0.0.1:99999/0"])
 def test_serve_refuses_a_bad_store_url_clearly(tmp_path: Path, url: str) -> None:
     done = recstate("serve", "--store", url, "--port", "0", cwd=tmp_path, timeout=120)
@@ -412,6 +423,42 @@ def test_workers_all_killed_then_run_again_give_the_same_report(tmp_path: Path,
         proc.wait(timeout=60)
     assert killed, "the workers finished before they could be killed"
     again = recstate(*args[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(expected.stdout)
+
+
+def test_every_worker_killed_is_said_clearly_and_the_command_resumes(tmp_path: Path,
+                                                                    prefix: str) -> None:
+    trace = many_recordings(tmp_path / "many.jsonl", beats=300)
+    expected = recstate("replay", "--json", trace, cwd=tmp_path)
+    assert expected.returncode == 0, expected.stderr
+    args = ["replay", "--json", str(trace), "--store",
+            f"redis://127.0.0.1:6379/0?prefix={prefix}", "--workers", "2"]
+    proc = subprocess.Popen([RECSTATE, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    client = redis.Redis.from_url(REDIS)
+    killed = False
+    try:  # the workers die (SIGKILL), the command that started them lives on
+        for _ in range(100_000):
+            if proc.poll() is not None:
+                break
+            workers = children(proc.pid)
+            if len(workers) == 2 and client.exists(f"{prefix}:journal"):
+                for pid in workers:
+                    os.kill(pid, 9)
+                killed = True
+                break
+        out, err = proc.communicate(timeout=600)
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert killed, "the workers finished before they could be killed"
+    assert proc.returncode == 2, (proc.returncode, err)
+    assert "Traceback" not in err, err
+    assert "run the same command again" in err
+    assert out == ""
+    again = recstate(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == json.loads(expected.stdout)
 

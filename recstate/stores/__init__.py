@@ -34,6 +34,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TrackedDict",
+    "check_redis_url",
     "open_store",
     "safe_url",
 ]
@@ -55,7 +56,7 @@ def safe_url(url: str) -> str:
     return url
 
 
-def _check_redis(url: str) -> None:
+def check_redis_url(url: str) -> None:
     """Refuse a redis URL that redis-py would take wrong (a database that is not a number
     would be read as 0) or fail on with a bare ValueError."""
     try:
@@ -89,7 +90,7 @@ def open_store(url: str, *, journal: bool = False) -> Store:
         return SQLiteStore(path, journal=journal,
                            synchronous=options.get("synchronous", ["NORMAL"])[0])
     if url.startswith(("redis://", "rediss://", "unix://")):
-        _check_redis(url)
+        check_redis_url(url)
         from recstate.stores.redis import RedisStore
 
         return RedisStore(url, journal=journal)
