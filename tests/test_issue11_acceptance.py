@@ -479,12 +479,13 @@ def test_every_worker_killed_is_said_clearly_and_the_command_resumes(tmp_path: P
 def test_workers_on_redis_give_the_single_process_report(tmp_path: Path, prefix: str,
                                                          name: str, workers: int) -> None:
     trace = example(name)
-    single = recstate("replay", "--json", trace, cwd=tmp_path)
+    single = recstate("replay", "--json", trace, "--out", "single.jsonl", cwd=tmp_path)
     spread = recstate("replay", "--json", trace, "--store",
                       f"redis://127.0.0.1:6379/0?prefix={prefix}", "--workers", str(workers),
-                      cwd=tmp_path)
+                      "--out", "spread.jsonl", cwd=tmp_path)
     assert spread.returncode == single.returncode, spread.stderr
     assert json.loads(spread.stdout) == json.loads(single.stdout)
+    assert (tmp_path / "spread.jsonl").read_bytes() == (tmp_path / "single.jsonl").read_bytes()
 
 
 def test_workers_on_a_mixed_trace_of_many_sessions(tmp_path: Path, prefix: str) -> None:
