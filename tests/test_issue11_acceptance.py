@@ -9,6 +9,7 @@ fields; NetEase's CheckSum = SHA1(AppSecret + MD5 + CurTime)), never from the co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -434,6 +435,37 @@ def test_workers_all_killed_then_run_again_give_the_same_report(tmp_path: Path,
     again = recstate(*args[1:], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == json.loads(expected.stdout)
+
+
+def test_no_worker_shows_the_store_password_on_its_command_line(tmp_path: Path,
+                                                                prefix: str) -> None:
+    """A process's command line is anyone's to read (ps): the URL's password stays off it."""
+    trace = many_recordings(tmp_path / "many.jsonl", beats=300)
+    url = f"redis://:hunter2-secret@127.0.0.1:6379/0?prefix={prefix}"  # (no AUTH asked)
+    proc = subprocess.Popen([RECSTATE, "replay", "--json", str(trace), "--store", url,
+                             "--workers", "2"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    try:
+        for _ in range(100_000):
+            if proc.poll() is not None:
+                break
+            seen = []
+            for pid in children(proc.pid):  # (a child not yet exec'd shows our own line)
+                with contextlib.suppress(OSError):
+                    line = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+                    if "recstate.workers" in line:
+                        seen.append(line)
+            if len(seen) == 2:
+                break
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert len(seen) == 2, "the workers finished before their command lines could be read"
+    assert not any("hunter2-secret" in line for line in seen), seen
+    assert "hunter2-secret" not in out + err
 
 
 def test_every_worker_killed_is_said_clearly_and_the_command_resumes(tmp_path: Path,
