@@ -820,15 +820,20 @@ def _recording_until(last_data: int) -> list[dict[str, Any]]:
     return [r for r in records(example("tencent-200min.jsonl")) if r["t"] <= last_data]
 
 
-def test_a_rollover_due_while_down_fires_at_its_own_time_on_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_rollover_due_while_down_fires_at_its_own_time_on_restart(tmp_path: Path,
+                                                                    prefix: str,
+                                                                    kind: str) -> None:
+    store = ("sqlite:///d.db" if kind == "sqlite"
+             else f"redis://127.0.0.1:6379/0?prefix={prefix}")
     lines = _recording_until(START_OK + 5370)  # data up to 5370 s into the recording
-    with serving("sqlite:///d.db", "--virtual-clock", str(T0), cwd=tmp_path) as http:
+    with serving(store, "--virtual-clock", str(T0), cwd=tmp_path) as http:
         assert http.post("/events", content=jsonl(*lines)).status_code == 200
         view = http.get(f"/sessions/{KEY}").json()
         assert [f["end"] for f in view["files"]] == [None]
     # down from +5370 to +5420: the 90-minute rollover (+5400) falls due meanwhile
     restart = START_OK + 5420
-    with serving("sqlite:///d.db", "--virtual-clock", str(restart), cwd=tmp_path) as http:
+    with serving(store, "--virtual-clock", str(restart), cwd=tmp_path) as http:
         http.post("/clock", json={"to": restart})  # whatever is due has fired now
         view = http.get(f"/sessions/{KEY}").json()
     files = [(f["start"], f["end"], f["status"]) for f in view["files"]]
