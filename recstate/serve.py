@@ -276,7 +276,11 @@ def create_app(store: Store, *, clock: Clock | None = None,
         try:
             events = parse_events(body, vendors)
         except TraceError as error:
-            return JSONResponse({"error": error.reason, "line": error.line,
+            reason = error.reason
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind and "json" not in kind and not kind.startswith("text/"):
+                reason += f" (the body is {kind}: POST /events takes JSON or JSON Lines)"
+            return JSONResponse({"error": reason, "line": error.line,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
         for ev in events:

@@ -791,6 +791,16 @@ def test_a_hostile_body_is_a_clear_4xx_and_the_service_goes_on(
         assert http.get(f"/sessions/{KEY}").json()["state"] == "idle"
 
 
+@pytest.mark.parametrize("kind", ["application/xml", "multipart/form-data; boundary=b",
+                                  "application/x-www-form-urlencoded"])
+def test_a_body_of_another_type_is_told_what_is_taken(tmp_path: Path, kind: str) -> None:
+    with serving("memory:", cwd=tmp_path) as http:
+        r = http.post("/events", content=b"a=1&b=<x/>", headers={"content-type": kind})
+        assert r.status_code == 400, r.text
+        assert "JSON Lines" in r.json()["error"]
+        assert kind.split(";")[0] in r.json()["error"]
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 def test_a_huge_body_is_refused_without_being_applied(tmp_path: Path, chunked: bool) -> None:
     # a valid line after 64 MiB of JSON Lines whitespace: a bound stops it, with a 413,
