@@ -33,9 +33,11 @@ class Lifecycle(Intents):
 
     @property
     def running(self) -> bool:
-        """Whether the driver serves this runtime (or is about to: ``async with`` started it)."""
+        """Whether the driver serves this runtime (:attr:`Driver.running`, a ``run()`` awaited
+        directly included) or is about to: ``start`` / ``async with`` made its task, which may
+        not have had a turn yet."""
         task = self._driver_task
-        return self._running > 0 or (task is not None and not task.done())
+        return super().running or (task is not None and not task.done())
 
     def on_close(self, closer: Callable[[], Any]) -> Callable[[], Any]:
         """Call ``closer`` when the runtime closes (after the driver stopped, before the

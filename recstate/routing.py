@@ -185,7 +185,7 @@ class Routing(Effects):
             except Exception:  # an event that cannot even be unstructured: its name only
                 payload = None
             self.tracer(Record(now, ev.vendor, ev.name, ev.session, payload, "event", line,
-                               data is None and not may_hold_secret(type(ev))))
+                               data is None and not may_hold_secret(type(ev)), ev.id))
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)

@@ -18,9 +18,20 @@ import pytest
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 
-def chromium_path() -> str:
-    found = os.environ.get("RECSTATE_CHROMIUM") or next(
+def find_chromium() -> str | None:
+    """Debian's chromium: RECSTATE_CHROMIUM, the usual paths, or ``chromium`` on PATH."""
+    return os.environ.get("RECSTATE_CHROMIUM") or next(
         (p for p in CHROMIUM_CANDIDATES if Path(p).exists()), None) or shutil.which("chromium")
+
+
+#: For the bridge's browser tests, which skip (rather than fail) without chromium.
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (dev.py installs it)")
+
+
+def chromium_path() -> str:
+    found = find_chromium()
     if not found:
         pytest.fail("these tests open the page in a real headless browser and need Debian's "
                     "chromium: `apt-get install -y chromium` (or set RECSTATE_CHROMIUM to its "

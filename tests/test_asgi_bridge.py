@@ -7,8 +7,6 @@ recording, and the live view says so."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from typing import Any
 
 import httpx
@@ -16,6 +14,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from uvicorn_loopback import Uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from recstate.asgi import lifespan, mount_bridge
@@ -27,29 +26,6 @@ SECRET = "asgi-bridge-secret-0123456789abcdef"
 ALICE = "1001:7:alice"
 ROOM = {"relationId": 1001, "roomId": 7}
 START = "requestMultiVideoRecorderStart"
-
-
-class Served:
-    """An ASGI app under uvicorn (lifespan on) on a pre-bound loopback socket, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
 def recv(ws: ClientConnection) -> dict[str, Any]:
@@ -98,8 +74,10 @@ def test_a_starlette_app_with_the_kit_lifespan_mounts_the_bridge() -> None:
     records: list[Record] = []
     app = Starlette(lifespan=lifespan(lambda: Runtime(tracer=records.append)))
     mount_bridge(app, SECRET)  # the runtime the kit's lifespan makes at startup
-    with Served(app) as host:
-        with httpx.Client(base_url=f"http://{host}", timeout=20) as http:
+    server = Uvicorn(app, join_timeout=20)
+    with server as base:
+        host = server.host
+        with httpx.Client(base_url=base, timeout=20) as http:
             assert http.get("/bridge/client/index.js").status_code == 200
             for path in ("/bridge/demo/", "/bridge/demo/token"):  # no demo unless asked
                 assert http.get(path).status_code == 404
@@ -117,8 +95,10 @@ def test_a_fastapi_app_mounts_the_bridge_on_its_runtime_with_the_demo() -> None:
     runtime = Runtime()
     app = FastAPI(lifespan=lifespan(runtime))
     mount_bridge(app, SECRET, path="/apps", runtime=runtime, demo=True, hold=5.0)
-    with Served(app) as host:
-        with httpx.Client(base_url=f"http://{host}", timeout=20) as http:
+    server = Uvicorn(app, join_timeout=20)
+    with server as base:
+        host = server.host
+        with httpx.Client(base_url=base, timeout=20) as http:
             assert http.get("/apps/demo/").status_code == 200
             token = http.get("/apps/demo/token").json()["token"]
         assert app.state.bridge.hold == 5.0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from browser import CHROMIUM, needs_chromium
 from serve_process import environment, recstate_serve
 
 playwright = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (dev.py installs it)")
+pytestmark = needs_chromium
 
 T0 = 1_700_000_000.0
 SECRET = "bridge-secret-0123456789abcdef"

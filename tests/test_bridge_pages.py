@@ -7,7 +7,6 @@ loopback (its runtime's clock virtual, the trace checked for secrets); and
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from bridge_harness import Served
+from browser import CHROMIUM, needs_chromium
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -26,9 +26,7 @@ from recstate.clock import ManualClock  # noqa: E402
 from recstate.runtime import Runtime  # noqa: E402
 from recstate.trace import TraceWriter  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is not installed (dev.py installs it)")
+pytestmark = needs_chromium
 
 T0 = 1_700_000_000.0
 SECRET = "bridge-secret-0123456789abcdef"

@@ -174,3 +174,167 @@ def test_the_sdks_closed_after_a_removal_ends_the_file_at_that_report() -> None:
     live.feed(info(35, "D:/1.mp4", 2, 20_000, 20 * RATE))  # CLOSED, same figures, later
     x = live.file("D:/1.mp4")
     assert (x.status, x.end, x.size) == ("closed", T0 + 35, 20 * RATE)
+
+
+def test_an_upload_answer_for_a_file_the_mobile_sdk_uploads_is_a_violation_and_retries_nothing(
+) -> None:
+    """Android record.md: with isUploadOnRecording the SDK uploads the file itself and says so
+    (UPLOADING 5, UPLOADSUCCESS 6, UPLOADERR 7); recstate sends no UploadRecordFile for it, so
+    an UploadRecordFile answer for that file answers nothing recstate asked: a violation, no
+    retry ever sent, and the file goes on following the SDK's own upload."""
+    name = "/sdcard/1.mp4"
+    live = Live()
+    live.feed(create(0, platform="android"), add(0, f(name, isUploadOnRecording=1)),
+              info(1, name, 1, 0, 0), info(30, name, 3, 30_000, 30 * RATE),
+              info(31, name, 5, 30_000, 30 * RATE), upload_err(32, name))
+    assert len(live.violations()) == 1
+    assert "not being uploaded" in live.violations()[0]
+    assert [e for e in live.errors() if e["code"] == 1202] == []
+    live.at(3600)  # past every default retry (2, 4, 8 s)
+    assert uploads(live) == []
+    assert live.file(name).status == "uploading"
+    live.feed(line(3601, "UploadRecordFile:ok", {"mixerID": "1", "filename": name,
+                                                 "url": "https://x/1.mp4"}))
+    assert len(live.violations()) == 2
+    assert live.file(name).status == "uploading"
+    live.feed(info(3602, name, 6, 30_000, 30 * RATE))  # UPLOADSUCCESS: the SDK's own word
+    assert (live.file(name).status, live.file(name).url) == ("ready", name)
+
+
+# ---- the watchdog's deadline, as a snapshot keeps it (docs/architecture.md, Ways out) -------
+def silence_due(live: Live) -> list[float]:
+    """When the session's silence watchdog is due, in seconds from T0 (the snapshot's timers:
+    what a store keeps and a restart re-arms)."""
+    return [t["due"] - T0 for t in live.rt.snapshot("1")["timers"] if t["name"] == "silence"]
+
+
+def test_the_silence_watchdog_runs_from_each_outputs_add_or_last_report() -> None:
+    """silence_timeout counts from an output's last report, or its add if it never reported;
+    with several outputs open the earliest is due first; destroy cancels the watchdog."""
+    from recstate.machines.cloudroom import CloudRoomOptions
+
+    live = Live(CloudRoomOptions(silence_timeout=60))
+    live.feed(create(0))
+    assert silence_due(live) == [60]  # no output: from the app's word
+    live.feed(add(50, f("D:/1.ts")))
+    assert silence_due(live) == [110]  # from the add
+    live.feed(writing(80, "D:/1.ts", 30))
+    assert silence_due(live) == [140]  # from the report
+    live.feed(add(90, f("D:/2.ts")))
+    assert silence_due(live) == [140]  # 1.ts (80 + 60) before 2.ts (90 + 60)
+    live.feed(line(100, "DestroyLocMixer", {"mixerID": "1"}))
+    assert silence_due(live) == []
+    live.at(1000)
+    assert [e["code"] for e in live.errors() if e["code"] in ("app-silent", "output-silent")] == []
+
+
+def test_a_silent_app_names_its_live_streams_only_when_it_had_some() -> None:
+    """A silent app is taken as gone as in a crash: flv/ts kept, mp4 lost, live streams
+    ended; the warning names the live streams when there are some, and says nothing of
+    them otherwise."""
+    from recstate.machines.cloudroom import CloudRoomOptions
+
+    rtmp = "rtmp://live.example.com/app/stream"
+    for outputs, tail in (([f("D:/1.ts")], "[]"),
+                          ([f("D:/1.ts"), {"type": 1, "liveUrl": rtmp}],
+                           f"[]; live streams ended: {[rtmp]}")):
+        live = Live(CloudRoomOptions(silence_timeout=60))
+        live.feed(create(0), add(0, *outputs))
+        live.at(60)
+        assert live.session().state == "crashed"
+        (gone,) = [e["message"] for e in live.errors() if e["code"] == "app-silent"]
+        assert gone.endswith(f"they are on the device): {tail}")
+
+
+# ---- reports that say what cannot be ---------------------------------------------------------
+def test_a_report_with_a_negative_or_backward_figure_does_not_move_the_output() -> None:
+    """A negative duration or size, or one going backwards, is a violation and the report's
+    figures are ignored; only CLOSED and ERR still end the output: a CREATED or WRITING
+    with such figures leaves the output where it was."""
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.ts"), f("D:/2.ts")),
+              info(1, "D:/1.ts", 0, 0, -1))  # CREATED with fileSize -1
+    outputs = live.session().context.outputs
+    assert outputs["D:/1.ts"].state == "added"
+    assert "outputInfo.fileSize = -1" in live.violations()[0]
+    live.feed(info(2, "D:/2.ts", 0, 5_000, 5 * RATE),  # CREATED with figures: taken
+              info(3, "D:/2.ts", 1, 3_000, 3 * RATE))  # WRITING going backwards
+    assert (outputs["D:/2.ts"].state, outputs["D:/2.ts"].duration) == ("created", 5_000)
+    assert "duration 5000 -> 3000 ms" in live.violations()[1]
+
+
+def test_removing_an_output_that_had_ended_says_so_and_sends_nothing() -> None:
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.ts"), f("D:/2.ts")),
+              info(30, "D:/1.ts", 2, 30_000, 30 * RATE),  # CLOSED by the SDK
+              line(40, "RmLocMixerOutput", {"mixerID": "1", "outputs": ["D:/1.ts"]}))
+    (said,) = [e for e in live.errors() if e["code"] == "output-ended"]
+    assert (said["level"], said["message"]) == (
+        "info", "RmLocMixerOutput: ['D:/1.ts'] had ended already")
+    assert live.commands().count("RmLocMixerOutput") == 0
+    assert live.session().context.outputs["D:/2.ts"].state == "added"
+
+
+def test_an_err_without_errcode_fails_the_output_with_code_0() -> None:
+    """Constant.md: 0 is CRVideo_NOERR, the errCode of an output that has none; an ERR whose
+    errCode is missing is not 901, so the output fails, and its code is said as 0."""
+    from recstate.machines.cloudroom import CloudRoomMixer
+
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.ts"), f("D:/2.ts")),
+              writing(10, "D:/1.ts", 10), info(20, "D:/1.ts", 3, 20_000, 20 * RATE),
+              info(30, "D:/2.ts", 2, 30_000, 30 * RATE))
+    assert live.file("D:/1.ts").status == "failed"
+    assert [e["code"] for e in live.errors()] == [0]
+    summary = CloudRoomMixer.summary(live.session())
+    assert summary is not None
+    assert {o["name"]: (o["state"], o["errCode"]) for o in summary["outputs"]} == {
+        "D:/1.ts": ("error", 0), "D:/2.ts": ("closed", 0)}
+
+
+# ---- the SDK's upload on mobile, and ours -----------------------------------------------------
+def test_an_sdk_upload_done_while_recording_closes_the_file_at_that_report() -> None:
+    """Android record.md, 边录边传: UPLOADSUCCESS (6) while the output is still being written
+    means the file is complete: it closes at that report with the size last reported, then
+    is ready at serverPathFileName."""
+    name = "/sdcard/1.mp4"
+    live = Live()
+    live.feed(create(0, platform="android"),
+              add(0, f(name, isUploadOnRecording=1, serverPathFileName="/d/1.mp4")),
+              info(1, name, 1, 0, 0), info(10, name, 2, 10_000, 10 * RATE),
+              info(12, name, 6))
+    x = live.file(name)
+    assert (x.status, x.url, x.end, x.size) == ("ready", "/d/1.mp4", T0 + 12, 10 * RATE)
+    assert [r.name for r in live.of("file")] == ["opened", "closed", "ready"]
+
+
+def test_a_final_upload_error_on_the_first_attempt_names_no_attempt_count() -> None:
+    """1201 (the file does not exist) is final: the first upload fails, said without 'after N
+    attempts' (there was one), and nothing is retried."""
+    live = Live()
+    live.feed(create(0), add(0, f("D:/1.mp4", isUploadOnRecording=1)),
+              info(30, "D:/1.mp4", 2, 30_000, 30 * RATE), upload_err(31, "D:/1.mp4", 1201))
+    (failed,) = [e["message"] for e in live.errors() if e["code"] == 1201]
+    assert failed.startswith("'D:/1.mp4': the upload failed: ")
+    live.at(3600)
+    assert uploads(live) == [(30, 1)]
+
+
+def test_each_outputs_upload_retry_goes_out_at_its_own_time() -> None:
+    """Two files failing one second apart are each retried 2 s after their own failure (the
+    default backoff), not together, and the later one is not forgotten."""
+    live = Live()
+    live.feed(create(0), add(0, f("D:/a.mp4", isUploadOnRecording=1),
+                             f("D:/b.mp4", isUploadOnRecording=1), f("D:/c.mp4")),
+              info(30, "D:/a.mp4", 2, 30_000, 30 * RATE),
+              info(30, "D:/b.mp4", 2, 30_000, 30 * RATE),
+              upload_err(31, "D:/a.mp4"), upload_err(32, "D:/b.mp4"))
+    live.at(33)
+    assert [(r.data["filename"], r.data["attempt"]) for r in live.of("command")
+            if r.name == "UploadRecordFile" and r.data is not None] == [
+        ("D:/a.mp4", 1), ("D:/b.mp4", 1), ("D:/a.mp4", 2)]
+    live.at(34)
+    assert [(round(r.t - T0, 6), r.data["filename"], r.data["attempt"])
+            for r in live.of("command")
+            if r.name == "UploadRecordFile" and r.data is not None][2:] == [
+        (33, "D:/a.mp4", 2), (34, "D:/b.mp4", 2)]

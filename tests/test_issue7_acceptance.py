@@ -17,13 +17,10 @@ Expected values come from the documents and the issue, not from the code:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +28,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
+from uvicorn_loopback import Uvicorn
 
 from recstate import signals
 from recstate.adapters.netease import CallbackApp, CallbackReceiver, deliver_to
@@ -304,26 +301,9 @@ def signed(raw: bytes, *, cur: float = T0, secret: str = SECRET) -> dict[str, st
             "Content-Type": "application/json;charset=utf-8"}
 
 
-class Served:
-    """uvicorn on a pre-bound loopback socket, in a thread with its own loop."""
-
-    def __init__(self, app: CallbackApp) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/yunxin/cc"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive()
+def Served(app: CallbackApp) -> Uvicorn:
+    """The receiver under uvicorn on loopback; the block gets its callback URL."""
+    return Uvicorn(app, "/yunxin/cc")
 
 
 @pytest.fixture

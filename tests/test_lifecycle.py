@@ -63,6 +63,22 @@ async def test_async_with_gives_the_runtime_running_and_closes_it():
     assert not rt.running
 
 
+async def test_a_run_awaited_without_start_is_running_by_the_drivers_own_count():
+    """Lifecycle.running is Driver.running (the count of run() calls serving the runtime) or a
+    driver task made by start(): a run() awaited directly has no task, so only the driver's
+    own answer says it is running (issue 8: Driver.running was dead code under Lifecycle's)."""
+    rt = Runtime(ManualClock(T0))
+    served = asyncio.get_running_loop().create_task(rt.run())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert rt._driver_task is None
+    assert rt.running
+    rt.stop()
+    await asyncio.wait_for(served, timeout=5)
+    assert not rt.running
+    rt.close()
+
+
 async def test_a_driver_that_does_not_stop_is_cancelled_after_close_timeout(caplog):
     rt = Runtime(ManualClock(T0), close_timeout=0.01)
     never = asyncio.get_running_loop().create_future()

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import socket
-import threading
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
+from uvicorn_loopback import Uvicorn
 
 from recstate import signals
 from recstate.adapters.netease import (
@@ -109,31 +107,9 @@ def test_the_secret_is_never_shown(receiver: CallbackReceiver) -> None:
 
 # ---- over HTTP on loopback --------------------------------------------------------------------
 
-class Served:
-    """The ASGI app under uvicorn on 127.0.0.1, in a background thread with its own event
-    loop. The socket is bound and listening before the server starts, and its port is the
-    URL's: a request made at once waits in the listen backlog until uvicorn accepts it, so
-    nothing waits on the wall clock."""
-
-    def __init__(self, app: CallbackApp) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        port = self.sock.getsockname()[1]
-        return f"http://127.0.0.1:{port}/netease/callback"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
+def Served(app: CallbackApp) -> Uvicorn:
+    """The receiver's ASGI app under uvicorn on loopback; the block gets its callback URL."""
+    return Uvicorn(app, "/netease/callback")
 
 
 @pytest.fixture

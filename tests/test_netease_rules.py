@@ -102,6 +102,16 @@ def test_the_first_cid_learnt_is_kept(h: Harness) -> None:
     assert [c.payload() for _, c in h.commands if c.name == "hangup"] == [{"cid": CID}]
 
 
+def test_a_cid_the_app_gives_with_the_call_is_the_one_its_hangup_names(h: Harness) -> None:
+    """Call: the app may give ``cid`` when it already has it (CALL_NEEDS_SESSION); the first
+    cid learnt is kept, so no answer within 60 s hangs up that channel."""
+    h.at(0, "call", {"callee": "bob", "type": 2, "record": AV0, "cid": CID})
+    h.runtime.advance(T0 + 60.0)
+    assert h.session.state == "ended"
+    assert [(c.name, c.payload()) for _, c in h.commands if c.name == "hangup"] == [
+        ("hangup", {"cid": CID})]
+
+
 # ---- hang-ups: whose, and the hangup command --------------------------------------------
 
 def test_a_local_hangup_while_connecting_sends_hangup_and_expects_the_files(h: Harness) -> None:

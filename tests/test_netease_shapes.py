@@ -415,3 +415,69 @@ def test_a_piece_after_its_slot_was_taken_complete_is_kept_and_a_gap_is_lost(
     h.at(1300, "callback", body(item("bob", "aac", piece=1)))
     assert by_id(h)["callee.1.aac"].status == "ready"
     assert "file-late" in codes(h)
+
+
+# ---- pinned where mutation testing found them loose (issue 8) -------------------------------
+
+def test_an_item_without_pieceindex_is_a_retry_of_a_piece_or_the_piece_still_awaited(
+        h: Harness) -> None:
+    """docs/architecture.md, Pieces: an item without ``pieceindex`` for a slot already cut
+    into pieces is the lowest piece that slot still waits for (the last one), or a retry of
+    one already taken: not an unexpected file beside a piece."""
+    caller_call(h, type_=1, record=AUDIO2)
+    h.at(1900, "callback", body(item("alice", "aac", caller=True, piece=0),
+                                item("bob", "aac", piece=0)))
+    h.at(2500, "hangup")
+    # piece 0 of alice delivered again without its pieceindex (same filename): a retry
+    h.at(2550, "callback", body(item("alice", "aac", caller=True)))
+    assert {k: f.status for k, f in by_id(h).items()} == {
+        "caller.0.aac": "ready", "callee.0.aac": "ready",
+        "caller.1.aac": "expected", "callee.1.aac": "expected"}
+    # the last pieces, cut at the end, without pieceindex: the pieces 1 awaited
+    h.at(2560, "callback", body(item("alice", "aac", caller=True, name="a-last.aac"),
+                                item("bob", "aac", name="b-last.aac")))
+    assert h.session.state == "complete"
+    files = by_id(h)
+    assert {k: f.status for k, f in files.items()} == dict.fromkeys(
+        ["caller.0.aac", "callee.0.aac", "caller.1.aac", "callee.1.aac"], "ready")
+    assert (files["caller.1.aac"].url, files["callee.1.aac"].url) == (
+        "https://nim-nosdn.netease.im/record/a-last.aac",
+        "https://nim-nosdn.netease.im/record/b-last.aac")
+    assert "unexpected-file" not in codes(h)
+
+
+def test_a_retried_delivery_with_another_signed_url_is_the_same_file(h: Harness) -> None:
+    """An item delivered again (NetEase retries until it gets 200) in a body that also
+    brings a new one: a signed URL may differ between deliveries, so the same filename is
+    the same file, nothing new (docs/architecture.md: a body mixing new and old items is
+    handled, and the machine takes the new ones)."""
+    caller_call(h, type_=1, record=AUDIO2)
+    h.at(100, "hangup")
+    alice = item("alice", "aac", caller=True)
+    h.at(200, "callback", body(alice))
+    assert h.session.state == "awaiting_files"
+    resigned = {**alice, "url": alice["url"] + "?Expires=1700003600&Signature=b2"}
+    h.at(300, "callback", body(resigned, item("bob", "aac")))
+    assert h.session.state == "complete"
+    assert {k: f.status for k, f in by_id(h).items()} == {"caller.aac": "ready",
+                                                          "callee.aac": "ready"}
+    assert "unexpected-file" not in codes(h)
+
+
+def test_another_members_flv_is_not_the_live_recording_and_is_kept_as_theirs(
+        h: Harness) -> None:
+    """A channel joined with rtmpRecord expects ``live.flv``, the local member's (carol);
+    another member's flv (dave's) is not it: it is kept as a file of dave's."""
+    h.at(0, "joinChannel", {"channelName": CID, "rtmpRecord": 1, "account": "carol"})
+    h.at(1, "joinChannel:ok")
+    h.at(900, "leaveChannel")
+    h.at(1000, "callback", body(item("dave", "flv"), item("carol", "flv")))
+    assert h.session.state == "complete"
+    files = by_id(h)
+    live = files.pop("live.flv")
+    assert (live.participant, live.status, live.url) == (
+        "carol", "ready", f"https://nim-nosdn.netease.im/record/{CID}-carol-0.flv")
+    [(name, dave)] = files.items()
+    assert name == f"{CID}-dave-0.flv"
+    assert (dave.participant, dave.kind, dave.format, dave.status) == (
+        "dave", "video", "flv", "ready")

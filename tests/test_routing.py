@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import orjson
+import pytest
 
 from recstate.clock import ManualClock
 from recstate.events import Command, Event, command, event
@@ -159,6 +160,23 @@ def test_an_unroutable_input_with_a_store_is_committed_traced_and_applied_once(t
             if r.data is not None] == [
         ("event", "ping", 1), ("error", "ping", "unroutable"),
         ("event", "ping", 2), ("error", "ping", "unroutable")]
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["no-store", "store"])
+def test_an_unroutable_inputs_trace_line_carries_its_id(tv, store):
+    """An ``event`` line's ``id`` is the input's idempotency key (trace.Record): the line of
+    an input nobody can route keeps it as every other input's line does, live or read from
+    a trace, so a replay or a store can name that delivery."""
+    records: list[Record] = []
+    rt = Runtime(ManualClock(T0), tracer=records.append,
+                 store=MemoryStore() if store else None)
+    rt.dispatch(tv.Ping(t=T0, seq=1, id="ping-7"))
+    rt.dispatch(tv.Ping(t=T0, seq=2, id="ping-8"), line=9, data={"seq": 2})
+    events = [r for r in records if r.kind == "event"]
+    assert [r.id for r in events] == ["ping-7", "ping-8"]
+    assert [orjson.loads(r.dumps())["id"] for r in events] == ["ping-7", "ping-8"]
+    assert [r.data["code"] for r in records if r.kind == "error" and r.data is not None] == [
+        "unroutable", "unroutable"]
 
 
 async def test_an_input_dispatched_while_a_sent_one_waits_for_the_driver_is_not_its_answer(

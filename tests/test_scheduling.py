@@ -72,6 +72,33 @@ def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(
     assert rt.sessions["a"].context.log == [f"ping@{T0}", f"ping@{T0}"]
 
 
+def test_inputs_left_queued_by_a_failing_tracer_are_handled_by_the_next_advance(tv):
+    """The same failure, and then no input comes but the clock moves (advance, with no timer
+    due on the way): what is still queued is handled then, not left waiting for an input,
+    at the clock's now (docs/architecture.md, Time: input handling happens at clock.now())."""
+    fail_on = {"answer"}
+
+    def tracer(record: Any) -> None:
+        if record.kind == "event" and record.name in fail_on:
+            fail_on.discard(record.name)
+            raise OSError("the trace disk is full")
+
+    rt = Runtime(ManualClock(T0), tracer=tracer)
+
+    def on_command(sender: Any, *, session: Any, command: Any, **_: Any) -> None:
+        if command.name == "ring":
+            rt.dispatch(tv.Answer(t=T0, session=session.key))
+            rt.dispatch(tv.Ping(t=T0, session=session.key, seq=1))
+
+    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt):
+        with pytest.raises(OSError, match="disk is full"):
+            rt.dispatch(tv.Dial(t=T0, number="a"))
+        assert rt.sessions["a"].context.log == []
+        assert rt.next_deadline() is None or rt.next_deadline() > T0 + 1  # nothing due
+        rt.advance(T0 + 1)
+    assert rt.sessions["a"].context.log == [f"ping@{T0 + 1}"]
+
+
 def test_a_strict_violation_is_raised_once(runtime, tv):
     with pytest.raises(Violation, match="kick"):
         runtime.dispatch(tv.Kick(t=T0, session="a"))
@@ -102,3 +129,29 @@ def test_a_timer_fired_handling_is_committed_to_the_store(tv):
     again.recover()
     assert again.sessions["a"].context.rollovers == 1
     assert [f.id for f in again.sessions["a"].files] == ["a-1", "a-2"]
+
+
+def test_a_timer_fired_handling_that_loses_a_race_is_not_an_input_to_hand_over_again(
+        tv, tmp_path):
+    """Conflict.input (stores/base.py): whether the refused commit was an input's handling,
+    not a timer's, so that a caller knows to hand the input over again. Two runtimes share
+    one SQLite file; the second writes session a first. The first runtime's rollover (a
+    timer) then loses: input False; an input it handles on the stale session: input True."""
+    from recstate.stores import Conflict, SQLiteStore
+
+    db = tmp_path / "race.db"
+    one = Runtime(ManualClock(T0), strict=True, store=SQLiteStore(db))
+    one.dispatch(tv.Dial(t=T0, number="a"))
+    one.dispatch(tv.Answer(t=T0, session="a"))  # talking: a rollover every 10 s
+    two = Runtime(ManualClock(T0 + 1), strict=True, store=SQLiteStore(db))
+    two.recover()
+    two.dispatch(tv.Ping(t=T0 + 1, session="a", seq=1))  # the stored version moves on
+    with pytest.raises(Conflict) as input_lost:
+        one.dispatch(tv.Ping(t=T0 + 1, session="a", seq=2))
+    assert (input_lost.value.session, input_lost.value.input) == ("a", True)
+    one.reload("a")
+    two.reload("a")
+    two.dispatch(tv.Ping(t=T0 + 2, session="a", seq=3))
+    with pytest.raises(Conflict) as timer_lost:
+        one.advance(T0 + 10)
+    assert (timer_lost.value.session, timer_lost.value.input) == ("a", False)

@@ -5,12 +5,10 @@ service; the CLI starts it with one command."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
+from uvicorn_loopback import Uvicorn
 
 from recstate.clock import ManualClock
 from recstate.serve import create_app
@@ -33,29 +31,11 @@ CID = "6290737000999815988"
 SECRET = "s3cr3t-AppSecret-9f1c"
 
 
-class Served:
-    """The app under uvicorn on 127.0.0.1 in a thread; the socket listens before the server
-    starts, so a request made at once waits in the backlog (nothing waits on the clock)."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
-
-    def __enter__(self) -> httpx.Client:
-        self.thread.start()
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.sock.getsockname()[1]}")
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
+@contextlib.contextmanager
+def Served(app: Any) -> Iterator[httpx.Client]:
+    """The app under uvicorn on loopback, and an httpx client for it (closed first)."""
+    with Uvicorn(app) as base, httpx.Client(base_url=base) as client:
+        yield client
 
 
 def lines(*records: dict[str, Any]) -> bytes:

@@ -3,12 +3,9 @@ driven with httpx (issue 10, point 7). The README's block is the file, verbatim.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
+from uvicorn_loopback import Uvicorn
 
 from recstate import signals
 
@@ -30,29 +27,6 @@ def test_the_readme_embedding_example_is_the_service_file_and_under_40_lines():
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert APP.read_text(encoding="utf-8") in blocks
     assert len(APP.read_text(encoding="utf-8").splitlines()) < 40
-
-
-class Served:
-    """An ASGI app under uvicorn on a pre-bound loopback socket, in a thread with its own
-    loop (lifespan on): a request made at once waits in the listen backlog."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture
@@ -78,7 +52,7 @@ def signed(body: bytes) -> dict[str, str]:
 
 def test_the_service_answers_intents_and_takes_the_netease_callback_at_its_exact_path(
         service, tmp_path):
-    with Served(service.app) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with Uvicorn(service.app) as base, httpx.Client(base_url=base, timeout=10) as http:
         room = "/tencent/15000/7/alice"
         reply = http.post(room)
         assert reply.status_code == 200

@@ -268,6 +268,37 @@ def test_a_failed_start_frees_the_user_for_another_room() -> None:
     assert r.session(2).state == "starting"
 
 
+@pytest.mark.parametrize("end", ["stopped", "failed"])
+def test_a_restored_session_that_no_longer_records_does_not_hold_its_user(end: str) -> None:
+    """002 §2, one recording per user at a time: only a recording in progress holds the user.
+    A stopped or failed session restored from its snapshot (a restart, another worker) leaves
+    the user free to record in another room; a recording one still holds it (30000415)."""
+    r = Rec()
+    r.enter(0.0)
+    r.start(0.0)
+    if end == "stopped":
+        r.at(1.0, StartOk)
+        r.stop(60.0)
+        r.at(61.0, StopOk, fileIds=("f1",))
+    else:
+        r.at(1.0, StartError, code=30000403)  # not retried: failed
+    assert r.session().state == end
+    r.recording(62.0, room=3, user="bob")
+    saved = [r.rt.snapshot(key(1)), r.rt.snapshot(key(3, "bob"))]
+    fresh = Rec()
+    fresh.rt.advance(T0 + 70.0)
+    for snapshot in saved:
+        fresh.rt.restore(snapshot)
+    fresh.enter(71.0, room=2)
+    fresh.start(71.0, room=2)
+    assert fresh.session(2).state == "starting"
+    assert [c.name for _, c in fresh.sent(room=2)] == [START]
+    fresh.enter(72.0, room=4, user="bob")
+    fresh.start(72.0, room=4, user="bob")
+    assert fresh.session(4, "bob").state == "idle"
+    assert fresh.codes(4, "bob") == [(30000415, "error")]
+
+
 # ---- a second recording in the same session --------------------------------------------
 
 def test_a_second_recording_in_the_same_session_has_its_own_files() -> None:
@@ -746,16 +777,24 @@ def test_sub_app_id_goes_with_every_search() -> None:
     assert TencentOptions().sub_app_id is None
 
 
-def test_a_vod_file_created_before_a_local_file_began_is_not_that_file() -> None:
+@pytest.mark.parametrize(("before", "rec2"), [
+    (2, ("rec#2", "closed")),  # created 2 s before rec#2 began: not that file
+    (1, ("X", "ready")),  # 1 s before, in whole seconds: may be that file
+])
+def test_a_vod_file_created_before_a_local_file_began_is_not_that_file(
+        before: int, rec2: tuple[str, str]) -> None:
+    """SearchMedia's CreateTime is in whole seconds ("2020-12-11T07:25:52Z"): a VOD file whose
+    CreateTime is 1 s before a local file began may be that file (the second is cut, and
+    the two clocks differ); 2 s before it is an earlier file's."""
     r = Rec()
     crashed_after(r, NINETY_MINUTES + 100.0)  # rec#1 [0, 5400], rec#2 [5400, 5500]
     w = VodFile(fileId="W", name="rec", url="https://vod.example/w.mp4",
                 createTime=iso(T0 + NINETY_MINUTES - 3))
     x = VodFile(fileId="X", name="rec", url="https://vod.example/x.mp4",
-                createTime=iso(T0 + NINETY_MINUTES - 2))  # 2 s before rec#2 began
+                createTime=iso(T0 + NINETY_MINUTES - before))
     r.at(NINETY_MINUTES + 170.0, SearchMediaOk, files=(w, x))
     assert r.files() == [("W", "ready", 0.0, NINETY_MINUTES),
-                         ("rec#2", "closed", NINETY_MINUTES, NINETY_MINUTES + 100.0)]
+                         (*rec2, NINETY_MINUTES, NINETY_MINUTES + 100.0)]
 
 
 def test_a_vod_file_named_by_its_vid_is_taken_when_ids_and_files_do_not_pair() -> None:

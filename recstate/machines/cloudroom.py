@@ -505,9 +505,17 @@ class CloudRoomMixer(Machine):
                                           encryptType=o.encryptType, attempt=o.attempts))
 
     def _uploading(self, ev: Any) -> Output | None:
+        """The output an ``UploadRecordFile`` answer is for, if recstate asked for that upload
+        and is waiting for its answer: a file the mobile SDK uploads itself (``upload`` "sdk")
+        was never asked for, so an answer for it must not touch it or schedule a retry."""
         o = self.ctx.outputs.get(ev.filename)
         if o is None or o.state != "uploading" or o.retry_at is not None:
             self.violation(f"{ev.name} for {ev.filename!r}, which is not being uploaded")
+            return None
+        if o.upload != "ours":
+            self.violation(f"{ev.name} for {ev.filename!r}, which is not being uploaded by "
+                           "recstate: the SDK uploads it itself (isUploadOnRecording on "
+                           f"{self.ctx.platform}) and no UploadRecordFile was sent for it")
             return None
         return o
 

@@ -108,7 +108,6 @@ class TencentContext:
     timed_out_at: float | None = None
     stop_sent: float | None = None
     last_data: float | None = None
-    recordings: int = 0
     file_seq: int = 0
     open_file: str | None = None
     search_prefix: str = ""
@@ -365,7 +364,6 @@ class TencentRecorder(Machine):
     # ---- recording ---------------------------------------------------------------------------
     def begin_recording(self, ev: Event, start: float | None = None) -> None:
         ctx = self.ctx
-        ctx.recordings += 1
         ctx.last_data = self.now
         ctx.retries = 0
         at = self.now if start is None else start
@@ -386,7 +384,7 @@ class TencentRecorder(Machine):
                     "until it is stopped", level="warning")
         self.begin_recording(ev, start=since)
 
-    def _open_next(self, start: float | None = None) -> RecordingFile:
+    def _open_next(self, start: float | None = None) -> None:
         ctx = self.ctx
         ctx.file_seq += 1
         assert ctx.param is not None
@@ -395,7 +393,6 @@ class TencentRecorder(Machine):
                            format="mp4", participant=ctx.user, start=start)
         ctx.open_file = f.id
         ctx.recording_files.append(f.id)
-        return f
 
     def _current(self) -> RecordingFile | None:
         wanted = self.ctx.open_file
@@ -582,7 +579,7 @@ class TencentRecorder(Machine):
             elif named:
                 f = self.open_file(id=found.fileId, kind="video", format="mp4",
                                    participant=ctx.user, status="closed")
-                self._found(f, found, rename=False)
+                self._found(f, found, rename=False)  # opened as found.fileId: nothing to rename
                 ctx.search_files.append(f.id)
             for i in (found.fileId, found.vid):
                 ids.discard(i)
