@@ -5,10 +5,13 @@ recording's events in order, by one task). Bounded in count (N x (3 + beats) eve
 and in time (``--seconds``: sending stops there and what was done is reported).
 
 Reports events/s, request latency p50/p99 (client side, loopback HTTP included), the serve
-processes' resident memory at the end, and for Redis the script calls and version reads per
-event from ``INFO commandstats`` (each one round trip): SQLite with one process, Redis with
-one and with two processes (the client sends each request to the next process in turn, as a
-load balancer would: a session moves between processes all the time, the worst case).
+processes' resident memory at the end, and for Redis the script calls per event from
+``INFO commandstats`` (the commits, and the per-session freshness reads, which a request
+pipelines) and the round trips per event the serve processes' Redis clients counted
+(``recstate_store_round_trips``: a script call or a pipeline is one): SQLite with one
+process, Redis with one and with two processes (the client sends each request to the next
+process in turn, as a load balancer would: a session moves between processes all the time,
+the worst case).
 
     .venv/bin/python bench/serve_load.py [--recordings 10000] [--beats 3] [--concurrency 64]
                                          [--seconds 300] [--only sqlite|redis1|redis2]
@@ -125,6 +128,21 @@ def commandstats(client: Any) -> dict[str, int]:
             for k, v in client.info("commandstats").items()}
 
 
+def round_trips(url: str) -> float:
+    """recstate_store_round_trips of one serve process (its Redis client counts them)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("recstate_store_round_trips "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def timers_fired(url: str) -> float:
+    """recstate_timers_fired_total of one serve process, every timer."""
+    return sum(float(line.split()[-1])
+               for line in httpx.get(f"{url}/metrics").text.splitlines()
+               if line.startswith("recstate_timers_fired_total{"))
+
+
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     processes = 2 if kind == "redis2" else 1
@@ -139,6 +157,8 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                                                      args.seconds, args.batch))
         after = commandstats(client)
         memory = [rss_mb(p.pid) for p, _ in served]
+        trips = sum(round_trips(u) for _, u in served)
+        fired = sum(timers_fired(u) for _, u in served)
     finally:
         for p, _ in served:
             p.terminate()
@@ -157,7 +177,9 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "rss": memory}
     if kind != "sqlite":
         row["scripts"] = calls.get("evalsha", 0) / sent
-        row["reads"] = calls.get("hmget", 0) / sent
+        row["trips"] = trips / sent
+        row["fired"] = fired
+        row["per_handling"] = trips / (sent + fired)
     return row
 
 
@@ -177,13 +199,15 @@ def main() -> None:
           f"at most {args.seconds:g} s each; "
           f"{os.cpu_count()} cores")
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
-          "scripts/event | version reads/event |")
-    print("|---|---|---|---|---|---|---|---|")
+          "script calls/event (commandstats) | round trips/event (client) | timers fired | "
+          "round trips/handling (events + timers) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
         print(f"| {r['store']} | {r['events']} | {r['rate']:.0f} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
-              f"{r.get('scripts', float('nan')):.2f} | {r.get('reads', float('nan')):.2f} |",
+              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} | "
+              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} |",
               flush=True)
 
 

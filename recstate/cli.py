@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="for tests and demos, never production: run on a virtual clock "
                         "standing at T0 (Unix seconds), moved forward only by the POSTed "
                         "events' t and by POST /clock {\"to\": t}")
+    p.add_argument("--timer-lease", type=float, default=30.0, metavar="SECONDS",
+                   help="with a redis store (a fleet of serve processes): seconds a process's "
+                        "claim on a session's due timers lasts; another process fires them "
+                        "after that if it died holding them (default 30)")
 
     sub.add_parser("machines", help="list each machine, its states and the events it takes")
 
@@ -310,8 +314,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if args.html is not None:
             return _replay_html(args, until)
         if args.workers:
-            if not args.store or not args.store.startswith(("redis://", "rediss://")):
-                print("recstate replay: --workers needs a redis store (--store redis://...)",
+            if not args.store or not args.store.startswith(("redis://", "rediss://",
+                                                            "redis+cluster://")):
+                print("recstate replay: --workers needs a redis store (--store redis://... "
+                      "or redis+cluster://...)",
                       file=sys.stderr)
                 return 2
             from recstate.workers import replay_with_workers
@@ -670,10 +676,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from recstate.serve import serve
 
     secret: str | None = None
-    if args.bridge_hold <= 0:
-        print(f"recstate serve: --bridge-hold is a duration in seconds > 0, got "
-              f"{args.bridge_hold}", file=sys.stderr)
-        return 2
+    for flag, value in (("--bridge-hold", args.bridge_hold),
+                        ("--timer-lease", args.timer_lease)):
+        if not value > 0:
+            print(f"recstate serve: {flag} is a duration in seconds > 0, got {value}",
+                  file=sys.stderr)
+            return 2
     if args.bridge or args.bridge_demo:
         secret = os.environ.get(BRIDGE_SECRET_ENV) or None
         if secret is None:
@@ -700,7 +708,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret,
-              bridge_demo=args.bridge_demo, bridge_hold=args.bridge_hold, clock=clock)
+              bridge_demo=args.bridge_demo, bridge_hold=args.bridge_hold, clock=clock,
+              timer_lease=args.timer_lease)
     except ValueError as error:  # a bridge secret too short (the message never shows it)
         print(f"recstate serve: {BRIDGE_SECRET_ENV}: {error}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ The guarantee, precisely:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from blinker import NamedSignal
@@ -44,6 +44,8 @@ from recstate.stores.base import (
     Conflict,
     Loaded,
     OutboxRow,
+    SessionRow,
+    SharedConflict,
     Store,
     TrackedDict,
     partition_of,
@@ -143,6 +145,12 @@ class Durability:
         #: Those of them going with the group being gathered, by partition.
         self._group_sent: dict[int, list[str]] = {}
         self._shared_loaded: dict[str, dict[str, Any]] = {}
+        #: Shared entries written by the group being gathered: (machine, path).
+        self._group_written: set[tuple[str, str]] = set()
+        #: A store on a Redis Cluster: a group holds one partition's handlings (one script
+        #: in one slot), written when a handling of another partition comes.
+        self._cluster = bool(getattr(store, "cluster", False))
+        self._group_p: int | None = None
         self._partition_cache: dict[str, int] = {}
         # The group being gathered (see _commit): a commit per session (by key, and in
         # order), the rest, the records to trace and the commands to hand over once
@@ -157,6 +165,16 @@ class Durability:
         #: the one the input being handled came from: deleted with its handling's commit.
         self._delivering: dict[int, str] = {}
         self._input_delivery: str | None = None
+        #: A fleet sharing a store that hands out timers (``serve`` on Redis): the sessions
+        #: whose due timers this process fires now (those it claimed from the store, and
+        #: the one whose input it handles). A due timer of another session is not this
+        #: process's to fire: the session is evicted from memory instead (it may have moved
+        #: in the store; its next input takes it from there). None: every session's.
+        self.firing: set[str] | None = None
+        #: Timer handlings committed, by timer name (a metric of ``serve``).
+        self.fired: dict[str, int] = {}
+        self._firing_name: str | None = None
+        self._group_fired: list[str] = []
         if store is not None:
             self._sink, self.tracer = self.tracer, self._records.append
 
@@ -239,6 +257,12 @@ class Durability:
         which was a third of a store's cost)."""
         store = self.store
         assert store is not None
+        if self._cluster:  # a group is one slot: one partition's handlings
+            p = self._partition(session) if session is not None else self._group_p
+            if self._group_size and p is not None and p != self._group_p:
+                self._write_group()
+            self._group_p = p if p is not None else self._group_p or 0
+            self._rest.partition = self._group_p
         rest = self._rest
         keys, delivered = self._input_keys, self._input_line
         if keys:
@@ -270,6 +294,8 @@ class Durability:
                 self._delivered[key] = delivered
             if timer:
                 carrier.timer = True
+                if self._firing_name is not None:
+                    self._group_fired.append(self._firing_name)
             if pending:
                 self._outbox = []
                 rows = carrier.outbox
@@ -284,10 +310,17 @@ class Durability:
                     handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
-            if isinstance(shared, TrackedDict) and shared.changes:
+            if isinstance(shared, TrackedDict) and (shared.changes or shared.reads):
                 name = session.machine.qualified_name()
-                rest.shared += [(name, path, value) for path, value in shared.changes]
-                shared.changes.clear()
+                written = self._group_written
+                if shared.reads:  # entries a handling before it in the group wrote are its own
+                    rest.shared_read += [(name, path, value)
+                                         for path, value in shared.reads.items()
+                                         if (name, path) not in written]
+                for path, value in shared.changes:
+                    rest.shared.append((name, path, value))
+                    written.add((name, path))
+                shared.clear_log()
         else:
             if keys:
                 rest.applied += keys
@@ -318,12 +351,18 @@ class Durability:
         carriers, rest = self._carrier_list, self._rest
         records, handing = self._group_records, self._handing
         sent, self._group_sent = self._group_sent, {}
-        rest.sent = sent.pop(0, [])
+        rest.sent = sent.pop(rest.partition, [])
         for p, ids in sorted(sent.items()):  # outbox rows live in their partition's hash
-            carriers.append(Commit(sent=ids, partition=p))
+            if self._cluster:  # another slot: deleted on their own (handed over already)
+                store.mark_sent(ids, partition=p)  # type: ignore[call-arg]
+            else:
+                carriers.append(Commit(sent=ids, partition=p))
+        self._group_p = None
         self._carrier_list, self._rest, self._group_records, self._handing = [], Commit(), [], []
         self._carriers.clear()
         self._group_size = 0
+        self._group_written = set()
+        fired, self._group_fired = self._group_fired, []
         try:
             if len(carriers) + (not rest.empty()) == 1:
                 one = carriers[0] if carriers else rest
@@ -331,9 +370,17 @@ class Durability:
             else:
                 store.commit_many(self._commits(carriers, rest))
         except Conflict as conflict:
-            conflict.input = not any(c.timer for c in carriers if isinstance(c, _Carrier)
-                                     and c.session.key == conflict.session)
+            if isinstance(conflict, SharedConflict):  # the handlings' sessions go back too
+                conflict.sessions = [c.session.key for c in carriers
+                                     if isinstance(c, _Carrier)]
+                conflict.session = conflict.sessions[0] if conflict.sessions else ""
+            conflict.input = (isinstance(conflict, SharedConflict) or not any(
+                c.timer for c in carriers if isinstance(c, _Carrier)
+                and c.session.key == conflict.session))
+            self._refresh_shared(rest, conflict)
             raise
+        for name in fired:
+            self.fired[name] = self.fired.get(name, 0) + 1
         sink = self._sink
         if sink is not None:
             for record in records:
@@ -341,6 +388,29 @@ class Durability:
         # What handing over records (a receiver's error) goes with the next commit.
         for row, (sess, trigger, t, cmd) in handing:
             self._hand_over(row, sess, trigger, t, cmd)
+
+    def _refresh_shared(self, rest: Commit, conflict: Conflict) -> None:
+        """A refused group's shared entries (read or written) as the store has them now:
+        what another process wrote replaces what the refused handlings did, so that the
+        input handled again decides on the stored values."""
+        touched = {(m, path) for m, path, _ in (*rest.shared, *rest.shared_read)}
+        if not touched:
+            return
+        current = dict(conflict.current) if isinstance(conflict, SharedConflict) else {}
+        missing = touched - current.keys()
+        if missing:
+            assert self.store is not None
+            current.update(self.store.shared_values(sorted(missing),
+                                                    partition=rest.partition))
+        by_machine: dict[str, dict[str, Any]] = {}
+        for (m, path), value in current.items():
+            by_machine.setdefault(m, {})[path] = value
+        for cls, engine in self._engines.items():
+            values = by_machine.get(cls.qualified_name())
+            shared = engine.model.shared
+            if values and isinstance(shared, TrackedDict):
+                shared.refresh(values)
+                shared.clear_log()
 
     def _commits(self, carriers: list[_Carrier | Commit], rest: Commit) -> Iterator[Commit]:
         """The group's commits, each session's snapshot taken as the store comes to it
@@ -391,6 +461,18 @@ class Durability:
                       "session": event.session, "id": event.id, "data": event.payload()}})
 
     def _fire(self, timer: Timer) -> None:
+        firing = self.firing
+        if timer.session is not None:
+            if firing is not None and timer.session not in firing:
+                self.evict(timer.session)
+                return
+            if self.store is not None:
+                self._firing_name = timer.name
+                try:
+                    super()._fire(timer)  # type: ignore[misc]
+                finally:
+                    self._firing_name = None
+                return
         if (self.store is not None and timer.session is None
                 and timer.name.startswith("deliver#") and isinstance(timer.payload, Event)):
             self._delivering[id(timer.payload)] = timer.name
@@ -440,6 +522,11 @@ class Durability:
             return
         partition = self._partition(session)
         self._partition_cache.pop(key, None)
+        if self._cluster:  # a group is one slot: one partition's
+            if self._group_size and partition != self._group_p:
+                self._write_group()
+            self._group_p = partition
+            self._rest.partition = partition
         self._carriers.pop(key, None)  # a new session under this key starts a new carrier
         self._carrier_list.append(Commit(session=key, delete=True, partition=partition))
         self._group_size += 1
@@ -475,7 +562,7 @@ class Durability:
         self._delivered_anywhere = max(self._delivered_anywhere, loaded.delivered)
         for engine in self._engines.values():
             if isinstance(engine.model.shared, TrackedDict):
-                engine.model.shared.changes.clear()  # restored() re-entered what was stored
+                engine.model.shared.clear_log()  # restored() re-entered what was stored
         for d in loaded.deliveries:  # delayed deliveries, each in its place
             e = d["event"]
             event = parse_event(e["vendor"], e["name"], e["t"], e["data"], e["session"],
@@ -506,18 +593,71 @@ class Durability:
         store = self.store
         if store is None:
             raise TypeError("reload() needs a runtime made with a store (store=...)")
+        session = self.sessions.get(key)
+        partition = self._partition(session) if session is not None else None
+        return self._take(key, store.get(key, partition))
+
+    def partition_for(self, key: str, vendor: str) -> int:
+        """The partition of session ``key`` of ``vendor`` (its vendor's partition key)."""
+        n = getattr(self.store, "partitions", 1)
+        if n <= 1:
+            return 0
+        v = self.vendor(vendor)
+        return partition_of(v.partition_key(key) if v.partition_key is not None else key, n)
+
+    def evict(self, key: str) -> None:
+        """Forget session ``key`` here (its state, timers, version), leaving the store as it
+        is: the next input of it takes it from the store. A fleet's process does this to a
+        session whose timer another process fires."""
+        self.timers.cancel_session(key)
+        self.sessions.pop(key, None)
+        self._versions.pop(key, None)
+        self._applied.pop(key, None)
+        self._delivered.pop(key, None)
+        self._partition_cache.pop(key, None)
+
+    def freshen(self, keys: Iterable[str], vendors: Mapping[str, str] | None = None,
+                partitions: Mapping[str, int] | None = None) -> list[str]:
+        """Take from the store the sessions of ``keys`` that another process sharing it has
+        moved (their stored version is not the one held here), in one read (Redis: one
+        round trip for them all): a process of a ``serve`` fleet keeps no stale session.
+        ``vendors``: the vendor of each key (where it is not held here), or ``partitions``
+        (where the caller knows them), so that a partitioned store reads each where it is.
+        Returns the keys taken."""
+        store = self.store
+        if store is None:
+            return []
+        known = {key: self._versions.get(key, 0) for key in dict.fromkeys(keys)}
+        where: dict[str, int] = dict(partitions or {})
+        for key in known:
+            session = self.sessions.get(key)
+            if session is not None:
+                where[key] = self._partition(session)
+            elif vendors is not None and key in vendors:
+                where[key] = self.partition_for(key, vendors[key])
+        moved = store.fresh(known, where)
+        for key, row in moved.items():
+            self._take(key, row)
+        return list(moved)
+
+    def _take(self, key: str, row: SessionRow | None) -> Session | None:
         self.timers.cancel_session(key)
         self.sessions.pop(key, None)
         self._records.clear()
         if self._outbox:
             self._outbox.clear()
         self._input_keys = []
-        row = store.get(key)
         if row is None:
             self._versions.pop(key, None)
             self._applied.pop(key, None)
+            self._delivered.pop(key, None)
             return None
         session = self.restore(row.snapshot)
+        # restored() re-entered the stored session into the shared indexes: that is this
+        # process's cache, not a change to write (another process may have moved on).
+        engine = self._engines.get(session.machine)
+        if engine is not None and isinstance(engine.model.shared, TrackedDict):
+            engine.model.shared.clear_log()
         self._versions[key], self._applied[key] = row.version, set(row.applied)
         self._delivered[key] = row.delivered
         return session
@@ -533,11 +673,9 @@ class Durability:
         store = self.store
         if store is None:
             return False
-        version = getattr(store, "version", None)
-        if version is not None:
-            return bool(version(key) != self._versions.get(key, 0))
-        row = store.get(key)
-        return (row.version if row is not None else 0) != self._versions.get(key, 0)
+        session = self.sessions.get(key)
+        partitions = {key: self._partition(session)} if session is not None else None
+        return bool(store.fresh({key: self._versions.get(key, 0)}, partitions))
 
     def flush_store(self) -> None:
         """Write the handlings waiting for a group commit, and delete the outbox rows

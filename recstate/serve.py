@@ -23,11 +23,14 @@ with a store and the system clock.
   own times first) and by ``POST /clock {"to": t}``; ``GET /clock`` tells its time.
 
 Timers fire on time from a background task. Several ``serve`` processes on one Redis form
-one service: before handling an input a process checks the session's stored version (one
-read) and takes the stored session when another process has moved it; a commit that loses a
-race (:class:`~recstate.stores.Conflict`) is taken back, the session reloaded and the input
-handled again, and a timer two processes both fire is committed by one (the other's commit
-is refused on the version and it reloads the session).
+one service (a fleet): before handling a request a process reads, in one round trip, the
+stored versions of the sessions it names and takes those another process has moved; a
+commit that loses a race (:class:`~recstate.stores.Conflict`: the session moved, or
+:class:`~recstate.stores.base.SharedConflict`: a shared-index entry the handling read, such
+as Tencent's busy users, moved) is taken back, what moved is taken from the store and the
+input handled again (at most :data:`RETRIES` times); and each due timer is fired by the one
+process that claimed its session from the store (``--timer-lease``: a process that dies
+holding claims loses them then).
 """
 
 from __future__ import annotations
@@ -47,14 +50,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from recstate import signals
 from recstate.clock import Clock, ManualClock, SystemClock
-from recstate.errors import TraceError, Violation
+from recstate.errors import TraceError
 from recstate.events import Event, parse_event
 from recstate.runtime import Runtime
-from recstate.session import Session
-from recstate.stores.base import Conflict, Store
-from recstate.trace import parse_line
+from recstate.stores.base import Conflict, SharedConflict, Store, StoreError
+from recstate.trace import Record, parse_line
 from recstate.vendors import vendor_names
 
 if TYPE_CHECKING:
@@ -66,6 +67,26 @@ log = logging.getLogger("recstate.serve")
 ENDPOINTS = "recstate.endpoints"
 #: The largest ``POST /events`` body read (bytes): a bigger one is a 413, read no further.
 MAX_BODY = 16 * 1024 * 1024
+#: Seconds a claim on a session's due timers lasts (``--timer-lease``): a process that dies
+#: while firing them loses them then, and another process fires them.
+TIMER_LEASE = 30.0
+#: Longest sleep of a fleet process's timer task: the store's timers are looked at at least
+#: this often (a deadline armed by another process is that one's to wake for).
+FLEET_WAKE = 5.0
+#: Shortest sleep of a fleet process's timer task: timers coming due one after another are
+#: claimed and fired together, at most this late (a pass costs a claim, a read of the
+#: claimed sessions and a look at the next due time, whatever it fires). Each timer is
+#: handled at its own due time all the same (``TimerEvent.t``).
+FLEET_TICK = 0.25
+#: Sessions a claim takes at most, a partition.
+CLAIM = 32
+#: Races an input may lose in a row (each reloads what another process wrote) before it is
+#: refused: a bound, so that a hot session or index never spins a request for ever.
+RETRIES = 20
+
+
+class Contended(StoreError):
+    """An input lost :data:`RETRIES` races in a row: nothing of it was applied."""
 
 
 class Metrics:
@@ -84,6 +105,14 @@ class Metrics:
                               registry=r)
         self.timers_due = Gauge("recstate_timers_due", "Timers due and not yet fired",
                                 registry=r)
+        self.fired = Counter("recstate_timers_fired", "Timers fired and committed by this "
+                             "process", ["timer"], registry=r)
+        self.conflicts = Counter("recstate_conflicts", "Commits refused because another "
+                                 "process wrote first (kind: version of a session, or "
+                                 "shared entries read)", ["kind"], registry=r)
+        self.round_trips = Gauge("recstate_store_round_trips", "Requests this process has "
+                                 "sent to its store on the hot paths (Redis: a script call "
+                                 "or a pipeline is one)", registry=r)
         self.bridge = Gauge("recstate_bridge", "The client bridge: commands pending for an "
                             "app, sent again after a reconnect, withdrawn after the hold; "
                             "events received again (acknowledged, handled once)", ["what"],
@@ -96,92 +125,233 @@ class Metrics:
 class Service:
     """The runtime of one ``serve`` process, its store and its metrics."""
 
-    def __init__(self, store: Store, *, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, *, clock: Clock | None = None,
+                 timer_lease: float = TIMER_LEASE) -> None:
         self.store = store
         self.clock = clock or SystemClock()
-        self.runtime = Runtime(self.clock, store=store)
+        self.runtime = Runtime(self.clock, store=store, tracer=self._committed)
+        #: A store that hands out due timers (Redis): the processes sharing it form a fleet
+        #: in which each timer is fired by the one process that claimed its session.
+        self.claims: Any = store if hasattr(store, "claim_due_all") else None
+        self.timer_lease = timer_lease
+        if self.claims is not None:
+            self.runtime.firing = set()
+        self._fired_told: dict[str, int] = {}
         self.metrics = Metrics()
         self._timer_task: asyncio.Task[None] | None = None
         #: the client bridge, when served: its waiting commands are withdrawn on time too
         self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
-        signals.violation.connect(self._on_violation, sender=self.runtime)
-        signals.error.connect(self._on_error, sender=self.runtime)
+        #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
+        #: it only for a deadline before that (each wake costs a claim and a read).
+        self._asleep_until: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
-    def _on_violation(self, sender: Any, *, violation: Violation, session: Session | None,
-                      **_: Any) -> None:
-        self.metrics.violations.labels(session.vendor if session else "").inc()
-
-    def _on_error(self, sender: Any, *, session: Session | None, code: Any, level: str,
-                  **_: Any) -> None:
-        if level == "error":
-            self.metrics.errors.labels(session.vendor if session else "", str(code)).inc()
+    def _committed(self, record: Record) -> None:
+        """The runtime's tracer: told each record once its handling is committed (never of
+        a handling taken back after a lost race), so the metrics count what was applied."""
+        if record.kind != "error" or record.data is None:
+            return
+        data = record.data
+        if data.get("code") == "violation" and "level" not in data:
+            self.metrics.violations.labels(record.vendor).inc()
+        elif data.get("level") == "error":
+            self.metrics.errors.labels(record.vendor, str(data.get("code"))).inc()
 
     # ---- handling ------------------------------------------------------------------------
-    def handle(self, ev: Event) -> None:
+    def _lost(self, conflict: Conflict) -> None:
+        """A commit lost a race to another process sharing the store: take back what it
+        wrote first (the sessions; the shared entries the runtime has already taken)."""
+        kind = "shared" if isinstance(conflict, SharedConflict) else "version"
+        self.metrics.conflicts.labels(kind).inc()
+        keys = conflict.sessions if isinstance(conflict, SharedConflict) else [
+            conflict.session]
+        for key in keys:
+            if key:
+                self.runtime.reload(key)
+
+    def freshen(self, events: list[Event]) -> None:
+        """Take from the store the sessions these events name that another process moved:
+        one read for a whole request (Redis: one round trip)."""
+        vendors = {}
+        for ev in events:
+            key = self.session_of(ev)
+            if key is not None:
+                vendors[key] = ev.vendor
+        self.runtime.freshen(vendors, vendors)
+
+    def session_of(self, ev: Event) -> str | None:
+        """The session ``ev`` goes to: its own, or the one its vendor's routing names (a
+        NetEase callback item: by channel); None when that cannot be told beforehand (an
+        input split into parts, a bad one: the handling says so)."""
+        if ev.session is not None:
+            return ev.session
+        try:
+            return self.runtime.vendor(ev.vendor).session_key(ev)
+        except Exception:  # a routing rule that raises: the handling reports it
+            return None
+
+    def handle(self, ev: Event, *, fresh: bool = False) -> None:
         """Dispatch ``ev``, committed when this returns; a session another process moved
-        is taken from the store first, and a lost race is handled again once."""
+        is taken from the store first (unless ``fresh``: :meth:`freshen` just did), and a
+        lost race (its session, or a shared entry
+        its handling read, written by another process first) is handled again, at most
+        :data:`RETRIES` times (then :class:`Contended`: nothing of it was applied)."""
         rt = self.runtime
         started = time.perf_counter()
-        key = ev.session
-        if key is not None and rt.stale(key):
-            rt.reload(key)
+        key = self.session_of(ev)
+        if key is not None and not fresh:
+            rt.freshen((key,), {key: ev.vendor})
+        if rt.firing is not None:  # its own due timers go first, as in one process
+            rt.firing = {key} if key is not None else set()
+        try:
+            self._handle(ev, key)
+        finally:
+            if rt.firing is not None:
+                rt.firing = set()
+        self.metrics.events.labels(ev.vendor).inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.sessions.set(len(rt.sessions))
+        self._poke()  # a new deadline, perhaps
+
+    def _handle(self, ev: Event, key: str | None) -> None:
+        rt = self.runtime
         redo = True
-        for _ in range(100):
+        for _ in range(RETRIES):
             try:
                 if redo:
                     rt.dispatch(ev)
                 else:  # a timer's commit lost a race: the rest of the queue goes on
                     rt.run_due()
                 break
-            except Conflict as conflict:  # another process wrote that session first
-                rt.reload(conflict.session)
+            except Conflict as conflict:  # another process wrote first
+                self._lost(conflict)
                 # this input's own handling lost: handle it again on the fresh session
                 redo = conflict.input and not rt.queued(ev)
-        self.metrics.events.labels(ev.vendor).inc()
-        self.metrics.latency.observe(time.perf_counter() - started)
-        self.metrics.sessions.set(len(rt.sessions))
-        self._wake.set()  # a new deadline, perhaps
+        else:
+            raise Contended(f"event {ev.name!r} of session {key or '(routed)'} lost "
+                            f"{RETRIES} races in a row to other processes sharing the "
+                            f"store: not applied; send it again (its id makes a second "
+                            f"delivery harmless)")
 
     def advance(self, to: float) -> None:
-        """Move the virtual clock to ``to``, firing each timer due on the way at its time."""
+        """Move the virtual clock to ``to``, firing each timer due on the way at its time
+        (in a fleet: those of the sessions this process claims, at their due times)."""
         rt = self.runtime
-        for _ in range(100):  # each lost race reloads one session; then go on
-            try:
-                rt.advance(to)
-                break
-            except Conflict as conflict:
-                rt.reload(conflict.session)
+        if self.claims is not None:
+            clock = self.clock
+            if isinstance(clock, ManualClock) and to > clock.now():
+                clock.set(to)
+            self.fire_claimed()
+        else:
+            for _ in range(RETRIES):  # each lost race reloads one session; then go on
+                try:
+                    rt.advance(to)
+                    break
+                except Conflict as conflict:
+                    self._lost(conflict)
         if self.bridge is not None:
             self.bridge.expire()
         self.metrics.sessions.set(len(rt.sessions))
-        self._wake.set()
+        self._poke()
 
     def run_due(self) -> None:
         rt = self.runtime
-        for _ in range(100):  # each lost race reloads one session; then try again
+        for _ in range(RETRIES):  # each lost race reloads one session; then try again
             try:
                 rt.run_due()
                 return
             except Conflict as conflict:
-                rt.reload(conflict.session)
+                self._lost(conflict)
+
+    def fire_claimed(self) -> int:
+        """In a fleet: claim the sessions with a timer due (atomically, at most
+        :data:`CLAIM` a partition, for ``timer_lease`` seconds: a process that dies holding
+        a claim loses it then), take them from the store, fire their due timers, give the
+        claims back; again until nothing is due. Returns how many sessions it fired (whose
+        firing committed)."""
+        store, rt = self.claims, self.runtime
+        fired = 0
+        for _ in range(10_000):  # bounded: each pass fires what is due by now
+            now = self.clock.now()
+            until = now + self.timer_lease
+            claims = store.claim_due_all(now, until, CLAIM)
+            if not claims:
+                break
+            keys = [key for _, key in claims]
+            rt.freshen(keys, partitions={key: p for p, key in claims})
+            before = {key: rt.version(key) for key in keys}
+            rt.firing = set(keys)
+            try:
+                self.run_due()
+            finally:
+                rt.firing = set()
+            # a session whose firing committed had its claim replaced by its next due time
+            moved = [key for key in keys if rt.version(key) != before[key]]
+            store.unclaim([(p, key, self._next_due(key)) for p, key in claims
+                           if rt.version(key) == before[key]], until)
+            fired += len(moved)
+            if not moved:  # nothing could be fired (claimed, not due here): no spinning
+                break
+        return fired
+
+    def _next_due(self, key: str) -> float | None:
+        timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
+        return min(t.due for t in timers) if timers else None
 
     async def timers(self) -> None:
-        """Fire timers on time: sleep until the next deadline or a new input."""
+        """Fire timers on time: sleep until the next deadline or a new input (in a fleet:
+        the store's next due time, whichever process's session it is)."""
         while True:
-            self.run_due()
-            due = self.runtime.next_deadline()
+            if self.claims is not None:
+                self.run_due()  # evicts sessions whose timers came due: not this one's
+                fired = self.fire_claimed()
+                # the store's next due time as the last claim saw it (after the firings
+                # before it: their new deadlines), and this process's own deadlines
+                due = self.claims.next_seen
+                if due is None:
+                    due = self.claims.next_due_all()
+                local = self.runtime.next_deadline()
+                if local is not None and (due is None or local < due):
+                    due = local
+                if due is not None and due <= self.clock.now() and not fired:
+                    due = self.clock.now() + 1.0  # due, and not for this process to fire
+                    # now (another's claim about to be replaced): look again in a second
+            else:
+                self.run_due()
+                due = self.runtime.next_deadline()
             if self.bridge is not None:  # a command no app took is withdrawn on time
                 self.bridge.expire()
                 expiry = self.bridge.next_expiry()
                 if expiry is not None:
                     due = expiry if due is None else min(due, expiry)
-            wait = 60.0 if due is None else max(0.0, min(60.0, due - self.clock.now()))
+            # in a fleet, at most FLEET_WAKE: a deadline another process armed (and died
+            # before firing) is seen that late at worst
+            longest = 60.0 if self.claims is None else FLEET_WAKE
+            shortest = 0.0 if self.claims is None else FLEET_TICK
+            wait = longest if due is None else max(shortest,
+                                                   min(longest, due - self.clock.now()))
             self._wake.clear()
+            self._asleep_until = self.clock.now() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+            self._asleep_until = None
+
+    def _poke(self) -> None:
+        """Wake the timer task if what was just handled may have armed a deadline before
+        the one it sleeps until (in a fleet; otherwise always: that costs nothing)."""
+        until = self._asleep_until
+        if self.claims is None or until is None:
+            self._wake.set()
+            return
+        due = self.runtime.next_deadline()
+        if self.bridge is not None:
+            expiry = self.bridge.next_expiry()
+            if expiry is not None:
+                due = expiry if due is None else min(due, expiry)
+        if due is not None and due < until:
+            self._wake.set()
 
     def timers_due(self) -> int:
         now = self.clock.now()
@@ -235,6 +405,7 @@ def _session_view(row_snapshot: dict[str, Any], version: int) -> dict[str, Any]:
 
 
 def create_app(store: Store, *, clock: Clock | None = None,
+               timer_lease: float = TIMER_LEASE,
                bridge_secret: str | None = None, bridge_demo: bool = False,
                bridge_hold: float | None = 30.0) -> Starlette:
     """The service's ASGI app (the runtime is made, and recovers, at startup).
@@ -283,10 +454,15 @@ def create_app(store: Store, *, clock: Clock | None = None,
             return JSONResponse({"error": reason, "line": error.line,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
-        for ev in events:
+        svc.freshen(events)  # one read for the request's sessions
+        for n, ev in enumerate(events):
             if virtual is not None and ev.t is not None and ev.t > virtual.now():
                 svc.advance(ev.t)  # virtual time: the events' own time moves the clock
-            svc.handle(ev)
+            try:
+                svc.handle(ev, fresh=True)
+            except Contended as error:
+                return JSONResponse({"error": str(error), "line": n + 1, "applied": n},
+                                    status_code=503)
         return JSONResponse({"applied": len(events)})
 
     async def clock_view(request: Request) -> Response:
@@ -339,13 +515,21 @@ def create_app(store: Store, *, clock: Clock | None = None,
                                 ("duplicate_events", bridge.duplicates)):
                 svc.metrics.bridge.labels(what).set(value)
         svc.metrics.sessions.set(len(svc.runtime.sessions))
+        for name, n in svc.runtime.fired.items():
+            told = svc._fired_told.get(name, 0)
+            if n > told:
+                svc.metrics.fired.labels(name).inc(n - told)
+                svc._fired_told[name] = n
+        trips = getattr(store, "round_trips", None)
+        if trips is not None:
+            svc.metrics.round_trips.set(trips)
         return Response(generate_latest(svc.metrics.registry),
                         media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        svc = holder["service"] = Service(store, clock=clock)
+        svc = holder["service"] = Service(store, clock=clock, timer_lease=timer_lease)
         bridge = None
         if bridge_secret is not None:
             from recstate.bridge.hub import Bridge
@@ -409,7 +593,8 @@ def _endpoints(service: Callable[[], Service], clock: Clock | None) -> list[Rout
 def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
           ready: Callable[[str], None] | None = None,
           bridge_secret: str | None = None, bridge_demo: bool = False,
-          bridge_hold: float | None = 30.0, clock: Clock | None = None) -> None:
+          bridge_hold: float | None = 30.0, clock: Clock | None = None,
+          timer_lease: float = TIMER_LEASE) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM)."""
     import socket
 
@@ -419,7 +604,8 @@ def serve(url: str, *, host: str = "127.0.0.1", port: int = 8080,
 
     store = open_store(url)
     try:
-        app = create_app(store, clock=clock, bridge_secret=bridge_secret,
+        app = create_app(store, clock=clock, timer_lease=timer_lease,
+                         bridge_secret=bridge_secret,
                          bridge_demo=bridge_demo, bridge_hold=bridge_hold)
     except BaseException:
         store.close()

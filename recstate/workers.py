@@ -86,7 +86,7 @@ def feed(store: RedisStore, trace: Path, *, until: float | None,
     reader = TraceReader(trace, skip_bad=skip_bad_lines, vendors=vendor_names())
     report = Report(until=until)
     logged: list[Record] = []
-    fed = store.redis.hget(store.k("meta"), "fed") is not None
+    fed = store.meta("fed") is not None
     entries: list[tuple[int, dict[str, bytes]]] = []
     last_t: float | None = None
     now = -float("inf")
@@ -188,7 +188,7 @@ def replay_with_workers(trace: str | os.PathLike[str], url: str, workers: int, *
 
 
 def _all_done(store: RedisStore) -> bool:
-    done = store.redis.hmget(store.k("meta"), *[f"done:{p}" for p in range(store.partitions)])
+    done = store.meta_all("done")
     return all(d is not None for d in done)
 
 
@@ -253,9 +253,7 @@ class Worker:
         """One pass over the partitions; whether anything was handled."""
         store = self.store
         busy = False
-        done = store.redis.hmget(store.k("meta"), *[f"done:{p}" for p in
-                                                   range(store.partitions)])
-        self.done = {p for p, d in enumerate(done) if d is not None}
+        self.done = {p for p, d in enumerate(store.meta_all("done")) if d is not None}
         mine = [p for p in range(store.partitions) if p % self.of == self.index]
         others = [p for p in range(store.partitions) if p % self.of != self.index]
         for p in [*mine, *others]:
@@ -283,7 +281,7 @@ class Worker:
                 if end:
                     rt.advance(max(float(end), rt.clock.now()))
                 rt.flush_store()
-                store.commit(Commit(meta={f"done:{p}": 1}), ack=(p, entry_id))
+                store.commit(Commit(meta={"done": 1}, partition=p), ack=(p, entry_id))
                 self.done.add(p)
                 continue
             line = int(f[b"line"]) if f[b"line"] else None
@@ -296,8 +294,7 @@ class Worker:
             rt.dispatch(ev, line=line, data=None if f[b"part"] else data)
             handled.append(entry_id)
         rt.flush_store()  # the batch's handlings written (one transaction), then acknowledged
-        if handled:
-            store.redis.xack(store.k("in", p), "recstate", *handled)
+        store.ack(p, *handled)
 
     def run(self) -> None:
         while True:

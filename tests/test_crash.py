@@ -48,7 +48,7 @@ def progress(url: str) -> int:
             db.close()
     store = RedisStore(url)
     try:
-        return int(store.redis.llen(store.k("journal")))
+        return store.journal_length()
     finally:
         store.close()
 

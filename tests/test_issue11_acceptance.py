@@ -894,9 +894,6 @@ def test_two_serve_processes_on_one_redis_are_one_service(tmp_path: Path, prefix
             assert [f["start"] for f in view["files"]] == [START_OK]
 
 
-@pytest.mark.xfail(strict=True, reason="a serve fleet fires timers only from each process's "
-                   "own queue (docs/architecture.md, Not done): the sessions of a process that "
-                   "died keep their due timers in Redis, and no other process claims them")
 def test_a_serve_process_that_dies_leaves_its_timers_to_the_others(tmp_path: Path,
                                                                    prefix: str) -> None:
     store = f"redis://127.0.0.1:6379/0?prefix={prefix}"
@@ -912,9 +909,6 @@ def test_a_serve_process_that_dies_leaves_its_timers_to_the_others(tmp_path: Pat
     assert [f["end"] for f in view["files"]] == [START_OK]  # no data came: ends at its start
 
 
-@pytest.mark.xfail(strict=True, reason="the busy-users index (Machine.shared) is each serve "
-                   "process's own on Redis (docs/architecture.md, Not done); it holds across "
-                   "replay --workers (partitioned by user) but not across a serve fleet")
 def test_one_recording_per_user_holds_across_serve_processes(tmp_path: Path,
                                                              prefix: str) -> None:
     store = f"redis://127.0.0.1:6379/0?prefix={prefix}"

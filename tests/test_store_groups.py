@@ -198,9 +198,9 @@ def left_of(store: Store, session: str) -> list[str]:
     r = store.redis
     out = [k.decode() for k in r.scan_iter(match=f"{store.prefix}:*:{session}")]
     for p in range(store.partitions):
-        if r.sismember(store.k("sessions", p), session):
+        if r.sismember(store.pk(p, "sessions"), session):
             out.append(f"sessions:{p}")
-        if r.zscore(store.k("timers", p), session) is not None:
+        if r.zscore(store.pk(p, "timers"), session) is not None:
             out.append(f"timers:{p}")
     return out
 

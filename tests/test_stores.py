@@ -22,6 +22,7 @@ from recstate.stores import (
     TrackedDict,
     open_store,
 )
+from recstate.stores.base import ABSENT, SharedConflict
 from recstate.stores.redis import RedisStore
 
 T0 = 1_700_000_000.0
@@ -205,7 +206,7 @@ def test_redis_leases_and_streams(redis_store: RedisStore) -> None:
     assert [f[b"n"] for _, f in redis_store.read(1, "w1", pending=True)] == [b"2"]
     taken = redis_store.reclaim(1, "w2")  # w1 died: w2 takes its unacknowledged entry
     assert [f[b"n"] for _, f in taken] == [b"2"]
-    redis_store.commit(Commit(), ack=(1, taken[0][0]))
+    redis_store.commit(Commit(partition=1), ack=(1, taken[0][0]))
     assert redis_store.backlog(1) == 0
 
 
@@ -226,3 +227,63 @@ def test_delayed_deliveries_are_kept_until_handled(store: Store) -> None:
     store.commit(Commit(deliveries=[delivery(3, T0 + 3)],
                         deliveries_done=["deliver#1", "deliver#3"]))
     assert store.load().deliveries == [delivery(2, T0 + 1)]
+
+
+M = "tencent.recorder"
+ALICE = "busy_users\x1falice"
+
+
+def test_tracked_dict_logs_the_entries_a_handling_read_before_writing_them() -> None:
+    d = TrackedDict({"busy_users": {"alice": "1001:7:alice"}})
+    users = d.setdefault("busy_users", {})  # a nested dict: no entry read
+    assert d.reads == {}
+    assert users.get("alice") == "1001:7:alice"
+    assert "bob" not in users
+    users["carol"] = "1001:9:carol"
+    assert users["carol"] == "1001:9:carol"  # its own write: nothing to check
+    assert users.pop("dave", None) is None
+    assert users.get("alice") == "1001:7:alice"  # read once: the first value seen
+    assert d.reads == {ALICE: "1001:7:alice", "busy_users\x1fbob": ABSENT,
+                       "busy_users\x1fdave": ABSENT}
+    d.clear_log()
+    assert (d.reads, d.changes) == ({}, [])
+    d.refresh({ALICE: ABSENT, "busy_users\x1fbob": "1001:8:bob", "busy_users": {}})
+    assert d.plain() == {"busy_users": {"bob": "1001:8:bob", "carol": "1001:9:carol"}}
+    assert (d.reads, d.changes) == ({}, [])  # a refresh is no change and no read
+
+
+def test_a_commit_whose_shared_reads_moved_is_refused_whole(store: Store) -> None:
+    store.commit(Commit(shared=[(M, ALICE, "1001:7:alice")]))
+    store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=0))
+    refused = Commit(session="b", snapshot=snap("b", "starting"), version=1,
+                     shared=[(M, ALICE, "1001:8:alice")], shared_read=[(M, ALICE, ABSENT)])
+    with pytest.raises(SharedConflict) as caught:
+        store.commit(refused)
+    assert caught.value.current == {(M, ALICE): "1001:7:alice"}
+    with pytest.raises(SharedConflict):  # in a group too: nothing of the group is written
+        store.commit_many([Commit(session="c", snapshot=snap("c", "idle"), version=0),
+                           refused])
+    row = store.get("b")
+    assert row is not None
+    assert (row.version, row.snapshot["state"]) == (1, "idle")
+    assert store.get("c") is None
+    assert store.shared_values([(M, ALICE), (M, "busy_users\x1fbob")]) == {
+        (M, ALICE): "1001:7:alice", (M, "busy_users\x1fbob"): ABSENT}
+    # read as stored: written
+    assert store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=1,
+                               shared_read=[(M, ALICE, "1001:7:alice")])) == 2
+
+
+def test_fresh_gives_the_sessions_another_process_moved(store: Store) -> None:
+    store.commit(Commit(session="a", snapshot=snap("a", "idle"), version=0, applied=["#1"],
+                        delivered=3))
+    store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=0))
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1))
+    moved = store.fresh({"a": 1, "b": 1, "c": 0, "gone": 4})
+    assert sorted(moved) == ["a", "gone"]
+    row = moved["a"]
+    assert row is not None
+    assert (row.version, row.snapshot["state"], row.applied, row.delivered) == (
+        2, "ringing", {"#1"}, 3)
+    assert moved["gone"] is None
+    assert store.fresh({"a": 2, "b": 1}) == {}

@@ -112,7 +112,7 @@ def test_worker_entries_are_json(url: str, tmp_path: Path) -> None:
     feed(store, trace, until=None, skip_bad_lines=False)
     entries = []
     for p in range(store.partitions):
-        entries += [f for _, f in store.redis.xrange(store.k("in", p))]
+        entries += [f for _, f in store.stream(p)]
     inputs = [e for e in entries if b"end" not in e]
     first = json.loads(Path(trace).read_text().splitlines()[1])
     assert any(orjson.loads(e[b"data"]) == first.get("data") and e[b"name"].decode()

@@ -3,7 +3,8 @@ outbox so that a restart, a crash or another worker loses nothing (see ``base``)
 
 ``open_store(url)``: ``memory:``, ``sqlite:///relative.db``, ``sqlite:////absolute/path.db``
 (SQLAlchemy's convention: three slashes then a relative path, four for an absolute one),
-``redis://host:port/db?prefix=...``.
+``redis://host:port/db?prefix=...``, ``redis+cluster://host:port?prefix=...`` (a Redis
+Cluster, reached through any of its nodes).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ __all__ = [
 ]
 
 
-FORMS = ("memory:, sqlite:///relative.db, sqlite:////absolute/path.db or "
-         "redis://host:port/db?prefix=NAME")
+FORMS = ("memory:, sqlite:///relative.db, sqlite:////absolute/path.db, "
+         "redis://host:port/db?prefix=NAME or redis+cluster://host:port?prefix=NAME")
 
 
 def safe_url(url: str) -> str:
@@ -89,7 +90,7 @@ def open_store(url: str, *, journal: bool = False) -> Store:
         options = parse_qs(query)
         return SQLiteStore(path, journal=journal,
                            synchronous=options.get("synchronous", ["NORMAL"])[0])
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
         check_redis_url(url)
         from recstate.stores.redis import RedisStore
 

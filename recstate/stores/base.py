@@ -22,16 +22,19 @@ import attrs
 from recstate.errors import RecstateError
 
 __all__ = [
+    "ABSENT",
     "DELETED",
     "Commit",
     "Conflict",
     "Loaded",
     "OutboxRow",
     "SessionRow",
+    "SharedConflict",
     "Store",
     "StoreError",
     "TrackedDict",
     "apply_changes",
+    "lookup",
     "partition_of",
 ]
 
@@ -56,6 +59,41 @@ class Conflict(StoreError):
         self.input = True
         super().__init__(f"session {session!r}: expected version {expected}, the store has "
                          f"{found}; reload the session and handle the input again")
+
+
+class _Absent:
+    """The value of a shared-index entry that does not exist (read as absent)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __copy__(self) -> _Absent:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Absent:
+        return self
+
+
+#: A shared-index entry read as absent (``DELETED`` is None, a value a read may not mean).
+ABSENT: Any = _Absent()
+
+
+class SharedConflict(Conflict):
+    """A handling read shared-index entries (``Machine.shared``: Tencent's busy users) that
+    another process changed before it committed: nothing of the commit was written.
+    ``current``: (machine, path) -> the stored value (or :data:`ABSENT`) of every entry it
+    read; the runtime takes them and handles the input again."""
+
+    def __init__(self, current: dict[tuple[str, str], Any]) -> None:
+        super().__init__("", 0, None)
+        self.current = current
+        #: The sessions whose handlings the refused commit carried (the runtime says).
+        self.sessions: list[str] = []
+        changed = ", ".join(f"{m} {p.replace(chr(31), '/')}" for m, p in sorted(current))
+        self.args = (f"shared entries read by the handling were changed by another process "
+                     f"({changed}); take their stored values and handle the input again",)
 
 
 @attrs.define(slots=True)
@@ -111,7 +149,10 @@ class Commit:
       under the session ``""``, when there is none).
     - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
       since the last commit (deleted here, saving a transaction of their own).
-    - ``shared``: changes to shared indexes: (machine, path, value or DELETED).
+    - ``shared``: changes to shared indexes: (machine, path, value or DELETED);
+      ``shared_read``: entries the handling read, (machine, path, value or ABSENT): the
+      commit is refused (:class:`SharedConflict`, nothing written) unless each is still
+      stored so (another process sharing the store may have changed it).
     - ``meta``: runtime metadata to set (a replay's cursor); ``journal``: what the handling
       produced, as (input line, trace line bytes), for stores that keep a journal.
     """
@@ -126,6 +167,7 @@ class Commit:
     outbox: list[OutboxRow] = attrs.field(factory=list)
     sent: list[str] = attrs.field(factory=list)
     shared: list[tuple[str, str, Any]] = attrs.field(factory=list)
+    shared_read: list[tuple[str, str, Any]] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)
     journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
     #: The session's partition (stores that spread sessions over workers: Redis).
@@ -145,7 +187,8 @@ class Commit:
     def empty(self) -> bool:
         return (self.snapshot is None and not self.delete and not self.applied
                 and self.delivered is None and not self.outbox
-                and not self.sent and not self.shared and not self.meta and not self.journal
+                and not self.sent and not self.shared and not self.shared_read
+                and not self.meta and not self.journal
                 and not self.deliveries and not self.deliveries_done)
 
 
@@ -175,8 +218,9 @@ class Store(Protocol):
         """Every session, shared index, pending outbox row and the metadata."""
         ...
 
-    def get(self, key: str) -> SessionRow | None:
-        """One session as stored, or None."""
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
+        """One session as stored, or None (``partition``: where a partitioned store keeps
+        it, when the caller knows)."""
         ...
 
     def keys(self) -> list[str]:
@@ -202,6 +246,20 @@ class Store(Protocol):
         """The journal rows in commit order."""
         ...
 
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` (key -> the version a process holds) whose stored
+        version is another, as stored now (None: no longer stored): what another process
+        sharing the store changed, read at once (Redis: one round trip)."""
+        ...
+
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
+                      ) -> dict[tuple[str, str], Any]:
+        """The stored values of shared-index entries (machine, path): a value, or
+        :data:`ABSENT` (after a conflict, to take what another process wrote);
+        ``partition``: where a partitioned store keeps those the refused commit carried."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -220,20 +278,52 @@ def apply_changes(shared: dict[str, Any], changes: Iterable[tuple[str, Any]]) ->
             target[parts[-1]] = value
 
 
+def lookup(shared: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` (see :func:`apply_changes`) of a plain nested dict, or
+    :data:`ABSENT`."""
+    target: Any = shared
+    for part in path.split("\x1f"):
+        if not isinstance(target, Mapping) or part not in target:
+            return ABSENT
+        target = target[part]
+    return target
+
+
+class _Log:
+    """What one handling did to a shared index (a TrackedDict and the dicts it holds):
+    its changes in order, the entries it read before writing them (path -> value seen, or
+    ABSENT), and the paths it wrote."""
+
+    __slots__ = ("changes", "reads", "written")
+
+    def __init__(self, changes: list[tuple[str, Any]] | None = None) -> None:
+        self.changes: list[tuple[str, Any]] = changes if changes is not None else []
+        self.reads: dict[str, Any] = {}
+        self.written: set[str] = set()
+
+
 class TrackedDict(dict[str, Any]):
     """A dict that logs its changes (and those of the dicts it holds) as (path, value) pairs,
-    so a store writes only what a handling changed in a shared index, however large.
+    so a store writes only what a handling changed in a shared index, however large; and the
+    entries a handling read (path -> value seen, or ABSENT), so that a store shared by
+    several processes refuses a commit whose handling decided on an entry another process
+    has changed since (:class:`SharedConflict`).
 
-    Only the mutations machines use are tracked: item set/delete, ``setdefault``, ``pop``,
-    ``update``, ``clear``. Values are JSON-able; a nested dict becomes a TrackedDict.
+    Only the operations machines use are tracked: item get/set/delete, ``get``, ``in``,
+    ``setdefault``, ``pop``, ``update``, ``clear``. A read of a nested dict is not an
+    entry read (its entries are); a read of an entry this handling wrote is not logged
+    (its value is the handling's own). Values are JSON-able; a nested dict becomes a
+    TrackedDict.
     """
 
-    __slots__ = ("_log", "_prefix")
+    __slots__ = ("_log", "_prefix", "_track")
 
     def __init__(self, data: Mapping[str, Any] | None = None, *,
-                 log: list[tuple[str, Any]] | None = None, prefix: str = "") -> None:
+                 log: list[tuple[str, Any]] | None = None, prefix: str = "",
+                 track: _Log | None = None) -> None:
         super().__init__()
-        self._log: list[tuple[str, Any]] = log if log is not None else []
+        self._track = track if track is not None else _Log(log)
+        self._log = self._track.changes
         self._prefix = prefix
         for k, v in (data or {}).items():
             dict.__setitem__(self, k, self._wrap(k, v))
@@ -242,36 +332,85 @@ class TrackedDict(dict[str, Any]):
     def changes(self) -> list[tuple[str, Any]]:
         return self._log
 
+    @property
+    def reads(self) -> dict[str, Any]:
+        """Entries read since :meth:`clear_log`: path -> the value seen (or ABSENT)."""
+        return self._track.reads
+
+    def clear_log(self) -> None:
+        """Forget what was changed and read (the handling is committed, or taken back)."""
+        track = self._track
+        track.changes.clear()
+        track.reads.clear()
+        track.written.clear()
+
     def _wrap(self, key: str, value: Any) -> Any:
         if isinstance(value, dict) and not isinstance(value, TrackedDict):
-            return TrackedDict(value, log=self._log, prefix=f"{self._prefix}{key}\x1f")
+            return TrackedDict(value, prefix=f"{self._prefix}{key}\x1f", track=self._track)
         return value
+
+    def _read(self, key: str, value: Any) -> None:
+        if isinstance(value, TrackedDict):
+            return
+        path = f"{self._prefix}{key}"
+        track = self._track
+        if path not in track.reads and path not in track.written:
+            track.reads[path] = value
+
+    def __getitem__(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)  # a KeyError is no entry to check: it raises
+        self._read(key, value)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = dict.get(self, key, ABSENT)
+        self._read(key, value)
+        return default if value is ABSENT else value
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return dict.__contains__(self, key)
+        value = dict.get(self, key, ABSENT)
+        self._read(key, value)
+        return value is not ABSENT
+
+    def _wrote(self, key: str) -> str:
+        path = f"{self._prefix}{key}"
+        self._track.written.add(path)
+        return path
 
     def __setitem__(self, key: str, value: Any) -> None:
         value = self._wrap(key, value)
         dict.__setitem__(self, key, value)
+        path = self._wrote(key)
         if isinstance(value, TrackedDict):
-            for path, v in _flatten(value, f"{self._prefix}{key}\x1f"):
-                self._log.append((path, v))
+            for sub, v in _flatten(value, f"{path}\x1f"):
+                self._track.written.add(sub)
+                self._log.append((sub, v))
             if not value:
-                self._log.append((f"{self._prefix}{key}", {}))
+                self._log.append((path, {}))
         else:
-            self._log.append((f"{self._prefix}{key}", value))
+            self._log.append((path, value))
 
     def __delitem__(self, key: str) -> None:
         dict.__delitem__(self, key)
-        self._log.append((f"{self._prefix}{key}", DELETED))
+        self._log.append((self._wrote(key), DELETED))
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
+        value = dict.get(self, key, ABSENT)
+        if not isinstance(default, dict) or value is not ABSENT:
+            self._read(key, value)  # a new nested dict decides nothing
+        if value is ABSENT:
             self[key] = default
-        return self[key]
+            return dict.__getitem__(self, key)
+        return value
 
     _MISSING: Any = object()
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
-        if key in self:
-            value = dict.__getitem__(self, key)
+        value = dict.get(self, key, ABSENT)
+        self._read(key, value)
+        if value is not ABSENT:
             del self[key]
             return value
         if default is TrackedDict._MISSING:
@@ -285,6 +424,28 @@ class TrackedDict(dict[str, Any]):
     def clear(self) -> None:
         for k in list(self):
             del self[k]
+
+    def refresh(self, values: Mapping[str, Any]) -> None:
+        """Take stored values (path -> value or ABSENT) without logging them: after a
+        conflict, what another process wrote replaces what the refused handling did. A
+        nested dict already here is kept (its entries are refreshed by their paths)."""
+        for path, value in values.items():
+            parts = path.split("\x1f")
+            target: TrackedDict = self
+            for part in parts[:-1]:
+                inner = dict.get(target, part)
+                if not isinstance(inner, TrackedDict):
+                    inner = target._wrap(part, {})
+                    dict.__setitem__(target, part, inner)
+                target = inner
+            last = parts[-1]
+            here = dict.get(target, last, ABSENT)
+            if isinstance(here, TrackedDict) and (value is ABSENT or isinstance(value, dict)):
+                continue
+            if value is ABSENT:
+                dict.pop(target, last, None)
+            else:
+                dict.__setitem__(target, last, target._wrap(last, value))
 
     def plain(self) -> dict[str, Any]:
         return {k: v.plain() if isinstance(v, TrackedDict) else v for k, v in self.items()}

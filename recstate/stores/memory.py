@@ -4,10 +4,21 @@ semantics (versions, idempotency keys, outbox), so that the runtime has one code
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from recstate.stores.base import Commit, Conflict, Loaded, OutboxRow, SessionRow, apply_changes
+import attrs
+
+from recstate.stores.base import (
+    Commit,
+    Conflict,
+    Loaded,
+    OutboxRow,
+    SessionRow,
+    SharedConflict,
+    apply_changes,
+    lookup,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -35,13 +46,15 @@ class MemoryStore:
                       outbox=list(self._outbox.values()), meta=dict(self._meta),
                       deliveries=copy.deepcopy(list(self._deliveries.values())))
 
-    def get(self, key: str) -> SessionRow | None:
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
         return self._sessions.get(key)
 
     def keys(self) -> list[str]:
         return sorted(self._sessions)
 
     def commit(self, commit: Commit) -> int:
+        if commit.shared_read:
+            self._check_reads(commit)
         version = 0
         key = commit.session
         if commit.delete and key is not None:
@@ -79,7 +92,32 @@ class MemoryStore:
         return version
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        # copies: the runtime lets a commit's snapshot go once the next one is asked for
+        commits = [attrs.evolve(c) for c in commits]
+        for c in commits:  # the shared entries read are checked before any write
+            if c.shared_read:
+                self._check_reads(c)
         return [self.commit(c) for c in commits]
+
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
+        out: dict[str, SessionRow | None] = {}
+        for key, version in known.items():
+            row = self._sessions.get(key)
+            if (row.version if row is not None else 0) != version:
+                out[key] = row
+        return out
+
+    def _check_reads(self, commit: Commit) -> None:
+        current = {(m, path): lookup(self._shared.get(m, {}), path)
+                   for m, path, _ in commit.shared_read}
+        if any(current[m, path] != seen for m, path, seen in commit.shared_read):
+            raise SharedConflict(current)
+
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
+                      ) -> dict[tuple[str, str], Any]:
+        return {(m, path): copy.deepcopy(lookup(self._shared.get(m, {}), path))
+                for m, path in entries}
 
     def mark_sent(self, ids: Iterable[str]) -> None:
         for i in ids:

@@ -1,44 +1,60 @@
-"""RedisStore: many workers on one Redis, on Redis' own primitives.
+"""RedisStore: many workers on one Redis (or a Redis Cluster), on Redis' own primitives.
 
-Layout under ``prefix`` (``P``), with sessions spread over a fixed number of partitions
-(``P:config`` keeps the count, so every worker agrees):
+Sessions are spread over a fixed number of partitions (``P:config`` keeps the count and the
+key layout, so every process agrees). Every key but ``P:config`` belongs to a partition and
+carries it as a hash tag, ``P:{p}:...``: on a Redis Cluster a partition's keys are in one
+slot, so a script touching one partition runs on one node, and the partitions spread over
+the nodes. Layout (2; a prefix made with the older, untagged layout is refused):
 
-- ``P:s:<key>``: hash ``snap`` (the snapshot, JSON) and ``v`` (its version);
-  ``P:a:<key>``: set of applied idempotency keys (``P:a:`` for inputs that reached none);
-  ``P:sessions:<p>``: set of the partition's session keys.
-- ``P:timers:<p>``: sorted set, member a session, score its next due time. Workers claim due
-  members atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
-  claim whose worker dies comes due again).
-- ``P:ob:<p>``: hash, the partition's outbox (command id -> row).
-- ``P:shared:<machine>``: hash, path -> value, a machine's shared indexes.
-- ``P:meta``: hash, runtime metadata (each partition's clock ``clock:<p>``, a replay's
-  cursor); ``P:journal``: list, what handlings produced (replay); ``P:deliveries``: hash,
-  delayed deliveries armed and not yet handled (simulators' answers).
-- ``P:in:<p>``: stream of inputs, consumed through the consumer group ``recstate``;
-  ``P:lease:<p>``: the worker owning the partition, with an expiry (SET PX).
+- ``P:{p}:s:<key>``: hash ``snap`` (the snapshot, JSON), ``v`` (its version), ``d`` (its
+  delivery mark); ``P:{p}:a:<key>``: set of applied idempotency keys (``P:{p}:a:`` for
+  inputs that reached none); ``P:{p}:sessions``: set of the partition's session keys.
+- ``P:{p}:timers``: sorted set, member a session, score its next due time. Due members are
+  claimed atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
+  claim whose claimer dies comes due again).
+- ``P:{p}:ob``: hash, the partition's outbox (command id -> row).
+- ``P:{p}:shared``: hash, ``<machine>\x1e<path>`` -> value: the entries of the machines'
+  shared indexes written by the partition's sessions (the partition key is chosen so that a
+  session's entries are its partition's: Tencent partitions by user, and its busy-users
+  index is by user).
+- ``P:{p}:meta``: hash, runtime metadata (partition 0 holds the store-wide entries: a
+  replay's claim and cursor); ``P:{p}:journal``: list, what handlings produced (replay),
+  each row ``seq<TAB>line<TAB>record`` (``seq``: this client's order of commits, so that
+  :meth:`RedisStore.journal` gives one process's records in its order); ``P:{p}:deliveries``:
+  hash, delayed deliveries armed and not yet handled (simulators' answers; one node only).
+- ``P:{p}:in``: stream of inputs, consumed through the consumer group ``recstate``;
+  ``P:{p}:lease``: the worker owning the partition, with an expiry (SET PX).
 
-Every handled input is ONE script call (:data:`COMMIT`): the session's snapshot is written
-only if its version is still the one read (optimistic), together with its next due time,
-outbox rows, idempotency key, shared-index changes, metadata, journal rows and the stream
-entry's acknowledgement. One round trip per handling; none to read while the worker owns
-the partition (its sessions are in its memory, their versions known).
+Every handled input (or group of them, all of one partition on a cluster) is ONE script call
+(:data:`COMMIT`, :data:`COMMIT_MANY`), every key it touches passed in KEYS: the sessions'
+snapshots are written only if their versions are still the ones read (optimistic), and the
+shared entries the handlings read only if unchanged, together with next due times, outbox
+rows, idempotency keys, shared-index changes, metadata, journal rows and the stream entry's
+acknowledgement. One round trip per handling; none to read while a worker owns the
+partition (its sessions are in its memory, their versions known).
+
+URLs: ``redis://host:port/db?prefix=NAME`` (one node), ``redis+cluster://host:port?prefix=
+NAME`` (a Redis Cluster, reached through any of its nodes; redis-py's cluster client).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from recstate.stores.base import (
+    ABSENT,
     DELETED,
     Commit,
     Conflict,
     Loaded,
     OutboxRow,
     SessionRow,
+    SharedConflict,
     StoreError,
     apply_changes,
     partition_of,
@@ -49,14 +65,28 @@ __all__ = ["GROUP", "RedisStore", "partition_of"]
 GROUP = "recstate"
 DEFAULT_PARTITIONS = 16
 
-#: KEYS: 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash, 5 partition's
-#: sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash.
+#: KEYS (all of one partition): 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash,
+#: 5 partition's sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash,
+#: 9 shared-index hash, 10 input stream (for the acknowledgement).
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
-#: version moves by as many), 9 "1" to delete the session first (closed or retired).
+#: version moves by as many), 9 "1" to delete the session first (closed or retired),
+#: 10 the shared entries the handling read, JSON [[field, JSON seen or "" (absent)]],
+#: or "": ``check`` returns their stored values if one differs (nothing may be written).
 #: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
 _APPLY = """
+local function check(shared, reads)
+  if reads == '' then return nil end
+  local cur, bad = {}, false
+  for i, r in ipairs(cjson.decode(reads)) do
+    local v = redis.call('HGET', shared, r[1]) or ''
+    cur[i] = v
+    if v ~= r[2] then bad = true end
+  end
+  if bad then return cur end
+  return nil
+end
 local function apply(K, A)
   local newv = 0
   if A[9] == '1' then
@@ -92,40 +122,46 @@ local function apply(K, A)
     for _, o in ipairs(rest.o or {}) do redis.call('HSET', K[4], o[1], o[2]) end
     for _, i in ipairs(rest.x or {}) do redis.call('HDEL', K[4], i) end
     for _, c in ipairs(rest.sh or {}) do
-      if c[3] == false then
-        redis.call('HDEL', c[1], c[2])
+      if c[2] == false then
+        redis.call('HDEL', K[9], c[1])
       else
-        redis.call('HSET', c[1], c[2], c[3])
+        redis.call('HSET', K[9], c[1], c[2])
       end
     end
     for _, m in ipairs(rest.m or {}) do redis.call('HSET', K[6], m[1], m[2]) end
     for _, j in ipairs(rest.j or {}) do redis.call('RPUSH', K[7], j) end
     for _, d in ipairs(rest.dl or {}) do redis.call('HSET', K[8], d[1], d[2]) end
     for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', K[8], n) end
-    if rest.ack then redis.call('XACK', rest.ack[1], rest.ack[2], rest.ack[3]) end
+    if rest.ack then redis.call('XACK', K[10], rest.ack[1], rest.ack[2]) end
   end
   return {newv, 0}
 end
 """
 
 COMMIT = _APPLY + """
+local cur = check(KEYS[9], ARGV[10])
+if cur then return {-2, 0, unpack(cur)} end
 return apply(KEYS, ARGV)
 """
 
-#: A group's commits in ONE script: every version is checked first (a session deleted then
-#: made again in the group counts from 0), and if one moved nothing is written; otherwise
-#: each is applied in order. KEYS and ARGV: each commit's 8 keys and 9 arguments in turn.
-#: Returns each commit's new version, or {-1, found, index} for the first that conflicts.
+#: A group's commits in ONE script: every version and every shared entry read is checked
+#: first (a session deleted then made again in the group counts from 0), and if one moved
+#: nothing is written; otherwise each is applied in order. KEYS and ARGV: each commit's 10
+#: keys and 10 arguments in turn (on a cluster, all of one partition: one slot).
+#: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
+#: or {-2, index, stored values...} for the first whose shared entries read were changed.
 COMMIT_MANY = _APPLY + """
-local n = #KEYS / 8
+local n = #KEYS / 10
 local seen = {}
 for i = 0, n - 1 do
-  local key, a = ARGV[i * 9 + 5], i * 9
+  local key, a = ARGV[i * 10 + 5], i * 10
+  local cur = check(KEYS[i * 10 + 9], ARGV[a + 10])
+  if cur then return {-2, i, unpack(cur)} end
   if ARGV[a + 9] == '1' then seen[key] = 0 end
   if ARGV[a + 2] ~= '' then
     local cur = seen[key]
     if cur == nil then
-      cur = redis.call('HGET', KEYS[i * 8 + 1], 'v')
+      cur = redis.call('HGET', KEYS[i * 10 + 1], 'v')
       cur = cur and tonumber(cur) or 0
     end
     if cur ~= tonumber(ARGV[a + 1]) then return {-1, cur, i} end
@@ -135,8 +171,8 @@ end
 local out = {}
 for i = 0, n - 1 do
   local k, a = {}, {}
-  for j = 1, 8 do k[j] = KEYS[i * 8 + j] end
-  for j = 1, 9 do a[j] = ARGV[i * 9 + j] end
+  for j = 1, 10 do k[j] = KEYS[i * 10 + j] end
+  for j = 1, 10 do a[j] = ARGV[i * 10 + j] end
   out[i + 1] = apply(k, a)[1]
 end
 return out
@@ -148,6 +184,32 @@ CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
 return due
+"""
+
+#: A session as stored if its version is not the one a process holds (a serve process's
+#: read before handling): {} when it is, {0} when the session is not stored (and was
+#: held), else {version, snapshot, delivery mark, applied keys...}. KEYS: 1 session hash,
+#: 2 applied set (one slot: the session's). ARGV: 1 the version held.
+FRESH = """
+local got = redis.call('HMGET', KEYS[1], 'v', 'snap', 'd')
+local v = got[1] and tonumber(got[1]) or 0
+if v == tonumber(ARGV[1]) then return {} end
+if not got[1] then return {0} end
+local out = {v, got[2], got[3] or '0'}
+for _, a in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = a end
+return out
+"""
+
+#: Give a claim back (the claimer fired what was due, or found nothing to fire): the
+#: member's score goes back to the session's next due time (none: removed), unless it is no
+#: longer the claim's deadline (a commit already set it). KEYS: 1 zset. ARGV: 1 member,
+#: 2 the claim's deadline, 3 next due or "".
+UNCLAIM = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if (not score) or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1])
+else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
 """
 
 #: Take or renew a partition's lease: free, expired, or already ours. KEYS: 1 lease.
@@ -167,33 +229,68 @@ return 0
 """
 
 
+#: The key layout this code writes and reads (``P:config`` field ``layout``): 2, every key
+#: of a partition hash-tagged with it. A prefix without it was made by an older recstate.
+LAYOUT = "2"
+
+#: Make the prefix's config once (partitions and layout together), and answer it.
+#: KEYS: 1 config hash. ARGV: 1 partitions, 2 layout.
+CONFIG = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'partitions', ARGV[1], 'layout', ARGV[2])
+end
+return redis.call('HMGET', KEYS[1], 'partitions', 'layout')
+"""
+
+#: Separates a machine's name from an entry's path in the field of ``P:{p}:shared``.
+MACHINE_SEP = "\x1e"
+
+
 class RedisStore:
-    """A store on Redis (redis-py). ``url``: ``redis://host:port/db?prefix=...``."""
+    """A store on Redis (redis-py). ``url``: ``redis://host:port/db?prefix=...`` or
+    ``redis+cluster://host:port?prefix=...`` (a Redis Cluster)."""
 
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str | None = None,
                  partitions: int | None = None, journal: bool = False) -> None:
         try:
             import redis
+            import redis.cluster
         except ImportError:  # pragma: no cover - the redis extra is not installed
             raise StoreError("the redis store needs redis-py: pip install 'recstate[redis]'"
                              ) from None
         parts = urlsplit(url)
         query = parse_qs(parts.query)
         self.prefix = prefix or query.get("prefix", ["recstate"])[0]
+        self.cluster = parts.scheme == "redis+cluster"
+        if self.cluster and parts.path.strip("/") not in ("", "0"):
+            raise StoreError(f"redis store {url.split('?')[0]!r}: a Redis Cluster has only "
+                             "database 0; use redis+cluster://host:port?prefix=NAME")
         self.url = parts._replace(query="").geturl()
         self.journal_enabled = journal
         # Any: redis-py types every reply as bytes | str; this client always gets bytes.
-        self.redis: Any = redis.Redis.from_url(self.url)
-        self._redis_error = redis.RedisError
         try:
+            if self.cluster:
+                self.redis: Any = redis.cluster.RedisCluster(
+                    host=parts.hostname or "127.0.0.1", port=parts.port or 6379,
+                    username=parts.username, password=parts.password)
+            else:
+                self.redis = redis.Redis.from_url(self.url)
             self.redis.ping()
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach the redis store at {self._safe_url()}: {exc}; "
-                             "start redis-server or fix the URL") from None
+                             "start redis-server (or the cluster) or fix the URL") from None
+        self._redis_error = redis.RedisError
         want = partitions or int(query.get("partitions", [0])[0]) or None
         config_key = f"{self.prefix}:config"
-        self.redis.hsetnx(config_key, "partitions", want or DEFAULT_PARTITIONS)
-        stored = int(self.redis.hget(config_key, "partitions") or DEFAULT_PARTITIONS)
+        stored_n, layout = self.redis.register_script(CONFIG)(
+            keys=[config_key], args=[want or DEFAULT_PARTITIONS, LAYOUT])
+        if layout is None or layout.decode() != LAYOUT:
+            raise StoreError(f"redis store {self.prefix!r} was made by an older recstate "
+                             f"(key layout {layout.decode() if layout else 1}; this one "
+                             f"reads layout {LAYOUT}, every key of a partition hash-tagged "
+                             "P:{p}:...); finish or replay it with that version, or use "
+                             "another prefix")
+        stored = int(stored_n)
         if want is not None and want != stored:
             raise StoreError(f"redis store {self.prefix!r} was made with {stored} partitions, "
                              f"not {want}; use the same count (or another prefix)")
@@ -201,8 +298,18 @@ class RedisStore:
         self._commit = self.redis.register_script(COMMIT)
         self._commit_many = self.redis.register_script(COMMIT_MANY)
         self._claim = self.redis.register_script(CLAIM_DUE)
+        self._fresh = self.redis.register_script(FRESH)
+        self._unclaim = self.redis.register_script(UNCLAIM)
         self._acquire = self.redis.register_script(ACQUIRE)
         self._release = self.redis.register_script(RELEASE)
+        #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
+        #: call is one): what ``recstate serve`` reports as round trips.
+        self.round_trips = 0
+        #: The earliest timer score seen by the last :meth:`claim_due_all` (after its
+        #: claims), or None (nothing, or not looked at).
+        self.next_seen: float | None = None
+        #: The order of this client's journal rows (continued from what is stored).
+        self._seq = self._last_seq() if journal else 0
 
     def _safe_url(self) -> str:
         parts = urlsplit(self.url)
@@ -211,102 +318,261 @@ class RedisStore:
                                   f"{parts.port or 6379}").geturl()
         return self.url
 
-    def k(self, *parts: object) -> str:
-        return ":".join((self.prefix, *(str(p) for p in parts)))
+    def pk(self, partition: int, *parts: object) -> str:
+        """A key of ``partition``: ``P:{p}:...`` (its hash tag puts the partition's keys in
+        one cluster slot)."""
+        return ":".join((f"{self.prefix}:{{{partition}}}", *(str(p) for p in parts)))
+
+    def _pipe(self) -> Any:
+        return self.redis.pipeline(transaction=False)
+
+    def _last_seq(self) -> int:
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.lindex(self.pk(p, "journal"), -1)
+        last = 0
+        for raw in pipe.execute():
+            if raw:
+                last = max(last, int(raw.partition(b"\t")[0]))
+        return last
+
+    def _where(self, key: str) -> int | None:
+        """The partition holding session ``key`` (one pipelined look at every partition),
+        for callers that do not know the session's vendor (``GET /sessions/{key}``)."""
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.exists(self.pk(p, "s", key))
+        self.round_trips += 1
+        for p, found in enumerate(pipe.execute()):
+            if found:
+                return p
+        return None
 
     # ---- reading ---------------------------------------------------------------------------
     def load(self, partitions: Iterable[int] | None = None) -> Loaded:
-        """Everything (or only the sessions and outboxes of ``partitions``)."""
+        """Everything (or only what ``partitions`` hold)."""
         r = self.redis
         which = list(range(self.partitions)) if partitions is None else list(partitions)
-        keys: list[str] = []
+        pipe = self._pipe()
         for p in which:
-            keys += sorted(k.decode() for k in r.smembers(self.k("sessions", p)))
-        pipe = r.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(self.k("s", key), "snap", "v", "d")
-            pipe.smembers(self.k("a", key))
+            pipe.smembers(self.pk(p, "sessions"))
+            pipe.hgetall(self.pk(p, "ob"))
+            pipe.hgetall(self.pk(p, "shared"))
+            pipe.hgetall(self.pk(p, "meta"))
+            pipe.smembers(self.pk(p, "a", ""))
+            pipe.hvals(self.pk(p, "deliveries"))
         got = pipe.execute()
+        keys: list[tuple[int, str]] = []
+        outbox: list[OutboxRow] = []
+        shared: dict[str, dict[str, Any]] = {}
+        meta: dict[str, Any] = {}
+        delivered = 0
+        applied: set[str] = set()
+        deliveries: list[dict[str, Any]] = []
+        for i, p in enumerate(which):
+            members, ob, sh, mt, ap, dl = got[6 * i:6 * i + 6]
+            keys += [(p, k) for k in sorted(m.decode() for m in members)]
+            outbox += [OutboxRow.from_dict(orjson.loads(raw)) for raw in ob.values()]
+            for field, value in sorted(sh.items()):
+                machine, _, path = field.decode().partition(MACHINE_SEP)
+                apply_changes(shared.setdefault(machine, {}), [(path, orjson.loads(value))])
+            for name, value in mt.items():
+                if name == b"delivered":
+                    delivered = max(delivered, int(orjson.loads(value)))
+                else:
+                    meta[name.decode()] = orjson.loads(value)
+            applied |= {a.decode() for a in ap}
+            deliveries += [orjson.loads(v) for v in dl]
+        pipe = r.pipeline(transaction=False)
+        for p, key in keys:
+            pipe.hmget(self.pk(p, "s", key), "snap", "v", "d")
+            pipe.smembers(self.pk(p, "a", key))
+        rows = pipe.execute() if keys else []
         sessions = []
-        for i, key in enumerate(keys):
-            (snap, v, d), applied = got[2 * i], got[2 * i + 1]
+        for i, (_, key) in enumerate(keys):
+            (snap, v, d), ap = rows[2 * i], rows[2 * i + 1]
             if snap is not None:
                 sessions.append(SessionRow(key, orjson.loads(snap), int(v),
-                                           {a.decode() for a in applied}, int(d or 0)))
-        outbox = []
-        for p in which:
-            for raw in r.hvals(self.k("ob", p)):
-                outbox.append(OutboxRow.from_dict(orjson.loads(raw)))
+                                           {a.decode() for a in ap}, int(d or 0)))
+        sessions.sort(key=lambda row: row.key)
         outbox.sort(key=lambda o: (o.t, o.id))
-        shared: dict[str, dict[str, Any]] = {}
-        for hkey in r.scan_iter(match=self.k("shared", "*"), count=1000):
-            machine = hkey.decode()[len(self.k("shared", "")):]
-            items = sorted((f.decode(), orjson.loads(v)) for f, v in r.hgetall(hkey).items())
-            apply_changes(shared.setdefault(machine, {}), items)
-        meta = {k.decode(): orjson.loads(v) for k, v in r.hgetall(self.k("meta")).items()}
-        applied = {a.decode() for a in r.smembers(self.k("a", ""))}
-        deliveries = sorted((orjson.loads(v) for v in r.hvals(self.k("deliveries"))),
-                            key=lambda d: (d["due"], d["seq"]))
-        return Loaded(sessions=sessions, applied=applied,
-                      delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
-                      meta=meta, deliveries=deliveries)
+        deliveries.sort(key=lambda d: (d["due"], d["seq"]))
+        return Loaded(sessions=sessions, applied=applied, delivered=delivered, shared=shared,
+                      outbox=outbox, meta=meta, deliveries=deliveries)
 
-    def get(self, key: str) -> SessionRow | None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.k("s", key), "snap", "v", "d")
-        pipe.smembers(self.k("a", key))
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
+        """Session ``key`` as stored (``partition``: where it is, when the caller knows)."""
+        p = partition if partition is not None else self._where(key)
+        if p is None:
+            return None
+        pipe = self._pipe()
+        pipe.hmget(self.pk(p, "s", key), "snap", "v", "d")
+        pipe.smembers(self.pk(p, "a", key))
         (snap, v, d), applied = pipe.execute()
         if snap is None:
             return None
         return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied},
                           int(d or 0))
 
-    def version(self, key: str) -> int:
-        """The stored version of ``key`` (0: none), in one read (HMGET: a command the
-        scripts never run, so ``INFO commandstats`` counts these reads alone)."""
-        got = self.redis.hmget(self.k("s", key), "v")[0]
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` whose stored version moved, as stored now (None: gone):
+        one round trip on one node (a pipeline of one :data:`FRESH` script call per session,
+        each on its own session's keys); on a cluster, whose client pipelines no script,
+        one pipelined read of the versions and one more of the sessions that moved.
+        ``partitions``: where the sessions are (looked for where not given)."""
+        if not known:
+            return {}
+        given = partitions or {}
+        where: dict[str, int] = {}
+        out: dict[str, SessionRow | None] = {}
+        for key in known:
+            p = given.get(key)
+            if p is None:
+                p = self._where(key)
+            if p is not None:
+                where[key] = p
+            elif known[key] != 0:
+                out[key] = None  # held here, stored nowhere: gone
+        keys = list(where)
+        if not keys:
+            return out
+        pipe = self._pipe()
+        if not self.cluster:
+            for key in keys:
+                p = where[key]
+                self._fresh(keys=[self.pk(p, "s", key), self.pk(p, "a", key)],
+                            args=[known[key]], client=pipe)
+            self.round_trips += 1
+            for key, got in zip(keys, pipe.execute(), strict=True):
+                if not got:
+                    continue
+                out[key] = None if len(got) == 1 else SessionRow(
+                    key, orjson.loads(got[1]), int(got[0]), {a.decode() for a in got[3:]},
+                    int(got[2]))
+            return out
+        for key in keys:
+            pipe.hget(self.pk(where[key], "s", key), "v")
+        self.round_trips += 1
+        moved = [key for key, v in zip(keys, pipe.execute(), strict=True)
+                 if (int(v) if v is not None else 0) != known[key]]
+        if moved:
+            pipe = self._pipe()
+            for key in moved:
+                pipe.hmget(self.pk(where[key], "s", key), "snap", "v", "d")
+                pipe.smembers(self.pk(where[key], "a", key))
+            got = pipe.execute()
+            self.round_trips += 1
+            for i, key in enumerate(moved):
+                (snap, v, d), applied = got[2 * i], got[2 * i + 1]
+                out[key] = None if snap is None else SessionRow(
+                    key, orjson.loads(snap), int(v), {a.decode() for a in applied},
+                    int(d or 0))
+        return out
+
+    def version(self, key: str, partition: int = 0) -> int:
+        """The stored version of ``key`` in ``partition`` (0: none), in one read."""
+        got = self.redis.hmget(self.pk(partition, "s", key), "v")[0]
         return int(got) if got is not None else 0
 
     def keys(self) -> list[str]:
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._pipe()
         for p in range(self.partitions):
-            pipe.smembers(self.k("sessions", p))
+            pipe.smembers(self.pk(p, "sessions"))
         return sorted(k.decode() for members in pipe.execute() for k in members)
 
     def journal(self) -> list[tuple[int | None, bytes]]:
-        rows = self.redis.lrange(self.k("journal"), 0, -1)
-        out: list[tuple[int | None, bytes]] = []
-        for raw in rows:
-            line, _, rec = raw.partition(b"\t")
-            out.append((int(line) if line else None, rec))
-        return out
+        """The journal rows: each partition's in its order, merged by their writers'
+        order (one process's rows come out as it wrote them)."""
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.lrange(self.pk(p, "journal"), 0, -1)
+        lists = [[(int(seq), line, rec) for seq, line, rec in
+                  (raw.split(b"\t", 2) for raw in rows)] for rows in pipe.execute()]
+        return [(int(line) if line else None, rec)
+                for _, line, rec in heapq.merge(*lists, key=lambda row: row[0])]
+
+    def journal_length(self) -> int:
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.llen(self.pk(p, "journal"))
+        return int(sum(pipe.execute()))
+
+    def meta(self, name: str, partition: int = 0) -> Any:
+        """One metadata entry of a partition (0: the store-wide ones), or None."""
+        got = self.redis.hget(self.pk(partition, "meta"), name)
+        return orjson.loads(got) if got is not None else None
+
+    def meta_all(self, name: str) -> list[Any]:
+        """The entry ``name`` of every partition's metadata, in partition order."""
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.hget(self.pk(p, "meta"), name)
+        return [orjson.loads(v) if v is not None else None for v in pipe.execute()]
 
     # ---- the one write -----------------------------------------------------------------------
     def commit(self, commit: Commit, *, ack: tuple[int, str] | None = None) -> int:
         """Write ``commit`` in one script call; ``ack``: (partition, stream entry id) to
-        acknowledge in the same call."""
+        acknowledge in the same call (the commit's own partition)."""
+        if ack is not None and ack[0] != commit.partition:
+            raise StoreError(f"a commit of partition {commit.partition} cannot acknowledge an "
+                             f"entry of partition {ack[0]}: one script, one partition")
         keys, args = self._script_args(commit, ack)
-        return self._result(commit, self._commit(keys=keys, args=args))
+        result = self._commit(keys=keys, args=args)
+        self.round_trips += 1
+        if int(result[0]) == -2:
+            raise self._shared_conflict(commit, result[2:])
+        return self._result(commit, result)
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         """The commits in one script call: all or nothing (a MULTI/EXEC would run the
         scripts after one whose version check failed), one round trip for the group
-        (each snapshot encoded as it comes)."""
+        (each snapshot encoded as it comes). On a cluster they must be of one partition."""
         keys: list[str] = []
         args: list[Any] = []
         sent: list[tuple[str | None, int]] = []
+        reads: dict[int, Commit] = {}
+        partitions: set[int] = set()
         for commit in commits:
             k, a = self._script_args(commit, None)
+            if commit.shared_read:
+                reads[len(sent)] = commit
+            partitions.add(commit.partition)
             keys += k
             args += a
             sent.append((commit.session, commit.version))
         if not sent:
             return []
+        if self.cluster and len(partitions) > 1:
+            raise StoreError(f"a group of commits spans partitions {sorted(partitions)}: on a "
+                             "Redis Cluster a group is written by one script in one slot, so "
+                             "it must hold one partition's (the runtime groups them so)")
         result = self._commit_many(keys=keys, args=args)
+        self.round_trips += 1
+        if int(result[0]) == -2:
+            raise self._shared_conflict(reads[int(result[1])], result[2:])
         if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
             key, version = sent[int(result[2])]
             raise Conflict(key or "", version, int(result[1]))
         return [int(v) for v in result]
+
+    @staticmethod
+    def _shared_conflict(commit: Commit, stored: list[bytes]) -> SharedConflict:
+        return SharedConflict({(m, path): orjson.loads(v) if v else ABSENT
+                               for (m, path, _), v in zip(commit.shared_read, stored,
+                                                          strict=True)})
+
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
+                      ) -> dict[tuple[str, str], Any]:
+        """The stored values of shared entries of ``partition``, in one round trip."""
+        entries = list(entries)
+        if not entries:
+            return {}
+        got = self.redis.hmget(self.pk(partition, "shared"),
+                               [f"{m}{MACHINE_SEP}{path}" for m, path in entries])
+        self.round_trips += 1
+        return {e: ABSENT if v is None else orjson.loads(v)
+                for e, v in zip(entries, got, strict=True)}
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
@@ -333,37 +599,49 @@ class RedisStore:
         if commit.sent:
             rest["x"] = commit.sent
         if commit.shared:
-            rest["sh"] = [[self.k("shared", m), path,
+            rest["sh"] = [[f"{m}{MACHINE_SEP}{path}",
                            False if v is DELETED else orjson.dumps(v).decode()]
                           for m, path, v in commit.shared]
         meta = dict(commit.meta)
         if meta:
             rest["m"] = [[k, orjson.dumps(v).decode()] for k, v in meta.items()]
         if self.journal_enabled and commit.journal:
-            rest["j"] = [(b"" if line is None else str(line).encode()) + b"\t" + rec
-                         for line, rec in commit.journal]
-            rest["j"] = [j.decode() for j in rest["j"]]
+            rows = []
+            for line, rec in commit.journal:
+                self._seq += 1
+                rows.append(b"%d\t%s\t%s" % (self._seq, b"" if line is None
+                                               else str(line).encode(), rec))
+            rest["j"] = [j.decode() for j in rows]
         if commit.deliveries:
+            if self.cluster:
+                raise StoreError("delayed deliveries (a simulator's answers) are kept on one "
+                                 "redis node: run simulations on redis:// (or sqlite:), not "
+                                 "on a cluster")
             rest["dl"] = [[d["name"], orjson.dumps(d).decode()] for d in commit.deliveries]
         if commit.deliveries_done:
             rest["dx"] = commit.deliveries_done
         if ack is not None:
-            rest["ack"] = [self.k("in", ack[0]), GROUP, ack[1]]
-        return ([self.k("s", key), self.k("a", key), self.k("timers", p), self.k("ob", p),
-                 self.k("sessions", p), self.k("meta"), self.k("journal"),
-                 self.k("deliveries")],
+            rest["ack"] = [GROUP, ack[1]]
+        return ([self.pk(p, "s", key), self.pk(p, "a", key), self.pk(p, "timers"),
+                 self.pk(p, "ob"), self.pk(p, "sessions"), self.pk(p, "meta"),
+                 self.pk(p, "journal"), self.pk(p, "deliveries"), self.pk(p, "shared"),
+                 self.pk(p, "in")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
                  "" if commit.delivered is None else commit.delivered, commit.handlings,
-                 "1" if commit.delete else ""])
+                 "1" if commit.delete else "",
+                 orjson.dumps([[f"{m}{MACHINE_SEP}{path}",
+                                "" if seen is ABSENT else orjson.dumps(seen).decode()]
+                               for m, path, seen in commit.shared_read])
+                 if commit.shared_read else ""])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)
         if not ids:
             return
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._pipe()
         for p in ([partition] if partition is not None else range(self.partitions)):
-            pipe.hdel(self.k("ob", p), *ids)
+            pipe.hdel(self.pk(p, "ob"), *ids)
         pipe.execute()
 
     # ---- workers: timers, streams, leases ---------------------------------------------------
@@ -371,41 +649,102 @@ class RedisStore:
                   limit: int = 1000) -> list[str]:
         """Sessions of ``partition`` with a timer due at ``now``, claimed until
         ``lease_until`` (a commit sets their real next due time)."""
-        got = self._claim(keys=[self.k("timers", partition)], args=[now, lease_until, limit])
+        got = self._claim(keys=[self.pk(partition, "timers")], args=[now, lease_until, limit])
+        self.round_trips += 1
         return [g.decode() for g in got]
 
+    def claim_due_all(self, now: float, lease_until: float, limit: int = 32
+                      ) -> list[tuple[int, str]]:
+        """(partition, session) of every partition's sessions with a timer due at ``now``,
+        at most ``limit`` a partition, claimed until ``lease_until``: one round trip on one
+        node (a pipeline of one claim script call a partition, each followed by a look at
+        the partition's earliest score: :attr:`next_seen` is their minimum afterwards); on
+        a cluster one pipelined look for the partitions with something due, then a claim in
+        each of those (and :attr:`next_seen` is None: ask :meth:`next_due_all`)."""
+        if not self.cluster:
+            pipe = self._pipe()
+            for p in range(self.partitions):
+                self._claim(keys=[self.pk(p, "timers")], args=[now, lease_until, limit],
+                            client=pipe)
+                pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
+            self.round_trips += 1
+            got = pipe.execute()
+            scores = [float(first[0][1]) for first in got[1::2] if first]
+            self.next_seen = min(scores) if scores else None
+            return [(p, m.decode()) for p, claimed in enumerate(got[0::2]) for m in claimed]
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.zcount(self.pk(p, "timers"), "-inf", now)
+        self.round_trips += 1
+        due = [p for p, n in enumerate(pipe.execute()) if n]
+        self.next_seen = None
+        return [(p, key) for p in due for key in self.claim_due(p, now, lease_until, limit)]
+
+    def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
+                ) -> None:
+        """Give claims back: (partition, session, its next due time or None), each set
+        only if its score is still the claim's deadline ``lease_until``; one round trip on
+        one node (a call a claim on a cluster)."""
+        claims = list(claims)
+        if not claims:
+            return
+        pipe = None if self.cluster else self._pipe()
+        for p, key, due in claims:
+            self._unclaim(keys=[self.pk(p, "timers")],
+                          args=[key, lease_until, "" if due is None else repr(due)],
+                          client=pipe)
+            if pipe is None:
+                self.round_trips += 1
+        if pipe is not None:
+            pipe.execute()
+            self.round_trips += 1
+
+    def next_due_all(self) -> float | None:
+        """The earliest score of every partition's timers (a due time, or a claim's
+        deadline): one round trip."""
+        pipe = self._pipe()
+        for p in range(self.partitions):
+            pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
+        self.round_trips += 1
+        scores = [float(got[0][1]) for got in pipe.execute() if got]
+        return min(scores) if scores else None
+
     def next_due(self, partition: int) -> float | None:
-        got = self.redis.zrange(self.k("timers", partition), 0, 0, withscores=True)
+        got = self.redis.zrange(self.pk(partition, "timers"), 0, 0, withscores=True)
         return float(got[0][1]) if got else None
 
     def timers_due(self, now: float) -> int:
         """How many sessions have a timer due at ``now`` (a metric)."""
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._pipe()
         for p in range(self.partitions):
-            pipe.zcount(self.k("timers", p), "-inf", now)
+            pipe.zcount(self.pk(p, "timers"), "-inf", now)
         return int(sum(pipe.execute()))
 
     def ensure_group(self, partition: int) -> None:
         try:
-            self.redis.xgroup_create(self.k("in", partition), GROUP, id="0", mkstream=True)
+            self.redis.xgroup_create(self.pk(partition, "in"), GROUP, id="0", mkstream=True)
         except self._redis_error as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     def append(self, entries: Iterable[tuple[int, dict[str, bytes]]]) -> None:
         """Add inputs to their partitions' streams (pipelined)."""
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._pipe()
         for n, (partition, fields) in enumerate(entries, start=1):
-            pipe.xadd(self.k("in", partition), fields)
+            pipe.xadd(self.pk(partition, "in"), fields)
             if n % 1000 == 0:
                 pipe.execute()
         pipe.execute()
+
+    def stream(self, partition: int) -> list[tuple[str, dict[bytes, bytes]]]:
+        """Every entry of the partition's stream (tests, and looking)."""
+        return [(i.decode(), f) for i, f in self.redis.xrange(self.pk(partition, "in"))]
 
     def read(self, partition: int, consumer: str, count: int = 200,
              pending: bool = False) -> list[tuple[str, dict[bytes, bytes]]]:
         """New entries of the partition's stream for ``consumer`` (``pending``: those
         delivered to it and not acknowledged: what it had before a crash)."""
-        got = self.redis.xreadgroup(GROUP, consumer, {self.k("in", partition):
+        got = self.redis.xreadgroup(GROUP, consumer, {self.pk(partition, "in"):
                                                        "0" if pending else ">"}, count=count)
         if not got:
             return []
@@ -418,39 +757,40 @@ class RedisStore:
         out: list[tuple[str, dict[bytes, bytes]]] = []
         start = "0-0"
         while True:
-            got = self.redis.xautoclaim(self.k("in", partition), GROUP, consumer,
+            got = self.redis.xautoclaim(self.pk(partition, "in"), GROUP, consumer,
                                         min_idle_time=0, start_id=start, count=count)
             start = got[0].decode() if isinstance(got[0], bytes) else str(got[0])
             out += [(i.decode(), f) for i, f in got[1] if f]
             if start == "0-0":
                 return out
 
-    def ack(self, partition: int, entry: str) -> None:
-        self.redis.xack(self.k("in", partition), GROUP, entry)
+    def ack(self, partition: int, *entries: str) -> None:
+        if entries:
+            self.redis.xack(self.pk(partition, "in"), GROUP, *entries)
 
     def backlog(self, partition: int) -> int:
         """Entries of the partition not yet acknowledged (pending + never delivered)."""
-        groups = self.redis.xinfo_groups(self.k("in", partition))
+        groups = self.redis.xinfo_groups(self.pk(partition, "in"))
         for g in groups:
             if g["name"] in (GROUP, GROUP.encode()):
                 lag = g.get("lag") or 0
                 return int(g["pending"]) + int(lag)
-        return int(self.redis.xlen(self.k("in", partition)))
+        return int(self.redis.xlen(self.pk(partition, "in")))
 
     def acquire(self, partition: int, worker: str, ttl: float) -> bool:
-        return bool(self._acquire(keys=[self.k("lease", partition)],
+        return bool(self._acquire(keys=[self.pk(partition, "lease")],
                                   args=[worker, int(ttl * 1000)]))
 
     def release(self, partition: int, worker: str) -> None:
-        self._release(keys=[self.k("lease", partition)], args=[worker])
+        self._release(keys=[self.pk(partition, "lease")], args=[worker])
 
     def owner(self, partition: int) -> str | None:
-        got = self.redis.get(self.k("lease", partition))
+        got = self.redis.get(self.pk(partition, "lease"))
         return got.decode() if got is not None else None
 
     def drop(self) -> None:
         """Delete every key under the prefix (tests, and ``--fresh``)."""
-        for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000):
+        for key in list(self.redis.scan_iter(match=f"{self.prefix}:*", count=1000)):
             self.redis.delete(key)
 
     def close(self) -> None:

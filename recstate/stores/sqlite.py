@@ -12,19 +12,21 @@ consistency (``?synchronous=FULL`` in the URL for that too).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from recstate.stores.base import (
+    ABSENT,
     DELETED,
     Commit,
     Conflict,
     Loaded,
     OutboxRow,
     SessionRow,
+    SharedConflict,
     StoreError,
     apply_changes,
 )
@@ -112,7 +114,7 @@ class SQLiteStore:
                       delivered=int(meta.pop("delivered", 0)), shared=shared, outbox=outbox,
                       meta=meta, deliveries=deliveries)
 
-    def get(self, key: str) -> SessionRow | None:
+    def get(self, key: str, partition: int | None = None) -> SessionRow | None:
         row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
                                "WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -125,6 +127,14 @@ class SQLiteStore:
         """The stored version of ``key`` (0: none)."""
         row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row is not None else 0
+
+    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
+              ) -> dict[str, SessionRow | None]:
+        out: dict[str, SessionRow | None] = {}
+        for key, version in known.items():
+            if self.version(key) != version:
+                out[key] = self.get(key)
+        return out
 
     def keys(self) -> list[str]:
         return [k for (k,) in self._db.execute("SELECT key FROM sessions ORDER BY key")]
@@ -163,6 +173,12 @@ class SQLiteStore:
         return versions
 
     def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
+        if commit.shared_read:  # before anything of this commit is written
+            stored = self._shared(db, [(m, p) for m, p, _ in commit.shared_read])
+            if any(stored[m, p] != (ABSENT if seen is ABSENT else orjson.dumps(seen))
+                   for m, p, seen in commit.shared_read):
+                raise SharedConflict({k: ABSENT if v is ABSENT else orjson.loads(v)
+                                      for k, v in stored.items()})
         version = 0
         key = commit.session
         if commit.delete and key is not None:  # closed or retired: nothing of it is kept
@@ -226,6 +242,22 @@ class SQLiteStore:
             db.execute("INSERT INTO journal (records, block) VALUES (?, ?)",
                        (len(commit.journal), block))
         return version
+
+    @staticmethod
+    def _shared(db: sqlite3.Connection, entries: Iterable[tuple[str, str]]
+                ) -> dict[tuple[str, str], Any]:
+        """The stored JSON of shared entries (bytes), or ABSENT."""
+        out: dict[tuple[str, str], Any] = {}
+        for m, p in entries:
+            row = db.execute("SELECT value FROM shared WHERE machine = ? AND path = ?",
+                             (m, p)).fetchone()
+            out[m, p] = ABSENT if row is None else bytes(row[0])
+        return out
+
+    def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
+                      ) -> dict[tuple[str, str], Any]:
+        return {k: ABSENT if v is ABSENT else orjson.loads(v)
+                for k, v in self._shared(self._db, entries).items()}
 
     @staticmethod
     def _version(db: sqlite3.Connection, key: str) -> int | None:

@@ -1,0 +1,181 @@
+"""The runtime's side of a ``serve`` fleet, in one test process: two runtimes ("processes")
+on one real Redis prefix, each with its own client, as two ``serve`` processes are.
+
+Tencent allows one recording per user at a time across rooms (002 §2: 30000415
+"用户正在录制") and closes a recording that gets no data for 60 s (002 §6). A runtime's
+busy-users index is a cache: a commit whose handling read an entry another runtime changed is
+refused whole (``SharedConflict``), the runtime takes the stored values, and the input
+handled again decides on them. A runtime keeps no stale session (``freshen``), and in a
+fleet fires only the timers of the sessions it was given (``firing``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from recstate.clock import ManualClock
+from recstate.events import parse_event
+from recstate.runtime import Runtime
+from recstate.stores.base import Conflict, SharedConflict, TrackedDict
+from recstate.stores.redis import RedisStore
+from recstate.trace import Record
+
+T0 = 1_700_000_000.0
+START = "requestMultiVideoRecorderStart"
+ROOM_A, ROOM_B = {"relationId": 1001, "roomId": 7}, {"relationId": 1001, "roomId": 8}
+A, B = "1001:7:alice", "1001:8:alice"
+BUSY = "tencent.recorder"
+
+
+class Process:
+    """A runtime on its own client of the prefix, and the notices it committed."""
+
+    def __init__(self, url: str) -> None:
+        self.store = RedisStore(url)
+        self.notices: list[Any] = []
+        self.rt = Runtime(ManualClock(T0), store=self.store, tracer=self._traced)
+        self.rt.recover()
+
+    def _traced(self, record: Record) -> None:
+        if record.kind == "error" and record.data is not None:
+            self.notices.append((record.session, record.data.get("code")))
+
+    def send(self, t: float, key: str, name: str, data: dict[str, Any]) -> None:
+        self.rt.dispatch(parse_event("tencent", name, t, data, key))
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    url = f"redis://127.0.0.1:6379/0?prefix=fleetrt-{uuid.uuid4().hex}"
+    yield url
+    store = RedisStore(url)
+    store.drop()
+    store.close()
+
+
+def enter(p: Process, key: str, room: dict[str, int]) -> None:
+    p.send(T0, key, "enterRoom", {**room, "roomType": "multi", "user": "alice"})
+
+
+def start(p: Process, t: float, key: str, room: dict[str, int]) -> None:
+    p.send(t, key, START, {"roomInfo": room, "param": {"fileName": f"f{room['roomId']}"}})
+
+
+def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: str) -> None:
+    p1, p2 = Process(url), Process(url)
+    enter(p1, A, ROOM_A)
+    enter(p2, B, ROOM_B)
+    start(p1, T0 + 1, A, ROOM_A)
+    cache = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
+    assert isinstance(cache, TrackedDict)
+    assert "alice" not in cache.plain().get("busy_users", {})  # p2's cache: alice is free
+    with pytest.raises(SharedConflict) as caught:
+        start(p2, T0 + 2, B, ROOM_B)
+    conflict = caught.value
+    assert conflict.current == {(BUSY, "busy_users\x1falice"): A}
+    assert conflict.sessions == [B]
+    assert conflict.session == B
+    assert conflict.input  # the input's own handling lost: it is handled again
+    shared = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
+    assert isinstance(shared, TrackedDict)
+    assert shared.plain()["busy_users"]["alice"] == A  # the stored value, taken
+    assert (shared.changes, shared.reads) == ([], {})
+    assert p2.notices == []  # nothing of the refused handling was told
+    row = p2.store.get(B, p2.rt.partition_for(B, "tencent"))
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("idle", 1)  # nothing written
+    taken = p2.rt.reload(B)
+    assert taken is p2.rt.sessions[B]
+    assert taken.state == "idle"
+    start(p2, T0 + 2, B, ROOM_B)
+    assert p2.notices == [(B, 30000415)]
+    assert p2.rt.sessions[B].state == "idle"
+    assert p2.store.shared_values([(BUSY, "busy_users\x1falice")]) == {
+        (BUSY, "busy_users\x1falice"): A}
+
+
+def test_freshen_takes_what_another_process_moved_and_nothing_else(url: str) -> None:
+    p1, p2 = Process(url), Process(url)
+    p1.rt.dispatch(parse_event("tencent", "enterRoom", T0,
+                               {**ROOM_A, "roomType": "multi", "user": "alice"}, A,
+                               id="enter-1"))
+    assert not p1.rt.stale(A)
+    trips = p2.store.round_trips
+    assert p2.rt.freshen([A], {A: "tencent"}) == [A]  # never seen here
+    # its vendor says where it is: one round trip (without, one more to look for it)
+    assert p2.store.round_trips == trips + 1
+    assert p2.rt.sessions[A].state == "idle"
+    assert p2.rt.version(A) == 1
+    start(p1, T0 + 1, A, ROOM_A)
+    assert p2.rt.stale(A)
+    assert p2.rt.freshen([A]) == [A]
+    assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("starting", 2)
+    assert p2.rt.freshen([A]) == []  # as stored: nothing read but the version
+    assert not p2.rt.stale(A)
+    p1.rt.close_session(A)
+    p1.rt.flush_store()
+    assert p2.rt.freshen([A]) == [A]  # gone from the store: gone here
+    assert A not in p2.rt.sessions
+    assert p2.rt.version(A) == 0
+    # and so are the inputs it applied: a new session under the key takes that id anew
+    p2.rt.dispatch(parse_event("tencent", "enterRoom", T0 + 5,
+                               {**ROOM_A, "roomType": "multi", "user": "alice"}, A,
+                               id="enter-1"))
+    assert (A, "duplicate") not in p2.notices
+    assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("idle", 1)
+
+
+def test_in_a_fleet_a_runtime_fires_only_the_timers_it_was_given(url: str) -> None:
+    p1, p2 = Process(url), Process(url)
+    enter(p1, A, ROOM_A)
+    start(p1, T0 + 1, A, ROOM_A)
+    p1.send(T0 + 2, A, f"{START}:ok", {})
+    p2.rt.freshen([A], {A: "tencent"})
+    assert p2.rt.sessions[A].state == "recording"
+    p2.rt.firing = set()  # not given A: its watchdog (T0 + 62) is not p2's to fire
+    assert isinstance(p2.rt.clock, ManualClock)
+    p2.rt.clock.set(T0 + 100)
+    p2.rt.run_due()
+    assert A not in p2.rt.sessions  # evicted: the store has it
+    assert p2.rt.version(A) == 0
+    assert p2.rt.fired == {}
+    p1.rt.firing = {A}
+    assert isinstance(p1.rt.clock, ManualClock)
+    p1.rt.clock.set(T0 + 100)
+    p1.rt.run_due()
+    assert p1.rt.fired == {"watchdog": 1}
+    assert p1.rt.sessions[A].state == "stopped"
+    row = p1.store.get(A)
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("stopped", 4)
+    assert (A, "no-data") in p1.notices
+    assert p2.rt.freshen([A], {A: "tencent"}) == [A]  # the next input takes it from there
+    assert p2.rt.sessions[A].state == "stopped"
+
+
+def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
+    p1, p2 = Process(url), Process(url)
+    enter(p1, A, ROOM_A)
+    start(p1, T0 + 1, A, ROOM_A)
+    p1.send(T0 + 2, A, f"{START}:ok", {})
+    p2.rt.freshen([A], {A: "tencent"})
+    for p in (p1, p2):
+        p.rt.firing = {A}
+        assert isinstance(p.rt.clock, ManualClock)
+        p.rt.clock.set(T0 + 100)
+    p1.rt.run_due()
+    with pytest.raises(Conflict) as caught:  # p2 fired the same watchdog: refused
+        p2.rt.run_due()
+    assert caught.value.session == A
+    assert not caught.value.input  # a timer's handling lost, not an input's
+    assert p2.rt.fired == {}
+    p2.rt.reload(A)
+    p2.rt.run_due()  # nothing left to fire: the stored session has no watchdog
+    assert p2.rt.fired == {}
+    assert p1.rt.fired == {"watchdog": 1}
+    row = p1.store.get(A)
+    assert row is not None
+    assert row.version == 4

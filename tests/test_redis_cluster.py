@@ -1,0 +1,158 @@
+"""The Redis store on a REAL Redis Cluster (three ``redis-server --cluster-enabled yes``
+processes started by the test, ``tests/redis_cluster.py``), through redis-py's cluster
+client and the URL ``redis+cluster://host:port?prefix=NAME``.
+
+Every key a script touches is passed in KEYS and lies in one slot (the partition's hash
+tag ``P:{p}:``), so the cluster runs every commit; the partitions spread over the nodes; a
+replay on the cluster gives the report of a replay in memory, with one process and with
+``--workers 2``; a prefix of the older, untagged layout is refused with what to do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis_cluster import redis_cluster
+
+from recstate.replay import replay
+from recstate.stores import Commit, StoreError, open_store
+from recstate.stores.redis import RedisStore
+from recstate.workload import write_mixed
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACES = sorted((ROOT / "examples" / "traces").glob("*.jsonl"))
+RECSTATE = Path(sys.executable).parent / "recstate"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """``redis+cluster://127.0.0.1:<port of one node>`` (no prefix)."""
+    with redis_cluster(3) as ports:
+        yield f"redis+cluster://127.0.0.1:{ports[0]}"
+
+
+@pytest.fixture
+def url(cluster: str) -> Iterator[str]:
+    url = f"{cluster}?prefix=cl-{uuid.uuid4().hex}"
+    yield url
+    store = RedisStore(url)
+    store.drop()
+    store.close()
+
+
+def snap(key: str, state: str, due: float | None = None) -> dict[str, object]:
+    timers = [] if due is None else [{"session": key, "name": "t", "due": due,
+                                      "payload": None, "every": None, "seq": 1}]
+    return {"key": key, "vendor": "testv", "machine": "testv.Phone", "state": state,
+            "recording": "idle", "context": {}, "files": [], "timers": timers}
+
+
+def test_a_partition_is_one_slot_and_partitions_spread_over_the_nodes(url: str) -> None:
+    store = open_store(url, journal=True)
+    assert isinstance(store, RedisStore)
+    assert store.cluster
+    r = store.redis
+    for p in range(store.partitions):  # a commit of every partition, written by the cluster
+        key = f"s{p}"
+        store.commit(Commit(session=key, snapshot=snap(key, "idle", due=10.0 + p),
+                            partition=p, applied=[f"#{p}"], journal=[(p, b"{}")],
+                            shared=[("testv.Phone", f"busy\x1f{key}", key)], meta={"m": p}))
+        slots = {r.keyslot(k) for k in store._script_args(
+            Commit(session=key, snapshot=snap(key, "idle"), partition=p), (p, "0-1"))[0]}
+        assert len(slots) == 1, f"partition {p}'s commit touches slots {slots}"
+    nodes = {r.get_node_from_key(store.pk(p, "s", "x")).port for p in range(store.partitions)}
+    assert len(nodes) == 3  # 16 partitions' slots fall on every node of the three
+    loaded = store.load()
+    assert [row.key for row in loaded.sessions] == sorted(f"s{p}" for p in range(16))
+    assert loaded.shared == {"testv.Phone": {"busy": {f"s{p}": f"s{p}" for p in range(16)}}}
+    assert store.journal_length() == 16
+    assert [line for line, _ in store.journal()] == list(range(16))  # in writing order
+    assert store.claim_due_all(12.5, 100.0) == [(0, "s0"), (1, "s1"), (2, "s2")]
+    store.close()
+
+
+def test_a_group_spanning_partitions_is_refused_on_a_cluster(url: str) -> None:
+    store = RedisStore(url)
+    with pytest.raises(StoreError, match="spans partitions"):
+        store.commit_many([Commit(session="a", snapshot=snap("a", "idle"), partition=1),
+                           Commit(session="b", snapshot=snap("b", "idle"), partition=2)])
+    assert store.keys() == []
+    store.close()
+
+
+@pytest.mark.parametrize("trace", TRACES, ids=[t.stem for t in TRACES])
+def test_a_replay_on_the_cluster_gives_the_report_in_memory(trace: Path, url: str) -> None:
+    want = replay(trace).dumps()
+    assert replay(trace, store=url).dumps() == want
+    assert replay(trace, store=url).dumps() == want  # again: resumes at the end
+
+
+def test_workers_on_the_cluster_give_the_single_process_report(url: str,
+                                                               tmp_path: Path) -> None:
+    trace = write_mixed(tmp_path / "mixed.jsonl", sessions=6, minutes=15)
+    want = subprocess.run([str(RECSTATE), "replay", "--json", str(trace)],
+                          capture_output=True, text=True, check=True).stdout
+    got = subprocess.run([str(RECSTATE), "replay", "--json", str(trace), "--store", url,
+                          "--workers", "2"], capture_output=True, text=True, check=False)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == want
+
+
+def test_an_older_key_layout_is_refused_with_what_to_do() -> None:
+    prefix = f"old-{uuid.uuid4().hex}"
+    old = RedisStore(f"redis://127.0.0.1:6379/0?prefix={prefix}")
+    old.redis.hdel(f"{prefix}:config", "layout")  # as the untagged layout left it
+    old.close()
+    try:
+        with pytest.raises(StoreError, match=r"older recstate \(key layout 1.*another prefix"):
+            RedisStore(f"redis://127.0.0.1:6379/0?prefix={prefix}")
+    finally:
+        import redis
+
+        redis.Redis().delete(f"{prefix}:config")
+
+
+def test_a_serve_fleet_on_the_cluster_refuses_a_busy_user_and_fires_timers_once(
+        url: str) -> None:
+    from contextlib import ExitStack
+
+    from test_serve_fleet import (
+        ROOM_A,
+        ROOM_B,
+        START,
+        T0,
+        A,
+        B,
+        busy_refusals,
+        enter,
+        ev,
+        fired,
+        fleet,
+        post,
+        recordings,
+        start,
+        states,
+        stored,
+    )
+    with ExitStack() as stack:
+        p1, p2 = fleet(url, 2, stack)
+        post(p1, enter(T0, A, ROOM_A))
+        post(p2, enter(T0, B, ROOM_B))
+        post(p1, start(T0 + 1, A, ROOM_A))
+        post(p1, ev(T0 + 1, A, f"{START}:ok", {}))
+        post(p2, start(T0 + 1, B, ROOM_B))  # p2 never saw A start
+        assert busy_refusals(p2) == 1
+        assert states(p2) == {A: "recording", B: "idle"}
+        for i, body in enumerate(recordings(40)):
+            post((p1, p2)[i % 2], body)
+        p1.post("/clock", json={"to": T0 + 100})
+        p2.post("/clock", json={"to": T0 + 100})
+        assert fired(p1) + fired(p2) == 41  # the 40 recordings' watchdogs and A's
+    got = stored(url)
+    assert {k: v for k, v in got.items() if k not in (A, B)} == {
+        f"2000:{i}:u{i}": ("stopped", 4) for i in range(40)}
+    assert got[A] == ("stopped", 4)
