@@ -16,7 +16,7 @@ from recstate.diagram import FORMATS, RenderError, diagram, render
 from recstate.errors import OutputError, TraceError
 from recstate.machine import Machine
 from recstate.replay import Report, replay, write_report
-from recstate.stores import StoreError
+from recstate.stores import StoreError, check_redis_url, safe_url
 from recstate.trace import OutputFile, parse_time
 from recstate.vendors import all_vendors, load_vendor, vendor_names
 
@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep every handling in a store (memory:, sqlite:///relative.db, "
                         "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME): "
                         "run again after a crash, the replay resumes where it stopped")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=_positive, default=0, metavar="N",
                    help="with a redis store: spread the sessions over N worker processes")
 
     p = sub.add_parser("serve", help="run the runtime as an HTTP service with a store",
@@ -274,6 +274,17 @@ def _machines() -> dict[str, type[Machine]]:
     return {m.qualified_name(): m for v in vendors.values() for m in v.machines}
 
 
+def _positive(text: str) -> int:
+    """A count of at least 1 (``--workers 0`` or ``-1`` would start no worker)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _until(text: str) -> float:
     """Unix seconds or ISO-8601, finite and in the range a trace may hold (``nan``, ``inf``
     and ``1e400`` are refused, not run to)."""
@@ -290,6 +301,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except TraceError as error:
         print(f"recstate replay: {error}", file=sys.stderr)
         return 2
+    refused = ("--html replays in memory: run it without --store and --workers"
+               if args.html is not None and (args.store or args.workers) else
+               "--strict stops at the first violation in the trace's order, which workers "
+               "handling partitions side by side do not share: run it without --workers"
+               if args.strict and args.workers else None)
+    if refused:
+        print(f"recstate replay: {refused}", file=sys.stderr)
+        return 2
     progress, done = _progress(args.trace)
     try:
         if args.html is not None:
@@ -303,9 +322,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 return 2
             from recstate.workers import replay_with_workers
 
-            report = replay_with_workers(args.trace, args.store, args.workers, until=until,
-                                         out=args.out, skip_bad_lines=args.skip_bad_lines,
-                                         force=args.force)
+            check_redis_url(args.store)
+            try:
+                report = replay_with_workers(args.trace, args.store, args.workers,
+                                             until=until, out=args.out,
+                                             skip_bad_lines=args.skip_bad_lines,
+                                             force=args.force)
+            except RuntimeError as error:  # the workers died before the end
+                print(f"recstate replay: {error}", file=sys.stderr)
+                return 2
         else:
             report = replay(args.trace, strict=args.strict, until=until, out=args.out,
                             skip_bad_lines=args.skip_bad_lines, force=args.force,
@@ -678,7 +703,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             bridge += f", bridge demo at {url}/demo/ (open token endpoint: not for production)"
         if clock is not None:
             bridge += f", virtual clock at {args.virtual_clock}"
-        print(f"recstate serve: listening on {url} (store {args.store}){bridge}", flush=True)
+        print(f"recstate serve: listening on {url} (store {safe_url(args.store)}){bridge}",
+              flush=True)
 
     try:
         serve(args.store, host=args.host, port=args.port, ready=ready, bridge_secret=secret,

@@ -16,6 +16,7 @@ from blinker import NamedSignal
 
 from recstate import signals
 from recstate.answers import Notice, Pending
+from recstate.clock import Clock
 from recstate.errors import HandlingError, RecstateError, Violation
 from recstate.events import TimerEvent
 from recstate.logs import get_logger
@@ -56,6 +57,7 @@ class Effects:
     """Handles an event or timer for one session and applies the effects it asked for."""
 
     strict: bool
+    clock: Clock
     tracer: Tracer | None
     options: Mapping[str, Any]
     compiled: bool
@@ -187,7 +189,9 @@ class Effects:
         if signals.transition.receivers:
             self._tell(signals.transition, session, name, now, name=name, src=old, dst=new)
         if new in engine.finished and self.retention is not None:
-            self._retire_at(session.key, now + self.retention)
+            # from when this runtime saw it finish: a timer fired late (a restart) handles at
+            # its old due time, and the session must not be retired before anyone saw it
+            self._retire_at(session.key, max(now, self.clock.now()) + self.retention)
         canonical = engine.recording_states.get(new)
         if canonical is not None and canonical != session.recording:
             previous, session.recording = session.recording, canonical

@@ -65,6 +65,8 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger("recstate.serve")
 ENDPOINTS = "recstate.endpoints"
+#: The largest ``POST /events`` body read (bytes): a bigger one is a 413, read no further.
+MAX_BODY = 16 * 1024 * 1024
 #: Seconds a claim on a session's due timers lasts (``--timer-lease``): a process that dies
 #: while firing them loses them then, and another process fires them.
 TIMER_LEASE = 30.0
@@ -115,8 +117,8 @@ class Metrics:
                             "app, sent again after a reconnect, withdrawn after the hold; "
                             "events received again (acknowledged, handled once)", ["what"],
                             registry=r)
-        self.latency = Histogram("recstate_handling_seconds", "Time to handle and commit one "
-                                 "input", registry=r,
+        self.latency = Histogram("recstate_handling_seconds", "Handling latency: time to "
+                                 "handle and commit one input", registry=r,
                                  buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1))
 
 
@@ -428,11 +430,28 @@ def create_app(store: Store, *, clock: Clock | None = None,
         return svc
 
     async def post_events(request: Request) -> Response:
-        body = await request.body()
+        too_big = JSONResponse({"error": f"the body is over {MAX_BODY} bytes: post the lines "
+                                "in several requests", "line": None, "field": None,
+                                "applied": 0}, status_code=413)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY:
+            return too_big
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                return too_big
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             events = parse_events(body, vendors)
         except TraceError as error:
-            return JSONResponse({"error": error.reason, "line": error.line,
+            reason = error.reason
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind and "json" not in kind and not kind.startswith("text/"):
+                reason += f" (the body is {kind}: POST /events takes JSON or JSON Lines)"
+            return JSONResponse({"error": reason, "line": error.line,
                                  "field": error.field, "applied": 0}, status_code=400)
         svc = service()
         svc.freshen(events)  # one read for the request's sessions

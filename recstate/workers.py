@@ -53,6 +53,8 @@ __all__ = ["Worker", "replay_with_workers"]
 #: Seconds a partition's lease lasts without renewal: how long a dead worker's partitions
 #: wait before another worker takes them.
 LEASE = 5.0
+#: The environment variable a worker reads its store's URL from (never its command line).
+URL_ENV = "RECSTATE_WORKER_STORE"
 NO_LINE = b""
 
 
@@ -161,9 +163,12 @@ def replay_with_workers(trace: str | os.PathLike[str], url: str, workers: int, *
         try:
             claim_store(store, str(path))
             report, logged = feed(store, path, until=until, skip_bad_lines=skip_bad_lines)
+            # the URL (it may hold a password) goes by the environment, not the command
+            # line that `ps` shows to everyone on the machine
+            env = {**os.environ, URL_ENV: url}
             procs = [subprocess.Popen([sys.executable, "-m", "recstate.workers",  # noqa: S603
-                                       url, "--worker", str(i), "--of", str(workers),
-                                       "--lease", repr(lease)])
+                                       "--worker", str(i), "--of", str(workers),
+                                       "--lease", repr(lease)], env=env)
                      for i in range(workers)]
             codes = [p.wait() for p in procs]
             if not _all_done(store):
@@ -303,11 +308,14 @@ class Worker:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recstate.workers",
                                      description="One worker of replay --workers.")
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="?", default=os.environ.get(URL_ENV),
+                        help=f"the redis store (default: ${URL_ENV})")
     parser.add_argument("--worker", type=int, required=True)
     parser.add_argument("--of", type=int, required=True)
     parser.add_argument("--lease", type=float, default=LEASE)
     args = parser.parse_args(argv)
+    if not args.url:
+        parser.error(f"give the redis store's URL, or set ${URL_ENV}")
     store = RedisStore(args.url, journal=True)
     try:
         Worker(store, args.worker, args.of, lease=args.lease).run()

@@ -170,7 +170,7 @@ def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(r, RedisStore)
     assert r.prefix == prefix
     r.drop()
-    with pytest.raises(StoreError, match="unknown store URL 'postgres'"):
+    with pytest.raises(StoreError, match="unknown store URL 'postgres://x'"):
         open_store("postgres://x")
     with pytest.raises(StoreError, match="cannot open the sqlite store"):
         open_store(f"sqlite:///{tmp_path}/no/such/dir/x.db")

@@ -35,8 +35,47 @@ __all__ = [
     "Store",
     "StoreError",
     "TrackedDict",
+    "check_redis_url",
     "open_store",
+    "safe_url",
 ]
+
+
+FORMS = ("memory:, sqlite:///relative.db, sqlite:////absolute/path.db, "
+         "redis://host:port/db?prefix=NAME or redis+cluster://host:port?prefix=NAME")
+
+
+def safe_url(url: str) -> str:
+    """The URL as an error may show it: a password written ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            host = parts.netloc.rsplit("@", 1)[1]
+            return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return url.split("@", 1)[1] if "@" in url else url
+    return url
+
+
+def check_redis_url(url: str) -> None:
+    """Refuse a redis URL that redis-py would take wrong (a database that is not a number
+    would be read as 0) or fail on with a bare ValueError."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is no number or out of range
+    except ValueError as exc:
+        raise StoreError(f"bad store URL {safe_url(url)!r} ({exc}): use {FORMS}") from None
+    db = parts.path.strip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise StoreError(f"bad store URL {safe_url(url)!r}: the database {db!r} is not a "
+                         f"number: use {FORMS}")
+    query = parse_qs(parts.query)
+    for name in ("partitions", "db"):
+        value = query.get(name, ["1"])[0]
+        if not value.isdigit() or int(value) < (name == "partitions"):
+            raise StoreError(f"bad store URL {safe_url(url)!r}: {name}={value!r} is not a "
+                             f"{'positive ' if name == 'partitions' else ''}whole number: "
+                             f"use {FORMS}")
 
 
 def open_store(url: str, *, journal: bool = False) -> Store:
@@ -47,16 +86,13 @@ def open_store(url: str, *, journal: bool = False) -> Store:
         rest = url[len("sqlite:///"):]
         path, _, query = rest.partition("?")
         if not path:
-            raise StoreError(f"store URL {url!r} names no file: sqlite:///relative.db or "
-                             "sqlite:////absolute/path.db")
+            raise StoreError(f"store URL {url!r} names no file: use {FORMS}")
         options = parse_qs(query)
         return SQLiteStore(path, journal=journal,
                            synchronous=options.get("synchronous", ["NORMAL"])[0])
     if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://")):
+        check_redis_url(url)
         from recstate.stores.redis import RedisStore
 
         return RedisStore(url, journal=journal)
-    scheme = urlsplit(url).scheme or url
-    raise StoreError(f"unknown store URL {scheme!r}: use memory:, sqlite:///relative.db, "
-                     "sqlite:////absolute/path.db, redis://host:port/db?prefix=NAME or "
-                     "redis+cluster://host:port?prefix=NAME")
+    raise StoreError(f"unknown store URL {safe_url(url)!r}: use {FORMS}")
