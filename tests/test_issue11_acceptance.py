@@ -916,39 +916,38 @@ def test_a_serve_process_that_dies_leaves_its_timers_to_the_others(tmp_path: Pat
     assert [f["end"] for f in view["files"]] == [START_OK]  # no data came: ends at its start
 
 
+def alice_asks_to_record_in_room_8(client: Any) -> Any:
+    """alice, recording in room 7, enters room 8 and asks to record there; the session view
+    of room 8 after it (002/004: one recording per user at a time, 30000415)."""
+    room8 = {"relationId": 1001, "roomId": 8}
+    key8 = "1001:8:alice"
+    client.post("/events", json=[
+        tencent(START_OK + 10, "enterRoom", {**room8, "roomType": "multi", "user": "alice"},
+                key=key8),
+        tencent(START_OK + 10, "requestMultiVideoRecorderStart",
+                {"roomInfo": room8, "param": {"fileName": "other"}}, key=key8)])
+    return client.get(f"/sessions/{key8}").json()
+
+
 def test_one_recording_per_user_holds_across_serve_processes(tmp_path: Path,
                                                              prefix: str) -> None:
     store = f"redis://127.0.0.1:6379/0?prefix={prefix}"
-    room8 = {"relationId": 1001, "roomId": 8}
-    key8 = "1001:8:alice"
     with serving(store, "--virtual-clock", str(T0), cwd=tmp_path) as a, \
             serving(store, "--virtual-clock", str(T0), cwd=tmp_path) as b:
         assert a.post("/events", json=[ENTER, START, STARTED]).status_code == 200
         # alice, recording in room 7 (through a), asks to record in room 8 (through b):
         # 002/004, one recording per user at a time (30000415), so it does not start
-        b.post("/events", json=[
-            tencent(START_OK + 10, "enterRoom", {**room8, "roomType": "multi", "user": "alice"},
-                    key=key8),
-            tencent(START_OK + 10, "requestMultiVideoRecorderStart",
-                    {"roomInfo": room8, "param": {"fileName": "other"}}, key=key8)])
-        view = b.get(f"/sessions/{key8}").json()
+        view = alice_asks_to_record_in_room_8(b)
     assert view["recording"] not in ("starting", "recording"), view
 
 
 def test_one_recording_per_user_holds_in_one_serve_process_across_a_restart(
         tmp_path: Path) -> None:
-    room8 = {"relationId": 1001, "roomId": 8}
-    key8 = "1001:8:alice"
     with serving("sqlite:///s.db", "--virtual-clock", str(T0), cwd=tmp_path) as a:
         assert a.post("/events", json=[ENTER, START, STARTED]).status_code == 200
     # the shared index is in the store: the next process knows alice is busy
     with serving("sqlite:///s.db", "--virtual-clock", str(START_OK), cwd=tmp_path) as a:
-        a.post("/events", json=[
-            tencent(START_OK + 10, "enterRoom", {**room8, "roomType": "multi", "user": "alice"},
-                    key=key8),
-            tencent(START_OK + 10, "requestMultiVideoRecorderStart",
-                    {"roomInfo": room8, "param": {"fileName": "other"}}, key=key8)])
-        view = a.get(f"/sessions/{key8}").json()
+        view = alice_asks_to_record_in_room_8(a)
     assert view["recording"] not in ("starting", "recording"), view
 
 

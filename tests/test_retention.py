@@ -84,6 +84,11 @@ def test_a_negative_retention_is_refused():
         Runtime(retention="forever")  # type: ignore[arg-type]
 
 
+def test_a_retention_of_zero_seconds_is_taken():
+    """0 retires a finished session at once: the bound is >= 0, not > 0."""
+    assert Runtime(retention=0).retention == 0
+
+
 def test_session_key_builders_match_the_vendors_rules():
     # 002: a recording is one user's in one room of one relation
     assert tencent.key_for(15000, 7, "alice") == "15000:7:alice"

@@ -38,9 +38,11 @@ def timer(name: str, due: float, **more: Any) -> dict[str, Any]:
     (lambda s: s.update(key=7), "key"),
     (lambda s: s.update(recording=3), "recording"),
     (lambda s: s.update(context=["number", "a"]), "context"),
+    (lambda s: s.update(context={**s["context"], "data": {"not": "an int"}}), "context"),
     (lambda s: s.update(files="a-1"), "files"),
     (lambda s: s.update(files=[["a-1"]]), "files"),
     (lambda s: s.update(files=[{**s["files"][0], "id": 12}]), "files"),
+    (lambda s: s.update(files=[{"id": "a-1"}]), "files"),  # no start, kind or state
     (lambda s: s.update(timers="rollover"), "timers"),
     (lambda s: s["timers"].append(["alarm_a", T0]), "timers[2]"),
     (lambda s: s["timers"][0].update(name=""), "timers[0].name"),

@@ -47,9 +47,9 @@ def test_a_timer_due_at_the_instant_of_an_input_fires_first(runtime, tv):
     assert runtime.sessions["a"].context.log == [f"alarm_a@{T0 + 5}", f"ping@{T0 + 5}"]
 
 
-def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(tv):
-    """Nothing is lost when the tracer fails: the error reaches the caller, and the inputs
-    still queued behind the one being traced are handled with the next dispatch."""
+def dial_with_a_failing_tracer(tv: Any) -> Runtime:
+    """A dial whose ring is answered at once, queueing an answer and a ping behind it; the
+    tracer fails on the answer, so the dial raises and the ping is left queued."""
     fail_on = {"answer"}
 
     def tracer(record: Any) -> None:
@@ -64,11 +64,18 @@ def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(
             rt.dispatch(tv.Answer(t=T0, session=session.key))
             rt.dispatch(tv.Ping(t=T0, session=session.key, seq=1))
 
-    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt):
-        with pytest.raises(OSError, match="disk is full"):
-            rt.dispatch(tv.Dial(t=T0, number="a"))
-        assert rt.sessions["a"].context.log == []  # the ping waits behind the failure
-        rt.dispatch(tv.Ping(t=T0, session="a", seq=2))
+    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt), \
+            pytest.raises(OSError, match="disk is full"):
+        rt.dispatch(tv.Dial(t=T0, number="a"))
+    return rt
+
+
+def test_inputs_left_queued_by_a_failing_tracer_are_handled_with_the_next_input(tv):
+    """Nothing is lost when the tracer fails: the error reaches the caller, and the inputs
+    still queued behind the one being traced are handled with the next dispatch."""
+    rt = dial_with_a_failing_tracer(tv)
+    assert rt.sessions["a"].context.log == []  # the ping waits behind the failure
+    rt.dispatch(tv.Ping(t=T0, session="a", seq=2))
     assert rt.sessions["a"].context.log == [f"ping@{T0}", f"ping@{T0}"]
 
 
@@ -76,26 +83,10 @@ def test_inputs_left_queued_by_a_failing_tracer_are_handled_by_the_next_advance(
     """The same failure, and then no input comes but the clock moves (advance, with no timer
     due on the way): what is still queued is handled then, not left waiting for an input,
     at the clock's now (docs/architecture.md, Time: input handling happens at clock.now())."""
-    fail_on = {"answer"}
-
-    def tracer(record: Any) -> None:
-        if record.kind == "event" and record.name in fail_on:
-            fail_on.discard(record.name)
-            raise OSError("the trace disk is full")
-
-    rt = Runtime(ManualClock(T0), tracer=tracer)
-
-    def on_command(sender: Any, *, session: Any, command: Any, **_: Any) -> None:
-        if command.name == "ring":
-            rt.dispatch(tv.Answer(t=T0, session=session.key))
-            rt.dispatch(tv.Ping(t=T0, session=session.key, seq=1))
-
-    with signals.commands(tv.VENDOR).connected_to(on_command, sender=rt):
-        with pytest.raises(OSError, match="disk is full"):
-            rt.dispatch(tv.Dial(t=T0, number="a"))
-        assert rt.sessions["a"].context.log == []
-        assert rt.next_deadline() is None or rt.next_deadline() > T0 + 1  # nothing due
-        rt.advance(T0 + 1)
+    rt = dial_with_a_failing_tracer(tv)
+    assert rt.sessions["a"].context.log == []
+    assert rt.next_deadline() is None or rt.next_deadline() > T0 + 1  # nothing due
+    rt.advance(T0 + 1)
     assert rt.sessions["a"].context.log == [f"ping@{T0 + 1}"]
 
 
