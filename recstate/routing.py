@@ -23,9 +23,7 @@ from recstate.session import Session
 from recstate.stores.base import Store
 from recstate.trace import (
     EVENT_LINES,
-    Record,
     TraceWriter,
-    encode,
     line_encoder,
     may_hold_secret,
     redact_message,
@@ -130,23 +128,16 @@ class Routing(Effects):
                 return
         tracer = self.tracer
         if tracer is not None:
-            if tracer.__class__ is TraceWriter:
-                if data is None and ev.id is None:  # the common case: one call per line
-                    cls = ev.__class__
-                    write = EVENT_LINES.get(cls) or line_encoder(cls, "event")
-                    tracer.write_line(write(ev, now, vendor_name, key))
-                elif data is None:
-                    tracer.write_line(encode(now, vendor_name, ev.name, key, ev.payload(),
-                                             "event", line, not may_hold_secret(type(ev)),
-                                             ev.id))
-                else:  # as read from a trace: anything may be in it
-                    tracer.write_line(encode(now, vendor_name, ev.name, key, data, "event",
-                                             line, False, ev.id))
+            if tracer.__class__ is TraceWriter and data is None and ev.id is None:
+                # the common case, one call per line: the class's own line encoder
+                cls = ev.__class__
+                write = EVENT_LINES.get(cls) or line_encoder(cls, "event")
+                tracer.write_line(write(ev, now, vendor_name, key))
             elif data is None:
-                tracer(Record(now, vendor_name, ev.name, key, ev.payload(), "event", line,
-                              not may_hold_secret(type(ev)), ev.id))
-            else:
-                tracer(Record(now, vendor_name, ev.name, key, data, "event", line, id=ev.id))
+                self._trace(now, vendor_name, ev.name, key, ev.payload(), "event", line,
+                            not may_hold_secret(type(ev)), ev.id)
+            else:  # as read from a trace: anything may be in it
+                self._trace(now, vendor_name, ev.name, key, data, "event", line, False, ev.id)
         if seen == "applied":
             self._skip(session, ev, line, now)
             return
