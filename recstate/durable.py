@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from blinker import NamedSignal
 
@@ -51,7 +51,7 @@ from recstate.stores.base import (
     partition_of,
 )
 from recstate.timers import Timer, TimerQueue
-from recstate.trace import Record
+from recstate.trace import TraceWriter
 from recstate.vendors import Vendor
 
 __all__ = ["Durability"]
@@ -60,6 +60,24 @@ Tracer = Any
 
 #: How far ``group_per_session`` may stretch a group: this many times ``group_commits``.
 GROUP_STRETCH = 8
+
+
+class _Lines(list[bytes]):
+    """What a store's journal is traced to: a :class:`TraceWriter` writing to this list
+    appends each line, encoded, to it (its ``write_line`` is ``list.append``), so a
+    handling's records take the runtime's own encoders (per class, without a Record) and
+    are journaled as they were encoded, not made into Records and encoded again."""
+
+    write = list.append
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
 
 
 class _Carrier:
@@ -131,7 +149,11 @@ class Durability:
         self._outbox: list[tuple[Session, str, float, Command]] | None = (
             [] if store is not None else None)
         self._sink: Tracer | None = None
-        self._records: list[Record] = []
+        #: What this handling traced: encoded lines (``_lines``: the tracer is a
+        #: TraceWriter on them, when the runtime's own tracer is none or a TraceWriter) or
+        #: Records (another tracer, which is told the Records).
+        self._records: list[Any] = []
+        self._lines = False
         self._versions: dict[str, int] = {}
         self._applied: dict[str, set[str]] = {}
         self._applied_anywhere: set[str] = set()
@@ -158,7 +180,7 @@ class Durability:
         self._carriers: dict[str, _Carrier] = {}
         self._carrier_list: list[_Carrier | Commit] = []  # a Commit: a session deleted
         self._rest = Commit()
-        self._group_records: list[Record] = []
+        self._group_records: list[Any] = []
         self._handing: list[tuple[OutboxRow, tuple[Session, str, float, Command]]] = []
         self._group_size = 0
         #: Delayed deliveries fired whose input is queued (id of the event -> name), and
@@ -176,7 +198,13 @@ class Durability:
         self._firing_name: str | None = None
         self._group_fired: list[str] = []
         if store is not None:
-            self._sink, self.tracer = self.tracer, self._records.append
+            self._sink = self.tracer
+            if self._sink is None or self._sink.__class__ is TraceWriter:
+                self._lines = True
+                self._records = lines = _Lines()
+                self.tracer = TraceWriter(cast(IO[bytes], lines), flush_interval=None)
+            else:
+                self.tracer = self._records.append
 
     # ---- the engines' shared indexes are tracked, so a commit writes only what changed ---
     def _engine(self, cls: type[Machine]) -> Engine:
@@ -330,11 +358,15 @@ class Durability:
                 self._delivered_anywhere = max(self._delivered_anywhere, delivered)
         records = self._records
         if records:
-            if store.journal_enabled:
+            if self._lines:  # encoded lines: the journal's rows without their newline
+                if store.journal_enabled:
+                    rest.journal += [(line, encoded[:-1]) for encoded in records]
+            elif store.journal_enabled:
                 journal = rest.journal
                 for record in records:
                     journal.append((line, record.dumps()))
-            self._group_records += records
+            if self._sink is not None:
+                self._group_records += records
             records.clear()
         self._group_size += 1
         if self._group_full():
@@ -383,8 +415,13 @@ class Durability:
             self.fired[name] = self.fired.get(name, 0) + 1
         sink = self._sink
         if sink is not None:
-            for record in records:
-                sink(record)
+            if self._lines:  # a TraceWriter: the lines as encoded
+                write = sink.write_line
+                for encoded in records:
+                    write(encoded)
+            else:
+                for record in records:
+                    sink(record)
         # What handing over records (a receiver's error) goes with the next commit.
         for row, (sess, trigger, t, cmd) in handing:
             self._hand_over(row, sess, trigger, t, cmd)
