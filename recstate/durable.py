@@ -42,6 +42,7 @@ from recstate.session import Session
 from recstate.stores.base import (
     Commit,
     Conflict,
+    Journal,
     Loaded,
     OutboxRow,
     SessionRow,
@@ -358,13 +359,13 @@ class Durability:
                 self._delivered_anywhere = max(self._delivered_anywhere, delivered)
         records = self._records
         if records:
-            if self._lines:  # encoded lines: the journal's rows without their newline
-                if store.journal_enabled:
-                    rest.journal += [(line, encoded[:-1]) for encoded in records]
-            elif store.journal_enabled:
+            if store.journal_enabled:
                 journal = rest.journal
-                for record in records:
-                    journal.append((line, record.dumps()))
+                if journal is None:
+                    journal = rest.journal = Journal()
+                # encoded lines (the rows are without their newline), or Records
+                journal.add(line, [encoded[:-1] for encoded in records] if self._lines
+                            else [record.dumps() for record in records])
             if self._sink is not None:
                 self._group_records += records
             records.clear()
