@@ -141,7 +141,7 @@ class Durability:
     #: handling is that write shared by the session's handlings in the group. Replaying
     #: 152 recordings with heartbeats, groups of 256 held 1.7 handlings per session; 4 make
     #: the store's cost per event about half (bench/RESULTS.md).
-    group_per_session: int = 4
+    group_per_session: int = 8
 
     def _durable_init(self, store: Store | None) -> None:
         self.store = store
@@ -160,7 +160,7 @@ class Durability:
         self._applied_anywhere: set[str] = set()
         self._delivered: dict[str, int] = {}
         self._delivered_anywhere = 0
-        self._input_keys: list[str] = []
+        self._input_keys: tuple[str, ...] = ()
         self._input_line: int | None = None
         #: Outbox rows handed over since the last commit: (id, partition of its session:
         #: where a partitioned store keeps it).
@@ -236,10 +236,10 @@ class Durability:
                                 else tuple(vendor.idempotency_keys(ev))
                                 if vendor.idempotency_keys is not None else ())
         if self.store is not None:
-            self._input_keys, self._input_line = list(own), delivered
+            self._input_keys, self._input_line = own, delivered
         if own and applied and all(k in applied for k in own):
             if self.store is not None:
-                self._input_keys = []
+                self._input_keys = ()
             return "applied"
         if own and self.store is None and session is not None:  # remembered here
             self._applied.setdefault(session.key, set()).update(own)
@@ -295,7 +295,7 @@ class Durability:
         rest = self._rest
         keys, delivered = self._input_keys, self._input_line
         if keys:
-            self._input_keys = []
+            self._input_keys = ()
         self._input_line = None
         if self._sent:
             for sent, p in self._sent:
@@ -339,7 +339,7 @@ class Durability:
                     handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
-            if isinstance(shared, TrackedDict) and (shared.changes or shared.reads):
+            if isinstance(shared, TrackedDict) and shared.logged():
                 name = session.machine.qualified_name()
                 written = self._group_written
                 if shared.reads:  # entries a handling before it in the group wrote are its own
@@ -369,8 +369,10 @@ class Durability:
             if self._sink is not None:
                 self._group_records += records
             records.clear()
-        self._group_size += 1
-        if self._group_full():
+        size = self._group_size = self._group_size + 1
+        least = self.group_commits  # (_group_full, inlined: once per handling)
+        if size >= least and (least == 1 or size >= self.group_per_session * len(self._carriers)
+                              or size >= least * GROUP_STRETCH):
             self._write_group()
 
     def _write_group(self) -> None:
@@ -684,7 +686,7 @@ class Durability:
         self._records.clear()
         if self._outbox:
             self._outbox.clear()
-        self._input_keys = []
+        self._input_keys = ()
         if row is None:
             self._versions.pop(key, None)
             self._applied.pop(key, None)

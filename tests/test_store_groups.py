@@ -85,20 +85,23 @@ def test_a_group_writes_a_session_once_with_the_state_its_last_handling_left(
     assert row.snapshot == rt.snapshot(key(1))
 
 
-def test_a_group_waits_for_four_handlings_a_session(tmp_path: Path) -> None:
-    """With group commits, a group holds at least 4 handlings per session it touched (each
+def test_a_group_waits_for_eight_handlings_a_session(tmp_path: Path) -> None:
+    """With group commits, a group holds at least 8 handlings per session it touched (each
     session is written once a group: the write is shared by its handlings)."""
     store = SQLiteStore(tmp_path / "g.db")
     rt = Runtime(ManualClock(T0), strict=True, store=store)
     rt.group_commits = 4
+    assert rt.group_per_session == 8
     for i in range(3):
         start(rt, i)  # 9 handlings, 3 sessions
-    for i in range(2):
-        rt.dispatch(MediaData(t=T0, session=key(i)))  # 11
+    for beat in range(5):
+        for i in range(3):
+            if (beat, i) != (4, 2):
+                rt.dispatch(MediaData(t=T0, session=key(i)))  # 23
     assert store.keys() == []
-    rt.dispatch(MediaData(t=T0, session=key(2)))  # 12 = 4 x 3 sessions
+    rt.dispatch(MediaData(t=T0, session=key(2)))  # 24 = 8 x 3 sessions
     rows = [store.get(k) for k in (key(0), key(1), key(2))]
-    assert [row.version if row is not None else None for row in rows] == [4, 4, 4]
+    assert [row.version if row is not None else None for row in rows] == [8, 8, 8]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])

@@ -388,6 +388,12 @@ class TrackedDict(dict[str, Any]):
         """Entries read since :meth:`clear_log`: path -> the value seen (or ABSENT)."""
         return self._track.reads
 
+    def logged(self) -> bool:
+        """Whether something was changed or read since :meth:`clear_log` (one call where
+        a commit asks it of every handling)."""
+        track = self._track
+        return bool(track.changes or track.reads)
+
     def clear_log(self) -> None:
         """Forget what was changed and read (the handling is committed, or taken back)."""
         track = self._track
