@@ -143,3 +143,54 @@ def test_a_store_written_by_another_process_is_a_conflict(tmp_path: Path) -> Non
     start(one, answer=False)
     with pytest.raises(Conflict, match="expected version 0"):
         start(two, answer=False)
+
+
+def test_a_conflict_says_whether_it_refused_an_input_or_a_timer(tmp_path: Path) -> None:
+    """A refused handling tells its caller whether to hand the input over again: an
+    input's (``input``), not a timer's (the timer fires again from the reloaded session)."""
+    from recstate.stores import Conflict
+
+    db = tmp_path / "x.db"
+    one = durable(db, T0)
+    start(one)
+    two, three = durable(db, T0 + 1), durable(db, T0 + 1)  # both hold version 3
+    one.advance(T0 + 30)
+    one.dispatch(MediaData(t=T0 + 30, session=KEY))  # one moves it to 4
+    with pytest.raises(Conflict, match="expected version 3") as timer:
+        two.advance(T0 + 1 + 61)  # two's watchdog (due 60 s after the start:ok) fires
+    assert timer.value.input is False
+    with pytest.raises(Conflict, match="expected version 3") as heartbeat:
+        three.dispatch(MediaData(t=T0 + 30, session=KEY))
+    assert heartbeat.value.input is True
+
+
+def test_without_a_store_a_closed_session_leaves_nothing_to_write(tmp_path: Path) -> None:
+    """The store's side of closing a session (its row deleted in the group's order) is
+    only for a runtime with a store: without one, closing it only forgets it."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    start(rt)
+    closed = rt.close_session(KEY)
+    assert closed is not None
+    assert closed.state == "recording"
+    assert KEY not in rt.sessions
+    assert list(rt.timers) == []
+    start(rt)  # the same key again: a new session
+    assert rt.sessions[KEY].state == "recording"
+
+
+def test_an_unroutable_input_with_an_id_keeps_its_key_runtime_wide(tmp_path: Path) -> None:
+    """An input no session can take (a heartbeat naming none) still has its idempotency
+    key kept, runtime-wide in the store (no session holds it), and a restart knows it."""
+    from recstate.events import parse_event
+
+    db = tmp_path / "u.db"
+    rt = Runtime(ManualClock(T0), store=SQLiteStore(db))  # not strict: an unroutable is told
+    rt.recover()
+    codes: list[str] = []
+    signals.error.connect(lambda s, **kw: codes.append(kw["code"]), sender=rt, weak=False)
+    rt.dispatch(parse_event("tencent", "mediaData", T0, {}, None, id="beat-1"))
+    assert codes == ["unroutable"]
+    assert rt.sessions == {}
+    loaded = SQLiteStore(db).load()
+    assert loaded.applied == {"beat-1"}
+    assert loaded.sessions == []

@@ -179,3 +179,21 @@ def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
     row = p1.store.get(A)
     assert row is not None
     assert row.version == 4
+
+
+def test_a_session_is_kept_in_its_users_partition(url: str) -> None:
+    """Tencent partitions by user (a user records once across rooms: 002 §2), so a user's
+    sessions in every room are in one partition, found from the key and vendor alone
+    (``partition_for``: where a process reads a session it does not hold), and written
+    there."""
+    store = RedisStore(f"{url}&partitions=2")
+    rt = Runtime(ManualClock(T0), store=store)
+    rt.recover()
+    where = {user: rt.partition_for(f"1001:7:{user}", "tencent")
+             for user in ("alice", "bob", "carol", "dave")}
+    assert where == {"alice": 1, "bob": 0, "carol": 1, "dave": 0}  # CRC-32 of the user, mod 2
+    assert rt.partition_for("1001:8:alice", "tencent") == where["alice"]
+    rt.dispatch(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                        "user": "alice"}, A))
+    assert store.get(A, partition=1) is not None
+    assert store.get(A, partition=0) is None
