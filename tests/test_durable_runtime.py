@@ -194,3 +194,24 @@ def test_an_unroutable_input_with_an_id_keeps_its_key_runtime_wide(tmp_path: Pat
     loaded = SQLiteStore(db).load()
     assert loaded.applied == {"beat-1"}
     assert loaded.sessions == []
+
+
+def test_a_trace_file_with_a_store_is_the_one_without(tmp_path: Path) -> None:
+    """With a store, a TraceWriter is told each handling's lines once it is committed, as
+    the runtime encoded them for the journal: the file is byte for byte the one a runtime
+    without a store writes."""
+    from recstate.trace import TraceWriter
+
+    with_store, without = TraceWriter(tmp_path / "a.jsonl"), TraceWriter(tmp_path / "b.jsonl")
+    rt = Runtime(ManualClock(T0), store=SQLiteStore(tmp_path / "a.db"), tracer=with_store)
+    rt.recover()
+    plain = Runtime(ManualClock(T0), tracer=without)
+    for each in (rt, plain):
+        start(each)
+        data(each, T0 + 30, T0 + 120)
+        each.close()
+    with_store.close()
+    without.close()
+    written = (tmp_path / "a.jsonl").read_bytes()
+    assert written == (tmp_path / "b.jsonl").read_bytes()
+    assert len(written.splitlines()) == 11  # the start: 3 inputs and what they made (7); 4 beats
