@@ -215,3 +215,23 @@ def test_a_trace_file_with_a_store_is_the_one_without(tmp_path: Path) -> None:
     written = (tmp_path / "a.jsonl").read_bytes()
     assert written == (tmp_path / "b.jsonl").read_bytes()
     assert len(written.splitlines()) == 11  # the start: 3 inputs and what they made (7); 4 beats
+
+
+def test_a_timer_after_an_input_with_an_id_keeps_only_its_own_keys(tmp_path: Path) -> None:
+    """An input's idempotency key goes with its own handling's commit: a timer of another
+    session handled next does not take it (its session's applied keys stay its own)."""
+    db = tmp_path / "k.db"
+    rt = durable(db, T0)
+    bob = "1001:8:bob"
+    start(rt)
+    rt.dispatch(EnterRoom(t=T0 + 1, session=bob, relationId=1001, roomId=8, user="bob"))
+    rt.dispatch(StartRecording(t=T0 + 1, session=bob, roomInfo=RoomInfo(relationId=1001,
+                                                                         roomId=8),
+                               param=RecordParam(fileName="class-43", classId=1)))
+    rt.dispatch(StartOk(t=T0 + 1, session=bob))  # bob's watchdog: due at T0 + 61
+    rt.advance(T0 + 30)
+    rt.dispatch(MediaData(t=T0 + 30, session=KEY, id="beat-a"))  # alice's: due at T0 + 90
+    rt.advance(T0 + 61)  # bob's watchdog fires: its handling is committed alone
+    assert rt.sessions[bob].state != "recording"
+    applied = {row.key: row.applied for row in SQLiteStore(db).load().sessions}
+    assert applied == {KEY: {"beat-a"}, bob: set()}

@@ -197,3 +197,17 @@ def test_a_session_is_kept_in_its_users_partition(url: str) -> None:
                                                         "user": "alice"}, A))
     assert store.get(A, partition=1) is not None
     assert store.get(A, partition=0) is None
+
+
+def test_a_store_of_one_partition_keeps_every_session_in_it(url: str) -> None:
+    """``partitions=1``: every session is in partition 0, where a recovering runtime reads."""
+    one = f"{url}&partitions=1"
+    rt = Runtime(ManualClock(T0), store=RedisStore(one))
+    rt.recover()
+    rt.dispatch(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                        "user": "alice"}, A))
+    assert rt.partition_for(A, "tencent") == 0
+    again = Runtime(ManualClock(T0), store=RedisStore(one))
+    loaded = again.recover()
+    assert [row.key for row in loaded.sessions] == [A]
+    assert again.sessions[A].state == rt.sessions[A].state
