@@ -139,8 +139,8 @@ class Durability:
     #: many handlings per session it touched (at most ``group_commits`` x
     #: ``GROUP_STRETCH`` handlings): a group writes each session once, so the cost of a
     #: handling is that write shared by the session's handlings in the group. Replaying
-    #: 152 recordings with heartbeats, groups of 256 held 1.7 handlings per session; 4 made
-    #: the store's cost per event about half, 8 halve its row writes again (RESULTS.md).
+    #: 152 recordings with heartbeats, groups of 256 held 1.7 handlings per session; 4 make
+    #: the store's cost per event about half (bench/RESULTS.md).
     group_per_session: int = 8
 
     def _durable_init(self, store: Store | None) -> None:
