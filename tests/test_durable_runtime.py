@@ -235,3 +235,54 @@ def test_a_timer_after_an_input_with_an_id_keeps_only_its_own_keys(tmp_path: Pat
     assert rt.sessions[bob].state != "recording"
     applied = {row.key: row.applied for row in SQLiteStore(db).load().sessions}
     assert applied == {KEY: {"beat-a"}, bob: set()}
+
+
+def test_a_simulated_run_stopped_midway_resumes_its_delayed_deliveries(tmp_path: Path
+                                                                        ) -> None:
+    """In-process, what tests/test_crash.py does with SIGKILL: NetEase calls whose every
+    answer is the simulator's delayed delivery (each callback body twice), the process
+    gone after some inputs (its runtime dropped, nothing flushed), and a new one on the
+    same store: the deliveries pending then come back in their places, so the journal
+    and the sessions are those of a run never stopped."""
+    import math
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from simulated_run import script
+
+    from recstate.adapters.netease import NetEaseSimulator
+    from recstate.events import parse_event
+
+    lines = script(4)
+
+    def run(db: Path, upto: int) -> Runtime:
+        store = SQLiteStore(db, journal=True)
+        rt = Runtime(ManualClock(-math.inf), store=store, retention=None)
+        rt.keys_from_lines = True
+        sim = NetEaseSimulator(rt, duplicate=True)
+        loaded = rt.recover()
+        cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
+        for n, (t, name, payload, cid) in enumerate(lines, start=1):
+            if n > upto:
+                sim.close()
+                return rt  # gone: what was committed is all that is left
+            if n < cursor:
+                continue
+            rt.advance(max(t, rt.clock.now()))
+            rt.dispatch(parse_event("netease", name, t, payload, cid), line=n)
+        rt.advance(max(lines[-1][0] + 600, rt.clock.now()))
+        rt.flush_store()
+        sim.close()
+        return rt
+
+    whole = run(tmp_path / "whole.db", len(lines))
+    for upto in (1, 3, 5):  # after a call (its call:ok and accept pending), after more
+        run(tmp_path / "cut.db", upto)
+    pending = SQLiteStore(tmp_path / "cut.db").load().deliveries
+    assert pending  # the simulator's answers were waiting in the store
+    resumed = run(tmp_path / "cut.db", len(lines))
+    assert list(SQLiteStore(tmp_path / "cut.db").journal()) == list(
+        SQLiteStore(tmp_path / "whole.db").journal())
+    assert {k: resumed.snapshot(k) for k in resumed.sessions} == {
+        k: whole.snapshot(k) for k in whole.sessions}
+    assert sum(len(s.files) for s in whole.sessions.values()) >= 4  # every call got files
