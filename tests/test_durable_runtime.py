@@ -286,3 +286,19 @@ def test_a_simulated_run_stopped_midway_resumes_its_delayed_deliveries(tmp_path:
     assert {k: resumed.snapshot(k) for k in resumed.sessions} == {
         k: whole.snapshot(k) for k in whole.sessions}
     assert sum(len(s.files) for s in whole.sessions.values()) >= 4  # every call got files
+
+
+def test_without_a_store_the_store_calls_do_nothing_or_say_why() -> None:
+    """A runtime without a store has nothing to freshen, nothing stale and nothing to
+    flush; recovering or reloading is refused with what it needs."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    start(rt)
+    assert rt.freshen([KEY]) == []
+    assert rt.stale(KEY) is False
+    rt.flush_store()
+    assert rt.version(KEY) == 0
+    with pytest.raises(TypeError, match="needs a runtime made with a store"):
+        rt.recover()
+    with pytest.raises(TypeError, match="needs a runtime made with a store"):
+        rt.reload(KEY)
+    assert rt.sessions[KEY].state == "recording"
