@@ -113,6 +113,11 @@ def test_freshen_takes_what_another_process_moved_and_nothing_else(url: str) -> 
     assert p2.rt.stale(A)
     assert p2.rt.freshen([A]) == [A]
     assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("starting", 2)
+    # taken as stored: re-entering it in p2's busy-users cache is nothing for p2 to write
+    cache = p2.rt.engine(p2.rt.sessions[A].machine).model.shared
+    assert isinstance(cache, TrackedDict)
+    assert cache.plain()["busy_users"]["alice"] == A
+    assert (cache.changes, cache.reads) == ([], {})
     assert p2.rt.freshen([A]) == []  # as stored: nothing read but the version
     assert not p2.rt.stale(A)
     p1.rt.close_session(A)
