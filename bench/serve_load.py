@@ -143,6 +143,17 @@ def timers_fired(url: str) -> float:
                if line.startswith("recstate_timers_fired_total{"))
 
 
+def conflicts(url: str) -> dict[str, float]:
+    """recstate_conflicts_total{kind} of one serve process: races it lost (a session moved
+    under it, or a shared entry its handling read)."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("recstate_conflicts_total{"):
+            kind = line.split('kind="', 1)[1].split('"', 1)[0]
+            out[kind] = out.get(kind, 0.0) + float(line.split()[-1])
+    return out
+
+
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     processes = 2 if kind == "redis2" else 1
@@ -159,6 +170,10 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         memory = [rss_mb(p.pid) for p, _ in served]
         trips = sum(round_trips(u) for _, u in served)
         fired = sum(timers_fired(u) for _, u in served)
+        lost: dict[str, float] = {}
+        for _, u in served:
+            for k, n in conflicts(u).items():
+                lost[k] = lost.get(k, 0.0) + n
     finally:
         for p, _ in served:
             p.terminate()
@@ -180,6 +195,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         row["trips"] = trips / sent
         row["fired"] = fired
         row["per_handling"] = trips / (sent + fired)
+        row["conflicts"] = lost
     return row
 
 
@@ -200,14 +216,16 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
           "script calls/event (commandstats) | round trips/event (client) | timers fired | "
-          "round trips/handling (events + timers) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "round trips/handling (events + timers) | races lost (conflicts by kind) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
+        lost = ", ".join(f"{k} {n:.0f}" for k, n in sorted(r.get("conflicts", {}).items()))
         print(f"| {r['store']} | {r['events']} | {r['rate']:.0f} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
               f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} | "
-              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} |",
+              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} | "
+              f"{lost} |",
               flush=True)
 
 
