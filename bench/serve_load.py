@@ -220,11 +220,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
-        lost = ", ".join(f"{k} {n:.0f}" for k, n in sorted(r.get("conflicts", {}).items()))
+        lost = ", ".join(f"{k} {n:.0f}" for k, n in sorted(r.get("conflicts", {}).items())
+                         ) or ("none" if "conflicts" in r else "")
         print(f"| {r['store']} | {r['events']} | {r['rate']:.0f} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
-              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} | "
-              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} | "
+              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.3f} | "
+              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.3f} | "
               f"{lost} |",
               flush=True)
 

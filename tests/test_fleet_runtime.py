@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from recstate.clock import ManualClock
 from recstate.events import parse_event
 from recstate.runtime import Runtime
+from recstate.serve import Service
 from recstate.stores.base import Conflict, SharedConflict, TrackedDict
 from recstate.stores.redis import RedisStore
 from recstate.trace import Record
@@ -179,3 +181,55 @@ def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
     row = p1.store.get(A)
     assert row is not None
     assert row.version == 4
+
+
+STOP = "requestMultiVideoRecorderStop"
+
+
+def test_a_retirement_deletes_only_the_session_as_its_process_saw_it(url: str) -> None:
+    """A fleet's retention runs in the process that saw the session finish. If another
+    process has revived the session since (a new recording in the room), that process's
+    retirement must not delete it: the delete is version-checked, refused (Conflict,
+    nothing deleted), and the serve process takes the session back from the store."""
+    svc = Service(RedisStore(url), clock=ManualClock(T0))
+    svc.runtime.retention = 100.0
+    p2 = Process(url)
+    p2.rt.retention = 100.0
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0 + 1, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0 + 2, f"{START}:ok", {}), (T0 + 3, STOP, {"roomInfo": ROOM_A}),
+                          (T0 + 4, f"{STOP}:ok", {})):
+        svc.handle(parse_event("tencent", name, t, data, A))
+    assert (svc.runtime.sessions[A].state, svc.runtime.version(A)) == ("stopped", 5)
+    # process 2 revives it: a new recording in room A
+    assert p2.rt.freshen([A], {A: "tencent"}) == [A]
+    assert isinstance(p2.rt.clock, ManualClock)
+    p2.rt.clock.set(T0 + 90)  # within its own retention period of what it took (T0 + 100)
+    start(p2, T0 + 90, A, ROOM_A)
+    assert p2.rt.version(A) == 6
+    assert isinstance(svc.clock, ManualClock)
+    svc.clock.set(T0 + 110)  # process 1's retention period of its copy is over
+    svc.run_due()  # its retirement's delete is refused: the session is taken back
+    assert metric(svc, 'recstate_conflicts_total{kind="version"}') == 1
+    assert (svc.runtime.sessions[A].state, svc.runtime.version(A)) == ("starting", 6)
+    row = p2.store.get(A)
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("starting", 6)  # nothing deleted
+    assert p2.store.keys() == [A]
+    # finished again via process 2, and retired by it: its delete has the stored version
+    p2.send(T0 + 91, A, f"{START}:ok", {})
+    p2.send(T0 + 92, A, STOP, {"roomInfo": ROOM_A})
+    p2.send(T0 + 93, A, f"{STOP}:ok", {})
+    assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("stopped", 9)
+    p2.rt.clock.set(T0 + 300)
+    p2.rt.run_due()
+    assert A not in p2.rt.sessions
+    assert p2.store.get(A) is None
+    assert p2.store.keys() == []
+
+
+def metric(svc: Service, name: str) -> float:
+    for line in generate_latest(svc.metrics.registry).decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0

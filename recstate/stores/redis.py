@@ -71,7 +71,9 @@ DEFAULT_PARTITIONS = 16
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
-#: version moves by as many), 9 "1" to delete the session first (closed or retired),
+#: version moves by as many), 9 "1" to delete the session first (closed or retired; only
+#: if its stored version is still ARGV 1, the deleter's: a session another process moved
+#: since, revived say, is not deleted),
 #: 10 the shared entries the handling read, JSON [[field, JSON seen or "" (absent)]],
 #: or "": ``check`` returns their stored values if one differs (nothing may be written).
 #: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
@@ -90,6 +92,9 @@ end
 local function apply(K, A)
   local newv = 0
   if A[9] == '1' then
+    local held = redis.call('HGET', K[1], 'v')
+    held = held and tonumber(held) or 0
+    if held ~= tonumber(A[1]) then return {-1, held} end
     redis.call('DEL', K[1], K[2])
     redis.call('SREM', K[5], A[5])
     redis.call('ZREM', K[3], A[5])
@@ -144,8 +149,9 @@ if cur then return {-2, 0, unpack(cur)} end
 return apply(KEYS, ARGV)
 """
 
-#: A group's commits in ONE script: every version and every shared entry read is checked
-#: first (a session deleted then made again in the group counts from 0), and if one moved
+#: A group's commits in ONE script: every version (a deletion's too) and every shared
+#: entry read is checked first (a session deleted then made again in the group counts from
+#: 0), and if one moved
 #: nothing is written; otherwise each is applied in order. KEYS and ARGV: each commit's 10
 #: keys and 10 arguments in turn (on a cluster, all of one partition: one slot).
 #: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
@@ -157,7 +163,15 @@ for i = 0, n - 1 do
   local key, a = ARGV[i * 10 + 5], i * 10
   local cur = check(KEYS[i * 10 + 9], ARGV[a + 10])
   if cur then return {-2, i, unpack(cur)} end
-  if ARGV[a + 9] == '1' then seen[key] = 0 end
+  if ARGV[a + 9] == '1' then
+    local held = seen[key]
+    if held == nil then
+      held = redis.call('HGET', KEYS[i * 10 + 1], 'v')
+      held = held and tonumber(held) or 0
+    end
+    if held ~= tonumber(ARGV[a + 1]) then return {-1, held, i} end
+    seen[key] = 0
+  end
   if ARGV[a + 2] ~= '' then
     local cur = seen[key]
     if cur == nil then
