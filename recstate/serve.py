@@ -145,8 +145,8 @@ class Service:
         #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
         #: it only for a deadline before that (each wake costs a claim and a read).
         self._asleep_until: float | None = None
-        #: The earliest due time :meth:`fire_claimed` gave back with a claim (after its
-        #: last look at the store's next due time), or None.
+        #: The earliest next due time of the sessions :meth:`fire_claimed` claimed (fired
+        #: or given back after its last look at the store's next due time), or None.
         self._given_back: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
@@ -296,12 +296,18 @@ class Service:
             back = [(p, key, self._next_due(key)) for p, key in claims
                     if rt.version(key) == before[key]]
             store.unclaim(back, until)
-            for _, _, due in back:  # scores the claim pass did not see (next_seen)
+            for key in keys:  # their next due times, which the claim's look did not see
+                due = self._next_due(key)
                 if due is not None and (self._given_back is None or due < self._given_back):
                     self._given_back = due
             fired += len(moved)
             if not moved:  # nothing could be fired (claimed, not due here): no spinning
                 break
+            per_partition: dict[int, int] = {}
+            for p, _ in claims:
+                per_partition[p] = per_partition.get(p, 0) + 1
+            if max(per_partition.values()) < CLAIM:  # every partition's due ones were
+                break  # claimed: what comes due meanwhile waits for the next pass
         return fired
 
     def _next_due(self, key: str) -> float | None:
@@ -320,7 +326,7 @@ class Service:
                 due = self.claims.next_seen
                 if due is None:
                     due = self.claims.next_due_all()
-                back = self._given_back  # claims given back after the last claim's look
+                back = self._given_back  # sessions claimed since the last claim's look
                 if back is not None and (due is None or back < due):
                     due = back
                 # Not this process's own deadlines: every committed session's next due
