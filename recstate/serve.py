@@ -310,6 +310,33 @@ class Service:
                 break  # claimed: what comes due meanwhile waits for the next pass
         return fired
 
+    def fleet_pass(self) -> float | None:
+        """One pass of a fleet process's timer task: fire what it can claim, and say when
+        to look again: the store's next due time as the last claim saw it, or an earlier
+        next due time of a session the pass claimed (one due that another process holds a
+        claim on: a second from now).
+
+        Not this process's own deadlines: every committed session's next due time is in
+        the store (what this process committed too), and its copies of sessions another
+        process moved since hold deadlines that are gone (a start's answer deadline the
+        other process's start:ok cancelled, a watchdog a heartbeat there reset): waking
+        for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
+        (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
+        fire at each pass, at most :data:`FLEET_WAKE` late."""
+        claims = self.claims
+        fired = self.fire_claimed()
+        due: float | None = claims.next_seen
+        if due is None:
+            due = claims.next_due_all()
+        back = self._given_back  # sessions claimed since the last claim's look
+        if back is not None and (due is None or back < due):
+            due = back
+        now = self.clock.now()
+        if due is not None and due <= now and not fired:
+            due = now + 1.0  # due, and not for this process to fire now (another's claim
+            # about to be replaced): look again in a second
+        return due
+
     def _next_due(self, key: str) -> float | None:
         timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
         return min(t.due for t in timers) if timers else None
@@ -320,26 +347,7 @@ class Service:
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                fired = self.fire_claimed()
-                # the store's next due time as the last claim saw it (after the firings
-                # before it: their new deadlines), and this process's own deadlines
-                due = self.claims.next_seen
-                if due is None:
-                    due = self.claims.next_due_all()
-                back = self._given_back  # sessions claimed since the last claim's look
-                if back is not None and (due is None or back < due):
-                    due = back
-                # Not this process's own deadlines: every committed session's next due
-                # time is in the store (what it just committed too), and its copies of
-                # sessions another process moved since hold deadlines that are gone (a
-                # start's answer deadline the other process's start:ok cancelled, a
-                # watchdog a heartbeat there reset): waking for those cost a claim each,
-                # 0.16 round trips an event in a two-process fleet. The runtime's own
-                # timers (a finished session's retirement) fire at each pass, at most
-                # FLEET_WAKE late.
-                if due is not None and due <= self.clock.now() and not fired:
-                    due = self.clock.now() + 1.0  # due, and not for this process to fire
-                    # now (another's claim about to be replaced): look again in a second
+                due = self.fleet_pass()
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()

@@ -233,3 +233,31 @@ def metric(svc: Service, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_a_fleet_timer_task_wakes_for_the_stores_deadlines_not_a_stale_copys(
+        url: str) -> None:
+    """Process 1 handled the start (its answer deadline, T0 + 30), process 2 the start:ok
+    (the answer deadline cancelled, the watchdog armed: T0 + 60). Process 1's copy still
+    holds the gone deadline: its timer task must look again at the store's T0 + 60, and an
+    input of another session must not wake it for T0 + 30 (each wake is a claim pass, a
+    round trip that fires nothing)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    s1.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                       "user": "alice"}, A))
+    s1.handle(parse_event("tencent", START, T0, {"roomInfo": ROOM_A,
+                                                 "param": {"fileName": "f"}}, A))
+    s2.handle(parse_event("tencent", f"{START}:ok", T0, {}, A))
+    assert s1.runtime.next_deadline() == T0 + 30  # process 1's stale copy
+    trips = s1.store.round_trips  # type: ignore[attr-defined]
+    assert s1.fleet_pass() == T0 + 60  # the store's watchdog
+    assert s1.store.round_trips == trips + 1  # type: ignore[attr-defined]  # one claim
+    s1._asleep_until = T0 + 60  # the timer task sleeps until then
+    s1._wake.clear()
+    s1.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_B, "roomType": "multi",
+                                                       "user": "bob"}, "1001:8:bob"))
+    assert not s1._wake.is_set()  # B armed nothing; A's stale deadline wakes nothing
+    s1.handle(parse_event("tencent", START, T0, {"roomInfo": ROOM_B,
+                                                 "param": {"fileName": "g"}}, "1001:8:bob"))
+    assert s1._wake.is_set()  # B's answer deadline (T0 + 30) is before T0 + 60
