@@ -151,9 +151,9 @@ return apply(KEYS, ARGV)
 
 #: A group's commits in ONE script: every version (a deletion's too) and every shared
 #: entry read is checked first (a session deleted then made again in the group counts from
-#: 0), and if one moved
-#: nothing is written; otherwise each is applied in order. KEYS and ARGV: each commit's 10
-#: keys and 10 arguments in turn (on a cluster, all of one partition: one slot).
+#: 0), and if one moved nothing is written; otherwise each is applied in order. KEYS and
+#: ARGV: each commit's 10 keys and 10 arguments in turn (on a cluster, all of one
+#: partition: one slot).
 #: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
 #: or {-2, index, stored values...} for the first whose shared entries read were changed.
 COMMIT_MANY = _APPLY + """
