@@ -602,6 +602,13 @@ class Durability:
         partition = self._partition(session) if session is not None else None
         return self._take(key, store.get(key, partition))
 
+    def take(self, key: str, row: SessionRow | None) -> Session | None:
+        """Take session ``key`` as ``row`` has it (a store's refusal that carried the stored
+        row, :attr:`SharedConflict.rows`): what :meth:`reload` does, without its read."""
+        if self.store is None:
+            raise TypeError("take() needs a runtime made with a store (store=...)")
+        return self._take(key, row)
+
     def partition_for(self, key: str, vendor: str) -> int:
         """The partition of session ``key`` of ``vendor`` (its vendor's partition key)."""
         n = getattr(self.store, "partitions", 1)

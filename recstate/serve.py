@@ -170,8 +170,11 @@ class Service:
         self.metrics.conflicts.labels(kind).inc()
         keys = conflict.sessions if isinstance(conflict, SharedConflict) else [
             conflict.session]
+        rows = conflict.rows if isinstance(conflict, SharedConflict) else {}
         for key in keys:
-            if key:
+            if key in rows:  # the store's refusal carried it: no read
+                self.runtime.take(key, rows[key])
+            elif key:
                 self.runtime.reload(key)
 
     def freshen(self, events: list[Event]) -> None:

@@ -80,6 +80,9 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
     assert conflict.current == {(BUSY, "busy_users\x1falice"): A}
     assert conflict.sessions == [B]
     assert conflict.session == B
+    # the refusal carries B as stored (Redis' answer), so that taking it back reads nothing
+    assert {k: (r.snapshot["state"], r.version) for k, r in conflict.rows.items()
+            if r is not None} == {B: ("idle", 1)}
     assert conflict.input  # the input's own handling lost: it is handled again
     shared = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
     assert isinstance(shared, TrackedDict)
@@ -261,3 +264,31 @@ def test_a_fleet_timer_task_wakes_for_the_stores_deadlines_not_a_stale_copys(
     s1.handle(parse_event("tencent", START, T0, {"roomInfo": ROOM_B,
                                                  "param": {"fileName": "g"}}, "1001:8:bob"))
     assert s1._wake.is_set()  # B's answer deadline (T0 + 30) is before T0 + 60
+
+
+def test_a_lost_shared_race_costs_one_more_commit_and_no_read(url: str) -> None:
+    """Alice stops in room A via process 1 and starts in room B via process 2, whose cache
+    still says she records in A: the start is refused locally, on a stale entry; the
+    commit is refused (the entry moved), and its answer carries the stored entry and B's
+    stored row, so the start handled again costs one more commit and no read: the request
+    is 3 round trips (the freshness read, the refused commit, the commit)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0, f"{START}:ok", {})):
+        s1.handle(parse_event("tencent", name, t, data, A))
+    s2.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_B, "roomType": "multi",
+                                                       "user": "alice"}, B))
+    s2.freshen([parse_event("tencent", "mediaData", T0, None, A)])  # takes A: busy here
+    s1.handle(parse_event("tencent", STOP, T0 + 1, {"roomInfo": ROOM_A}, A))
+    s1.handle(parse_event("tencent", f"{STOP}:ok", T0 + 1, {}, A))
+    trips = s2.store.round_trips  # type: ignore[attr-defined]
+    ev = parse_event("tencent", START, T0 + 2, {"roomInfo": ROOM_B,
+                                                "param": {"fileName": "g"}}, B)
+    s2.freshen([ev])
+    s2.handle(ev, fresh=True)
+    assert s2.store.round_trips == trips + 3  # type: ignore[attr-defined]
+    assert metric(s2, 'recstate_conflicts_total{kind="shared"}') == 1
+    assert s2.runtime.sessions[B].state == "starting"
+    assert metric(s2, 'recstate_errors_total{code="30000415",vendor="tencent"}') == 0
