@@ -90,6 +90,12 @@ class MemoryStore:
                 self._check_reads(c)
             key, snap, version = c.session, None, 0
             if key is not None and c.delete:
+                found = versions.get(key)
+                if found is None:
+                    held = self._sessions.get(key)
+                    found = held.version if held is not None else 0
+                if found != c.version:  # moved since the deleter read it
+                    raise Conflict(key, c.version, found)
                 versions[key] = 0
             if key is not None and c.snapshot is not None:
                 found = versions.get(key)
