@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from blinker import NamedSignal
 
@@ -42,6 +42,7 @@ from recstate.session import Session
 from recstate.stores.base import (
     Commit,
     Conflict,
+    Journal,
     Loaded,
     OutboxRow,
     SessionRow,
@@ -51,7 +52,7 @@ from recstate.stores.base import (
     partition_of,
 )
 from recstate.timers import Timer, TimerQueue
-from recstate.trace import Record
+from recstate.trace import TraceWriter
 from recstate.vendors import Vendor
 
 __all__ = ["Durability"]
@@ -60,6 +61,24 @@ Tracer = Any
 
 #: How far ``group_per_session`` may stretch a group: this many times ``group_commits``.
 GROUP_STRETCH = 8
+
+
+class _Lines(list[bytes]):
+    """What a store's journal is traced to: a :class:`TraceWriter` writing to this list
+    appends each line, encoded, to it (its ``write_line`` is ``list.append``), so a
+    handling's records take the runtime's own encoders (per class, without a Record) and
+    are journaled as they were encoded, not made into Records and encoded again."""
+
+    write = list.append
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
 
 
 class _Carrier:
@@ -122,7 +141,7 @@ class Durability:
     #: handling is that write shared by the session's handlings in the group. Replaying
     #: 152 recordings with heartbeats, groups of 256 held 1.7 handlings per session; 4 make
     #: the store's cost per event about half (bench/RESULTS.md).
-    group_per_session: int = 4
+    group_per_session: int = 8
 
     def _durable_init(self, store: Store | None) -> None:
         self.store = store
@@ -131,13 +150,17 @@ class Durability:
         self._outbox: list[tuple[Session, str, float, Command]] | None = (
             [] if store is not None else None)
         self._sink: Tracer | None = None
-        self._records: list[Record] = []
+        #: What this handling traced: encoded lines (``_lines``: the tracer is a
+        #: TraceWriter on them, when the runtime's own tracer is none or a TraceWriter) or
+        #: Records (another tracer, which is told the Records).
+        self._records: list[Any] = []
+        self._lines = False
         self._versions: dict[str, int] = {}
         self._applied: dict[str, set[str]] = {}
         self._applied_anywhere: set[str] = set()
         self._delivered: dict[str, int] = {}
         self._delivered_anywhere = 0
-        self._input_keys: list[str] = []
+        self._input_keys: tuple[str, ...] = ()
         self._input_line: int | None = None
         #: Outbox rows handed over since the last commit: (id, partition of its session:
         #: where a partitioned store keeps it).
@@ -158,7 +181,7 @@ class Durability:
         self._carriers: dict[str, _Carrier] = {}
         self._carrier_list: list[_Carrier | Commit] = []  # a Commit: a session deleted
         self._rest = Commit()
-        self._group_records: list[Record] = []
+        self._group_records: list[Any] = []
         self._handing: list[tuple[OutboxRow, tuple[Session, str, float, Command]]] = []
         self._group_size = 0
         #: Delayed deliveries fired whose input is queued (id of the event -> name), and
@@ -176,7 +199,13 @@ class Durability:
         self._firing_name: str | None = None
         self._group_fired: list[str] = []
         if store is not None:
-            self._sink, self.tracer = self.tracer, self._records.append
+            self._sink = self.tracer
+            if self._sink is None or self._sink.__class__ is TraceWriter:
+                self._lines = True
+                self._records = lines = _Lines()
+                self.tracer = TraceWriter(cast(IO[bytes], lines), flush_interval=None)
+            else:
+                self.tracer = self._records.append
 
     # ---- the engines' shared indexes are tracked, so a commit writes only what changed ---
     def _engine(self, cls: type[Machine]) -> Engine:
@@ -207,10 +236,10 @@ class Durability:
                                 else tuple(vendor.idempotency_keys(ev))
                                 if vendor.idempotency_keys is not None else ())
         if self.store is not None:
-            self._input_keys, self._input_line = list(own), delivered
+            self._input_keys, self._input_line = own, delivered
         if own and applied and all(k in applied for k in own):
             if self.store is not None:
-                self._input_keys = []
+                self._input_keys = ()
             return "applied"
         if own and self.store is None and session is not None:  # remembered here
             self._applied.setdefault(session.key, set()).update(own)
@@ -266,7 +295,7 @@ class Durability:
         rest = self._rest
         keys, delivered = self._input_keys, self._input_line
         if keys:
-            self._input_keys = []
+            self._input_keys = ()
         self._input_line = None
         if self._sent:
             for sent, p in self._sent:
@@ -310,7 +339,7 @@ class Durability:
                     handing.append((row, item))
             engine = self._engines.get(session.machine)
             shared = engine.model.shared if engine is not None else None
-            if isinstance(shared, TrackedDict) and (shared.changes or shared.reads):
+            if isinstance(shared, TrackedDict) and shared.logged():
                 name = session.machine.qualified_name()
                 written = self._group_written
                 if shared.reads:  # entries a handling before it in the group wrote are its own
@@ -332,12 +361,18 @@ class Durability:
         if records:
             if store.journal_enabled:
                 journal = rest.journal
-                for record in records:
-                    journal.append((line, record.dumps()))
-            self._group_records += records
+                if journal is None:
+                    journal = rest.journal = Journal()
+                # encoded lines (the rows are without their newline), or Records
+                journal.add(line, [encoded[:-1] for encoded in records] if self._lines
+                            else [record.dumps() for record in records])
+            if self._sink is not None:
+                self._group_records += records
             records.clear()
-        self._group_size += 1
-        if self._group_full():
+        size = self._group_size = self._group_size + 1
+        least = self.group_commits  # (_group_full, inlined: once per handling)
+        if size >= least and (least == 1 or size >= self.group_per_session * len(self._carriers)
+                              or size >= least * GROUP_STRETCH):
             self._write_group()
 
     def _write_group(self) -> None:
@@ -385,8 +420,13 @@ class Durability:
             self.fired[name] = self.fired.get(name, 0) + 1
         sink = self._sink
         if sink is not None:
-            for record in records:
-                sink(record)
+            if self._lines:  # a TraceWriter: the lines as encoded
+                write = sink.write_line
+                for encoded in records:
+                    write(encoded)
+            else:
+                for record in records:
+                    sink(record)
         # What handing over records (a receiver's error) goes with the next commit.
         for row, (sess, trigger, t, cmd) in handing:
             self._hand_over(row, sess, trigger, t, cmd)
@@ -658,7 +698,7 @@ class Durability:
         self._records.clear()
         if self._outbox:
             self._outbox.clear()
-        self._input_keys = []
+        self._input_keys = ()
         if row is None:
             self._versions.pop(key, None)
             self._applied.pop(key, None)

@@ -474,6 +474,10 @@ def _from_journal(store: Store, notes: SessionNotes, diff: Conformance, unrouted
         full = None
     try:
         for line, raw in store.journal():
+            # An input's own line (an event record: no top-level "kind", so no '"kind":'
+            # anywhere in it) says nothing to the report: parsed only for --out.
+            if full is None and b'"kind":' not in raw:
+                continue
             record = parse_line(raw)
             if record is None:
                 continue

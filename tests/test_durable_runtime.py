@@ -143,3 +143,162 @@ def test_a_store_written_by_another_process_is_a_conflict(tmp_path: Path) -> Non
     start(one, answer=False)
     with pytest.raises(Conflict, match="expected version 0"):
         start(two, answer=False)
+
+
+def test_a_conflict_says_whether_it_refused_an_input_or_a_timer(tmp_path: Path) -> None:
+    """A refused handling tells its caller whether to hand the input over again: an
+    input's (``input``), not a timer's (the timer fires again from the reloaded session)."""
+    from recstate.stores import Conflict
+
+    db = tmp_path / "x.db"
+    one = durable(db, T0)
+    start(one)
+    two, three = durable(db, T0 + 1), durable(db, T0 + 1)  # both hold version 3
+    one.advance(T0 + 30)
+    one.dispatch(MediaData(t=T0 + 30, session=KEY))  # one moves it to 4
+    with pytest.raises(Conflict, match="expected version 3") as timer:
+        two.advance(T0 + 1 + 61)  # two's watchdog (due 60 s after the start:ok) fires
+    assert timer.value.input is False
+    with pytest.raises(Conflict, match="expected version 3") as heartbeat:
+        three.dispatch(MediaData(t=T0 + 30, session=KEY))
+    assert heartbeat.value.input is True
+
+
+def test_without_a_store_a_closed_session_leaves_nothing_to_write(tmp_path: Path) -> None:
+    """The store's side of closing a session (its row deleted in the group's order) is
+    only for a runtime with a store: without one, closing it only forgets it."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    start(rt)
+    closed = rt.close_session(KEY)
+    assert closed is not None
+    assert closed.state == "recording"
+    assert KEY not in rt.sessions
+    assert list(rt.timers) == []
+    start(rt)  # the same key again: a new session
+    assert rt.sessions[KEY].state == "recording"
+
+
+def test_an_unroutable_input_with_an_id_keeps_its_key_runtime_wide(tmp_path: Path) -> None:
+    """An input no session can take (a heartbeat naming none) still has its idempotency
+    key kept, runtime-wide in the store (no session holds it), and a restart knows it."""
+    from recstate.events import parse_event
+
+    db = tmp_path / "u.db"
+    rt = Runtime(ManualClock(T0), store=SQLiteStore(db))  # not strict: an unroutable is told
+    rt.recover()
+    codes: list[str] = []
+    signals.error.connect(lambda s, **kw: codes.append(kw["code"]), sender=rt, weak=False)
+    rt.dispatch(parse_event("tencent", "mediaData", T0, {}, None, id="beat-1"))
+    assert codes == ["unroutable"]
+    assert rt.sessions == {}
+    loaded = SQLiteStore(db).load()
+    assert loaded.applied == {"beat-1"}
+    assert loaded.sessions == []
+
+
+def test_a_trace_file_with_a_store_is_the_one_without(tmp_path: Path) -> None:
+    """With a store, a TraceWriter is told each handling's lines once it is committed, as
+    the runtime encoded them for the journal: the file is byte for byte the one a runtime
+    without a store writes."""
+    from recstate.trace import TraceWriter
+
+    with_store, without = TraceWriter(tmp_path / "a.jsonl"), TraceWriter(tmp_path / "b.jsonl")
+    rt = Runtime(ManualClock(T0), store=SQLiteStore(tmp_path / "a.db"), tracer=with_store)
+    rt.recover()
+    plain = Runtime(ManualClock(T0), tracer=without)
+    for each in (rt, plain):
+        start(each)
+        data(each, T0 + 30, T0 + 120)
+        each.close()
+    with_store.close()
+    without.close()
+    written = (tmp_path / "a.jsonl").read_bytes()
+    assert written == (tmp_path / "b.jsonl").read_bytes()
+    assert len(written.splitlines()) == 11  # the start: 3 inputs and what they made (7); 4 beats
+
+
+def test_a_timer_after_an_input_with_an_id_keeps_only_its_own_keys(tmp_path: Path) -> None:
+    """An input's idempotency key goes with its own handling's commit: a timer of another
+    session handled next does not take it (its session's applied keys stay its own)."""
+    db = tmp_path / "k.db"
+    rt = durable(db, T0)
+    bob = "1001:8:bob"
+    start(rt)
+    rt.dispatch(EnterRoom(t=T0 + 1, session=bob, relationId=1001, roomId=8, user="bob"))
+    rt.dispatch(StartRecording(t=T0 + 1, session=bob, roomInfo=RoomInfo(relationId=1001,
+                                                                         roomId=8),
+                               param=RecordParam(fileName="class-43", classId=1)))
+    rt.dispatch(StartOk(t=T0 + 1, session=bob))  # bob's watchdog: due at T0 + 61
+    rt.advance(T0 + 30)
+    rt.dispatch(MediaData(t=T0 + 30, session=KEY, id="beat-a"))  # alice's: due at T0 + 90
+    rt.advance(T0 + 61)  # bob's watchdog fires: its handling is committed alone
+    assert rt.sessions[bob].state != "recording"
+    applied = {row.key: row.applied for row in SQLiteStore(db).load().sessions}
+    assert applied == {KEY: {"beat-a"}, bob: set()}
+
+
+def test_a_simulated_run_stopped_midway_resumes_its_delayed_deliveries(tmp_path: Path
+                                                                        ) -> None:
+    """In-process, what tests/test_crash.py does with SIGKILL: NetEase calls whose every
+    answer is the simulator's delayed delivery (each callback body twice), the process
+    gone after some inputs (its runtime dropped, nothing flushed), and a new one on the
+    same store: the deliveries pending then come back in their places, so the journal
+    and the sessions are those of a run never stopped."""
+    import math
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from simulated_run import script
+
+    from recstate.adapters.netease import NetEaseSimulator
+    from recstate.events import parse_event
+
+    lines = script(4)
+
+    def run(db: Path, upto: int) -> Runtime:
+        store = SQLiteStore(db, journal=True)
+        rt = Runtime(ManualClock(-math.inf), store=store, retention=None)
+        rt.keys_from_lines = True
+        sim = NetEaseSimulator(rt, duplicate=True)
+        loaded = rt.recover()
+        cursor = max([loaded.delivered, *(row.delivered for row in loaded.sessions)])
+        for n, (t, name, payload, cid) in enumerate(lines, start=1):
+            if n > upto:
+                sim.close()
+                return rt  # gone: what was committed is all that is left
+            if n < cursor:
+                continue
+            rt.advance(max(t, rt.clock.now()))
+            rt.dispatch(parse_event("netease", name, t, payload, cid), line=n)
+        rt.advance(max(lines[-1][0] + 600, rt.clock.now()))
+        rt.flush_store()
+        sim.close()
+        return rt
+
+    whole = run(tmp_path / "whole.db", len(lines))
+    for upto in (1, 3, 5):  # after a call (its call:ok and accept pending), after more
+        run(tmp_path / "cut.db", upto)
+    pending = SQLiteStore(tmp_path / "cut.db").load().deliveries
+    assert pending  # the simulator's answers were waiting in the store
+    resumed = run(tmp_path / "cut.db", len(lines))
+    assert list(SQLiteStore(tmp_path / "cut.db").journal()) == list(
+        SQLiteStore(tmp_path / "whole.db").journal())
+    assert {k: resumed.snapshot(k) for k in resumed.sessions} == {
+        k: whole.snapshot(k) for k in whole.sessions}
+    assert sum(len(s.files) for s in whole.sessions.values()) >= 4  # every call got files
+
+
+def test_without_a_store_the_store_calls_do_nothing_or_say_why() -> None:
+    """A runtime without a store has nothing to freshen, nothing stale and nothing to
+    flush; recovering or reloading is refused with what it needs."""
+    rt = Runtime(ManualClock(T0), strict=True)
+    start(rt)
+    assert rt.freshen([KEY]) == []
+    assert rt.stale(KEY) is False
+    rt.flush_store()
+    assert rt.version(KEY) == 0
+    with pytest.raises(TypeError, match="needs a runtime made with a store"):
+        rt.recover()
+    with pytest.raises(TypeError, match="needs a runtime made with a store"):
+        rt.reload(KEY)
+    assert rt.sessions[KEY].state == "recording"

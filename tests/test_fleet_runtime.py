@@ -118,6 +118,11 @@ def test_freshen_takes_what_another_process_moved_and_nothing_else(url: str) -> 
     assert p2.rt.stale(A)
     assert p2.rt.freshen([A]) == [A]
     assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("starting", 2)
+    # taken as stored: re-entering it in p2's busy-users cache is nothing for p2 to write
+    cache = p2.rt.engine(p2.rt.sessions[A].machine).model.shared
+    assert isinstance(cache, TrackedDict)
+    assert cache.plain()["busy_users"]["alice"] == A
+    assert (cache.changes, cache.reads) == ([], {})
     assert p2.rt.freshen([A]) == []  # as stored: nothing read but the version
     assert not p2.rt.stale(A)
     p1.rt.close_session(A)
@@ -184,6 +189,38 @@ def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
     row = p1.store.get(A)
     assert row is not None
     assert row.version == 4
+
+
+def test_a_session_is_kept_in_its_users_partition(url: str) -> None:
+    """Tencent partitions by user (a user records once across rooms: 002 §2), so a user's
+    sessions in every room are in one partition, found from the key and vendor alone
+    (``partition_for``: where a process reads a session it does not hold), and written
+    there."""
+    store = RedisStore(f"{url}&partitions=2")
+    rt = Runtime(ManualClock(T0), store=store)
+    rt.recover()
+    where = {user: rt.partition_for(f"1001:7:{user}", "tencent")
+             for user in ("alice", "bob", "carol", "dave")}
+    assert where == {"alice": 1, "bob": 0, "carol": 1, "dave": 0}  # CRC-32 of the user, mod 2
+    assert rt.partition_for("1001:8:alice", "tencent") == where["alice"]
+    rt.dispatch(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                        "user": "alice"}, A))
+    assert store.get(A, partition=1) is not None
+    assert store.get(A, partition=0) is None
+
+
+def test_a_store_of_one_partition_keeps_every_session_in_it(url: str) -> None:
+    """``partitions=1``: every session is in partition 0, where a recovering runtime reads."""
+    one = f"{url}&partitions=1"
+    rt = Runtime(ManualClock(T0), store=RedisStore(one))
+    rt.recover()
+    rt.dispatch(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                        "user": "alice"}, A))
+    assert rt.partition_for(A, "tencent") == 0
+    again = Runtime(ManualClock(T0), store=RedisStore(one))
+    loaded = again.recover()
+    assert [row.key for row in loaded.sessions] == [A]
+    assert again.sessions[A].state == rt.sessions[A].state
 
 
 STOP = "requestMultiVideoRecorderStop"

@@ -85,20 +85,23 @@ def test_a_group_writes_a_session_once_with_the_state_its_last_handling_left(
     assert row.snapshot == rt.snapshot(key(1))
 
 
-def test_a_group_waits_for_four_handlings_a_session(tmp_path: Path) -> None:
-    """With group commits, a group holds at least 4 handlings per session it touched (each
+def test_a_group_waits_for_eight_handlings_a_session(tmp_path: Path) -> None:
+    """With group commits, a group holds at least 8 handlings per session it touched (each
     session is written once a group: the write is shared by its handlings)."""
     store = SQLiteStore(tmp_path / "g.db")
     rt = Runtime(ManualClock(T0), strict=True, store=store)
     rt.group_commits = 4
+    assert rt.group_per_session == 8
     for i in range(3):
         start(rt, i)  # 9 handlings, 3 sessions
-    for i in range(2):
-        rt.dispatch(MediaData(t=T0, session=key(i)))  # 11
+    for beat in range(5):
+        for i in range(3):
+            if (beat, i) != (4, 2):
+                rt.dispatch(MediaData(t=T0, session=key(i)))  # 23
     assert store.keys() == []
-    rt.dispatch(MediaData(t=T0, session=key(2)))  # 12 = 4 x 3 sessions
+    rt.dispatch(MediaData(t=T0, session=key(2)))  # 24 = 8 x 3 sessions
     rows = [store.get(k) for k in (key(0), key(1), key(2))]
-    assert [row.version if row is not None else None for row in rows] == [4, 4, 4]
+    assert [row.version if row is not None else None for row in rows] == [8, 8, 8]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
@@ -262,3 +265,19 @@ def test_a_month_of_calls_keeps_only_the_last_hour_in_the_store(
     rt.advance(T0 + 2159 * 1200 + 300 + 3599)  # a second before the last call retires
     assert store.keys() == ["call-2159"]
     assert store._db.execute("SELECT key FROM applied").fetchall() == [("dial-2159",)]
+
+
+def test_a_group_is_written_at_its_stretch_whatever_its_sessions(tmp_path: Path) -> None:
+    """A group waits for 8 handlings per session it touched, but never for more than
+    ``group_commits`` x GROUP_STRETCH (8) handlings: with 3 sessions and groups of 2, the
+    16th handling writes it (24 would be 8 per session)."""
+    store = SQLiteStore(tmp_path / "g.db")
+    rt = Runtime(ManualClock(T0), strict=True, store=store)
+    rt.group_commits = 2
+    for i in range(3):
+        start(rt, i)  # 9 handlings
+    for n in range(6):
+        rt.dispatch(MediaData(t=T0, session=key(n % 3)))  # 15
+    assert store.keys() == []
+    rt.dispatch(MediaData(t=T0, session=key(0)))  # the 16th
+    assert [store.get(key(i)).version for i in range(3)] == [6, 5, 5]  # type: ignore[union-attr]

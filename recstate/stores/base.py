@@ -14,7 +14,7 @@ Everything one handled input changes is one :class:`Commit`, written atomically 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -26,6 +26,7 @@ __all__ = [
     "DELETED",
     "Commit",
     "Conflict",
+    "Journal",
     "Loaded",
     "OutboxRow",
     "SessionRow",
@@ -140,6 +141,54 @@ class OutboxRow:
 DELETED: Any = None
 
 
+class Journal:
+    """A commit's journal rows, ``(input line, trace line bytes)``, kept as two flat lists:
+    gathering a group's rows makes no tuple per row (a group of replayed heartbeats left
+    one for each of its records to the garbage collector, which walked them: the most
+    of what a group gave it to do); iterating gives the rows, each tuple made as it is
+    read and let go (zip reuses it)."""
+
+    __slots__ = ("lines", "records")
+
+    def __init__(self, rows: Iterable[tuple[int | None, bytes]] = ()) -> None:
+        self.lines: list[int | None] = []
+        self.records: list[bytes] = []
+        for line, record in rows:
+            self.lines.append(line)
+            self.records.append(record)
+
+    def add(self, line: int | None, records: list[bytes]) -> None:
+        """The records of one handling, all of input ``line``."""
+        self.records += records
+        self.lines += [line] * len(records)
+
+    def append(self, row: tuple[int | None, bytes]) -> None:
+        self.lines.append(row[0])
+        self.records.append(row[1])
+
+    def __iter__(self) -> Iterator[tuple[int | None, bytes]]:
+        return zip(self.lines, self.records, strict=True)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Journal):
+            return self.lines == other.lines and self.records == other.records
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Journal({list(self)!r})"
+
+
+def _journal(rows: Journal | Iterable[tuple[int | None, bytes]] | None) -> Journal | None:
+    return rows if rows is None or isinstance(rows, Journal) else Journal(rows)
+
+
 @attrs.define(slots=True)
 class Commit:
     """What one handled input changes, written in ONE transaction.
@@ -158,7 +207,8 @@ class Commit:
       commit is refused (:class:`SharedConflict`, nothing written) unless each is still
       stored so (another process sharing the store may have changed it).
     - ``meta``: runtime metadata to set (a replay's cursor); ``journal``: what the handling
-      produced, as (input line, trace line bytes), for stores that keep a journal.
+      produced, as (input line, trace line bytes), for stores that keep a journal (a
+      :class:`Journal`, or None for none; a list of rows is taken as one).
     """
 
     session: str | None = None
@@ -173,7 +223,7 @@ class Commit:
     shared: list[tuple[str, str, Any]] = attrs.field(factory=list)
     shared_read: list[tuple[str, str, Any]] = attrs.field(factory=list)
     meta: dict[str, Any] = attrs.field(factory=dict)
-    journal: list[tuple[int | None, bytes]] = attrs.field(factory=list)
+    journal: Journal | None = attrs.field(default=None, converter=_journal)
     #: The session's partition (stores that spread sessions over workers: Redis).
     partition: int = 0
     #: How many handlings this session write stands for (its version moves by as many).
@@ -246,8 +296,9 @@ class Store(Protocol):
         """Delete outbox rows that were handed over (outside a handling)."""
         ...
 
-    def journal(self) -> list[tuple[int | None, bytes]]:
-        """The journal rows in commit order."""
+    def journal(self) -> Iterable[tuple[int | None, bytes]]:
+        """The journal rows in commit order (a list, or a :class:`Journal`: equal to the
+        list of its rows)."""
         ...
 
     def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
@@ -340,6 +391,12 @@ class TrackedDict(dict[str, Any]):
     def reads(self) -> dict[str, Any]:
         """Entries read since :meth:`clear_log`: path -> the value seen (or ABSENT)."""
         return self._track.reads
+
+    def logged(self) -> bool:
+        """Whether something was changed or read since :meth:`clear_log` (one call where
+        a commit asks it of every handling)."""
+        track = self._track
+        return bool(track.changes or track.reads)
 
     def clear_log(self) -> None:
         """Forget what was changed and read (the handling is committed, or taken back)."""

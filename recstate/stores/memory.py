@@ -1,5 +1,10 @@
 """MemoryStore: today's behaviour (everything lives as long as the process), with the store's
-semantics (versions, idempotency keys, outbox), so that the runtime has one code path."""
+semantics (versions, idempotency keys, outbox), so that the runtime has one code path.
+
+A session's snapshot is kept encoded (JSON bytes, as SQLite keeps it): a copy that nothing the
+runtime does later can change, and no nested dicts and lists living from one group commit to
+the next for the garbage collector to count and walk (they made it collect the whole heap
+about once per replay of 14k lines, which cost as much as the store's own work)."""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import attrs
+import orjson
 
 from recstate.stores.base import (
     Commit,
     Conflict,
+    Journal,
     Loaded,
     OutboxRow,
     SessionRow,
@@ -23,63 +29,113 @@ from recstate.stores.base import (
 __all__ = ["MemoryStore"]
 
 
+class _Row:
+    """A stored session: a :class:`SessionRow` with its snapshot encoded."""
+
+    __slots__ = ("applied", "delivered", "key", "snapshot", "version")
+
+    def __init__(self, key: str, snapshot: bytes, version: int) -> None:
+        self.key, self.snapshot, self.version = key, snapshot, version
+        self.applied: set[str] = set()
+        self.delivered = 0
+
+    def row(self) -> SessionRow:
+        """A copy, as a store gives it."""
+        return SessionRow(self.key, orjson.loads(self.snapshot), self.version,
+                          set(self.applied), self.delivered)
+
+
 class MemoryStore:
-    """Keeps rows in dicts. Snapshots are kept as given (the runtime hands over fresh dicts)."""
+    """Keeps rows in dicts, each session's snapshot encoded."""
 
     def __init__(self, *, journal: bool = False) -> None:
         self.journal_enabled = journal
-        self._sessions: dict[str, SessionRow] = {}
+        self._sessions: dict[str, _Row] = {}
         self._applied: set[str] = set()
         self._delivered = 0
         self._shared: dict[str, dict[str, Any]] = {}
         self._outbox: dict[str, OutboxRow] = {}
         self._meta: dict[str, Any] = {}
-        self._journal: list[tuple[int | None, bytes]] = []
+        self._journal = Journal()
         self._deliveries: dict[str, dict[str, Any]] = {}
 
     def load(self) -> Loaded:
-        return Loaded(sessions=[SessionRow(r.key, copy.deepcopy(r.snapshot), r.version,
-                                           set(r.applied), r.delivered)
-                                for _, r in sorted(self._sessions.items())],
+        return Loaded(sessions=[r.row() for _, r in sorted(self._sessions.items())],
                       applied=set(self._applied), delivered=self._delivered,
                       shared=copy.deepcopy(self._shared),
                       outbox=list(self._outbox.values()), meta=dict(self._meta),
                       deliveries=copy.deepcopy(list(self._deliveries.values())))
 
     def get(self, key: str, partition: int | None = None) -> SessionRow | None:
-        return self._sessions.get(key)
+        row = self._sessions.get(key)
+        return row.row() if row is not None else None
 
     def keys(self) -> list[str]:
         return sorted(self._sessions)
 
     def commit(self, commit: Commit) -> int:
-        if commit.shared_read:
-            self._check_reads(commit)
-        version = 0
-        key = commit.session
-        if commit.delete and key is not None:
-            held = self._sessions.get(key)
-            found = held.version if held is not None else 0
-            if found != commit.version:  # moved since the deleter read it
-                raise Conflict(key, commit.version, found)
+        return self.commit_many([commit])[0]
+
+    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
+        """All or nothing: every commit is checked (its session's version, as the commits
+        before it in the transaction leave it; the shared entries it read, as stored)
+        before any is applied. Each is taken as the runtime gives it (the runtime lets a
+        commit's snapshot go once the next one is asked for): its snapshot encoded at
+        once, and the commit itself kept only if it holds more than its session's row."""
+        staged: list[tuple[Commit | None, str | None, bytes | None, int, int | None,
+                           bool]] = []
+        versions: dict[str, int] = {}  # sessions' versions as the staged commits leave them
+        for c in commits:
+            if c.shared_read:
+                self._check_reads(c)
+            key, snap, version = c.session, None, 0
+            if key is not None and c.delete:
+                found = versions.get(key)
+                if found is None:
+                    held = self._sessions.get(key)
+                    found = held.version if held is not None else 0
+                if found != c.version:  # moved since the deleter read it
+                    raise Conflict(key, c.version, found)
+                versions[key] = 0
+            if key is not None and c.snapshot is not None:
+                found = versions.get(key)
+                if found is None:
+                    row = self._sessions.get(key)
+                    found = row.version if row is not None else 0
+                if found != c.version:
+                    raise Conflict(key, c.version, found)
+                version = versions[key] = found + c.handlings
+                snap = orjson.dumps(c.snapshot)
+            more = bool(c.applied or c.outbox or c.sent or c.shared or c.meta or c.journal
+                        or c.deliveries or c.deliveries_done
+                        or (c.delivered is not None and snap is None))
+            staged.append((c if more else None, key, snap, version, c.delivered, c.delete))
+        for kept, key, snap, version, delivered, delete in staged:
+            self._apply(kept, key, snap, version, delivered, delete)
+        return [entry[3] for entry in staged]
+
+    def _apply(self, commit: Commit | None, key: str | None, snap: bytes | None,
+               version: int, delivered: int | None, delete: bool) -> None:
+        """Write one checked commit (``commit`` None: it held only its session's row)."""
+        if delete and key is not None:
             self._sessions.pop(key, None)
-        if commit.snapshot is not None and key is not None:
+        row = None
+        if snap is not None and key is not None:
             row = self._sessions.get(key)
-            found = row.version if row is not None else 0
-            if found != commit.version:
-                raise Conflict(key, commit.version, found)
-            version = found + commit.handlings
             if row is None:
-                row = self._sessions[key] = SessionRow(key, commit.snapshot, version)
+                row = self._sessions[key] = _Row(key, snap, version)
             else:
-                row.snapshot, row.version = commit.snapshot, version
+                row.snapshot, row.version = snap, version
+            if delivered is not None:
+                row.delivered = max(row.delivered, delivered)
+        if commit is None:
+            return
+        if row is not None:
             row.applied.update(commit.applied)
-            if commit.delivered is not None:
-                row.delivered = max(row.delivered, commit.delivered)
         else:
             self._applied.update(commit.applied)
-            if commit.delivered is not None:
-                self._delivered = max(self._delivered, commit.delivered)
+            if delivered is not None:
+                self._delivered = max(self._delivered, delivered)
         for ob in commit.outbox:
             self._outbox[ob.id] = ob
         for sent in commit.sent:
@@ -91,26 +147,9 @@ class MemoryStore:
             self._deliveries[d["name"]] = d
         for name in commit.deliveries_done:
             self._deliveries.pop(name, None)
-        if self.journal_enabled:
-            self._journal.extend(commit.journal)
-        return version
-
-    def commit_many(self, commits: Iterable[Commit]) -> list[int]:
-        # copies: the runtime lets a commit's snapshot go once the next one is asked for
-        commits = [attrs.evolve(c) for c in commits]
-        seen: dict[str, int] = {}
-        for c in commits:  # what is checked, before any write: all or nothing
-            if c.shared_read:
-                self._check_reads(c)
-            key = c.session
-            if key is None or not (c.delete or c.snapshot is not None):
-                continue
-            held = self._sessions.get(key)
-            found = seen.get(key, held.version if held is not None else 0)
-            if found != c.version:
-                raise Conflict(key, c.version, found)
-            seen[key] = 0 if c.delete else found + c.handlings
-        return [self.commit(c) for c in commits]
+        if self.journal_enabled and commit.journal:
+            self._journal.lines += commit.journal.lines
+            self._journal.records += commit.journal.records
 
     def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
               ) -> dict[str, SessionRow | None]:
@@ -118,7 +157,7 @@ class MemoryStore:
         for key, version in known.items():
             row = self._sessions.get(key)
             if (row.version if row is not None else 0) != version:
-                out[key] = row
+                out[key] = row.row() if row is not None else None
         return out
 
     def _check_reads(self, commit: Commit) -> None:
@@ -136,8 +175,10 @@ class MemoryStore:
         for i in ids:
             self._outbox.pop(i, None)
 
-    def journal(self) -> list[tuple[int | None, bytes]]:
-        return list(self._journal)
+    def journal(self) -> Journal:
+        out = Journal()
+        out.lines, out.records = list(self._journal.lines), list(self._journal.records)
+        return out
 
     def close(self) -> None:
         pass

@@ -23,6 +23,7 @@ from recstate.stores.base import (
     DELETED,
     Commit,
     Conflict,
+    Journal,
     Loaded,
     OutboxRow,
     SessionRow,
@@ -146,12 +147,14 @@ class SQLiteStore:
             "SELECT key, next_due FROM sessions WHERE next_due <= ? ORDER BY next_due, key",
             (now,)))
 
-    def journal(self) -> list[tuple[int | None, bytes]]:
-        out: list[tuple[int | None, bytes]] = []
+    def journal(self) -> Journal:
+        out = Journal()
+        lines, records = out.lines, out.records
         for (block,) in self._db.execute("SELECT block FROM journal ORDER BY seq"):
             for row in bytes(block).split(b"\n")[:-1]:
                 line, _, record = row.partition(b"\t")
-                out.append((int(line) if line else None, record))
+                lines.append(int(line) if line else None)
+                records.append(record)
         return out
 
     # ---- the one write -----------------------------------------------------------------------
