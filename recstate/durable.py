@@ -241,8 +241,9 @@ class Durability:
             if self.store is not None:
                 self._input_keys = ()
             return "applied"
-        if own and self.store is None and session is not None:  # remembered here
-            self._applied.setdefault(session.key, set()).update(own)
+        if own and self.store is None:  # remembered here (with a store: at the commit)
+            (self._applied.setdefault(session.key, set()) if session is not None
+             else self._applied_anywhere).update(own)
         return None
 
     def _skip(self, session: Session | None, ev: Event, line: int | None, now: float

@@ -197,21 +197,25 @@ class Routing(Effects):
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
                     now: float, cause: str | None = None) -> None:
         """Record an input no rule can route: the input itself is traced (with the session
-        it named, if any), then the error, so a full trace replays to the same error."""
-        if self.store is not None:
-            if self._duplicate(None, ev, line, now) is not None:
+        it named, if any), then the error, so a full trace replays to the same error. An
+        input with idempotency keys already applied is acknowledged and skipped as a routed
+        one is, with a store or without (the same report either way)."""
+        store = self.store
+        if store is not None or ev.id is not None or (
+                self.vendor(ev.vendor).idempotency_keys is not None):
+            seen = self._duplicate(None, ev, line, now)
+            if seen == "again":
                 return
-            self._report_unroutable(ev, line, data, now, cause)
+            if seen == "applied":
+                self._trace_unroutable_input(ev, line, data, now)
+                self._skip(None, ev, line, now)
+                return
+        self._report_unroutable(ev, line, data, now, cause)
+        if store is not None:
             self._commit(None, line)
-        else:
-            self._report_unroutable(ev, line, data, now, cause)
 
-    def _report_unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
-                           now: float, cause: str | None) -> None:
-        reason = (f"no session key: the event names no session and the {ev.vendor} rule "
-                  "cannot derive one from its data; add a 'session' field")
-        if cause is not None:
-            reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
+    def _trace_unroutable_input(self, ev: Event, line: int | None,
+                                data: dict[str, Any] | None, now: float) -> None:
         if self.tracer is not None:
             try:
                 payload = ev.payload() if data is None else data
@@ -219,6 +223,14 @@ class Routing(Effects):
                 payload = None
             self._trace(now, ev.vendor, ev.name, ev.session, payload, "event", line,
                         data is None and not may_hold_secret(type(ev)), ev.id)
+
+    def _report_unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,
+                           now: float, cause: str | None) -> None:
+        reason = (f"no session key: the event names no session and the {ev.vendor} rule "
+                  "cannot derive one from its data; add a 'session' field")
+        if cause is not None:
+            reason = f"cannot route: {cause}; give the event a 'session' field or fix its data"
+        self._trace_unroutable_input(ev, line, data, now)
         self._error(None, ev.name, "unroutable", reason, "error", now, vendor=ev.vendor)
         violation = Violation(session="", name=ev.name, state="", reason=reason, line=line,
                               t=now)

@@ -66,3 +66,27 @@ def test_netease_keys_are_channel_filename_and_piece() -> None:
     ev = Callback(t=T0, eventType="6", fileinfo=orjson.dumps(items).decode())
     assert idempotency_keys(ev) == ("netease:629/629-a.aac/2", "netease:629/629-b.aac/")
     assert idempotency_keys(Callback(t=T0, eventType="5")) == ()
+
+
+def test_an_unroutable_input_repeated_with_its_id_is_skipped_with_a_store_or_without(
+        tmp_path: Path) -> None:
+    """An input no rule can route is still an applied input: its repeat (same ``id``) is
+    acknowledged and skipped, and the report is the same with a store and without."""
+    trace = tmp_path / "unroutable-dup.jsonl"
+    unroutable = {"t": T0 + 1, "vendor": "tencent", "name": "mediaData", "id": "hb-9"}
+    trace.write_text("\n".join([
+        line(T0, "enterRoom", {**ROOM, "roomType": "multi", "user": "alice"}),
+        json.dumps(unroutable),
+        json.dumps({**unroutable, "t": T0 + 2}),  # redelivered
+    ]) + "\n")
+    outs = [tmp_path / "plain.jsonl", tmp_path / "stored.jsonl"]
+    plain = replay(trace, out=outs[0])
+    stored = replay(trace, out=outs[1], store=MemoryStore(journal=True))
+    assert plain.to_json() == stored.to_json()
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    assert [u["line"] for u in plain.unrouted] == [2]  # the repeat is not unroutable again
+    notices = [r for r in map(orjson.loads, outs[0].read_bytes().splitlines())
+               if r.get("kind") == "error"]
+    assert [(n["data"]["code"], n["data"]["level"], n["t"]) for n in notices] == [
+        ("unroutable", "error", T0 + 1), ("duplicate", "info", T0 + 2)]
+    assert "hb-9" in notices[1]["data"]["message"]
