@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from recstate.events.tencent import (
     StopOk,
     StopRecording,
 )
+from recstate.machines.tencent import NO_IDS, TencentContext
 
 T0 = 1_700_000_000.0
 
@@ -181,3 +184,43 @@ def test_a_file_vod_never_lists_is_given_up_with_a_warning(
     assert seen == [("info", "vod-search"), ("info", "vod-search"), ("warning", "vod-search")]
     # Issue 7 (6): a file never found ends lost, named in the warning.
     assert rt.sessions[key(1)].files[0].status == "lost"
+
+
+def test_a_new_context_shares_one_empty_list_that_refuses_to_grow_in_place() -> None:
+    """Three empty lists were 168 bytes of every session (issue 12): the fields start as
+    the one shared NO_IDS, which reads as [], and adding to it in place is refused rather
+    than reaching every other context."""
+    ctx, other = TencentContext(), TencentContext()
+    assert ctx.search_ids is ctx.search_files is ctx.recording_files is NO_IDS
+    assert other.recording_files is NO_IDS
+    assert ctx == TencentContext(search_ids=[], search_files=[], recording_files=[])
+    assert "search_ids=[], search_files=[]" in repr(ctx)
+    for add in (lambda x: x.append("a"), lambda x: x.extend(["a"]),
+                lambda x: x.insert(0, "a"), lambda x: x.__setitem__(slice(0, 0), ["a"])):
+        with pytest.raises(TypeError, match=r"shared empty list of a TencentContext field.*"
+                           r"assign a new list instead \(ctx.field = \[\.\.\.\]\)"):
+            add(ctx.recording_files)
+    grown = ctx.search_ids
+    grown += ["a"]
+    assert grown == ["a"]
+    assert type(grown) is list
+    assert NO_IDS == []
+    assert ctx.search_ids is NO_IDS
+    assert copy.copy(NO_IDS) is NO_IDS
+    assert copy.deepcopy(ctx).search_ids is NO_IDS
+    assert pickle.loads(pickle.dumps(ctx)).recording_files is NO_IDS
+
+
+def test_a_recordings_file_ids_are_a_list_of_its_own(rt: Runtime) -> None:
+    enter_and_start(rt, T0, 1)
+    rt.dispatch(StartOk(t=T0, session=key(1)))
+    session = rt.sessions[key(1)]
+    ids = session.context.recording_files
+    assert ids == ["r1alice#1"]
+    assert type(ids) is list
+    for t in range(50, 90 * 60 + 1, 50):  # data under the watchdog, to the rollover
+        rt.advance(T0 + t)
+        rt.dispatch(MediaData(t=T0 + t, session=key(1), bytes=1))
+    assert session.context.recording_files == ["r1alice#1", "r1alice#2"]
+    assert ids == ["r1alice#1"]
+    assert rt.snapshot(key(1))["context"]["search_ids"] == []

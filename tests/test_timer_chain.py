@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recstate.timers import TimerQueue
+from recstate.timers import Timer, TimerQueue
 
 
 def drain(q: TimerQueue, now: float) -> list[tuple[str | None, str, float]]:
@@ -234,3 +234,43 @@ def test_many_sessions_with_sweeps_fire_what_a_plain_list_fires(ops):
         assert q._dead >= 0
     assert drain(q, now + 1000) == ref.drain(now + 1000)
     assert len(q) == 0
+
+
+def test_a_timer_is_its_own_heap_entry_keyed_as_it_was_pushed():
+    """No tuple beside each timer (issue 12): the heap holds the timers, each a list of the
+    deadline and arming number it was pushed with; a later re-arming changes due and seq
+    only, and the key follows when the timer reaches the top."""
+    q = TimerQueue()
+    t = q.arm("s", "watchdog", 60)
+    assert q._heap == [t]
+    assert q._heap[0] is t
+    assert list(t) == [60.0, 0]
+    assert q.arm("s", "watchdog", 90) is t  # later: lazy, the entry keyed as pushed
+    assert (t.due, t.seq, list(t)) == (90.0, 1, [60.0, 0])
+    assert q.next_due() == 90.0  # at the top: pushed again at its own deadline
+    assert list(t) == [90.0, 1]
+    assert q.pop_due(90) is t
+    assert q._heap == []
+
+
+def test_a_timer_made_by_hand_and_how_it_shows():
+    t = Timer("s", "answer", 30.0)
+    assert (t.session, t.name, t.due, t.payload, t.every, t.seq, t.cancelled, t.next) == (
+        "s", "answer", 30.0, None, None, 0, False, None)
+    assert list(t) == [30.0, 0]
+    assert repr(t) == ("Timer(session='s', name='answer', due=30.0, payload=None, every=None, "
+                       "seq=0, cancelled=False)")
+    assert t.to_dict() == {"session": "s", "name": "answer", "due": 30.0, "payload": None,
+                           "every": None}
+    done = Timer("s", "answer", 30.0, "p", 5.0, 7, cancelled=True)
+    assert (done.payload, done.every, done.seq, done.cancelled, list(done)) == (
+        "p", 5.0, 7, True, [30.0, 7])
+
+
+def test_timers_hash_by_identity_and_two_with_the_same_key_do_not_order():
+    a, b = Timer("s", "x", 10.0, seq=3), Timer("t", "y", 10.0, seq=3)
+    assert hash(a) == object.__hash__(a)
+    assert len({a, b}) == 2  # both kept: hashed as themselves
+    assert not a < b
+    assert not b < a
+    assert Timer("s", "x", 10.0, seq=2) < a < Timer("s", "x", 11.0, seq=0)
