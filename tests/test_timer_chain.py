@@ -274,3 +274,30 @@ def test_timers_hash_by_identity_and_two_with_the_same_key_do_not_order():
     assert not a < b
     assert not b < a
     assert Timer("s", "x", 10.0, seq=2) < a < Timer("s", "x", 11.0, seq=0)
+
+
+def test_a_restored_number_equal_to_the_next_one_moves_the_count_on():
+    q = TimerQueue()
+    assert q.arm("s", "a", 10, seq=0).seq == 0  # the number the queue would give next
+    assert q.arm("s", "b", 10).seq == 1
+
+
+def test_any_due_asks_the_earliest_deadline_not_its_arming_number():
+    q = TimerQueue()
+    q.arm("s", "a", 100.0)
+    assert not q.any_due(99.0)  # keyed after now: not due, and nothing else to look at
+    assert q.any_due(100.0)
+    late = TimerQueue()
+    late.arm("s", "b", 1.0, seq=5)  # due at 1, armed fifth
+    assert late.any_due(2.0)
+
+
+def test_a_dead_entry_dropped_from_the_top_is_counted_off():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.arm("t", "b", 20)
+    q.cancel("s", "a")
+    assert q._dead == 1
+    assert q.next_due() == 20.0  # the dead entry popped on the way
+    assert q._dead == 0
+    assert len(q._heap) == 1
