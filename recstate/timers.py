@@ -102,13 +102,18 @@ class TimerQueue:
     so a state's timer cancelled on exit and the next state's armed on entry leave no dead
     entry behind. Timers of no session (the runtime's own) are in a dict by name."""
 
-    __slots__ = ("_by_session", "_dead", "_global", "_heap", "_seq", "on_sooner", "wake_before")
+    __slots__ = ("_by_session", "_dead", "_first", "_global", "_heap", "_seq", "on_sooner",
+                 "wake_before")
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
         self._by_session: dict[str, Timer] = {}
         self._global: dict[str, Timer] = {}
         self._seq = 0
+        #: The earliest entry's key deadline, ``_heap[0][0]`` (inf when the heap is empty),
+        #: which dispatch reads before every input: an item of a list subclass costs three
+        #: times an attribute, and this one changes only when the heap does.
+        self._first = math.inf
         #: Heap entries of cancelled timers not yet popped (see :meth:`_buried`).
         self._dead = 0
         #: A timer armed due before ``wake_before`` calls ``on_sooner``: the asyncio driver,
@@ -170,6 +175,8 @@ class TimerQueue:
                 timer.next = self._by_session.get(session)
                 self._by_session[session] = timer
             heapq.heappush(self._heap, timer)
+            if due < self._first:
+                self._first = due
         if old is not None:  # after the spare is taken: a rebuild drops dead entries
             self._buried(1)
         if due < self.wake_before and self.on_sooner is not None:
@@ -250,6 +257,7 @@ class TimerQueue:
             heap[:] = live
             heapq.heapify(heap)
             self._dead = 0
+            self._first = heap[0][0] if heap else math.inf
 
     def get(self, session: str | None, name: str) -> Timer | None:
         return self._find(session, name)
@@ -269,14 +277,15 @@ class TimerQueue:
                 top[0], top[1] = top.due, top.seq  # its key, raised: sifted down from the top
                 heapq.heapreplace(heap, top)
             else:
+                self._first = top[0]
                 return top
+        self._first = math.inf
         return None
 
     def any_due(self, now: float) -> bool:
         """Whether a live timer is due at ``now`` (what dispatch asks before every input):
         one comparison when the earliest entry is later."""
-        heap = self._heap
-        if not heap or heap[0][0] > now:
+        if self._first > now:
             return False
         top = self._settle()
         return top is not None and top[0] <= now
@@ -287,13 +296,14 @@ class TimerQueue:
 
     def pop_due(self, now: float) -> Timer | None:
         """The earliest live timer due at or before ``now``, removed (a repeating one re-armed)."""
-        heap = self._heap
-        if not heap or heap[0][0] > now:  # no entry is keyed at or before now: none is due
+        if self._first > now:  # no entry is keyed at or before now: none is due
             return None
         top = self._settle()
         if top is None or top[0] > now:
             return None
+        heap = self._heap
         timer = heapq.heappop(heap)
+        self._first = heap[0][0] if heap else math.inf
         self._unlink(timer)
         if timer.every is not None:  # the next one is a new timer: this one keeps its due
             timer.cancelled = True

@@ -5,6 +5,8 @@ later timer could take over."""
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -232,6 +234,7 @@ def test_many_sessions_with_sweeps_fire_what_a_plain_list_fires(ops):
             assert drain(q, now) == ref.drain(now)
         assert len(q) == len(ref.live)
         assert q._dead >= 0
+        assert q._first == (q._heap[0][0] if q._heap else math.inf)  # what dispatch reads
     assert drain(q, now + 1000) == ref.drain(now + 1000)
     assert len(q) == 0
 
