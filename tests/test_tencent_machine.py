@@ -14,6 +14,7 @@ from recstate.events.tencent import (
     MediaData,
     RecordParam,
     RoomInfo,
+    StartError,
     StartOk,
     StartRecording,
     StopError,
@@ -224,3 +225,17 @@ def test_a_recordings_file_ids_are_a_list_of_its_own(rt: Runtime) -> None:
     assert session.context.recording_files == ["r1alice#1", "r1alice#2"]
     assert ids == ["r1alice#1"]
     assert rt.snapshot(key(1))["context"]["search_ids"] == []
+
+
+def test_a_start_timing_out_while_a_stop_waits_sends_the_stop(
+        rt: Runtime, commands: list[tuple[str, str]]) -> None:
+    """30000208 to a start whose stop was deferred: the timed-out attempt may have got
+    through, so the stop goes to the server rather than the start failing or retrying."""
+    enter_and_start(rt, T0, 1)
+    rt.dispatch(StopRecording(t=T0 + 1, session=key(1), roomInfo=RoomInfo(9, 1)))
+    rt.dispatch(StartError(t=T0 + 2, session=key(1), code=30000208))
+    session = rt.sessions[key(1)]
+    assert session.state == "stopping"
+    assert session.context.timed_out_at == T0
+    assert commands == [(key(1), "requestMultiVideoRecorderStart"),
+                        (key(1), "requestMultiVideoRecorderStop")]
