@@ -239,3 +239,14 @@ def test_a_start_timing_out_while_a_stop_waits_sends_the_stop(
     assert session.context.timed_out_at == T0
     assert commands == [(key(1), "requestMultiVideoRecorderStart"),
                         (key(1), "requestMultiVideoRecorderStop")]
+
+
+def test_a_user_who_entered_a_room_is_snapshot_with_the_contexts_defaults(rt: Runtime) -> None:
+    rt.dispatch(EnterRoom(t=T0, session=key(1), relationId=9, roomId=1, user="alice"))
+    assert rt.snapshot(key(1))["context"] == {
+        "relationId": 9, "roomId": 1, "user": "alice", "roomType": "multi", "in_room": True,
+        "room": None, "param": None, "retries": 0, "stop_pending": False,
+        "start_unanswered": False, "started_at": None, "attempt_sent": None,
+        "timed_out_at": None, "stop_sent": None, "last_data": None, "file_seq": 0,
+        "open_file": None, "search_prefix": "", "search_ids": [], "search_files": [],
+        "search_named": False, "search_after": None, "searches": 0, "recording_files": []}

@@ -304,3 +304,19 @@ def test_a_dead_entry_dropped_from_the_top_is_counted_off():
     assert q.next_due() == 20.0  # the dead entry popped on the way
     assert q._dead == 0
     assert len(q._heap) == 1
+
+
+def test_the_heap_rebuilt_without_its_dead_entries_still_fires_in_due_order():
+    """Dropping entries from a heap's list leaves a list that is no heap: it is heapified."""
+    import random
+
+    rng = random.Random(12)
+    q = TimerQueue()
+    dues = [rng.uniform(0, 1000) for _ in range(200)]
+    for i, due in enumerate(dues):
+        q.arm(f"s{i}", "t", due)
+    for i in range(0, 140, 2):  # 70 dead of 200: over 64 and over a quarter
+        q.cancel(f"s{i}", "t")
+    assert len(q._heap) == 135  # rebuilt at the 65th dead (five dead since)
+    live = sorted((due, f"s{i}") for i, due in enumerate(dues) if i >= 140 or i % 2)
+    assert [(due, s) for s, _, due in drain(q, 1000)] == live
