@@ -320,3 +320,13 @@ def test_the_heap_rebuilt_without_its_dead_entries_still_fires_in_due_order():
     assert len(q._heap) == 135  # rebuilt at the 65th dead (five dead since)
     live = sorted((due, f"s{i}") for i, due in enumerate(dues) if i >= 140 or i % 2)
     assert [(due, s) for s, _, due in drain(q, 1000)] == live
+
+
+def test_a_dead_entry_taken_over_is_counted_off_once():
+    q = TimerQueue()
+    q.arm("s", "answer", 10)
+    q.cancel("s", "answer")
+    assert q._dead == 1
+    q.arm("s", "watchdog", 20)  # takes the answer's entry over: no longer dead
+    assert q._dead == 0
+    assert len(q._heap) == 1
