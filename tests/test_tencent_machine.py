@@ -250,3 +250,26 @@ def test_a_user_who_entered_a_room_is_snapshot_with_the_contexts_defaults(rt: Ru
         "timed_out_at": None, "stop_sent": None, "last_data": None, "file_seq": 0,
         "open_file": None, "search_prefix": "", "search_ids": [], "search_files": [],
         "search_named": False, "search_after": None, "searches": 0, "recording_files": []}
+
+
+def test_a_stop_at_the_rollover_instant_leaves_the_file_it_closed_as_it_was(
+        rt: Runtime) -> None:
+    """The rollover closed the first file at the very instant the stop was sent: that file
+    already ends there and is not closed again; the one it opened holds nothing (lost)."""
+    changes: list[tuple[str, str]] = []
+
+    def record(sender: Any, *, file: Any, change: str, **_: Any) -> None:
+        changes.append((file.id, change))
+
+    signals.file_changed.connect(record, sender=rt, weak=False)
+    enter_and_start(rt, T0, 1)
+    rt.dispatch(StartOk(t=T0, session=key(1)))
+    for t in range(50, 90 * 60, 50):
+        rt.advance(T0 + t)
+        rt.dispatch(MediaData(t=T0 + t, session=key(1), bytes=1))
+    rt.advance(T0 + 90 * 60)  # the rollover: the first file closed, the second opened
+    rt.dispatch(StopRecording(t=T0 + 90 * 60, session=key(1), roomInfo=RoomInfo(9, 1)))
+    rt.dispatch(StopOk(t=T0 + 90 * 60 + 1, session=key(1), fileIds=("v1",)))
+    first = [c for f, c in changes if f in ("r1alice#1", "v1")]
+    assert first.count("closed") == 1
+    assert ("r1alice#2", "lost") in changes
