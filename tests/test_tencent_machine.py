@@ -14,14 +14,16 @@ from recstate.events.tencent import (
     MediaData,
     RecordParam,
     RoomInfo,
+    SearchMediaOk,
     StartError,
     StartOk,
     StartRecording,
     StopError,
     StopOk,
     StopRecording,
+    VodFile,
 )
-from recstate.machines.tencent import NO_IDS, TencentContext
+from recstate.machines.tencent import NO_IDS, TencentContext, TencentOptions
 
 T0 = 1_700_000_000.0
 
@@ -273,3 +275,27 @@ def test_a_stop_at_the_rollover_instant_leaves_the_file_it_closed_as_it_was(
     first = [c for f, c in changes if f in ("r1alice#1", "v1")]
     assert first.count("closed") == 1
     assert ("r1alice#2", "lost") in changes
+
+
+@pytest.mark.parametrize(("created", "found"), [
+    ("1970-01-01T00:00:00Z", "r1alice#1"),  # created at 0: the file whose end is nearest
+    ("", "r1alice#1"),  # no CreateTime: the earliest started of the free files
+])
+def test_a_vod_file_without_an_id_of_ours_goes_to_the_nearest_free_file(
+        created: str, found: str) -> None:
+    """A recording from the epoch's first second, 0.5 s files (0-0.5, 0.5-1, 1-1.2): VOD's
+    one file named for it goes to the free file whose end is nearest its CreateTime, or, with
+    none, to the earliest started (002 §4: matched by name and time)."""
+    rt = Runtime(ManualClock(0.0), strict=True,
+                 options={"tencent": TencentOptions(file_seconds=0.5)})
+    enter_and_start(rt, 0.0, 1)
+    rt.dispatch(StartOk(t=0.0, session=key(1)))
+    rt.advance(1.2)
+    rt.dispatch(StopRecording(t=1.2, session=key(1), roomInfo=RoomInfo(9, 1)))
+    rt.dispatch(StopOk(t=1.2, session=key(1), fileIds=()))
+    rt.dispatch(SearchMediaOk(t=2.0, session=key(1), files=(
+        VodFile(fileId="vod1", name="r1alice", url="https://v/1", size=1,
+                createTime=created),)))
+    files = {f.id: f for f in rt.sessions[key(1)].files}
+    assert sorted(files) == sorted({"r1alice#1", "r1alice#2", "r1alice#3", "vod1"} - {found})
+    assert files["vod1"].status == "ready"
