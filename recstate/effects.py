@@ -271,10 +271,13 @@ class Effects:
                 previous_id = f.id
             setattr(f, field, value)
         files = session._files
-        if files is None:  # the session's first file: a list of one (no room to grow)
-            session._files = [f]
-        elif not any(x is f for x in files):  # a file opened by this handling
-            files.append(f)
+        if files is None:  # the session's first file: kept as itself (Session._files)
+            session._files = f
+        elif isinstance(files, list):
+            if not any(x is f for x in files):  # a file opened by this handling
+                files.append(f)
+        elif files is not f:  # its second: now a list of two
+            session._files = [files, f]
         if self.tracer is not None:
             self._trace(now, session.vendor, change, session.key, f.to_dict(), "file")
         if signals.file_changed.receivers:

@@ -39,8 +39,8 @@ class Scheduling(Routing):
                 self._drain()
             return
         now = self.clock.now()
-        heap = self.timers._heap  # no entry keyed at or before now: nothing is due
-        if heap and heap[0][0] <= now and self.timers.any_due(now):  # due timers go first
+        timers = self.timers  # no entry keyed at or before now (_first): nothing is due
+        if timers._first <= now and timers.any_due(now):  # due timers go first
             self._queue.append((event, line, data))
             self._drain()
             return

@@ -29,13 +29,18 @@ class Session:
         self.state = machine.initial if state is None else state
         self.recording = recording
         self.context = machine.context() if context is None else context
-        self._files: list[RecordingFile] | None = None
+        #: None, the session's one file itself, or the list of its files: a recording's
+        #: first file needs no list of one (64 bytes of an idle session, issue 12) until
+        #: someone asks for :attr:`files`.
+        self._files: list[RecordingFile] | RecordingFile | None = None
 
     @property
     def files(self) -> list[RecordingFile]:
-        if self._files is None:
-            self._files = []
-        return self._files
+        files = self._files
+        if isinstance(files, list):
+            return files
+        files = self._files = [] if files is None else [files]
+        return files
 
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON-able data (timers are the Runtime's: it adds them)."""
@@ -46,7 +51,7 @@ class Session:
             "state": self.state,
             "recording": self.recording,
             "context": _unstructure(type(self.context))(self.context),
-            "files": [f.to_dict() for f in self._files or ()],
+            "files": [f.to_dict() for f in _listed(self._files)],
         }
 
     @classmethod
@@ -66,6 +71,14 @@ class Session:
     def __repr__(self) -> str:
         return (f"Session({self.key!r}, {self.machine.qualified_name()}, state={self.state!r}, "
                 f"recording={self.recording!r})")
+
+
+def _listed(files: list[RecordingFile] | RecordingFile | None,
+            ) -> list[RecordingFile] | tuple[RecordingFile, ...]:
+    """A session's files as they are kept (``Session._files``), without making a list."""
+    if files is None:
+        return ()
+    return files if isinstance(files, list) else (files,)
 
 
 _hooks: dict[type, Any] = {}

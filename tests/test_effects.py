@@ -204,3 +204,44 @@ def test_a_second_violation_in_one_handling_keeps_the_first_in_the_answer(record
     strict.dispatch(SwitchOn(t=T0, session="l"))
     with pytest.raises(Exception, match="flickered once"):
         strict.dispatch(Flicker(t=T0, session="l"))
+
+
+def test_a_sessions_first_file_is_kept_without_a_list_until_files_is_asked_for():
+    """A recording's one file needs no list of one (64 bytes of an idle session, issue
+    12): it is kept as itself, snapshots read it as is, and ``files`` makes the list once,
+    which later files then join."""
+    from recstate.events.tencent import EnterRoom
+    from recstate.recording import RecordingFile
+
+    rt = Runtime(ManualClock(0.0))
+    rt.dispatch(EnterRoom(relationId=1, roomId=2, user="u"))
+    s = rt.sessions["1:2:u"]
+    assert s.snapshot()["files"] == []
+    assert s._files is None
+
+    def opened(name: str) -> RecordingFile:
+        return RecordingFile(id=name, session=s.key, vendor="tencent", kind="video",
+                             format="mp4")
+
+    a, b, c = opened("a"), opened("b"), opened("c")
+    rt._file(s, "opened", a, {}, 1.0)
+    assert s._files is a
+    rt._file(s, "closed", a, {"status": "closed"}, 2.0)  # the same file again: no list
+    assert s._files is a
+    assert a.status == "closed"
+    assert [f["id"] for f in s.snapshot()["files"]] == ["a"]
+    assert s._files is a
+    rt._file(s, "opened", b, {}, 3.0)  # a second: now a list of both
+    assert type(s._files) is list
+    assert s._files == [a, b]
+    rt._file(s, "closed", b, {"status": "closed"}, 4.0)
+    assert s._files == [a, b]
+    single = rt.sessions["1:2:u"] = type(s)(s.key, s.machine, state=s.state, context=s.context)
+    rt._file(single, "opened", c, {}, 5.0)
+    files = single.files
+    assert files == [c]
+    assert single.files is files
+    assert single._files is files
+    rt._file(single, "opened", a, {}, 6.0)
+    assert files == [c, a]
+    assert type(s)(s.key, s.machine).files == []

@@ -5,10 +5,12 @@ later timer could take over."""
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recstate.timers import TimerQueue
+from recstate.timers import Timer, TimerQueue
 
 
 def drain(q: TimerQueue, now: float) -> list[tuple[str | None, str, float]]:
@@ -232,5 +234,99 @@ def test_many_sessions_with_sweeps_fire_what_a_plain_list_fires(ops):
             assert drain(q, now) == ref.drain(now)
         assert len(q) == len(ref.live)
         assert q._dead >= 0
+        assert q._first == (q._heap[0][0] if q._heap else math.inf)  # what dispatch reads
     assert drain(q, now + 1000) == ref.drain(now + 1000)
     assert len(q) == 0
+
+
+def test_a_timer_is_its_own_heap_entry_keyed_as_it_was_pushed():
+    """No tuple beside each timer (issue 12): the heap holds the timers, each a list of the
+    deadline and arming number it was pushed with; a later re-arming changes due and seq
+    only, and the key follows when the timer reaches the top."""
+    q = TimerQueue()
+    t = q.arm("s", "watchdog", 60)
+    assert q._heap == [t]
+    assert q._heap[0] is t
+    assert list(t) == [60.0, 0]
+    assert q.arm("s", "watchdog", 90) is t  # later: lazy, the entry keyed as pushed
+    assert (t.due, t.seq, list(t)) == (90.0, 1, [60.0, 0])
+    assert q.next_due() == 90.0  # at the top: pushed again at its own deadline
+    assert list(t) == [90.0, 1]
+    assert q.pop_due(90) is t
+    assert q._heap == []
+
+
+def test_a_timer_made_by_hand_and_how_it_shows():
+    t = Timer("s", "answer", 30.0)
+    assert (t.session, t.name, t.due, t.payload, t.every, t.seq, t.cancelled, t.next) == (
+        "s", "answer", 30.0, None, None, 0, False, None)
+    assert list(t) == [30.0, 0]
+    assert repr(t) == ("Timer(session='s', name='answer', due=30.0, payload=None, every=None, "
+                       "seq=0, cancelled=False)")
+    assert t.to_dict() == {"session": "s", "name": "answer", "due": 30.0, "payload": None,
+                           "every": None}
+    done = Timer("s", "answer", 30.0, "p", 5.0, 7, cancelled=True)
+    assert (done.payload, done.every, done.seq, done.cancelled, list(done)) == (
+        "p", 5.0, 7, True, [30.0, 7])
+
+
+def test_timers_hash_by_identity_and_two_with_the_same_key_do_not_order():
+    a, b = Timer("s", "x", 10.0, seq=3), Timer("t", "y", 10.0, seq=3)
+    assert hash(a) == object.__hash__(a)
+    assert len({a, b}) == 2  # both kept: hashed as themselves
+    assert not a < b
+    assert not b < a
+    assert Timer("s", "x", 10.0, seq=2) < a < Timer("s", "x", 11.0, seq=0)
+
+
+def test_a_restored_number_equal_to_the_next_one_moves_the_count_on():
+    q = TimerQueue()
+    assert q.arm("s", "a", 10, seq=0).seq == 0  # the number the queue would give next
+    assert q.arm("s", "b", 10).seq == 1
+
+
+def test_any_due_asks_the_earliest_deadline_not_its_arming_number():
+    q = TimerQueue()
+    q.arm("s", "a", 100.0)
+    assert not q.any_due(99.0)  # keyed after now: not due, and nothing else to look at
+    assert q.any_due(100.0)
+    late = TimerQueue()
+    late.arm("s", "b", 1.0, seq=5)  # due at 1, armed fifth
+    assert late.any_due(2.0)
+
+
+def test_a_dead_entry_dropped_from_the_top_is_counted_off():
+    q = TimerQueue()
+    q.arm("s", "a", 10)
+    q.arm("t", "b", 20)
+    q.cancel("s", "a")
+    assert q._dead == 1
+    assert q.next_due() == 20.0  # the dead entry popped on the way
+    assert q._dead == 0
+    assert len(q._heap) == 1
+
+
+def test_the_heap_rebuilt_without_its_dead_entries_still_fires_in_due_order():
+    """Dropping entries from a heap's list leaves a list that is no heap: it is heapified."""
+    import random
+
+    rng = random.Random(12)
+    q = TimerQueue()
+    dues = [rng.uniform(0, 1000) for _ in range(200)]
+    for i, due in enumerate(dues):
+        q.arm(f"s{i}", "t", due)
+    for i in range(0, 140, 2):  # 70 dead of 200: over 64 and over a quarter
+        q.cancel(f"s{i}", "t")
+    assert len(q._heap) == 135  # rebuilt at the 65th dead (five dead since)
+    live = sorted((due, f"s{i}") for i, due in enumerate(dues) if i >= 140 or i % 2)
+    assert [(due, s) for s, _, due in drain(q, 1000)] == live
+
+
+def test_a_dead_entry_taken_over_is_counted_off_once():
+    q = TimerQueue()
+    q.arm("s", "answer", 10)
+    q.cancel("s", "answer")
+    assert q._dead == 1
+    q.arm("s", "watchdog", 20)  # takes the answer's entry over: no longer dead
+    assert q._dead == 0
+    assert len(q._heap) == 1

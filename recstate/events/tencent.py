@@ -49,7 +49,9 @@ STOP: Final = "requestMultiVideoRecorderStop"
 SEARCH: Final = "SearchMedia"
 
 
-@attrs.frozen
+# (RoomInfo and RecordParam stay in a recording's context for as long as it runs: no
+# weakref slot, 8 bytes each)
+@attrs.frozen(weakref_slot=False)
 class RoomInfo:
     """``TIMAvManager.RoomInfo`` / ``OMAVRoomInfo``: the group and the room."""
 
@@ -57,7 +59,7 @@ class RoomInfo:
     roomId: int
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class RecordParam:
     """``TIMAvManager.RecordParam`` / ``AVRecordInfo`` / ``TIMRecordParam`` (002 §2)."""
 

@@ -58,7 +58,7 @@ from recstate.machine import DataOnly, Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
 from recstate.vendors import Vendor
 
-__all__ = ["VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
+__all__ = ["NO_IDS", "VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
 
 NOT_RECORDING = ("idle", "stopped", "failed")
 BUSY = ("starting", "retry_wait", "recording", "stopping")
@@ -89,9 +89,42 @@ class TencentOptions:
                              f"(SubAppId), got {value!r}")
 
 
-@attrs.define(slots=True)
+class _NoIds(list[str]):
+    """The empty list of file IDs every context starts with, shared: a recording in
+    progress searches nothing yet, and three empty lists were 168 bytes of every session
+    (issue 12). It reads, compares, copies and unstructures as ``[]``; the machine replaces
+    it rather than adding to it, and so must anyone else: adding to it in place raises
+    (``+=`` gives a new list)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any) -> None:
+        raise TypeError("this is the shared empty list of a TencentContext field, not "
+                        "one of its own: assign a new list instead (ctx.field = [...])")
+
+    append = extend = insert = __setitem__ = _refuse
+
+    def __iadd__(self, other: Any) -> list[str]:  # type: ignore[override, misc]
+        return list(other)
+
+    def __copy__(self) -> _NoIds:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> _NoIds:
+        return self
+
+    def __reduce__(self) -> str:
+        return "NO_IDS"
+
+
+#: The shared empty value of TencentContext's lists (:class:`_NoIds`).
+NO_IDS: list[str] = _NoIds()
+
+
+@attrs.define(slots=True, weakref_slot=False)
 class TencentContext:
-    """One user in one room: the room, the recording under way, and its files."""
+    """One user in one room: the room, the recording under way, and its files. Its lists
+    start as the shared empty :data:`NO_IDS`: replace them, do not add to them in place."""
 
     relationId: int | None = None
     roomId: int | None = None
@@ -111,12 +144,12 @@ class TencentContext:
     file_seq: int = 0
     open_file: str | None = None
     search_prefix: str = ""
-    search_ids: list[str] = attrs.field(factory=list)
-    search_files: list[str] = attrs.field(factory=list)
+    search_ids: list[str] = NO_IDS
+    search_files: list[str] = NO_IDS
     search_named: bool = False
     search_after: float | None = None
     searches: int = 0
-    recording_files: list[str] = attrs.field(factory=list)
+    recording_files: list[str] = NO_IDS
 
 
 class TencentRecorder(Machine):
@@ -306,7 +339,7 @@ class TencentRecorder(Machine):
         ctx.start_unanswered = False
         ctx.timed_out_at = None
         ctx.started_at = ctx.attempt_sent = self.now
-        ctx.recording_files = []
+        ctx.recording_files = NO_IDS
         if ctx.user is not None:
             self._busy_users()[ctx.user] = self.session.key
         self.send(StartCommand(roomInfo=ev.roomInfo, param=ev.param))
@@ -392,7 +425,8 @@ class TencentRecorder(Machine):
                            kind="screen" if ctx.param.recordDataType == 1 else "video",
                            format="mp4", participant=ctx.user, start=start)
         ctx.open_file = f.id
-        ctx.recording_files.append(f.id)
+        # (a list of its exact size: [*a, x] would leave room for three more)
+        ctx.recording_files = ctx.recording_files + [f.id]  # noqa: RUF005
 
     def _current(self) -> RecordingFile | None:
         wanted = self.ctx.open_file
@@ -580,7 +614,7 @@ class TencentRecorder(Machine):
                 f = self.open_file(id=found.fileId, kind="video", format="mp4",
                                    participant=ctx.user, status="closed")
                 self._found(f, found, rename=False)  # opened as found.fileId: nothing to rename
-                ctx.search_files.append(f.id)
+                ctx.search_files = [*ctx.search_files, f.id]
             for i in (found.fileId, found.vid):
                 ids.discard(i)
         ctx.search_ids = [i for i in ctx.search_ids if i in ids]
@@ -633,7 +667,7 @@ class TencentRecorder(Machine):
                         level="warning")
             for f in unfound:
                 self.update_file(f, "lost", status="lost")
-            ctx.search_files = []
+            ctx.search_files = NO_IDS
             return
         if not ctx.search_ids and not unfound:
             return
@@ -651,8 +685,8 @@ class TencentRecorder(Machine):
                     level="warning")
         for f in unfound:
             self.update_file(f, "lost", status="lost")
-        ctx.search_ids = []
-        ctx.search_files = []
+        ctx.search_ids = NO_IDS
+        ctx.search_files = NO_IDS
 
     def stopped_already(self, ev: Any) -> None:
         """Already stopped: if data had stopped for longer than the watchdog, the server
