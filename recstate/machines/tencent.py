@@ -605,9 +605,11 @@ class TencentRecorder(Machine):
             free = [f for f in mine.values() if f.id not in claimed and f.status == "closed"
                     and (created is None or f.start is None or f.start <= created + 1)]
             if free:
-                f = min(free, key=lambda f: (abs((created or 0.0) - (f.end or 0.0))
-                                             if created is not None else 0.0,
-                                             f.start or 0.0))
+                # the file whose end is nearest the VOD file's creation (one whose end is
+                # unknown after any whose end is known), then the earliest started
+                f = (min(free, key=lambda f: f.start or 0.0) if created is None
+                     else min(free, key=lambda f: (abs(created - f.end) if f.end is not None
+                                                   else math.inf, f.start or 0.0)))
                 claimed.add(f.id)
                 self._found(f, found, rename=True)
             elif named:
