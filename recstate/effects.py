@@ -273,8 +273,11 @@ class Effects:
         files = session._files
         if files is None:  # the session's first file: a list of one (no room to grow)
             session._files = [f]
-        elif not any(x is f for x in files):  # a file opened by this handling
-            files.append(f)
+        else:
+            if files.__class__ is not list:  # packed (Session.pack_files): as objects again
+                files = session.files
+            if not any(x is f for x in files):  # a file opened by this handling
+                files.append(f)
         if self.tracer is not None:
             self._trace(now, session.vendor, change, session.key, f.to_dict(), "file")
         if signals.file_changed.receivers:
