@@ -61,8 +61,6 @@ GROUP_COMMITS = 256
 SETTLE_EVERY = 4096
 #: --out lines written in one go.
 OUT_BATCH = 512
-#: Produced lines that tell a session's state or files changed (see ``pack_finished``).
-_FILES_MAY_CHANGE: Final = frozenset({"transition", "file"})
 
 
 @attrs.define
@@ -259,23 +257,28 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     # diff settles, at the end); ``write`` is None once a write failed.
     write = writer.write_line if writer is not None else None
     pending: list[bytes] = []
-    # A finished session's files are packed (Session.pack_files): the replay keeps every
-    # session to the end, and files are what a long recording gains. Not with a store (its
-    # sessions are its own) nor when watched (the observer keeps files and sessions).
+    # Files of a session that has gone quiet are packed (Session.pack_files): the replay
+    # keeps every session to the end, and files are what a long recording gains. Not with
+    # a store (its sessions are its own) nor when watched (the observer keeps files).
     packing = store is None and observe is None
-    touched: set[str | None] = set()  # sessions whose state or files changed since
+    touched: set[str | None] = set()  # sessions that produced a line since the last settling
+    earlier: set[str | None] = set()  # and in the interval before
 
-    def pack_finished() -> None:
-        """Pack the files of each session that changed since the last time and is now in
-        a finished state (a file record or a transition tells of any change to its files
-        or state); not while a receiver of ``file_changed`` might keep its files."""
+    def pack_quiet() -> None:
+        """Pack the files of each session that produced a line (a command, transition,
+        file or error: any handling that may have read or changed its files does) in the
+        interval before this one and none in this one: a session busy with its files at
+        every interval is never packed and unpacked over and over. Not while a receiver of
+        ``file_changed`` might keep the files."""
+        nonlocal touched, earlier
         if runtime is not None and not signals.file_changed.receivers:
             sessions = runtime.sessions
-            for key in touched:
-                session = sessions.get(key) if key is not None else None
-                if session is not None and session.state in runtime.engine(
-                        session.machine).finished:
-                    session.pack_files()
+            for key in earlier:
+                if key is not None and key not in touched:
+                    session = sessions.get(key)
+                    if session is not None:
+                        session.pack_files()
+        earlier, touched = touched, earlier
         touched.clear()
 
     def flush() -> None:
@@ -298,7 +301,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if record.kind != "event":
             notes.record(record)
             diff.produced(record)
-            if packing and record.kind in _FILES_MAY_CHANGE:
+            if packing:
                 touched.add(record.session)
 
     runtime: Runtime | None = None
@@ -421,7 +424,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
                 diff.settle(min(clock.now(), last_t))
-                pack_finished()
+                pack_quiet()
             return True
 
         records.fast = fast_line
@@ -484,7 +487,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
                 diff.settle(min(runtime.clock.now(), last_t))
-                pack_finished()
+                pack_quiet()
                 flush()
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.

@@ -126,16 +126,16 @@ def outputs(trace: Path, out: Path, **kwargs: Any) -> tuple[bytes, str, str, byt
     return report.dumps(), text.getvalue(), format_report(report), out.read_bytes()
 
 
-def packs_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Settle (and pack) after every input; the number of packs made, as they are."""
-    made: list[int] = []
+def packs_counted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, str]]:
+    """Settle (and pack) after every input; the packs made: (files, the session's state)."""
+    made: list[tuple[int, str]] = []
     real = Session.pack_files
 
     def counted(self: Session) -> PackedFiles | None:
         was = self._files
         packed = real(self)
         if packed is not None and packed is not was:
-            made.append(packed.count)
+            made.append((packed.count, self.state))
         return packed
 
     monkeypatch.setattr(replay_module, "SETTLE_EVERY", 1)
@@ -145,8 +145,8 @@ def packs_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def recorded_twice(tmp_path: Path) -> Path:
     """bob records 100 minutes (a rollover, a stop, the VOD search), then again in the same
-    session 100 minutes more, with heartbeats: the files of the first are packed when it
-    stops, and the second recording's handlings add to them."""
+    session 100 minutes more, with heartbeats: its files are packed whenever it goes quiet
+    (recording, or stopped), and every handling after reads and adds to them."""
     room = {"relationId": 15000, "roomId": 1}
     start = {"roomInfo": room, "user": "bob", "param": {"fileName": "r"}}
     stop = {"roomInfo": room, "user": "bob"}
@@ -169,8 +169,8 @@ def test_a_session_packed_when_it_stopped_records_again_as_if_never_packed(
     kept = outputs(trace, tmp_path / "kept.jsonl", observe=lambda runtime: None)
     made = packs_counted(monkeypatch)
     packed = outputs(trace, tmp_path / "packed.jsonl")
-    assert made[0] == 2, "packed when the first recording stopped"
-    assert made[-1] == 4, "unpacked by the second recording, packed when it stopped"
+    assert made[:2] == [(1, "recording"), (2, "recording")], "after the start, the rollover"
+    assert made[-1] == (4, "stopped"), "unpacked by the second recording, packed at its end"
     assert packed == kept
     assert packed[3] == trace.read_bytes()
     [session] = json.loads(packed[0])["sessions"]
