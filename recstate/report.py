@@ -1,7 +1,8 @@
 """What a replay reports, gathered as it goes: memory flat with the trace's length.
 
 A replay of a day's trace must not keep every record it read or produced. The report keeps,
-per session, its summary (state, files, the machine's own summary) and bounded lists (the
+per session, its summary (state, files: :class:`FileRows` over the session's packed files
+rather than a copy of each, the machine's own summary) and bounded lists (the
 first :data:`LISTED` commands, errors and violations, with the count of those left out); the
 conformance diff (:class:`Conformance`) compares what was logged with what was produced per
 session on a sliding window of trace time, and keeps the first :data:`LISTED_TOP`
