@@ -27,7 +27,7 @@ from recstate.replay import Report, format_report, replay, write_report
 from recstate.report import FileRows
 from recstate.scenario import parse_scenario, run_scenario_file, scenario_text
 from recstate.session import Session
-from recstate.trace import REDACTED
+from recstate.trace import REDACTED, redact
 
 T0 = 1_700_000_000.0
 FIELDS = ("id", "session", "vendor", "kind", "format", "participant", "start", "end", "size",
@@ -64,12 +64,14 @@ def test_packed_files_come_back_with_every_field_as_it_was() -> None:
     session = session_with(*files)
     before = fields(files)
     packed = session.pack_files()
-    assert isinstance(packed, PackedFiles) and packed.count == 4
+    assert isinstance(packed, PackedFiles)
+    assert packed.count == 4
     assert len(packed.blob) < sum(len(orjson.dumps(f.to_dict())) for f in files)
     assert session.file_dicts() == [f.to_dict() for f in files]
     again = session.files
     assert fields(again) == before
-    assert again[3].start is not None and math.copysign(1, again[3].start) == -1  # -0.0
+    assert again[3].start is not None
+    assert math.copysign(1, again[3].start) == -1
     assert all(new is not old for new, old in zip(again, files, strict=True))
     assert session.files is again  # unpacked once, then the list as always
 
@@ -82,7 +84,8 @@ def test_files_json_would_not_give_back_as_they_are_stay_unpacked(odd: dict[str,
     files = [a_file(1), a_file(2, **odd)]
     session = session_with(*files)
     assert session.pack_files() is None
-    assert session.files[0] is files[0] and session.files[1] is files[1]
+    assert session.files[0] is files[0]
+    assert session.files[1] is files[1]
 
 
 def test_a_session_without_files_packs_nothing() -> None:
@@ -104,16 +107,22 @@ def test_a_packed_sessions_snapshot_is_its_snapshot_unpacked() -> None:
 def test_file_rows_are_the_redacted_rows_and_equal_their_list() -> None:
     secret = "https://cos.example/1.mp4?sign=abc123&t=1"
     session = session_with(a_file(1), a_file(2, url=secret))
-    want = [replay_module.redact(f.to_dict()) for f in session.files]
+    want = [redact(f.to_dict()) for f in session.files]
     packed = session.pack_files()
     assert packed is not None
     rows = FileRows(packed)
-    assert len(rows) == 2 and bool(rows)
-    assert rows == want and want == rows and rows == FileRows(packed)
-    assert rows != want[:1] and rows != "not a list"
+    assert len(rows) == 2
+    assert bool(rows)
+    assert rows == want
+    assert want == rows
+    assert rows == FileRows(packed)
+    assert rows != want[:1]
+    assert rows != "not a list"
     assert rows[1]["url"] == f"https://cos.example/1.mp4?sign={REDACTED}&t=1"
-    assert rows[-1] == want[-1] and rows[:1] == want[:1]
-    assert list(rows) == want and repr(rows) == repr(want)
+    assert rows[-1] == want[-1]
+    assert rows[:1] == want[:1]
+    assert list(rows) == want
+    assert repr(rows) == repr(want)
     with pytest.raises(TypeError):
         hash(rows)
 
