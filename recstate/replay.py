@@ -269,9 +269,10 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         file or error: any handling that may have read or changed its files does) in the
         interval before this one and none in this one: a session busy with its files at
         every interval is never packed and unpacked over and over. Not while a receiver of
-        ``file_changed`` might keep the files."""
+        this runtime's ``file_changed`` might keep the files (one for another runtime, left
+        connected, hears nothing of this one)."""
         nonlocal touched, earlier
-        if runtime is not None and not signals.file_changed.receivers:
+        if runtime is not None and not signals.file_changed.has_receivers_for(runtime):
             sessions = runtime.sessions
             for key in earlier:
                 if key is not None and key not in touched:

@@ -20,11 +20,13 @@ import orjson
 import pytest
 
 import recstate.replay as replay_module
+from recstate import signals
 from recstate.examples import path_of, traces
 from recstate.machines.tencent import TencentRecorder
 from recstate.recording import PackedFiles, RecordingFile
 from recstate.replay import Report, format_report, replay, write_report
 from recstate.report import FileRows
+from recstate.runtime import Runtime
 from recstate.scenario import parse_scenario, run_scenario_file, scenario_text
 from recstate.session import Session
 from recstate.trace import REDACTED, redact
@@ -185,6 +187,26 @@ def test_a_session_packed_when_it_stopped_records_again_as_if_never_packed(
     [session] = json.loads(packed[0])["sessions"]
     assert [f["status"] for f in session["files"]] == ["ready"] * 4
     assert len({f["id"] for f in session["files"]}) == 4
+
+
+def test_a_receiver_of_file_changed_for_any_sender_stops_the_packing_while_it_listens(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = recorded_twice(tmp_path)
+    kept: list[RecordingFile] = []
+
+    def keep(sender: Any, **kwargs: Any) -> None:
+        kept.append(kwargs["file"])
+
+    made = packs_counted(monkeypatch)
+    with signals.file_changed.connected_to(keep):
+        replay(trace)
+    assert made == [(4, "stopped")], "packed only at the end, for the report"
+    assert len({id(f) for f in kept}) == 4  # the same four objects all along
+    made.clear()
+    other = Runtime()  # a receiver of another runtime's files hears nothing of the replay
+    with signals.file_changed.connected_to(keep, sender=other):
+        replay(trace)
+    assert made[:2] == [(1, "recording"), (2, "recording")]
 
 
 @pytest.mark.parametrize("name", traces())
