@@ -22,6 +22,7 @@ from recstate.events import TimerEvent
 from recstate.logs import get_logger
 from recstate.machine import Engine, Machine, Rejected
 from recstate.receivers import ReceiverCache
+from recstate.recording import RecordingFile
 from recstate.session import Session
 from recstate.timers import TimerQueue
 from recstate.trace import (
@@ -276,8 +277,13 @@ class Effects:
         elif isinstance(files, list):
             if not any(x is f for x in files):  # a file opened by this handling
                 files.append(f)
-        elif files is not f:  # its second: now a list of two
-            session._files = [files, f]
+        elif files.__class__ is RecordingFile:
+            if files is not f:  # its second: now a list of two
+                session._files = [files, f]
+        else:  # packed (Session.pack_files): as objects again, then as a list
+            files = session.files
+            if not any(x is f for x in files):
+                files.append(f)
         if self.tracer is not None:
             self._trace(now, session.vendor, change, session.key, f.to_dict(), "file")
         if signals.file_changed.receivers:

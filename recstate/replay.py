@@ -14,7 +14,7 @@ import os
 import types
 import typing
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
@@ -25,7 +25,16 @@ from recstate import signals
 from recstate.clock import ManualClock
 from recstate.errors import OutputError, TraceError, Violation
 from recstate.events import Event, event_class, parse_event
-from recstate.report import LISTED_TOP, Conformance, Listed, SessionNotes, compare, line_key
+from recstate.report import (
+    LISTED_TOP,
+    Conformance,
+    FileRows,
+    Listed,
+    SessionNotes,
+    compare,
+    json_default,
+    line_key,
+)
 from recstate.runtime import Runtime
 from recstate.session import Session
 from recstate.stores import Commit, Store, StoreError, open_store
@@ -95,6 +104,15 @@ class Report:
         return 1 if failed else 0
 
     def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON-able data (every session's files a list)."""
+        out = self._json()
+        out["sessions"] = [{**s, "files": s["files"].rows()} if isinstance(
+            s["files"], FileRows) else s for s in self.sessions]
+        return out
+
+    def _json(self) -> dict[str, Any]:
+        """:meth:`to_json` with the sessions' files as they are held (:class:`FileRows`
+        where packed: :func:`~recstate.report.json_default` writes them)."""
         out: dict[str, Any] = {"lines": self.lines, "events": self.events,
                                "violations": self.violations, "mismatches": self.mismatches,
                                "sessions": self.sessions}
@@ -112,7 +130,32 @@ class Report:
         return out
 
     def dumps(self) -> bytes:
-        return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+        return orjson.dumps(self._json(), default=json_default, option=_REPORT_JSON)
+
+    def write_json(self, write: Callable[[bytes], Any]) -> None:
+        """:meth:`dumps` and a newline given to ``write`` a session at a time: the same
+        bytes, never the whole report's text at once (each packed session's files are
+        made, written and dropped in turn)."""
+        out = self._json()
+        sessions, out["sessions"] = out["sessions"], []
+        head, at, tail = orjson.dumps(out, option=_REPORT_JSON).partition(_SESSIONS_SLOT)
+        assert at, "the report has its sessions at the top level"
+        if not sessions:
+            write(head + at + tail + b"\n")
+            return
+        write(head + b'\n  "sessions": [\n')
+        for i, session in enumerate(sessions):
+            text = orjson.dumps(session, default=json_default, option=_REPORT_JSON)
+            # nested two levels down: every line of it 4 spaces further in (a JSON text has
+            # no newline but between its tokens)
+            write((b",\n" if i else b"") + b"    " + text.replace(b"\n", b"\n    "))
+        write(b"\n  ]" + tail + b"\n")
+
+
+_REPORT_JSON: Final = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+#: Where the sessions go in the report's JSON written without them (the only key two spaces
+#: in: every other key of that name is further in).
+_SESSIONS_SLOT: Final = b'\n  "sessions": []'
 
 
 def replay(path: str | os.PathLike[str], *, strict: bool = False, until: float | None = None,
@@ -214,6 +257,30 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
     # diff settles, at the end); ``write`` is None once a write failed.
     write = writer.write_line if writer is not None else None
     pending: list[bytes] = []
+    # Files of a session that has gone quiet are packed (Session.pack_files): the replay
+    # keeps every session to the end, and files are what a long recording gains. Not with
+    # a store (its sessions are its own) nor when watched (the observer keeps files).
+    packing = store is None and observe is None
+    touched: set[str | None] = set()  # sessions that produced a line since the last settling
+    earlier: set[str | None] = set()  # and in the interval before
+
+    def pack_quiet() -> None:
+        """Pack the files of each session that produced a line (a command, transition,
+        file or error: any handling that may have read or changed its files does) in the
+        interval before this one and none in this one: a session busy with its files at
+        every interval is never packed and unpacked over and over. Not while a receiver of
+        this runtime's ``file_changed`` might keep the files (one for another runtime, left
+        connected, hears nothing of this one)."""
+        nonlocal touched, earlier
+        if runtime is not None and not signals.file_changed.has_receivers_for(runtime):
+            sessions = runtime.sessions
+            for key in earlier:
+                if key is not None and key not in touched:
+                    session = sessions.get(key)
+                    if session is not None:
+                        session.pack_files()
+        earlier, touched = touched, earlier
+        touched.clear()
 
     def flush() -> None:
         """Write the gathered lines: a full disk ends the writing, the replay goes on and
@@ -235,6 +302,8 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         if record.kind != "event":
             notes.record(record)
             diff.produced(record)
+            if packing:
+                touched.add(record.session)
 
     runtime: Runtime | None = None
     manual = ManualClock(0.0)  # the runtime's clock once there is a runtime
@@ -356,6 +425,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
                 diff.settle(min(clock.now(), last_t))
+                pack_quiet()
             return True
 
         records.fast = fast_line
@@ -418,6 +488,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
                 diff.settle(min(runtime.clock.now(), last_t))
+                pack_quiet()
                 flush()
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
@@ -458,7 +529,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             report.left_out[name] = count
     report.exceptions = notes.exceptions
     if runtime is not None:
-        report.sessions = _summaries(runtime, notes)
+        report.sessions = _summaries(runtime, notes, pack=packing)
     return report
 
 
@@ -672,19 +743,26 @@ def _event(record: Record, source: str) -> Event:
                        source=source, line=record.line, id=record.id)
 
 
-def _summaries(runtime: Runtime, notes: SessionNotes) -> list[dict[str, Any]]:
+def _summaries(runtime: Runtime, notes: SessionNotes, *, pack: bool = False
+               ) -> list[dict[str, Any]]:
+    """Each session's part of the report. ``pack``: the sessions' files are packed (where
+    they pack) and the report's rows of them made from that when read (:class:`FileRows`),
+    so the report holds no second copy of every file; only where nothing else will use the
+    runtime's sessions."""
     out = []
     for key in sorted(runtime.sessions):
         session = runtime.sessions[key]
         summary = session.machine.summary(session)
         lists, left = notes.listed(key)
+        packed = session.pack_files() if pack else None
         out.append({
             "session": key,
             "vendor": session.vendor,
             "machine": session.machine.qualified_name(),
             "state": session.state,
             "recording": session.recording,
-            "files": [redact(f.to_dict()) for f in session.files],
+            "files": FileRows(packed) if packed is not None else [
+                redact(f) for f in session.file_dicts()],
             **lists,
         })
         if summary is not None:
@@ -739,8 +817,13 @@ def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
 
 def format_report(report: Report) -> str:
     """The report as a readable table per session."""
-    lines: list[str] = []
+    return "".join(_report_text(report))
+
+
+def _report_text(report: Report) -> Iterator[str]:
+    """:func:`format_report` a session at a time (then the rest)."""
     for s in report.sessions:
+        lines: list[str] = []
         lines.append(f"session {s['session']}  [{s['machine']}]  state={s['state']}  "
                      f"recording={s['recording']}")
         if s["files"]:
@@ -768,6 +851,8 @@ def format_report(report: Report) -> str:
         for what, count in s.get("left_out", {}).items():
             lines.append(f"  ... and {count} more {what} left out of the report")
         lines.append("")
+        yield "\n".join(lines) + "\n"
+    lines = []
     for v in report.unrouted:
         lines.append(f"unrouted: line {v['line']} {v['name']}: {v['reason']}")
     for m in report.mismatches:
@@ -788,14 +873,16 @@ def format_report(report: Report) -> str:
                  f"sessions, {report.violations} violations, "
                  f"{len(report.mismatches) + report.left_out.get('mismatches', 0)} "
                  f"mismatches: {'OK' if report.exit_status == 0 else 'FAILED'}")
-    return "\n".join(lines) + "\n"
+    yield "\n".join(lines) + "\n"
 
 
 def write_report(report: Report, stream: IO[str], *, as_json: bool) -> None:
+    """The report (``--json`` or the tables) written a session at a time."""
     if as_json:
-        stream.write(report.dumps().decode() + "\n")
+        report.write_json(lambda chunk: stream.write(chunk.decode()))
     else:
-        stream.write(format_report(report))
+        for text in _report_text(report):
+            stream.write(text)
 
 
 #: For ``recstate.workers``, which builds the same report from a store.

@@ -1,7 +1,8 @@
 """What a replay reports, gathered as it goes: memory flat with the trace's length.
 
 A replay of a day's trace must not keep every record it read or produced. The report keeps,
-per session, its summary (state, files, the machine's own summary) and bounded lists (the
+per session, its summary (state, files: :class:`FileRows` over the session's packed files
+rather than a copy of each, the machine's own summary) and bounded lists (the
 first :data:`LISTED` commands, errors and violations, with the count of those left out); the
 conformance diff (:class:`Conformance`) compares what was logged with what was produced per
 session on a sliding window of trace time, and keeps the first :data:`LISTED_TOP`
@@ -13,15 +14,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict, deque
-from collections.abc import Iterable
-from typing import Any, Final
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, overload
 
 import orjson
 
+from recstate.recording import PackedFiles
 from recstate.trace import OUTPUT_KINDS, Record, redact
 
-__all__ = ["LISTED", "LISTED_TOP", "WINDOW", "Conformance", "Listed", "SessionNotes",
-           "compare", "line_key", "mismatch_key"]
+__all__ = ["LISTED", "LISTED_TOP", "WINDOW", "Conformance", "FileRows", "Listed",
+           "SessionNotes", "compare", "json_default", "line_key", "mismatch_key"]
 
 #: Entries of one session's list (commands, errors, violations) the report shows; the
 #: rest are counted in the session's ``left_out``.
@@ -51,6 +53,55 @@ class Listed:
 
     def __len__(self) -> int:
         return len(self.items) + self.left_out
+
+
+class FileRows(Sequence[dict[str, Any]]):
+    """A session's ``files`` in the report, made from its packed files each time they are
+    read: every file, the same rows as a list of ``redact(f.to_dict())`` (and equal to
+    one), without a second copy of every file held in the report beside the session's.
+    Read-only; :func:`json_default` writes it as that list."""
+
+    __slots__ = ("_packed",)
+
+    def __init__(self, packed: PackedFiles) -> None:
+        self._packed = packed
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [redact(d) for d in self._packed.dicts()]
+
+    def __len__(self) -> int:
+        return self._packed.count
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self.rows()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileRows):
+            return self.rows() == other.rows()
+        if isinstance(other, list):
+            return self.rows() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.rows())
+
+
+def json_default(value: Any) -> Any:
+    """orjson's ``default`` for a report holding :class:`FileRows`: the rows as a list."""
+    if isinstance(value, FileRows):
+        return value.rows()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class SessionNotes:

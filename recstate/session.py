@@ -10,7 +10,7 @@ import attrs
 
 from recstate.events import converter
 from recstate.machine import Machine
-from recstate.recording import RecordingFile
+from recstate.recording import PackedFiles, RecordingFile
 
 __all__ = ["Session"]
 
@@ -29,18 +29,46 @@ class Session:
         self.state = machine.initial if state is None else state
         self.recording = recording
         self.context = machine.context() if context is None else context
-        #: None, the session's one file itself, or the list of its files: a recording's
-        #: first file needs no list of one (64 bytes of an idle session, issue 12) until
-        #: someone asks for :attr:`files`.
-        self._files: list[RecordingFile] | RecordingFile | None = None
+        #: None (no file yet), the session's one file itself (a recording's first file
+        #: needs no list of one: 64 bytes of an idle session, issue 12), the list of its
+        #: files, or them packed (:meth:`pack_files`).
+        self._files: list[RecordingFile] | RecordingFile | PackedFiles | None = None
 
     @property
     def files(self) -> list[RecordingFile]:
         files = self._files
+        files = self._files
         if isinstance(files, list):
             return files
-        files = self._files = [] if files is None else [files]
+        if files is None:
+            files = self._files = []
+        elif isinstance(files, PackedFiles):
+            files = self._files = files.unpack(session=self.key, vendor=self.vendor)
+        else:
+            files = self._files = [files]
         return files
+
+    def pack_files(self) -> PackedFiles | None:
+        """Keep the files packed (:class:`~recstate.recording.PackedFiles`: a replay packs
+        a finished session's, which it keeps to the end) until something reads
+        :attr:`files` again, which then gives new objects with the same values; the packed
+        files, or None when there are none or they would not come back the same. Only where
+        nothing else holds a file or the list: a machine looks its files up in ``files``
+        at each handling, a receiver of ``file_changed`` may keep them."""
+        files = self._files
+        if files is None or isinstance(files, PackedFiles):
+            return files
+        packed = PackedFiles.pack(_listed(files))
+        if packed is not None:
+            self._files = packed
+        return packed
+
+    def file_dicts(self) -> list[dict[str, Any]]:
+        """Each file's ``to_dict()``, packed or not (nothing is unpacked)."""
+        files = self._files
+        if isinstance(files, PackedFiles):
+            return files.dicts()
+        return [f.to_dict() for f in _listed(files)]
 
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON-able data (timers are the Runtime's: it adds them)."""
@@ -51,7 +79,7 @@ class Session:
             "state": self.state,
             "recording": self.recording,
             "context": _unstructure(type(self.context))(self.context),
-            "files": [f.to_dict() for f in _listed(self._files)],
+            "files": self.file_dicts(),
         }
 
     @classmethod
