@@ -684,6 +684,10 @@ def payload_check(cls: type) -> Callable[[dict[str, Any] | None], bool] | None:
     return check
 
 
+#: vendor -> what follows the time in its canonical data-only lines.
+_AFTER: dict[str, bytes] = {}
+
+
 def _template(runtime: Runtime, templates: dict[bytes, list[Any]],
               template_of: dict[str, bytes], raw: bytes, vendor: str, name: str,
               session: str, t: float) -> None:
@@ -698,7 +702,9 @@ def _template(runtime: Runtime, templates: dict[bytes, list[Any]],
             entry[5] += 1
             return
         del templates[old]
-    after = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
+    after = _AFTER.get(vendor)
+    if after is None:  # (one bytes object a vendor: the same memory for every session's)
+        after = _AFTER[vendor] = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
     cut = len(raw) - len(after) - len(orjson.dumps(t))
     slot = runtime.data_slot(vendor, name, session)
     if slot is not None and raw[:cut].endswith(b',"t":') and raw.endswith(after):

@@ -228,15 +228,17 @@ class Routing(Effects):
         of ``slot`` (:meth:`data_slot`), with what cannot change looked up already: the
         same checks, the same effect."""
         session, key, state, field, timer, seconds, clock = slot
+        # (the clock's time read and set in place: ManualClock.set's own check is the
+        # first line's, ``at`` is a float)
         if (self.sessions.get(key) is not session or session.state != state
                 or self._busy or self._queue or self._watching
-                or self._answering is not None or at < clock.now()):
+                or self._answering is not None or at < clock._now):
             return False
         timers = self.timers
         heap = timers._heap
         if heap and heap[0][0] <= at and timers.any_due(at):
             return False
-        clock.set(at)
+        clock._now = at
         setattr(session.context, field, at)
         if not timers.push_back(key, timer, at + seconds):
             timers.arm(key, timer, at + seconds)
