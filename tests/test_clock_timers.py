@@ -530,3 +530,17 @@ def test_push_back_wakes_a_driver_waiting_for_a_later_deadline():
     q.wake_before = 25.0
     assert q.push_back("s", "watchdog", 21.0)
     assert woken == [1]
+
+
+def test_any_due_looks_at_the_earliest_deadline_whatever_the_arming_numbers():
+    """A timer armed after many others (a large arming number) and due before ``now``, with
+    later ones in the heap: due; ``advance`` fires it before the later ones."""
+    q = TimerQueue()
+    for i in range(20):
+        q.arm("s", f"late{i}", 100.0 + i)
+    q.arm("t", "soon", 5.0)
+    assert q.any_due(10.0)
+    assert not q.any_due(4.0)
+    q.push_back("t", "soon", 6.0)  # moved later in place: its entry still keyed at 5
+    assert not q.any_due(5.5)
+    assert q.any_due(6.0)
