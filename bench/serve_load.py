@@ -56,28 +56,39 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def events_of(i: int, beats: int) -> list[list[dict[str, Any]]]:
+def events_of(i: int, beats: int, switch: bool = False) -> list[list[dict[str, Any]]]:
     """Recording i's events: phase 0 (enter, start, start:ok), then one heartbeat a phase;
-    each with an id (a request sent again is applied once)."""
-    key = f"5000:{i}:u{i}"
-    room = {"relationId": 5000, "roomId": i}
+    each with an id (a request sent again is applied once). ``switch``: then a last phase
+    in which the user stops and records in a second room (stop, stop:ok, enter, start,
+    start:ok): the start reads the busy-users entry the stop changed, which a process that
+    handled neither holds stale (a shared-entry race)."""
     n = iter(range(1000))
 
-    def ev(name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def ev(key: str, name: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"vendor": "tencent", "name": name, "session": key,
                                "id": f"load-{i}-{next(n)}"}
         if data is not None:
             out["data"] = data
         return out
-    start = [ev("enterRoom", {**room, "roomType": "multi", "user": f"u{i}"}),
-             ev("requestMultiVideoRecorderStart",
-                {"roomInfo": room, "param": {"fileName": f"load-{i}", "classId": 1}}),
-             ev("requestMultiVideoRecorderStart:ok", {})]
-    return [start, *([ev("mediaData")] for _ in range(beats))]
+
+    def begin(key: str, room: dict[str, int]) -> list[dict[str, Any]]:
+        return [ev(key, "enterRoom", {**room, "roomType": "multi", "user": f"u{i}"}),
+                ev(key, "requestMultiVideoRecorderStart",
+                   {"roomInfo": room, "param": {"fileName": f"load-{i}", "classId": 1}}),
+                ev(key, "requestMultiVideoRecorderStart:ok", {})]
+    key, room = f"5000:{i}:u{i}", {"relationId": 5000, "roomId": i}
+    phases = [begin(key, room), *([ev(key, "mediaData")] for _ in range(beats))]
+    if switch:
+        other, second = f"5001:{i}:u{i}", {"relationId": 5001, "roomId": i}
+        phases.append([ev(key, "requestMultiVideoRecorderStop", {"roomInfo": room}),
+                       ev(key, "requestMultiVideoRecorderStop:ok", {}),
+                       *begin(other, second)])
+    return phases
 
 
 async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
-                seconds: float, batch: int) -> tuple[list[float], int, float]:
+                seconds: float, batch: int, switch: bool = False
+                ) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     sent = 0
     deadline = time.monotonic() + seconds
@@ -106,8 +117,8 @@ async def drive(urls: list[str], recordings: int, beats: int, concurrency: int,
 
     async def task(k: int) -> None:
         mine = list(range(k, recordings, concurrency))
-        plans = {i: events_of(i, beats) for i in mine}
-        for phase in range(1 + beats):
+        plans = {i: events_of(i, beats, switch) for i in mine}
+        for phase in range(len(plans[mine[0]]) if mine else 0):
             for step in range(len(plans[mine[0]][phase]) if mine else 0):
                 # one request: the next event of up to `batch` recordings of this task
                 for at in range(0, len(mine), batch):
@@ -143,6 +154,17 @@ def timers_fired(url: str) -> float:
                if line.startswith("recstate_timers_fired_total{"))
 
 
+def conflicts(url: str) -> dict[str, float]:
+    """recstate_conflicts_total{kind} of one serve process: races it lost (a session moved
+    under it, or a shared entry its handling read)."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("recstate_conflicts_total{"):
+            kind = line.split('kind="', 1)[1].split('"', 1)[0]
+            out[kind] = out.get(kind, 0.0) + float(line.split()[-1])
+    return out
+
+
 def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     processes = 2 if kind == "redis2" else 1
@@ -154,11 +176,16 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         latencies, sent, elapsed = asyncio.run(drive([u for _, u in served], args.recordings,
                                                      args.beats, args.concurrency,
-                                                     args.seconds, args.batch))
+                                                     args.seconds, args.batch,
+                                                     args.switch))
         after = commandstats(client)
         memory = [rss_mb(p.pid) for p, _ in served]
         trips = sum(round_trips(u) for _, u in served)
         fired = sum(timers_fired(u) for _, u in served)
+        lost: dict[str, float] = {}
+        for _, u in served:
+            for k, n in conflicts(u).items():
+                lost[k] = lost.get(k, 0.0) + n
     finally:
         for p, _ in served:
             p.terminate()
@@ -180,6 +207,10 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         row["trips"] = trips / sent
         row["fired"] = fired
         row["per_handling"] = trips / (sent + fired)
+        row["conflicts"] = lost
+        # each pass of a fleet timer task pipelines a claim and a ZRANGE (the next due time)
+        # per partition (16): the ZRANGEs count the passes
+        row["passes"] = calls.get("zrange", 0) / 16
     return row
 
 
@@ -192,22 +223,31 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "redis1", "redis2"))
     parser.add_argument("--batch", type=int, default=1,
                         help="events a request (JSON array; one per recording)")
+    parser.add_argument("--switch", action="store_true",
+                        help="then each user stops and records in a second room (5 events "
+                        "more a recording; its start reads the busy-users entry the stop "
+                        "changed)")
     args = parser.parse_args()
     kinds = [args.only] if args.only else ["sqlite", "redis1", "redis2"]
-    print(f"{args.recordings} recordings x (3 + {args.beats} heartbeats), "
+    print(f"{args.recordings} recordings x (3 + {args.beats} heartbeats"
+          f"{' + a second room (5)' if args.switch else ''}), "
           f"{args.concurrency} client tasks, {args.batch} events a request, "
           f"at most {args.seconds:g} s each; "
           f"{os.cpu_count()} cores")
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
           "script calls/event (commandstats) | round trips/event (client) | timers fired | "
-          "round trips/handling (events + timers) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "round trips/handling (events + timers) | races lost (conflicts by kind) | "
+          "timer passes (ZRANGE calls / 16) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
+        lost = ", ".join(f"{k} {n:.0f}" for k, n in sorted(r.get("conflicts", {}).items())
+                         ) or ("none" if "conflicts" in r else "")
         print(f"| {r['store']} | {r['events']} | {r['rate']:.0f} | {r['p50']:.1f} | "
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
-              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.2f} | "
-              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.2f} |",
+              f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.3f} | "
+              f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.3f} | "
+              f"{lost} | {r.get('passes', float('nan')):.0f} |",
               flush=True)
 
 

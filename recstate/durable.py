@@ -374,9 +374,11 @@ class Durability:
                 conflict.sessions = [c.session.key for c in carriers
                                      if isinstance(c, _Carrier)]
                 conflict.session = conflict.sessions[0] if conflict.sessions else ""
-            conflict.input = (isinstance(conflict, SharedConflict) or not any(
-                c.timer for c in carriers if isinstance(c, _Carrier)
-                and c.session.key == conflict.session))
+            # an input's handling lost (not a timer's, nor a deletion's: a retirement)
+            mine = [c for c in carriers if isinstance(c, _Carrier)
+                    and c.session.key == conflict.session]
+            conflict.input = isinstance(conflict, SharedConflict) or (
+                bool(mine) and not any(c.timer for c in mine))
             self._refresh_shared(rest, conflict)
             raise
         for name in fired:
@@ -514,7 +516,7 @@ class Durability:
         membership on Redis) in the group's order, after the group's last write of it. So a
         service that runs for months keeps in its store only the sessions it has not
         retired."""
-        self._versions.pop(key, None)
+        held = self._versions.pop(key, 0)  # after the group's handlings of it
         self._applied.pop(key, None)
         self._delivered.pop(key, None)
         if session is None or self.store is None:  # nothing of it here to delete
@@ -528,7 +530,10 @@ class Durability:
             self._group_p = partition
             self._rest.partition = partition
         self._carriers.pop(key, None)  # a new session under this key starts a new carrier
-        self._carrier_list.append(Commit(session=key, delete=True, partition=partition))
+        # deleted only if the store still has the version held here: in a fleet another
+        # process may have revived it since (a Conflict: the runtime takes it back)
+        self._carrier_list.append(Commit(session=key, delete=True, version=held,
+                                         partition=partition))
         self._group_size += 1
         if self._group_full():
             self._write_group()
@@ -596,6 +601,13 @@ class Durability:
         session = self.sessions.get(key)
         partition = self._partition(session) if session is not None else None
         return self._take(key, store.get(key, partition))
+
+    def take(self, key: str, row: SessionRow | None) -> Session | None:
+        """Take session ``key`` as ``row`` has it (a store's refusal that carried the stored
+        row, :attr:`SharedConflict.rows`): what :meth:`reload` does, without its read."""
+        if self.store is None:
+            raise TypeError("take() needs a runtime made with a store (store=...)")
+        return self._take(key, row)
 
     def partition_for(self, key: str, vendor: str) -> int:
         """The partition of session ``key`` of ``vendor`` (its vendor's partition key)."""

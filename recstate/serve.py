@@ -145,6 +145,9 @@ class Service:
         #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
         #: it only for a deadline before that (each wake costs a claim and a read).
         self._asleep_until: float | None = None
+        #: The earliest next due time of the sessions :meth:`fire_claimed` claimed (fired
+        #: or given back after its last look at the store's next due time), or None.
+        self._given_back: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
@@ -167,8 +170,11 @@ class Service:
         self.metrics.conflicts.labels(kind).inc()
         keys = conflict.sessions if isinstance(conflict, SharedConflict) else [
             conflict.session]
+        rows = conflict.rows if isinstance(conflict, SharedConflict) else {}
         for key in keys:
-            if key:
+            if key in rows:  # the store's refusal carried it: no read
+                self.runtime.take(key, rows[key])
+            elif key:
                 self.runtime.reload(key)
 
     def freshen(self, events: list[Event]) -> None:
@@ -213,7 +219,7 @@ class Service:
         self.metrics.events.labels(ev.vendor).inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         self.metrics.sessions.set(len(rt.sessions))
-        self._poke()  # a new deadline, perhaps
+        self._poke(key)  # a new deadline, perhaps
 
     def _handle(self, ev: Event, key: str | None) -> None:
         rt = self.runtime
@@ -273,6 +279,7 @@ class Service:
         firing committed)."""
         store, rt = self.claims, self.runtime
         fired = 0
+        self._given_back = None
         for _ in range(10_000):  # bounded: each pass fires what is due by now
             now = self.clock.now()
             until = now + self.timer_lease
@@ -289,12 +296,49 @@ class Service:
                 rt.firing = set()
             # a session whose firing committed had its claim replaced by its next due time
             moved = [key for key in keys if rt.version(key) != before[key]]
-            store.unclaim([(p, key, self._next_due(key)) for p, key in claims
-                           if rt.version(key) == before[key]], until)
+            back = [(p, key, self._next_due(key)) for p, key in claims
+                    if rt.version(key) == before[key]]
+            store.unclaim(back, until)
+            for key in keys:  # their next due times, which the claim's look did not see
+                due = self._next_due(key)
+                if due is not None and (self._given_back is None or due < self._given_back):
+                    self._given_back = due
             fired += len(moved)
             if not moved:  # nothing could be fired (claimed, not due here): no spinning
                 break
+            per_partition: dict[int, int] = {}
+            for p, _ in claims:
+                per_partition[p] = per_partition.get(p, 0) + 1
+            if max(per_partition.values()) < CLAIM:  # every partition's due ones were
+                break  # claimed: what comes due meanwhile waits for the next pass
         return fired
+
+    def fleet_pass(self) -> float | None:
+        """One pass of a fleet process's timer task: fire what it can claim, and say when
+        to look again: the store's next due time as the last claim saw it, or an earlier
+        next due time of a session the pass claimed (one due that another process holds a
+        claim on: a second from now).
+
+        Not this process's own deadlines: every committed session's next due time is in
+        the store (what this process committed too), and its copies of sessions another
+        process moved since hold deadlines that are gone (a start's answer deadline the
+        other process's start:ok cancelled, a watchdog a heartbeat there reset): waking
+        for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
+        (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
+        fire at each pass, at most :data:`FLEET_WAKE` late."""
+        claims = self.claims
+        fired = self.fire_claimed()
+        due: float | None = claims.next_seen
+        if due is None:
+            due = claims.next_due_all()
+        back = self._given_back  # sessions claimed since the last claim's look
+        if back is not None and (due is None or back < due):
+            due = back
+        now = self.clock.now()
+        if due is not None and due <= now and not fired:
+            due = now + 1.0  # due, and not for this process to fire now (another's claim
+            # about to be replaced): look again in a second
+        return due
 
     def _next_due(self, key: str) -> float | None:
         timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
@@ -306,18 +350,7 @@ class Service:
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                fired = self.fire_claimed()
-                # the store's next due time as the last claim saw it (after the firings
-                # before it: their new deadlines), and this process's own deadlines
-                due = self.claims.next_seen
-                if due is None:
-                    due = self.claims.next_due_all()
-                local = self.runtime.next_deadline()
-                if local is not None and (due is None or local < due):
-                    due = local
-                if due is not None and due <= self.clock.now() and not fired:
-                    due = self.clock.now() + 1.0  # due, and not for this process to fire
-                    # now (another's claim about to be replaced): look again in a second
+                due = self.fleet_pass()
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()
@@ -338,14 +371,18 @@ class Service:
                 await asyncio.wait_for(self._wake.wait(), wait)
             self._asleep_until = None
 
-    def _poke(self) -> None:
+    def _poke(self, key: str | None = None) -> None:
         """Wake the timer task if what was just handled may have armed a deadline before
-        the one it sleeps until (in a fleet; otherwise always: that costs nothing)."""
+        the one it sleeps until (in a fleet: session ``key``'s, the one just committed, or
+        the virtual clock moved past it; otherwise always: that costs nothing)."""
         until = self._asleep_until
         if self.claims is None or until is None:
             self._wake.set()
             return
-        due = self.runtime.next_deadline()
+        if self.clock.now() >= until:
+            self._wake.set()
+            return
+        due = self._next_due(key) if key is not None else None
         if self.bridge is not None:
             expiry = self.bridge.next_expiry()
             if expiry is not None:

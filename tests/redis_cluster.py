@@ -1,6 +1,7 @@
 """A real Redis Cluster for the tests: three ``redis-server --cluster-enabled yes`` processes
 on free loopback ports in a temporary folder, joined by ``redis-cli --cluster create``
-(every slot covered, no replicas), stopped and deleted afterwards.
+(every slot covered; no replicas, or ``replicas`` per primary, for a failover), stopped and
+deleted afterwards.
 
 Readiness is read, not waited for: each server says "Ready to accept connections" on its
 output, and ``redis-cli --cluster create`` returns once the nodes agree (it waits for the
@@ -46,16 +47,25 @@ def _state(port: int) -> str:
     return ""
 
 
+def _replicas_online(port: int, want: int) -> bool:
+    got = subprocess.run([str(CLI), "-p", str(port), "info", "replication"],
+                         capture_output=True, text=True, timeout=30, check=False)
+    return sum(1 for line in got.stdout.splitlines()
+               if line.startswith("slave") and "state=online" in line) >= want
+
+
 @contextmanager
-def redis_cluster(nodes: int = 3) -> Iterator[list[int]]:
-    """The ports of a running cluster of ``nodes`` primaries."""
+def redis_cluster(nodes: int = 3, replicas: int = 0) -> Iterator[list[int]]:
+    """The ports of a running cluster of ``nodes`` primaries and ``replicas`` replicas of
+    each (``redis-cli --cluster create`` chooses which node is which: ask ``ROLE``), every
+    replica in sync with its primary."""
     assert SERVER is not None, "redis-server is needed"
     assert CLI is not None, "redis-cli is needed"
     folder = Path(tempfile.mkdtemp(prefix="recstate-cluster-"))
     procs: list[subprocess.Popen[str]] = []
     ports: list[int] = []
     try:
-        for i in range(nodes):
+        for i in range(nodes * (1 + replicas)):
             port = free_port()
             work = folder / str(i)
             work.mkdir()
@@ -63,7 +73,8 @@ def redis_cluster(nodes: int = 3) -> Iterator[list[int]]:
                 [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", str(work / "nodes.conf"), "--dir", str(work),
                  "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                 "--daemonize", "no", "--loglevel", "notice"],
+                 "--daemonize", "no", "--loglevel", "notice",
+                 "--repl-diskless-sync-delay", "0"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             procs.append(proc)
             assert proc.stdout is not None
@@ -75,11 +86,12 @@ def redis_cluster(nodes: int = 3) -> Iterator[list[int]]:
             ports.append(port)
         created = subprocess.run(
             [str(CLI), "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(replicas), "--cluster-yes"],
             capture_output=True, text=True, timeout=120, check=False)
         assert "All 16384 slots covered" in created.stdout, created.stdout + created.stderr
         deadline = time.monotonic() + 60
-        while any(_state(p) != "ok" for p in ports):  # gossip reaching every node
+        while any(_state(p) != "ok" for p in ports) or sum(  # gossip reaching every node,
+                _replicas_online(p, replicas) for p in ports) < nodes:  # replicas in sync
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster's nodes did not agree within 60 s")
             time.sleep(0.05)

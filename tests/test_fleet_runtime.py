@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from recstate.clock import ManualClock
 from recstate.events import parse_event
 from recstate.runtime import Runtime
+from recstate.serve import Service
 from recstate.stores.base import Conflict, SharedConflict, TrackedDict
 from recstate.stores.redis import RedisStore
 from recstate.trace import Record
@@ -78,6 +80,9 @@ def test_a_start_decided_on_a_stale_busy_index_is_refused_whole_and_redone(url: 
     assert conflict.current == {(BUSY, "busy_users\x1falice"): A}
     assert conflict.sessions == [B]
     assert conflict.session == B
+    # the refusal carries B as stored (Redis' answer), so that taking it back reads nothing
+    assert {k: (r.snapshot["state"], r.version) for k, r in conflict.rows.items()
+            if r is not None} == {B: ("idle", 1)}
     assert conflict.input  # the input's own handling lost: it is handled again
     shared = p2.rt.engine(p2.rt.sessions[B].machine).model.shared
     assert isinstance(shared, TrackedDict)
@@ -179,3 +184,111 @@ def test_a_timer_fired_by_two_processes_commits_once(url: str) -> None:
     row = p1.store.get(A)
     assert row is not None
     assert row.version == 4
+
+
+STOP = "requestMultiVideoRecorderStop"
+
+
+def test_a_retirement_deletes_only_the_session_as_its_process_saw_it(url: str) -> None:
+    """A fleet's retention runs in the process that saw the session finish. If another
+    process has revived the session since (a new recording in the room), that process's
+    retirement must not delete it: the delete is version-checked, refused (Conflict,
+    nothing deleted), and the serve process takes the session back from the store."""
+    svc = Service(RedisStore(url), clock=ManualClock(T0))
+    svc.runtime.retention = 100.0
+    p2 = Process(url)
+    p2.rt.retention = 100.0
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0 + 1, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0 + 2, f"{START}:ok", {}), (T0 + 3, STOP, {"roomInfo": ROOM_A}),
+                          (T0 + 4, f"{STOP}:ok", {})):
+        svc.handle(parse_event("tencent", name, t, data, A))
+    assert (svc.runtime.sessions[A].state, svc.runtime.version(A)) == ("stopped", 5)
+    # process 2 revives it: a new recording in room A
+    assert p2.rt.freshen([A], {A: "tencent"}) == [A]
+    assert isinstance(p2.rt.clock, ManualClock)
+    p2.rt.clock.set(T0 + 90)  # within its own retention period of what it took (T0 + 100)
+    start(p2, T0 + 90, A, ROOM_A)
+    assert p2.rt.version(A) == 6
+    assert isinstance(svc.clock, ManualClock)
+    svc.clock.set(T0 + 110)  # process 1's retention period of its copy is over
+    svc.run_due()  # its retirement's delete is refused: the session is taken back
+    assert metric(svc, 'recstate_conflicts_total{kind="version"}') == 1
+    assert (svc.runtime.sessions[A].state, svc.runtime.version(A)) == ("starting", 6)
+    row = p2.store.get(A)
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("starting", 6)  # nothing deleted
+    assert p2.store.keys() == [A]
+    # finished again via process 2, and retired by it: its delete has the stored version
+    p2.send(T0 + 91, A, f"{START}:ok", {})
+    p2.send(T0 + 92, A, STOP, {"roomInfo": ROOM_A})
+    p2.send(T0 + 93, A, f"{STOP}:ok", {})
+    assert (p2.rt.sessions[A].state, p2.rt.version(A)) == ("stopped", 9)
+    p2.rt.clock.set(T0 + 300)
+    p2.rt.run_due()
+    assert A not in p2.rt.sessions
+    assert p2.store.get(A) is None
+    assert p2.store.keys() == []
+
+
+def metric(svc: Service, name: str) -> float:
+    for line in generate_latest(svc.metrics.registry).decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_fleet_timer_task_wakes_for_the_stores_deadlines_not_a_stale_copys(
+        url: str) -> None:
+    """Process 1 handled the start (its answer deadline, T0 + 30), process 2 the start:ok
+    (the answer deadline cancelled, the watchdog armed: T0 + 60). Process 1's copy still
+    holds the gone deadline: its timer task must look again at the store's T0 + 60, and an
+    input of another session must not wake it for T0 + 30 (each wake is a claim pass, a
+    round trip that fires nothing)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    s1.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_A, "roomType": "multi",
+                                                       "user": "alice"}, A))
+    s1.handle(parse_event("tencent", START, T0, {"roomInfo": ROOM_A,
+                                                 "param": {"fileName": "f"}}, A))
+    s2.handle(parse_event("tencent", f"{START}:ok", T0, {}, A))
+    assert s1.runtime.next_deadline() == T0 + 30  # process 1's stale copy
+    trips = s1.store.round_trips  # type: ignore[attr-defined]
+    assert s1.fleet_pass() == T0 + 60  # the store's watchdog
+    assert s1.store.round_trips == trips + 1  # type: ignore[attr-defined]  # one claim
+    s1._asleep_until = T0 + 60  # the timer task sleeps until then
+    s1._wake.clear()
+    s1.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_B, "roomType": "multi",
+                                                       "user": "bob"}, "1001:8:bob"))
+    assert not s1._wake.is_set()  # B armed nothing; A's stale deadline wakes nothing
+    s1.handle(parse_event("tencent", START, T0, {"roomInfo": ROOM_B,
+                                                 "param": {"fileName": "g"}}, "1001:8:bob"))
+    assert s1._wake.is_set()  # B's answer deadline (T0 + 30) is before T0 + 60
+
+
+def test_a_lost_shared_race_costs_one_more_commit_and_no_read(url: str) -> None:
+    """Alice stops in room A via process 1 and starts in room B via process 2, whose cache
+    still says she records in A: the start is refused locally, on a stale entry; the
+    commit is refused (the entry moved), and its answer carries the stored entry and B's
+    stored row, so the start handled again costs one more commit and no read: the request
+    is 3 round trips (the freshness read, the refused commit, the commit)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0, f"{START}:ok", {})):
+        s1.handle(parse_event("tencent", name, t, data, A))
+    s2.handle(parse_event("tencent", "enterRoom", T0, {**ROOM_B, "roomType": "multi",
+                                                       "user": "alice"}, B))
+    s2.freshen([parse_event("tencent", "mediaData", T0, None, A)])  # takes A: busy here
+    s1.handle(parse_event("tencent", STOP, T0 + 1, {"roomInfo": ROOM_A}, A))
+    s1.handle(parse_event("tencent", f"{STOP}:ok", T0 + 1, {}, A))
+    trips = s2.store.round_trips  # type: ignore[attr-defined]
+    ev = parse_event("tencent", START, T0 + 2, {"roomInfo": ROOM_B,
+                                                "param": {"fileName": "g"}}, B)
+    s2.freshen([ev])
+    s2.handle(ev, fresh=True)
+    assert s2.store.round_trips == trips + 3  # type: ignore[attr-defined]
+    assert metric(s2, 'recstate_conflicts_total{kind="shared"}') == 1
+    assert s2.runtime.sessions[B].state == "starting"
+    assert metric(s2, 'recstate_errors_total{code="30000415",vendor="tencent"}') == 0

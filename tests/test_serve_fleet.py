@@ -23,7 +23,12 @@ import httpx
 import orjson
 import pytest
 from serve_process import environment, recstate_serve
+from uvicorn_loopback import Uvicorn
 
+from recstate import signals
+from recstate.clock import ManualClock
+from recstate.serve import RETRIES, create_app
+from recstate.stores.base import Commit, partition_of
 from recstate.stores.redis import RedisStore
 
 T0 = 1_700_000_000.0
@@ -214,3 +219,70 @@ def test_a_process_killed_while_firing_leaves_its_timers_to_the_other(
             killed.kill()
             killed.wait()
     assert stored(redis_url) == {f"2000:{i}:u{i}": ("stopped", 4) for i in range(RECORDINGS)}
+
+
+# ---- a hot session: RETRIES races lost in a row ---------------------------------------------
+def test_an_input_that_loses_every_race_is_a_503_and_nothing_of_it_is_applied(
+        redis_url: str) -> None:
+    """Another process writes the session between this one's read and its commit, every
+    time (a second real Redis client of the prefix commits the session from a receiver of
+    the transition signal, which the handling tells before its commit): the input is
+    handled again on each fresh read, :data:`RETRIES` times, then refused with a 503 saying
+    what to do; nothing of it is applied, and sent again once the race is over it is."""
+    other = RedisStore(redis_url)
+    writes: list[int] = []
+    hot = {"on": True}
+
+    def write_first(runtime: Any, session: Any, **_: Any) -> None:
+        if not hot["on"] or session.key != A:
+            return
+        p = runtime.partition_for(A, "tencent")
+        row = other.get(A, p)
+        assert row is not None
+        writes.append(other.commit(Commit(session=A, snapshot=row.snapshot,
+                                          version=row.version, partition=p)))
+
+    store = RedisStore(redis_url)
+    app = create_app(store, clock=ManualClock(T0))
+    try:
+        with (Uvicorn(app) as base, httpx.Client(base_url=base, timeout=30) as http,
+              signals.transition.connected_to(write_first)):
+            post(http, b"[" + enter(T0, A, ROOM_A) + b"," + enter(T0, B, ROOM_B) + b"]")
+            body = orjson.dumps([{"t": T0 + 1, "vendor": "tencent", "name": "enterRoom",
+                                  "session": B, "id": "b-again",
+                                  "data": {**ROOM_B, "roomType": "multi", "user": "alice"}},
+                                 {"t": T0 + 1, "vendor": "tencent", "name": START,
+                                  "session": A, "id": "start-a",
+                                  "data": {"roomInfo": ROOM_A, "param": {"fileName": "f"}}}])
+            answer = http.post("/events", content=body)
+            assert answer.status_code == 503
+            refusal = answer.json()
+            assert (refusal["line"], refusal["applied"]) == (2, 1)  # the first line was
+            assert f"lost {RETRIES} races in a row" in refusal["error"]
+            assert "not applied; send it again" in refusal["error"]
+            assert A in refusal["error"]
+            assert len(writes) == RETRIES  # each attempt read the session anew, and lost
+            metrics = http.get("/metrics").text
+            assert f'recstate_conflicts_total{{kind="version"}} {RETRIES}.0' in metrics
+            row = other.get(A, store_partition(other, A))
+            assert row is not None
+            # nothing of the start: the state, its id, its command, its notices
+            assert (row.snapshot["state"], row.version) == ("idle", 1 + RETRIES)
+            assert "start-a" not in row.applied
+            assert other.load().outbox == []
+            assert http.get(f"/sessions/{A}").json()["state"] == "idle"
+            hot["on"] = False  # the race is over: the same request is applied
+            assert http.post("/events", content=body).json() == {"applied": 2}
+            assert http.get(f"/sessions/{A}").json()["state"] == "starting"
+            # "b-again" was applied by the refused request: sent again, it is a duplicate
+            # (acknowledged, its notice committed), not a second enterRoom
+            row = other.get(B, store_partition(other, B))
+            assert row is not None
+            assert (row.version, row.applied) == (3, {"b-again"})
+    finally:
+        other.close()
+
+
+def store_partition(store: RedisStore, key: str) -> int:
+    """Tencent partitions by user (the key's last part)."""
+    return partition_of(key.rsplit(":", 1)[1], store.partitions)

@@ -94,6 +94,37 @@ def test_an_update_on_a_stale_version_is_refused(store: Store) -> None:
         store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0))
 
 
+def test_a_delete_on_a_stale_version_is_refused(store: Store) -> None:
+    """A session closed or retired is deleted only as its deleter saw it: a process holding
+    an old copy (version 1) must not delete what another process has written since (a
+    revived session, version 2). In a group too, where it refuses the whole group."""
+    store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=0))
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1))
+    with pytest.raises(Conflict) as caught:
+        store.commit(Commit(session="a", delete=True, version=1))
+    assert (caught.value.session, caught.value.expected, caught.value.found) == ("a", 1, 2)
+    row = store.get("a")
+    assert row is not None
+    assert (row.version, row.snapshot["state"]) == (2, "ringing")  # nothing deleted
+    with pytest.raises(Conflict):  # the group's other writes are refused with it
+        store.commit_many([Commit(session="b", snapshot=snap("b", "idle"), version=0),
+                           Commit(session="a", delete=True, version=1)])
+    assert store.keys() == ["a"]
+    # a group's own handlings of the session count: its version after them is the one held
+    assert store.commit_many([Commit(session="a", snapshot=snap("a", "ended"), version=2),
+                              Commit(session="a", delete=True, version=3),
+                              Commit(session="a", snapshot=snap("a", "idle"), version=0)]
+                             ) == [3, 0, 1]
+    row = store.get("a")
+    assert row is not None
+    assert (row.version, row.snapshot["state"]) == (1, "idle")  # made anew after it
+    assert store.commit(Commit(session="a", delete=True, version=1)) == 0
+    assert store.get("a") is None
+    assert store.keys() == []
+    # a session never stored is deleted as version 0 (closed before its first commit)
+    assert store.commit(Commit(session="c", delete=True, version=0)) == 0
+
+
 def test_sent_outbox_rows_are_deleted(store: Store) -> None:
     rows = [OutboxRow(f"a:1:{i}", "a", "testv", "n", T0, {"i": i}) for i in range(3)]
     store.commit(Commit(session="a", snapshot=snap("a", "s"), version=0, outbox=rows))

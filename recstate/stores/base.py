@@ -91,6 +91,10 @@ class SharedConflict(Conflict):
         self.current = current
         #: The sessions whose handlings the refused commit carried (the runtime says).
         self.sessions: list[str] = []
+        #: Those sessions as stored, where the store's refusal carried them (Redis: the
+        #: commit script answers with them), so that taking them back costs no read;
+        #: None: not stored.
+        self.rows: dict[str, SessionRow | None] = {}
         changed = ", ".join(f"{m} {p.replace(chr(31), '/')}" for m, p in sorted(current))
         self.args = (f"shared entries read by the handling were changed by another process "
                      f"({changed}); take their stored values and handle the input again",)

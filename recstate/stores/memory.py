@@ -58,6 +58,10 @@ class MemoryStore:
         version = 0
         key = commit.session
         if commit.delete and key is not None:
+            held = self._sessions.get(key)
+            found = held.version if held is not None else 0
+            if found != commit.version:  # moved since the deleter read it
+                raise Conflict(key, commit.version, found)
             self._sessions.pop(key, None)
         if commit.snapshot is not None and key is not None:
             row = self._sessions.get(key)
@@ -94,9 +98,18 @@ class MemoryStore:
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
         # copies: the runtime lets a commit's snapshot go once the next one is asked for
         commits = [attrs.evolve(c) for c in commits]
-        for c in commits:  # the shared entries read are checked before any write
+        seen: dict[str, int] = {}
+        for c in commits:  # what is checked, before any write: all or nothing
             if c.shared_read:
                 self._check_reads(c)
+            key = c.session
+            if key is None or not (c.delete or c.snapshot is not None):
+                continue
+            held = self._sessions.get(key)
+            found = seen.get(key, held.version if held is not None else 0)
+            if found != c.version:
+                raise Conflict(key, c.version, found)
+            seen[key] = 0 if c.delete else found + c.handlings
         return [self.commit(c) for c in commits]
 
     def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None

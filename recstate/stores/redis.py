@@ -71,7 +71,9 @@ DEFAULT_PARTITIONS = 16
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
-#: version moves by as many), 9 "1" to delete the session first (closed or retired),
+#: version moves by as many), 9 "1" to delete the session first (closed or retired; only
+#: if its stored version is still ARGV 1, the deleter's: a session another process moved
+#: since, revived say, is not deleted),
 #: 10 the shared entries the handling read, JSON [[field, JSON seen or "" (absent)]],
 #: or "": ``check`` returns their stored values if one differs (nothing may be written).
 #: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
@@ -87,9 +89,33 @@ local function check(shared, reads)
   if bad then return cur end
   return nil
 end
+-- With a refusal for shared entries: the stored rows of the sessions the n commits write
+-- (key, version or '', snapshot, delivery mark, applied keys "\31"-joined each), so that
+-- the runtime takes them back from this answer instead of reading them again.
+local function rows(K, A, n, out)
+  for i = 0, n - 1 do
+    if A[i * 10 + 5] ~= '' and A[i * 10 + 2] ~= '' then
+      local got = redis.call('HMGET', K[i * 10 + 1], 'v', 'snap', 'd')
+      out[#out + 1] = A[i * 10 + 5]
+      out[#out + 1] = got[1] or ''
+      out[#out + 1] = got[2] or ''
+      out[#out + 1] = got[3] or '0'
+      out[#out + 1] = table.concat(redis.call('SMEMBERS', K[i * 10 + 2]), '\31')
+    end
+  end
+  return out
+end
+local function refused(i, cur, K, A, n)
+  local out = {-2, i, #cur}
+  for _, v in ipairs(cur) do out[#out + 1] = v end
+  return rows(K, A, n, out)
+end
 local function apply(K, A)
   local newv = 0
   if A[9] == '1' then
+    local held = redis.call('HGET', K[1], 'v')
+    held = held and tonumber(held) or 0
+    if held ~= tonumber(A[1]) then return {-1, held} end
     redis.call('DEL', K[1], K[2])
     redis.call('SREM', K[5], A[5])
     redis.call('ZREM', K[3], A[5])
@@ -140,24 +166,34 @@ end
 
 COMMIT = _APPLY + """
 local cur = check(KEYS[9], ARGV[10])
-if cur then return {-2, 0, unpack(cur)} end
+if cur then return refused(0, cur, KEYS, ARGV, 1) end
 return apply(KEYS, ARGV)
 """
 
-#: A group's commits in ONE script: every version and every shared entry read is checked
-#: first (a session deleted then made again in the group counts from 0), and if one moved
-#: nothing is written; otherwise each is applied in order. KEYS and ARGV: each commit's 10
-#: keys and 10 arguments in turn (on a cluster, all of one partition: one slot).
+#: A group's commits in ONE script: every version (a deletion's too) and every shared
+#: entry read is checked first (a session deleted then made again in the group counts from
+#: 0), and if one moved nothing is written; otherwise each is applied in order. KEYS and
+#: ARGV: each commit's 10 keys and 10 arguments in turn (on a cluster, all of one
+#: partition: one slot).
 #: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
-#: or {-2, index, stored values...} for the first whose shared entries read were changed.
+#: or {-2, index, count, stored values..., session rows...} for the first whose shared
+#: entries read were changed (the rows: see ``rows``).
 COMMIT_MANY = _APPLY + """
 local n = #KEYS / 10
 local seen = {}
 for i = 0, n - 1 do
   local key, a = ARGV[i * 10 + 5], i * 10
   local cur = check(KEYS[i * 10 + 9], ARGV[a + 10])
-  if cur then return {-2, i, unpack(cur)} end
-  if ARGV[a + 9] == '1' then seen[key] = 0 end
+  if cur then return refused(i, cur, KEYS, ARGV, n) end
+  if ARGV[a + 9] == '1' then
+    local held = seen[key]
+    if held == nil then
+      held = redis.call('HGET', KEYS[i * 10 + 1], 'v')
+      held = held and tonumber(held) or 0
+    end
+    if held ~= tonumber(ARGV[a + 1]) then return {-1, held, i} end
+    seen[key] = 0
+  end
   if ARGV[a + 2] ~= '' then
     local cur = seen[key]
     if cur == nil then
@@ -409,6 +445,7 @@ class RedisStore:
         pipe.hmget(self.pk(p, "s", key), "snap", "v", "d")
         pipe.smembers(self.pk(p, "a", key))
         (snap, v, d), applied = pipe.execute()
+        self.round_trips += 1  # a lost race's reload, GET /sessions/{key}
         if snap is None:
             return None
         return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied},
@@ -521,7 +558,7 @@ class RedisStore:
         result = self._commit(keys=keys, args=args)
         self.round_trips += 1
         if int(result[0]) == -2:
-            raise self._shared_conflict(commit, result[2:])
+            raise self._shared_conflict(commit, result)
         return self._result(commit, result)
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
@@ -550,17 +587,29 @@ class RedisStore:
         result = self._commit_many(keys=keys, args=args)
         self.round_trips += 1
         if int(result[0]) == -2:
-            raise self._shared_conflict(reads[int(result[1])], result[2:])
+            raise self._shared_conflict(reads[int(result[1])], result)
         if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
             key, version = sent[int(result[2])]
             raise Conflict(key or "", version, int(result[1]))
         return [int(v) for v in result]
 
     @staticmethod
-    def _shared_conflict(commit: Commit, stored: list[bytes]) -> SharedConflict:
-        return SharedConflict({(m, path): orjson.loads(v) if v else ABSENT
-                               for (m, path, _), v in zip(commit.shared_read, stored,
-                                                          strict=True)})
+    def _shared_conflict(commit: Commit, result: list[Any]) -> SharedConflict:
+        """The refusal of a script's answer ``{-2, index, count, values..., rows...}``: the
+        stored values of the entries ``commit`` read, and the stored rows of the sessions
+        the refused commits write (:attr:`SharedConflict.rows`: taken without a read)."""
+        n = int(result[2])
+        stored, tail = result[3:3 + n], result[3 + n:]
+        conflict = SharedConflict({(m, path): orjson.loads(v) if v else ABSENT
+                                   for (m, path, _), v in zip(commit.shared_read, stored,
+                                                              strict=True)})
+        for at in range(0, len(tail), 5):
+            key, v, snap, d, applied = tail[at:at + 5]
+            name = key.decode()
+            conflict.rows[name] = None if not v else SessionRow(
+                name, orjson.loads(snap), int(v),
+                {a.decode() for a in applied.split(b"\x1f")} if applied else set(), int(d))
+        return conflict
 
     def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
                       ) -> dict[tuple[str, str], Any]:

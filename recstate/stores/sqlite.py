@@ -182,6 +182,9 @@ class SQLiteStore:
         version = 0
         key = commit.session
         if commit.delete and key is not None:  # closed or retired: nothing of it is kept
+            found = self._version(db, key) or 0
+            if found != commit.version:  # moved since (another process revived it)
+                raise Conflict(key, commit.version, found)
             db.execute("DELETE FROM sessions WHERE key = ?", (key,))
             db.execute("DELETE FROM applied WHERE session = ?", (key,))
         snap = commit.snapshot
