@@ -342,60 +342,108 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         loads, dumps = orjson.loads, orjson.dumps
         canonical = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
         # Templates of heartbeat lines: a session's last canonical data-only line that was
-        # handled, cut before the value of its "t" -> [vendor, name, session, what follows
-        # the time, matched since made, lines missed]; one per session (``template_of``).
+        # handled, cut before the value of its "t" -> [what follows the time, its length,
+        # the runtime's data slot of the session's input, the session, matched since made,
+        # lines missed]; one per session (``template_of``).
         templates: dict[bytes, list[Any]] = {}
         template_of: dict[str, bytes] = {}
+        max_line = records.max_line
 
-        def fast_line(raw: bytes, line: int) -> bool:
-            """A well-formed data-only line, handled without its Record or event: True when
-            handled, False for the full path.
+        def fast_run(readline: Callable[[int], bytes], number: int, upto: int
+                     ) -> tuple[bytes | None, int]:
+            """Read and handle lines as far as line ``upto``: the first line not handled
+            and its number (b"" at the end of the file), or None and ``upto``.
 
             A line that is a session's template with another time (the same bytes before
             and after the value of ``"t"``, and that value a JSON float) is the template's
             input at that time, nothing else to check; with ``--out`` the time must be
             written as orjson writes it, and the line is written as read (it is then what
-            Record.dumps gives). Any other line is parsed and checked as parse_line would
-            (exactly the fields t, vendor, name, session and data, their types), and its
-            payload by the class's check; it is written encoded (the same five keys,
-            sorted), and becomes its session's template when that is the line as read.
-            Then the time's range, and note_data after any timer due by then."""
+            Record.dumps gives). Other lines go to :func:`fast_line`."""
             nonlocal last_t, settle_at, events
-            if runtime is None:
+            limit = max_line + 1
+            if runtime is None:  # (the first input makes it: the full path)
+                try:
+                    raw = readline(limit)
+                except OSError as exc:
+                    raise records.read_error(exc, number + 1) from None
+                return raw, number + 1 if raw else number
+            note = runtime.note_data_at
+            get = templates.get
+            top = -math.inf if last_t is None else last_t
+            count, settle = events, settle_at
+            try:
+                while number < upto:
+                    try:
+                        raw = readline(limit)
+                    except OSError as exc:
+                        raise records.read_error(exc, number + 1) from None
+                    if not raw:
+                        return raw, number
+                    number += 1
+                    at = raw.rfind(b',"t":')
+                    known = get(raw[:at + 5])
+                    if known is not None and raw.endswith(known[0]) and (
+                            len(raw) <= max_line):
+                        text = raw[at + 5:len(raw) - known[1]]
+                        try:
+                            t = loads(text)
+                        except orjson.JSONDecodeError:
+                            t = None
+                        if (type(t) is float and t <= latest
+                                and (write is None or dumps(t) == text)
+                                and note(known[2], t)):
+                            known[4] = True  # (matched: see _template)
+                            if write is not None:
+                                pending.append(raw)
+                                if len(pending) >= OUT_BATCH:
+                                    flush()
+                            if t > top:
+                                top = t
+                            count += 1
+                            if count >= settle:
+                                settle = count + SETTLE_EVERY
+                                diff.settle(min(manual.now(), top))
+                                pack_quiet()
+                            continue
+                    last_t = None if top == -math.inf else top
+                    events, settle_at = count, settle
+                    if len(raw) > max_line or not fast_line(raw, number):
+                        return raw, number
+                    top = -math.inf if last_t is None else last_t
+                    count, settle = events, settle_at
+                return None, number
+            finally:
+                last_t = None if top == -math.inf else top
+                events, settle_at = count, settle
+
+        def fast_line(raw: bytes, line: int) -> bool:
+            """A well-formed data-only line not matching its session's template, handled
+            without its Record or event: True when handled, False for the full path.
+
+            The line is parsed and checked as parse_line would (exactly the fields t,
+            vendor, name, session and data, their types), and its payload by the class's
+            check; it is written encoded (the same five keys, sorted), and becomes its
+            session's template when that is the line as read. Then the time's range, and
+            note_data after any timer due by then."""
+            nonlocal last_t, settle_at, events
+            assert runtime is not None
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
                 return False
-            obj: dict[str, Any] | None = None
-            at = raw.rfind(b',"t":')
-            known = templates.get(raw[:at + 5]) if at > 0 else None
-            if known is not None and raw.endswith(known[3]):
-                number = raw[at + 5:len(raw) - len(known[3])]
-                try:
-                    t = loads(number)
-                except orjson.JSONDecodeError:
-                    t = None
-                if type(t) is not float or (write is not None and dumps(t) != number):
-                    known = None
-                else:
-                    vendor, name, session = known[0], known[1], known[2]
-            else:
-                known = None
-            if known is None:
-                try:
-                    obj = loads(raw)
-                except orjson.JSONDecodeError:
-                    return False
-                if type(obj) is not dict:
-                    return False
-                t, data = obj.get("t"), obj.get("data")
-                if type(t) is not float or type(data) is not dict or len(obj) != 5:
-                    return False
-                vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
-                if type(vendor) is not str or type(name) is not str or (
-                        type(session) is not str):
-                    return False
-                checks = checks_of.get(vendor)
-                check = checks.get(name) if checks is not None else None
-                if check is None or not check(data):
-                    return False
+            if type(obj) is not dict:
+                return False
+            t, data = obj.get("t"), obj.get("data")
+            if type(t) is not float or type(data) is not dict or len(obj) != 5:
+                return False
+            vendor, name, session = obj.get("vendor"), obj.get("name"), obj.get("session")
+            if type(vendor) is not str or type(name) is not str or (
+                    type(session) is not str):
+                return False
+            checks = checks_of.get(vendor)
+            check = checks.get(name) if checks is not None else None
+            if check is None or not check(data):
+                return False
             clock = manual  # the runtime's
             # (the clock starts at a line's time, never before MIN_TIME)
             if not clock.now() <= t <= latest:
@@ -408,13 +456,9 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 if not runtime.note_data(vendor, name, session, line, clean=True,
                                          trace=False, at=t):
                     return False  # the full path goes on from here (the clock is there)
-            if known is not None:
-                known[4] = True  # (matched: see _template)
-                encoded = raw
-            else:
-                encoded = dumps(obj, option=canonical)
-                if encoded == raw:
-                    _template(templates, template_of, raw, vendor, name, session, t)
+            encoded = dumps(obj, option=canonical)
+            if encoded == raw:
+                _template(runtime, templates, template_of, raw, vendor, name, session, t)
             if write is not None:
                 pending.append(encoded)
                 if len(pending) >= OUT_BATCH:
@@ -428,7 +472,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 pack_quiet()
             return True
 
-        records.fast = fast_line
+        records.fast = fast_run
         fast_reader = records
     try:
         for record in records:
@@ -716,8 +760,13 @@ def payload_check(cls: type) -> Callable[[dict[str, Any] | None], bool] | None:
     return check
 
 
-def _template(templates: dict[bytes, list[Any]], template_of: dict[str, bytes], raw: bytes,
-              vendor: str, name: str, session: str, t: float) -> None:
+#: vendor -> what follows the time in its canonical data-only lines.
+_AFTER: dict[str, bytes] = {}
+
+
+def _template(runtime: Runtime, templates: dict[bytes, list[Any]],
+              template_of: dict[str, bytes], raw: bytes, vendor: str, name: str,
+              session: str, t: float) -> None:
     """Make the canonical line ``raw`` (keys sorted: ``t`` then ``vendor`` last) the
     template of ``session`` in place of its last one, unless that one has not matched yet
     and missed fewer than 8 lines (a payload that changes with every line is not worth a
@@ -729,10 +778,13 @@ def _template(templates: dict[bytes, list[Any]], template_of: dict[str, bytes], 
             entry[5] += 1
             return
         del templates[old]
-    after = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
+    after = _AFTER.get(vendor)
+    if after is None:  # (one bytes object a vendor: the same memory for every session's)
+        after = _AFTER[vendor] = b',"vendor":' + orjson.dumps(vendor) + b"}\n"
     cut = len(raw) - len(after) - len(orjson.dumps(t))
-    if raw[:cut].endswith(b',"t":') and raw.endswith(after):
-        templates[raw[:cut]] = [vendor, name, session, after, False, 0]
+    slot = runtime.data_slot(vendor, name, session)
+    if slot is not None and raw[:cut].endswith(b',"t":') and raw.endswith(after):
+        templates[raw[:cut]] = [after, len(after), slot, session, False, 0]
         template_of[session] = raw[:cut]
     elif old is not None:
         del template_of[session]

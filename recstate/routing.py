@@ -33,7 +33,11 @@ from recstate.vendors import Vendor, get_vendor
 if TYPE_CHECKING:
     from recstate.machine import Machine
 
-__all__ = ["Routing"]
+__all__ = ["DataSlot", "Routing"]
+
+#: What :meth:`Routing.data_slot` keeps of a session for its data-only input: the session,
+#: its key, the state, the context field, the timer and its seconds, and the runtime's clock.
+DataSlot = tuple[Session, str, str, str, str, float, ManualClock]
 
 log = get_logger("recstate.runtime")
 
@@ -168,17 +172,9 @@ class Routing(Effects):
                 or self._busy or self._queue or self._watching
                 or self._answering is not None or self.store is not None):
             return False
-        # The timer's duration, once its engine and vendor are known (neither changes
-        # once made) and the vendor keeps no idempotency keys; None: dispatch instead.
-        seconds = self._data_only_after.get((machine, vendor, name))
+        seconds = self._data_only_seconds(machine, vendor, name)
         if seconds is None:
-            engine = self._engines.get(machine)
-            known = self._vendors.get(vendor)
-            if engine is None or known is None or known.idempotency_keys is not None:
-                return False
-            after = only.after
-            seconds = self._data_only_after[(machine, vendor, name)] = float(
-                getattr(engine.model.opts, after) if isinstance(after, str) else after)
+            return False
         clock = self.clock
         now = clock.now() if at is None else at
         timers = self.timers
@@ -192,6 +188,60 @@ class Routing(Effects):
             self._trace(now, vendor, name, key, data, "event", line, clean)
         setattr(session.context, only.field, now)
         timers.arm(key, only.timer, now + seconds)
+        return True
+
+    def _data_only_seconds(self, machine: type[Machine], vendor: str, name: str
+                           ) -> float | None:
+        """The data-only timer's duration, once its engine and vendor are known (neither
+        changes once made) and the vendor keeps no idempotency keys; None: dispatch
+        instead."""
+        seconds = self._data_only_after.get((machine, vendor, name))
+        if seconds is None:
+            engine = self._engines.get(machine)
+            known = self._vendors.get(vendor)
+            if engine is None or known is None or known.idempotency_keys is not None:
+                return None
+            after = machine.data_only[name].after
+            seconds = self._data_only_after[(machine, vendor, name)] = float(
+                getattr(engine.model.opts, after) if isinstance(after, str) else after)
+        return seconds
+
+    def data_slot(self, vendor: str, name: str, key: str) -> DataSlot | None:
+        """What :meth:`note_data` looks up for the data-only input ``name`` of session
+        ``key``, looked up once (the replay keeps it with its template of the session's
+        heartbeat line): None when ``note_data`` could never take it (no such session, not
+        data-only in its machine, another vendor, a store, no ManualClock)."""
+        session = self.sessions.get(key)
+        clock = self.clock
+        if session is None or self.store is not None or not isinstance(clock, ManualClock):
+            return None
+        only = session.machine.data_only.get(name)
+        if only is None or session.vendor != vendor:
+            return None
+        seconds = self._data_only_seconds(session.machine, vendor, name)
+        if seconds is None:
+            return None
+        return (session, session.key, only.state, only.field, only.timer, seconds, clock)
+
+    def note_data_at(self, slot: DataSlot, at: float) -> bool:
+        """``note_data(vendor, name, key, trace=False, at=at)`` for the input and session
+        of ``slot`` (:meth:`data_slot`), with what cannot change looked up already: the
+        same checks, the same effect."""
+        session, key, state, field, timer, seconds, clock = slot
+        # (the clock's time read and set in place: ManualClock.set's own check is the
+        # first line's, ``at`` is a float)
+        if (self.sessions.get(key) is not session or session.state != state
+                or self._busy or self._queue or self._watching
+                or self._answering is not None or at < clock._now):
+            return False
+        timers = self.timers
+        heap = timers._heap
+        if heap and heap[0][0] <= at and timers.any_due(at):
+            return False
+        clock._now = at
+        setattr(session.context, field, at)
+        if not timers.push_back(key, timer, at + seconds):
+            timers.arm(key, timer, at + seconds)
         return True
 
     def _unroutable(self, ev: Event, line: int | None, data: dict[str, Any] | None,

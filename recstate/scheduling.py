@@ -68,7 +68,9 @@ class Scheduling(Routing):
             raise TypeError(f"advance() moves a ManualClock; this runtime runs on {clock!r}. "
                             "Use run_due() with a live clock (freezegun moves SystemClock)")
         timers = self.timers
-        while (due := timers.next_due()) is not None and due <= to:
+        # (any_due first: one comparison when no heap entry is keyed by ``to``; next_due
+        # would settle the heap's top, pushing again every lazily re-armed watchdog there)
+        while timers.any_due(to) and (due := timers.next_due()) is not None:
             if due > clock.now():
                 clock.set(due)
             self.run_due()

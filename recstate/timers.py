@@ -183,6 +183,24 @@ class TimerQueue:
             self.on_sooner()
         return timer
 
+    def push_back(self, session: str, name: str, due: float) -> bool:
+        """``arm(session, name, due)`` when the live timer ``name`` of ``session`` stands no
+        later than ``due`` (a watchdog that a heartbeat resets), the common case made cheap:
+        it moves in place (see the module's docstring); False, changing nothing, when there
+        is no such timer or ``due`` is earlier: then :meth:`arm`."""
+        timer = self._by_session.get(session)
+        while timer is not None:
+            if not timer.cancelled and timer.name == name:
+                if due < timer.due:  # (a new seq comes after the timer's: a tie is later)
+                    return False
+                timer.due, timer.seq, timer.payload, timer.every = due, self._seq, None, None
+                self._seq += 1
+                if due < self.wake_before and self.on_sooner is not None:
+                    self.on_sooner()
+                return True
+            timer = timer.next
+        return False
+
     def _find(self, session: str | None, name: str) -> Timer | None:
         if session is None:
             return self._global.get(name)

@@ -555,11 +555,15 @@ class TraceReader:
         self.vendors = vendors
         self.max_line = max_line
         self.errors: list[TraceError] = []
-        #: A consumer's fast path (the replay's): called with each line as read (bytes, its
-        #: newline included) and its number before anything is made of it; True when it
-        #: handled the line, which is then not yielded. Lines it declines take the full
-        #: path (and get its errors).
-        self.fast: Callable[[bytes, int], bool] | None = None
+        #: A consumer's fast path (the replay's): ``fast(readline, number, upto)`` reads
+        #: lines with ``readline`` (the file's, given ``max_line + 1``) after line
+        #: ``number``, as far as line ``upto``, and handles what it can before anything is
+        #: made of it (a read error: :meth:`read_error`). It returns the first line it did
+        #: not handle with its number (b"" at the end of the file), which then takes the
+        #: full path (and gets its errors), or None and ``upto`` when it handled them all.
+        #: Lines it handled are not yielded.
+        self.fast: Callable[[Callable[[int], bytes], int, int],
+                            tuple[bytes | None, int]] | None = None
         #: Called with the number of lines read every 1000 lines (a progress bar).
         self.progress: Callable[[int], None] | None = None
         #: Bad lines past the first :data:`MAX_ERRORS`, counted and not kept.
@@ -578,32 +582,41 @@ class TraceReader:
             handle = self.path.open("rb")
         except OSError as exc:
             raise TraceError(f"cannot open the trace: {exc.strerror}", source=source) from None
-        fast, max_line = self.fast, self.max_line
-        readline, limit = handle.readline, max_line + 1
-        number = 0
+        fast = self.fast
+        readline, limit = handle.readline, self.max_line + 1
+        number = reported = 0
         try:
             with handle:
                 while True:
-                    try:
-                        raw = readline(limit)
-                    except OSError as exc:
-                        raise TraceError(f"cannot read the trace: {exc.strerror}",
-                                         source=source, line=number + 1) from None
-                    if not raw:
-                        return
-                    number += 1
-                    if number % 1000 == 0:
-                        self.lines = number
+                    raw: bytes | None
+                    if fast is not None:  # as far as the next thousandth line
+                        raw, number = fast(readline, number, number - number % 1000 + 1000)
+                    else:
+                        try:
+                            raw = readline(limit)
+                        except OSError as exc:
+                            raise self.read_error(exc, number + 1) from None
+                        if raw:
+                            number += 1
+                    if number % 1000 == 0 and number != reported:
+                        self.lines = reported = number
                         if self.progress is not None:
                             self.progress(number)
-                    if fast is not None and len(raw) <= max_line and fast(raw, number):
+                    if raw is None:
                         continue
+                    if not raw:
+                        return
                     self.lines = number
                     record = self._full(raw, number, handle, source)
                     if record is not None:
                         yield record
         finally:
             self.lines = number  # (lines the fast path took are counted here)
+
+    def read_error(self, exc: OSError, line: int) -> TraceError:
+        """The error of a failed read of line ``line``."""
+        return TraceError(f"cannot read the trace: {exc.strerror}", source=str(self.path),
+                          line=line)
 
     def _full(self, raw: bytes, number: int, handle: IO[bytes], source: str) -> Record | None:
         """Line ``number`` read as ``raw``, the full way: its Record, None for a blank or

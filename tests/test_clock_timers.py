@@ -452,6 +452,8 @@ _op = st.one_of(
     st.tuples(st.just("cancel"), st.sampled_from("xy"), st.sampled_from("abc")),
     st.tuples(st.just("drop"), st.sampled_from("xy")),
     st.tuples(st.just("pop"), st.integers(0, 5)),
+    st.tuples(st.just("push"), st.sampled_from("xy"), st.sampled_from("abc"),
+              st.integers(0, 40)),
 )
 
 
@@ -468,6 +470,11 @@ def test_lazy_rearming_fires_what_eager_rearming_fires(ops):
             _, session, name, delay, every = op
             q.arm(session, name, now + delay, every=every)
             ref.arm(session, name, now + delay, every)
+        elif op[0] == "push":  # a heartbeat's re-arm: push_back, else arm (note_data_at)
+            _, session, name, delay = op
+            if not q.push_back(session, name, now + delay):
+                q.arm(session, name, now + delay)
+            ref.arm(session, name, now + delay, None)
         elif op[0] == "cancel":
             q.cancel(op[1], op[2])
             ref.cancel(op[1], op[2])
@@ -485,3 +492,55 @@ def test_lazy_rearming_fires_what_eager_rearming_fires(ops):
         assert q.next_due() == ref.next_due()
         assert sorted((t.session, t.name, t.due) for t in q) == sorted(
             (k[0], k[1], v[0]) for k, v in ref.live.items())
+
+
+def test_push_back_moves_the_live_timer_later_in_place_or_declines():
+    q = TimerQueue()
+    assert not q.push_back("s", "watchdog", 10.0)  # no such timer: nothing armed
+    assert list(q) == []
+    q.arm("s", "other", 5.0)
+    assert not q.push_back("s", "watchdog", 10.0)  # another name only
+    dog = q.arm("s", "watchdog", 10.0, payload={"p": 1}, every=30.0)
+    entries = len(q._heap)
+    assert not q.push_back("s", "watchdog", 9.0)  # earlier: arm's to replace it
+    assert (dog.due, dog.payload, dog.every) == (10.0, {"p": 1}, 30.0)
+    seq = dog.seq
+    assert q.push_back("s", "watchdog", 10.0)  # the same instant is later: a new seq
+    assert q.push_back("t", "watchdog", 12.0) is False  # another session's
+    assert q.push_back("s", "watchdog", 20.0)
+    assert q.get("s", "watchdog") is dog
+    assert (dog.due, dog.payload, dog.every) == (20.0, None, None)  # as arm(due) sets them
+    assert dog.seq > seq
+    assert len(q._heap) == entries
+    q.arm("s", "later", 15.0)
+    assert dog.seq < q.get("s", "later").seq  # arming numbers go on after push_back's
+    q.cancel("s", "watchdog")
+    assert not q.push_back("s", "watchdog", 30.0)  # a cancelled timer is not moved
+    assert [(t.name, t.due) for t in q] == [("other", 5.0), ("later", 15.0)]
+
+
+def test_push_back_wakes_a_driver_waiting_for_a_later_deadline():
+    q = TimerQueue()
+    woken: list[int] = []
+    q.arm("s", "watchdog", 10.0)
+    q.on_sooner = lambda: woken.append(1)
+    q.wake_before = 15.0
+    assert q.push_back("s", "watchdog", 20.0)
+    assert woken == []
+    q.wake_before = 25.0
+    assert q.push_back("s", "watchdog", 21.0)
+    assert woken == [1]
+
+
+def test_any_due_looks_at_the_earliest_deadline_whatever_the_arming_numbers():
+    """A timer armed after many others (a large arming number) and due before ``now``, with
+    later ones in the heap: due; ``advance`` fires it before the later ones."""
+    q = TimerQueue()
+    for i in range(20):
+        q.arm("s", f"late{i}", 100.0 + i)
+    q.arm("t", "soon", 5.0)
+    assert q.any_due(10.0)
+    assert not q.any_due(4.0)
+    q.push_back("t", "soon", 6.0)  # moved later in place: its entry still keyed at 5
+    assert not q.any_due(5.5)
+    assert q.any_due(6.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -392,12 +393,30 @@ def test_lines_a_fast_path_takes_are_counted_and_not_yielded(tmp_path: Path) -> 
     path.write_bytes(b"".join(b'{"t":%d.0,"vendor":"tencent","name":"n%d"}\n' % (T0 + i, i)
                               for i in range(2500)))
     seen: list[int] = []
+    runs: list[tuple[int, int]] = []
+
+    def even_lines(readline: Callable[[int], bytes], number: int, upto: int
+                   ) -> tuple[bytes | None, int]:
+        """Takes the even lines; the odd ones and the end go back to the reader."""
+        runs.append((number, upto))
+        while number < upto:
+            raw = readline(1 << 20)
+            if not raw:
+                return raw, number
+            number += 1
+            if number % 2 or not raw.endswith(b"}\n"):
+                return raw, number
+        return None, number
+
     reader = TraceReader(path)
-    reader.fast = lambda raw, number: number % 2 == 0 and raw.endswith(b"}\n")
+    reader.fast = even_lines
     reader.progress = seen.append
     assert [r.line for r in reader][:3] == [1, 3, 5]
     assert reader.lines == 2500
     assert seen == [1000, 2000]
+    # each run goes no further than the next thousandth line, from where the last one stopped
+    assert runs[:3] == [(0, 1000), (1, 1000), (3, 1000)]
+    assert all(upto == number - number % 1000 + 1000 for number, upto in runs)
 
 
 def test_a_line_over_the_cap_running_on_for_megabytes_is_skipped_to_its_end(tmp_path: Path) -> None:
