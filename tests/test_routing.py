@@ -147,18 +147,22 @@ def test_an_unroutable_input_read_from_a_trace_is_scanned_whatever_its_class(tv)
     assert records[1].data["code"] == "unroutable"
 
 
-def test_an_unroutable_input_with_a_store_is_committed_traced_and_applied_once(tv):
+@pytest.mark.parametrize("store", [False, True], ids=["no-store", "store"])
+def test_an_unroutable_input_is_traced_and_applied_once_with_a_store_or_without(tv, store):
     """With a store an unroutable input is a handling of its own: committed, then traced
     (the input and its ``unroutable`` error); delivered again with the same id it is
-    acknowledged and skipped."""
+    traced and acknowledged with a ``duplicate`` notice, as a routed input is, and the same
+    without a store (the report does not depend on the store)."""
     records: list[Record] = []
-    rt = Runtime(ManualClock(T0), store=MemoryStore(), tracer=records.append)
+    rt = Runtime(ManualClock(T0), store=MemoryStore() if store else None,
+                 tracer=records.append)
     rt.dispatch(tv.Ping(t=T0, seq=1, id="ping-1"))
     rt.dispatch(tv.Ping(t=T0, seq=1, id="ping-1"))  # the vendor delivers it again
     rt.dispatch(tv.Ping(t=T0, seq=2, id="ping-2"))
     assert [(r.kind, r.name, r.data.get("seq", r.data.get("code"))) for r in records
             if r.data is not None] == [
         ("event", "ping", 1), ("error", "ping", "unroutable"),
+        ("event", "ping", 1), ("error", "ping", "duplicate"),
         ("event", "ping", 2), ("error", "ping", "unroutable")]
 
 
