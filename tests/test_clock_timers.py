@@ -544,3 +544,44 @@ def test_any_due_looks_at_the_earliest_deadline_whatever_the_arming_numbers():
     q.push_back("t", "soon", 6.0)  # moved later in place: its entry still keyed at 5
     assert not q.any_due(5.5)
     assert q.any_due(6.0)
+
+
+def test_push_back_to_the_deadline_the_driver_waits_for_does_not_wake_it():
+    """The driver sleeps until ``wake_before``; a deadline at that very instant is not
+    sooner, so it is left asleep (it would wake then anyway)."""
+    q = TimerQueue()
+    woken: list[int] = []
+    q.arm("s", "watchdog", 10.0)
+    q.on_sooner = lambda: woken.append(1)
+    q.wake_before = 20.0
+    assert q.push_back("s", "watchdog", 20.0)
+    q.arm("t", "answer", 20.0)  # a new timer at that instant: not sooner either
+    assert woken == []
+    q.arm("t", "other", 19.0)
+    assert woken == [1]
+
+
+def test_a_restored_arming_number_earlier_than_the_timers_own_puts_it_first_among_equals():
+    """Re-arming a name at the same deadline with a smaller arming number (a restore's) is
+    not a later re-arm: the timer takes its earlier place among the timers due then."""
+    q = TimerQueue()
+    q.arm("s", "a", 10.0, seq=5)
+    q.arm("t", "b", 10.0, seq=3)
+    q.arm("s", "a", 10.0, seq=2)
+    fired = []
+    while (timer := q.pop_due(10.0)) is not None:
+        fired.append(timer.name)
+    assert fired == ["a", "b"]
+
+
+def test_a_repeating_timer_popped_is_no_longer_live_its_next_is_a_new_timer():
+    q = TimerQueue()
+    q.arm("s", "tick", 10.0, every=5.0)
+    first = q.pop_due(10.0)
+    assert first is not None
+    assert first.cancelled
+    following = q.get("s", "tick")
+    assert following is not None
+    assert following is not first
+    assert not following.cancelled
+    assert following.due == 15.0
