@@ -282,6 +282,12 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
         earlier, touched = touched, earlier
         touched.clear()
 
+    def settle_now(at: float) -> None:
+        """Every SETTLE_EVERY inputs, on whichever path read them: the diff settles what
+        waited before ``at``, and the quiet sessions' files are packed."""
+        diff.settle(at)
+        pack_quiet()
+
     def flush() -> None:
         """Write the gathered lines: a full disk ends the writing, the replay goes on and
         the error is raised after."""
@@ -402,8 +408,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                             count += 1
                             if count >= settle:
                                 settle = count + SETTLE_EVERY
-                                diff.settle(min(manual.now(), top))
-                                pack_quiet()
+                                settle_now(min(manual.now(), top))
                             continue
                     last_t = None if top == -math.inf else top
                     events, settle_at = count, settle
@@ -468,8 +473,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
             events += 1
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
-                diff.settle(min(clock.now(), last_t))
-                pack_quiet()
+                settle_now(min(clock.now(), last_t))
             return True
 
         records.fast = fast_run
@@ -531,8 +535,7 @@ def replay_records(records: Iterable[Record], *, source: str = "<trace>", strict
                 break
             if events >= settle_at:
                 settle_at = events + SETTLE_EVERY
-                diff.settle(min(runtime.clock.now(), last_t))
-                pack_quiet()
+                settle_now(min(runtime.clock.now(), last_t))
                 flush()
         # Time passed until the last line, logged outputs included (a live run logs what
         # its timers did after the last input); --until goes further.
