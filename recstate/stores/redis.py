@@ -181,27 +181,27 @@ return apply(KEYS, ARGV)
 COMMIT_MANY = _APPLY + """
 local n = #KEYS / 10
 local seen = {}
+local function held(i, key)
+  local v = seen[key]
+  if v == nil then
+    v = redis.call('HGET', KEYS[i * 10 + 1], 'v')
+    v = v and tonumber(v) or 0
+  end
+  return v
+end
 for i = 0, n - 1 do
   local key, a = ARGV[i * 10 + 5], i * 10
   local cur = check(KEYS[i * 10 + 9], ARGV[a + 10])
   if cur then return refused(i, cur, KEYS, ARGV, n) end
   if ARGV[a + 9] == '1' then
-    local held = seen[key]
-    if held == nil then
-      held = redis.call('HGET', KEYS[i * 10 + 1], 'v')
-      held = held and tonumber(held) or 0
-    end
-    if held ~= tonumber(ARGV[a + 1]) then return {-1, held, i} end
+    local v = held(i, key)
+    if v ~= tonumber(ARGV[a + 1]) then return {-1, v, i} end
     seen[key] = 0
   end
   if ARGV[a + 2] ~= '' then
-    local cur = seen[key]
-    if cur == nil then
-      cur = redis.call('HGET', KEYS[i * 10 + 1], 'v')
-      cur = cur and tonumber(cur) or 0
-    end
-    if cur ~= tonumber(ARGV[a + 1]) then return {-1, cur, i} end
-    seen[key] = cur + tonumber(ARGV[a + 8])
+    local v = held(i, key)
+    if v ~= tonumber(ARGV[a + 1]) then return {-1, v, i} end
+    seen[key] = v + tonumber(ARGV[a + 8])
   end
 end
 local out = {}
