@@ -30,11 +30,11 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
-from recstate.events import Event
+from recstate.events import Event, converter
 from recstate.events.tencent import (
     ALREADY_RECORDING,
     RETRYABLE,
@@ -58,7 +58,10 @@ from recstate.machine import DataOnly, Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
 from recstate.vendors import Vendor
 
-__all__ = ["NO_IDS", "VENDOR", "TencentContext", "TencentOptions", "TencentRecorder"]
+__all__ = ["NO_IDS", "VENDOR", "TencentContext", "TencentMore", "TencentOptions",
+           "TencentRecorder"]
+
+_T = TypeVar("_T")
 
 NOT_RECORDING = ("idle", "stopped", "failed")
 BUSY = ("starting", "retry_wait", "recording", "stopping")
@@ -121,10 +124,170 @@ class _NoIds(list[str]):
 NO_IDS: list[str] = _NoIds()
 
 
+class _Rare(Generic[_T]):
+    """A :class:`TencentContext` field that is rarely anything but its default: kept in the
+    context's :class:`TencentMore`, made the first time one of them is set to something
+    else; until then the field reads as its default and setting the default stores
+    nothing."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: _T) -> None:
+        self.name = name
+        self.default = default
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Rare[_T]: ...
+    @overload
+    def __get__(self, obj: TencentContext, owner: type) -> _T: ...
+
+    def __get__(self, obj: TencentContext | None, owner: type) -> _T | _Rare[_T]:
+        if obj is None:
+            return self
+        more = obj._more
+        if more is None:
+            return self.default
+        value: _T = getattr(more, self.name)
+        return value
+
+    def __set__(self, obj: TencentContext, value: _T) -> None:
+        more = obj._more
+        if more is None:
+            default = self.default
+            if value is default or (type(value) is type(default) and value == default):
+                return
+            more = obj._more = TencentMore()
+        setattr(more, self.name, value)
+
+
 @attrs.define(slots=True, weakref_slot=False)
+class TencentMore:
+    """The fields of a :class:`TencentContext` that a recording under way leaves at their
+    defaults: the retry and timeout bookkeeping and the VOD search. A context makes one
+    the first time one of them is set to anything else (issue 12: eleven slots fewer in
+    every idle session); it reads, compares, copies and snapshots as the context's own
+    fields, as before."""
+
+    retries: int = 0
+    stop_pending: bool = False
+    start_unanswered: bool = False
+    timed_out_at: float | None = None
+    stop_sent: float | None = None
+    search_prefix: str = ""
+    search_ids: list[str] = NO_IDS
+    search_files: list[str] = NO_IDS
+    search_named: bool = False
+    search_after: float | None = None
+    searches: int = 0
+
+
+#: Every field of a TencentContext, in its order (the constructor's, the snapshot's, the
+#: repr's and equality's).
+_FIELDS = ("relationId", "roomId", "user", "roomType", "in_room", "room", "param", "retries",
+           "stop_pending", "start_unanswered", "started_at", "attempt_sent", "timed_out_at",
+           "stop_sent", "last_data", "file_seq", "open_file", "search_prefix", "search_ids",
+           "search_files", "search_named", "search_after", "searches", "recording_files")
+
+
+@attrs.define(slots=True, weakref_slot=False, init=False, eq=False, repr=False)
 class TencentContext:
     """One user in one room: the room, the recording under way, and its files. Its lists
-    start as the shared empty :data:`NO_IDS`: replace them, do not add to them in place."""
+    start as the shared empty :data:`NO_IDS`: replace them, do not add to them in place.
+
+    The fields a recording under way leaves at their defaults (the retry and timeout
+    bookkeeping, the VOD search) are kept in a :class:`TencentMore` made when one of them
+    is first set to something else (``_more``, None until then): they read and write as
+    the others do, and the context compares, prints, copies and snapshots with all its
+    fields in their order, as the attrs class it was."""
+
+    relationId: int | None
+    roomId: int | None
+    user: str | None
+    roomType: str
+    in_room: bool
+    room: RoomInfo | None
+    param: RecordParam | None
+    started_at: float | None
+    attempt_sent: float | None
+    last_data: float | None
+    file_seq: int
+    open_file: str | None
+    recording_files: list[str]
+    _more: TencentMore | None
+
+    retries = _Rare("retries", 0)
+    stop_pending = _Rare("stop_pending", False)
+    start_unanswered = _Rare("start_unanswered", False)
+    timed_out_at = _Rare[float | None]("timed_out_at", None)
+    stop_sent = _Rare[float | None]("stop_sent", None)
+    search_prefix = _Rare("search_prefix", "")
+    search_ids = _Rare[list[str]]("search_ids", NO_IDS)
+    search_files = _Rare[list[str]]("search_files", NO_IDS)
+    search_named = _Rare("search_named", False)
+    search_after = _Rare[float | None]("search_after", None)
+    searches = _Rare("searches", 0)
+
+    def __init__(self, relationId: int | None = None, roomId: int | None = None,  # noqa: N803
+                 user: str | None = None, roomType: str = "multi", in_room: bool = False,  # noqa: N803
+                 room: RoomInfo | None = None, param: RecordParam | None = None,
+                 retries: int = 0, stop_pending: bool = False, start_unanswered: bool = False,
+                 started_at: float | None = None, attempt_sent: float | None = None,
+                 timed_out_at: float | None = None, stop_sent: float | None = None,
+                 last_data: float | None = None, file_seq: int = 0,
+                 open_file: str | None = None, search_prefix: str = "",
+                 search_ids: list[str] = NO_IDS, search_files: list[str] = NO_IDS,
+                 search_named: bool = False, search_after: float | None = None,
+                 searches: int = 0, recording_files: list[str] = NO_IDS) -> None:
+        self.relationId = relationId
+        self.roomId = roomId
+        self.user = user
+        self.roomType = roomType
+        self.in_room = in_room
+        self.room = room
+        self.param = param
+        self.started_at = started_at
+        self.attempt_sent = attempt_sent
+        self.last_data = last_data
+        self.file_seq = file_seq
+        self.open_file = open_file
+        self.recording_files = recording_files
+        self._more = None
+        self.retries = retries
+        self.stop_pending = stop_pending
+        self.start_unanswered = start_unanswered
+        self.timed_out_at = timed_out_at
+        self.stop_sent = stop_sent
+        self.search_prefix = search_prefix
+        self.search_ids = search_ids
+        self.search_files = search_files
+        self.search_named = search_named
+        self.search_after = search_after
+        self.searches = searches
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the attrs class was
+
+    def __repr__(self) -> str:
+        return "TencentContext(" + ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
+
+
+@attrs.define(slots=True, weakref_slot=False)
+class _Snapshot:
+    """What a snapshot of a :class:`TencentContext` holds, each field in its place: the
+    class cattrs structures one with (the context's own constructor then takes them), as
+    it structured the flat attrs class the context was (its errors name the context)."""
 
     relationId: int | None = None
     roomId: int | None = None
@@ -150,6 +313,47 @@ class TencentContext:
     search_after: float | None = None
     searches: int = 0
     recording_files: list[str] = NO_IDS
+
+
+_Snapshot.__name__ = _Snapshot.__qualname__ = "TencentContext"
+_DEFAULTS = TencentMore()
+
+
+def _structure_context(data: Any, _: type) -> TencentContext:
+    """A context from its snapshot; an empty list is the shared :data:`NO_IDS` (so that a
+    restored idle session makes no :class:`TencentMore` and no list of its own)."""
+    flat = converter.structure(data, _Snapshot)
+    return TencentContext(*(_shared(getattr(flat, name)) for name in _FIELDS))
+
+
+def _shared(value: Any) -> Any:
+    return NO_IDS if type(value) is list and not value else value
+
+
+def _unstructure_context(ctx: TencentContext) -> dict[str, Any]:
+    """The snapshot's dict, keys in the fields' order, as cattrs gave it for the flat attrs
+    class (``session.py`` takes a context class's own hook as it is)."""
+    room, param = ctx.room, ctx.param
+    more = ctx._more or _DEFAULTS
+    return {"relationId": ctx.relationId, "roomId": ctx.roomId, "user": ctx.user,
+            "roomType": ctx.roomType, "in_room": ctx.in_room,
+            "room": None if room is None else _unstructure_room(room),
+            "param": None if param is None else _unstructure_param(param),
+            "retries": more.retries, "stop_pending": more.stop_pending,
+            "start_unanswered": more.start_unanswered, "started_at": ctx.started_at,
+            "attempt_sent": ctx.attempt_sent, "timed_out_at": more.timed_out_at,
+            "stop_sent": more.stop_sent, "last_data": ctx.last_data,
+            "file_seq": ctx.file_seq, "open_file": ctx.open_file,
+            "search_prefix": more.search_prefix, "search_ids": list(more.search_ids),
+            "search_files": list(more.search_files), "search_named": more.search_named,
+            "search_after": more.search_after, "searches": more.searches,
+            "recording_files": list(ctx.recording_files)}
+
+
+_unstructure_room = converter.get_unstructure_hook(RoomInfo)
+_unstructure_param = converter.get_unstructure_hook(RecordParam)
+converter.register_structure_hook(TencentContext, _structure_context)
+converter.register_unstructure_hook(TencentContext, _unstructure_context)
 
 
 class TencentRecorder(Machine):
