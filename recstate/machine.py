@@ -58,10 +58,12 @@ class SessionView(Protocol):
     class), so this module names only what it needs of it and the two import one way."""
 
     key: str
-    vendor: str
     state: str
     recording: str
     context: Any
+
+    @property
+    def vendor(self) -> str: ...
 
     @property
     def files(self) -> list[RecordingFile]: ...

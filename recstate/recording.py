@@ -25,7 +25,7 @@ FileStatus = Literal["expected", "open", "closed", "uploading", "ready", "lost",
 FILE_STATUSES: Final = ("expected", "open", "closed", "uploading", "ready", "lost", "failed")
 
 
-@attrs.define(slots=True, eq=False)
+@attrs.define(slots=True, eq=False, weakref_slot=False)
 class RecordingFile:
     """One file of a recording. ``participant`` is None for a mix.
 

@@ -168,7 +168,7 @@ class Routing(Effects):
             return False
         machine = session.machine
         only = machine.data_only.get(name)
-        if (only is None or session.state != only.state or session.vendor != vendor
+        if (only is None or session.state != only.state or machine.vendor != vendor
                 or self._busy or self._queue or self._watching
                 or self._answering is not None or self.store is not None):
             return False

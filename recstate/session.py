@@ -19,12 +19,11 @@ class Session:
     """A small record, not a transitions model: the Runtime's engine for the machine class is
     pointed at it for the time of one handling. An idle session costs a few hundred bytes."""
 
-    __slots__ = ("_files", "context", "key", "machine", "recording", "state", "vendor")
+    __slots__ = ("_files", "context", "key", "machine", "recording", "state")
 
     def __init__(self, key: str, machine: type[Machine], state: str | None = None,
                  context: Any = None, recording: str = "idle") -> None:
         self.key = key
-        self.vendor = machine.vendor
         self.machine = machine
         self.state = machine.initial if state is None else state
         self.recording = recording
@@ -35,8 +34,12 @@ class Session:
         self._files: list[RecordingFile] | RecordingFile | PackedFiles | None = None
 
     @property
+    def vendor(self) -> str:
+        """The machine's vendor (not a slot of its own: 8 bytes of every session)."""
+        return self.machine.vendor
+
+    @property
     def files(self) -> list[RecordingFile]:
-        files = self._files
         files = self._files
         if isinstance(files, list):
             return files

@@ -37,13 +37,15 @@ class Timer(list[float]):
     :class:`TimerQueue`); two entries equal on both compare equal, neither before the
     other (only restored timers, a snapshot's seq kept, can tie)."""
 
-    __slots__ = ("cancelled", "due", "every", "name", "next", "payload", "seq", "session")
+    __slots__ = ("_extra", "cancelled", "due", "name", "next", "seq", "session")
 
     session: str | None
     name: str
     due: float
-    payload: Any
-    every: float | None
+    #: ``payload`` and ``every`` in one slot (:func:`_pack`: None when both are, the period
+    #: alone when there is no payload, else the pair), as most timers have neither and a
+    #: rollover only its period: 8 bytes of every timer (issue 12).
+    _extra: Any
     seq: int
     cancelled: bool
     #: The next timer of the same session (a session's timers are a short chain, not a
@@ -61,11 +63,31 @@ class Timer(list[float]):
         self.session = session
         self.name = name
         self.due = due
-        self.payload = payload
-        self.every = every
+        self._extra = every if payload is None else (payload, every)
         self.seq = seq
         self.cancelled = cancelled
         self.next = None
+
+    @property
+    def payload(self) -> Any:
+        extra = self._extra
+        return extra[0] if type(extra) is tuple else None
+
+    @payload.setter
+    def payload(self, value: Any) -> None:
+        self._extra = _pack(value, self.every)
+
+    @property
+    def every(self) -> float | None:
+        extra = self._extra
+        if type(extra) is tuple:
+            every: float | None = extra[1]
+            return every
+        return extra  # type: ignore[no-any-return]
+
+    @every.setter
+    def every(self, value: float | None) -> None:
+        self._extra = _pack(self.payload, value)
 
     def __repr__(self) -> str:
         return (f"Timer(session={self.session!r}, name={self.name!r}, due={self.due!r}, "
@@ -75,6 +97,12 @@ class Timer(list[float]):
     def to_dict(self) -> dict[str, Any]:
         return {"session": self.session, "name": self.name, "due": self.due,
                 "payload": self.payload, "every": self.every}
+
+
+def _pack(payload: Any, every: float | None) -> Any:
+    """A timer's ``_extra``: the period alone (or None) when there is no payload, else the
+    pair (a tuple there is always the pair: a period is a number)."""
+    return every if payload is None else (payload, every)
 
 
 def _order(timer: Timer) -> tuple[float, int]:
@@ -154,7 +182,8 @@ class TimerQueue:
             if _later(due, seq, old):
                 # Later than it stands: its heap entry (keyed at or before its deadline)
                 # stays, and is pushed again at the new deadline when it reaches the top.
-                old.due, old.seq, old.payload, old.every = due, seq, payload, every
+                old.due, old.seq = due, seq
+                old._extra = every if payload is None else (payload, every)
                 if due < self.wake_before and self.on_sooner is not None:
                     self.on_sooner()
                 return old
@@ -162,8 +191,8 @@ class TimerQueue:
             if session is None:
                 del self._global[name]
         if spare is not None:  # a cancelled timer of this session takes the new deadline
-            spare.name, spare.due, spare.seq, spare.payload, spare.every = (
-                name, due, seq, payload, every)
+            spare.name, spare.due, spare.seq = name, due, seq
+            spare._extra = every if payload is None else (payload, every)
             spare.cancelled = False
             self._dead -= 1
             timer = spare
@@ -193,7 +222,7 @@ class TimerQueue:
             if not timer.cancelled and timer.name == name:
                 if due < timer.due:  # (a new seq comes after the timer's: a tie is later)
                     return False
-                timer.due, timer.seq, timer.payload, timer.every = due, self._seq, None, None
+                timer.due, timer.seq, timer._extra = due, self._seq, None
                 self._seq += 1
                 if due < self.wake_before and self.on_sooner is not None:
                     self.on_sooner()

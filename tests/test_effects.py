@@ -245,3 +245,24 @@ def test_a_sessions_first_file_is_kept_without_a_list_until_files_is_asked_for()
     rt._file(single, "opened", a, {}, 6.0)
     assert files == [c, a]
     assert type(s)(s.key, s.machine).files == []
+
+
+def test_a_sessions_vendor_is_its_machines_and_a_file_has_no_weakref_slot():
+    """Issue 12: a session's vendor is not a slot of its own (8 bytes), nor is a file's
+    weakref (8 bytes): the vendor reads as the machine's and cannot be set apart from it."""
+    import weakref
+
+    from recstate.events.tencent import EnterRoom
+    from recstate.recording import RecordingFile
+
+    rt = Runtime(ManualClock(0.0))
+    rt.dispatch(EnterRoom(relationId=1, roomId=2, user="u"))
+    s = rt.sessions["1:2:u"]
+    assert "vendor" not in type(s).__slots__
+    assert s.vendor == s.machine.vendor == "tencent"
+    assert s.snapshot()["vendor"] == "tencent"
+    with pytest.raises(AttributeError):
+        s.vendor = "other"  # type: ignore[misc]
+    f = RecordingFile(id="a", session=s.key, vendor="tencent", kind="video", format="mp4")
+    with pytest.raises(TypeError):
+        weakref.ref(f)

@@ -330,3 +330,44 @@ def test_a_dead_entry_taken_over_is_counted_off_once():
     q.arm("s", "watchdog", 20)  # takes the answer's entry over: no longer dead
     assert q._dead == 0
     assert len(q._heap) == 1
+
+
+def test_payload_and_period_share_one_slot_and_read_back_whatever_was_set():
+    """Most timers have neither a payload nor a period, a rollover only its period: the
+    two are one slot (8 bytes of every timer, issue 12), the period alone when there is
+    no payload, else the pair; each reads back as it was set, through every way in."""
+    assert "payload" not in Timer.__slots__
+    assert "every" not in Timer.__slots__
+    assert Timer("s", "w", 1.0)._extra is None
+    assert Timer("s", "r", 1.0, every=5.0)._extra == 5.0
+    for payload, every in [(None, None), (None, 5.0), ("p", None), ("p", 5.0), ((1, 2), None),
+                           ((1, 2), 3.0), (7.0, None), (0, 2.0)]:
+        t = Timer("s", "x", 1.0, payload, every)
+        assert (t.payload, t.every) == (payload, every)
+        t.every = 9.0
+        assert (t.payload, t.every) == (payload, 9.0)
+        t.payload = "q"
+        assert (t.payload, t.every) == ("q", 9.0)
+        t.payload = None
+        assert (t.payload, t.every) == (None, 9.0)
+        t.every = None
+        assert (t.payload, t.every, t._extra) == (None, None, None)
+    q = TimerQueue()
+    first = q.arm("s", "x", 10.0, (1, 2))
+    assert q.arm("s", "x", 20.0, "p", 4.0) is first  # later: in place
+    assert (first.payload, first.every) == ("p", 4.0)
+    assert q.arm("s", "x", 30.0) is first
+    assert (first.payload, first.every) == (None, None)
+    q.arm("s", "x", 40.0, 5.0, None)
+    assert (first.payload, first.every) == (5.0, None)
+    assert q.push_back("s", "x", 50.0)
+    assert (first.payload, first.every) == (None, None)
+    q.cancel("s", "x")
+    spare = q.arm("s", "y", 60.0, "z", 2.0)  # takes over the cancelled one
+    assert spare is first
+    assert (spare.payload, spare.every) == ("z", 2.0)
+    assert q.pop_due(60.0) is spare
+    assert (spare.payload, spare.every) == ("z", 2.0)
+    again = q.get("s", "y")
+    assert again is not None
+    assert (again.due, again.payload, again.every) == (62.0, "z", 2.0)
