@@ -1,7 +1,8 @@
-"""TencentContext keeps its rarely set fields (the retry and timeout bookkeeping, the VOD
-search) in a TencentMore made only when one of them is set to something else (issue 12: an
-idle recording session's memory). Everything outside the class sees the 24 fields it had:
-its constructor, equality, repr, copies, checkpoints, snapshots and store rows."""
+"""TencentContext keeps its rarely set fields (the room's type, the retry and timeout
+bookkeeping, the VOD search) in a TencentMore made only when one of them is set to
+something else (issue 12: an idle recording session's memory). Everything outside the
+class sees the 24 fields it had: its constructor, equality, repr, copies, checkpoints,
+snapshots and store rows."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from recstate.undo import checkpoint, clone
 
 T0 = 1_700_000_000.0
 KEY = "9:1:alice"
-RARE = {"retries": 2, "stop_pending": True, "start_unanswered": True, "timed_out_at": 5.0,
-        "stop_sent": 6.0, "search_prefix": "r1", "search_ids": ["a"], "search_files": ["b"],
-        "search_named": True, "search_after": 7.0, "searches": 3}
+RARE = {"roomType": "pair", "retries": 2, "stop_pending": True, "start_unanswered": True,
+        "timed_out_at": 5.0, "stop_sent": 6.0, "search_prefix": "r1", "search_ids": ["a"],
+        "search_files": ["b"], "search_named": True, "search_after": 7.0, "searches": 3}
 #: A snapshot's context as main wrote it before TencentMore (a store row of then).
 OLD_ROW = {"relationId": 9, "roomId": 1, "user": "alice", "roomType": "multi",
            "in_room": True, "room": {"relationId": 9, "roomId": 1},
@@ -53,6 +54,7 @@ def start(rt: Runtime, t: float = T0) -> None:
 def test_the_rare_fields_read_as_their_defaults_and_setting_a_default_makes_nothing() -> None:
     ctx = TencentContext()
     assert ctx._more is None
+    assert ctx.roomType == "multi"
     assert (ctx.retries, ctx.stop_pending, ctx.start_unanswered, ctx.timed_out_at,
             ctx.stop_sent, ctx.search_prefix, ctx.search_named, ctx.search_after,
             ctx.searches) == (0, False, False, None, None, "", False, None, 0)
