@@ -13,8 +13,10 @@ from typing import Any, Final, Literal
 import attrs
 import orjson
 
-__all__ = ["FILE_STATUSES", "RECORDING_STATES", "FileKind", "FileStatus", "PackedFiles",
-           "RecordingFile", "RecordingState"]
+from recstate.sparse import Rare
+
+__all__ = ["FILE_STATUSES", "RECORDING_STATES", "FileKind", "FileMore", "FileStatus",
+           "PackedFiles", "RecordingFile", "RecordingState"]
 
 RecordingState = Literal["idle", "starting", "recording", "stopping", "stopped", "failed"]
 RECORDING_STATES: Final = ("idle", "starting", "recording", "stopping", "stopped", "failed")
@@ -25,7 +27,22 @@ FileStatus = Literal["expected", "open", "closed", "uploading", "ready", "lost",
 FILE_STATUSES: Final = ("expected", "open", "closed", "uploading", "ready", "lost", "failed")
 
 
-@attrs.define(slots=True, eq=False, weakref_slot=False)
+@attrs.define(slots=True, weakref_slot=False)
+class FileMore:
+    """What few files have (a vendor's own content hashes, CloudRoom's encryption): made the
+    first time one of them is set, so that an open file has no slot for them (issue 12)."""
+
+    md5: str | None = None
+    hash: str | None = None
+    encrypted: bool = False
+
+
+#: A RecordingFile's fields, in the constructor's order (and its repr's).
+_FILE_FIELDS = ("id", "session", "vendor", "kind", "format", "participant", "start", "end",
+                "size", "url", "status", "md5", "hash", "encrypted")
+
+
+@attrs.define(slots=True, eq=False, weakref_slot=False, init=False, repr=False)
 class RecordingFile:
     """One file of a recording. ``participant`` is None for a mix.
 
@@ -34,6 +51,8 @@ class RecordingFile:
     ``uploading`` is finished and on its way to an upload server; ``ready`` has its url;
     ``lost`` never came or holds nothing; ``failed`` was written (or uploaded) in error.
     ``encrypted``: only the vendor's player can play it (CloudRoom ``encryptType: 1``).
+    ``md5``, ``hash`` and ``encrypted`` are kept in a :class:`FileMore` made when one of
+    them is first set (``_more``, None until then); they read and write as the others do.
     """
 
     id: str
@@ -41,16 +60,45 @@ class RecordingFile:
     vendor: str
     kind: FileKind
     format: str
-    participant: str | None = None
-    start: float | None = None
-    end: float | None = None
-    size: int | None = None
-    url: str | None = None
-    status: FileStatus = "open"
-    md5: str | None = None
+    participant: str | None
+    start: float | None
+    end: float | None
+    size: int | None
+    url: str | None
+    status: FileStatus
+    _more: FileMore | None
+
+    md5 = Rare[str | None]("md5", None, FileMore)
     #: The store's own content hash when it is not an MD5 (Qiniu's etag).
-    hash: str | None = None
-    encrypted: bool = False
+    hash = Rare[str | None]("hash", None, FileMore)
+    encrypted = Rare("encrypted", False, FileMore)
+
+    def __init__(self, id: str, session: str, vendor: str, kind: FileKind,
+                 format: str, participant: str | None = None,
+                 start: float | None = None, end: float | None = None,
+                 size: int | None = None, url: str | None = None,
+                 status: FileStatus = "open", md5: str | None = None,
+                 hash: str | None = None, encrypted: bool = False) -> None:
+        self.id = id
+        self.session = session
+        self.vendor = vendor
+        self.kind = kind
+        self.format = format
+        self.participant = participant
+        self.start = start
+        self.end = end
+        self.size = size
+        self.url = url
+        self.status = status
+        self._more = None
+        if md5 is not None or hash is not None or encrypted is not False:
+            self.md5 = md5
+            self.hash = hash
+            self.encrypted = encrypted
+
+    def __repr__(self) -> str:
+        return "RecordingFile(" + ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in _FILE_FIELDS) + ")"
 
     @property
     def duration(self) -> float | None:

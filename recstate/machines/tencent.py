@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 import attrs
 
@@ -56,12 +56,12 @@ from recstate.events.tencent import (
 )
 from recstate.machine import DataOnly, Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
+from recstate.sparse import Rare
 from recstate.vendors import Vendor
 
 __all__ = ["NO_IDS", "VENDOR", "TencentContext", "TencentMore", "TencentOptions",
            "TencentRecorder"]
 
-_T = TypeVar("_T")
 
 NOT_RECORDING = ("idle", "stopped", "failed")
 BUSY = ("starting", "retry_wait", "recording", "stopping")
@@ -124,42 +124,6 @@ class _NoIds(list[str]):
 NO_IDS: list[str] = _NoIds()
 
 
-class _Rare(Generic[_T]):
-    """A :class:`TencentContext` field that is rarely anything but its default: kept in the
-    context's :class:`TencentMore`, made the first time one of them is set to something
-    else; until then the field reads as its default and setting the default stores
-    nothing."""
-
-    __slots__ = ("default", "name")
-
-    def __init__(self, name: str, default: _T) -> None:
-        self.name = name
-        self.default = default
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> _Rare[_T]: ...
-    @overload
-    def __get__(self, obj: TencentContext, owner: type) -> _T: ...
-
-    def __get__(self, obj: TencentContext | None, owner: type) -> _T | _Rare[_T]:
-        if obj is None:
-            return self
-        more = obj._more
-        if more is None:
-            return self.default
-        value: _T = getattr(more, self.name)
-        return value
-
-    def __set__(self, obj: TencentContext, value: _T) -> None:
-        more = obj._more
-        if more is None:
-            default = self.default
-            if value is default or (type(value) is type(default) and value == default):
-                return
-            more = obj._more = TencentMore()
-        setattr(more, self.name, value)
-
-
 @attrs.define(slots=True, weakref_slot=False)
 class TencentMore:
     """The fields of a :class:`TencentContext` that a recording under way leaves at their
@@ -216,18 +180,18 @@ class TencentContext:
     recording_files: list[str]
     _more: TencentMore | None
 
-    roomType = _Rare("roomType", "multi")
-    retries = _Rare("retries", 0)
-    stop_pending = _Rare("stop_pending", False)
-    start_unanswered = _Rare("start_unanswered", False)
-    timed_out_at = _Rare[float | None]("timed_out_at", None)
-    stop_sent = _Rare[float | None]("stop_sent", None)
-    search_prefix = _Rare("search_prefix", "")
-    search_ids = _Rare[list[str]]("search_ids", NO_IDS)
-    search_files = _Rare[list[str]]("search_files", NO_IDS)
-    search_named = _Rare("search_named", False)
-    search_after = _Rare[float | None]("search_after", None)
-    searches = _Rare("searches", 0)
+    roomType = Rare("roomType", "multi", TencentMore)
+    retries = Rare("retries", 0, TencentMore)
+    stop_pending = Rare("stop_pending", False, TencentMore)
+    start_unanswered = Rare("start_unanswered", False, TencentMore)
+    timed_out_at = Rare[float | None]("timed_out_at", None, TencentMore)
+    stop_sent = Rare[float | None]("stop_sent", None, TencentMore)
+    search_prefix = Rare("search_prefix", "", TencentMore)
+    search_ids = Rare[list[str]]("search_ids", NO_IDS, TencentMore)
+    search_files = Rare[list[str]]("search_files", NO_IDS, TencentMore)
+    search_named = Rare("search_named", False, TencentMore)
+    search_after = Rare[float | None]("search_after", None, TencentMore)
+    searches = Rare("searches", 0, TencentMore)
 
     def __init__(self, relationId: int | None = None, roomId: int | None = None,  # noqa: N803
                  user: str | None = None, roomType: str = "multi", in_room: bool = False,  # noqa: N803

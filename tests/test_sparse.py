@@ -1,0 +1,84 @@
+"""Rare fields (recstate.sparse): kept out of an object's slots until one is set to something
+other than its default (issue 12: an idle recording session's memory). RecordingFile keeps
+its md5, hash and encrypted that way; TencentContext its retry, timeout and search fields
+(tests/test_tencent_context_more.py)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import attrs
+import pytest
+
+from recstate.recording import FileMore, RecordingFile
+from recstate.sparse import Rare
+
+
+@attrs.define
+class _More:
+    n: int = 0
+    name: str | None = None
+
+
+@attrs.define(slots=True, init=False)
+class _Thing:
+    _more: _More | None
+    n = Rare("n", 0, _More)
+    name = Rare[str | None]("name", None, _More)
+
+    def __init__(self) -> None:
+        self._more = None
+
+
+def test_a_rare_field_reads_its_default_until_set_and_a_default_stores_nothing() -> None:
+    t = _Thing()
+    assert (t.n, t.name, t._more) == (0, None, None)
+    t.n, t.name = 0, None
+    assert t._more is None
+    assert isinstance(_Thing.n, Rare)  # on the class: the descriptor itself
+    t.name = "x"
+    assert t._more == _More(0, "x")
+    assert (t.n, t.name) == (0, "x")
+    t.n = 5
+    assert t._more == _More(5, "x")
+    assert t.n == 5
+
+
+@pytest.mark.parametrize("value", [0.0, False, -0])
+def test_only_the_default_or_one_of_its_type_and_value_goes_unstored(value: object) -> None:
+    t = _Thing()
+    t.n = value  # type: ignore[assignment]
+    if type(value) is int:
+        assert t._more is None
+    else:
+        assert t._more is not None
+        assert t.n is value
+
+
+def test_an_open_file_has_no_more_and_a_hash_or_encryption_makes_it() -> None:
+    f = RecordingFile(id="a", session="s", vendor="v", kind="video", format="mp4")
+    assert f._more is None
+    assert (f.md5, f.hash, f.encrypted) == (None, None, False)
+    assert "md5" not in RecordingFile.__slots__
+    assert "encrypted" not in RecordingFile.__slots__
+    assert f.to_dict() == {"id": "a", "participant": None, "kind": "video", "format": "mp4",
+                           "start": None, "end": None, "size": None, "url": None,
+                           "status": "open"}
+    assert repr(f) == ("RecordingFile(id='a', session='s', vendor='v', kind='video', "
+                       "format='mp4', participant=None, start=None, end=None, size=None, "
+                       "url=None, status='open', md5=None, hash=None, encrypted=False)")
+    setattr(f, "md5", "m")  # as Effects applies a file's changes  # noqa: B010
+    assert f._more == FileMore(md5="m")
+    assert f.to_dict()["md5"] == "m"
+    for kw in ({"md5": "m"}, {"hash": "h"}, {"encrypted": True}):
+        g = RecordingFile(id="b", session="s", vendor="v", kind="video", format="mp4",
+                          **kw)  # type: ignore[arg-type]
+        assert g._more is not None
+        back = RecordingFile.from_dict(g.to_dict(), session="s", vendor="v")
+        assert back.to_dict() == g.to_dict()
+        assert back._more == g._more
+        assert pickle.loads(pickle.dumps(g))._more == g._more
+        assert copy.deepcopy(g)._more is not g._more
+    plain = RecordingFile.from_dict(f.to_dict() | {"md5": None}, session="s", vendor="v")
+    assert plain._more is None
