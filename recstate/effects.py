@@ -112,7 +112,7 @@ class Effects:
                 self._answering.session, self._answering.state = session.key, old
             return
         tracer = self.tracer
-        key, vendor = session.key, session.vendor
+        key, vendor = session.key, session.machine.vendor
         new = session.state
         if new != old:
             self._moved(session, engine, name, old, new, now)
@@ -182,7 +182,7 @@ class Effects:
         if tracer is not None:
             if tracer.__class__ is TraceWriter:
                 # clean: the runtime's own {src, dst} is never scanned (Record.to_json)
-                tracer.write_line(encode(now, session.vendor, name, session.key,
+                tracer.write_line(encode(now, session.machine.vendor, name, session.key,
                                          {"src": old, "dst": new}, "transition", None, True))
             else:
                 tracer(Record(now, session.vendor, name, session.key, {"src": old, "dst": new},
