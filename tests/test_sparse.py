@@ -45,6 +45,38 @@ def test_a_rare_field_reads_its_default_until_set_and_a_default_stores_nothing()
     assert t.n == 5
 
 
+def test_a_default_equal_but_not_the_same_object_stores_nothing() -> None:
+    """A room's type decoded from a trace line is a str of its own, not the literal the
+    default is: equal and of the default's type, it makes no record."""
+    from recstate.machines.tencent import TencentContext
+
+    multi = "".join(["mul", "ti"])
+    assert multi == "multi"
+    assert multi is not TencentContext.roomType.default
+    ctx = TencentContext()
+    ctx.roomType = multi
+    assert ctx._more is None
+    big = 10**20
+
+    @attrs.define
+    class _Big:
+        n: int = big
+
+    @attrs.define(slots=True, init=False)
+    class _Owner:
+        _more: _Big | None
+        n = Rare("n", big, _Big)
+
+        def __init__(self) -> None:
+            self._more = None
+
+    o = _Owner()
+    o.n = int(str(big))  # equal, another object
+    assert o._more is None
+    o.n = big + 1
+    assert o._more == _Big(big + 1)
+
+
 @pytest.mark.parametrize("value", [0.0, False, -0])
 def test_only_the_default_or_one_of_its_type_and_value_goes_unstored(value: object) -> None:
     t = _Thing()
