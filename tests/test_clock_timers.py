@@ -585,3 +585,18 @@ def test_a_repeating_timer_popped_is_no_longer_live_its_next_is_a_new_timer():
     assert following is not first
     assert not following.cancelled
     assert following.due == 15.0
+
+
+def test_a_later_rearm_in_place_wakes_a_driver_waiting_for_a_later_deadline_only():
+    """``arm`` moving a timer later in place (not ``push_back``) tells a driver asleep
+    until ``wake_before`` when the new deadline is sooner than that, and only then."""
+    q = TimerQueue()
+    woken: list[int] = []
+    first = q.arm("s", "watchdog", 10.0)
+    q.on_sooner = lambda: woken.append(1)
+    q.wake_before = 20.0
+    assert q.arm("s", "watchdog", 20.0) is first  # in place, at the instant it waits for
+    assert woken == []
+    q.wake_before = 40.0
+    assert q.arm("s", "watchdog", 30.0) is first  # in place, sooner than it waits for
+    assert woken == [1]

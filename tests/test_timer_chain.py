@@ -371,3 +371,11 @@ def test_payload_and_period_share_one_slot_and_read_back_whatever_was_set():
     again = q.get("s", "y")
     assert again is not None
     assert (again.due, again.payload, again.every) == (62.0, "z", 2.0)
+
+
+def test_the_runtimes_own_timers_are_listed_as_of_no_session():
+    q = TimerQueue()
+    tick = q.arm(None, "tick", 5.0)
+    q.arm("s", "w", 1.0)
+    assert q.for_session(None) == [tick]  # type: ignore[arg-type]
+    assert q.for_session(None)[0] is tick  # type: ignore[arg-type]
