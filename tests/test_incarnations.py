@@ -96,7 +96,8 @@ def remake(a: Process, b: Process) -> tuple[int, int]:
     assert b.store.keys() == []
     b.record(T0 + 50, "second")
     new = b.rt.held(K)
-    assert new[0] == 2 and new[1] != old[1]
+    assert new[0] == 2
+    assert new[1] != old[1]
     assert a.rt.held(K) == old  # the same version: only the incarnation tells
     assert stored(a.store) == (new, "starting", "second")
     return old[1], new[1]
@@ -194,7 +195,8 @@ def test_a_timer_claimed_by_a_fleet_process_fires_on_the_new_life_only(redis_url
     handle(s2, T0 + 50, "enterRoom", {**ROOM, "roomType": "multi", "user": "alice"})
     handle(s2, T0 + 50, START, {"roomInfo": ROOM, "param": {"fileName": "second"}})
     new = s2.runtime.held(K)
-    assert new[0] == old[0] == 2 and new[1] != old[1]
+    assert new[0] == old[0] == 2
+    assert new[1] != old[1]
     store = s1.store
     assert isinstance(store, RedisStore)
     assert store.next_due_all() == T0 + 80
@@ -270,7 +272,8 @@ def test_a_redis_session_stored_without_an_incarnation_is_of_incarnation_0(
     store.redis.sadd(store.pk(1, "sessions"), "a")
     assert [r.held for r in store.load().sessions] == [(3, 0)]
     row = store.get("a", 1)
-    assert row is not None and row.held == (3, 0)
+    assert row is not None
+    assert row.held == (3, 0)
     assert store.fresh({"a": (3, 0)}, {"a": 1}) == {}
     assert store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=3,
                                partition=1)) == 4
@@ -281,3 +284,51 @@ def test_a_redis_session_stored_without_an_incarnation_is_of_incarnation_0(
     assert again.incarnation == 1
     assert store.fresh({"a": (1, 0)}, {"a": 1})["a"] is not None  # another life
     store.close()
+
+
+STOP = "requestMultiVideoRecorderStop"
+
+
+def life(svc: Service, t: float, filename: str) -> None:
+    """One recording of alice in room 7, from entering to stopped: version 5."""
+    for dt, name, data in ((0, "enterRoom", {**ROOM, "roomType": "multi", "user": "alice"}),
+                           (1, START, {"roomInfo": ROOM, "param": {"fileName": filename}}),
+                           (2, f"{START}:ok", {}), (3, STOP, {"roomInfo": ROOM}),
+                           (4, f"{STOP}:ok", {})):
+        svc.advance(t + dt)
+        handle(svc, t + dt, name, data)
+
+
+def test_a_tencent_key_reused_after_retirement_is_taken_by_the_other_process(
+        redis_url: str) -> None:
+    """Alice records in room 7 via service 1; service 2 reads the session (stopped, version
+    5). Service 1 retires it and alice records in room 7 again via service 1: the key
+    relation:room:user again, stopped at version 5 again. Her next start goes to service 2,
+    whose copy is of the first recording at the same version: it takes the second life from
+    the store and starts on it (its files are the second recording's), and its own
+    retirement of the first life deletes nothing."""
+    s1 = Service(RedisStore(redis_url), clock=ManualClock(T0))
+    s2 = Service(RedisStore(redis_url), clock=ManualClock(T0))
+    s1.runtime.retention = s2.runtime.retention = 100.0
+    life(s1, T0, "first")
+    assert s2.runtime.freshen([K], {K: "tencent"}) == [K]
+    first = s2.runtime.held(K)
+    assert first[0] == 5
+    s1.advance(T0 + 110)
+    s1.run_due()  # its retirement of the finished session
+    assert s1.store.keys() == []
+    life(s1, T0 + 120, "second")
+    second = s1.runtime.held(K)
+    assert second[0] == 5
+    assert second[1] != first[1]
+    assert s2.runtime.held(K) == first  # the same version
+    s2.advance(T0 + 130)
+    s2.run_due()  # its copy's retirement (due T0 + 104): refused, nothing deleted
+    assert s2.store.keys() == [K]
+    handle(s2, T0 + 130, START, {"roomInfo": ROOM, "param": {"fileName": "third"}})
+    row = s2.store.get(K)
+    assert row is not None
+    assert row.held == (6, second[1])
+    assert (row.snapshot["state"], row.snapshot["context"]["param"]["fileName"]) == (
+        "starting", "third")
+    assert [f["id"] for f in row.snapshot["files"]] == ["second#1"]
