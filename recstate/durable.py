@@ -40,6 +40,7 @@ from recstate.events import Command, Event, command_class, converter, parse_even
 from recstate.machine import Engine, Machine
 from recstate.session import Session
 from recstate.stores.base import (
+    NEW,
     Commit,
     Conflict,
     Journal,
@@ -85,12 +86,13 @@ class _Carrier:
     """A session's part of the group being gathered: one small object per session and
     group; its :class:`Commit` is made when the group is written."""
 
-    __slots__ = ("applied", "delivered", "handlings", "outbox", "session", "timer",
-                 "version")
+    __slots__ = ("applied", "delivered", "handlings", "incarnation", "outbox", "session",
+                 "timer", "version")
 
-    def __init__(self, session: Session, version: int) -> None:
+    def __init__(self, session: Session, version: int, incarnation: int) -> None:
         self.session = session
         self.version = version
+        self.incarnation = incarnation
         self.handlings = 1
         self.applied: list[str] | None = None
         self.delivered: int | None = None
@@ -100,7 +102,8 @@ class _Carrier:
     def commit(self, runtime: Durability) -> Commit:
         session = self.session
         return Commit(session=session.key, snapshot=runtime._snapshot_of(session),
-                      version=self.version, handlings=self.handlings,
+                      version=self.version, incarnation=self.incarnation,
+                      handlings=self.handlings,
                       applied=self.applied or [], delivered=self.delivered,
                       outbox=self.outbox or [], partition=runtime._partition(session))
 
@@ -156,6 +159,10 @@ class Durability:
         self._records: list[Any] = []
         self._lines = False
         self._versions: dict[str, int] = {}
+        #: The incarnation of each session held at a version > 0 (see
+        #: :class:`~recstate.stores.base.SessionRow`): none yet for one made in the group
+        #: being gathered (the store gives it when the group is written).
+        self._incarnations: dict[str, int] = {}
         self._applied: dict[str, set[str]] = {}
         self._applied_anywhere: set[str] = set()
         self._delivered: dict[str, int] = {}
@@ -314,7 +321,8 @@ class Durability:
             if carrier is not None and carrier.session is session:
                 carrier.handlings += 1
             else:
-                carrier = self._carriers[key] = _Carrier(session, version)
+                carrier = self._carriers[key] = _Carrier(
+                    session, version, self._incarnations.get(key, NEW) if version else 0)
                 self._carrier_list.append(carrier)
             if keys:
                 carrier.applied = [*(carrier.applied or ()), *keys]
@@ -399,12 +407,16 @@ class Durability:
         self._group_size = 0
         self._group_written = set()
         fired, self._group_fired = self._group_fired, []
+        made: list[Commit] = []  # the group's commits that make a session
         try:
             if len(carriers) + (not rest.empty()) == 1:
                 one = carriers[0] if carriers else rest
-                store.commit(one.commit(self) if isinstance(one, _Carrier) else one)
+                commit = one.commit(self) if isinstance(one, _Carrier) else one
+                if commit.version == 0 and commit.snapshot is not None:
+                    made.append(commit)
+                store.commit(commit)
             else:
-                store.commit_many(self._commits(carriers, rest))
+                store.commit_many(self._commits(carriers, rest, made))
         except Conflict as conflict:
             if isinstance(conflict, SharedConflict):  # the handlings' sessions go back too
                 conflict.sessions = [c.session.key for c in carriers
@@ -417,6 +429,10 @@ class Durability:
                 bool(mine) and not any(c.timer for c in mine))
             self._refresh_shared(rest, conflict)
             raise
+        for commit in made:  # in order: a session made again in the group, the last one
+            key = commit.session or ""
+            if key in self._versions:  # still held (not retired since)
+                self._incarnations[key] = commit.incarnation
         for name in fired:
             self.fired[name] = self.fired.get(name, 0) + 1
         sink = self._sink
@@ -455,14 +471,18 @@ class Durability:
                 shared.refresh(values)
                 shared.clear_log()
 
-    def _commits(self, carriers: list[_Carrier | Commit], rest: Commit) -> Iterator[Commit]:
+    def _commits(self, carriers: list[_Carrier | Commit], rest: Commit, made: list[Commit]
+                 ) -> Iterator[Commit]:
         """The group's commits, each session's snapshot taken as the store comes to it
-        and let go once the store has it (never a group's worth of snapshots at once)."""
+        and let go once the store has it (never a group's worth of snapshots at once);
+        those that make a session go to ``made`` (the store tells them its incarnation)."""
         for carrier in carriers:
             if not isinstance(carrier, _Carrier):  # a deletion
                 yield carrier
                 continue
             commit = carrier.commit(self)
+            if not carrier.version:
+                made.append(commit)
             yield commit
             commit.snapshot = None
         if not rest.empty():
@@ -558,6 +578,9 @@ class Durability:
         service that runs for months keeps in its store only the sessions it has not
         retired."""
         held = self._versions.pop(key, 0)  # after the group's handlings of it
+        incarnation = self._incarnations.pop(key, NEW)  # NEW: made in this group
+        if not held:  # never stored: deleted as not stored
+            incarnation = 0
         self._applied.pop(key, None)
         self._delivered.pop(key, None)
         if session is None or self.store is None:  # nothing of it here to delete
@@ -571,10 +594,11 @@ class Durability:
             self._group_p = partition
             self._rest.partition = partition
         self._carriers.pop(key, None)  # a new session under this key starts a new carrier
-        # deleted only if the store still has the version held here: in a fleet another
-        # process may have revived it since (a Conflict: the runtime takes it back)
+        # deleted only if the store still has the version and incarnation held here: in a
+        # fleet another process may have revived it, or made it anew, since (a Conflict:
+        # the runtime takes it back)
         self._carrier_list.append(Commit(session=key, delete=True, version=held,
-                                         partition=partition))
+                                         incarnation=incarnation, partition=partition))
         self._group_size += 1
         if self._group_full():
             self._write_group()
@@ -602,6 +626,7 @@ class Durability:
         for row in loaded.sessions:
             self.restore(row.snapshot)
             self._versions[row.key] = row.version
+            self._incarnations[row.key] = row.incarnation
             self._applied[row.key] = set(row.applied)
             self._delivered[row.key] = row.delivered
         self._applied_anywhere |= loaded.applied
@@ -665,6 +690,7 @@ class Durability:
         self.timers.cancel_session(key)
         self.sessions.pop(key, None)
         self._versions.pop(key, None)
+        self._incarnations.pop(key, None)
         self._applied.pop(key, None)
         self._delivered.pop(key, None)
         self._partition_cache.pop(key, None)
@@ -680,7 +706,7 @@ class Durability:
         store = self.store
         if store is None:
             return []
-        known = {key: self._versions.get(key, 0) for key in dict.fromkeys(keys)}
+        known = {key: self.held(key) for key in dict.fromkeys(keys)}
         where: dict[str, int] = dict(partitions or {})
         for key in known:
             session = self.sessions.get(key)
@@ -702,6 +728,7 @@ class Durability:
         self._input_keys = ()
         if row is None:
             self._versions.pop(key, None)
+            self._incarnations.pop(key, None)
             self._applied.pop(key, None)
             self._delivered.pop(key, None)
             return None
@@ -712,6 +739,7 @@ class Durability:
         if engine is not None and isinstance(engine.model.shared, TrackedDict):
             engine.model.shared.clear_log()
         self._versions[key], self._applied[key] = row.version, set(row.applied)
+        self._incarnations[key] = row.incarnation
         self._delivered[key] = row.delivered
         return session
 
@@ -728,7 +756,7 @@ class Durability:
             return False
         session = self.sessions.get(key)
         partitions = {key: self._partition(session)} if session is not None else None
-        return bool(store.fresh({key: self._versions.get(key, 0)}, partitions))
+        return bool(store.fresh({key: self.held(key)}, partitions))
 
     def flush_store(self) -> None:
         """Write the handlings waiting for a group commit, and delete the outbox rows
@@ -744,3 +772,9 @@ class Durability:
     def version(self, key: str) -> int:
         """The stored version of session ``key`` (0: never committed)."""
         return self._versions.get(key, 0)
+
+    def held(self, key: str) -> tuple[int, int]:
+        """(version, incarnation) of session ``key`` as held here ((0, 0): none): what a
+        store compares with what it has (another process may have deleted the key and made
+        it again, counting its version from 0: only the incarnation tells)."""
+        return self._versions.get(key, 0), self._incarnations.get(key, 0)

@@ -288,16 +288,16 @@ class Service:
                 break
             keys = [key for _, key in claims]
             rt.freshen(keys, partitions={key: p for p, key in claims})
-            before = {key: rt.version(key) for key in keys}
+            before = {key: rt.held(key) for key in keys}  # (version, incarnation)
             rt.firing = set(keys)
             try:
                 self.run_due()
             finally:
                 rt.firing = set()
             # a session whose firing committed had its claim replaced by its next due time
-            moved = [key for key in keys if rt.version(key) != before[key]]
+            moved = [key for key in keys if rt.held(key) != before[key]]
             back = [(p, key, self._next_due(key)) for p, key in claims
-                    if rt.version(key) == before[key]]
+                    if rt.held(key) == before[key]]
             store.unclaim(back, until)
             for key in keys:  # their next due times, which the claim's look did not see
                 due = self._next_due(key)

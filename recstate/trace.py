@@ -730,7 +730,8 @@ class TraceWriter:
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         if flush_interval is not None:
-            self._flusher = threading.Thread(target=self._flush_periodically, daemon=True,
+            self._flusher = threading.Thread(target=self._flush_periodically,
+                                             args=(flush_interval,), daemon=True,
                                              name="recstate-trace-flush")
             self._flusher.start()
 
@@ -782,8 +783,7 @@ class TraceWriter:
         """Whether something was written since the last flush."""
         return self._dirty or (self._seekable and self._file.tell() != self._flushed_at)
 
-    def _flush_periodically(self) -> None:
-        interval = self.flush_interval or 1.0
+    def _flush_periodically(self, interval: float) -> None:
         while not self._closed.wait(interval):
             try:
                 if self._written():

@@ -185,11 +185,12 @@ def test_a_failover_loses_no_commit_and_keeps_every_check() -> None:
         assert [(row.key, row.version, row.applied) for row in loaded.sessions] == sorted(
             (f"s{p}", 1, {f"#{p}"}) for p in range(16))
         # partition 0 now lives on the old replica: a commit goes there, a stale one fails
+        life = loaded.sessions[0].incarnation  # s0's
         assert store.commit(Commit(session="s0", snapshot=snap("s0", "ringing"), version=1,
-                                   partition=0)) == 2
+                                   incarnation=life, partition=0)) == 2
         with pytest.raises(Conflict):
             store.commit(Commit(session="s0", snapshot=snap("s0", "ended"), version=1,
-                                partition=0))
+                                incarnation=life, partition=0))
         assert store.redis.get_node_from_key(store.pk(0, "s", "s0")).port == replica
         row = store.get("s0", 0)
         assert row is not None
@@ -221,3 +222,41 @@ def failover(replica: int) -> None:
                 return
             time.sleep(0.05)
         assert time.monotonic() < deadline, "the replica did not take over within 60 s"
+
+
+def test_a_key_made_again_is_another_life_on_the_cluster_too(url: str) -> None:
+    """ABA on a cluster (the freshness read there is two pipelines, not the FRESH script):
+    process A holds s at version 2; process B deletes it, makes it again and brings it to
+    version 2. A's read takes the new life; A's commit and delete on its copy are refused;
+    the incarnation counter is the partition's (its hash tag: the commit's slot)."""
+    a, b = RedisStore(url), RedisStore(url)
+    p = 5
+    first = Commit(session="s", snapshot=snap("s", "idle"), partition=p)
+    a.commit(first)
+    a.commit(Commit(session="s", snapshot=snap("s", "busy"), version=1,
+                    incarnation=first.incarnation, partition=p))
+    held = (2, first.incarnation)
+    b.commit(Commit(session="s", delete=True, version=2, incarnation=first.incarnation,
+                    partition=p))
+    second = Commit(session="s", snapshot=snap("s", "idle"), partition=p)
+    b.commit(second)
+    b.commit(Commit(session="s", snapshot=snap("s", "again"), version=1,
+                    incarnation=second.incarnation, partition=p))
+    assert second.incarnation != first.incarnation
+    moved = a.fresh({"s": held}, {"s": p})
+    assert moved["s"] is not None
+    assert (moved["s"].held, moved["s"].snapshot["state"]) == (
+        (2, second.incarnation), "again")
+    with pytest.raises(Conflict):
+        a.commit(Commit(session="s", snapshot=snap("s", "late"), version=2,
+                        incarnation=first.incarnation, partition=p))
+    with pytest.raises(Conflict):
+        a.commit_many([Commit(session="s", delete=True, version=2,
+                              incarnation=first.incarnation, partition=p)])
+    row = a.get("s", p)
+    assert row is not None
+    assert (row.held, row.snapshot["state"]) == ((2, second.incarnation), "again")
+    assert a.fresh({"s": row.held}, {"s": p}) == {}
+    assert a.redis.keyslot(a.pk(p, "inc")) == a.redis.keyslot(a.pk(p, "s", "s"))
+    a.close()
+    b.close()

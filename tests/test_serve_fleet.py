@@ -240,7 +240,8 @@ def test_an_input_that_loses_every_race_is_a_503_and_nothing_of_it_is_applied(
         row = other.get(A, p)
         assert row is not None
         writes.append(other.commit(Commit(session=A, snapshot=row.snapshot,
-                                          version=row.version, partition=p)))
+                                          version=row.version, incarnation=row.incarnation,
+                                          partition=p)))
 
     store = RedisStore(redis_url)
     app = create_app(store, clock=ManualClock(T0))

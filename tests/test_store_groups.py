@@ -148,7 +148,7 @@ def test_an_older_sqlite_file_is_refused_with_what_to_do(tmp_path: Path) -> None
     db.commit()
     db.close()
     with pytest.raises(StoreError, match=r"old\.db was made by another version of recstate "
-                       r"\(schema 0, this one reads 2\).*use a new file"):
+                       r"\(schema 0, this one reads 3\).*use a new file"):
         SQLiteStore(old)
     SQLiteStore(tmp_path / "new.db").close()
     assert SQLiteStore(tmp_path / "new.db").keys() == []  # a file of this schema reopens

@@ -22,7 +22,7 @@ from recstate.stores import (
     TrackedDict,
     open_store,
 )
-from recstate.stores.base import ABSENT, SharedConflict
+from recstate.stores.base import ABSENT, NEW, SharedConflict
 from recstate.stores.redis import RedisStore
 
 T0 = 1_700_000_000.0
@@ -77,11 +77,20 @@ def test_a_commit_writes_the_session_its_key_and_its_outbox_together(store: Stor
     assert store.get("nobody") is None
 
 
+def made(store: Store, key: str, state: str = "idle", **kwargs: Any) -> int:
+    """Make session ``key`` (version 1); its incarnation, as the store tells the commit."""
+    commit = Commit(session=key, snapshot=snap(key, state), version=0, **kwargs)
+    store.commit(commit)
+    assert commit.incarnation > 0
+    return commit.incarnation
+
+
 def test_an_update_on_a_stale_version_is_refused(store: Store) -> None:
-    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=0))
-    assert store.commit(Commit(session="a", snapshot=snap("a", "talking"), version=1)) == 2
+    i = made(store, "a", "ringing")
+    assert store.commit(Commit(session="a", snapshot=snap("a", "talking"), version=1,
+                               incarnation=i)) == 2
     with pytest.raises(Conflict) as caught:
-        store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=1,
+        store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=1, incarnation=i,
                             applied=["late"], outbox=[OutboxRow("x", "a", "testv", "n", T0, {})]))
     assert (caught.value.expected, caught.value.found) == (1, 2)
     # nothing of the refused commit was written
@@ -98,27 +107,35 @@ def test_a_delete_on_a_stale_version_is_refused(store: Store) -> None:
     """A session closed or retired is deleted only as its deleter saw it: a process holding
     an old copy (version 1) must not delete what another process has written since (a
     revived session, version 2). In a group too, where it refuses the whole group."""
-    store.commit(Commit(session="a", snapshot=snap("a", "ended"), version=0))
-    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1))
+    i = made(store, "a", "ended")
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1, incarnation=i))
     with pytest.raises(Conflict) as caught:
-        store.commit(Commit(session="a", delete=True, version=1))
+        store.commit(Commit(session="a", delete=True, version=1, incarnation=i))
     assert (caught.value.session, caught.value.expected, caught.value.found) == ("a", 1, 2)
     row = store.get("a")
     assert row is not None
     assert (row.version, row.snapshot["state"]) == (2, "ringing")  # nothing deleted
     with pytest.raises(Conflict):  # the group's other writes are refused with it
         store.commit_many([Commit(session="b", snapshot=snap("b", "idle"), version=0),
-                           Commit(session="a", delete=True, version=1)])
+                           Commit(session="a", delete=True, version=1, incarnation=i)])
     assert store.keys() == ["a"]
     # a group's own handlings of the session count: its version after them is the one held
-    assert store.commit_many([Commit(session="a", snapshot=snap("a", "ended"), version=2),
-                              Commit(session="a", delete=True, version=3),
-                              Commit(session="a", snapshot=snap("a", "idle"), version=0)]
-                             ) == [3, 0, 1]
+    # (and a session made in the group is of incarnation NEW to the commits after it)
+    again = Commit(session="a", snapshot=snap("a", "idle"), version=0)
+    assert store.commit_many([Commit(session="a", snapshot=snap("a", "ended"), version=2,
+                                     incarnation=i),
+                              Commit(session="a", delete=True, version=3, incarnation=i),
+                              again,
+                              Commit(session="a", snapshot=snap("a", "idle"), version=1,
+                                     incarnation=NEW)]
+                             ) == [3, 0, 1, 2]
+    assert again.incarnation > i  # the store told the commit that made it
     row = store.get("a")
     assert row is not None
-    assert (row.version, row.snapshot["state"]) == (1, "idle")  # made anew after it
-    assert store.commit(Commit(session="a", delete=True, version=1)) == 0
+    assert (row.version, row.incarnation, row.snapshot["state"]) == (
+        2, again.incarnation, "idle")  # made anew after it
+    assert store.commit(Commit(session="a", delete=True, version=2,
+                               incarnation=again.incarnation)) == 0
     assert store.get("a") is None
     assert store.keys() == []
     # a session never stored is deleted as version 0 (closed before its first commit)
@@ -127,8 +144,9 @@ def test_a_delete_on_a_stale_version_is_refused(store: Store) -> None:
 
 def test_sent_outbox_rows_are_deleted(store: Store) -> None:
     rows = [OutboxRow(f"a:1:{i}", "a", "testv", "n", T0, {"i": i}) for i in range(3)]
-    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=0, outbox=rows))
-    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=1, sent=["a:1:0"]))
+    i = made(store, "a", "s", outbox=rows)
+    store.commit(Commit(session="a", snapshot=snap("a", "s"), version=1, incarnation=i,
+                        sent=["a:1:0"]))
     assert [o.id for o in store.load().outbox] == ["a:1:1", "a:1:2"]
     store.mark_sent(["a:1:1"])
     assert [o.id for o in store.load().outbox] == ["a:1:2"]
@@ -285,8 +303,8 @@ def test_tracked_dict_logs_the_entries_a_handling_read_before_writing_them() -> 
 
 def test_a_commit_whose_shared_reads_moved_is_refused_whole(store: Store) -> None:
     store.commit(Commit(shared=[(M, ALICE, "1001:7:alice")]))
-    store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=0))
-    refused = Commit(session="b", snapshot=snap("b", "starting"), version=1,
+    i = made(store, "b")
+    refused = Commit(session="b", snapshot=snap("b", "starting"), version=1, incarnation=i,
                      shared=[(M, ALICE, "1001:8:alice")], shared_read=[(M, ALICE, ABSENT)])
     with pytest.raises(SharedConflict) as caught:
         store.commit(refused)
@@ -302,19 +320,77 @@ def test_a_commit_whose_shared_reads_moved_is_refused_whole(store: Store) -> Non
         (M, ALICE): "1001:7:alice", (M, "busy_users\x1fbob"): ABSENT}
     # read as stored: written
     assert store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=1,
-                               shared_read=[(M, ALICE, "1001:7:alice")])) == 2
+                               incarnation=i, shared_read=[(M, ALICE, "1001:7:alice")])) == 2
 
 
 def test_fresh_gives_the_sessions_another_process_moved(store: Store) -> None:
-    store.commit(Commit(session="a", snapshot=snap("a", "idle"), version=0, applied=["#1"],
-                        delivered=3))
-    store.commit(Commit(session="b", snapshot=snap("b", "idle"), version=0))
-    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1))
-    moved = store.fresh({"a": 1, "b": 1, "c": 0, "gone": 4})
+    a = made(store, "a", applied=["#1"], delivered=3)
+    b = made(store, "b")
+    store.commit(Commit(session="a", snapshot=snap("a", "ringing"), version=1, incarnation=a))
+    moved = store.fresh({"a": (1, a), "b": (1, b), "c": (0, 0), "gone": (4, 9)})
     assert sorted(moved) == ["a", "gone"]
     row = moved["a"]
     assert row is not None
     assert (row.version, row.snapshot["state"], row.applied, row.delivered) == (
         2, "ringing", {"#1"}, 3)
     assert moved["gone"] is None
-    assert store.fresh({"a": 2, "b": 1}) == {}
+    assert store.fresh({"a": (2, a), "b": (1, b)}) == {}
+
+
+def test_a_key_deleted_and_made_again_is_another_session_at_the_same_version(
+        store: Store) -> None:
+    """ABA: process A holds session K at version 2; process B retires K (deletes it), makes
+    it again under the same key (Tencent's relation:room:user when the user records in the
+    room again) and brings it to version 2 too. A's copy is of the old life: the freshness
+    read gives the new one, A's commit and A's version-checked delete are refused, and a
+    commit on the new life goes through."""
+    old = made(store, "k", "recording")
+    store.commit(Commit(session="k", snapshot=snap("k", "stopped"), version=1,
+                        incarnation=old))
+    held = (2, old)  # process A's copy
+    store.commit(Commit(session="k", delete=True, version=2, incarnation=old))  # B retires
+    new = made(store, "k", "ringing")  # B makes it again
+    assert new != old
+    store.commit(Commit(session="k", snapshot=snap("k", "recording"), version=1,
+                        incarnation=new))
+    row = store.get("k")
+    assert row is not None
+    assert row.held == (2, new)  # the same version as A's copy
+    moved = store.fresh({"k": held})
+    assert list(moved) == ["k"]
+    assert moved["k"] is not None
+    assert (moved["k"].held, moved["k"].snapshot["state"]) == ((2, new), "recording")
+    with pytest.raises(Conflict) as caught:  # A's handling on its stale copy
+        store.commit(Commit(session="k", snapshot=snap("k", "ended"), version=2,
+                            incarnation=old, applied=["late"]))
+    assert (caught.value.expected, caught.value.found, caught.value.incarnations) == (
+        2, 2, (old, new))
+    with pytest.raises(Conflict):  # in a group too
+        store.commit_many([Commit(session="z", snapshot=snap("z", "idle"), version=0),
+                           Commit(session="k", snapshot=snap("k", "ended"), version=2,
+                                  incarnation=old)])
+    with pytest.raises(Conflict):  # A's retirement of its copy deletes nothing
+        store.commit(Commit(session="k", delete=True, version=2, incarnation=old))
+    with pytest.raises(Conflict):
+        store.commit_many([Commit(session="k", delete=True, version=2, incarnation=old)])
+    row = store.get("k")
+    assert row is not None
+    assert (row.held, row.snapshot["state"], row.applied) == ((2, new), "recording", set())
+    assert store.get("z") is None
+    # A takes the fresh row and handles the input again: written
+    assert store.commit(Commit(session="k", snapshot=snap("k", "ended"), version=2,
+                               incarnation=new)) == 3
+    assert store.fresh({"k": (3, new)}) == {}
+    assert [(r.key, r.held) for r in store.load().sessions] == [("k", (3, new))]
+
+
+def test_incarnations_never_repeat_for_a_key(store: Store) -> None:
+    """The incarnation comes from a store-wide counter that never goes back, whatever is
+    deleted: no tombstone is kept, and a key made N times has N different incarnations."""
+    seen = []
+    for _ in range(4):
+        i = made(store, "k")
+        seen.append(i)
+        store.commit(Commit(session="k", delete=True, version=1, incarnation=i))
+    assert seen == sorted(set(seen))
+    assert store.keys() == []

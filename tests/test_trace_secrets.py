@@ -91,3 +91,45 @@ def test_an_unknown_field_is_named_whole_up_to_40_characters(length, shown):
         parse_line(orjson.dumps({"t": 1, "vendor": "testv", "name": "ping",
                                  "k" * length: 1}))
     assert caught.value.field == shown
+
+
+@pytest.mark.parametrize(("length", "cut"), [(38, False), (39, True)])
+def test_a_bad_time_is_quoted_whole_up_to_40_characters(length, cut):
+    """A bad value is quoted enough to find it in the line, and no more (its repr: the
+    quotes count)."""
+    value = "x" * length
+    with pytest.raises(TraceError) as caught:
+        parse_line(orjson.dumps({"t": value, "vendor": "testv", "name": "ping"}))
+    message = str(caught.value)
+    if cut:
+        assert f"'{'x' * 39}... ({length + 2} characters)" in message
+        assert repr(value) not in message
+    else:
+        assert repr(value) in message
+        assert "characters)" not in message
+
+
+def test_a_bad_idempotency_key_is_quoted_in_at_most_200_characters():
+    """A hostile id (a huge array) is not copied into the error whole."""
+    ident = list(range(1000))
+    with pytest.raises(TraceError) as caught:
+        parse_line(orjson.dumps({"t": 1, "vendor": "testv", "name": "ping", "id": ident}))
+    assert caught.value.field == "id"
+    expected = (f"expected the input's idempotency key, a non-empty string, got "
+                f"{ident!r}")[:200]
+    assert expected in str(caught.value)
+    assert expected + "," not in str(caught.value)  # cut exactly there
+
+
+def test_numbers_and_nulls_in_a_payload_are_passed_over_by_the_secret_scan():
+    """Only text can hold a secret: numbers, booleans and nulls beside it, in objects
+    and in arrays, are neither redacted nor in the scan's way."""
+    record = Record(1.0, "testv", "ping", "s1",
+                    {"n": 1, "ok": True, "none": None, "xs": [1, 2.5, None, False],
+                     "notes": ["https://cdn.example/a.mp4?token=TK-9", 3]})
+    data = orjson.loads(record.dumps())["data"]
+    assert data["n"] == 1
+    assert data["xs"] == [1, 2.5, None, False]
+    assert data["notes"] == [f"https://cdn.example/a.mp4?token={REDACTED}", 3]
+    plain = Record(1.0, "testv", "ping", "s1", {"xs": [1, 2.5, None]})
+    assert orjson.loads(plain.dumps())["data"] == {"xs": [1, 2.5, None]}

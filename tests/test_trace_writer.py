@@ -113,3 +113,22 @@ def test_bad_policies_are_refused(tmp_path):
         TraceWriter(tmp_path / "a", flush_interval=0)
     with open(tmp_path / "b", "wb") as f, pytest.raises(ValueError, match="rotation needs"):
         TraceWriter(f, rotate_bytes=10)
+
+
+def test_a_stream_that_cannot_say_whether_it_seeks_is_written_and_flushed_without_seeking():
+    """A pipe-like stream whose seekable() fails (a closed descriptor underneath, a wrapper
+    that does not know) is treated as one that cannot seek: its position is never asked."""
+    import io
+
+    class Unsure(io.BytesIO):
+        def seekable(self) -> bool:
+            raise OSError("cannot tell")
+
+        def tell(self) -> int:
+            raise OSError("no position here")
+
+    stream = Unsure()
+    writer = TraceWriter(stream, flush_interval=None)
+    writer(Record(1.0, "testv", "ping", "s1"))
+    writer.flush()
+    assert stream.getvalue() == Record(1.0, "testv", "ping", "s1").dumps() + b"\n"

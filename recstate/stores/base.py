@@ -2,10 +2,11 @@
 loses nothing.
 
 Per session: its snapshot (state, context, files, and its timers as absolute due times), a
-version that every write checks and bumps, and the idempotency keys of the inputs it has
-applied. Runtime-wide: the machines' shared indexes (``Machine.shared``), an outbox of
-commands not yet handed to an adapter, a little metadata (a replay's cursor) and, for replay,
-a journal of what the handlings produced.
+version that every write checks and bumps, an incarnation that tells one life of its key from
+the next (see :class:`SessionRow`), and the idempotency keys of the inputs it has applied.
+Runtime-wide: the machines' shared indexes (``Machine.shared``), an outbox of commands not
+yet handed to an adapter, a little metadata (a replay's cursor) and, for replay, a journal
+of what the handlings produced.
 
 Everything one handled input changes is one :class:`Commit`, written atomically by
 :meth:`Store.commit`: that is the only write on the hot path.
@@ -24,6 +25,7 @@ from recstate.errors import RecstateError
 __all__ = [
     "ABSENT",
     "DELETED",
+    "NEW",
     "Commit",
     "Conflict",
     "Journal",
@@ -36,6 +38,7 @@ __all__ = [
     "TrackedDict",
     "apply_changes",
     "lookup",
+    "moved",
     "partition_of",
 ]
 
@@ -53,13 +56,19 @@ class Conflict(StoreError):
     """An update was made on a version that is no longer the stored one: another worker (or
     a zombie of this one) wrote the session first. Reload it and handle the input again."""
 
-    def __init__(self, session: str, expected: int, found: int | None) -> None:
+    def __init__(self, session: str, expected: int, found: int | None,
+                 incarnations: tuple[int, int | None] | None = None) -> None:
         self.session, self.expected, self.found = session, expected, found
+        #: (the incarnation the refused commit was made on, the stored one or None), where
+        #: the store told them (a version check passes only if both match).
+        self.incarnations = incarnations
         #: Whether the refused commit was an input's handling (not a timer's): the runtime
         #: says so, so that a caller knows to hand the input over again.
         self.input = True
+        lives = "" if incarnations is None else (
+            f" (incarnation {incarnations[0]}, the store's {incarnations[1]})")
         super().__init__(f"session {session!r}: expected version {expected}, the store has "
-                         f"{found}; reload the session and handle the input again")
+                         f"{found}{lives}; reload the session and handle the input again")
 
 
 class _Absent:
@@ -101,10 +110,23 @@ class SharedConflict(Conflict):
                      f"({changed}); take their stored values and handle the input again",)
 
 
+#: :attr:`Commit.incarnation` of a commit whose session was made earlier in the same group
+#: commit (its incarnation is given by the store only when the group is written).
+NEW = -1
+
+
 @attrs.define(slots=True)
 class SessionRow:
-    """A stored session: its snapshot (``Runtime.snapshot``: timers included), version and
-    the idempotency keys it has applied."""
+    """A stored session: its snapshot (``Runtime.snapshot``: timers included), version,
+    incarnation and the idempotency keys it has applied.
+
+    ``version`` counts the session's handlings since it was made, so it restarts when a key
+    is deleted (retired) and made again (Tencent's ``relation:room:user`` when the user
+    records in the room again). ``incarnation`` tells those lives apart: the store gives it
+    when it makes the session, from a store-wide counter that never goes back (so never the
+    same twice for a key, and no tombstone is kept); 0 is a row stored before incarnations
+    were (never given to a new session). A process holds a session as (version,
+    incarnation), and every check compares both."""
 
     key: str
     snapshot: dict[str, Any]
@@ -113,6 +135,19 @@ class SessionRow:
     #: The last trace line (stream entry) delivered to it: a delivery mark, not a set, since
     #: one session's inputs arrive in line order.
     delivered: int = 0
+    incarnation: int = 0
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """(version, incarnation): what a process holding this row compares."""
+        return self.version, self.incarnation
+
+
+def moved(stored: tuple[int, int], held: tuple[int, int]) -> bool:
+    """Whether a session stored as ``stored`` (version, incarnation; version 0: not stored)
+    is another than the one held as ``held``: its version differs, or it is another life of
+    the key at the same version (deleted and made again since)."""
+    return stored[0] != held[0] or (stored[0] != 0 and stored[1] != held[1])
 
 
 @attrs.define(slots=True)
@@ -193,11 +228,14 @@ def _journal(rows: Journal | Iterable[tuple[int | None, bytes]] | None) -> Journ
 class Commit:
     """What one handled input changes, written in ONE transaction.
 
-    - ``session``/``snapshot``/``version``: the session's new snapshot, written only if the
-      stored version is still ``version`` (0: a new session), which becomes ``version +
-      handlings`` (a group commit writes a session once for all its handlings in the
-      group); ``snapshot=None`` writes no session (an unroutable input, an input skipped
-      as a duplicate, a handling whose session another commit of its group carries).
+    - ``session``/``snapshot``/``version``/``incarnation``: the session's new snapshot,
+      written only if the stored version and incarnation are still ``version`` and
+      ``incarnation`` (version 0: a new session, given a new incarnation by the store, which
+      sets it here once written; :data:`NEW`: the one made earlier in the same group), the
+      version becoming ``version + handlings`` (a group commit writes a session once for
+      all its handlings in the group); ``snapshot=None`` writes no session (an unroutable
+      input, an input skipped as a duplicate, a handling whose session another commit of
+      its group carries).
     - ``applied``: the input's idempotency keys, kept with the session (or runtime-wide,
       under the session ``""``, when there is none).
     - ``outbox``: the commands this handling asked for; ``sent``: outbox ids handed over
@@ -214,6 +252,9 @@ class Commit:
     session: str | None = None
     snapshot: dict[str, Any] | None = None
     version: int = 0
+    #: The incarnation ``version`` is of (see :class:`SessionRow`); for a new session
+    #: (version 0) the store sets the one it gave, once the commit is written.
+    incarnation: int = 0
     applied: list[str] = attrs.field(factory=list)
     #: The input's trace line, when inputs are delivered by line (replay, workers): the
     #: session's delivery mark (runtime-wide when there is no session).
@@ -229,8 +270,9 @@ class Commit:
     #: How many handlings this session write stands for (its version moves by as many).
     handlings: int = 1
     #: Delete the session ``session`` (closed or retired): its row, applied keys, delivery
-    #: mark, and where the store keeps them its next due time and partition membership.
-    #: Nothing else in a deleting commit is about the session.
+    #: mark, and where the store keeps them its next due time and partition membership;
+    #: only if it is still stored at ``version`` and ``incarnation`` (another process may
+    #: have made it anew since). Nothing else in a deleting commit is about the session.
     delete: bool = False
     #: Delayed deliveries armed (``Runtime.deliver_at``: a simulator's answer), each
     #: ``{"name", "due", "seq", "event": {"vendor", "name", "t", "session", "id", "data"}}``,
@@ -301,11 +343,12 @@ class Store(Protocol):
         list of its rows)."""
         ...
 
-    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
-              ) -> dict[str, SessionRow | None]:
-        """The sessions of ``known`` (key -> the version a process holds) whose stored
-        version is another, as stored now (None: no longer stored): what another process
-        sharing the store changed, read at once (Redis: one round trip)."""
+    def fresh(self, known: Mapping[str, tuple[int, int]],
+              partitions: Mapping[str, int] | None = None) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` (key -> the (version, incarnation) a process holds;
+        version 0: none) stored as another (:func:`moved`), as stored now (None: no longer
+        stored): what another process sharing the store changed, read at once (Redis: one
+        round trip)."""
         ...
 
     def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from recstate.stores.base import (
+    NEW,
     Commit,
     Conflict,
     Journal,
@@ -24,6 +25,7 @@ from recstate.stores.base import (
     SharedConflict,
     apply_changes,
     lookup,
+    moved,
 )
 
 __all__ = ["MemoryStore"]
@@ -32,17 +34,18 @@ __all__ = ["MemoryStore"]
 class _Row:
     """A stored session: a :class:`SessionRow` with its snapshot encoded."""
 
-    __slots__ = ("applied", "delivered", "key", "snapshot", "version")
+    __slots__ = ("applied", "delivered", "incarnation", "key", "snapshot", "version")
 
-    def __init__(self, key: str, snapshot: bytes, version: int) -> None:
+    def __init__(self, key: str, snapshot: bytes, version: int, incarnation: int) -> None:
         self.key, self.snapshot, self.version = key, snapshot, version
+        self.incarnation = incarnation
         self.applied: set[str] = set()
         self.delivered = 0
 
     def row(self) -> SessionRow:
         """A copy, as a store gives it."""
         return SessionRow(self.key, orjson.loads(self.snapshot), self.version,
-                          set(self.applied), self.delivered)
+                          set(self.applied), self.delivered, self.incarnation)
 
 
 class MemoryStore:
@@ -58,6 +61,8 @@ class MemoryStore:
         self._meta: dict[str, Any] = {}
         self._journal = Journal()
         self._deliveries: dict[str, dict[str, Any]] = {}
+        #: The last incarnation given to a new session (never goes back).
+        self._made = 0
 
     def load(self) -> Loaded:
         return Loaded(sessions=[r.row() for _, r in sorted(self._sessions.items())],
@@ -77,53 +82,57 @@ class MemoryStore:
         return self.commit_many([commit])[0]
 
     def commit_many(self, commits: Iterable[Commit]) -> list[int]:
-        """All or nothing: every commit is checked (its session's version, as the commits
-        before it in the transaction leave it; the shared entries it read, as stored)
-        before any is applied. Each is taken as the runtime gives it (the runtime lets a
-        commit's snapshot go once the next one is asked for): its snapshot encoded at
-        once, and the commit itself kept only if it holds more than its session's row."""
+        """All or nothing: every commit is checked (its session's version and incarnation,
+        as the commits before it in the transaction leave them: one made there is of
+        incarnation :data:`NEW`; the shared entries it read, as stored) before any is
+        applied. Each is taken as the runtime gives it (the runtime lets a commit's snapshot
+        go once the next one is asked for): its snapshot encoded at once, and the commit
+        itself kept only if it holds more than its session's row."""
         staged: list[tuple[Commit | None, str | None, bytes | None, int, int | None,
                            bool]] = []
-        versions: dict[str, int] = {}  # sessions' versions as the staged commits leave them
+        # sessions' (version, incarnation) as the staged commits leave them
+        held: dict[str, tuple[int, int]] = {}
         for c in commits:
             if c.shared_read:
                 self._check_reads(c)
             key, snap, version = c.session, None, 0
-            if key is not None and c.delete:
-                found = versions.get(key)
-                if found is None:
-                    held = self._sessions.get(key)
-                    found = held.version if held is not None else 0
-                if found != c.version:  # moved since the deleter read it
-                    raise Conflict(key, c.version, found)
-                versions[key] = 0
-            if key is not None and c.snapshot is not None:
-                found = versions.get(key)
+            if key is not None and (c.delete or c.snapshot is not None):
+                found = held.get(key)
                 if found is None:
                     row = self._sessions.get(key)
-                    found = row.version if row is not None else 0
-                if found != c.version:
-                    raise Conflict(key, c.version, found)
-                version = versions[key] = found + c.handlings
-                snap = orjson.dumps(c.snapshot)
+                    found = (row.version, row.incarnation) if row is not None else (0, 0)
+                if moved(found, (c.version, c.incarnation)):  # moved since it was read
+                    raise Conflict(key, c.version, found[0], (c.incarnation, found[1]))
+                if c.delete:
+                    found = held[key] = (0, 0)
+                if c.snapshot is not None:
+                    version = found[0] + c.handlings
+                    held[key] = (version, NEW if found[0] == 0 else found[1])
+                    snap = orjson.dumps(c.snapshot)
             more = bool(c.applied or c.outbox or c.sent or c.shared or c.meta or c.journal
                         or c.deliveries or c.deliveries_done
                         or (c.delivered is not None and snap is None))
-            staged.append((c if more else None, key, snap, version, c.delivered, c.delete))
+            # kept if it holds more than its session's row, or makes it (told its incarnation)
+            kept = c if more or (snap is not None and version == c.handlings) else None
+            staged.append((kept, key, snap, version, c.delivered, c.delete))
         for kept, key, snap, version, delivered, delete in staged:
             self._apply(kept, key, snap, version, delivered, delete)
         return [entry[3] for entry in staged]
 
     def _apply(self, commit: Commit | None, key: str | None, snap: bytes | None,
                version: int, delivered: int | None, delete: bool) -> None:
-        """Write one checked commit (``commit`` None: it held only its session's row)."""
+        """Write one checked commit (``commit`` None: it held only its session's row, which
+        was stored)."""
         if delete and key is not None:
             self._sessions.pop(key, None)
         row = None
         if snap is not None and key is not None:
             row = self._sessions.get(key)
             if row is None:
-                row = self._sessions[key] = _Row(key, snap, version)
+                self._made += 1
+                row = self._sessions[key] = _Row(key, snap, version, self._made)
+                assert commit is not None
+                commit.incarnation = self._made
             else:
                 row.snapshot, row.version = snap, version
             if delivered is not None:
@@ -151,12 +160,12 @@ class MemoryStore:
             self._journal.lines += commit.journal.lines
             self._journal.records += commit.journal.records
 
-    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
-              ) -> dict[str, SessionRow | None]:
+    def fresh(self, known: Mapping[str, tuple[int, int]],
+              partitions: Mapping[str, int] | None = None) -> dict[str, SessionRow | None]:
         out: dict[str, SessionRow | None] = {}
-        for key, version in known.items():
+        for key, held in known.items():
             row = self._sessions.get(key)
-            if (row.version if row is not None else 0) != version:
+            if moved((row.version, row.incarnation) if row is not None else (0, 0), held):
                 out[key] = row.row() if row is not None else None
         return out
 

@@ -6,9 +6,12 @@ carries it as a hash tag, ``P:{p}:...``: on a Redis Cluster a partition's keys a
 slot, so a script touching one partition runs on one node, and the partitions spread over
 the nodes. Layout (2; a prefix made with the older, untagged layout is refused):
 
-- ``P:{p}:s:<key>``: hash ``snap`` (the snapshot, JSON), ``v`` (its version), ``d`` (its
+- ``P:{p}:s:<key>``: hash ``snap`` (the snapshot, JSON), ``v`` (its version), ``i`` (its
+  incarnation: absent, 0, in a session stored before incarnations were), ``d`` (its
   delivery mark); ``P:{p}:a:<key>``: set of applied idempotency keys (``P:{p}:a:`` for
-  inputs that reached none); ``P:{p}:sessions``: set of the partition's session keys.
+  inputs that reached none); ``P:{p}:sessions``: set of the partition's session keys;
+  ``P:{p}:inc``: the partition's incarnation counter (a session made is given INCR of it,
+  in the commit's script: never the same twice for a key, which stays in its partition).
 - ``P:{p}:timers``: sorted set, member a session, score its next due time. Due members are
   claimed atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
   claim whose claimer dies comes due again).
@@ -40,7 +43,7 @@ NAME`` (a Redis Cluster, reached through any of its nodes; redis-py's cluster cl
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -57,27 +60,45 @@ from recstate.stores.base import (
     SharedConflict,
     StoreError,
     apply_changes,
+    moved,
     partition_of,
 )
 
-__all__ = ["GROUP", "RedisStore", "partition_of"]
+__all__ = ["GROUP", "RedisStore", "decode_row", "partition_of"]
 
 GROUP = "recstate"
 DEFAULT_PARTITIONS = 16
 
+#: A stored session as one flat reply that :func:`decode_row` reads (every script answering
+#: sessions answers them so): {version or '' (not stored), incarnation, snapshot, delivery
+#: mark, applied keys "\31"-joined}. KEYS it reads: the session hash and its applied set.
+_ROW = """
+local function stored_row(hash, applied)
+  local got = redis.call('HMGET', hash, 'v', 'i', 'snap', 'd')
+  if not got[1] then return {'', '0', '', '0', ''} end
+  return {got[1], got[2] or '0', got[3], got[4] or '0',
+          table.concat(redis.call('SMEMBERS', applied), '\\31')}
+end
+"""
+
+#: How many reply fields :data:`_ROW` makes of a session.
+ROW_FIELDS = 5
+
 #: KEYS (all of one partition): 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash,
 #: 5 partition's sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash,
-#: 9 shared-index hash, 10 input stream (for the acknowledgement).
+#: 9 shared-index hash, 10 input stream (for the acknowledgement), 11 the partition's
+#: incarnation counter (INCR: a session made is given the next).
 #: ARGV: 1 expected version, 2 snapshot or "", 3 idempotency keys ("\x1f"-joined) or "",
 #: 4 next due or "",
 #: 5 session key, 6 JSON of the rest, 7 delivery mark (trace line) or "", 8 handlings (the
 #: version moves by as many), 9 "1" to delete the session first (closed or retired; only
-#: if its stored version is still ARGV 1, the deleter's: a session another process moved
-#: since, revived say, is not deleted),
+#: if it is still stored at ARGV 1 and 11, the deleter's: a session another process moved
+#: since, made anew say, is not deleted),
 #: 10 the shared entries the handling read, JSON [[field, JSON seen or "" (absent)]],
-#: or "": ``check`` returns their stored values if one differs (nothing may be written).
+#: or "": ``check`` returns their stored values if one differs (nothing may be written),
+#: 11 the incarnation ARGV 1 is of (-1: the one made earlier in the same script).
 #: One handling's (or one session's group) write, as a Lua function of its KEYS and ARGV.
-_APPLY = """
+_APPLY = _ROW + """
 local function check(shared, reads)
   if reads == '' then return nil end
   local cur, bad = {}, false
@@ -89,18 +110,26 @@ local function check(shared, reads)
   if bad then return cur end
   return nil
 end
+-- The stored (version, incarnation) of a session hash; (0, 0): not stored.
+local function stored(hash)
+  local got = redis.call('HMGET', hash, 'v', 'i')
+  return got[1] and tonumber(got[1]) or 0, got[2] and tonumber(got[2]) or 0
+end
+-- Whether a session stored at (v, i) is the one a commit read at (version, incarnation):
+-- the same version, and of a stored one the same life of its key.
+local function same(v, i, version, incarnation)
+  return v == tonumber(version) and (v == 0 or i == tonumber(incarnation))
+end
+-- Sessions this script made: key -> true (their incarnation is -1 to the commits after).
+local made = {}
 -- With a refusal for shared entries: the stored rows of the sessions the n commits write
--- (key, version or '', snapshot, delivery mark, applied keys "\31"-joined each), so that
--- the runtime takes them back from this answer instead of reading them again.
+-- (key, then ``stored_row``'s fields), so that the runtime takes them back from this
+-- answer instead of reading them again.
 local function rows(K, A, n, out)
   for i = 0, n - 1 do
-    if A[i * 10 + 5] ~= '' and A[i * 10 + 2] ~= '' then
-      local got = redis.call('HMGET', K[i * 10 + 1], 'v', 'snap', 'd')
-      out[#out + 1] = A[i * 10 + 5]
-      out[#out + 1] = got[1] or ''
-      out[#out + 1] = got[2] or ''
-      out[#out + 1] = got[3] or '0'
-      out[#out + 1] = table.concat(redis.call('SMEMBERS', K[i * 10 + 2]), '\31')
+    if A[i * 11 + 5] ~= '' and A[i * 11 + 2] ~= '' then
+      out[#out + 1] = A[i * 11 + 5]
+      for _, f in ipairs(stored_row(K[i * 11 + 1], K[i * 11 + 2])) do out[#out + 1] = f end
     end
   end
   return out
@@ -111,21 +140,28 @@ local function refused(i, cur, K, A, n)
   return rows(K, A, n, out)
 end
 local function apply(K, A)
-  local newv = 0
+  local newv, newi = 0, 0
   if A[9] == '1' then
-    local held = redis.call('HGET', K[1], 'v')
-    held = held and tonumber(held) or 0
-    if held ~= tonumber(A[1]) then return {-1, held} end
+    local v, i = stored(K[1])
+    if made[A[5]] then i = -1 end
+    if not same(v, i, A[1], A[11]) then return {-1, v, i} end
     redis.call('DEL', K[1], K[2])
     redis.call('SREM', K[5], A[5])
     redis.call('ZREM', K[3], A[5])
+    made[A[5]] = nil
   end
   if A[2] ~= '' then
-    local cur = redis.call('HGET', K[1], 'v')
-    cur = cur and tonumber(cur) or 0
-    if cur ~= tonumber(A[1]) then return {-1, cur} end
-    newv = cur + tonumber(A[8])
-    redis.call('HSET', K[1], 'snap', A[2], 'v', newv)
+    local v, i = stored(K[1])
+    if made[A[5]] then i = -1 end
+    if not same(v, i, A[1], A[11]) then return {-1, v, i} end
+    newv = v + tonumber(A[8])
+    if v == 0 then
+      newi = redis.call('INCR', K[11])
+      made[A[5]] = true
+      redis.call('HSET', K[1], 'snap', A[2], 'v', newv, 'i', newi)
+    else
+      redis.call('HSET', K[1], 'snap', A[2], 'v', newv)
+    end
     if A[7] ~= '' then redis.call('HSET', K[1], 'd', A[7]) end
     redis.call('SADD', K[5], A[5])
     if A[4] ~= '' then
@@ -160,56 +196,59 @@ local function apply(K, A)
     for _, n in ipairs(rest.dx or {}) do redis.call('HDEL', K[8], n) end
     if rest.ack then redis.call('XACK', K[10], rest.ack[1], rest.ack[2]) end
   end
-  return {newv, 0}
+  return {newv, newi}
 end
 """
 
+#: One commit: {new version, the incarnation given (a session made) or 0}, or {-1, found
+#: version, found incarnation} (the session moved), or the refusal of ``refused``.
 COMMIT = _APPLY + """
 local cur = check(KEYS[9], ARGV[10])
 if cur then return refused(0, cur, KEYS, ARGV, 1) end
 return apply(KEYS, ARGV)
 """
 
-#: A group's commits in ONE script: every version (a deletion's too) and every shared
-#: entry read is checked first (a session deleted then made again in the group counts from
-#: 0), and if one moved nothing is written; otherwise each is applied in order. KEYS and
-#: ARGV: each commit's 10 keys and 10 arguments in turn (on a cluster, all of one
-#: partition: one slot).
-#: Returns each commit's new version, or {-1, found, index} for the first that conflicts,
-#: or {-2, index, count, stored values..., session rows...} for the first whose shared
-#: entries read were changed (the rows: see ``rows``).
+#: A group's commits in ONE script: every version and incarnation (a deletion's too) and
+#: every shared entry read is checked first (a session deleted then made again in the group
+#: counts from 0, of incarnation -1 to the commits after), and if one moved nothing is
+#: written; otherwise each is applied in order. KEYS and ARGV: each commit's 11 keys and 11
+#: arguments in turn (on a cluster, all of one partition: one slot).
+#: Returns each commit's new version and given incarnation (or 0) in turn, or {-1, found
+#: version, index, found incarnation} for the first that conflicts, or {-2, index, count,
+#: stored values..., session rows...} for the first whose shared entries read were changed
+#: (the rows: see ``rows``).
 COMMIT_MANY = _APPLY + """
-local n = #KEYS / 10
+local n = #KEYS / 11
 local seen = {}
 local function held(i, key)
-  local v = seen[key]
-  if v == nil then
-    v = redis.call('HGET', KEYS[i * 10 + 1], 'v')
-    v = v and tonumber(v) or 0
-  end
-  return v
+  local s = seen[key]
+  if s == nil then return stored(KEYS[i * 11 + 1]) end
+  return s[1], s[2]
 end
 for i = 0, n - 1 do
-  local key, a = ARGV[i * 10 + 5], i * 10
-  local cur = check(KEYS[i * 10 + 9], ARGV[a + 10])
+  local key, a = ARGV[i * 11 + 5], i * 11
+  local cur = check(KEYS[i * 11 + 9], ARGV[a + 10])
   if cur then return refused(i, cur, KEYS, ARGV, n) end
   if ARGV[a + 9] == '1' then
-    local v = held(i, key)
-    if v ~= tonumber(ARGV[a + 1]) then return {-1, v, i} end
-    seen[key] = 0
+    local v, inc = held(i, key)
+    if not same(v, inc, ARGV[a + 1], ARGV[a + 11]) then return {-1, v, i, inc} end
+    seen[key] = {0, 0}
   end
   if ARGV[a + 2] ~= '' then
-    local v = held(i, key)
-    if v ~= tonumber(ARGV[a + 1]) then return {-1, v, i} end
-    seen[key] = v + tonumber(ARGV[a + 8])
+    local v, inc = held(i, key)
+    if not same(v, inc, ARGV[a + 1], ARGV[a + 11]) then return {-1, v, i, inc} end
+    if v == 0 then inc = -1 end
+    seen[key] = {v + tonumber(ARGV[a + 8]), inc}
   end
 end
 local out = {}
 for i = 0, n - 1 do
   local k, a = {}, {}
-  for j = 1, 10 do k[j] = KEYS[i * 10 + j] end
-  for j = 1, 10 do a[j] = ARGV[i * 10 + j] end
-  out[i + 1] = apply(k, a)[1]
+  for j = 1, 11 do k[j] = KEYS[i * 11 + j] end
+  for j = 1, 11 do a[j] = ARGV[i * 11 + j] end
+  local r = apply(k, a)
+  out[2 * i + 1] = r[1]
+  out[2 * i + 2] = r[2]
 end
 return out
 """
@@ -222,18 +261,16 @@ for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
 return due
 """
 
-#: A session as stored if its version is not the one a process holds (a serve process's
-#: read before handling): {} when it is, {0} when the session is not stored (and was
-#: held), else {version, snapshot, delivery mark, applied keys...}. KEYS: 1 session hash,
-#: 2 applied set (one slot: the session's). ARGV: 1 the version held.
-FRESH = """
-local got = redis.call('HMGET', KEYS[1], 'v', 'snap', 'd')
-local v = got[1] and tonumber(got[1]) or 0
-if v == tonumber(ARGV[1]) then return {} end
-if not got[1] then return {0} end
-local out = {v, got[2], got[3] or '0'}
-for _, a in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = a end
-return out
+#: A session as stored if it is not the one a process holds (another version, or another
+#: incarnation of a stored one: a serve process's read before handling): {} when it is,
+#: else ``stored_row``'s fields (version '': no longer stored). KEYS: 1 session hash,
+#: 2 applied set (one slot: the session's). ARGV: 1 the version held (0: none), 2 its
+#: incarnation.
+FRESH = _ROW + """
+local got = redis.call('HMGET', KEYS[1], 'v', 'i')
+local v, i = got[1] and tonumber(got[1]) or 0, got[2] and tonumber(got[2]) or 0
+if v == tonumber(ARGV[1]) and (v == 0 or i == tonumber(ARGV[2])) then return {} end
+return stored_row(KEYS[1], KEYS[2])
 """
 
 #: Give a claim back (the claimer fired what was due, or found nothing to fire): the
@@ -280,6 +317,24 @@ return redis.call('HMGET', KEYS[1], 'partitions', 'layout')
 
 #: Separates a machine's name from an entry's path in the field of ``P:{p}:shared``.
 MACHINE_SEP = "\x1e"
+
+#: The fields of a session hash a row is read from, in :func:`decode_row`'s order.
+ROW_HASH_FIELDS = ("v", "i", "snap", "d")
+
+
+def decode_row(key: str, fields: Sequence[Any]) -> SessionRow | None:
+    """A session as Redis answers it: ``fields`` are (version, incarnation, snapshot,
+    delivery mark) as HMGET of :data:`ROW_HASH_FIELDS` or a script's ``stored_row`` gives
+    them, then its applied keys (a script's "\\x1f"-joined bytes, or SMEMBERS' set). None:
+    not stored (no version). Every read of a session decodes it here, so that every row
+    carries its incarnation (0: stored before incarnations were)."""
+    v, i, snap, d, applied = fields
+    if not v:
+        return None
+    keys = (applied.split(b"\x1f") if applied else []) if isinstance(applied, bytes) \
+        else applied
+    return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in keys},
+                      int(d or 0), int(i or 0))
 
 
 class RedisStore:
@@ -421,15 +476,14 @@ class RedisStore:
             deliveries += [orjson.loads(v) for v in dl]
         pipe = r.pipeline(transaction=False)
         for p, key in keys:
-            pipe.hmget(self.pk(p, "s", key), "snap", "v", "d")
+            pipe.hmget(self.pk(p, "s", key), *ROW_HASH_FIELDS)
             pipe.smembers(self.pk(p, "a", key))
         rows = pipe.execute() if keys else []
         sessions = []
         for i, (_, key) in enumerate(keys):
-            (snap, v, d), ap = rows[2 * i], rows[2 * i + 1]
-            if snap is not None:
-                sessions.append(SessionRow(key, orjson.loads(snap), int(v),
-                                           {a.decode() for a in ap}, int(d or 0)))
+            row = decode_row(key, [*rows[2 * i], rows[2 * i + 1]])
+            if row is not None:
+                sessions.append(row)
         sessions.sort(key=lambda row: row.key)
         outbox.sort(key=lambda o: (o.t, o.id))
         deliveries.sort(key=lambda d: (d["due"], d["seq"]))
@@ -442,18 +496,17 @@ class RedisStore:
         if p is None:
             return None
         pipe = self._pipe()
-        pipe.hmget(self.pk(p, "s", key), "snap", "v", "d")
+        pipe.hmget(self.pk(p, "s", key), *ROW_HASH_FIELDS)
         pipe.smembers(self.pk(p, "a", key))
-        (snap, v, d), applied = pipe.execute()
+        fields, applied = pipe.execute()
         self.round_trips += 1  # a lost race's reload, GET /sessions/{key}
-        if snap is None:
-            return None
-        return SessionRow(key, orjson.loads(snap), int(v), {a.decode() for a in applied},
-                          int(d or 0))
+        return decode_row(key, [*fields, applied])
 
-    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
-              ) -> dict[str, SessionRow | None]:
-        """The sessions of ``known`` whose stored version moved, as stored now (None: gone):
+    def fresh(self, known: Mapping[str, tuple[int, int]],
+              partitions: Mapping[str, int] | None = None) -> dict[str, SessionRow | None]:
+        """The sessions of ``known`` (key -> (version, incarnation) held) stored as another
+        (another version, or another incarnation: made anew since), as stored now (None:
+        gone):
         one round trip on one node (a pipeline of one :data:`FRESH` script call per session,
         each on its own session's keys); on a cluster, whose client pipelines no script,
         one pipelined read of the versions and one more of the sessions that moved.
@@ -469,7 +522,7 @@ class RedisStore:
                 p = self._where(key)
             if p is not None:
                 where[key] = p
-            elif known[key] != 0:
+            elif known[key][0] != 0:
                 out[key] = None  # held here, stored nowhere: gone
         keys = list(where)
         if not keys:
@@ -478,33 +531,28 @@ class RedisStore:
         if not self.cluster:
             for key in keys:
                 p = where[key]
+                version, incarnation = known[key]
                 self._fresh(keys=[self.pk(p, "s", key), self.pk(p, "a", key)],
-                            args=[known[key]], client=pipe)
+                            args=[version, incarnation], client=pipe)
             self.round_trips += 1
             for key, got in zip(keys, pipe.execute(), strict=True):
-                if not got:
-                    continue
-                out[key] = None if len(got) == 1 else SessionRow(
-                    key, orjson.loads(got[1]), int(got[0]), {a.decode() for a in got[3:]},
-                    int(got[2]))
+                if got:
+                    out[key] = decode_row(key, got)
             return out
         for key in keys:
-            pipe.hget(self.pk(where[key], "s", key), "v")
+            pipe.hmget(self.pk(where[key], "s", key), "v", "i")
         self.round_trips += 1
-        moved = [key for key, v in zip(keys, pipe.execute(), strict=True)
-                 if (int(v) if v is not None else 0) != known[key]]
-        if moved:
+        changed = [key for key, (v, i) in zip(keys, pipe.execute(), strict=True)
+                   if moved((int(v or 0), int(i or 0)), known[key])]
+        if changed:
             pipe = self._pipe()
-            for key in moved:
-                pipe.hmget(self.pk(where[key], "s", key), "snap", "v", "d")
+            for key in changed:
+                pipe.hmget(self.pk(where[key], "s", key), *ROW_HASH_FIELDS)
                 pipe.smembers(self.pk(where[key], "a", key))
             got = pipe.execute()
             self.round_trips += 1
-            for i, key in enumerate(moved):
-                (snap, v, d), applied = got[2 * i], got[2 * i + 1]
-                out[key] = None if snap is None else SessionRow(
-                    key, orjson.loads(snap), int(v), {a.decode() for a in applied},
-                    int(d or 0))
+            for i, key in enumerate(changed):
+                out[key] = decode_row(key, [*got[2 * i], got[2 * i + 1]])
         return out
 
     def version(self, key: str, partition: int = 0) -> int:
@@ -567,7 +615,7 @@ class RedisStore:
         (each snapshot encoded as it comes). On a cluster they must be of one partition."""
         keys: list[str] = []
         args: list[Any] = []
-        sent: list[tuple[str | None, int]] = []
+        sent: list[Commit] = []
         reads: dict[int, Commit] = {}
         partitions: set[int] = set()
         for commit in commits:
@@ -577,7 +625,7 @@ class RedisStore:
             partitions.add(commit.partition)
             keys += k
             args += a
-            sent.append((commit.session, commit.version))
+            sent.append(commit)
         if not sent:
             return []
         if self.cluster and len(partitions) > 1:
@@ -588,10 +636,14 @@ class RedisStore:
         self.round_trips += 1
         if int(result[0]) == -2:
             raise self._shared_conflict(reads[int(result[1])], result)
-        if int(result[0]) < 0 and len(result) == 3 and len(sent) > 0:
-            key, version = sent[int(result[2])]
-            raise Conflict(key or "", version, int(result[1]))
-        return [int(v) for v in result]
+        if int(result[0]) < 0:
+            refused = sent[int(result[2])]
+            raise Conflict(refused.session or "", refused.version, int(result[1]),
+                           (refused.incarnation, int(result[3])))
+        for commit, given in zip(sent, result[1::2], strict=True):
+            if int(given):  # a session made: its incarnation
+                commit.incarnation = int(given)
+        return [int(v) for v in result[0::2]]
 
     @staticmethod
     def _shared_conflict(commit: Commit, result: list[Any]) -> SharedConflict:
@@ -603,12 +655,9 @@ class RedisStore:
         conflict = SharedConflict({(m, path): orjson.loads(v) if v else ABSENT
                                    for (m, path, _), v in zip(commit.shared_read, stored,
                                                               strict=True)})
-        for at in range(0, len(tail), 5):
-            key, v, snap, d, applied = tail[at:at + 5]
-            name = key.decode()
-            conflict.rows[name] = None if not v else SessionRow(
-                name, orjson.loads(snap), int(v),
-                {a.decode() for a in applied.split(b"\x1f")} if applied else set(), int(d))
+        for at in range(0, len(tail), 1 + ROW_FIELDS):
+            name = tail[at].decode()
+            conflict.rows[name] = decode_row(name, tail[at + 1:at + 1 + ROW_FIELDS])
         return conflict
 
     def shared_values(self, entries: Iterable[tuple[str, str]], partition: int = 0
@@ -625,9 +674,12 @@ class RedisStore:
 
     @staticmethod
     def _result(commit: Commit, result: Any) -> int:
-        newv, found = int(result[0]), int(result[1])
+        newv = int(result[0])
         if newv < 0:
-            raise Conflict(commit.session or "", commit.version, found)
+            raise Conflict(commit.session or "", commit.version, int(result[1]),
+                           (commit.incarnation, int(result[2])))
+        if int(result[1]):  # a session made: its incarnation
+            commit.incarnation = int(result[1])
         return newv
 
     def _script_args(self, commit: Commit, ack: tuple[int, str] | None
@@ -674,7 +726,7 @@ class RedisStore:
         return ([self.pk(p, "s", key), self.pk(p, "a", key), self.pk(p, "timers"),
                  self.pk(p, "ob"), self.pk(p, "sessions"), self.pk(p, "meta"),
                  self.pk(p, "journal"), self.pk(p, "deliveries"), self.pk(p, "shared"),
-                 self.pk(p, "in")],
+                 self.pk(p, "in"), self.pk(p, "inc")],
                 [commit.version, snap_text, "\x1f".join(commit.applied), next_due, key,
                  orjson.dumps(rest) if rest else "",
                  "" if commit.delivered is None else commit.delivered, commit.handlings,
@@ -682,7 +734,7 @@ class RedisStore:
                  orjson.dumps([[f"{m}{MACHINE_SEP}{path}",
                                 "" if seen is ABSENT else orjson.dumps(seen).decode()]
                                for m, path, seen in commit.shared_read])
-                 if commit.shared_read else ""])
+                 if commit.shared_read else "", commit.incarnation])
 
     def mark_sent(self, ids: Iterable[str], partition: int | None = None) -> None:
         ids = list(ids)

@@ -21,6 +21,7 @@ import orjson
 from recstate.stores.base import (
     ABSENT,
     DELETED,
+    NEW,
     Commit,
     Conflict,
     Journal,
@@ -30,6 +31,7 @@ from recstate.stores.base import (
     SharedConflict,
     StoreError,
     apply_changes,
+    moved,
 )
 
 __all__ = ["SQLiteStore"]
@@ -38,7 +40,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY, vendor TEXT NOT NULL, machine TEXT NOT NULL, state TEXT NOT NULL,
     version INTEGER NOT NULL, snapshot BLOB NOT NULL, next_due REAL,
-    delivered INTEGER NOT NULL DEFAULT 0);
+    delivered INTEGER NOT NULL DEFAULT 0, incarnation INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS sessions_next_due ON sessions (next_due);
 CREATE TABLE IF NOT EXISTS applied (
     session TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (session, key)) WITHOUT ROWID;
@@ -49,14 +51,20 @@ CREATE TABLE IF NOT EXISTS shared (
     machine TEXT NOT NULL, path TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (machine, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deliveries (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY, records INTEGER NOT NULL, block BLOB NOT NULL);
 """
 
 #: ``PRAGMA user_version`` of a file with this schema. 2: the journal is kept in blocks (one
-#: row per transaction: ``line<TAB>record<LF>`` per record), not a row per record.
-SCHEMA_VERSION = 2
+#: row per transaction: ``line<TAB>record<LF>`` per record), not a row per record. 3: a
+#: session's incarnation (``sessions.incarnation``, given from ``counters``
+#: ``incarnation``); a file of schema 2 is brought to 3 when opened (its sessions are of
+#: incarnation 0, which no new session is given).
+SCHEMA_VERSION = 3
+UPGRADES = {2: ["ALTER TABLE sessions ADD COLUMN incarnation INTEGER NOT NULL DEFAULT 0"]}
 
 
 class SQLiteStore:
@@ -76,20 +84,37 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA busy_timeout=10000")
-            found = self._db.execute("PRAGMA user_version").fetchone()[0]
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master WHERE type = "
-                                      "'table' AND name = 'sessions'").fetchone()[0]
-            if found != SCHEMA_VERSION and (tables or found):
+            self._db.execute("BEGIN IMMEDIATE")  # one process makes or upgrades the schema
+            try:
+                self._schema()
+            except BaseException:
+                self._db.execute("ROLLBACK")
                 self._db.close()
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the sqlite store {self.path}: {exc}; check the "
+                             "path and that its folder exists and is writable") from None
+
+    def _schema(self) -> None:
+        """Make the tables (a new file), or bring a file of an older schema this one can
+        upgrade to :data:`SCHEMA_VERSION`, or refuse it."""
+        db = self._db
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type = "
+                            "'table' AND name = 'sessions'").fetchone()[0]
+        if found != SCHEMA_VERSION and (tables or found):
+            if found not in UPGRADES:
                 raise StoreError(f"sqlite store {self.path} was made by another version of "
                                  f"recstate (schema {found}, this one reads "
                                  f"{SCHEMA_VERSION}); finish or replay it with that "
                                  "version, or use a new file")
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the sqlite store {self.path}: {exc}; check the "
-                             "path and that its folder exists and is writable") from None
+            for statement in UPGRADES[found]:
+                db.execute(statement)
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # ---- reading ---------------------------------------------------------------------------
     def load(self) -> Loaded:
@@ -98,9 +123,10 @@ class SQLiteStore:
         for session, key in db.execute("SELECT session, key FROM applied"):
             applied.setdefault(session, set()).add(key)
         sessions = [SessionRow(key, orjson.loads(snap), version, applied.pop(key, set()),
-                               delivered)
-                    for key, version, snap, delivered in db.execute(
-                        "SELECT key, version, snapshot, delivered FROM sessions ORDER BY key")]
+                               delivered, incarnation)
+                    for key, version, snap, delivered, incarnation in db.execute(
+                        "SELECT key, version, snapshot, delivered, incarnation FROM sessions "
+                        "ORDER BY key")]
         shared: dict[str, dict[str, Any]] = {}
         for machine, path, value in db.execute(
                 "SELECT machine, path, value FROM shared ORDER BY machine, path"):
@@ -116,24 +142,23 @@ class SQLiteStore:
                       meta=meta, deliveries=deliveries)
 
     def get(self, key: str, partition: int | None = None) -> SessionRow | None:
-        row = self._db.execute("SELECT version, snapshot, delivered FROM sessions "
-                               "WHERE key = ?", (key,)).fetchone()
+        row = self._db.execute("SELECT version, snapshot, delivered, incarnation FROM "
+                               "sessions WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         applied = {k for (k,) in self._db.execute(
             "SELECT key FROM applied WHERE session = ?", (key,))}
-        return SessionRow(key, orjson.loads(row[1]), row[0], applied, row[2])
+        return SessionRow(key, orjson.loads(row[1]), row[0], applied, row[2], row[3])
 
     def version(self, key: str) -> int:
         """The stored version of ``key`` (0: none)."""
-        row = self._db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
-        return int(row[0]) if row is not None else 0
+        return self._held(self._db, key)[0]
 
-    def fresh(self, known: Mapping[str, int], partitions: Mapping[str, int] | None = None
-              ) -> dict[str, SessionRow | None]:
+    def fresh(self, known: Mapping[str, tuple[int, int]],
+              partitions: Mapping[str, int] | None = None) -> dict[str, SessionRow | None]:
         out: dict[str, SessionRow | None] = {}
-        for key, version in known.items():
-            if self.version(key) != version:
+        for key, held in known.items():
+            if moved(self._held(self._db, key), held):
                 out[key] = self.get(key)
         return out
 
@@ -165,17 +190,30 @@ class SQLiteStore:
         """Every commit in ONE transaction (all or none)."""
         db = self._db
         versions = []
+        made: set[str] = set()  # sessions made in this transaction
         db.execute("BEGIN IMMEDIATE")
         try:
             for commit in commits:
-                versions.append(self._write(db, commit))
+                versions.append(self._write(db, commit, made))
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
         return versions
 
-    def _write(self, db: sqlite3.Connection, commit: Commit) -> int:
+    def _check(self, db: sqlite3.Connection, commit: Commit, made: set[str]) -> None:
+        """Refuse ``commit`` (:class:`Conflict`) unless its session is stored at the version
+        and incarnation it was read at (one made earlier in the transaction is of
+        incarnation :data:`NEW` to the commits after it)."""
+        key = commit.session
+        assert key is not None
+        found = self._held(db, key)
+        if key in made and found[0]:
+            found = (found[0], NEW)
+        if moved(found, (commit.version, commit.incarnation)):
+            raise Conflict(key, commit.version, found[0], (commit.incarnation, found[1]))
+
+    def _write(self, db: sqlite3.Connection, commit: Commit, made: set[str]) -> int:
         if commit.shared_read:  # before anything of this commit is written
             stored = self._shared(db, [(m, p) for m, p, _ in commit.shared_read])
             if any(stored[m, p] != (ABSENT if seen is ABSENT else orjson.dumps(seen))
@@ -185,9 +223,8 @@ class SQLiteStore:
         version = 0
         key = commit.session
         if commit.delete and key is not None:  # closed or retired: nothing of it is kept
-            found = self._version(db, key) or 0
-            if found != commit.version:  # moved since (another process revived it)
-                raise Conflict(key, commit.version, found)
+            self._check(db, commit, made)  # moved since (another process made it anew)?
+            made.discard(key)
             db.execute("DELETE FROM sessions WHERE key = ?", (key,))
             db.execute("DELETE FROM applied WHERE session = ?", (key,))
         snap = commit.snapshot
@@ -198,18 +235,28 @@ class SQLiteStore:
             delivered = commit.delivered or 0
             text = orjson.dumps(snap)
             if commit.version == 0:
-                try:
-                    db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               (key, snap["vendor"], snap["machine"], snap["state"], version,
-                                text, next_due, delivered))
-                except sqlite3.IntegrityError:
-                    raise Conflict(key, 0, self._version(db, key)) from None
+                self._check(db, commit, made)
+                db.execute("INSERT INTO counters VALUES ('incarnation', 1) ON CONFLICT (name) "
+                           "DO UPDATE SET value = value + 1")
+                (incarnation,) = db.execute("SELECT value FROM counters WHERE name = "
+                                            "'incarnation'").fetchone()
+                db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (key, snap["vendor"], snap["machine"], snap["state"], version,
+                            text, next_due, delivered, incarnation))
+                made.add(key)
+                commit.incarnation = incarnation
+            elif commit.incarnation == NEW:
+                self._check(db, commit, made)
+                db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ?, "
+                           "next_due = ?, delivered = max(delivered, ?) WHERE key = ?",
+                           (snap["state"], version, text, next_due, delivered, key))
             elif db.execute("UPDATE sessions SET state = ?, version = ?, snapshot = ?, "
                             "next_due = ?, delivered = max(delivered, ?) "
-                            "WHERE key = ? AND version = ?",
+                            "WHERE key = ? AND version = ? AND incarnation = ?",
                             (snap["state"], version, text, next_due, delivered, key,
-                             commit.version)).rowcount != 1:
-                raise Conflict(key, commit.version, self._version(db, key))
+                             commit.version, commit.incarnation)).rowcount != 1:
+                self._check(db, commit, made)  # raises: it moved
+                raise AssertionError("unreachable: the update matched no row")
         elif commit.delivered is not None:
             db.execute("INSERT INTO meta VALUES ('delivered', ?) ON CONFLICT (name) DO UPDATE "
                        "SET value = max(CAST(value AS INTEGER), excluded.value)",
@@ -266,9 +313,11 @@ class SQLiteStore:
                 for k, v in self._shared(self._db, entries).items()}
 
     @staticmethod
-    def _version(db: sqlite3.Connection, key: str) -> int | None:
-        row = db.execute("SELECT version FROM sessions WHERE key = ?", (key,)).fetchone()
-        return int(row[0]) if row is not None else None
+    def _held(db: sqlite3.Connection, key: str) -> tuple[int, int]:
+        """The stored (version, incarnation) of ``key``; (0, 0): not stored."""
+        row = db.execute("SELECT version, incarnation FROM sessions WHERE key = ?",
+                         (key,)).fetchone()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     def mark_sent(self, ids: Iterable[str]) -> None:
         self._db.execute("BEGIN IMMEDIATE")
