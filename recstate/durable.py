@@ -693,6 +693,17 @@ class Durability:
             self._take(key, row)
         return list(moved)
 
+    def take_moved(self, rows: Mapping[str, SessionRow | None]) -> list[str]:
+        """Take the sessions of ``rows`` (key -> its row as the store answered it, None:
+        not stored) whose stored version is not the one held here: what :meth:`freshen`
+        does with rows another request brought (a fleet's timer claim), without a read.
+        Returns the keys taken."""
+        moved = [key for key, row in rows.items()
+                 if (row.version if row is not None else 0) != self._versions.get(key, 0)]
+        for key in moved:
+            self._take(key, rows[key])
+        return moved
+
     def _take(self, key: str, row: SessionRow | None) -> Session | None:
         self.timers.cancel_session(key)
         self.sessions.pop(key, None)

@@ -74,9 +74,9 @@ TIMER_LEASE = 30.0
 #: this often (a deadline armed by another process is that one's to wake for).
 FLEET_WAKE = 5.0
 #: Shortest sleep of a fleet process's timer task: timers coming due one after another are
-#: claimed and fired together, at most this late (a pass costs a claim, a read of the
-#: claimed sessions and a look at the next due time, whatever it fires). Each timer is
-#: handled at its own due time all the same (``TimerEvent.t``).
+#: claimed and fired together, at most this late (a pass costs its claim, which answers the
+#: claimed sessions' rows and the next due time, whatever it fires). Each timer is handled
+#: at its own due time all the same (``TimerEvent.t``).
 FLEET_TICK = 0.25
 #: Sessions a claim takes at most, a partition.
 CLAIM = 32
@@ -143,7 +143,7 @@ class Service:
         self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
         #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
-        #: it only for a deadline before that (each wake costs a claim and a read).
+        #: it only for a deadline before that (each wake costs a claim).
         self._asleep_until: float | None = None
         #: The earliest next due time of the sessions :meth:`fire_claimed` claimed (fired
         #: or given back after its last look at the store's next due time), or None.
@@ -274,9 +274,11 @@ class Service:
     def fire_claimed(self) -> int:
         """In a fleet: claim the sessions with a timer due (atomically, at most
         :data:`CLAIM` a partition, for ``timer_lease`` seconds: a process that dies holding
-        a claim loses it then), take them from the store, fire their due timers, give the
-        claims back; again until nothing is due. Returns how many sessions it fired (whose
-        firing committed)."""
+        a claim loses it then), take those another process moved from the claim's answer
+        (it carries their rows: no read), fire their due timers, give back the claims of
+        those whose firing committed nothing; again while a partition's claim was full.
+        Returns how many sessions it fired (whose firing committed): a lone timer costs 2
+        round trips, its claim and its commit."""
         store, rt = self.claims, self.runtime
         fired = 0
         self._given_back = None
@@ -286,8 +288,8 @@ class Service:
             claims = store.claim_due_all(now, until, CLAIM)
             if not claims:
                 break
-            keys = [key for _, key in claims]
-            rt.freshen(keys, partitions={key: p for p, key in claims})
+            keys = [c.key for c in claims]
+            rt.take_moved({c.key: c.row for c in claims})  # the claim answered their rows
             before = {key: rt.version(key) for key in keys}
             rt.firing = set(keys)
             try:
@@ -296,8 +298,8 @@ class Service:
                 rt.firing = set()
             # a session whose firing committed had its claim replaced by its next due time
             moved = [key for key in keys if rt.version(key) != before[key]]
-            back = [(p, key, self._next_due(key)) for p, key in claims
-                    if rt.version(key) == before[key]]
+            back = [(c.partition, c.key, self._next_due(c.key)) for c in claims
+                    if rt.version(c.key) == before[c.key]]
             store.unclaim(back, until)
             for key in keys:  # their next due times, which the claim's look did not see
                 due = self._next_due(key)
@@ -307,8 +309,8 @@ class Service:
             if not moved:  # nothing could be fired (claimed, not due here): no spinning
                 break
             per_partition: dict[int, int] = {}
-            for p, _ in claims:
-                per_partition[p] = per_partition.get(p, 0) + 1
+            for c in claims:
+                per_partition[c.partition] = per_partition.get(c.partition, 0) + 1
             if max(per_partition.values()) < CLAIM:  # every partition's due ones were
                 break  # claimed: what comes due meanwhile waits for the next pass
         return fired
@@ -326,11 +328,8 @@ class Service:
         for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
         (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
         fire at each pass, at most :data:`FLEET_WAKE` late."""
-        claims = self.claims
         fired = self.fire_claimed()
-        due: float | None = claims.next_seen
-        if due is None:
-            due = claims.next_due_all()
+        due: float | None = self.claims.next_seen  # the last claim looked at every partition
         back = self._given_back  # sessions claimed since the last claim's look
         if back is not None and (due is None or back < due):
             due = back

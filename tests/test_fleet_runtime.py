@@ -329,3 +329,36 @@ def test_a_lost_shared_race_costs_one_more_commit_and_no_read(url: str) -> None:
     assert metric(s2, 'recstate_conflicts_total{kind="shared"}') == 1
     assert s2.runtime.sessions[B].state == "starting"
     assert metric(s2, 'recstate_errors_total{code="30000415",vendor="tencent"}') == 0
+
+
+def test_a_lone_timer_costs_its_claim_and_its_commit_the_claim_carrying_the_moved_session(
+        url: str) -> None:
+    """Process 1 handled the start and its answer (its copy's watchdog: T0 + 60), process 2
+    a heartbeat since (the stored watchdog: T0 + 70, the stored version one more). Process
+    1's pass at T0 + 71 claims A, takes it from the claim's answer (no read of its own),
+    fires the stored watchdog and commits: 2 round trips, and no race lost (a stale copy
+    fired would have lost one: a refused commit, a read, a commit again)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0 + 1, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0 + 2, f"{START}:ok", {})):
+        s1.handle(parse_event("tencent", name, t, data, A))
+    assert isinstance(s2.clock, ManualClock)
+    s2.clock.set(T0 + 10)
+    s2.handle(parse_event("tencent", "mediaData", T0 + 10, None, A))
+    assert (s1.runtime.version(A), s2.runtime.version(A)) == (3, 4)
+    assert s1.runtime.next_deadline() == T0 + 60  # process 1's stale copy
+    assert isinstance(s1.clock, ManualClock)
+    s1.clock.set(T0 + 71)
+    trips = s1.store.round_trips  # type: ignore[attr-defined]
+    s1.fleet_pass()
+    assert s1.store.round_trips == trips + 2  # type: ignore[attr-defined]
+    assert s1.runtime.fired == {"watchdog": 1}
+    assert metric(s1, 'recstate_conflicts_total{kind="version"}') == 0
+    row = s2.store.get(A)
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("stopped", 5)
+    s2.clock.set(T0 + 71)
+    s2.fleet_pass()
+    assert s2.runtime.fired == {}  # fired once: nothing left for process 2

@@ -11,7 +11,8 @@ the nodes. Layout (2; a prefix made with the older, untagged layout is refused):
   inputs that reached none); ``P:{p}:sessions``: set of the partition's session keys.
 - ``P:{p}:timers``: sorted set, member a session, score its next due time. Due members are
   claimed atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
-  claim whose claimer dies comes due again).
+  claim whose claimer dies comes due again), the claim answering with each claimed
+  session's stored row (the claimer reads none of them again).
 - ``P:{p}:ob``: hash, the partition's outbox (command id -> row).
 - ``P:{p}:shared``: hash, ``<machine>\x1e<path>`` -> value: the entries of the machines'
   shared indexes written by the partition's sessions (the partition key is chosen so that a
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -60,9 +61,19 @@ from recstate.stores.base import (
     partition_of,
 )
 
-__all__ = ["GROUP", "RedisStore", "partition_of"]
+__all__ = ["GROUP", "Claim", "RedisStore", "partition_of"]
 
 GROUP = "recstate"
+
+
+class Claim(NamedTuple):
+    """A session whose due timers a process claimed (:meth:`RedisStore.claim_due_all`): its
+    partition, its key, and its row as stored when claimed (None: not stored)."""
+
+    partition: int
+    key: str
+    row: SessionRow | None
+
 DEFAULT_PARTITIONS = 16
 
 #: KEYS (all of one partition): 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash,
@@ -214,26 +225,50 @@ end
 return out
 """
 
+#: A session as stored if its version is not ``held``, the one a process holds: {} when it
+#: is, {0} when the session is not stored (and was held), else {version, snapshot,
+#: delivery mark, applied keys...}. ``s``, ``a``: the session's hash and applied set (one
+#: slot: the session's). What :data:`FRESH` answers, and :data:`CLAIM_DUE` for each session
+#: it claims (``held`` -1: every claimed session's row), decoded by one function
+#: (:meth:`RedisStore._row`).
+_ROW = """
+local function row(s, a, held)
+  local got = redis.call('HMGET', s, 'v', 'snap', 'd')
+  local v = got[1] and tonumber(got[1]) or 0
+  if v == held then return {} end
+  if not got[1] then return {0} end
+  local out = {v, got[2], got[3] or '0'}
+  for _, k in ipairs(redis.call('SMEMBERS', a)) do out[#out + 1] = k end
+  return out
+end
+"""
+
 #: Due members of a timers zset, their scores moved to a lease deadline (atomically: one
-#: worker claims each). KEYS: 1 zset. ARGV: 1 now, 2 lease deadline, 3 limit.
-CLAIM_DUE = """
+#: worker claims each), each with its stored row (:data:`_ROW`: the claimer takes those
+#: another process moved without reading them again); then the zset's earliest score after
+#: the claims ('' if none). KEYS: 1 zset. ARGV: 1 now, 2 lease deadline, 3 limit, 4 the
+#: partition's key prefix ``P:{p}:``: a member's session hash and applied set,
+#: ``<prefix>s:<member>`` and ``<prefix>a:<member>``, are found in the zset, so are not in
+#: KEYS, and share its slot (the partition's hash tag: a cluster node runs the script).
+#: Returns {earliest score, member, row, member, row, ...}.
+CLAIM_DUE = _ROW + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
-return due
+local out = {''}
+for _, m in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], m)
+  out[#out + 1] = m
+  out[#out + 1] = row(ARGV[4] .. 's:' .. m, ARGV[4] .. 'a:' .. m, -1)
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then out[1] = first[2] end
+return out
 """
 
 #: A session as stored if its version is not the one a process holds (a serve process's
-#: read before handling): {} when it is, {0} when the session is not stored (and was
-#: held), else {version, snapshot, delivery mark, applied keys...}. KEYS: 1 session hash,
-#: 2 applied set (one slot: the session's). ARGV: 1 the version held.
-FRESH = """
-local got = redis.call('HMGET', KEYS[1], 'v', 'snap', 'd')
-local v = got[1] and tonumber(got[1]) or 0
-if v == tonumber(ARGV[1]) then return {} end
-if not got[1] then return {0} end
-local out = {v, got[2], got[3] or '0'}
-for _, a in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = a end
-return out
+#: read before handling): :data:`_ROW`'s answer. KEYS: 1 session hash, 2 applied set.
+#: ARGV: 1 the version held.
+FRESH = _ROW + """
+return row(KEYS[1], KEYS[2], tonumber(ARGV[1]))
 """
 
 #: Give a claim back (the claimer fired what was due, or found nothing to fire): the
@@ -341,8 +376,8 @@ class RedisStore:
         #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
         #: call is one): what ``recstate serve`` reports as round trips.
         self.round_trips = 0
-        #: The earliest timer score seen by the last :meth:`claim_due_all` (after its
-        #: claims), or None (nothing, or not looked at).
+        #: The earliest timer score seen by the last claim (after it: :meth:`claim_due_all`
+        #: looks at every partition, :meth:`claim_due` at its own), or None (no timer).
         self.next_seen: float | None = None
         #: The order of this client's journal rows (continued from what is stored).
         self._seq = self._last_seq() if journal else 0
@@ -482,11 +517,8 @@ class RedisStore:
                             args=[known[key]], client=pipe)
             self.round_trips += 1
             for key, got in zip(keys, pipe.execute(), strict=True):
-                if not got:
-                    continue
-                out[key] = None if len(got) == 1 else SessionRow(
-                    key, orjson.loads(got[1]), int(got[0]), {a.decode() for a in got[3:]},
-                    int(got[2]))
+                if got:
+                    out[key] = self._row(key, got)
             return out
         for key in keys:
             pipe.hget(self.pk(where[key], "s", key), "v")
@@ -506,6 +538,15 @@ class RedisStore:
                     key, orjson.loads(snap), int(v), {a.decode() for a in applied},
                     int(d or 0))
         return out
+
+    @staticmethod
+    def _row(key: str, got: list[Any]) -> SessionRow | None:
+        """Session ``key`` from :data:`_ROW`'s answer for a session whose version moved
+        (not {}): None if not stored ({0}). The freshness read's decoding, and the claim's."""
+        if len(got) == 1:
+            return None
+        return SessionRow(key, orjson.loads(got[1]), int(got[0]),
+                          {a.decode() for a in got[3:]}, int(got[2]))
 
     def version(self, key: str, partition: int = 0) -> int:
         """The stored version of ``key`` in ``partition`` (0: none), in one read."""
@@ -695,39 +736,61 @@ class RedisStore:
 
     # ---- workers: timers, streams, leases ---------------------------------------------------
     def claim_due(self, partition: int, now: float, lease_until: float,
-                  limit: int = 1000) -> list[str]:
+                  limit: int = 1000) -> list[Claim]:
         """Sessions of ``partition`` with a timer due at ``now``, claimed until
-        ``lease_until`` (a commit sets their real next due time)."""
-        got = self._claim(keys=[self.pk(partition, "timers")], args=[now, lease_until, limit])
+        ``lease_until`` (a commit sets their real next due time), each with its stored row:
+        one round trip (:attr:`next_seen`: the partition's earliest score after it)."""
+        got = self._claim(keys=[self.pk(partition, "timers")],
+                          args=[now, lease_until, limit, self.pk(partition, "")])
         self.round_trips += 1
-        return [g.decode() for g in got]
+        claims, self.next_seen = self._claimed(partition, got)
+        return claims
+
+    def _claimed(self, partition: int, got: list[Any]) -> tuple[list[Claim], float | None]:
+        """:data:`CLAIM_DUE`'s answer: the claims, and the earliest score after them."""
+        claims = []
+        for m, row in zip(got[1::2], got[2::2], strict=True):
+            key = m.decode()
+            claims.append(Claim(partition, key, self._row(key, row)))
+        return claims, float(got[0]) if got[0] else None
 
     def claim_due_all(self, now: float, lease_until: float, limit: int = 32
-                      ) -> list[tuple[int, str]]:
-        """(partition, session) of every partition's sessions with a timer due at ``now``,
-        at most ``limit`` a partition, claimed until ``lease_until``: one round trip on one
-        node (a pipeline of one claim script call a partition, each followed by a look at
-        the partition's earliest score: :attr:`next_seen` is their minimum afterwards); on
-        a cluster one pipelined look for the partitions with something due, then a claim in
-        each of those (and :attr:`next_seen` is None: ask :meth:`next_due_all`)."""
+                      ) -> list[Claim]:
+        """Every partition's sessions with a timer due at ``now``, at most ``limit`` a
+        partition, claimed until ``lease_until``, each with its stored row (so the claimer
+        reads none of them again): one round trip on one node (a pipeline of one
+        :data:`CLAIM_DUE` call a partition); on a cluster, whose client pipelines no script,
+        one pipelined look at each partition's earliest score, then a claim in each
+        partition with something due. :attr:`next_seen` is then the earliest score of all
+        (a due time, or a claim's deadline), None if no timer is stored: the claimer need
+        not look again to know when to."""
+        scores: list[float] = []
+        claims: list[Claim] = []
         if not self.cluster:
             pipe = self._pipe()
             for p in range(self.partitions):
-                self._claim(keys=[self.pk(p, "timers")], args=[now, lease_until, limit],
-                            client=pipe)
+                self._claim(keys=[self.pk(p, "timers")],
+                            args=[now, lease_until, limit, self.pk(p, "")], client=pipe)
+            self.round_trips += 1
+            for p, got in enumerate(pipe.execute()):
+                claimed, first = self._claimed(p, got)
+                claims += claimed
+                if first is not None:
+                    scores.append(first)
+        else:
+            pipe = self._pipe()
+            for p in range(self.partitions):
                 pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
             self.round_trips += 1
-            got = pipe.execute()
-            scores = [float(first[0][1]) for first in got[1::2] if first]
-            self.next_seen = min(scores) if scores else None
-            return [(p, m.decode()) for p, claimed in enumerate(got[0::2]) for m in claimed]
-        pipe = self._pipe()
-        for p in range(self.partitions):
-            pipe.zcount(self.pk(p, "timers"), "-inf", now)
-        self.round_trips += 1
-        due = [p for p, n in enumerate(pipe.execute()) if n]
-        self.next_seen = None
-        return [(p, key) for p in due for key in self.claim_due(p, now, lease_until, limit)]
+            for p, first in enumerate(pipe.execute()):
+                score = float(first[0][1]) if first else None
+                if score is not None and score <= now:
+                    claims += self.claim_due(p, now, lease_until, limit)
+                    score = self.next_seen  # the partition's, after its claims
+                if score is not None:
+                    scores.append(score)
+        self.next_seen = min(scores) if scores else None
+        return claims
 
     def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
                 ) -> None:
@@ -747,16 +810,6 @@ class RedisStore:
         if pipe is not None:
             pipe.execute()
             self.round_trips += 1
-
-    def next_due_all(self) -> float | None:
-        """The earliest score of every partition's timers (a due time, or a claim's
-        deadline): one round trip."""
-        pipe = self._pipe()
-        for p in range(self.partitions):
-            pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
-        self.round_trips += 1
-        scores = [float(got[0][1]) for got in pipe.execute() if got]
-        return min(scores) if scores else None
 
     def next_due(self, partition: int) -> float | None:
         got = self.redis.zrange(self.pk(partition, "timers"), 0, 0, withscores=True)
