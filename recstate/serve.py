@@ -148,6 +148,14 @@ class Service:
         #: The earliest next due time of the sessions :meth:`fire_claimed` claimed (fired
         #: or given back after its last look at the store's next due time), or None.
         self._given_back: float | None = None
+        #: When the timers were last looked at (a pass's claim, or a request's freshness
+        #: read asked to look), by this process's clock; the store's earliest due time a
+        #: request's look saw since the last pass, and when (None: none since); the
+        #: earliest deadline this process committed since the last look: what the timer
+        #: task wakes for without a pass of its own (:meth:`fleet_wake`).
+        self._looked_at = float("-inf")
+        self._look: tuple[float, float | None] | None = None
+        self._own_due: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
@@ -185,7 +193,20 @@ class Service:
             key = self.session_of(ev)
             if key is not None:
                 vendors[key] = ev.vendor
+        store, now = self.claims, self.clock.now()
+        if store is None:
+            self.runtime.freshen(vendors, vendors)
+            return
+        # in a fleet, the read also looks at the store's timers when the last look is half
+        # FLEET_WAKE old: under load the timer task then needs no idle pass of its own
+        if self._asleep_until is not None and now - self._looked_at >= FLEET_WAKE / 2:
+            store.look_next = True
+        looks = store.looks
         self.runtime.freshen(vendors, vendors)
+        if store.looks != looks:
+            self._looked_at = now
+            self._look = (now, store.next_seen)
+            self._own_due = None
 
     def session_of(self, ev: Event) -> str | None:
         """The session ``ev`` goes to: its own, or the one its vendor's routing names (a
@@ -328,6 +349,7 @@ class Service:
         for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
         (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
         fire at each pass, at most :data:`FLEET_WAKE` late."""
+        self._looked_at, self._look, self._own_due = self.clock.now(), None, None
         fired = self.fire_claimed()
         due: float | None = self.claims.next_seen  # the last claim looked at every partition
         back = self._given_back  # sessions claimed since the last claim's look
@@ -339,6 +361,23 @@ class Service:
             # about to be replaced): look again in a second
         return due
 
+    def fleet_wake(self, poked: bool) -> float | None:
+        """A fleet process's timer task, awake: when to look again. A pass
+        (:meth:`fleet_pass`), unless it woke at the end of its sleep (not ``poked`` by an
+        input) and a request's freshness read looked at the store's timers since the last
+        pass, less than :data:`FLEET_WAKE` ago, and saw nothing due by now: then that
+        look's next due time (or an earlier deadline this process committed since), at no
+        round trip. So under load the idle passes are gone, and a deadline armed by a
+        process that died before firing it is fired at most about 2 x FLEET_WAKE late."""
+        look, now = self._look, self.clock.now()
+        if not poked and look is not None and now - look[0] < FLEET_WAKE:
+            due, own = look[1], self._own_due
+            if own is not None and (due is None or own < due):
+                due = own
+            if due is None or due > now:
+                return due
+        return self.fleet_pass()
+
     def _next_due(self, key: str) -> float | None:
         timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
         return min(t.due for t in timers) if timers else None
@@ -346,10 +385,11 @@ class Service:
     async def timers(self) -> None:
         """Fire timers on time: sleep until the next deadline or a new input (in a fleet:
         the store's next due time, whichever process's session it is)."""
+        poked = True
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                due = self.fleet_pass()
+                due = self.fleet_wake(poked)
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()
@@ -368,6 +408,7 @@ class Service:
             self._asleep_until = self.clock.now() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+            poked = self._wake.is_set()
             self._asleep_until = None
 
     def _poke(self, key: str | None = None) -> None:
@@ -378,10 +419,12 @@ class Service:
         if self.claims is None or until is None:
             self._wake.set()
             return
+        due = self._next_due(key) if key is not None else None
+        if due is not None and (self._own_due is None or due < self._own_due):
+            self._own_due = due  # committed after the last look: not in what it saw
         if self.clock.now() >= until:
             self._wake.set()
             return
-        due = self._next_due(key) if key is not None else None
         if self.bridge is not None:
             expiry = self.bridge.next_expiry()
             if expiry is not None:

@@ -362,3 +362,56 @@ def test_a_lone_timer_costs_its_claim_and_its_commit_the_claim_carrying_the_move
     s2.clock.set(T0 + 71)
     s2.fleet_pass()
     assert s2.runtime.fired == {}  # fired once: nothing left for process 2
+
+
+def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pass(
+        url: str) -> None:
+    """A request's freshness read, when the last look at the store's timers is half
+    FLEET_WAKE old, also looks at them (in its one round trip): the timer task, waking at
+    the end of its sleep, then knows the store's next due time without a pass of its own,
+    and wakes for a deadline this process committed after that look too. A look
+    FLEET_WAKE old, or one that saw a timer due, is a pass again."""
+    p2 = Process(url)  # another process: A's watchdog (T0 + 60) is in the store
+    enter(p2, A, ROOM_A)
+    start(p2, T0 + 1, A, ROOM_A)
+    p2.send(T0 + 2, A, f"{START}:ok", {})
+    s = Service(RedisStore(url), clock=ManualClock(T0))
+    clock, store = s.clock, s.store
+    assert isinstance(clock, ManualClock)
+    assert isinstance(store, RedisStore)
+    trips = store.round_trips
+    assert s.fleet_wake(poked=False) == T0 + 60  # no look yet: a pass
+    assert store.round_trips == trips + 1
+    s._asleep_until = T0 + 5  # the timer task sleeps
+    clock.set(T0 + 3)  # half FLEET_WAKE after the pass's look
+    bob = "1001:8:bob"
+    ev = parse_event("tencent", "enterRoom", T0 + 3, {**ROOM_B, "roomType": "multi",
+                                                      "user": "bob"}, bob)
+    trips = store.round_trips
+    s.freshen([ev])
+    s.handle(ev, fresh=True)
+    assert store.round_trips == trips + 2  # its read (which looked) and its commit
+    clock.set(T0 + 5)
+    s._asleep_until = T0 + 10
+    assert s.fleet_wake(poked=False) == T0 + 60  # what the request's read saw
+    assert store.round_trips == trips + 2  # no pass
+    s.handle(parse_event("tencent", START, T0 + 5, {"roomInfo": ROOM_B,
+                                                    "param": {"fileName": "g"}}, bob))
+    assert not s._wake.is_set()  # its answer deadline (T0 + 35) is after the sleep's end
+    trips = store.round_trips
+    assert s.fleet_wake(poked=False) == T0 + 35  # committed after the look: woken for
+    assert store.round_trips == trips
+    clock.set(T0 + 8)  # the look is FLEET_WAKE old: a pass
+    assert s.fleet_wake(poked=False) == T0 + 35
+    assert store.round_trips == trips + 1
+    s._asleep_until = T0 + 13
+    clock.set(T0 + 61)  # a read's look now sees the deadlines due: a pass fires them
+    ev = parse_event("tencent", "mediaData", T0 + 61, None, bob)
+    s.freshen([ev])
+    s.handle(ev, fresh=True)
+    s.fleet_wake(poked=False)
+    # bob's answer deadline went first with his input, A's watchdog with the pass
+    assert s.runtime.fired == {"answer": 1, "watchdog": 1}
+    row = store.get(A)
+    assert row is not None
+    assert row.snapshot["state"] == "stopped"

@@ -379,6 +379,14 @@ class RedisStore:
         #: The earliest timer score seen by the last claim (after it: :meth:`claim_due_all`
         #: looks at every partition, :meth:`claim_due` at its own), or None (no timer).
         self.next_seen: float | None = None
+        #: Set by a fleet's serve process whose last look at the timers is getting old: the
+        #: next freshness read (a request's) also looks at every partition's earliest
+        #: timer score, in its own round trip (:attr:`next_seen`), so that the process's
+        #: timer task need not look again to know when to wake (an idle pass).
+        self.look_next = False
+        #: Looks at every partition's earliest timer score made by this client (a claim of
+        #: every partition, or a freshness read asked to): a caller tells a new look by it.
+        self.looks = 0
         #: The order of this client's journal rows (continued from what is stored).
         self._seq = self._last_seq() if journal else 0
 
@@ -492,7 +500,8 @@ class RedisStore:
         one round trip on one node (a pipeline of one :data:`FRESH` script call per session,
         each on its own session's keys); on a cluster, whose client pipelines no script,
         one pipelined read of the versions and one more of the sessions that moved.
-        ``partitions``: where the sessions are (looked for where not given)."""
+        ``partitions``: where the sessions are (looked for where not given). With
+        :attr:`look_next`, the first pipeline also looks at the timers."""
         if not known:
             return {}
         given = partitions or {}
@@ -516,14 +525,14 @@ class RedisStore:
                 self._fresh(keys=[self.pk(p, "s", key), self.pk(p, "a", key)],
                             args=[known[key]], client=pipe)
             self.round_trips += 1
-            for key, got in zip(keys, pipe.execute(), strict=True):
+            for key, got in zip(keys, self._with_look(pipe), strict=True):
                 if got:
                     out[key] = self._row(key, got)
             return out
         for key in keys:
             pipe.hget(self.pk(where[key], "s", key), "v")
         self.round_trips += 1
-        moved = [key for key, v in zip(keys, pipe.execute(), strict=True)
+        moved = [key for key, v in zip(keys, self._with_look(pipe), strict=True)
                  if (int(v) if v is not None else 0) != known[key]]
         if moved:
             pipe = self._pipe()
@@ -538,6 +547,21 @@ class RedisStore:
                     key, orjson.loads(snap), int(v), {a.decode() for a in applied},
                     int(d or 0))
         return out
+
+    def _with_look(self, pipe: Any) -> list[Any]:
+        """Execute a freshness read's pipeline, with the look :attr:`look_next` asks for
+        (each partition's earliest timer score) if it does; its answers, the look's
+        taken off (into :attr:`next_seen`, counted in :attr:`looks`)."""
+        if not self.look_next:
+            return list(pipe.execute())
+        for p in range(self.partitions):
+            pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
+        got = pipe.execute()
+        scores = [float(first[0][1]) for first in got[-self.partitions:] if first]
+        self.next_seen = min(scores) if scores else None
+        self.looks += 1
+        self.look_next = False
+        return list(got[:-self.partitions])
 
     @staticmethod
     def _row(key: str, got: list[Any]) -> SessionRow | None:
@@ -790,6 +814,7 @@ class RedisStore:
                 if score is not None:
                     scores.append(score)
         self.next_seen = min(scores) if scores else None
+        self.looks += 1
         return claims
 
     def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
