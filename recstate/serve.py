@@ -326,6 +326,8 @@ class Service:
                 due = self._next_due(key)
                 if due is not None and (self._given_back is None or due < self._given_back):
                     self._given_back = due
+                if due is not None and (self._own_due is None or due < self._own_due):
+                    self._own_due = due  # nor did a request's look before it
             fired += len(moved)
             if not moved:  # nothing could be fired (claimed, not due here): no spinning
                 break
@@ -348,7 +350,7 @@ class Service:
         other process's start:ok cancelled, a watchdog a heartbeat there reset): waking
         for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
         (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
-        fire at each pass, at most :data:`FLEET_WAKE` late."""
+        fire at each wake, at most :data:`FLEET_WAKE` late."""
         self._looked_at, self._look, self._own_due = self.clock.now(), None, None
         fired = self.fire_claimed()
         due: float | None = self.claims.next_seen  # the last claim looked at every partition
