@@ -363,16 +363,16 @@ class Service:
             # about to be replaced): look again in a second
         return due
 
-    def fleet_wake(self, poked: bool) -> float | None:
+    def fleet_wake(self) -> float | None:
         """A fleet process's timer task, awake: when to look again. A pass
-        (:meth:`fleet_pass`), unless it woke at the end of its sleep (not ``poked`` by an
-        input) and a request's freshness read looked at the store's timers since the last
-        pass, less than :data:`FLEET_WAKE` ago, and saw nothing due by now: then that
-        look's next due time (or an earlier deadline this process committed since), at no
-        round trip. So under load the idle passes are gone, and a deadline armed by a
-        process that died before firing it is fired at most about 2 x FLEET_WAKE late."""
+        (:meth:`fleet_pass`), unless a request's freshness read looked at the store's
+        timers since the last pass, less than :data:`FLEET_WAKE` ago, and neither what it
+        saw nor a deadline this process committed since (what an input's wake is for) is
+        due by now: then the earliest of those, at no round trip. So under load the idle
+        passes are gone, and a deadline armed by a process that died before firing it is
+        fired at most about 2 x FLEET_WAKE late."""
         look, now = self._look, self.clock.now()
-        if not poked and look is not None and now - look[0] < FLEET_WAKE:
+        if look is not None and now - look[0] < FLEET_WAKE:
             due, own = look[1], self._own_due
             if own is not None and (due is None or own < due):
                 due = own
@@ -387,11 +387,10 @@ class Service:
     async def timers(self) -> None:
         """Fire timers on time: sleep until the next deadline or a new input (in a fleet:
         the store's next due time, whichever process's session it is)."""
-        poked = True
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                due = self.fleet_wake(poked)
+                due = self.fleet_wake()
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()
@@ -410,7 +409,6 @@ class Service:
             self._asleep_until = self.clock.now() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
-            poked = self._wake.is_set()
             self._asleep_until = None
 
     def _poke(self, key: str | None = None) -> None:

@@ -368,9 +368,9 @@ def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pas
         url: str) -> None:
     """A request's freshness read, when the last look at the store's timers is half
     FLEET_WAKE old, also looks at them (in its one round trip): the timer task, waking at
-    the end of its sleep, then knows the store's next due time without a pass of its own,
-    and wakes for a deadline this process committed after that look too. A look
-    FLEET_WAKE old, or one that saw a timer due, is a pass again."""
+    the end of its sleep or woken by an input, then knows the store's next due time without
+    a pass of its own, and wakes for a deadline this process committed after that look
+    too. A look FLEET_WAKE old, or one that saw a timer due, is a pass again."""
     p2 = Process(url)  # another process: A's watchdog (T0 + 60) is in the store
     enter(p2, A, ROOM_A)
     start(p2, T0 + 1, A, ROOM_A)
@@ -380,7 +380,7 @@ def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pas
     assert isinstance(clock, ManualClock)
     assert isinstance(store, RedisStore)
     trips = store.round_trips
-    assert s.fleet_wake(poked=False) == T0 + 60  # no look yet: a pass
+    assert s.fleet_wake() == T0 + 60  # no look yet: a pass
     assert store.round_trips == trips + 1
     s._asleep_until = T0 + 5  # the timer task sleeps
     clock.set(T0 + 3)  # half FLEET_WAKE after the pass's look
@@ -393,25 +393,30 @@ def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pas
     assert store.round_trips == trips + 2  # its read (which looked) and its commit
     clock.set(T0 + 5)
     s._asleep_until = T0 + 10
-    assert s.fleet_wake(poked=False) == T0 + 60  # what the request's read saw
+    assert s.fleet_wake() == T0 + 60  # what the request's read saw
     assert store.round_trips == trips + 2  # no pass
     s.handle(parse_event("tencent", START, T0 + 5, {"roomInfo": ROOM_B,
                                                     "param": {"fileName": "g"}}, bob))
     assert not s._wake.is_set()  # its answer deadline (T0 + 35) is after the sleep's end
     trips = store.round_trips
-    assert s.fleet_wake(poked=False) == T0 + 35  # committed after the look: woken for
+    assert s.fleet_wake() == T0 + 35  # committed after the look: woken for
     assert store.round_trips == trips
+    s._asleep_until = T0 + 4.5  # its sleep is over, the event loop late to wake it
+    s.handle(parse_event("tencent", "mediaData", T0 + 5, None, A))  # A's is T0 + 65 now
+    assert s._wake.is_set()
+    assert s.fleet_wake() == T0 + 35  # a wake, not a pass: the look still says when
+    assert store.round_trips == trips + 2  # A's read (taking it here) and its commit
     clock.set(T0 + 8)  # the look is FLEET_WAKE old: a pass
-    assert s.fleet_wake(poked=False) == T0 + 35
-    assert store.round_trips == trips + 1
+    assert s.fleet_wake() == T0 + 35
+    assert store.round_trips == trips + 3
     s._asleep_until = T0 + 13
-    clock.set(T0 + 61)  # a read's look now sees the deadlines due: a pass fires them
-    ev = parse_event("tencent", "mediaData", T0 + 61, None, bob)
+    clock.set(T0 + 66)  # a read's look now sees the deadlines due: a pass fires them
+    ev = parse_event("tencent", "mediaData", T0 + 66, None, bob)
     s.freshen([ev])
     s.handle(ev, fresh=True)
-    s.fleet_wake(poked=False)
-    # bob's answer deadline went first with his input, A's watchdog with the pass
-    assert s.runtime.fired == {"answer": 1, "watchdog": 1}
+    assert s.runtime.fired.get("watchdog", 0) == 0
+    s.fleet_wake()
+    assert s.runtime.fired["watchdog"] == 1  # A's, by the pass
     row = store.get(A)
     assert row is not None
     assert row.snapshot["state"] == "stopped"
