@@ -64,6 +64,7 @@ from recstate.stores.base import (
 __all__ = ["GROUP", "Claim", "RedisStore", "partition_of"]
 
 GROUP = "recstate"
+DEFAULT_PARTITIONS = 16
 
 
 class Claim(NamedTuple):
@@ -74,7 +75,6 @@ class Claim(NamedTuple):
     key: str
     row: SessionRow | None
 
-DEFAULT_PARTITIONS = 16
 
 #: KEYS (all of one partition): 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash,
 #: 5 partition's sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash,
