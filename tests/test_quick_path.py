@@ -218,3 +218,77 @@ def test_an_input_keeps_the_time_it_was_given_and_one_without_gets_the_handlings
     rt.dispatch(given)
     rt.dispatch(bare)
     assert (given.t, bare.t) == (5.0, T0)
+
+
+def test_note_data_at_a_time_moves_a_manual_clock_and_declines_any_other_clock() -> None:
+    """The replay's fast path hands the line's time in: only a clock it can set takes it."""
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    assert rt.note_data("tencent", "mediaData", KEY, at=T0 + 30)
+    assert clock.now() == T0 + 30
+    assert rt.timers.get(KEY, "watchdog").due == T0 + 90
+
+    class Wall:  # a clock that is not a ManualClock: its time is not the trace's to set
+        def now(self) -> float:
+            return T0
+
+    other = Runtime(Wall())
+    recording(other)
+    assert not other.note_data("tencent", "mediaData", KEY, at=T0 + 30)
+    assert other.sessions[KEY].context.last_data == T0  # the start's, nothing noted
+
+
+def test_data_slot_is_looked_up_only_for_what_note_data_at_may_take() -> None:
+    from recstate.stores import MemoryStore
+
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    slot = rt.data_slot("tencent", "mediaData", KEY)
+    assert slot is not None
+    assert slot[0] is rt.sessions[KEY]
+    assert slot[1] == KEY
+    assert slot[2:6] == ("recording", "last_data", "watchdog", 60.0)
+    assert slot[6] is clock
+    assert rt.data_slot("tencent", "mediaData", "no-such-session") is None
+    assert rt.data_slot("tencent", "enterRoom", KEY) is None  # not data-only
+    assert rt.data_slot("netease", "mediaData", KEY) is None  # not its vendor
+    stored = Runtime(ManualClock(T0), store=MemoryStore())
+    recording(stored)
+    assert stored.data_slot("tencent", "mediaData", KEY) is None  # a store journals it
+
+
+def test_note_data_at_notes_the_time_and_pushes_the_watchdog_back() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    slot = rt.data_slot("tencent", "mediaData", KEY)
+    assert slot is not None
+    assert rt.note_data_at(slot, T0 + 30)
+    assert clock.now() == T0 + 30
+    assert rt.sessions[KEY].context.last_data == T0 + 30
+    assert rt.timers.get(KEY, "watchdog").due == T0 + 90
+    # no watchdog to push back (cancelled): armed anew, at the time plus its 60 s
+    rt.timers.cancel(KEY, "watchdog")
+    assert rt.note_data_at(slot, T0 + 40)
+    assert rt.timers.get(KEY, "watchdog").due == T0 + 100
+
+
+def test_note_data_at_declines_what_the_full_path_must_handle() -> None:
+    clock = ManualClock(T0)
+    rt = Runtime(clock)
+    recording(rt)
+    slot = rt.data_slot("tencent", "mediaData", KEY)
+    assert slot is not None
+    assert rt.note_data_at(slot, T0 + 30)
+    assert not rt.note_data_at(slot, T0 + 20)  # time going back: the full path says so
+    assert not rt.note_data_at(slot, T0 + 90)  # the watchdog is due by then: it fires first
+    assert rt.sessions[KEY].context.last_data == T0 + 30
+    assert clock.now() == T0 + 30
+    session = rt.sessions.pop(KEY)  # the session the slot was made for is gone
+    assert not rt.note_data_at(slot, T0 + 40)
+    rt.sessions[KEY] = session
+    session.state = "stopping"  # no longer the state the heartbeat is data-only in
+    assert not rt.note_data_at(slot, T0 + 40)
+    assert session.context.last_data == T0 + 30
