@@ -170,6 +170,7 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     processes = 2 if kind == "redis2" else 1
     prefix = f"load-{uuid.uuid4().hex}"
     url = f"sqlite:///{tmp}/load.db" if kind == "sqlite" else f"{REDIS}?prefix={prefix}"
+    load_before = os.getloadavg()[0]
     served = [start_serve(url) for _ in range(processes)]
     client = redis.Redis.from_url(REDIS)
     before = commandstats(client)
@@ -201,15 +202,15 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "events": sent, "seconds": elapsed, "rate": sent / elapsed,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "rss": memory}
+        "rss": memory, "load": (load_before, os.getloadavg()[0])}
     if kind != "sqlite":
         row["scripts"] = calls.get("evalsha", 0) / sent
         row["trips"] = trips / sent
         row["fired"] = fired
         row["per_handling"] = trips / (sent + fired)
         row["conflicts"] = lost
-        # each pass of a fleet timer task pipelines a claim and a ZRANGE (the next due time)
-        # per partition (16): the ZRANGEs count the passes
+        # each pass of a fleet timer task pipelines a claim script per partition (16), each
+        # ending with a ZRANGE (the partition's earliest score): the ZRANGEs count the passes
         row["passes"] = calls.get("zrange", 0) / 16
     return row
 
@@ -237,8 +238,8 @@ def main() -> None:
     print("| store | events | events/s | p50 ms | p99 ms | RSS MB (each process) | "
           "script calls/event (commandstats) | round trips/event (client) | timers fired | "
           "round trips/handling (events + timers) | races lost (conflicts by kind) | "
-          "timer passes (ZRANGE calls / 16) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "timer passes (ZRANGE calls / 16) | load average (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         r = run(kind, args)
         lost = ", ".join(f"{k} {n:.0f}" for k, n in sorted(r.get("conflicts", {}).items())
@@ -247,7 +248,8 @@ def main() -> None:
               f"{r['p99']:.1f} | {', '.join(f'{m:.0f}' for m in r['rss'])} | "
               f"{r.get('scripts', float('nan')):.2f} | {r.get('trips', float('nan')):.3f} | "
               f"{r.get('fired', float('nan')):.0f} | {r.get('per_handling', float('nan')):.3f} | "
-              f"{lost} | {r.get('passes', float('nan')):.0f} |",
+              f"{lost} | {r.get('passes', float('nan')):.0f} | "
+              f"{r['load'][0]:.1f} → {r['load'][1]:.1f} |",
               flush=True)
 
 

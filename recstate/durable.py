@@ -50,6 +50,7 @@ from recstate.stores.base import (
     SharedConflict,
     Store,
     TrackedDict,
+    moved,
     partition_of,
 )
 from recstate.timers import Timer, TimerQueue
@@ -714,10 +715,21 @@ class Durability:
                 where[key] = self._partition(session)
             elif vendors is not None and key in vendors:
                 where[key] = self.partition_for(key, vendors[key])
-        moved = store.fresh(known, where)
-        for key, row in moved.items():
+        stale = store.fresh(known, where)
+        for key, row in stale.items():
             self._take(key, row)
-        return list(moved)
+        return list(stale)
+
+    def take_moved(self, rows: Mapping[str, SessionRow | None]) -> list[str]:
+        """Take the sessions of ``rows`` (key -> its row as the store answered it, None:
+        not stored) that are not the ones held here (another version, or another life of
+        the key at the same version): what :meth:`freshen` does with rows another request
+        brought (a fleet's timer claim), without a read. Returns the keys taken."""
+        taken = [key for key, row in rows.items()
+                 if moved(row.held if row is not None else (0, 0), self.held(key))]
+        for key in taken:
+            self._take(key, rows[key])
+        return taken
 
     def _take(self, key: str, row: SessionRow | None) -> Session | None:
         self.timers.cancel_session(key)

@@ -74,9 +74,9 @@ TIMER_LEASE = 30.0
 #: this often (a deadline armed by another process is that one's to wake for).
 FLEET_WAKE = 5.0
 #: Shortest sleep of a fleet process's timer task: timers coming due one after another are
-#: claimed and fired together, at most this late (a pass costs a claim, a read of the
-#: claimed sessions and a look at the next due time, whatever it fires). Each timer is
-#: handled at its own due time all the same (``TimerEvent.t``).
+#: claimed and fired together, at most this late (a pass costs its claim, which answers the
+#: claimed sessions' rows and the next due time, whatever it fires). Each timer is handled
+#: at its own due time all the same (``TimerEvent.t``).
 FLEET_TICK = 0.25
 #: Sessions a claim takes at most, a partition.
 CLAIM = 32
@@ -143,11 +143,19 @@ class Service:
         self.bridge: Bridge | None = None
         self._wake = asyncio.Event()
         #: Until when the timer task sleeps (None: it is awake): in a fleet an input wakes
-        #: it only for a deadline before that (each wake costs a claim and a read).
+        #: it only for a deadline before that (each wake costs a claim).
         self._asleep_until: float | None = None
         #: The earliest next due time of the sessions :meth:`fire_claimed` claimed (fired
         #: or given back after its last look at the store's next due time), or None.
         self._given_back: float | None = None
+        #: When the timers were last looked at (a pass's claim, or a request's freshness
+        #: read asked to look), by this process's clock; the store's earliest due time a
+        #: request's look saw since the last pass, and when (None: none since); the
+        #: earliest deadline this process committed since the last look: what the timer
+        #: task wakes for without a pass of its own (:meth:`fleet_wake`).
+        self._looked_at = float("-inf")
+        self._look: tuple[float, float | None] | None = None
+        self._own_due: float | None = None
         self.runtime.recover()
         self.metrics.sessions.set(len(self.runtime.sessions))
 
@@ -185,7 +193,20 @@ class Service:
             key = self.session_of(ev)
             if key is not None:
                 vendors[key] = ev.vendor
+        store, now = self.claims, self.clock.now()
+        if store is None:
+            self.runtime.freshen(vendors, vendors)
+            return
+        # in a fleet, the read also looks at the store's timers when the last look is half
+        # FLEET_WAKE old: under load the timer task then needs no idle pass of its own
+        if self._asleep_until is not None and now - self._looked_at >= FLEET_WAKE / 2:
+            store.look_next = True
+        looks = store.looks
         self.runtime.freshen(vendors, vendors)
+        if store.looks != looks:
+            self._looked_at = now
+            self._look = (now, store.next_seen)
+            self._own_due = None
 
     def session_of(self, ev: Event) -> str | None:
         """The session ``ev`` goes to: its own, or the one its vendor's routing names (a
@@ -274,9 +295,11 @@ class Service:
     def fire_claimed(self) -> int:
         """In a fleet: claim the sessions with a timer due (atomically, at most
         :data:`CLAIM` a partition, for ``timer_lease`` seconds: a process that dies holding
-        a claim loses it then), take them from the store, fire their due timers, give the
-        claims back; again until nothing is due. Returns how many sessions it fired (whose
-        firing committed)."""
+        a claim loses it then), take those another process moved from the claim's answer
+        (it carries their rows: no read), fire their due timers, give back the claims of
+        those whose firing committed nothing; again while a partition's claim was full.
+        Returns how many sessions it fired (whose firing committed): a lone timer costs 2
+        round trips, its claim and its commit."""
         store, rt = self.claims, self.runtime
         fired = 0
         self._given_back = None
@@ -286,8 +309,8 @@ class Service:
             claims = store.claim_due_all(now, until, CLAIM)
             if not claims:
                 break
-            keys = [key for _, key in claims]
-            rt.freshen(keys, partitions={key: p for p, key in claims})
+            keys = [c.key for c in claims]
+            rt.take_moved({c.key: c.row for c in claims})  # the claim answered their rows
             before = {key: rt.held(key) for key in keys}  # (version, incarnation)
             rt.firing = set(keys)
             try:
@@ -296,19 +319,21 @@ class Service:
                 rt.firing = set()
             # a session whose firing committed had its claim replaced by its next due time
             moved = [key for key in keys if rt.held(key) != before[key]]
-            back = [(p, key, self._next_due(key)) for p, key in claims
-                    if rt.held(key) == before[key]]
+            back = [(c.partition, c.key, self._next_due(c.key)) for c in claims
+                    if rt.held(c.key) == before[c.key]]
             store.unclaim(back, until)
             for key in keys:  # their next due times, which the claim's look did not see
                 due = self._next_due(key)
                 if due is not None and (self._given_back is None or due < self._given_back):
                     self._given_back = due
+                if due is not None and (self._own_due is None or due < self._own_due):
+                    self._own_due = due  # nor did a request's look before it
             fired += len(moved)
             if not moved:  # nothing could be fired (claimed, not due here): no spinning
                 break
             per_partition: dict[int, int] = {}
-            for p, _ in claims:
-                per_partition[p] = per_partition.get(p, 0) + 1
+            for c in claims:
+                per_partition[c.partition] = per_partition.get(c.partition, 0) + 1
             if max(per_partition.values()) < CLAIM:  # every partition's due ones were
                 break  # claimed: what comes due meanwhile waits for the next pass
         return fired
@@ -325,12 +350,10 @@ class Service:
         other process's start:ok cancelled, a watchdog a heartbeat there reset): waking
         for those cost a claim pass each, 0.16 round trips an event in a two-process fleet
         (bench/RESULTS.md). The runtime's own timers (a finished session's retirement)
-        fire at each pass, at most :data:`FLEET_WAKE` late."""
-        claims = self.claims
+        fire at each wake, at most :data:`FLEET_WAKE` late."""
+        self._looked_at, self._look, self._own_due = self.clock.now(), None, None
         fired = self.fire_claimed()
-        due: float | None = claims.next_seen
-        if due is None:
-            due = claims.next_due_all()
+        due: float | None = self.claims.next_seen  # the last claim looked at every partition
         back = self._given_back  # sessions claimed since the last claim's look
         if back is not None and (due is None or back < due):
             due = back
@@ -339,6 +362,23 @@ class Service:
             due = now + 1.0  # due, and not for this process to fire now (another's claim
             # about to be replaced): look again in a second
         return due
+
+    def fleet_wake(self) -> float | None:
+        """A fleet process's timer task, awake: when to look again. A pass
+        (:meth:`fleet_pass`), unless a request's freshness read looked at the store's
+        timers since the last pass, less than :data:`FLEET_WAKE` ago, and neither what it
+        saw nor a deadline this process committed since (what an input's wake is for) is
+        due by now: then the earliest of those, at no round trip. So under load the idle
+        passes are gone, and a deadline armed by a process that died before firing it is
+        fired at most about 2 x FLEET_WAKE late."""
+        look, now = self._look, self.clock.now()
+        if look is not None and now - look[0] < FLEET_WAKE:
+            due, own = look[1], self._own_due
+            if own is not None and (due is None or own < due):
+                due = own
+            if due is None or due > now:
+                return due
+        return self.fleet_pass()
 
     def _next_due(self, key: str) -> float | None:
         timers = self.runtime.timers.for_session(key) if key in self.runtime.sessions else []
@@ -350,7 +390,7 @@ class Service:
         while True:
             if self.claims is not None:
                 self.run_due()  # evicts sessions whose timers came due: not this one's
-                due = self.fleet_pass()
+                due = self.fleet_wake()
             else:
                 self.run_due()
                 due = self.runtime.next_deadline()
@@ -379,10 +419,12 @@ class Service:
         if self.claims is None or until is None:
             self._wake.set()
             return
+        due = self._next_due(key) if key is not None else None
+        if due is not None and (self._own_due is None or due < self._own_due):
+            self._own_due = due  # committed after the last look: not in what it saw
         if self.clock.now() >= until:
             self._wake.set()
             return
-        due = self._next_due(key) if key is not None else None
         if self.bridge is not None:
             expiry = self.bridge.next_expiry()
             if expiry is not None:

@@ -329,3 +329,94 @@ def test_a_lost_shared_race_costs_one_more_commit_and_no_read(url: str) -> None:
     assert metric(s2, 'recstate_conflicts_total{kind="shared"}') == 1
     assert s2.runtime.sessions[B].state == "starting"
     assert metric(s2, 'recstate_errors_total{code="30000415",vendor="tencent"}') == 0
+
+
+def test_a_lone_timer_costs_its_claim_and_its_commit_the_claim_carrying_the_moved_session(
+        url: str) -> None:
+    """Process 1 handled the start and its answer (its copy's watchdog: T0 + 60), process 2
+    a heartbeat since (the stored watchdog: T0 + 70, the stored version one more). Process
+    1's pass at T0 + 71 claims A, takes it from the claim's answer (no read of its own),
+    fires the stored watchdog and commits: 2 round trips, and no race lost (a stale copy
+    fired would have lost one: a refused commit, a read, a commit again)."""
+    s1, s2 = Service(RedisStore(url), clock=ManualClock(T0)), Service(
+        RedisStore(url), clock=ManualClock(T0))
+    for t, name, data in ((T0, "enterRoom", {**ROOM_A, "roomType": "multi", "user": "alice"}),
+                          (T0 + 1, START, {"roomInfo": ROOM_A, "param": {"fileName": "f"}}),
+                          (T0 + 2, f"{START}:ok", {})):
+        s1.handle(parse_event("tencent", name, t, data, A))
+    assert isinstance(s2.clock, ManualClock)
+    s2.clock.set(T0 + 10)
+    s2.handle(parse_event("tencent", "mediaData", T0 + 10, None, A))
+    assert (s1.runtime.version(A), s2.runtime.version(A)) == (3, 4)
+    assert s1.runtime.next_deadline() == T0 + 60  # process 1's stale copy
+    assert isinstance(s1.clock, ManualClock)
+    s1.clock.set(T0 + 71)
+    trips = s1.store.round_trips  # type: ignore[attr-defined]
+    s1.fleet_pass()
+    assert s1.store.round_trips == trips + 2  # type: ignore[attr-defined]
+    assert s1.runtime.fired == {"watchdog": 1}
+    assert metric(s1, 'recstate_conflicts_total{kind="version"}') == 0
+    row = s2.store.get(A)
+    assert row is not None
+    assert (row.snapshot["state"], row.version) == ("stopped", 5)
+    s2.clock.set(T0 + 71)
+    s2.fleet_pass()
+    assert s2.runtime.fired == {}  # fired once: nothing left for process 2
+
+
+def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pass(
+        url: str) -> None:
+    """A request's freshness read, when the last look at the store's timers is half
+    FLEET_WAKE old, also looks at them (in its one round trip): the timer task, waking at
+    the end of its sleep or woken by an input, then knows the store's next due time without
+    a pass of its own, and wakes for a deadline this process committed after that look
+    too. A look FLEET_WAKE old, or one that saw a timer due, is a pass again."""
+    p2 = Process(url)  # another process: A's watchdog (T0 + 60) is in the store
+    enter(p2, A, ROOM_A)
+    start(p2, T0 + 1, A, ROOM_A)
+    p2.send(T0 + 2, A, f"{START}:ok", {})
+    s = Service(RedisStore(url), clock=ManualClock(T0))
+    clock, store = s.clock, s.store
+    assert isinstance(clock, ManualClock)
+    assert isinstance(store, RedisStore)
+    trips = store.round_trips
+    assert s.fleet_wake() == T0 + 60  # no look yet: a pass
+    assert store.round_trips == trips + 1
+    s._asleep_until = T0 + 5  # the timer task sleeps
+    clock.set(T0 + 3)  # half FLEET_WAKE after the pass's look
+    bob = "1001:8:bob"
+    ev = parse_event("tencent", "enterRoom", T0 + 3, {**ROOM_B, "roomType": "multi",
+                                                      "user": "bob"}, bob)
+    trips = store.round_trips
+    s.freshen([ev])
+    s.handle(ev, fresh=True)
+    assert store.round_trips == trips + 2  # its read (which looked) and its commit
+    clock.set(T0 + 5)
+    s._asleep_until = T0 + 10
+    assert s.fleet_wake() == T0 + 60  # what the request's read saw
+    assert store.round_trips == trips + 2  # no pass
+    s.handle(parse_event("tencent", START, T0 + 5, {"roomInfo": ROOM_B,
+                                                    "param": {"fileName": "g"}}, bob))
+    assert not s._wake.is_set()  # its answer deadline (T0 + 35) is after the sleep's end
+    trips = store.round_trips
+    assert s.fleet_wake() == T0 + 35  # committed after the look: woken for
+    assert store.round_trips == trips
+    s._asleep_until = T0 + 4.5  # its sleep is over, the event loop late to wake it
+    s.handle(parse_event("tencent", "mediaData", T0 + 5, None, A))  # A's is T0 + 65 now
+    assert s._wake.is_set()
+    assert s.fleet_wake() == T0 + 35  # a wake, not a pass: the look still says when
+    assert store.round_trips == trips + 2  # A's read (taking it here) and its commit
+    clock.set(T0 + 8)  # the look is FLEET_WAKE old: a pass
+    assert s.fleet_wake() == T0 + 35
+    assert store.round_trips == trips + 3
+    s._asleep_until = T0 + 13
+    clock.set(T0 + 66)  # a read's look now sees the deadlines due: a pass fires them
+    ev = parse_event("tencent", "mediaData", T0 + 66, None, bob)
+    s.freshen([ev])
+    s.handle(ev, fresh=True)
+    assert s.runtime.fired.get("watchdog", 0) == 0
+    s.fleet_wake()
+    assert s.runtime.fired["watchdog"] == 1  # A's, by the pass
+    row = store.get(A)
+    assert row is not None
+    assert row.snapshot["state"] == "stopped"

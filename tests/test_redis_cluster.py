@@ -2,10 +2,11 @@
 processes started by the test, ``tests/redis_cluster.py``), through redis-py's cluster
 client and the URL ``redis+cluster://host:port?prefix=NAME``.
 
-Every key a script touches is passed in KEYS and lies in one slot (the partition's hash
-tag ``P:{p}:``), so the cluster runs every commit; the partitions spread over the nodes; a
-replay on the cluster gives the report of a replay in memory, with one process and with
-``--workers 2``; a prefix of the older, untagged layout is refused with what to do."""
+Every key a script touches lies in one slot (the partition's hash tag ``P:{p}:``), passed
+in KEYS but for the sessions a timer claim finds in its zset, so the cluster runs every
+commit and claim; the partitions spread over the nodes; a replay on the cluster gives the
+report of a replay in memory, with one process and with ``--workers 2``; a prefix of the
+older, untagged layout is refused with what to do."""
 
 from __future__ import annotations
 
@@ -72,7 +73,14 @@ def test_a_partition_is_one_slot_and_partitions_spread_over_the_nodes(url: str) 
     assert loaded.shared == {"testv.Phone": {"busy": {f"s{p}": f"s{p}" for p in range(16)}}}
     assert store.journal_length() == 16
     assert [line for line, _ in store.journal()] == list(range(16))  # in writing order
-    assert store.claim_due_all(12.5, 100.0) == [(0, "s0"), (1, "s1"), (2, "s2")]
+    # due timers: claimed with their sessions' rows (the claim scripts read the sessions of
+    # the members they find, keys not in KEYS but in the partition's slot: the node runs it)
+    trips = store.round_trips
+    claims = store.claim_due_all(12.5, 100.0)
+    assert [(c.partition, c.key) for c in claims] == [(0, "s0"), (1, "s1"), (2, "s2")]
+    assert store.round_trips == trips + 1 + 3  # one pipelined look, a claim a partition due
+    assert [c.row for c in claims] == [store.get(f"s{p}", p) for p in range(3)]
+    assert store.next_seen == 13.0  # s3's due time: nothing more to look at to know it
     store.close()
 
 
@@ -197,7 +205,8 @@ def test_a_failover_loses_no_commit_and_keeps_every_check() -> None:
         assert (row.version, row.snapshot["state"]) == (2, "ringing")
         # due timers: claimed once, wherever their partition's primary now is
         other = RedisStore(url)
-        assert store.claim_due_all(12.5, 100.0) == [(1, "s1"), (2, "s2")]
+        assert [(c.partition, c.key) for c in store.claim_due_all(12.5, 100.0)] == [
+            (1, "s1"), (2, "s2")]
         assert other.claim_due_all(12.5, 100.0) == []
         other.close()
         store.drop()

@@ -234,10 +234,49 @@ def test_redis_timers_are_claimed_by_one_worker(redis_store: RedisStore) -> None
     assert redis_store.next_due(p) == T0 + 10
     assert redis_store.timers_due(T0 + 20) == 2
     first = redis_store.claim_due(p, T0 + 20, lease_until=T0 + 1000)
+    assert redis_store.next_seen == T0 + 30  # the partition's earliest score after it
     second = redis_store.claim_due(p, T0 + 20, lease_until=T0 + 1000)
-    assert (first, second) == (["a", "b"], [])
+    assert ([c.key for c in first], second) == (["a", "b"], [])
+    # each claim carries the session as stored (the claimer reads none of them again)
+    assert [(c.partition, c.row) for c in first] == [(p, redis_store.get(k, p))
+                                                     for k in ("a", "b")]
     # a claim whose worker died comes due again at the lease's end
-    assert redis_store.claim_due(p, T0 + 1000, lease_until=T0 + 2000) == ["c", "a", "b"]
+    assert [c.key for c in redis_store.claim_due(p, T0 + 1000, lease_until=T0 + 2000)
+            ] == ["c", "a", "b"]
+    assert redis_store.next_seen == T0 + 2000
+
+
+def test_a_redis_claim_answers_each_claimed_sessions_row_in_its_one_round_trip(
+        redis_store: RedisStore) -> None:
+    """What the freshness read would have answered, for every session claimed: its version,
+    snapshot, delivery mark and applied keys; None for a member whose session is gone."""
+    timer = {"session": "a", "name": "w", "due": T0 + 10, "payload": None, "every": None}
+    made = Commit(session="a", partition=3, version=0, applied=["id-1", "id-2"],
+                  delivered=7, snapshot=snap("a", "talking", [timer]))
+    redis_store.commit(made)  # (the store gives the new session its incarnation here)
+    redis_store.commit(Commit(session="a", partition=3, version=1, applied=["id-3"],
+                              snapshot=snap("a", "held", [timer]),
+                              incarnation=made.incarnation))
+    redis_store.commit(Commit(session="b", partition=1, version=0, snapshot=snap(
+        "b", "talking", [{**timer, "session": "b", "due": T0 + 50}])))
+    redis_store.redis.zadd(redis_store.pk(3, "timers"), {"gone": T0 + 5})  # no session
+    trips = redis_store.round_trips
+    claims = redis_store.claim_due_all(T0 + 20, lease_until=T0 + 100)
+    assert redis_store.round_trips == trips + 1
+    assert [(c.partition, c.key) for c in claims] == [(3, "gone"), (3, "a")]
+    row = claims[1].row
+    assert row is not None
+    assert (row.version, row.snapshot["state"], row.applied, row.delivered) == (
+        2, "held", {"id-1", "id-2", "id-3"}, 7)
+    assert row.incarnation == made.incarnation > 0  # the claim's rows carry it too
+    assert row == redis_store.get("a", 3)
+    assert claims[0].row is None
+    assert redis_store.next_seen == T0 + 50  # b's, the earliest score left unclaimed
+    assert redis_store.claim_due_all(T0 + 20, lease_until=T0 + 100) == []
+    assert redis_store.next_seen == T0 + 50
+    redis_store.drop()
+    assert redis_store.claim_due_all(T0 + 20, lease_until=T0 + 100) == []
+    assert redis_store.next_seen is None  # no timer at all: nothing to look at again
 
 
 def test_redis_leases_and_streams(redis_store: RedisStore) -> None:

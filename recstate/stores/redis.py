@@ -14,7 +14,8 @@ the nodes. Layout (2; a prefix made with the older, untagged layout is refused):
   in the commit's script: never the same twice for a key, which stays in its partition).
 - ``P:{p}:timers``: sorted set, member a session, score its next due time. Due members are
   claimed atomically (:meth:`RedisStore.claim_due` moves the score to a lease deadline, so a
-  claim whose claimer dies comes due again).
+  claim whose claimer dies comes due again), the claim answering with each claimed
+  session's stored row (the claimer reads none of them again).
 - ``P:{p}:ob``: hash, the partition's outbox (command id -> row).
 - ``P:{p}:shared``: hash, ``<machine>\x1e<path>`` -> value: the entries of the machines'
   shared indexes written by the partition's sessions (the partition key is chosen so that a
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -64,7 +65,7 @@ from recstate.stores.base import (
     partition_of,
 )
 
-__all__ = ["GROUP", "RedisStore", "decode_row", "partition_of"]
+__all__ = ["GROUP", "Claim", "RedisStore", "decode_row", "partition_of"]
 
 GROUP = "recstate"
 DEFAULT_PARTITIONS = 16
@@ -83,6 +84,15 @@ end
 
 #: How many reply fields :data:`_ROW` makes of a session.
 ROW_FIELDS = 5
+
+class Claim(NamedTuple):
+    """A session whose due timers a process claimed (:meth:`RedisStore.claim_due_all`): its
+    partition, its key, and its row as stored when claimed (None: not stored)."""
+
+    partition: int
+    key: str
+    row: SessionRow | None
+
 
 #: KEYS (all of one partition): 1 session hash, 2 applied set, 3 timers zset, 4 outbox hash,
 #: 5 partition's sessions set, 6 meta hash, 7 journal list, 8 delayed deliveries hash,
@@ -254,11 +264,25 @@ return out
 """
 
 #: Due members of a timers zset, their scores moved to a lease deadline (atomically: one
-#: worker claims each). KEYS: 1 zset. ARGV: 1 now, 2 lease deadline, 3 limit.
-CLAIM_DUE = """
+#: worker claims each), each with its stored row (:data:`_ROW`'s ``stored_row``, decoded by
+#: :func:`decode_row` as every read of a session is: the claimer takes those another
+#: process moved without reading them again); then the zset's earliest score after
+#: the claims ('' if none). KEYS: 1 zset. ARGV: 1 now, 2 lease deadline, 3 limit, 4 the
+#: partition's key prefix ``P:{p}:``: a member's session hash and applied set,
+#: ``<prefix>s:<member>`` and ``<prefix>a:<member>``, are found in the zset, so are not in
+#: KEYS, and share its slot (the partition's hash tag: a cluster node runs the script).
+#: Returns {earliest score, member, row, member, row, ...}.
+CLAIM_DUE = _ROW + """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], m) end
-return due
+local out = {''}
+for _, m in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], m)
+  out[#out + 1] = m
+  out[#out + 1] = stored_row(ARGV[4] .. 's:' .. m, ARGV[4] .. 'a:' .. m)
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then out[1] = first[2] end
+return out
 """
 
 #: A session as stored if it is not the one a process holds (another version, or another
@@ -396,9 +420,17 @@ class RedisStore:
         #: Requests sent to Redis by the hot paths of this client (a pipeline or a script
         #: call is one): what ``recstate serve`` reports as round trips.
         self.round_trips = 0
-        #: The earliest timer score seen by the last :meth:`claim_due_all` (after its
-        #: claims), or None (nothing, or not looked at).
+        #: The earliest timer score seen by the last claim (after it: :meth:`claim_due_all`
+        #: looks at every partition, :meth:`claim_due` at its own), or None (no timer).
         self.next_seen: float | None = None
+        #: Set by a fleet's serve process whose last look at the timers is getting old: the
+        #: next freshness read (a request's) also looks at every partition's earliest
+        #: timer score, in its own round trip (:attr:`next_seen`), so that the process's
+        #: timer task need not look again to know when to wake (an idle pass).
+        self.look_next = False
+        #: Looks at every partition's earliest timer score made by this client (a claim of
+        #: every partition, or a freshness read asked to): a caller tells a new look by it.
+        self.looks = 0
         #: The order of this client's journal rows (continued from what is stored).
         self._seq = self._last_seq() if journal else 0
 
@@ -510,7 +542,8 @@ class RedisStore:
         one round trip on one node (a pipeline of one :data:`FRESH` script call per session,
         each on its own session's keys); on a cluster, whose client pipelines no script,
         one pipelined read of the versions and one more of the sessions that moved.
-        ``partitions``: where the sessions are (looked for where not given)."""
+        ``partitions``: where the sessions are (looked for where not given). With
+        :attr:`look_next`, the first pipeline also looks at the timers."""
         if not known:
             return {}
         given = partitions or {}
@@ -535,14 +568,14 @@ class RedisStore:
                 self._fresh(keys=[self.pk(p, "s", key), self.pk(p, "a", key)],
                             args=[version, incarnation], client=pipe)
             self.round_trips += 1
-            for key, got in zip(keys, pipe.execute(), strict=True):
+            for key, got in zip(keys, self._with_look(pipe), strict=True):
                 if got:
                     out[key] = decode_row(key, got)
             return out
         for key in keys:
             pipe.hmget(self.pk(where[key], "s", key), "v", "i")
         self.round_trips += 1
-        changed = [key for key, (v, i) in zip(keys, pipe.execute(), strict=True)
+        changed = [key for key, (v, i) in zip(keys, self._with_look(pipe), strict=True)
                    if moved((int(v or 0), int(i or 0)), known[key])]
         if changed:
             pipe = self._pipe()
@@ -554,6 +587,21 @@ class RedisStore:
             for i, key in enumerate(changed):
                 out[key] = decode_row(key, [*got[2 * i], got[2 * i + 1]])
         return out
+
+    def _with_look(self, pipe: Any) -> list[Any]:
+        """Execute a freshness read's pipeline, with the look :attr:`look_next` asks for
+        (each partition's earliest timer score) if it does; its answers, the look's
+        taken off (into :attr:`next_seen`, counted in :attr:`looks`)."""
+        if not self.look_next:
+            return list(pipe.execute())
+        for p in range(self.partitions):
+            pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
+        got = pipe.execute()
+        scores = [float(first[0][1]) for first in got[-self.partitions:] if first]
+        self.next_seen = min(scores) if scores else None
+        self.looks += 1
+        self.look_next = False
+        return list(got[:-self.partitions])
 
     def version(self, key: str, partition: int = 0) -> int:
         """The stored version of ``key`` in ``partition`` (0: none), in one read."""
@@ -747,39 +795,62 @@ class RedisStore:
 
     # ---- workers: timers, streams, leases ---------------------------------------------------
     def claim_due(self, partition: int, now: float, lease_until: float,
-                  limit: int = 1000) -> list[str]:
+                  limit: int = 1000) -> list[Claim]:
         """Sessions of ``partition`` with a timer due at ``now``, claimed until
-        ``lease_until`` (a commit sets their real next due time)."""
-        got = self._claim(keys=[self.pk(partition, "timers")], args=[now, lease_until, limit])
+        ``lease_until`` (a commit sets their real next due time), each with its stored row:
+        one round trip (:attr:`next_seen`: the partition's earliest score after it)."""
+        got = self._claim(keys=[self.pk(partition, "timers")],
+                          args=[now, lease_until, limit, self.pk(partition, "")])
         self.round_trips += 1
-        return [g.decode() for g in got]
+        claims, self.next_seen = self._claimed(partition, got)
+        return claims
+
+    def _claimed(self, partition: int, got: list[Any]) -> tuple[list[Claim], float | None]:
+        """:data:`CLAIM_DUE`'s answer: the claims, and the earliest score after them."""
+        claims = []
+        for m, row in zip(got[1::2], got[2::2], strict=True):
+            key = m.decode()
+            claims.append(Claim(partition, key, decode_row(key, row)))
+        return claims, float(got[0]) if got[0] else None
 
     def claim_due_all(self, now: float, lease_until: float, limit: int = 32
-                      ) -> list[tuple[int, str]]:
-        """(partition, session) of every partition's sessions with a timer due at ``now``,
-        at most ``limit`` a partition, claimed until ``lease_until``: one round trip on one
-        node (a pipeline of one claim script call a partition, each followed by a look at
-        the partition's earliest score: :attr:`next_seen` is their minimum afterwards); on
-        a cluster one pipelined look for the partitions with something due, then a claim in
-        each of those (and :attr:`next_seen` is None: ask :meth:`next_due_all`)."""
+                      ) -> list[Claim]:
+        """Every partition's sessions with a timer due at ``now``, at most ``limit`` a
+        partition, claimed until ``lease_until``, each with its stored row (so the claimer
+        reads none of them again): one round trip on one node (a pipeline of one
+        :data:`CLAIM_DUE` call a partition); on a cluster, whose client pipelines no script,
+        one pipelined look at each partition's earliest score, then a claim in each
+        partition with something due. :attr:`next_seen` is then the earliest score of all
+        (a due time, or a claim's deadline), None if no timer is stored: the claimer need
+        not look again to know when to."""
+        scores: list[float] = []
+        claims: list[Claim] = []
         if not self.cluster:
             pipe = self._pipe()
             for p in range(self.partitions):
-                self._claim(keys=[self.pk(p, "timers")], args=[now, lease_until, limit],
-                            client=pipe)
+                self._claim(keys=[self.pk(p, "timers")],
+                            args=[now, lease_until, limit, self.pk(p, "")], client=pipe)
+            self.round_trips += 1
+            for p, got in enumerate(pipe.execute()):
+                claimed, first = self._claimed(p, got)
+                claims += claimed
+                if first is not None:
+                    scores.append(first)
+        else:
+            pipe = self._pipe()
+            for p in range(self.partitions):
                 pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
             self.round_trips += 1
-            got = pipe.execute()
-            scores = [float(first[0][1]) for first in got[1::2] if first]
-            self.next_seen = min(scores) if scores else None
-            return [(p, m.decode()) for p, claimed in enumerate(got[0::2]) for m in claimed]
-        pipe = self._pipe()
-        for p in range(self.partitions):
-            pipe.zcount(self.pk(p, "timers"), "-inf", now)
-        self.round_trips += 1
-        due = [p for p, n in enumerate(pipe.execute()) if n]
-        self.next_seen = None
-        return [(p, key) for p in due for key in self.claim_due(p, now, lease_until, limit)]
+            for p, first in enumerate(pipe.execute()):
+                score = float(first[0][1]) if first else None
+                if score is not None and score <= now:
+                    claims += self.claim_due(p, now, lease_until, limit)
+                    score = self.next_seen  # the partition's, after its claims
+                if score is not None:
+                    scores.append(score)
+        self.next_seen = min(scores) if scores else None
+        self.looks += 1
+        return claims
 
     def unclaim(self, claims: Iterable[tuple[int, str, float | None]], lease_until: float
                 ) -> None:
@@ -799,16 +870,6 @@ class RedisStore:
         if pipe is not None:
             pipe.execute()
             self.round_trips += 1
-
-    def next_due_all(self) -> float | None:
-        """The earliest score of every partition's timers (a due time, or a claim's
-        deadline): one round trip."""
-        pipe = self._pipe()
-        for p in range(self.partitions):
-            pipe.zrange(self.pk(p, "timers"), 0, 0, withscores=True)
-        self.round_trips += 1
-        scores = [float(got[0][1]) for got in pipe.execute() if got]
-        return min(scores) if scores else None
 
     def next_due(self, partition: int) -> float | None:
         got = self.redis.zrange(self.pk(partition, "timers"), 0, 0, withscores=True)
