@@ -302,3 +302,48 @@ def test_without_a_store_the_store_calls_do_nothing_or_say_why() -> None:
     with pytest.raises(TypeError, match="needs a runtime made with a store"):
         rt.reload(KEY)
     assert rt.sessions[KEY].state == "recording"
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_recovery_hands_over_no_command_whose_session_or_kind_it_does_not_know(
+        tmp_path: Path, kind: str) -> None:
+    """An outbox row whose session is no longer stored (ended meanwhile) or whose command
+    this version does not know (a store written by a newer one) is left alone on recovery:
+    nothing is handed over for it, and the rest of the recovery goes on."""
+    from recstate.stores import Commit, MemoryStore, OutboxRow
+
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "o.db")
+    handed: list[str] = []
+
+    def adapter(sender: Any, *, command: Any, command_id: str, **_: Any) -> None:
+        handed.append(command_id)
+
+    first = Runtime(ManualClock(T0), store=store)
+    start(first, answer=False)  # KEY is stored, its start command handed over
+    store.commit(Commit(outbox=[
+        OutboxRow("gone/2/0", "1400:7:gone", "tencent", "requestMultiVideoRecorderStop",
+                  T0, {"roomInfo": {"relationId": 1400, "roomId": 7}}),
+        OutboxRow(f"{KEY}/9/0", KEY, "tencent", "aCommandOfANewerVersion", T0, {}),
+        OutboxRow(f"{KEY}/9/1", KEY, "tencent", "requestMultiVideoRecorderStop", T0,
+                  {"roomInfo": {"relationId": 1400, "roomId": 7}})]))
+    again = Runtime(ManualClock(T0 + 1), store=store)
+    signals.commands("tencent").connect(adapter, sender=again)
+    try:
+        again.recover()
+    finally:
+        signals.commands("tencent").disconnect(adapter, sender=again)
+    # the start (its hand-over not yet noted: at least once) and the known stop
+    assert sorted(handed) == [f"{KEY}/2/0", f"{KEY}/9/1"]
+    assert again.sessions[KEY].state == "starting"
+
+
+def test_a_clean_stop_notes_every_hand_over_so_a_restart_hands_nothing_again(
+        tmp_path: Path) -> None:
+    """``flush_store`` (a clean stop) writes what is gathered and notes the commands handed
+    over since the last commit: at-least-once hands a command again only after a crash."""
+    db = tmp_path / "f.db"
+    first = durable(db, T0)
+    start(first, answer=False)  # the start command handed over after its commit
+    first.flush_store()
+    again = Runtime(ManualClock(T0 + 1), store=SQLiteStore(db))
+    assert again.recover().outbox == []

@@ -420,3 +420,26 @@ def test_a_requests_read_looks_at_the_timers_so_the_timer_task_makes_no_idle_pas
     row = store.get(A)
     assert row is not None
     assert row.snapshot["state"] == "stopped"
+
+
+def test_a_session_closed_or_evicted_leaves_nothing_of_it_behind(url: str) -> None:
+    """A service runs for months: what a process keeps per session (its version,
+    incarnation, applied keys, delivery mark, and its partition, worked out once) goes
+    when the session is closed or evicted, or the process grows with every session it
+    ever saw."""
+    store = RedisStore(f"{url}&partitions=2")
+    rt = Runtime(ManualClock(T0), store=store)
+    rt.recover()
+    for key, room in ((A, ROOM_A), (B, ROOM_B)):
+        rt.dispatch(parse_event("tencent", "enterRoom", T0, {**room, "roomType": "multi",
+                                                            "user": "alice"}, key))
+    rt.flush_store()
+    kept = (rt._versions, rt._incarnations, rt._partition_cache)
+    assert all(A in d and B in d for d in kept)
+    rt.close_session(A)
+    rt.flush_store()
+    rt.evict(B)
+    assert [d for d in (*kept, rt._applied, rt._delivered) if A in d or B in d] == []
+    assert rt.held(A) == rt.held(B) == (0, 0)
+    assert store.get(A, partition=1) is None  # A deleted; B left in the store as it was
+    assert store.get(B, partition=1) is not None

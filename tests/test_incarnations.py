@@ -334,3 +334,24 @@ def test_a_tencent_key_reused_after_retirement_is_taken_by_the_other_process(
     assert (row.snapshot["state"], row.snapshot["context"]["param"]["fileName"]) == (
         "starting", "third")
     assert [f["id"] for f in row.snapshot["files"]] == ["second#1"]
+
+
+def test_rows_a_claim_brought_are_taken_only_for_sessions_not_held_as_stored(
+        stores: Callable[[], Store]) -> None:
+    """``take_moved`` (a fleet's timer claim answered these rows): a session held as stored
+    is left alone; one of another life at the same version is taken; a row of None (no
+    longer stored) drops the session held and leaves it held as (0, 0), as never seen;
+    None for a session this process never held takes nothing."""
+    a, b = Process(stores()), Process(stores())
+    _, new = remake(a, b)
+    row = a.store.get(K, 0) if not isinstance(a.store, RedisStore) else a.store.get(K)
+    assert row is not None
+    assert b.rt.take_moved({K: row}) == []  # B holds what is stored: nothing to take
+    assert b.rt.take_moved({"1001:7:nobody": None}) == []  # never held, not stored
+    assert a.rt.take_moved({K: row}) == [K]  # A's copy is the first life at version 2
+    assert a.rt.held(K) == (2, new)
+    assert a.rt.snapshot(K)["context"]["param"]["fileName"] == "second"
+    assert a.rt.take_moved({K: None}) == [K]  # gone from the store since
+    assert K not in a.rt.sessions
+    assert a.rt.held(K) == (0, 0)
+    assert a.rt.take_moved({K: None}) == []  # and nothing left to take
