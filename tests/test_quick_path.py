@@ -22,6 +22,7 @@ from recstate.events.tencent import (
     key_for,
 )
 from recstate.machine import DataOnly, Machine, on
+from recstate.routing import DataSlot
 from recstate.trace import Record, TraceWriter
 from recstate.vendors import Vendor
 
@@ -239,14 +240,21 @@ def test_note_data_at_a_time_moves_a_manual_clock_and_declines_any_other_clock()
     assert other.sessions[KEY].context.last_data == T0  # the start's, nothing noted
 
 
-def test_data_slot_is_looked_up_only_for_what_note_data_at_may_take() -> None:
-    from recstate.stores import MemoryStore
-
+def recording_slot() -> tuple[ManualClock, Runtime, DataSlot]:
+    """A runtime with KEY recording, and the data slot of its heartbeat (the replay's
+    fast path looks it up once per session)."""
     clock = ManualClock(T0)
     rt = Runtime(clock)
     recording(rt)
     slot = rt.data_slot("tencent", "mediaData", KEY)
     assert slot is not None
+    return clock, rt, slot
+
+
+def test_data_slot_is_looked_up_only_for_what_note_data_at_may_take() -> None:
+    from recstate.stores import MemoryStore
+
+    clock, rt, slot = recording_slot()
     assert slot[0] is rt.sessions[KEY]
     assert slot[1] == KEY
     assert slot[2:6] == ("recording", "last_data", "watchdog", 60.0)
@@ -260,11 +268,7 @@ def test_data_slot_is_looked_up_only_for_what_note_data_at_may_take() -> None:
 
 
 def test_note_data_at_notes_the_time_and_pushes_the_watchdog_back() -> None:
-    clock = ManualClock(T0)
-    rt = Runtime(clock)
-    recording(rt)
-    slot = rt.data_slot("tencent", "mediaData", KEY)
-    assert slot is not None
+    clock, rt, slot = recording_slot()
     assert rt.note_data_at(slot, T0 + 30)
     assert clock.now() == T0 + 30
     assert rt.sessions[KEY].context.last_data == T0 + 30
@@ -276,11 +280,7 @@ def test_note_data_at_notes_the_time_and_pushes_the_watchdog_back() -> None:
 
 
 def test_note_data_at_declines_what_the_full_path_must_handle() -> None:
-    clock = ManualClock(T0)
-    rt = Runtime(clock)
-    recording(rt)
-    slot = rt.data_slot("tencent", "mediaData", KEY)
-    assert slot is not None
+    clock, rt, slot = recording_slot()
     assert rt.note_data_at(slot, T0 + 30)
     assert not rt.note_data_at(slot, T0 + 20)  # time going back: the full path says so
     assert not rt.note_data_at(slot, T0 + 90)  # the watchdog is due by then: it fires first
