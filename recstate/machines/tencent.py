@@ -27,8 +27,10 @@ Room membership is context, not state, so that the states are exactly the record
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
+import typing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -147,14 +149,6 @@ class TencentMore:
     searches: int = 0
 
 
-#: Every field of a TencentContext, in its order (the constructor's, the snapshot's, the
-#: repr's and equality's).
-_FIELDS = ("relationId", "roomId", "user", "roomType", "in_room", "room", "param", "retries",
-           "stop_pending", "start_unanswered", "started_at", "attempt_sent", "timed_out_at",
-           "stop_sent", "last_data", "file_seq", "open_file", "search_prefix", "search_ids",
-           "search_files", "search_named", "search_after", "searches", "recording_files")
-
-
 @attrs.define(slots=True, weakref_slot=False, init=False, eq=False, repr=False)
 class TencentContext:
     """One user in one room: the room, the recording under way, and its files. Its lists
@@ -249,46 +243,31 @@ class TencentContext:
             f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
 
 
-@attrs.define(slots=True, weakref_slot=False)
-class _Snapshot:
-    """What a snapshot of a :class:`TencentContext` holds, each field in its place: the
-    class cattrs structures one with (the context's own constructor then takes them), as
-    it structured the flat attrs class the context was (its errors name the context)."""
-
-    relationId: int | None = None
-    roomId: int | None = None
-    user: str | None = None
-    roomType: str = "multi"
-    in_room: bool = False
-    room: RoomInfo | None = None
-    param: RecordParam | None = None
-    retries: int = 0
-    stop_pending: bool = False
-    start_unanswered: bool = False
-    started_at: float | None = None
-    attempt_sent: float | None = None
-    timed_out_at: float | None = None
-    stop_sent: float | None = None
-    last_data: float | None = None
-    file_seq: int = 0
-    open_file: str | None = None
-    search_prefix: str = ""
-    search_ids: list[str] = NO_IDS
-    search_files: list[str] = NO_IDS
-    search_named: bool = False
-    search_after: float | None = None
-    searches: int = 0
-    recording_files: list[str] = NO_IDS
+#: Every field of a TencentContext, in its order (the constructor's, the snapshot's, the
+#: repr's and equality's).
+_FIELDS = tuple(inspect.signature(TencentContext.__init__).parameters)[1:]
 
 
-_Snapshot.__name__ = _Snapshot.__qualname__ = "TencentContext"
+def _snapshot_class() -> type:
+    """What a snapshot of a :class:`TencentContext` holds, each field in its place, with
+    the constructor's types and defaults: the class cattrs structures one with (the
+    context's own constructor then takes them), as it structured the flat attrs class the
+    context was (named as the context, so that its errors name it)."""
+    hints = typing.get_type_hints(TencentContext.__init__)
+    defaults = inspect.signature(TencentContext.__init__).parameters
+    return attrs.make_class("TencentContext", {
+        name: attrs.field(type=hints[name], default=defaults[name].default)
+        for name in _FIELDS}, slots=True, weakref_slot=False)
+
+
+_Snapshot = _snapshot_class()
 _DEFAULTS = TencentMore()
 
 
 def _structure_context(data: Any, _: type) -> TencentContext:
     """A context from its snapshot; an empty list is the shared :data:`NO_IDS` (so that a
     restored idle session makes no :class:`TencentMore` and no list of its own)."""
-    flat = converter.structure(data, _Snapshot)
+    flat: Any = converter.structure(data, _Snapshot)
     return TencentContext(*(_shared(getattr(flat, name)) for name in _FIELDS))
 
 
