@@ -257,7 +257,7 @@ def _snapshot_class() -> type:
     defaults = inspect.signature(TencentContext.__init__).parameters
     return attrs.make_class("TencentContext", {
         name: attrs.field(type=hints[name], default=defaults[name].default)
-        for name in _FIELDS}, slots=True, weakref_slot=False)
+        for name in _FIELDS}, slots=True)
 
 
 _Snapshot = _snapshot_class()
