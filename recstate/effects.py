@@ -85,7 +85,9 @@ class Effects:
             only = quick[old]
             if only is not None:
                 setattr(session.context, only[0], now)
-                self.timers.arm(session.key, only[1], now + only[2])
+                timers, due = self.timers, now + only[2]
+                if not timers.push_back(session.key, only[1], due):  # (moved in place)
+                    timers.arm(session.key, only[1], due)
             if self._answering is not None:
                 self._gather(self._answering, session, ())
             return

@@ -187,7 +187,8 @@ class Routing(Effects):
         if trace and self.tracer is not None:
             self._trace(now, vendor, name, key, data, "event", line, clean)
         setattr(session.context, only.field, now)
-        timers.arm(key, only.timer, now + seconds)
+        if not timers.push_back(key, only.timer, now + seconds):
+            timers.arm(key, only.timer, now + seconds)
         return True
 
     def _data_only_seconds(self, machine: type[Machine], vendor: str, name: str
@@ -235,8 +236,7 @@ class Routing(Effects):
                 or self._answering is not None or at < clock._now):
             return False
         timers = self.timers
-        heap = timers._heap
-        if heap and heap[0][0] <= at and timers.any_due(at):
+        if timers._first <= at and timers.any_due(at):
             return False
         clock._now = at
         setattr(session.context, field, at)

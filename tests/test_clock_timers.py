@@ -199,7 +199,9 @@ def test_repeating_timer_takes_any_positive_period_even_under_a_second():
 
 def test_timer_is_plain_data():
     q = TimerQueue()
-    timer = q.arm("s", "r", 10, payload={"n": 1}, every=5)
+    q.arm("s", "r", 10, payload={"n": 1}, every=5)
+    timer = q.get("s", "r")
+    assert timer is not None
     assert timer.to_dict() == {"session": "s", "name": "r", "due": 10.0, "payload": {"n": 1},
                                "every": 5}
     assert q.for_session("s") == [timer]
@@ -500,20 +502,21 @@ def test_push_back_moves_the_live_timer_later_in_place_or_declines():
     assert list(q) == []
     q.arm("s", "other", 5.0)
     assert not q.push_back("s", "watchdog", 10.0)  # another name only
-    dog = q.arm("s", "watchdog", 10.0, payload={"p": 1}, every=30.0)
-    entries = len(q._heap)
+    q.arm("s", "watchdog", 10.0, payload={"p": 1}, every=30.0)
+    heap, slots = list(q._heap), len(q._name)
     assert not q.push_back("s", "watchdog", 9.0)  # earlier: arm's to replace it
+    dog = q.get("s", "watchdog")
     assert (dog.due, dog.payload, dog.every) == (10.0, {"p": 1}, 30.0)
-    seq = dog.seq
     assert q.push_back("s", "watchdog", 10.0)  # the same instant is later: a new seq
+    assert q.get("s", "watchdog").seq > dog.seq
     assert q.push_back("t", "watchdog", 12.0) is False  # another session's
     assert q.push_back("s", "watchdog", 20.0)
-    assert q.get("s", "watchdog") is dog
-    assert (dog.due, dog.payload, dog.every) == (20.0, None, None)  # as arm(due) sets them
-    assert dog.seq > seq
-    assert len(q._heap) == entries
+    moved = q.get("s", "watchdog")
+    assert (moved.due, moved.payload, moved.every) == (20.0, None, None)  # as arm(due) sets
+    assert moved.seq > dog.seq + 1
+    assert (q._heap, len(q._name)) == (heap, slots)  # in place: the same keys and slots
     q.arm("s", "later", 15.0)
-    assert dog.seq < q.get("s", "later").seq  # arming numbers go on after push_back's
+    assert moved.seq < q.get("s", "later").seq  # arming numbers go on after push_back's
     q.cancel("s", "watchdog")
     assert not q.push_back("s", "watchdog", 30.0)  # a cancelled timer is not moved
     assert [(t.name, t.due) for t in q] == [("other", 5.0), ("later", 15.0)]
@@ -592,11 +595,14 @@ def test_a_later_rearm_in_place_wakes_a_driver_waiting_for_a_later_deadline_only
     until ``wake_before`` when the new deadline is sooner than that, and only then."""
     q = TimerQueue()
     woken: list[int] = []
-    first = q.arm("s", "watchdog", 10.0)
+    q.arm("s", "watchdog", 10.0)
+    heap = list(q._heap)
     q.on_sooner = lambda: woken.append(1)
     q.wake_before = 20.0
-    assert q.arm("s", "watchdog", 20.0) is first  # in place, at the instant it waits for
+    q.arm("s", "watchdog", 20.0)  # in place, at the instant it waits for
+    assert q._heap == heap
     assert woken == []
     q.wake_before = 40.0
-    assert q.arm("s", "watchdog", 30.0) is first  # in place, sooner than it waits for
+    q.arm("s", "watchdog", 30.0)  # in place, sooner than it waits for
+    assert q._heap == heap
     assert woken == [1]

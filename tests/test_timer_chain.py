@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recstate.timers import Timer, TimerQueue
+from recstate.timers import Timer, TimerQueue, _unkey
 
 
 def drain(q: TimerQueue, now: float) -> list[tuple[str | None, str, float]]:
@@ -121,13 +122,21 @@ def test_the_heap_is_rebuilt_once_its_dead_entries_are_over_a_quarter_of_it():
     assert len(q) == 299
 
 
+def numbered(q: TimerQueue, session: str, name: str, due: float, seq: int | None = None
+             ) -> int:
+    q.arm(session, name, due, seq=seq)
+    timer = q.get(session, name)
+    assert timer is not None
+    return timer.seq
+
+
 def test_timers_are_numbered_in_arming_order_from_zero_and_after_a_restored_one():
     q = TimerQueue()
-    assert [q.arm("s", n, 10).seq for n in "abc"] == [0, 1, 2]  # a snapshot keeps these
-    assert q.arm("t", "r", 10, seq=7).seq == 7  # a restored timer keeps its number
-    assert q.arm("t", "x", 10).seq == 8  # and later ones come after it
-    assert q.arm("t", "y", 10, seq=3).seq == 3  # an older number moves nothing on
-    assert q.arm("t", "z", 10).seq == 9
+    assert [numbered(q, "s", n, 10) for n in "abc"] == [0, 1, 2]  # a snapshot keeps these
+    assert numbered(q, "t", "r", 10, seq=7) == 7  # a restored timer keeps its number
+    assert numbered(q, "t", "x", 10) == 8  # and later ones come after it
+    assert numbered(q, "t", "y", 10, seq=3) == 3  # an older number moves nothing on
+    assert numbered(q, "t", "z", 10) == 9
 
 
 def test_a_restored_timer_numbered_before_a_cancelled_one_does_not_take_it_over():
@@ -234,55 +243,74 @@ def test_many_sessions_with_sweeps_fire_what_a_plain_list_fires(ops):
             assert drain(q, now) == ref.drain(now)
         assert len(q) == len(ref.live)
         assert q._dead >= 0
-        assert q._first == (q._heap[0][0] if q._heap else math.inf)  # what dispatch reads
+        assert q._first == (_unkey(q._heap[0])[0] if q._heap else math.inf)  # dispatch reads it
     assert drain(q, now + 1000) == ref.drain(now + 1000)
     assert len(q) == 0
 
 
-def test_a_timer_is_its_own_heap_entry_keyed_as_it_was_pushed():
-    """No tuple beside each timer (issue 12): the heap holds the timers, each a list of the
-    deadline and arming number it was pushed with; a later re-arming changes due and seq
-    only, and the key follows when the timer reaches the top."""
+def test_a_timer_is_one_key_in_the_heap_keyed_as_it_was_pushed():
+    """No object per timer (issue 12): the heap holds one integer per timer, its deadline,
+    arming number and slot as pushed; a later re-arming changes the slot's columns only,
+    and the key follows when it reaches the top."""
     q = TimerQueue()
-    t = q.arm("s", "watchdog", 60)
-    assert q._heap == [t]
-    assert q._heap[0] is t
-    assert list(t) == [60.0, 0]
-    assert q.arm("s", "watchdog", 90) is t  # later: lazy, the entry keyed as pushed
-    assert (t.due, t.seq, list(t)) == (90.0, 1, [60.0, 0])
+    q.arm("s", "watchdog", 60)
+    assert [_unkey(k) for k in q._heap] == [(60.0, 0, 0)]
+    q.arm("s", "watchdog", 90)  # later: lazy, the key stays as pushed
+    assert [_unkey(k) for k in q._heap] == [(60.0, 0, 0)]
+    assert (q._due[0], q._seqs[0]) == (90.0, 1)
+    assert q.get("s", "watchdog") == Timer("s", "watchdog", 90.0, seq=1)
     assert q.next_due() == 90.0  # at the top: pushed again at its own deadline
-    assert list(t) == [90.0, 1]
-    assert q.pop_due(90) is t
+    assert [_unkey(k) for k in q._heap] == [(90.0, 1, 0)]
+    assert q.pop_due(90) == Timer("s", "watchdog", 90.0, seq=1)
     assert q._heap == []
+    assert q._free == [0]  # its key left the heap: the slot is free for the next timer
+    q.arm("t", "answer", 30)
+    assert [_unkey(k) for k in q._heap] == [(30.0, 2, 0)]
+    assert q._free == []
 
 
 def test_a_timer_made_by_hand_and_how_it_shows():
     t = Timer("s", "answer", 30.0)
-    assert (t.session, t.name, t.due, t.payload, t.every, t.seq, t.cancelled, t.next) == (
-        "s", "answer", 30.0, None, None, 0, False, None)
-    assert list(t) == [30.0, 0]
+    assert (t.session, t.name, t.due, t.payload, t.every, t.seq, t.cancelled) == (
+        "s", "answer", 30.0, None, None, 0, False)
     assert repr(t) == ("Timer(session='s', name='answer', due=30.0, payload=None, every=None, "
                        "seq=0, cancelled=False)")
     assert t.to_dict() == {"session": "s", "name": "answer", "due": 30.0, "payload": None,
                            "every": None}
     done = Timer("s", "answer", 30.0, "p", 5.0, 7, cancelled=True)
-    assert (done.payload, done.every, done.seq, done.cancelled, list(done)) == (
-        "p", 5.0, 7, True, [30.0, 7])
+    assert (done.payload, done.every, done.seq, done.cancelled) == ("p", 5.0, 7, True)
 
 
-def test_timers_hash_by_identity_and_two_with_the_same_key_do_not_order():
-    a, b = Timer("s", "x", 10.0, seq=3), Timer("t", "y", 10.0, seq=3)
-    assert hash(a) == object.__hash__(a)
-    assert len({a, b}) == 2  # both kept: hashed as themselves
-    assert not a < b
-    assert not b < a
-    assert Timer("s", "x", 10.0, seq=2) < a < Timer("s", "x", 11.0, seq=0)
+def test_timers_compare_by_their_whole_row_and_are_not_hashed():
+    row = ("s", "x", 10.0, {"p": 1}, 5.0, 3, False)
+    assert Timer(*row) == Timer(*row)
+    for i, other in enumerate([("t",), ("s", "y"), ("s", "x", 11.0), ("s", "x", 10.0, {"p": 2}),
+                               ("s", "x", 10.0, {"p": 1}, 6.0),
+                               ("s", "x", 10.0, {"p": 1}, 5.0, 4)]):
+        changed = other + row[len(other):]
+        assert Timer(*changed) != Timer(*row), i
+    assert Timer(*row[:6], True) != Timer(*row)  # type: ignore[misc]
+    assert Timer(*row) != row  # a row is not a timer
+    with pytest.raises(TypeError):
+        hash(Timer(*row))
+
+
+def test_a_timer_answered_is_a_record_not_a_handle():
+    q = TimerQueue()
+    q.arm("s", "watchdog", 60, payload={"n": 1})
+    before = q.get("s", "watchdog")
+    q.arm("s", "watchdog", 90)
+    q.cancel("s", "watchdog")
+    q.arm("t", "rollover", 120, every=5400)  # may take over the cancelled slot
+    assert before == Timer("s", "watchdog", 60.0, {"n": 1}, None, 0, False)
+    before.due = 1.0  # changing a record changes nothing in the queue
+    assert q.next_due() == 120.0
 
 
 def test_a_restored_number_equal_to_the_next_one_moves_the_count_on():
     q = TimerQueue()
-    assert q.arm("s", "a", 10, seq=0).seq == 0  # the number the queue would give next
-    assert q.arm("s", "b", 10).seq == 1
+    assert numbered(q, "s", "a", 10, seq=0) == 0  # the number the queue would give next
+    assert numbered(q, "s", "b", 10) == 1
 
 
 def test_any_due_asks_the_earliest_deadline_not_its_arming_number():
@@ -332,42 +360,43 @@ def test_a_dead_entry_taken_over_is_counted_off_once():
     assert len(q._heap) == 1
 
 
-def test_payload_and_period_share_one_slot_and_read_back_whatever_was_set():
+def test_payload_and_period_share_one_reference_and_read_back_whatever_was_set():
     """Most timers have neither a payload nor a period, a rollover only its period: the
-    two are one slot (8 bytes of every timer, issue 12), the period alone when there is
-    no payload, else the pair; each reads back as it was set, through every way in."""
-    assert "payload" not in Timer.__slots__
-    assert "every" not in Timer.__slots__
-    assert Timer("s", "w", 1.0)._extra is None
-    assert Timer("s", "r", 1.0, every=5.0)._extra == 5.0
+    two are one reference of a slot (issue 12), the period alone when there is no payload,
+    else the pair; each reads back as it was set, through every way in."""
+    q = TimerQueue()
     for payload, every in [(None, None), (None, 5.0), ("p", None), ("p", 5.0), ((1, 2), None),
                            ((1, 2), 3.0), (7.0, None), (0, 2.0)]:
-        t = Timer("s", "x", 1.0, payload, every)
+        q.arm("s", "x", 1.0, payload, every)
+        t = q.get("s", "x")
         assert (t.payload, t.every) == (payload, every)
-        t.every = 9.0
-        assert (t.payload, t.every) == (payload, 9.0)
-        t.payload = "q"
-        assert (t.payload, t.every) == ("q", 9.0)
-        t.payload = None
-        assert (t.payload, t.every) == (None, 9.0)
-        t.every = None
-        assert (t.payload, t.every, t._extra) == (None, None, None)
+        assert q._extra[q._find("s", "x")] == (every if payload is None else (payload, every))
+        q.cancel("s", "x")
     q = TimerQueue()
-    first = q.arm("s", "x", 10.0, (1, 2))
-    assert q.arm("s", "x", 20.0, "p", 4.0) is first  # later: in place
-    assert (first.payload, first.every) == ("p", 4.0)
-    assert q.arm("s", "x", 30.0) is first
-    assert (first.payload, first.every) == (None, None)
+
+    def row() -> tuple[object, object]:
+        t = q.get("s", "x") or q.get("s", "y")
+        assert t is not None
+        return t.payload, t.every
+
+    q.arm("s", "x", 10.0, (1, 2))
+    assert row() == ((1, 2), None)
+    q.arm("s", "x", 20.0, "p", 4.0)  # later: in place
+    assert row() == ("p", 4.0)
+    q.arm("s", "x", 30.0)
+    assert row() == (None, None)
     q.arm("s", "x", 40.0, 5.0, None)
-    assert (first.payload, first.every) == (5.0, None)
+    assert row() == (5.0, None)
     assert q.push_back("s", "x", 50.0)
-    assert (first.payload, first.every) == (None, None)
+    assert row() == (None, None)
     q.cancel("s", "x")
-    spare = q.arm("s", "y", 60.0, "z", 2.0)  # takes over the cancelled one
-    assert spare is first
-    assert (spare.payload, spare.every) == ("z", 2.0)
-    assert q.pop_due(60.0) is spare
-    assert (spare.payload, spare.every) == ("z", 2.0)
+    slots = len(q._name)
+    q.arm("s", "y", 60.0, "z", 2.0)  # takes over the cancelled slot
+    assert len(q._name) == slots
+    assert row() == ("z", 2.0)
+    fired = q.pop_due(60.0)
+    assert fired is not None
+    assert (fired.payload, fired.every, fired.cancelled) == ("z", 2.0, True)
     again = q.get("s", "y")
     assert again is not None
     assert (again.due, again.payload, again.every) == (62.0, "z", 2.0)
@@ -375,7 +404,6 @@ def test_payload_and_period_share_one_slot_and_read_back_whatever_was_set():
 
 def test_the_runtimes_own_timers_are_listed_as_of_no_session():
     q = TimerQueue()
-    tick = q.arm(None, "tick", 5.0)
+    q.arm(None, "tick", 5.0)
     q.arm("s", "w", 1.0)
-    assert q.for_session(None) == [tick]  # type: ignore[arg-type]
-    assert q.for_session(None)[0] is tick  # type: ignore[arg-type]
+    assert q.for_session(None) == [Timer(None, "tick", 5.0)]  # type: ignore[arg-type]
