@@ -28,7 +28,7 @@ def test_keys_order_as_deadline_then_arming_number(d1, s1, x1, d2, s2, x2):
     assert _unkey(k1) == (d1 + 0.0, s1, x1)
 
 
-@pytest.mark.parametrize("earlier, later", [
+@pytest.mark.parametrize(("earlier", "later"), [
     (-math.inf, -1e308), (-1.0, -0.5), (-5e-324, 0.0), (-0.0, 5e-324), (0.0, 1.0),
     (1.7e9, 1.7e9 + 2 ** -22), (1e308, math.inf)])
 def test_keys_of_neighbouring_deadlines_keep_their_order(earlier, later):
@@ -46,13 +46,13 @@ def test_minus_zero_is_the_same_instant_as_zero_and_ties_go_by_arming_order():
 def test_a_due_time_that_is_not_a_number_is_refused_and_changes_nothing():
     q = TimerQueue()
     q.arm("s", "watchdog", 60.0)
-    with pytest.raises(ValueError, match="'rollover'.*not a number"):
+    with pytest.raises(ValueError, match=r"'rollover'.*not a number"):
         q.arm("s", "rollover", math.nan)
     assert [t.name for t in q] == ["watchdog"]
     assert len(q._heap) == len(q._name) == 1
 
 
-@pytest.mark.parametrize("seq, error", [(-1, ValueError), (_SEQ_LIMIT, ValueError),
+@pytest.mark.parametrize(("seq", "error"), [(-1, ValueError), (_SEQ_LIMIT, ValueError),
                                         (2.0, TypeError)])
 def test_a_restored_arming_number_out_of_range_is_refused_and_changes_nothing(seq, error):
     q = TimerQueue()
@@ -98,7 +98,7 @@ def test_a_slot_freed_and_taken_by_another_session_does_not_mix_their_timers():
     q.arm("s", "watchdog", 10.0, payload={"for": "s"})
     assert q.pop_due(10.0) == Timer("s", "watchdog", 10.0, {"for": "s"})
     q.arm("t", "answer", 20.0)  # the freed slot
-    assert q._heap and _unkey(q._heap[0])[2] == 0
+    assert [_unkey(key)[2] for key in q._heap] == [0]
     assert q.for_session("s") == []
     assert q.get("s", "watchdog") is None
     assert q.for_session("t") == [Timer("t", "answer", 20.0, seq=1)]
