@@ -136,7 +136,7 @@ class TimerQueue:
         # The slots' columns: numbers unboxed in arrays, references in lists.
         self._due = array("d")
         self._seqs = array("q")
-        self._next = array("q")  # the next slot of the session's chain, -1 at its end
+        self._next = array("i")  # the next slot of the session's chain, -1 at its end
         self._session: list[str | None] = []
         self._name: list[str | None] = []  # None: cancelled, or free
         #: A slot's payload and period in one reference: the period alone (or None) when
