@@ -124,3 +124,35 @@ def test_heartbeats_change_no_key_and_take_no_slot():
     fired = q.pop_due(109.0)
     assert fired is not None
     assert (fired.session, fired.name, fired.seq) == ("s0", "watchdog", 200 + 48 * 100)
+
+
+def test_re_arming_at_the_same_instant_with_an_earlier_restored_number_is_not_in_place():
+    """(due, seq) earlier than the timer stands, though at the same instant: a new key, so
+    it fires before a timer numbered between the two (in place, its key would stay later
+    than its own arming number)."""
+    q = TimerQueue()
+    q.arm("s", "a", 10.0, seq=5)
+    q.arm("t", "b", 10.0, seq=3)
+    q.arm("s", "a", 10.0, seq=2)  # a restore's number
+    fired = [q.pop_due(10.0) for _ in range(2)]
+    assert [(t.session, t.seq) for t in fired if t is not None] == [("s", 2), ("t", 3)]
+    assert q.pop_due(10.0) is None
+
+
+def test_more_timers_at_once_than_a_key_has_slots_for_is_refused_and_changes_nothing(
+        monkeypatch):
+    """At most 2**28 timers at once (a key's slot field): the next one is refused with an
+    OverflowError that says so, before it is armed. Shown with a field of four slots."""
+    import recstate.timers as timers
+
+    monkeypatch.setattr(timers, "_SLOT_MASK", 3)
+    q = TimerQueue()
+    for i in range(4):
+        q.arm(f"s{i}", "watchdog", 60.0 + i)
+    with pytest.raises(OverflowError, match="more than 4 timers at once"):
+        q.arm("s4", "watchdog", 64.0)
+    assert (len(q), len(q._heap), len(q._name)) == (4, 4, 4)
+    assert q.for_session("s4") == []
+    assert q.pop_due(60.0) == Timer("s0", "watchdog", 60.0)
+    q.arm("s4", "watchdog", 64.0)  # a slot freed: taken again
+    assert [t.session for t in q] == ["s1", "s2", "s3", "s4"]
