@@ -234,7 +234,8 @@ class TimerQueue:
                 slot = nxt[slot]
         if old >= 0:
             own = dues[old]
-            if due > own or (due == own and seq > seqs[old]):
+            if due > own or (  # (the same number again, a restore's: a new key, equal)
+                    due == own and seq > seqs[old]):
                 # Later than it stands: its key (at or before its deadline) stays in the
                 # heap, and is pushed again at the new deadline when it reaches the top.
                 dues[old] = due
