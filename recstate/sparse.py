@@ -87,7 +87,7 @@ class Compact(Generic[_T]):
     that value boxed. A field is at its default as for :class:`Rare`: the default itself,
     or of its type and equal (``classId=False`` is kept whole: a snapshot shows it)."""
 
-    __slots__ = ("defaults", "key", "key_type", "kind", "others", "slot", "types")
+    __slots__ = ("defaults", "key", "key_type", "kind", "make", "others", "slot", "types")
 
     def __init__(self, slot: str, kind: type[_T], key: str) -> None:
         self.kind = kind
@@ -95,17 +95,23 @@ class Compact(Generic[_T]):
                 "_frozen_setattrs"):
             raise TypeError(f"{kind!r}: a Compact field's kind is a frozen attrs class")
         defaults = {f.name: f.default for f in attrs.fields(kind)}
-        if key not in defaults or any(
+        if key not in defaults or not attrs.fields_dict(kind)[key].init or any(
                 d is attrs.NOTHING or isinstance(d, attrs.Factory)  # type: ignore[arg-type]
                 for d in defaults.values()):
-            raise TypeError(f"{kind.__name__}: {key!r} must be one of its fields, and every "
-                            "field must have a plain default (not a factory)")
+            raise TypeError(f"{kind.__name__}: {key!r} must be one of its fields (one its "
+                            "constructor takes), and every field must have a plain default "
+                            "(not a factory)")
         key_type = type(defaults.pop(key))
         if key_type in (type(None), _Kept) or issubclass(kind, key_type):
             raise TypeError(f"{kind.__name__}.{key}: its default's type must tell a key "
                             "from a whole value")
         self.slot = slot
         self.key = key
+        #: The record of a key (positional when it is the first field: quicker).
+        make, first = self.kind, attrs.fields(kind)[0]
+        alias = attrs.fields_dict(kind)[key].alias or key
+        self.make: Callable[[Any], _T] = make if first.name == key and first.init and (
+            not first.kw_only) else lambda value: make(**{alias: value})
         self.key_type = key_type
         #: A value's other fields and its class (a tuple), what they are at their
         #: defaults, and those defaults' types.
@@ -126,8 +132,7 @@ class Compact(Generic[_T]):
         value = getattr(obj, self.slot)
         kind = type(value)
         if kind is self.key_type:
-            made: _T = self.kind(**{self.key: value})
-            return made
+            return self.make(value)
         if kind is _Kept:
             kept: _T | None = value.value
             return kept

@@ -171,7 +171,31 @@ def test_a_bare_key_set_as_the_whole_value_reads_back_as_itself() -> None:
     assert h.key is box
 
 
+@attrs.frozen(kw_only=True)
+class _Late:
+    flag: bool = False
+    _name: str = ""
+
+
+@attrs.define(slots=True, init=False)
+class _LateHolder:
+    _late: _Late | str | None
+    late = Compact("_late", _Late, "_name")
+
+    def __init__(self, late: _Late | None) -> None:
+        self.late = late
+
+
+def test_a_key_neither_first_nor_positional_is_given_by_its_name() -> None:
+    h = _LateHolder(_Late(name="x"))
+    assert h._late == "x"
+    assert h.late == _Late(name="x")
+    assert _LateHolder(_Late(flag=True))._late == _Late(flag=True)
+
+
 @pytest.mark.parametrize(("kind", "key", "why"), [
+    (attrs.make_class("_NoInit", {"name": attrs.field(default="", init=False)},
+                      frozen=True), "name", "constructor takes"),
     (_More, "name", "frozen attrs"), (int, "real", "frozen attrs"),
     (_Key, "other", "one of its fields"),
     (attrs.make_class("_Listy", {"name": attrs.field(default=""),
