@@ -186,11 +186,26 @@ class _LateHolder:
         self.late = late
 
 
+@attrs.frozen
+class _Second:
+    n: int = 0
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class _KwFirst:
+    name: str = ""
+    n: int = 0
+
+
 def test_a_key_neither_first_nor_positional_is_given_by_its_name() -> None:
     h = _LateHolder(_Late(name="x"))
     assert h._late == "x"
     assert h.late == _Late(name="x")
     assert _LateHolder(_Late(flag=True))._late == _Late(flag=True)
+    for kind in (_Second, _KwFirst):
+        field = Compact("_x", kind, "name")  # type: ignore[var-annotated]
+        assert field.make("x") == kind(name="x")
 
 
 @pytest.mark.parametrize(("kind", "key", "why"), [
