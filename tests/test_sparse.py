@@ -1,18 +1,21 @@
 """Rare fields (recstate.sparse): kept out of an object's slots until one is set to something
 other than its default (issue 12: an idle recording session's memory). RecordingFile keeps
 its md5, hash and encrypted that way; TencentContext its retry, timeout and search fields
-(tests/test_tencent_context_more.py)."""
+(tests/test_tencent_context_more.py). A Compact field keeps a record whose fields are all at
+their defaults but one as that one value (TencentContext's param:
+tests/test_tencent_context_param.py)."""
 
 from __future__ import annotations
 
 import copy
 import pickle
+from typing import Any
 
 import attrs
 import pytest
 
 from recstate.recording import FileMore, RecordingFile
-from recstate.sparse import Rare
+from recstate.sparse import Compact, Rare
 
 
 @attrs.define
@@ -114,3 +117,110 @@ def test_an_open_file_has_no_more_and_a_hash_or_encryption_makes_it() -> None:
         assert copy.deepcopy(g)._more is not g._more
     plain = RecordingFile.from_dict(f.to_dict() | {"md5": None}, session="s", vendor="v")
     assert plain._more is None
+
+
+# ---- Compact: a small frozen record kept as its one non-default field --------------------
+
+@attrs.frozen
+class _Key:
+    name: str = ""
+    n: int = 0
+
+
+@attrs.frozen
+class _Alone:
+    name: str = ""
+
+
+@attrs.define(slots=True, init=False)
+class _Holder:
+    _key: _Key | str | None
+    _alone: _Alone | str | None
+    key = Compact("_key", _Key, "name")
+    alone = Compact("_alone", _Alone, "name")
+
+    def __init__(self, key: _Key | None = None, alone: _Alone | None = None) -> None:
+        self.key = key
+        self.alone = alone
+
+
+def test_a_compact_field_keeps_the_key_alone_and_reads_back_an_equal_record() -> None:
+    h = _Holder(_Key("a"), _Alone("b"))
+    assert (h._key, h._alone) == ("a", "b")
+    assert (h.key, h.alone) == (_Key("a"), _Alone("b"))
+    assert isinstance(_Holder.key, Compact)  # on the class: the descriptor itself
+    whole = _Key("a", 1)
+    h.key = whole
+    assert h._key is whole
+    h.key = _Key("a", False)  # equal to the default, not of its type
+    assert h.key.n is False
+    h.key = None
+    assert (h._key, h.key) == (None, None)
+
+
+def test_a_bare_key_set_as_the_whole_value_reads_back_as_itself() -> None:
+    h = _Holder()
+    h.key = "a"  # type: ignore[assignment]
+    assert h.key == "a"
+    assert type(h.key) is str
+    again = pickle.loads(pickle.dumps(h))
+    assert again.key == "a"
+    assert copy.deepcopy(h).key == "a"
+    box = h._key
+    h.key = box  # type: ignore[assignment]  # the box itself, set: it reads back as set
+    assert h.key is box
+
+
+@attrs.frozen(kw_only=True)
+class _Late:
+    flag: bool = False
+    _name: str = ""
+
+
+@attrs.define(slots=True, init=False)
+class _LateHolder:
+    _late: _Late | str | None
+    late = Compact("_late", _Late, "_name")
+
+    def __init__(self, late: _Late | None) -> None:
+        self.late = late
+
+
+@attrs.frozen
+class _Second:
+    n: int = 0
+    name: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class _KwFirst:
+    name: str = ""
+    n: int = 0
+
+
+def test_a_key_neither_first_nor_positional_is_given_by_its_name() -> None:
+    h = _LateHolder(_Late(name="x"))
+    assert h._late == "x"
+    assert h.late == _Late(name="x")
+    assert _LateHolder(_Late(flag=True))._late == _Late(flag=True)
+    for kind in (_Second, _KwFirst):
+        field = Compact("_x", kind, "name")  # type: ignore[var-annotated]
+        assert field.make("x") == kind(name="x")
+
+
+@pytest.mark.parametrize(("kind", "key", "why"), [
+    (attrs.make_class("_NoInit", {"name": attrs.field(default="", init=False)},
+                      frozen=True), "name", "constructor takes"),
+    (_More, "name", "frozen attrs"), (int, "real", "frozen attrs"),
+    (_Key, "other", "one of its fields"),
+    (attrs.make_class("_Listy", {"name": attrs.field(default=""),
+                                 "xs": attrs.field(factory=list)}, frozen=True),
+     "name", "factory"),
+    (attrs.make_class("_NoneKey", {"name": attrs.field(default=None)}, frozen=True),
+     "name", "tell a key"),
+    (attrs.make_class("_NoDefault", {"n": attrs.field(), "name": attrs.field(default="")},
+                      frozen=True), "name", "plain default"),
+])
+def test_a_compact_field_refuses_what_it_cannot_keep(kind: Any, key: str, why: str) -> None:
+    with pytest.raises(TypeError, match=why):
+        Compact("_x", kind, key)

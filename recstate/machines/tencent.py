@@ -58,7 +58,7 @@ from recstate.events.tencent import (
 )
 from recstate.machine import DataOnly, Machine, SessionView, ignore, on, state
 from recstate.recording import RecordingFile
-from recstate.sparse import Rare
+from recstate.sparse import Compact, Rare
 from recstate.vendors import Vendor
 
 __all__ = ["NO_IDS", "VENDOR", "TencentContext", "TencentMore", "TencentOptions",
@@ -156,16 +156,18 @@ class TencentContext:
 
     The fields a recording under way leaves at their defaults (the room's type, the retry
     and timeout bookkeeping, the VOD search) are kept in a :class:`TencentMore` made when
-    one of them is first set to something else (``_more``, None until then): they read
-    and write as the others do, and the context compares, prints, copies and snapshots
-    with all its fields in their order, as the attrs class it was."""
+    one of them is first set to something else (``_more``, None until then); the start's
+    ``param`` is kept as its file name alone (``_param``) when every other field of it is
+    at its default, as almost every start leaves them (:class:`~recstate.sparse.Compact`).
+    They read and write as the others do, and the context compares, prints, copies and
+    snapshots with all its fields in their order, as the attrs class it was."""
 
     relationId: int | None
     roomId: int | None
     user: str | None
     in_room: bool
     room: RoomInfo | None
-    param: RecordParam | None
+    _param: RecordParam | str | None
     started_at: float | None
     attempt_sent: float | None
     last_data: float | None
@@ -174,6 +176,9 @@ class TencentContext:
     recording_files: list[str]
     _more: TencentMore | None
 
+    #: The start's parameters: in the slot as the file name alone when that is all that
+    #: differs from the defaults (``RecordParam(fileName=...)``, a new one each read).
+    param = Compact("_param", RecordParam, "fileName")
     roomType = Rare("roomType", "multi", TencentMore)
     retries = Rare("retries", 0, TencentMore)
     stop_pending = Rare("stop_pending", False, TencentMore)
@@ -278,12 +283,13 @@ def _shared(value: Any) -> Any:
 def _unstructure_context(ctx: TencentContext) -> dict[str, Any]:
     """The snapshot's dict, keys in the fields' order, as cattrs gave it for the flat attrs
     class (``session.py`` takes a context class's own hook as it is)."""
-    room, param = ctx.room, ctx.param
+    room, param = ctx.room, ctx._param
     more = ctx._more or _DEFAULTS
     return {"relationId": ctx.relationId, "roomId": ctx.roomId, "user": ctx.user,
             "roomType": more.roomType, "in_room": ctx.in_room,
             "room": None if room is None else _unstructure_room(room),
-            "param": None if param is None else _unstructure_param(param),
+            "param": None if param is None else (
+                _param_row(param) if type(param) is str else _unstructure_param(ctx.param)),
             "retries": more.retries, "stop_pending": more.stop_pending,
             "start_unanswered": more.start_unanswered, "started_at": ctx.started_at,
             "attempt_sent": ctx.attempt_sent, "timed_out_at": more.timed_out_at,
@@ -297,6 +303,20 @@ def _unstructure_context(ctx: TencentContext) -> dict[str, Any]:
 
 _unstructure_room = converter.get_unstructure_hook(RoomInfo)
 _unstructure_param = converter.get_unstructure_hook(RecordParam)
+#: A default RecordParam's snapshot, and its keys whose values are lists (a row has its own).
+_PARAM_ROW = _unstructure_param(RecordParam())
+_PARAM_LISTS = tuple(name for name, value in _PARAM_ROW.items() if type(value) is list)
+
+
+def _param_row(file_name: str) -> dict[str, Any]:
+    """The snapshot of ``RecordParam(fileName=file_name)`` (a compact ``param``), as its
+    hook gives it, without making the RecordParam."""
+    row = {**_PARAM_ROW, "fileName": file_name}
+    for name in _PARAM_LISTS:
+        row[name] = []
+    return row
+
+
 converter.register_structure_hook(TencentContext, _structure_context)
 converter.register_unstructure_hook(TencentContext, _unstructure_context)
 
@@ -512,10 +532,11 @@ class TencentRecorder(Machine):
 
     def resend_start(self, ev: Event) -> None:
         ctx = self.ctx
+        param = ctx.param
         assert ctx.room is not None
-        assert ctx.param is not None
+        assert param is not None
         ctx.attempt_sent = self.now
-        self.send(StartCommand(roomInfo=ctx.room, param=ctx.param))
+        self.send(StartCommand(roomInfo=ctx.room, param=param))
 
     def start_failed(self, ev: Any) -> None:
         tried = f" after {self.ctx.retries} retries" if self.ctx.retries else ""
@@ -569,9 +590,10 @@ class TencentRecorder(Machine):
     def _open_next(self, start: float | None = None) -> None:
         ctx = self.ctx
         ctx.file_seq += 1
-        assert ctx.param is not None
-        f = self.open_file(id=f"{ctx.param.fileName}#{ctx.file_seq}",
-                           kind="screen" if ctx.param.recordDataType == 1 else "video",
+        param = ctx.param  # (one read: each makes a RecordParam of a compact one)
+        assert param is not None
+        f = self.open_file(id=f"{param.fileName}#{ctx.file_seq}",
+                           kind="screen" if param.recordDataType == 1 else "video",
                            format="mp4", participant=ctx.user, start=start)
         ctx.open_file = f.id
         # (a list of its exact size: [*a, x] would leave room for three more)
@@ -703,9 +725,10 @@ class TencentRecorder(Machine):
         IDs when there are some."""
         ctx = self.ctx
         wanted = list(wanted)
-        if ctx.param is None or (not wanted and not file_ids):
+        param = ctx.param
+        if param is None or (not wanted and not file_ids):
             return
-        ctx.search_prefix = ctx.param.fileName
+        ctx.search_prefix = param.fileName
         ctx.search_ids = list(file_ids)
         ctx.search_named = bool(file_ids)
         ctx.search_files = wanted
