@@ -9,11 +9,11 @@ The queue keeps its timers *packed*, not as an object each (issue 12: an idle re
 session's two timers cost 462 bytes as objects, with their boxed deadlines and arming numbers):
 a timer is a slot, an index into parallel columns (``array`` columns for the deadline, the
 arming number and the session's chain, which hold the numbers unboxed; lists for the session,
-name and payload, which hold references; a ``bytearray`` for the slot's state). The heap holds
-one Python ``int`` per timer, its *key*: the deadline's bits (in an order-preserving form), the
-arming number and the slot, so the heap compares keys in C, one integer comparison each, and a
-key names its slot. :class:`Timer` is what the queue answers: a record of one timer's row at the
-time it was asked for, not a live handle.
+name and payload, which hold references; a name of None marks a cancelled or free slot). The
+heap holds one Python ``int`` per timer, its *key*: the deadline's bits (in an order-preserving
+form), the arming number and the slot, so the heap compares keys in C, one integer comparison
+each, and a key names its slot. :class:`Timer` is what the queue answers: a record of one
+timer's row at the time it was asked for, not a live handle.
 
 Re-arming a timer later than it stands (a watchdog that every heartbeat resets) is lazy: the
 slot's deadline and arming number change in place and its heap key stays where it is, keyed by
@@ -49,6 +49,7 @@ _pack_double = struct.Struct("<d").pack
 _unpack_double = struct.Struct("<d").unpack
 _pack_long = struct.Struct("<q").pack
 _unpack_long = struct.Struct("<q").unpack
+
 
 def _bits(due: float) -> int:
     """The float's bits as a signed integer in the floats' own order (negative floats' bits
