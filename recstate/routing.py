@@ -187,8 +187,9 @@ class Routing(Effects):
         if trace and self.tracer is not None:
             self._trace(now, vendor, name, key, data, "event", line, clean)
         setattr(session.context, only.field, now)
-        if not timers.push_back(key, only.timer, now + seconds):
-            timers.arm(key, only.timer, now + seconds)
+        due = now + seconds
+        if not timers.push_back(key, only.timer, due):
+            timers.arm(key, only.timer, due)
         return True
 
     def _data_only_seconds(self, machine: type[Machine], vendor: str, name: str

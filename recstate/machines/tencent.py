@@ -283,13 +283,12 @@ def _shared(value: Any) -> Any:
 def _unstructure_context(ctx: TencentContext) -> dict[str, Any]:
     """The snapshot's dict, keys in the fields' order, as cattrs gave it for the flat attrs
     class (``session.py`` takes a context class's own hook as it is)."""
-    room, param = ctx.room, ctx._param
+    room, param = ctx.room, ctx.param
     more = ctx._more or _DEFAULTS
     return {"relationId": ctx.relationId, "roomId": ctx.roomId, "user": ctx.user,
             "roomType": more.roomType, "in_room": ctx.in_room,
             "room": None if room is None else _unstructure_room(room),
-            "param": None if param is None else (
-                _param_row(param) if type(param) is str else _unstructure_param(ctx.param)),
+            "param": None if param is None else _unstructure_param(param),
             "retries": more.retries, "stop_pending": more.stop_pending,
             "start_unanswered": more.start_unanswered, "started_at": ctx.started_at,
             "attempt_sent": ctx.attempt_sent, "timed_out_at": more.timed_out_at,
@@ -303,20 +302,6 @@ def _unstructure_context(ctx: TencentContext) -> dict[str, Any]:
 
 _unstructure_room = converter.get_unstructure_hook(RoomInfo)
 _unstructure_param = converter.get_unstructure_hook(RecordParam)
-#: A default RecordParam's snapshot, and its keys whose values are lists (a row has its own).
-_PARAM_ROW = _unstructure_param(RecordParam())
-_PARAM_LISTS = tuple(name for name, value in _PARAM_ROW.items() if type(value) is list)
-
-
-def _param_row(file_name: str) -> dict[str, Any]:
-    """The snapshot of ``RecordParam(fileName=file_name)`` (a compact ``param``), as its
-    hook gives it, without making the RecordParam."""
-    row = {**_PARAM_ROW, "fileName": file_name}
-    for name in _PARAM_LISTS:
-        row[name] = []
-    return row
-
-
 converter.register_structure_hook(TencentContext, _structure_context)
 converter.register_unstructure_hook(TencentContext, _unstructure_context)
 
